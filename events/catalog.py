@@ -1,0 +1,137 @@
+"""The topic catalog and the registry of event types.
+
+Every topic is created up front with its final partition count (the local broker cannot add
+partitions later, and neither should production). Keys keep one case's events in order: our own
+topics are keyed by case id, partner topics by the partner's case number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from events import deadlines, intake, partner
+
+CONTRACT_URN = "urn:laborcase:contract"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    key: str
+    description: str
+
+
+def dead_letter_topic(topic: str) -> str:
+    """The dead-letter topic of a consumed topic."""
+    return f"{topic}.dlq"
+
+
+_SERVICE_TOPICS = {
+    "intake": "intake.events",
+    "mediation": "mediation.events",
+    "legal_aid": "legalaid.events",
+    "followup": "followup.events",
+    "supervision": "supervision.events",
+}
+
+#: What each service consumes (its consumer group is ``laborcase.<service>``).
+CONSUMES: dict[str, tuple[str, ...]] = {
+    "intake": ("court.events", "bureau.events"),
+    "mediation": ("intake.events", "court.events", "bureau.events", "legalaid.events", "followup.events"),
+    "legal_aid": ("intake.events", "mediation.events", "bureau.events", "followup.events"),
+    "followup": ("intake.events", "mediation.events", "legalaid.events"),
+    "supervision": (
+        "intake.events",
+        "mediation.events",
+        "legalaid.events",
+        "followup.events",
+        "court.events",
+        "bureau.events",
+        "court.feedback",
+        "bureau.feedback",
+    ),
+}
+
+SERVICES: tuple[str, ...] = tuple(_SERVICE_TOPICS)
+
+MARKER_TOPIC = "laborcase.markers"
+
+
+def _topics() -> dict[str, Topic]:
+    topics = [
+        *(Topic(t, 8, "case_id", f"events published by {s}") for s, t in _SERVICE_TOPICS.items()),
+        Topic("court.events", 8, "court_case_no", "inbound: courts (referrals, confirmation decisions, filings)"),
+        Topic("bureau.events", 8, "arbitration_case_no", "inbound: labor bureaus / arbitration commissions"),
+        Topic("court.feedback", 4, "court_case_no", "outbound: the union's answers to courts"),
+        Topic("bureau.feedback", 4, "arbitration_case_no", "outbound: the union's answers to bureaus"),
+        Topic(MARKER_TOPIC, 1, "service", "broker generation markers (detects a broker that lost its log)"),
+    ]
+    consumed = sorted({t for ts in CONSUMES.values() for t in ts})
+    topics += [Topic(dead_letter_topic(t), 1, "as original", f"dead letters of {t}") for t in consumed]
+    return {t.name: t for t in topics}
+
+
+TOPICS: dict[str, Topic] = _topics()
+
+
+def service_topic(service: str) -> str:
+    return _SERVICE_TOPICS[service]
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: str
+    version: int
+    model: type[BaseModel]
+    topics: tuple[str, ...]
+    public: bool = False
+    """Public events are part of the partner contract: they may never break."""
+
+    @property
+    def dataschema(self) -> str:
+        return f"{CONTRACT_URN}:{self.type}:v{self.version}"
+
+
+_ALL_SERVICE_TOPICS = tuple(_SERVICE_TOPICS.values())
+
+_SPECS = [
+    # partner → union
+    EventSpec("court.case_referred", 1, partner.CourtCaseReferred, ("court.events",), public=True),
+    EventSpec("court.confirmation_decided", 1, partner.CourtConfirmationDecided, ("court.events",), public=True),
+    EventSpec("court.case_filed", 1, partner.CourtCaseFiled, ("court.events",), public=True),
+    EventSpec("bureau.case_referred", 1, partner.BureauCaseReferred, ("bureau.events",), public=True),
+    EventSpec("bureau.arbitration_accepted", 1, partner.BureauArbitrationAccepted, ("bureau.events",), public=True),
+    EventSpec("bureau.award_issued", 1, partner.BureauAwardIssued, ("bureau.events",), public=True),
+    # union → partner
+    EventSpec(
+        "union.mediation_settled", 1, partner.UnionMediationSettled, ("court.feedback", "bureau.feedback"), True
+    ),
+    EventSpec("union.confirmation_requested", 1, partner.UnionConfirmationRequested, ("court.feedback",), True),
+    EventSpec(
+        "union.mediation_failed", 1, partner.UnionMediationFailed, ("court.feedback", "bureau.feedback"), True
+    ),
+    # intake
+    EventSpec("intake.case_received", 1, intake.CaseReceived, ("intake.events",)),
+    EventSpec("intake.case_linked", 1, intake.CaseLinked, ("intake.events",)),
+    EventSpec("intake.case_triaged", 1, intake.CaseTriaged, ("intake.events",)),
+    EventSpec("intake.case_reclassified", 1, intake.CaseReclassified, ("intake.events",)),
+    EventSpec("intake.case_dispatched", 1, intake.CaseDispatched, ("intake.events",)),
+    EventSpec("intake.case_declined", 1, intake.CaseDeclined, ("intake.events",)),
+    EventSpec("intake.case_answered", 1, intake.CaseAnswered, ("intake.events",)),
+    EventSpec("intake.submission_rejected", 1, intake.SubmissionRejected, ("intake.events",)),
+    # durable deadlines, published by whichever service owns the clock
+    *(
+        EventSpec(f"deadline.{signal}", 1, deadlines.DeadlineSignal, _ALL_SERVICE_TOPICS)
+        for signal in ("started", "warning", "breached", "paused", "resumed", "extended", "met", "cancelled")
+    ),
+]
+
+EVENTS: dict[str, EventSpec] = {s.type: s for s in _SPECS}
+
+
+def spec_for(event_type: str) -> EventSpec | None:
+    return EVENTS.get(event_type)
+

@@ -1,0 +1,130 @@
+"""Events published by intake (受理) on intake.events."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from events.common import Channel, Claim, Contract, Employer, RegionCode, Tier, Timestamp, Worker
+
+Route = Literal["mediation", "legal_aid", "answered", "referred_elsewhere"]
+
+
+class CaseRefs(Contract):
+    """External references of a case (partner case numbers) and the referral's terms."""
+
+    court_code: str | None = None
+    court_case_no: str | None = None
+    referral_kind: Literal["pre_filing", "post_filing"] | None = None
+    procedure: Literal["ordinary", "simplified"] | None = None
+    bureau_code: str | None = None
+    arbitration_case_no: str | None = None
+
+
+class ValidationWarning(Contract):
+    """A check that failed but does not block: a clerk overrode it with a reason."""
+
+    field: str
+    code: str
+    message: str
+    override_reason: str | None = None
+    overridden_by: str | None = None
+
+
+class CaseFacts(Contract):
+    """What a case is about; carried to whichever service takes the case next."""
+
+    channel: Channel
+    received_at: Timestamp
+    region_code: RegionCode
+    workers: list[Worker] = Field(min_length=1)
+    employer: Employer
+    claims: list[Claim] = Field(min_length=1)
+    summary: str = ""
+    refs: CaseRefs = Field(default_factory=CaseRefs)
+    group_dispute: bool = False
+
+
+class CaseReceived(Contract):
+    """intake.case_received — a new case was registered (登记受理)."""
+
+    case_id: str
+    facts: CaseFacts
+    warnings: list[ValidationWarning] = Field(default_factory=list)
+    actor: str | None = None
+
+
+class CaseLinked(Contract):
+    """intake.case_linked — a submission matched an open case and was linked to it, not duplicated."""
+
+    case_id: str
+    submission: CaseFacts
+    reason: str
+
+
+class CaseTriaged(Contract):
+    """intake.case_triaged — tier and resolution deadline set (分级)."""
+
+    case_id: str
+    tier: Tier
+    rule: str = Field(description="the triage rule or 'clerk_override'")
+    reason: str = ""
+    received_at: Timestamp
+    due_at: Timestamp
+    provisional: bool = Field(default=False, description="computed without the year's holiday data")
+    actor: str | None = None
+
+
+class CaseReclassified(Contract):
+    """intake.case_reclassified — the tier was raised or lowered, with reason (and audit)."""
+
+    case_id: str
+    from_tier: Tier
+    to_tier: Tier
+    reason: str
+    actor: str
+    received_at: Timestamp
+    due_at: Timestamp
+    provisional: bool = False
+
+
+class CaseDispatched(Contract):
+    """intake.case_dispatched — 派单: the case goes to an org unit and a route, with its tier deadline."""
+
+    case_id: str
+    org_unit: str
+    route: Route
+    tier: Tier
+    due_at: Timestamp
+    provisional: bool = False
+    facts: CaseFacts
+    attempt: int = Field(default=1, description="1 for the first dispatch, +1 after each decline")
+
+
+class CaseDeclined(Contract):
+    """intake.case_declined — 退单: a unit declined the case; it goes to the parent unit."""
+
+    case_id: str
+    org_unit: str
+    reason: str
+    actor: str
+    redispatched_to: str | None
+
+
+class CaseAnswered(Contract):
+    """intake.case_answered — resolved in intake: answered on the spot or referred elsewhere."""
+
+    case_id: str
+    resolution: Literal["answered", "referred_elsewhere"]
+    answer: str
+    answered_at: Timestamp
+    actor: str | None = None
+
+
+class SubmissionRejected(Contract):
+    """intake.submission_rejected — a partner referral that can never become a case (e.g. unknown region)."""
+
+    partner_case_no: str
+    source_type: str
+    reason: str

@@ -1,0 +1,1 @@
+"""laborcase services: intake, mediation, legal_aid, followup, supervision, the console, and their backbone."""

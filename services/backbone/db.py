@@ -1,0 +1,109 @@
+"""PostgreSQL access: the pool, versioned SQL migrations, and which faults are transient."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import asyncpg
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+log = logging.getLogger(__name__)
+
+BACKBONE_MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 7_243_001
+
+_TRANSIENT_PG = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, out of memory
+    asyncpg.exceptions.TransactionRollbackError,  # serialization failure, deadlock
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A fault that may go away by itself: retry, and never commit the offset meanwhile."""
+    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, RequestTimedOutError
+
+    transient = (
+        *_TRANSIENT_PG,
+        OSError,
+        ConnectionError,
+        asyncio.TimeoutError,
+        KafkaConnectionError,
+        KafkaTimeoutError,
+        RequestTimedOutError,
+    )
+    return isinstance(exc, transient)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, size: int = 8, wait_seconds: float = 60) -> asyncpg.Pool:
+    """A pool, waiting (bounded) for the server to accept connections."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_delay(wait_seconds),
+        wait=wait_exponential_jitter(initial=0.2, max=3),
+        reraise=True,
+    ):
+        with attempt:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=1, max_size=size, init=_init_connection, command_timeout=60
+            )
+    assert pool is not None
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool, sources: Sequence[tuple[str, Path]]) -> list[str]:
+    """Apply every not-yet-applied ``NNNN_name.sql`` of each (namespace, folder), in order, once.
+
+    Safe with several replicas starting at once: the whole run holds an advisory lock.
+    """
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            for namespace, folder in sources:
+                for path in sorted(folder.glob("*.sql")):
+                    name = f"{namespace}/{path.name}"
+                    if name in done:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(path.read_text())
+                        await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                    applied.append(name)
+                    log.info("migration applied", extra={"migration": name})
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied
+
+
+async def ensure_database(admin_dsn: str, name: str) -> bool:
+    """Create database ``name`` on the server of ``admin_dsn`` unless it exists. True when created."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        await conn.execute(f'CREATE DATABASE "{_identifier(name)}"')
+        return True
+    finally:
+        await conn.close()
+
+
+def _identifier(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a safe database name: {name!r}")
+    return name

@@ -1,0 +1,196 @@
+"""Durable deadlines in the owning service's database, and the scanner that fires them.
+
+Every change writes its ``deadline.*`` event to the outbox in the same transaction. The scanner
+claims due rows with ``FOR UPDATE SKIP LOCKED``: several replicas never fire one deadline twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from events.deadlines import DeadlineSignal
+from events.envelope import new_event
+from services.backbone import deadline as rules
+from services.backbone import metrics
+from services.backbone.deadline import Deadline, Signal
+from services.backbone.outbox import Record, enqueue, record_of
+
+_COLUMNS = (
+    "id, case_id, kind, owner, state, started_at, due_at, warn_at, warn_ratio, warned, paused_at, "
+    "pause_reason, paused_seconds, provisional, org_unit, met_at, breached_at, attributes"
+)
+
+
+def _from_row(row: asyncpg.Record) -> Deadline:
+    return Deadline(**{k: row[k] for k in row.keys() if k != "next_fire_at"})
+
+
+def signal_record(
+    d: Deadline, signal: Signal, *, topic: str, at: datetime, actor: str | None = None,
+    reason: str | None = None, on_time: bool | None = None,
+) -> Record:
+    data = DeadlineSignal(
+        deadline_id=str(d.id), case_id=d.case_id, kind=d.kind, owner=d.owner, state=d.state,
+        started_at=d.started_at, due_at=d.due_at, warn_at=d.warn_at, at=at, org_unit=d.org_unit,
+        provisional=d.provisional, paused_seconds=d.paused_seconds,
+        pause_reason=d.pause_reason if signal == "paused" else None,  # type: ignore[arg-type]
+        actor=actor, reason=reason, on_time=on_time,
+    )
+    event = new_event(f"deadline.{signal}", source=f"laborcase/{d.owner}", data=data, subject=d.case_id)
+    return record_of(event, topic=topic)
+
+
+class DeadlineStore:
+    """Deadline operations inside the caller's transaction; signals go to ``emit``."""
+
+    def __init__(self, conn: asyncpg.Connection, *, owner: str, topic: str,
+                 emit: Callable[[Record], None], warn_ratio: float = 0.8):
+        self.conn, self.owner, self.topic, self.emit, self.warn_ratio = conn, owner, topic, emit, warn_ratio
+
+    async def _save(self, d: Deadline, *, insert: bool = False) -> None:
+        values = (
+            d.id, d.case_id, d.kind, d.owner, d.state, d.started_at, d.due_at, d.warn_at, d.warn_ratio,
+            d.warned, d.paused_at, d.pause_reason, d.paused_seconds, d.provisional, d.org_unit, d.met_at,
+            d.breached_at, d.attributes, d.next_fire_at,
+        )
+        if insert:
+            await self.conn.execute(
+                f"INSERT INTO deadlines ({_COLUMNS}, next_fire_at) VALUES "
+                "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+                *values,
+            )
+        else:
+            await self.conn.execute(
+                "UPDATE deadlines SET state=$5, started_at=$6, due_at=$7, warn_at=$8, warn_ratio=$9, "
+                "warned=$10, paused_at=$11, pause_reason=$12, paused_seconds=$13, provisional=$14, "
+                "org_unit=$15, met_at=$16, breached_at=$17, attributes=$18, next_fire_at=$19, "
+                "updated_at=now() WHERE id=$1 AND case_id=$2 AND kind=$3 AND owner=$4",
+                *values,
+            )
+
+    def _signal(self, d: Deadline, signal: Signal, at: datetime, **kw: Any) -> None:
+        self.emit(signal_record(d, signal, topic=self.topic, at=at, **kw))
+
+    async def start(self, *, case_id: str, kind: str, started_at: datetime, due_at: datetime,
+                    provisional: bool = False, org_unit: str | None = None,
+                    attributes: dict[str, Any] | None = None, actor: str | None = None,
+                    reason: str | None = None) -> Deadline:
+        d = rules.start(case_id=case_id, kind=kind, owner=self.owner, started_at=started_at, due_at=due_at,
+                        warn_ratio=self.warn_ratio, provisional=provisional, org_unit=org_unit,
+                        attributes=attributes)
+        await self._save(d, insert=True)
+        self._signal(d, "started", started_at, actor=actor, reason=reason)
+        return d
+
+    async def active(self, case_id: str, kind: str) -> Deadline | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind=$2 AND state = ANY($3::text[]) "
+            "FOR UPDATE",
+            case_id, kind, list(rules.ACTIVE),
+        )
+        return _from_row(row) if row else None
+
+    async def for_case(self, case_id: str) -> list[Deadline]:
+        rows = await self.conn.fetch(
+            f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 ORDER BY started_at", case_id
+        )
+        return [_from_row(r) for r in rows]
+
+    async def _require(self, case_id: str, kind: str) -> Deadline:
+        d = await self.active(case_id, kind)
+        if d is None:
+            raise rules.DeadlineError(f"no active {kind} deadline for case {case_id}")
+        return d
+
+    async def pause(self, *, case_id: str, kind: str, at: datetime, reason: str, actor: str) -> Deadline:
+        if not actor:
+            raise rules.DeadlineError("a pause needs the name of who paused the clock")
+        d = rules.pause(await self._require(case_id, kind), at=at, reason=reason)
+        await self._save(d)
+        self._signal(d, "paused", at, actor=actor, reason=reason)
+        return d
+
+    async def resume(self, *, case_id: str, kind: str, at: datetime, actor: str,
+                     reason: str | None = None) -> Deadline:
+        d = rules.resume(await self._require(case_id, kind), at=at)
+        await self._save(d)
+        self._signal(d, "resumed", at, actor=actor, reason=reason)
+        return d
+
+    async def extend(self, *, case_id: str, kind: str, due_at: datetime, at: datetime, actor: str,
+                     reason: str) -> Deadline:
+        d = rules.extend(await self._require(case_id, kind), due_at=due_at)
+        await self._save(d)
+        self._signal(d, "extended", at, actor=actor, reason=reason)
+        return d
+
+    async def reschedule(self, *, case_id: str, kind: str, due_at: datetime, provisional: bool,
+                         at: datetime, actor: str | None, reason: str) -> Deadline:
+        d = rules.reschedule(await self._require(case_id, kind), due_at=due_at, provisional=provisional)
+        await self._save(d)
+        self._signal(d, "extended", at, actor=actor, reason=reason)
+        return d
+
+    async def meet(self, *, case_id: str, kind: str, at: datetime, actor: str | None = None,
+                   reason: str | None = None) -> tuple[Deadline, bool] | None:
+        current = await self.active(case_id, kind)
+        if current is None:
+            return None
+        d, on_time = rules.meet(current, at=at)
+        await self._save(d)
+        self._signal(d, "met", at, actor=actor, reason=reason, on_time=on_time)
+        return d, on_time
+
+    async def cancel(self, *, case_id: str, kind: str, at: datetime, actor: str | None,
+                     reason: str) -> Deadline | None:
+        current = await self.active(case_id, kind)
+        if current is None:
+            return None
+        d = rules.cancel(current)
+        await self._save(d)
+        self._signal(d, "cancelled", at, actor=actor, reason=reason)
+        return d
+
+    async def adopt(self, d: Deadline, *, actor: str | None = None, reason: str | None = None) -> Deadline:
+        """Take over a clock another service handed over (keeps id, start and due time)."""
+        mine = Deadline(**{**d.__dict__, "owner": self.owner})
+        await self._save(mine, insert=True)
+        self._signal(mine, "started", mine.started_at, actor=actor, reason=reason)
+        return mine
+
+
+_DUE = f"""
+SELECT {_COLUMNS} FROM deadlines WHERE next_fire_at <= $1
+ORDER BY next_fire_at LIMIT $2 FOR UPDATE SKIP LOCKED
+"""
+
+
+async def fire_due(pool: asyncpg.Pool, *, owner: str, topic: str, service: str,
+                   now: datetime | None = None, limit: int = 500) -> int:
+    """Fire every warning and breach whose time has come; returns how many fired."""
+    now = now or datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(_DUE, now, limit)
+        if not rows:
+            return 0
+        records: list[Record] = []
+        store = DeadlineStore(conn, owner=owner, topic=topic, emit=records.append)
+        fired = 0
+        for row in rows:
+            d, signals = rules.fire(_from_row(row), now)
+            await store._save(d)
+            for signal in signals:
+                records.append(signal_record(d, signal, topic=topic, at=now))
+                metrics.DEADLINES_FIRED.labels(service, signal).inc()
+                fired += 1
+        await enqueue(conn, records, service=service)
+        return fired
+
+
+async def next_fire_at(pool: asyncpg.Pool) -> datetime | None:
+    return await pool.fetchval("SELECT min(next_fire_at) FROM deadlines WHERE next_fire_at IS NOT NULL")
+

@@ -1,0 +1,147 @@
+"""HTTP surface every service shares: health, readiness, metrics, contracts, RFC 9457 errors in Chinese."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM = "application/problem+json"
+
+_ZH_REASONS = {
+    "missing": "缺少必填字段",
+    "string_pattern_mismatch": "格式不正确",
+    "string_too_short": "长度不能少于{min_length}个字符",
+    "string_too_long": "长度不能超过{max_length}个字符",
+    "too_short": "至少需要{min_length}项",
+    "too_long": "最多允许{max_length}项",
+    "greater_than_equal": "不能小于{ge}",
+    "greater_than": "必须大于{gt}",
+    "less_than_equal": "不能大于{le}",
+    "literal_error": "取值无效，可选值：{expected}",
+    "enum": "取值无效，可选值：{expected}",
+    "timezone_aware": "必须带时区偏移（RFC 3339，如 2026-03-02T09:30:00+08:00）",
+    "datetime_parsing": "不是有效的时间（RFC 3339，如 2026-03-02T09:30:00+08:00）",
+    "datetime_from_date_parsing": "不是有效的时间（RFC 3339，如 2026-03-02T09:30:00+08:00）",
+    "datetime_type": "不是有效的时间（RFC 3339）",
+    "extra_forbidden": "不允许的字段",
+    "json_invalid": "请求体不是有效的 JSON",
+    "decimal_max_places": "最多两位小数",
+    "decimal_parsing": "必须是数字",
+    "float_parsing": "必须是数字",
+    "int_parsing": "必须是整数",
+    "bool_parsing": "必须是 true 或 false",
+    "model_type": "必须是 JSON 对象",
+    "model_attributes_type": "必须是 JSON 对象",
+    "dict_type": "必须是 JSON 对象",
+    "list_type": "必须是数组",
+    "string_type": "必须是字符串",
+    "uuid_parsing": "不是有效的 UUID",
+}
+
+_TITLES = {
+    400: "请求有误", 401: "未登录或凭证无效", 403: "无权访问", 404: "未找到", 405: "不支持的请求方法",
+    409: "与现有数据冲突", 413: "请求体过大", 415: "不支持的内容类型", 422: "请求数据不合法",
+    429: "请求过于频繁", 503: "服务暂不可用",
+}
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    path = ""
+    for part in loc:
+        if part in ("body", "query", "path", "header"):
+            continue
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def zh_reason(error: dict[str, Any]) -> str:
+    template = _ZH_REASONS.get(error.get("type", ""))
+    if template is None:
+        message = str(error.get("msg", "不合法"))
+        return message.removeprefix("Value error, ")
+    try:
+        return template.format(**(error.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return template
+
+
+class Problem(Exception):
+    """An RFC 9457 problem: raise it from a route to answer with a precise 4xx."""
+
+    def __init__(self, status: int, detail: str, *, errors: list[dict[str, str]] | None = None,
+                 type_: str = "about:blank", title: str | None = None, **extra: Any):
+        super().__init__(detail)
+        self.status, self.detail, self.errors, self.type, self.extra = status, detail, errors or [], type_, extra
+        self.title = title or _TITLES.get(status, "请求失败")
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return JSONResponse(body, status_code=self.status, media_type=PROBLEM)
+
+
+def validation_problem(errors: Sequence[dict[str, Any]]) -> Problem:
+    fields = [{"field": field_path(e.get("loc", ())), "reason": zh_reason(e)} for e in errors]
+    detail = "；".join(f"{f['field']}：{f['reason']}" for f in fields[:5])
+    return Problem(422, detail, errors=fields, type_="urn:laborcase:problem:validation")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return exc.response()
+
+    async def on_validation(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return validation_problem(exc.errors()).response()
+
+    async def on_http(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else _TITLES.get(
+            exc.status_code, "请求失败")
+        return Problem(exc.status_code, detail).response()
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+def service_app(
+    name: str,
+    *,
+    readiness: Callable[[], Awaitable[tuple[bool, dict[str, Any]]]],
+    asyncapi: Callable[[], dict[str, Any]] | None = None,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    app = FastAPI(title=f"laborcase {name}", version="1.0.0", docs_url=None, redoc_url=None)
+    install_problem_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": name}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        ready, detail = await readiness()
+        return JSONResponse({"ready": ready, "service": name, **detail}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    if asyncapi is not None:
+        @app.get("/asyncapi.json", include_in_schema=False)
+        async def asyncapi_document() -> dict[str, Any]:
+            return asyncapi()
+
+    for router in routers:
+        app.include_router(router)
+    return app

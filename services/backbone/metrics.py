@@ -1,0 +1,18 @@
+"""Prometheus metrics (one registry per process; the service name is a label)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_CONSUMED = Counter(
+    "laborcase_events_consumed_total", "Events consumed, by outcome", ["service", "topic", "outcome"]
+)
+OUTBOX_PUBLISHED = Counter("laborcase_outbox_published_total", "Outbox rows published", ["service"])
+OUTBOX_BACKLOG = Gauge("laborcase_outbox_backlog", "Outbox rows not yet published", ["service"])
+DEAD_LETTERS = Counter("laborcase_dead_letters_total", "Events sent to a dead-letter topic", ["service", "topic"])
+PARKED = Gauge("laborcase_parked_events", "Events parked until what they refer to is known", ["service"])
+BATCH_SECONDS = Histogram(
+    "laborcase_consumer_batch_seconds", "Time to process one consumed batch", ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+DEADLINES_FIRED = Counter("laborcase_deadlines_fired_total", "Deadline warnings and breaches", ["service", "signal"])
+DEADLINES_OPEN = Gauge("laborcase_deadlines_open", "Open deadlines", ["service"])
+RETRIES = Counter("laborcase_transient_retries_total", "Transient faults retried", ["service", "where"])

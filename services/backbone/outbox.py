@@ -1,0 +1,254 @@
+"""Transactional outbox: write events with the state change; a relay publishes them in order.
+
+Writing: ``enqueue(conn, records)`` inside the caller's transaction (one round trip, NOTIFY on commit).
+Publishing: ``Relay`` leases lanes (a hash of the record key), publishes each lane's rows in id
+order with ``acks=all`` and marks them. A relay killed between publish and mark re-publishes on
+restart; consumers are idempotent, so correctness never depends on the producer being idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+
+from events.envelope import CloudEvent, encode, kafka_headers
+from services.backbone import metrics
+from services.backbone.db import is_transient
+
+log = logging.getLogger(__name__)
+
+LANES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A Kafka record to publish: an event, or a dead letter carrying someone else's bytes."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    event_id: uuid.UUID | None = None
+    event_type: str | None = None
+
+
+def record_of(event: CloudEvent, *, topic: str, key: str | None = None) -> Record:
+    key = key if key is not None else event.subject
+    return Record(
+        topic=topic,
+        key=key.encode() if key is not None else None,
+        value=encode(event),
+        headers=tuple(kafka_headers(event)),
+        event_id=event.id,
+        event_type=event.type,
+    )
+
+
+def lane_of(key: bytes | None) -> int:
+    return zlib.crc32(key or b"") % LANES
+
+
+def encode_headers(headers: Sequence[tuple[str, bytes | None]]) -> list[list[str]]:
+    return [[k, base64.b64encode(v or b"").decode()] for k, v in headers]
+
+
+def decode_headers(stored: Sequence[Sequence[str]]) -> list[tuple[str, bytes]]:
+    return [(k, base64.b64decode(v)) for k, v in stored]
+
+
+_INSERT = """
+WITH ins AS (
+    INSERT INTO outbox (event_id, event_type, topic, key, value, headers, lane)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::jsonb[], $7::int2[])
+    RETURNING 1
+)
+SELECT pg_notify($8, count(*)::text) FROM ins
+"""
+
+
+def notify_channel(service: str) -> str:
+    return f"outbox_{service}"
+
+
+async def enqueue(conn: asyncpg.Connection, records: Sequence[Record], *, service: str) -> None:
+    """Add records to the outbox within the caller's transaction."""
+    if not records:
+        return
+    await conn.execute(
+        _INSERT,
+        [r.event_id for r in records],
+        [r.event_type for r in records],
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+        [encode_headers(r.headers) for r in records],
+        [lane_of(r.key) for r in records],
+        notify_channel(service),
+    )
+
+
+_CLAIM_LANES = """
+UPDATE outbox_lane SET owner = $1, lease_until = now() + make_interval(secs => $2)
+WHERE owner = $1 OR lease_until < now()
+RETURNING lane
+"""
+
+_PENDING = """
+SELECT id, topic, key, value, headers FROM outbox
+WHERE published_at IS NULL AND lane = ANY($1::int2[])
+ORDER BY id LIMIT $2
+"""
+
+
+@dataclass
+class Relay:
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    service: str
+    owner: str = field(default_factory=lambda: f"relay-{uuid.uuid4()}")
+    batch_size: int = 1000
+    lease_seconds: float = 15.0
+    idle_seconds: float = 1.0
+    on_missing_topic: Callable[[], Awaitable[Any]] | None = None
+    #: Test seam: runs between publish and mark (a crash here must only cause duplicates).
+    after_publish: Callable[[list[asyncpg.Record]], Awaitable[None]] | None = None
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    published: int = 0
+
+    def wake(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def publish_once(self) -> int:
+        """Publish one batch of pending rows from the lanes this relay holds; returns the count."""
+        async with self.pool.acquire() as conn:
+            lanes = [r["lane"] for r in await conn.fetch(_CLAIM_LANES, self.owner, self.lease_seconds)]
+            if not lanes:
+                return 0
+            rows = await conn.fetch(_PENDING, lanes, self.batch_size)
+        if not rows:
+            return 0
+        futures = [
+            await self.producer.send(
+                r["topic"], r["value"], key=r["key"], headers=decode_headers(r["headers"])
+            )
+            for r in rows
+        ]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        if self.after_publish is not None:
+            await self.after_publish(list(rows))
+        # Mark the rows before the first failure: later ones are sent again, in order.
+        done = []
+        failure: BaseException | None = None
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = result
+                break
+            done.append(row["id"])
+        if done:
+            await self.pool.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", done
+            )
+            self.published += len(done)
+            metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(done))
+        if failure is not None:
+            raise failure
+        return len(rows)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        listener = _Listener(self.pool, notify_channel(self.service), self.wake)
+        backoff = 0.2
+        try:
+            while not stopping.is_set():
+                await listener.ensure()
+                try:
+                    count = await self.publish_once()
+                    backoff = 0.2
+                except UnknownTopicOrPartitionError:
+                    log.warning("topic missing while publishing; re-creating topics")
+                    if self.on_missing_topic is not None:
+                        await self.on_missing_topic()
+                    count = 0
+                except (KafkaError, Exception) as exc:
+                    if not (is_transient(exc) or isinstance(exc, KafkaError)):
+                        raise
+                    log.warning("relay: transient fault, retrying", extra={"error": repr(exc)})
+                    await _sleep_or_stop(stopping, backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if count < self.batch_size:
+                    self._wake.clear()
+                    waiter = asyncio.ensure_future(self._wake.wait())
+                    stopper = asyncio.ensure_future(stopping.wait())
+                    await asyncio.wait({waiter, stopper}, timeout=self.idle_seconds,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+                    stopper.cancel()
+            # drain what is already committed before stopping
+            with contextlib.suppress(Exception):
+                while await self.publish_once() >= self.batch_size:
+                    pass
+        finally:
+            await listener.close()
+            with contextlib.suppress(Exception):
+                await self.pool.execute(
+                    "UPDATE outbox_lane SET lease_until = '-infinity' WHERE owner = $1", self.owner
+                )
+
+
+async def _sleep_or_stop(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+
+
+class _Listener:
+    """LISTEN on a dedicated connection: only a wake-up, the relay also polls."""
+
+    def __init__(self, pool: asyncpg.Pool, channel: str, callback: Callable[..., None]):
+        self.pool, self.channel, self.callback = pool, channel, callback
+        self.conn: asyncpg.Connection | None = None
+
+    async def ensure(self) -> None:
+        if self.conn is not None and not self.conn.is_closed():
+            return
+        await self.close()
+        try:
+            self.conn = await self.pool.acquire()
+            await self.conn.add_listener(self.channel, self.callback)
+        except Exception as exc:  # the database may be down: polling still works
+            log.debug("listen failed", extra={"error": repr(exc)})
+            await self.close()
+
+    async def close(self) -> None:
+        if self.conn is None:
+            return
+        conn, self.conn = self.conn, None
+        with contextlib.suppress(Exception):
+            await conn.remove_listener(self.channel, self.callback)
+        with contextlib.suppress(Exception):
+            await self.pool.release(conn)
+
+
+async def republish_retained(pool: asyncpg.Pool) -> int:
+    """Mark every retained published row as pending again (the broker lost them)."""
+    status = await pool.execute("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
+    return int(status.split()[-1])
+
+
+async def prune(pool: asyncpg.Pool, *, outbox_hours: float, inbox_hours: float) -> None:
+    await pool.execute(
+        "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)", outbox_hours * 3600
+    )
+    await pool.execute(
+        "DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)", inbox_hours * 3600
+    )

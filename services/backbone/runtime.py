@@ -1,0 +1,335 @@
+"""Wiring of one service process: database, outbox relay, consumer, deadlines, HTTP, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from fastapi import APIRouter
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from events.catalog import MARKER_TOPIC
+from events.contracts import asyncapi
+from services.backbone import kafka, logs, metrics
+from services.backbone.consumer import EventProcessor, Handlers, Inbound
+from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, is_transient, migrate
+from services.backbone.deadline_store import fire_due, next_fire_at
+from services.backbone.http import service_app
+from services.backbone.outbox import Relay, prune, republish_retained
+from services.backbone.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Loop = Callable[["Runtime", asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    """What makes a service itself; everything else is the runtime's."""
+
+    name: str
+    topic: str
+    consumes: tuple[str, ...] = ()
+    handlers: Handlers = field(default_factory=dict)
+    migrations: Path | None = None
+    routers: Callable[[Runtime], Sequence[APIRouter]] | None = None
+    loops: Sequence[Loop] = ()
+
+
+class Runtime:
+    def __init__(self, spec: ServiceSpec, settings: Settings | None = None, *, dsn: str | None = None):
+        self.spec = spec
+        self.settings = settings or Settings()
+        self.dsn = dsn or self.settings.dsn_for(spec.name)
+        self.instance = f"{spec.name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.stopping = asyncio.Event()
+        self.pool: asyncpg.Pool
+        self.relay: Relay
+        self.processor: EventProcessor
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._broker: KafkaBroker | None = None
+        self._subscriber: Any = None
+        self._joined = False
+        self._parked_wake = asyncio.Event()
+        self._has_parked = True
+        self.started = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def bootstrap(self) -> str:
+        return self.settings.kafka_bootstrap_servers
+
+    async def start(self) -> None:
+        s = self.settings
+        self.pool = await create_pool(self.dsn, size=s.db_pool_size)
+        sources = [("backbone", BACKBONE_MIGRATIONS)]
+        if self.spec.migrations is not None:
+            sources.append((self.spec.name, self.spec.migrations))
+        await migrate(self.pool, sources)
+        await kafka.wait_for_broker(self.bootstrap)
+        await self.ensure_topics()
+        self.producer = kafka.producer(self.bootstrap, idempotence=s.kafka_idempotence,
+                                       client_id=f"laborcase-{self.spec.name}")
+        await self.producer.start()
+        self.processor = EventProcessor(
+            self.pool, self.spec.name, self.spec.topic, self.spec.handlers,
+            warn_ratio=s.deadline_warning_ratio, park_max_age=timedelta(hours=s.park_max_age_hours),
+            on_committed=self._after_commit,
+        )
+        self.relay = Relay(self.pool, self.producer, self.spec.name, owner=self.instance,
+                           batch_size=s.relay_batch_size, on_missing_topic=self.check_broker_generation)
+        await self.check_broker_generation()
+        self._spawn(self.relay.run(self.stopping), "relay")
+        self._spawn(self._deadline_loop(), "deadlines")
+        self._spawn(self._parked_loop(), "parked")
+        self._spawn(self._every(s.marker_check_seconds, self.check_broker_generation), "marker")
+        self._spawn(self._every(10, self._housekeeping), "housekeeping")
+        for loop in self.spec.loops:
+            self._spawn(loop(self, self.stopping), getattr(loop, "__name__", "loop"))
+        if self.spec.consumes:
+            await self._start_consumer()
+        self.started = True
+        log.info("service started", extra={"instance": self.instance, "consumes": list(self.spec.consumes)})
+
+    async def stop(self) -> None:
+        """Graceful: finish the in-flight batch, drain the outbox, release leases."""
+        self.stopping.set()
+        if self._broker is not None:
+            await self._broker.stop()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), 10)
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.producer.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pool.close(), 10)
+        log.info("service stopped", extra={"instance": self.instance})
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{self.spec.name}:{name}")
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self.stopping.is_set():
+            log.error("background task died", extra={"task": task.get_name()}, exc_info=task.exception())
+
+    # --- consumer ----------------------------------------------------------------------------
+
+    async def _start_consumer(self) -> None:
+        s = self.settings
+        broker = KafkaBroker(
+            self.bootstrap,
+            client_id=f"laborcase-{self.spec.name}",
+            allow_auto_create_topics=False,
+            graceful_timeout=30,
+            log_level=logging.DEBUG,
+            logger=logging.getLogger(f"faststream.{self.spec.name}"),
+        )
+
+        async def raw(message: Any) -> Any:
+            return None
+
+        subscriber = broker.subscriber(
+            *self.spec.consumes,
+            group_id=f"laborcase.{self.spec.name}",
+            auto_offset_reset="earliest",
+            batch=True,
+            max_records=s.consumer_batch_size,
+            batch_timeout_ms=100,
+            ack_policy=AckPolicy.MANUAL,
+            decoder=raw,
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
+        )
+
+        @subscriber
+        async def on_batch(body: Any, msg: KafkaMessage) -> None:
+            records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+            self._joined = True
+            try:
+                await self.processor.process([Inbound.of(r) for r in records])
+            except Exception as exc:
+                # Transient fault that outlived the bounded retries (or a bug): rewind, commit nothing.
+                log.error("batch not processed; rewinding", extra={"error": repr(exc)},
+                          exc_info=not is_transient(exc))
+                await msg.nack()
+                await asyncio.sleep(1)
+                return
+            try:
+                await msg.ack()
+            except Exception as exc:  # rebalance: the new owner re-reads; the inbox absorbs it
+                log.warning("offset commit failed", extra={"error": repr(exc)})
+
+        self._broker, self._subscriber = broker, subscriber
+        await broker.start()
+
+    # --- loops -------------------------------------------------------------------------------
+
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
+        while not self.stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), seconds)
+            if self.stopping.is_set():
+                return
+            try:
+                await job()
+            except Exception as exc:
+                log.warning("periodic job failed", extra={"job": getattr(job, "__name__", "?"),
+                                                          "error": repr(exc)})
+
+    async def _deadline_loop(self) -> None:
+        backoff = 0.2
+        while not self.stopping.is_set():
+            try:
+                fired = await fire_due(self.pool, owner=self.spec.name, topic=self.spec.topic,
+                                       service=self.spec.name)
+                backoff = 0.2
+                if fired:
+                    continue
+                upcoming = await next_fire_at(self.pool)
+                wait = 1.0
+                if upcoming is not None:
+                    wait = min(1.0, max(0.0, (upcoming - datetime.now(UTC)).total_seconds()))
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("deadline scan failed")
+                wait, backoff = backoff, min(backoff * 2, 5)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), wait)
+
+    def _after_commit(self) -> None:
+        if self._has_parked:
+            self._parked_wake.set()
+
+    async def _parked_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                applied = await self.processor.retry_parked()
+                remaining = await self.pool.fetchval("SELECT count(*) FROM parked")
+                metrics.PARKED.labels(self.spec.name).set(remaining)
+                self._has_parked = remaining > 0
+                if applied:
+                    self.relay.wake()
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("parked retry failed")
+            self._parked_wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._parked_wake.wait(), 1.0)
+
+    async def _housekeeping(self) -> None:
+        s = self.settings
+        backlog = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        metrics.OUTBOX_BACKLOG.labels(self.spec.name).set(backlog)
+        metrics.DEADLINES_OPEN.labels(self.spec.name).set(
+            await self.pool.fetchval("SELECT count(*) FROM deadlines WHERE next_fire_at IS NOT NULL"))
+        await prune(self.pool, outbox_hours=s.outbox_retention_hours, inbox_hours=s.inbox_retention_hours)
+
+    # --- the broker's generation ---------------------------------------------------------------
+
+    async def ensure_topics(self) -> list[str]:
+        topics = kafka.topics_for([self.spec.topic, *self.spec.consumes, MARKER_TOPIC],
+                                  with_dead_letters=self.spec.consumes)
+        return await kafka.ensure_topics(self.bootstrap, topics)
+
+    async def check_broker_generation(self) -> bool:
+        """Re-publish the retained outbox when the broker no longer holds our marker.
+
+        The local broker keeps its log in memory: after a restart it is empty while our database
+        is not. The same check restores a production cluster rebuilt after a disaster.
+        """
+        marker = await self.pool.fetchval("SELECT marker FROM broker_marker WHERE service = $1", self.spec.name)
+        if marker is not None and await kafka.marker_present(self.bootstrap, marker):
+            return False
+        await self.ensure_topics()
+        count = await republish_retained(self.pool)
+        new_marker = uuid.uuid4()
+        await kafka.write_marker(self.producer, self.spec.name, new_marker)
+        await self.pool.execute(
+            "INSERT INTO broker_marker (service, marker) VALUES ($1, $2) "
+            "ON CONFLICT (service) DO UPDATE SET marker = EXCLUDED.marker, written_at = now()",
+            self.spec.name, new_marker,
+        )
+        if marker is not None:
+            log.warning("broker lost its log: re-publishing retained events", extra={"events": count})
+        if count:
+            self.relay.wake()
+        return True
+
+    # --- readiness ---------------------------------------------------------------------------
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        checks: dict[str, Any] = {}
+        try:
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        checks["relay"] = "ok" if self.started and not self.stopping.is_set() else "stopped"
+        if self.spec.consumes:
+            consumer = getattr(self._subscriber, "consumer", None)
+            if consumer is not None and consumer.assignment():
+                self._joined = True
+            checks["consumer"] = "ok" if self._joined else "joining group"
+        ready = all(v == "ok" for v in checks.values())
+        return ready, {"checks": checks}
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[override]
+        yield
+
+
+async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
+    """Run one service until SIGTERM/SIGINT, then stop gracefully."""
+    settings = settings or Settings()
+    runtime = Runtime(spec, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    routers = spec.routers(runtime) if spec.routers else ()
+    app = service_app(spec.name, readiness=runtime.readiness, asyncapi=lambda: asyncapi(spec.name),
+                      routers=routers)
+    app.state.runtime = runtime
+    server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port_for(spec.name),
+                                    log_config=None, access_log=False, lifespan="off"))
+    http = asyncio.ensure_future(server.serve())
+    try:
+        await runtime.start()
+    except Exception:
+        log.exception("service failed to start")
+        server.should_exit = True
+        await http
+        raise
+    await stop.wait()
+    log.info("shutting down")
+    server.should_exit = True
+    await runtime.stop()
+    await http
+
+
+def main(spec: ServiceSpec) -> None:
+    settings = Settings()
+    logs.configure(spec.name, settings.log_level)
+    asyncio.run(serve(spec, settings))

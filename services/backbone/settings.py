@@ -1,0 +1,63 @@
+"""Configuration from the environment (12-factor). Every name is documented in the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_PORTS = {"intake": 8101, "mediation": 8102, "legal_aid": 8103, "followup": 8104, "supervision": 8105}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LABORCASE_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "LABORCASE_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    #: The idempotent producer: on for Apache Kafka; the local broker (Tansu) cannot do it.
+    kafka_idempotence: bool = True
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
+
+    intake_dsn: str | None = None
+    mediation_dsn: str | None = None
+    legal_aid_dsn: str | None = None
+    followup_dsn: str | None = None
+    supervision_dsn: str | None = None
+
+    host: str = "127.0.0.1"
+    console_port: int = 8000
+    intake_port: int = SERVICE_PORTS["intake"]
+    mediation_port: int = SERVICE_PORTS["mediation"]
+    legal_aid_port: int = SERVICE_PORTS["legal_aid"]
+    followup_port: int = SERVICE_PORTS["followup"]
+    supervision_port: int = SERVICE_PORTS["supervision"]
+
+    db_pool_size: int = 8
+    consumer_batch_size: int = 500
+    relay_batch_size: int = 1000
+    #: Published outbox rows are kept this long and re-published when the broker is found empty.
+    outbox_retention_hours: float = 168
+    #: Must exceed the outbox retention so that every re-published event is recognised as seen.
+    inbox_retention_hours: float = 720
+    park_max_age_hours: float = 168
+    marker_check_seconds: float = 15
+    deadline_warning_ratio: float = 0.8
+
+    home: Path = Path(".laborcase")
+    log_level: str = "INFO"
+
+    def dsn_for(self, service: str) -> str:
+        dsn = getattr(self, f"{service}_dsn")
+        if not dsn:
+            raise RuntimeError(f"LABORCASE_{service.upper()}_DSN is not set")
+        return dsn
+
+    def port_for(self, service: str) -> int:
+        return int(getattr(self, f"{service}_port"))
+
+    def url_for(self, service: str) -> str:
+        return f"http://{self.host}:{self.port_for(service)}"

@@ -1,0 +1,76 @@
+"""``laborcase``: the command for people who run it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from services.backbone.settings import Settings
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    from services.backbone import dlq
+
+    bootstrap = Settings().kafka_bootstrap_servers
+    if args.dlq_command == "list":
+        letters = asyncio.run(dlq.list_dead_letters(bootstrap, [args.topic] if args.topic else None))
+        for letter in letters:
+            print(json.dumps(letter.summary(), ensure_ascii=False))
+        print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+        return 0
+    if args.dlq_command == "show":
+        letter = asyncio.run(dlq.find(bootstrap, args.id))
+        print(json.dumps(letter.summary(), ensure_ascii=False, indent=2))
+        print("headers:")
+        for k, v in letter.headers:
+            print(f"  {k}: {v.decode(errors='replace')}")
+        print("value:")
+        print(letter.value.decode(errors="replace"))
+        return 0
+    if args.dlq_command == "replay":
+        letter = asyncio.run(dlq.find(bootstrap, args.id))
+        value = Path(args.value_file).read_bytes() if args.value_file else None
+        asyncio.run(dlq.replay(bootstrap, letter, value=value))
+        print(f"replayed {letter.id} to {letter.original_topic}")
+        return 0
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="laborcase", description="工会劳动争议调解案件管理 — laborcase")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start the whole stack in the foreground")
+    p_up.add_argument("--demo", action="store_true", help="load the demo data once ready")
+    p_up.add_argument("--verbose", action="store_true", help="stream every service's log to the terminal")
+
+    p_dlq = sub.add_parser("dlq", help="dead letters: list, show, replay")
+    dsub = p_dlq.add_subparsers(dest="dlq_command", required=True)
+    p_list = dsub.add_parser("list")
+    p_list.add_argument("--topic", help="one dead-letter topic, e.g. court.events.dlq")
+    dsub.add_parser("show").add_argument("id", help="<dlq topic>:<partition>:<offset>")
+    p_replay = dsub.add_parser("replay")
+    p_replay.add_argument("id")
+    p_replay.add_argument("--value-file", help="replay this corrected value instead of the original bytes")
+
+    p_contracts = sub.add_parser("contracts", help="check or regenerate contracts/")
+    p_contracts.add_argument("--write", action="store_true")
+
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        from services.stack.supervisor import up
+
+        return up(demo=args.demo, verbose=args.verbose)
+    if args.command == "dlq":
+        return _dlq(args)
+    if args.command == "contracts":
+        from events.contracts import main as contracts_main
+
+        return contracts_main(["--write"] if args.write else [])
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Which service owns which public API route (DESIGN §4.2). Pure: tested without servers."""
+
+from __future__ import annotations
+
+import re
+
+# (methods, path pattern, owning service) — first match wins.
+ROUTES: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
+    (frozenset(methods.split()), re.compile(pattern), service)
+    for methods, pattern, service in (
+        ("POST", r"^/api/v1/cases$", "intake"),
+        ("POST", r"^/api/v1/events$", "intake"),
+        ("GET HEAD", r"^/api/v1/cases(/[^/]+)?$", "supervision"),
+        ("GET HEAD", r"^/api/v1/(alerts|stats|stream|forecast)(/.*)?$", "supervision"),
+        ("GET POST PUT PATCH DELETE", r"^/api/v1/intake(/.*)?$", "intake"),
+        ("GET POST PUT PATCH DELETE", r"^/api/v1/cases/[^/]+/(tier|decline|answer)$", "intake"),
+        ("GET POST PUT PATCH DELETE", r"^/api/v1/mediation(/.*)?$", "mediation"),
+        ("GET POST PUT PATCH DELETE", r"^/api/v1/legal-aid(/.*)?$", "legal_aid"),
+        ("GET POST PUT PATCH DELETE", r"^/api/v1/followup(/.*)?$", "followup"),
+        ("GET POST PUT PATCH DELETE", r"^/api/v1/supervision(/.*)?$", "supervision"),
+    )
+)
+
+
+def owner_of(method: str, path: str) -> str | None:
+    for methods, pattern, service in ROUTES:
+        if method.upper() in methods and pattern.match(path):
+            return service
+    return None

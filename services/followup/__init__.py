@@ -1,0 +1,1 @@
+"""Follow-up (回访): satisfaction, agreement performance, closing and reopening."""

@@ -1,0 +1,1 @@
+"""Intake (受理): validates, de-duplicates, triages and dispatches cases."""

@@ -1,0 +1,1 @@
+"""Legal aid (法律援助): eligibility, lawyers, representation, money recovered."""

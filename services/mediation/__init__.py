@@ -1,0 +1,1 @@
+"""Mediation ("法院+工会" 诉调对接): mediators, sessions, settlement, judicial confirmation."""

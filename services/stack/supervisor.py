@@ -1,0 +1,160 @@
+"""``laborcase up``: the whole stack in the foreground, stopped cleanly on Ctrl-C.
+
+Starts the embedded broker and database unless they are configured, creates the databases and
+topics, starts every service as its own process and the console, restarts a service that dies,
+and on SIGINT/SIGTERM stops everything it started (children die with it even if it is killed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from events.catalog import SERVICES, TOPICS
+from services.backbone import kafka
+from services.backbone.db import ensure_database
+from services.backbone.settings import Settings
+from services.stack.broker import LocalBroker
+from services.stack.postgres import EmbeddedPostgres
+from services.stack.processes import spawn, stop
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    verbose: bool = False
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    broker: LocalBroker | None = None
+    postgres: EmbeddedPostgres | None = None
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home.resolve()
+
+    def log_path(self, name: str) -> Path | None:
+        return None if self.verbose else self.home / "logs" / f"{name}.log"
+
+    def start_infrastructure(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("LABORCASE_KAFKA_BOOTSTRAP_SERVERS")):
+            self.broker = LocalBroker(log=self.home / "logs" / "broker.log")
+            self.env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.start()
+            # Tansu cannot do aiokafka's idempotent producer; the outbox and inboxes make it unnecessary.
+            self.env.setdefault("LABORCASE_KAFKA_IDEMPOTENCE", "false")
+            self.env.setdefault("LABORCASE_KAFKA_SESSION_TIMEOUT_MS", "6000")
+            self.env.setdefault("LABORCASE_KAFKA_HEARTBEAT_INTERVAL_MS", "1000")
+        bootstrap = self.env.get("KAFKA_BOOTSTRAP_SERVERS") or self.env["LABORCASE_KAFKA_BOOTSTRAP_SERVERS"]
+        missing = [s for s in SERVICES if not getattr(self.settings, f"{s}_dsn")]
+        if missing:
+            self.postgres = EmbeddedPostgres(self.home / "pgdata")
+            admin = self.postgres.start()
+
+            async def create() -> None:
+                for service in missing:
+                    await ensure_database(admin, f"laborcase_{service}")
+
+            asyncio.run(create())
+            for service in missing:
+                self.env[f"LABORCASE_{service.upper()}_DSN"] = self.postgres.admin_dsn(f"laborcase_{service}")
+        asyncio.run(kafka.ensure_topics(bootstrap, {t.name: t.partitions for t in TOPICS.values()}))
+
+    def start_process(self, name: str) -> None:
+        module = "services.console" if name == "console" else f"services.{name}"
+        self.children[name] = spawn([sys.executable, "-m", module], log=self.log_path(name), env=self.env)
+
+    def start_services(self) -> None:
+        for name in (*SERVICES, "console"):
+            self.start_process(name)
+
+    def wait_ready(self, timeout: float = 60) -> bool:
+        url = f"http://{self.settings.host}:{self.settings.console_port}/readyz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, proc in self.children.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {proc.returncode}; see {self.log_path(name)}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.2)
+        return False
+
+    def stop(self) -> None:
+        for proc in self.children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.children.values():
+            stop(proc, timeout=20)
+        if self.postgres is not None:
+            self.postgres.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+    def supervise(self, stopping: threading.Event) -> None:
+        """Restart a service that died (with a pause), until asked to stop."""
+        while not stopping.wait(1.0):
+            for name, proc in list(self.children.items()):
+                if proc.poll() is not None and not stopping.is_set():
+                    print(f"  ! {name} 已退出（代码 {proc.returncode}），正在重启", flush=True)
+                    self.start_process(name)
+
+
+def up(*, demo: bool = False, verbose: bool = False) -> int:
+    settings = Settings()
+    stack = Stack(settings, verbose=verbose)
+    started = time.monotonic()
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print("laborcase: 正在启动…", flush=True)
+        stack.start_infrastructure()
+        stack.start_services()
+        if not stack.wait_ready():
+            print("laborcase: 启动超时，请查看日志", stack.home / "logs", file=sys.stderr)
+            return 1
+        elapsed = time.monotonic() - started
+        console = f"http://{settings.host}:{settings.console_port}"
+        print(f"laborcase: 全部就绪，用时 {elapsed:.1f} 秒 (ready in {elapsed:.1f} s)")
+        print(f"  控制台 console      {console}")
+        print(f"  接口 API            {console}/api/v1/…")
+        print(f"  Kafka               {stack.env.get('KAFKA_BOOTSTRAP_SERVERS', settings.kafka_bootstrap_servers)}"
+              f"{' (Tansu, memory)' if stack.broker else ''}")
+        if stack.postgres:
+            print(f"  PostgreSQL          {stack.postgres.admin_dsn()} (embedded, data in {stack.postgres.data_dir})")
+        for name in SERVICES:
+            print(f"  {name:<19} {settings.url_for(name)}")
+        if not verbose:
+            print(f"  日志 logs           {stack.home / 'logs'}")
+        if demo:
+            from services.stack.demo import seed
+
+            print("laborcase: 正在加载演示数据…", flush=True)
+            for line in seed(console):
+                print(f"  {line}")
+        print("按 Ctrl-C 停止 (Ctrl-C stops everything).", flush=True)
+        stack.supervise(stopping)
+        return 0
+    except RuntimeError as exc:
+        print(f"laborcase: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("laborcase: 正在停止…", flush=True)
+        stack.stop()
+        print("laborcase: 已停止", flush=True)

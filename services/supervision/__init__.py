@@ -1,0 +1,1 @@
+"""Supervision (督办): case timeline, overdue alerts, statistics."""

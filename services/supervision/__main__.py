@@ -1,0 +1,7 @@
+"""Run the supervision service: ``python -m services.supervision``."""
+
+from services.backbone.runtime import main
+from services.supervision.service import SPEC
+
+if __name__ == "__main__":
+    main(SPEC)
