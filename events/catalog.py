@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from events import deadlines, intake, partner
+from events import calendar, deadlines, intake, partner
 
 CONTRACT_URN = "urn:laborcase:contract"
 
@@ -125,8 +125,11 @@ _SPECS = [
     # durable deadlines, published by whichever service owns the clock
     *(
         EventSpec(f"deadline.{signal}", 1, deadlines.DeadlineSignal, _ALL_SERVICE_TOPICS)
-        for signal in ("started", "warning", "breached", "paused", "resumed", "extended", "met", "cancelled")
+        for signal in ("started", "warning", "breached", "paused", "resumed", "extended", "met", "cancelled",
+                       "handed_over")
     ),
+    EventSpec("calendar.year_loaded", 1, calendar.CalendarYearLoaded, ("intake.events",)),
+    EventSpec("calendar.year_missing", 1, calendar.CalendarYearMissing, _ALL_SERVICE_TOPICS),
 ]
 
 EVENTS: dict[str, EventSpec] = {s.type: s for s in _SPECS}

@@ -121,7 +121,10 @@ def breaking_changes(old: Any, new: Any, path: str = "$") -> list[str]:
             problems.append(f"{path}: field {name!r} was removed")
         for name in sorted(set(old_props) & set(new_props)):
             problems += breaking_changes(old_props[name], new_props[name], f"{path}.{name}")
-        for key in sorted((set(old) | set(new)) - _IGNORED - {"required", "properties"}):
+        old_defs, new_defs = old.get("$defs", {}), new.get("$defs", {})
+        for name in sorted(set(old_defs) & set(new_defs)):  # new definitions serve new optional fields
+            problems += breaking_changes(old_defs[name], new_defs[name], f"{path}/$defs/{name}")
+        for key in sorted((set(old) | set(new)) - _IGNORED - {"required", "properties", "$defs"}):
             if key not in old or key not in new:
                 problems.append(f"{path}: keyword {key!r} {'added' if key in new else 'removed'}")
             else:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from events.common import Contract, Timestamp
 
-DeadlineState = Literal["open", "paused", "met", "breached", "cancelled"]
+DeadlineState = Literal["open", "paused", "met", "breached", "cancelled", "handed_over"]
 PauseReason = Literal["awaiting_materials", "awaiting_court_decision", "party_unreachable"]
 
 
@@ -31,3 +31,21 @@ class DeadlineSignal(Contract):
     actor: str | None = None
     reason: str | None = None
     on_time: bool | None = Field(default=None, description="for met: resolved before due_at")
+
+
+class DeadlineHandover(Contract):
+    """A clock handed to the next owner with the case (派单): the owner adopts it unchanged."""
+
+    deadline_id: str
+    kind: str
+    started_at: Timestamp
+    due_at: Timestamp
+    warn_at: Timestamp
+    warn_ratio: float
+    warned: bool = False
+    paused_seconds: float = 0
+    provisional: bool = False
+    paused_at: Timestamp | None = None
+    pause_reason: PauseReason | None = None
+    breached_at: Timestamp | None = None
+    due_rule: dict[str, Any] | None = Field(default=None, description="how to recompute due_at on calendar changes")

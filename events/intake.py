@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from events.common import Channel, Claim, Contract, Employer, RegionCode, Tier, Timestamp, Worker
+from events.deadlines import DeadlineHandover
 
 Route = Literal["mediation", "legal_aid", "answered", "referred_elsewhere"]
 
@@ -61,6 +62,8 @@ class CaseLinked(Contract):
     case_id: str
     submission: CaseFacts
     reason: str
+    new_workers: int = 0
+    group_dispute: bool = False
 
 
 class CaseTriaged(Contract):
@@ -100,6 +103,8 @@ class CaseDispatched(Contract):
     provisional: bool = False
     facts: CaseFacts
     attempt: int = Field(default=1, description="1 for the first dispatch, +1 after each decline")
+    deadline: DeadlineHandover | None = Field(
+        default=None, description="the tier deadline, handed over on the first dispatch (absent on re-dispatch)")
 
 
 class CaseDeclined(Contract):

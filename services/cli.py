@@ -39,6 +39,26 @@ def _dlq(args: argparse.Namespace) -> int:
     return 2
 
 
+def _calendar(args: argparse.Namespace) -> int:
+    import httpx
+
+    from services.calendar.seed import read_year_file
+
+    base = Settings().url_for("intake") + "/api/v1/intake/calendar"
+    if args.calendar_command == "show":
+        print(json.dumps(httpx.get(f"{base}/{args.year}", timeout=10).json(), ensure_ascii=False, indent=2))
+        return 0
+    try:
+        year = read_year_file(Path(args.file))
+    except (OSError, ValueError) as exc:
+        print(f"calendar file rejected: {exc}", file=sys.stderr)
+        return 2
+    response = httpx.put(f"{base}/{year.year}", content=Path(args.file).read_bytes(), timeout=30,
+                         headers={"content-type": "application/json"})
+    print(json.dumps(response.json(), ensure_ascii=False))
+    return 0 if response.is_success else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="laborcase", description="工会劳动争议调解案件管理 — laborcase")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     p_replay.add_argument("id")
     p_replay.add_argument("--value-file", help="replay this corrected value instead of the original bytes")
 
+    p_cal = sub.add_parser("calendar", help="the working-day calendar")
+    csub = p_cal.add_subparsers(dest="calendar_command", required=True)
+    csub.add_parser("load", help="load a year of the State Council's holiday notice").add_argument(
+        "file", help='JSON: {"year": 2027, "holidays": [...], "workdays": [...], "source": "..."}')
+    csub.add_parser("show", help="show a year as intake holds it").add_argument("year", type=int)
+
     p_contracts = sub.add_parser("contracts", help="check or regenerate contracts/")
     p_contracts.add_argument("--write", action="store_true")
 
@@ -65,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return up(demo=args.demo, verbose=args.verbose)
     if args.command == "dlq":
         return _dlq(args)
+    if args.command == "calendar":
+        return _calendar(args)
     if args.command == "contracts":
         from events.contracts import main as contracts_main
 

@@ -24,6 +24,9 @@ from services.backbone import metrics
 from services.backbone.db import is_transient
 from services.backbone.deadline_store import DeadlineStore
 from services.backbone.outbox import Record, decode_headers, encode_headers, enqueue, record_of
+from services.calendar.model import WorkCalendar, local_date
+from services.calendar.rules import DueRule
+from services.calendar.store import missing_year_alerts
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +68,19 @@ class HandlerContext:
     service: str
     topic: str
     warn_ratio: float = 0.8
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
     records: list[Record] = field(default_factory=list)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    async def due(self, rule: DueRule, *, case_id: str | None = None) -> tuple[datetime, bool]:
+        """A due time on the working-day calendar; a provisional one raises the operator alert once."""
+        due_at, provisional = rule.due(self.calendar)
+        if provisional and rule.start is not None:
+            years = self.calendar.missing_years(local_date(rule.start), local_date(due_at))
+            for alert in await missing_year_alerts(self.conn, years, service=self.service, case_id=case_id,
+                                                   at=self.now):
+                self.publish("calendar.year_missing", alert, subject=f"calendar-{alert.year}")
+        return due_at, provisional
 
     @property
     def source(self) -> str:
@@ -123,6 +137,10 @@ class EventProcessor:
     retry_attempts: int = 6
     park_max_age: timedelta = timedelta(days=7)
     on_committed: Callable[[], None] | None = None
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+
+    def context(self, conn: asyncpg.Connection) -> HandlerContext:
+        return HandlerContext(conn, self.service, self.topic, self.warn_ratio, self.calendar)
 
     # --- decoding ---------------------------------------------------------------------------
 
@@ -180,7 +198,7 @@ class EventProcessor:
         ids = [i.event.id for i in items]
         seen = {r["event_id"] for r in await conn.fetch(
             "SELECT event_id FROM inbox WHERE event_id = ANY($1::uuid[])", ids)} if ids else set()
-        ctx = HandlerContext(conn, self.service, self.topic, self.warn_ratio)
+        ctx = self.context(conn)
         done: list[_Item] = []
         parked: list[tuple[_Item, str]] = []
         dlq = list(dead)
@@ -264,7 +282,7 @@ class EventProcessor:
             )
             if not rows:
                 return 0
-            ctx = HandlerContext(conn, self.service, self.topic, self.warn_ratio)
+            ctx = self.context(conn)
             applied: list[_Item] = []
             dlq: list[Record] = []
             seen = {r["event_id"] for r in await conn.fetch(

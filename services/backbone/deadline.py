@@ -11,8 +11,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-State = Literal["open", "paused", "met", "breached", "cancelled"]
-Signal = Literal["started", "warning", "breached", "paused", "resumed", "extended", "met", "cancelled"]
+State = Literal["open", "paused", "met", "breached", "cancelled", "handed_over"]
+Signal = Literal[
+    "started", "warning", "breached", "paused", "resumed", "extended", "met", "cancelled", "handed_over"
+]
 PAUSE_REASONS = ("awaiting_materials", "awaiting_court_decision", "party_unreachable")
 ACTIVE: tuple[State, ...] = ("open", "paused", "breached")
 
@@ -150,6 +152,19 @@ def meet(d: Deadline, *, at: datetime) -> tuple[Deadline, bool]:
     if d.state == "paused" and d.paused_at is not None:
         due += max(at - d.paused_at, timedelta(0))
     return replace(d, state="met", met_at=at, paused_at=None), at <= due
+
+
+def hand_over(d: Deadline) -> Deadline:
+    """The clock leaves this service with the case (派单): the next owner adopts it as it is."""
+    if d.state not in ACTIVE:
+        raise DeadlineError(f"cannot hand over a {d.state} deadline")
+    return replace(d, state="handed_over")
+
+
+def adopt(d: Deadline, *, owner: str) -> Deadline:
+    """Take over a handed-over clock: same id, start, due time, warning state and pauses."""
+    return replace(d, owner=owner, state="paused" if d.paused_at is not None else
+                   ("breached" if d.breached_at is not None else "open"))
 
 
 def cancel(d: Deadline) -> Deadline:

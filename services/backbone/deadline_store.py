@@ -7,17 +7,19 @@ claims due rows with ``FOR UPDATE SKIP LOCKED``: several replicas never fire one
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from events.deadlines import DeadlineSignal
+from events.deadlines import DeadlineHandover, DeadlineSignal
 from events.envelope import new_event
 from services.backbone import deadline as rules
 from services.backbone import metrics
 from services.backbone.deadline import Deadline, Signal
 from services.backbone.outbox import Record, enqueue, record_of
+from services.calendar.model import WorkCalendar
+from services.calendar.rules import DueRule
 
 _COLUMNS = (
     "id, case_id, kind, owner, state, started_at, due_at, warn_at, warn_ratio, warned, paused_at, "
@@ -76,9 +78,12 @@ class DeadlineStore:
         self.emit(signal_record(d, signal, topic=self.topic, at=at, **kw))
 
     async def start(self, *, case_id: str, kind: str, started_at: datetime, due_at: datetime,
-                    provisional: bool = False, org_unit: str | None = None,
+                    provisional: bool = False, org_unit: str | None = None, rule: DueRule | None = None,
                     attributes: dict[str, Any] | None = None, actor: str | None = None,
                     reason: str | None = None) -> Deadline:
+        attributes = dict(attributes or {})
+        if rule is not None:
+            attributes["due_rule"] = rule.to_json()
         d = rules.start(case_id=case_id, kind=kind, owner=self.owner, started_at=started_at, due_at=due_at,
                         warn_ratio=self.warn_ratio, provisional=provisional, org_unit=org_unit,
                         attributes=attributes)
@@ -129,8 +134,10 @@ class DeadlineStore:
         return d
 
     async def reschedule(self, *, case_id: str, kind: str, due_at: datetime, provisional: bool,
-                         at: datetime, actor: str | None, reason: str) -> Deadline:
+                         at: datetime, actor: str | None, reason: str, rule: DueRule | None = None) -> Deadline:
         d = rules.reschedule(await self._require(case_id, kind), due_at=due_at, provisional=provisional)
+        if rule is not None:
+            d = replace(d, attributes={**d.attributes, "due_rule": rule.to_json()})
         await self._save(d)
         self._signal(d, "extended", at, actor=actor, reason=reason)
         return d
@@ -155,12 +162,53 @@ class DeadlineStore:
         self._signal(d, "cancelled", at, actor=actor, reason=reason)
         return d
 
-    async def adopt(self, d: Deadline, *, actor: str | None = None, reason: str | None = None) -> Deadline:
-        """Take over a clock another service handed over (keeps id, start and due time)."""
-        mine = Deadline(**{**d.__dict__, "owner": self.owner})
-        await self._save(mine, insert=True)
-        self._signal(mine, "started", mine.started_at, actor=actor, reason=reason)
-        return mine
+    async def hand_over(self, *, case_id: str, kind: str, at: datetime, to: str) -> DeadlineHandover | None:
+        """The clock leaves with the case (派单); returns what the next owner adopts."""
+        current = await self.active(case_id, kind)
+        if current is None:
+            return None
+        d = rules.hand_over(current)
+        await self._save(d)
+        self._signal(d, "handed_over", at, reason=f"handed over to {to}")
+        return DeadlineHandover(
+            deadline_id=str(d.id), kind=d.kind, started_at=d.started_at, due_at=d.due_at, warn_at=d.warn_at,
+            warn_ratio=d.warn_ratio, warned=d.warned, paused_seconds=d.paused_seconds, provisional=d.provisional,
+            paused_at=d.paused_at, pause_reason=d.pause_reason,  # type: ignore[arg-type]
+            breached_at=d.breached_at, due_rule=d.attributes.get("due_rule"))
+
+    async def adopt(self, h: DeadlineHandover, *, case_id: str, org_unit: str | None, at: datetime,
+                    reason: str | None = None) -> Deadline:
+        """Take over a handed-over clock: same id, start, due time, warning state and pauses."""
+        existing = await self.conn.fetchrow(f"SELECT {_COLUMNS} FROM deadlines WHERE id = $1", uuid.UUID(h.deadline_id))
+        if existing is not None:
+            return _from_row(existing)
+        d = rules.adopt(Deadline(
+            id=uuid.UUID(h.deadline_id), case_id=case_id, kind=h.kind, owner=self.owner, state="open",
+            started_at=h.started_at, due_at=h.due_at, warn_at=h.warn_at, warn_ratio=h.warn_ratio, warned=h.warned,
+            paused_at=h.paused_at, pause_reason=h.pause_reason, paused_seconds=h.paused_seconds,
+            provisional=h.provisional, org_unit=org_unit, breached_at=h.breached_at,
+            attributes={"due_rule": h.due_rule} if h.due_rule else {}), owner=self.owner)
+        await self._save(d, insert=True)
+        self._signal(d, "started", at, reason=reason or "adopted")
+        return d
+
+    async def recompute_provisional(self, calendar: WorkCalendar, *, at: datetime, reason: str) -> int:
+        """Recompute the provisional deadlines from their rules once calendar data arrives."""
+        rows = await self.conn.fetch(
+            f"SELECT {_COLUMNS} FROM deadlines WHERE provisional AND owner = $1 AND state = ANY($2::text[]) "
+            "AND attributes ? 'due_rule' FOR UPDATE", self.owner, list(rules.ACTIVE))
+        changed = 0
+        for row in rows:
+            d = _from_row(row)
+            due_at, provisional = DueRule.from_json(d.attributes["due_rule"]).due(calendar)
+            due_at += timedelta(seconds=d.paused_seconds)
+            if due_at == d.due_at and provisional == d.provisional:
+                continue
+            d = rules.reschedule(d, due_at=due_at, provisional=provisional)
+            await self._save(d)
+            self._signal(d, "extended", at, reason=reason)
+            changed += 1
+        return changed
 
 
 _DUE = f"""

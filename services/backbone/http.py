@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 
 _ZH_REASONS = {
@@ -109,7 +111,17 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code, "请求失败")
         return Problem(exc.status_code, detail).response()
 
+    async def on_error(_: Request, exc: Exception) -> Response:
+        from services.backbone.db import is_transient
+
+        if is_transient(exc):
+            log.warning("transient fault answering a request", extra={"error": repr(exc)})
+            return Problem(503, "服务暂时不可用，请稍后重试", type_="urn:laborcase:problem:unavailable").response()
+        log.exception("unexpected error answering a request")
+        return Problem(500, "服务器内部错误，已记录，请联系运维人员", type_="urn:laborcase:problem:internal").response()
+
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(Exception, on_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
 

@@ -9,7 +9,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,14 +21,17 @@ from fastapi import APIRouter
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
+from events.calendar import CalendarYearLoaded
 from events.catalog import MARKER_TOPIC
 from events.contracts import asyncapi
 from services.backbone import kafka, logs, metrics
-from services.backbone.consumer import EventProcessor, Handlers, Inbound
+from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, is_transient, migrate
 from services.backbone.deadline_store import fire_due, next_fire_at
 from services.backbone.http import service_app
-from services.backbone.outbox import Relay, prune, republish_retained
+from services.backbone.outbox import Relay, enqueue, prune, republish_retained
+from services.calendar import store as calendar_store
+from services.calendar.model import WorkCalendar, YearData
 from services.backbone.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,7 @@ class Runtime:
         self._parked_wake = asyncio.Event()
         self._has_parked = True
         self.started = False
+        self.calendar = WorkCalendar()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -80,15 +84,20 @@ class Runtime:
         if self.spec.migrations is not None:
             sources.append((self.spec.name, self.spec.migrations))
         await migrate(self.pool, sources)
+        await calendar_store.seed(self.pool)
+        self.calendar = await calendar_store.load(self.pool)
         await kafka.wait_for_broker(self.bootstrap)
         await self.ensure_topics()
         self.producer = kafka.producer(self.bootstrap, idempotence=s.kafka_idempotence,
                                        client_id=f"laborcase-{self.spec.name}")
         await self.producer.start()
+        handlers = dict(self.spec.handlers)
+        if "intake.events" in self.spec.consumes:
+            handlers.setdefault("calendar.year_loaded", self._on_calendar_year)
         self.processor = EventProcessor(
-            self.pool, self.spec.name, self.spec.topic, self.spec.handlers,
+            self.pool, self.spec.name, self.spec.topic, handlers,
             warn_ratio=s.deadline_warning_ratio, park_max_age=timedelta(hours=s.park_max_age_hours),
-            on_committed=self._after_commit,
+            on_committed=self._after_commit, calendar=self.calendar,
         )
         self.relay = Relay(self.pool, self.producer, self.spec.name, owner=self.instance,
                            batch_size=s.relay_batch_size, on_missing_topic=self.check_broker_generation,
@@ -130,6 +139,37 @@ class Runtime:
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None and not self.stopping.is_set():
             log.error("background task died", extra={"task": task.get_name()}, exc_info=task.exception())
+
+    # --- units of work -------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[HandlerContext]:
+        """One transaction for an HTTP use case: state, events (outbox) and deadlines together."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            ctx = self.processor.context(conn)
+            yield ctx
+            await enqueue(conn, ctx.records, service=self.spec.name)
+        self.relay.wake()
+
+    # --- the working-day calendar ----------------------------------------------------------------
+
+    def use_calendar(self, calendar: WorkCalendar) -> None:
+        self.calendar = calendar
+        self.processor.calendar = calendar
+
+    async def apply_calendar_year(self, ctx: HandlerContext, year: YearData) -> YearData:
+        """Store a year, switch to it, and recompute this service's provisional deadlines."""
+        saved = await calendar_store.save_year(ctx.conn, year)
+        self.use_calendar(WorkCalendar.of([*self.calendar.years.values(), saved]))
+        ctx.calendar = self.calendar
+        changed = await ctx.deadlines.recompute_provisional(
+            self.calendar, at=ctx.now, reason=f"工作日历更新：已加载{saved.year}年数据（第{saved.version}版）")
+        log.info("calendar year loaded", extra={"year": saved.year, "version": saved.version,
+                                                "deadlines_recomputed": changed})
+        return saved
+
+    async def _on_calendar_year(self, ctx: HandlerContext, event: Any, data: CalendarYearLoaded) -> None:
+        await self.apply_calendar_year(ctx, calendar_store.year_of(data))
 
     # --- consumer ----------------------------------------------------------------------------
 

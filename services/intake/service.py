@@ -6,11 +6,17 @@ from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import ServiceSpec
+from services.intake.api import build_router
+from services.intake.cases import IntakeConfig
+from services.intake.handlers import referral_handlers
+
+CONFIG = IntakeConfig.default()
 
 SPEC = ServiceSpec(
     name="intake",
     topic=service_topic("intake"),
     consumes=CONSUMES["intake"],
-    handlers={},
+    handlers=referral_handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
+    routers=lambda runtime: [build_router(runtime, CONFIG)],
 )

@@ -58,7 +58,7 @@ CREATE TABLE deadlines (
     case_id        text        NOT NULL,
     kind           text        NOT NULL,
     owner          text        NOT NULL,
-    state          text        NOT NULL CHECK (state IN ('open', 'paused', 'met', 'breached', 'cancelled')),
+    state          text        NOT NULL CHECK (state IN ('open', 'paused', 'met', 'breached', 'cancelled', 'handed_over')),
     started_at     timestamptz NOT NULL,
     due_at         timestamptz NOT NULL,
     warn_at        timestamptz NOT NULL,

@@ -1,0 +1,1 @@
+"""The union hierarchy and the regions it covers: configuration, shared by every service."""

@@ -1,0 +1,215 @@
+"""Intake's HTTP API: cases from the hotline, window and online form; partner ingress; operator calendar."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from events.catalog import spec_for
+from events.common import Claim, Employer, RegionCode, Tier, Worker
+from events.envelope import EventRejected, parse_envelope
+from services.backbone.http import Problem
+from services.backbone.outbox import record_of
+from services.backbone.runtime import Runtime
+from services.calendar.rules import tier_rule
+from services.calendar.seed import parse_year_file, year_to_json
+from services.calendar.store import loaded_event
+from services.intake import repository as repo
+from services.intake.cases import IntakeConfig, IntakeRefused, Submission, decline, reclassify, register
+
+PARTNER_TYPES = ("court.case_referred", "court.confirmation_decided", "court.case_filed", "bureau.case_referred",
+                 "bureau.arbitration_accepted", "bureau.award_issued")
+
+
+class Override(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    field: str = Field(min_length=1, max_length=100, description="e.g. workers[0].id_number")
+    reason: str = Field(min_length=2, max_length=500, description="why the clerk accepts the value (核实情况)")
+
+
+class CaseIn(BaseModel):
+    """A case registered by the 12351 hotline, a service window or the online form."""
+
+    model_config = ConfigDict(extra="forbid")
+    channel: Literal["hotline", "window", "online"]
+    received_at: AwareDatetime = Field(description="when the worker reached the union, RFC 3339 with offset")
+    region_code: RegionCode
+    workers: list[Worker] = Field(min_length=1, max_length=1000)
+    employer: Employer
+    claims: list[Claim] = Field(min_length=1, max_length=20)
+    summary: str = Field(default="", max_length=4000)
+    tier: Tier | None = Field(default=None, description="a clerk's override of the triage, with tier_reason")
+    tier_reason: str | None = Field(default=None, max_length=500)
+    route: Literal["mediation", "legal_aid", "answered", "referred_elsewhere"] | None = None
+    answer: str | None = Field(default=None, max_length=4000, description="the answer given on the spot")
+    overrides: list[Override] = Field(default_factory=list, max_length=100)
+    actor: str | None = Field(default=None, max_length=100, description="the clerk (until login exists)")
+
+
+class CaseAccepted(BaseModel):
+    case_id: str
+    status: str
+    tier: Tier
+    due_at: datetime
+    provisional: bool
+    org_unit: str | None
+    org_unit_name: str | None
+    route: str | None
+    linked: bool
+    warnings: list[dict[str, Any]]
+
+
+class TierChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tier: Tier
+    reason: str = Field(min_length=2, max_length=500)
+    actor: str = Field(min_length=1, max_length=100)
+
+
+class Decline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_unit: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=2, max_length=500)
+    actor: str = Field(min_length=1, max_length=100)
+
+
+def _problem(exc: IntakeRefused) -> Problem:
+    return Problem(exc.status, exc.message, type_=f"urn:laborcase:problem:{exc.code.replace('_', '-')}",
+                   errors=[{"field": f.field, "code": f.code, "reason": f.message} for f in exc.findings])
+
+
+def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/api/v1/cases", status_code=201, response_model=CaseAccepted,
+                 responses={200: {"description": "linked to an open case of the same worker and employer"}})
+    async def create_case(body: CaseIn) -> JSONResponse:
+        sub = Submission(channel=body.channel, received_at=body.received_at, region_code=body.region_code,  # type: ignore[arg-type]
+                         workers=body.workers, employer=body.employer, claims=body.claims, summary=body.summary,
+                         tier=body.tier, tier_reason=body.tier_reason, route=body.route, answer=body.answer,
+                         overrides={o.field: o.reason for o in body.overrides}, actor=body.actor)
+        try:
+            async with runtime.unit_of_work() as ctx:
+                outcome = await register(ctx, sub, config=config)
+        except IntakeRefused as exc:
+            raise _problem(exc) from exc
+        return JSONResponse(outcome.as_json(config.hierarchy), status_code=200 if outcome.linked else 201)
+
+    @router.post("/api/v1/cases/{case_id}/tier", response_model=CaseAccepted)
+    async def change_tier(case_id: str, body: TierChange) -> dict[str, Any]:
+        try:
+            async with runtime.unit_of_work() as ctx:
+                outcome = await reclassify(ctx, case_id, tier=body.tier, reason=body.reason, actor=body.actor,
+                                           config=config)
+        except IntakeRefused as exc:
+            raise _problem(exc) from exc
+        return outcome.as_json(config.hierarchy)
+
+    @router.post("/api/v1/cases/{case_id}/decline", response_model=CaseAccepted)
+    async def decline_case(case_id: str, body: Decline) -> dict[str, Any]:
+        try:
+            async with runtime.unit_of_work() as ctx:
+                outcome = await decline(ctx, case_id, org_unit=body.org_unit, reason=body.reason, actor=body.actor,
+                                        config=config)
+        except IntakeRefused as exc:
+            raise _problem(exc) from exc
+        return outcome.as_json(config.hierarchy)
+
+    @router.post("/api/v1/events", status_code=202)
+    async def partner_event(request: Request) -> JSONResponse:
+        """Partner ingress: the same CloudEvents courts and bureaus may publish to Kafka (structured JSON)."""
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith(("application/cloudevents+json", "application/json")):
+            raise Problem(415, "请以 application/cloudevents+json 提交 CloudEvent")
+        try:
+            raw = json.loads(await request.body())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise Problem(400, f"请求体不是有效的 JSON：{exc}") from exc
+        if not isinstance(raw, dict):
+            raise Problem(400, "CloudEvent 必须是 JSON 对象")
+        try:
+            event = parse_envelope(raw)
+        except EventRejected as exc:
+            raise Problem(422, exc.detail, type_=f"urn:laborcase:problem:{exc.code.replace('_', '-')}") from exc
+        if event.type not in PARTNER_TYPES:
+            raise Problem(422, f"不支持的事件类型：{event.type}", type_="urn:laborcase:problem:unknown-type")
+        spec = spec_for(event.type)
+        assert spec is not None and event.data is not None
+        key = event.data.get("court_case_no") or event.data.get("arbitration_case_no")
+        async with runtime.unit_of_work() as ctx:
+            fresh = await ctx.conn.fetchval(
+                "INSERT INTO ingress (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
+                event.id, event.type)
+            if fresh:
+                ctx.records.append(record_of(event, topic=spec.topics[0], key=key))
+        body = {"id": str(event.id), "type": event.type, "topic": spec.topics[0], "duplicate": not fresh,
+                "lookup": f"/api/v1/cases?ref={key}"}
+        return JSONResponse(body, status_code=202 if fresh else 200)
+
+    @router.get("/api/v1/intake/cases")
+    async def list_cases(ref: str | None = None, status: str | None = None, limit: int = 50) -> dict[str, Any]:
+        rows = await repo.find(runtime.pool, ref=ref, status=status, limit=max(1, min(limit, 500)))
+        return {"cases": [_case_json(r, config) for r in rows]}
+
+    @router.get("/api/v1/intake/cases/{case_id}")
+    async def get_case(case_id: str) -> dict[str, Any]:
+        row = await repo.get(runtime.pool, case_id)
+        if row is None:
+            raise Problem(404, f"案件 {case_id} 不存在")
+        audit = await repo.audit_of(runtime.pool, case_id)
+        return _case_json(row, config) | {"audit": [dict(a) for a in audit]}
+
+    @router.get("/api/v1/intake/org-units")
+    async def org_units() -> dict[str, Any]:
+        return {"units": [{"code": u.code, "name": u.name, "level": u.level, "parent": u.parent,
+                           "regions": list(u.regions), "serves_home_province": u.serves_home_province}
+                          for u in config.hierarchy.units.values()]}
+
+    @router.get("/api/v1/intake/calendar/{year}")
+    async def calendar_year(year: int) -> dict[str, Any]:
+        data = runtime.calendar.years.get(year)
+        if data is None:
+            return {"year": year, "loaded": False, "fallback": "Monday–Friday, deadlines provisional"}
+        return {"loaded": True, **year_to_json(data)}
+
+    @router.put("/api/v1/intake/calendar/{year}")
+    async def load_calendar_year(year: int, request: Request) -> dict[str, Any]:
+        """Operator: load a year of the State Council's notice (``laborcase calendar load FILE``)."""
+        try:
+            raw = json.loads(await request.body())
+            data = parse_year_file(raw)
+        except (json.JSONDecodeError, ValueError, ValidationError) as exc:
+            raise Problem(422, f"工作日历文件不合法：{exc}") from exc
+        if data.year != year:
+            raise Problem(422, f"文件中的年份 {data.year} 与地址中的 {year} 不一致")
+        async with runtime.unit_of_work() as ctx:
+            saved = await runtime.apply_calendar_year(ctx, data)
+            ctx.publish("calendar.year_loaded", loaded_event(saved), subject=f"calendar-{saved.year}")
+            rows = await ctx.conn.fetch(
+                "SELECT case_id, tier, received_at, due_at FROM cases WHERE provisional AND status = 'received'")
+            for row in rows:  # intake's copy of due times it still owns
+                due_at, provisional = tier_rule(row["tier"], row["received_at"]).due(runtime.calendar)
+                await repo.update_case(ctx.conn, row["case_id"], due_at=due_at, provisional=provisional)
+        return {"year": saved.year, "version": saved.version, "source": saved.source}
+
+    return router
+
+
+def _case_json(row: Any, config: IntakeConfig) -> dict[str, Any]:
+    unit = config.hierarchy.get(row["org_unit"]) if row["org_unit"] else None
+    return {
+        "case_id": row["case_id"], "status": row["status"], "channel": row["channel"],
+        "received_at": row["received_at"].isoformat(), "region_code": row["region_code"],
+        "region_name": config.regions.name(row["region_code"]), "employer_name": row["employer_name"],
+        "claim_types": row["claim_types"], "worker_count": row["worker_count"], "group_dispute": row["group_dispute"],
+        "tier": row["tier"], "tier_rule": row["tier_rule"], "tier_reason": row["tier_reason"],
+        "due_at": row["due_at"].isoformat(), "provisional": row["provisional"], "org_unit": row["org_unit"],
+        "org_unit_name": unit.name if unit else None, "route": row["route"],
+        "dispatch_attempt": row["dispatch_attempt"], "court_case_no": row["court_case_no"],
+        "arbitration_case_no": row["arbitration_case_no"], "warnings": row["warnings"], "answer": row["answer"],
+    }
