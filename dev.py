@@ -25,7 +25,7 @@ PYTHON = VENV / "bin" / "python"
 
 
 def setup() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs before anything checks the version
         sys.exit(f"laborcase needs Python 3.11 or newer, this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         print("setup: creating .venv", flush=True)

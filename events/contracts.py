@@ -29,7 +29,8 @@ def data_schema(spec: EventSpec) -> dict[str, Any]:
 
 def envelope_schema() -> dict[str, Any]:
     schema = CloudEvent.model_json_schema(mode="validation")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "urn:laborcase:contract:cloudevent", **schema}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "urn:laborcase:contract:cloudevent",
+            **schema}
 
 
 def _message_name(event_type: str) -> str:
@@ -55,7 +56,8 @@ def asyncapi(service: str) -> dict[str, Any]:
             "address": topic,
             "description": TOPICS[topic].description,
             "bindings": {"kafka": {"partitions": TOPICS[topic].partitions, "bindingVersion": "0.5.0"}},
-            "messages": {_message_name(s.type): {"$ref": f"#/components/messages/{_message_name(s.type)}"} for s in specs},
+            "messages": {_message_name(s.type): {"$ref": f"#/components/messages/{_message_name(s.type)}"}
+                         for s in specs},
         }
         for s in specs:
             name = _message_name(s.type)
@@ -133,7 +135,8 @@ def breaking_changes(old: Any, new: Any, path: str = "$") -> list[str]:
     if isinstance(old, list) and isinstance(new, list):
         if len(old) != len(new):
             return [f"{path}: {old!r} changed to {new!r}"]
-        return [p for i, (a, b) in enumerate(zip(old, new, strict=True)) for p in breaking_changes(a, b, f"{path}[{i}]")]
+        pairs = enumerate(zip(old, new, strict=True))
+        return [p for i, (a, b) in pairs for p in breaking_changes(a, b, f"{path}[{i}]")]
     return [] if old == new else [f"{path}: {old!r} changed to {new!r}"]
 
 

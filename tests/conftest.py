@@ -50,7 +50,7 @@ def _system_pg_available() -> str | None:
     try:
         asyncio.run(probe())
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available here"
+    except Exception as exc:
         return f"no PostgreSQL at {SYSTEM_PG} ({type(exc).__name__}); set LABORCASE_TEST_SYSTEM_PG_DSN"
 
 

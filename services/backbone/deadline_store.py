@@ -6,7 +6,9 @@ claims due rows with ``FOR UPDATE SKIP LOCKED``: several replicas never fire one
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 

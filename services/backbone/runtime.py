@@ -30,9 +30,9 @@ from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, is_transient,
 from services.backbone.deadline_store import fire_due, next_fire_at
 from services.backbone.http import service_app
 from services.backbone.outbox import Relay, enqueue, prune, republish_retained
+from services.backbone.settings import Settings
 from services.calendar import store as calendar_store
 from services.calendar.model import WorkCalendar, YearData
-from services.backbone.settings import Settings
 
 log = logging.getLogger(__name__)
 

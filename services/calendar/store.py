@@ -34,6 +34,7 @@ async def load(conn: asyncpg.Connection | asyncpg.Pool) -> WorkCalendar:
 
 async def save_year(conn: asyncpg.Connection, year: YearData) -> YearData:
     """Store a year as its next version (idempotent for identical data)."""
+    await conn.execute("UPDATE calendar_alerts SET resolved_at = now() WHERE year = $1", year.year)
     current = await conn.fetchrow(
         "SELECT version, holidays, workdays FROM calendar_years WHERE year = $1 ORDER BY version DESC LIMIT 1",
         year.year)
@@ -44,7 +45,6 @@ async def save_year(conn: asyncpg.Connection, year: YearData) -> YearData:
         "INSERT INTO calendar_years (year, version, source, holidays, workdays) VALUES ($1, $2, $3, $4, $5) "
         "ON CONFLICT (year, version) DO NOTHING",
         year.year, version, year.source, sorted(year.holidays), sorted(year.workdays))
-    await conn.execute("UPDATE calendar_alerts SET resolved_at = now() WHERE year = $1", year.year)
     return YearData(year.year, year.holidays, year.workdays, year.source, version)
 
 

@@ -162,7 +162,8 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
         if row is None:
             raise Problem(404, f"案件 {case_id} 不存在")
         audit = await repo.audit_of(runtime.pool, case_id)
-        return _case_json(row, config) | {"audit": [dict(a) for a in audit]}
+        refs = await repo.refs_of(runtime.pool, case_id)
+        return _case_json(row, config) | {"refs": refs, "audit": [dict(a) for a in audit]}
 
     @router.get("/api/v1/intake/org-units")
     async def org_units() -> dict[str, Any]:

@@ -137,7 +137,8 @@ async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig
                                          arbitration_case_no=sub.refs.arbitration_case_no)
     reason = "同一合作方案号已登记"
     if existing is None:
-        existing = await repo.open_match(ctx.conn, uscc=sub.employer.uscc, id_numbers=[w.id_number for w in sub.workers],
+        existing = await repo.open_match(ctx.conn, uscc=sub.employer.uscc,
+                                         id_numbers=[w.id_number for w in sub.workers],
                                          claim_types=sorted(sub.triage_facts.claim_types))
         reason = "同一职工、同一用人单位、诉求重叠，原案件尚未办结"
     if existing is not None:
@@ -145,7 +146,8 @@ async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig
 
     facts = sub.triage_facts
     try:
-        decision = config.policy.override(facts, sub.tier, sub.tier_reason) if sub.tier else config.policy.classify(facts)
+        policy = config.policy
+        decision = policy.override(facts, sub.tier, sub.tier_reason) if sub.tier else policy.classify(facts)
     except TriageError as exc:
         raise IntakeRefused(422, str(exc), code="invalid", findings=[Finding("tier", "tier_rule", str(exc))]) from exc
     case_id = await repo.next_case_id(ctx.conn, sub.received_at)
@@ -163,6 +165,8 @@ async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig
         "facts": case_facts.model_dump(mode="json"), "warnings": [w.model_dump() for w in warnings],
     })
     await repo.add_workers(ctx.conn, case_id, sub.workers)
+    await repo.add_refs(ctx.conn, case_id, court_case_no=sub.refs.court_case_no,
+                        arbitration_case_no=sub.refs.arbitration_case_no)
     await repo.audit(ctx.conn, case_id, actor=sub.actor, action="received", channel=str(sub.channel),
                      tier=str(decision.tier), rule=decision.rule, warnings=[w.code for w in warnings])
     ctx.publish("intake.case_received", CaseReceived(case_id=case_id, facts=case_facts, warnings=warnings,
@@ -222,6 +226,8 @@ async def _link(ctx: HandlerContext, row: asyncpg.Record, sub: Submission, *, re
         value = getattr(sub.refs, key)
         if value and not row[key]:
             refs[key] = value
+    new_refs = await repo.add_refs(ctx.conn, case_id, court_case_no=sub.refs.court_case_no,
+                                   arbitration_case_no=sub.refs.arbitration_case_no)
     total = await repo.workers_of(ctx.conn, case_id)
     group = row["group_dispute"] or config.policy.is_group(Facts(row["channel"], sub.claims, total))
     if refs or new_workers:
@@ -230,7 +236,7 @@ async def _link(ctx: HandlerContext, row: asyncpg.Record, sub: Submission, *, re
                                                  reason=reason, new_workers=new_workers, group_dispute=group),
                 subject=case_id)
     await repo.audit(ctx.conn, case_id, actor=sub.actor, action="linked", reason=reason, new_workers=new_workers,
-                     channel=str(sub.channel), refs=refs)
+                     channel=str(sub.channel), refs=new_refs)
     if group and not row["group_dispute"] and TIER_ORDER[Tier(row["tier"])] < TIER_ORDER[Tier.difficult]:
         await _reclassify(ctx, row, Tier.difficult, "关联后人数达到集体争议标准，至少按难点问题办理", actor=sub.actor)
     return _outcome(await repo.get(ctx.conn, case_id), linked=True)

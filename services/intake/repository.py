@@ -22,14 +22,26 @@ async def next_case_id(conn: asyncpg.Connection, received_at: Any) -> str:
 
 async def by_partner_ref(conn: asyncpg.Connection, *, court_case_no: str | None,
                          arbitration_case_no: str | None) -> asyncpg.Record | None:
-    if court_case_no:
-        row = await conn.fetchrow("SELECT * FROM cases WHERE court_case_no = $1 FOR UPDATE", court_case_no)
-        if row:
-            return row
-    if arbitration_case_no:
-        return await conn.fetchrow("SELECT * FROM cases WHERE arbitration_case_no = $1 FOR UPDATE",
-                                   arbitration_case_no)
+    for kind, ref in (("court_case_no", court_case_no), ("arbitration_case_no", arbitration_case_no)):
+        if ref:
+            row = await conn.fetchrow(
+                "SELECT c.* FROM cases c JOIN case_refs r ON r.case_id = c.case_id "
+                "WHERE r.kind = $1 AND r.ref = $2 FOR UPDATE OF c", kind, ref)
+            if row:
+                return row
     return None
+
+
+async def add_refs(conn: asyncpg.Connection, case_id: str, *, court_case_no: str | None,
+                   arbitration_case_no: str | None) -> list[str]:
+    """Record the partner case numbers a case is known by; returns the new ones."""
+    added = []
+    for kind, ref in (("court_case_no", court_case_no), ("arbitration_case_no", arbitration_case_no)):
+        if ref and await conn.fetchval(
+                "INSERT INTO case_refs (kind, ref, case_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
+                kind, ref, case_id):
+            added.append(ref)
+    return added
 
 
 async def open_match(conn: asyncpg.Connection, *, uscc: str, id_numbers: Sequence[str],
@@ -78,9 +90,15 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, case_id: str, *, lock: bo
 
 async def find(pool: asyncpg.Pool, *, ref: str | None, status: str | None, limit: int) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT * FROM cases WHERE ($1::text IS NULL OR court_case_no = $1 OR arbitration_case_no = $1 "
-        "OR case_id = $1) AND ($2::text IS NULL OR status = $2) ORDER BY received_at DESC LIMIT $3",
+        "SELECT * FROM cases c WHERE ($1::text IS NULL OR c.case_id = $1 OR EXISTS "
+        "(SELECT 1 FROM case_refs r WHERE r.case_id = c.case_id AND r.ref = $1)) "
+        "AND ($2::text IS NULL OR c.status = $2) ORDER BY c.received_at DESC LIMIT $3",
         ref, status, limit)
+
+
+async def refs_of(conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> list[dict[str, str]]:
+    rows = await conn.fetch("SELECT kind, ref FROM case_refs WHERE case_id = $1 ORDER BY kind, ref", case_id)
+    return [dict(r) for r in rows]
 
 
 async def audit(conn: asyncpg.Connection, case_id: str, *, actor: str | None, action: str, **detail: Any) -> None:

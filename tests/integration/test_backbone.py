@@ -50,6 +50,12 @@ async def start(spec, bootstrap: str, dsn: str, **overrides) -> Runtime:
     return runtime
 
 
+async def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The real ``laborcase`` command, in a thread so the event loop (and the runtime) keeps going."""
+    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services.cli", *args],
+                                   capture_output=True, text=True, env=env, check=True)
+
+
 def ordered_per_key(records) -> dict[bytes, list[str]]:
     """First occurrence of each event id, per key, in the order the topic holds them."""
     seen: set[str] = set()
@@ -188,12 +194,9 @@ async def test_poison_events_are_dead_lettered_and_replayed(kafka_bootstrap, emb
         fixed_file = tmp_path / "fixed.json"
         fixed_file.write_text(json.dumps(fixed, ensure_ascii=False))
         env = os.environ | {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
-        listing = subprocess.run([sys.executable, "-m", "services.cli", "dlq", "list", "--topic", f"{topic}.dlq"],
-                                 capture_output=True, text=True, env=env, check=True)
+        listing = await run_cli(["dlq", "list", "--topic", f"{topic}.dlq"], env)
         assert listing.stdout.count("\n") == 4
-        done = subprocess.run(
-            [sys.executable, "-m", "services.cli", "dlq", "replay", by_reason["schema_violation"].id,
-             "--value-file", str(fixed_file)], capture_output=True, text=True, env=env, check=True)
+        done = await run_cli(["dlq", "replay", by_reason["schema_violation"].id, "--value-file", str(fixed_file)], env)
         assert "replayed" in done.stdout
         await wait_until(lambda: runtime.pool.fetchval(
             "SELECT 1 FROM ledger_cases WHERE court_case_no = $1", fixed["data"]["court_case_no"]),

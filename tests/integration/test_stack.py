@@ -45,7 +45,7 @@ def test_up_starts_everything_and_ctrl_c_stops_it(tmp_path):
         assert pidfile.exists()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
-        gone, alive = psutil.wait_procs(children, timeout=10)
+        _, alive = psutil.wait_procs(children, timeout=10)
         assert not alive, f"orphans left behind: {[p.cmdline()[:3] for p in alive]}"
         assert not pidfile.exists(), "embedded PostgreSQL still running"
     finally:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from events.common import Tier
-from services.calendar.model import SHANGHAI, WorkCalendar, YearData, local_date
+from services.calendar.model import SHANGHAI, WorkCalendar, local_date
 from services.calendar.rules import DueRule, tier_rule
 from services.calendar.seed import package_years, parse_year_file
 

@@ -54,7 +54,8 @@ def check(*, received_at: datetime, region_code: str, workers: Sequence[Worker],
         if not regions.province_known(w.id_number[:2]):
             errors.append(Finding(field, "id_area", "身份证号前两位不是有效的省级行政区划代码"))
         if not id_checksum_ok(w.id_number):
-            warnings.append(Finding(field, "id_checksum", "身份证号校验位不符（GB 11643），请核对；确认无误可说明理由后提交"))
+            warnings.append(Finding(field, "id_checksum",
+                                    "身份证号校验位不符（GB 11643），请核对；确认无误可说明理由后提交"))
     if not uscc_checksum_ok(employer.uscc):
         warnings.append(Finding("employer.uscc", "uscc_checksum",
                                 "统一社会信用代码校验位不符（GB 32100），请核对；确认无误可说明理由后提交"))

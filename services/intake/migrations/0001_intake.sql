@@ -32,8 +32,15 @@ CREATE TABLE cases (
     updated_at          timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX cases_open_by_employer ON cases (employer_uscc) WHERE status IN ('received', 'dispatched');
-CREATE UNIQUE INDEX cases_court_case_no ON cases (court_case_no) WHERE court_case_no IS NOT NULL;
-CREATE UNIQUE INDEX cases_arbitration_case_no ON cases (arbitration_case_no) WHERE arbitration_case_no IS NOT NULL;
+
+-- Every external reference a case is known by (a dispute may carry a pre-filing and a filing 案号).
+CREATE TABLE case_refs (
+    kind    text NOT NULL CHECK (kind IN ('court_case_no', 'arbitration_case_no')),
+    ref     text NOT NULL,
+    case_id text NOT NULL REFERENCES cases (case_id),
+    PRIMARY KEY (kind, ref)
+);
+CREATE INDEX case_refs_case ON case_refs (case_id);
 
 CREATE TABLE case_workers (
     case_id   text NOT NULL REFERENCES cases (case_id),

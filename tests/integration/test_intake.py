@@ -1,0 +1,386 @@
+"""Intake through HTTP and Kafka with the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+import pytest_asyncio
+
+from events.catalog import EVENTS
+from services.backbone import dlq, kafka
+from services.backbone.http import service_app
+from services.backbone.runtime import Runtime
+from services.calendar.model import SHANGHAI
+from services.calendar.rules import tier_rule
+from services.calendar.seed import package_years, year_to_json
+from services.intake.domain.identifiers import make_id_number, make_uscc
+from services.intake.service import SPEC
+from tests.conftest import runtime_settings, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "schemas"
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def intake(kafka_bootstrap, embedded_pg):
+    import asyncpg
+
+    name = f"t_intake_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(embedded_pg.admin_dsn())
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    runtime = Runtime(SPEC, runtime_settings(kafka_bootstrap), dsn=embedded_pg.admin_dsn(name))
+    await runtime.start()
+    app = service_app("intake", readiness=runtime.readiness, routers=SPEC.routers(runtime))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
+        client.runtime = runtime  # type: ignore[attr-defined]
+        yield client
+    await runtime.stop()
+
+
+_n = iter(range(1, 1_000_000))
+
+
+def case_body(*, workers: int = 1, region: str = "630102", claims: list | None = None, **extra: Any) -> dict:
+    n = next(_n)
+    body = {
+        "channel": "hotline",
+        "received_at": datetime.now(SHANGHAI).replace(microsecond=0).isoformat(),
+        "region_code": region,
+        "workers": [{"name": f"职工{n}-{i}",
+                     "id_number": make_id_number("630102", date(1985, 3, 1 + i % 27), n * 7 + i),
+                     "phone": f"13{n % 10}{(n * 100 + i):08d}"} for i in range(workers)],
+        "employer": {"name": f"西宁市某商贸有限公司{n}", "uscc": make_uscc("630102", 5000 + n)},
+        "claims": claims or [{"type": "wage_arrears", "amount_cny": 6800}],
+        "summary": "拖欠两个月工资",
+        "actor": "热线坐席01",
+    }
+    body.update(extra)
+    return body
+
+
+async def events_of(bootstrap: str, case_id: str, topic: str = "intake.events") -> list[dict]:
+    return [json.loads(r.value) for r in await kafka.read_all(bootstrap, topic) if r.key == case_id.encode()]
+
+
+async def test_hotline_case_is_triaged_dispatched_and_its_deadline_handed_over(intake, kafka_bootstrap):
+    body = case_body()
+    resp = await intake.post("/api/v1/cases", json=body)
+    assert resp.status_code == 201, resp.text
+    out = resp.json()
+    expected_due, _ = tier_rule("general", datetime.fromisoformat(body["received_at"])).due(intake.runtime.calendar)
+    assert out["tier"] == "general" and datetime.fromisoformat(out["due_at"]) == expected_due
+    assert out["org_unit"] == "QH-XN-CD" and out["org_unit_name"] == "城东区总工会" and out["route"] == "mediation"
+    assert out["status"] == "dispatched" and not out["provisional"]
+
+    got = (await intake.get(f"/api/v1/intake/cases/{out['case_id']}")).json()
+    assert got["status"] == "dispatched" and [a["action"] for a in got["audit"]] == ["received", "dispatched"]
+
+    async def published():
+        types = [e["type"] for e in await events_of(kafka_bootstrap, out["case_id"])]
+        return types if "intake.case_dispatched" in types else None
+
+    types = await wait_until(published, what="intake events on the broker")
+    assert types == ["intake.case_received", "intake.case_triaged", "deadline.started", "deadline.handed_over",
+                     "intake.case_dispatched"]
+    dispatched = next(e for e in await events_of(kafka_bootstrap, out["case_id"])
+                      if e["type"] == "intake.case_dispatched")["data"]
+    assert dispatched["deadline"]["kind"] == "tier"
+    assert datetime.fromisoformat(dispatched["deadline"]["due_at"]) == expected_due
+    state = await intake.runtime.pool.fetchval("SELECT state FROM deadlines WHERE case_id = $1", out["case_id"])
+    assert state == "handed_over"
+
+
+async def test_invalid_input_gets_precise_chinese_4xx(intake):
+    resp = await intake.post("/api/v1/cases", json=case_body(region="639999"))
+    assert resp.status_code == 422 and resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["errors"][0]["field"] == "region_code" and "行政区划" in resp.json()["errors"][0]["reason"]
+
+    naive = case_body()
+    naive["received_at"] = "2026-03-02T09:30:00"
+    resp = await intake.post("/api/v1/cases", json=naive)
+    assert resp.status_code == 422
+    assert resp.json()["errors"] == [{"field": "received_at",
+                                      "reason": "必须带时区偏移（RFC 3339，如 2026-03-02T09:30:00+08:00）"}]
+
+    negative = case_body(claims=[{"type": "wage_arrears", "amount_cny": -1}])
+    resp = await intake.post("/api/v1/cases", json=negative)
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "claims[0].amount_cny"
+
+    resp = await intake.post("/api/v1/cases", json=case_body(claims=[{"type": "bonus"}]))
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "claims[0].type"
+    resp = await intake.post("/api/v1/cases", content=b"{", headers={"content-type": "application/json"})
+    assert resp.status_code == 422 and resp.json()["errors"][0]["reason"] == "请求体不是有效的 JSON"
+
+
+async def test_checksum_warning_needs_a_clerks_reason(intake):
+    body = case_body()
+    good = body["workers"][0]["id_number"]
+    body["workers"][0]["id_number"] = good[:-1] + ("0" if good[-1] != "0" else "1")
+    resp = await intake.post("/api/v1/cases", json=body)
+    assert resp.status_code == 422
+    problem = resp.json()
+    assert problem["type"] == "urn:laborcase:problem:needs-override"
+    assert problem["errors"][0]["field"] == "workers[0].id_number" and problem["errors"][0]["code"] == "id_checksum"
+    body["overrides"] = [{"field": "workers[0].id_number", "reason": "已核对身份证原件，系统存量号码"}]
+    resp = await intake.post("/api/v1/cases", json=body)
+    assert resp.status_code == 201, resp.text
+    warning = resp.json()["warnings"][0]
+    assert warning["override_reason"] == "已核对身份证原件，系统存量号码" and warning["overridden_by"] == "热线坐席01"
+
+
+async def test_same_worker_same_employer_links_to_the_open_case(intake):
+    first = case_body()
+    one = (await intake.post("/api/v1/cases", json=first)).json()
+    again = dict(first, channel="online", claims=[{"type": "wage_arrears", "amount_cny": 7000},
+                                                   {"type": "overtime", "amount_cny": 900}])
+    resp = await intake.post("/api/v1/cases", json=again)
+    assert resp.status_code == 200 and resp.json()["linked"] and resp.json()["case_id"] == one["case_id"]
+    different_claim = dict(first, claims=[{"type": "work_injury"}])
+    resp = await intake.post("/api/v1/cases", json=different_claim)
+    assert resp.status_code == 201 and resp.json()["case_id"] != one["case_id"]
+
+
+async def test_group_dispute_is_prioritised(intake):
+    resp = await intake.post("/api/v1/cases", json=case_body(workers=12))
+    assert resp.status_code == 201
+    case = (await intake.get(f"/api/v1/intake/cases/{resp.json()['case_id']}")).json()
+    assert case["group_dispute"] and case["tier"] == "difficult" and case["worker_count"] == 12
+    refused = await intake.post("/api/v1/cases", json=case_body(workers=10, tier="general", tier_reason="简单"))
+    assert refused.status_code == 422 and "至少" in refused.json()["detail"]
+
+
+async def test_links_that_reach_ten_workers_make_a_group_dispute(intake):
+    body = case_body(workers=6)
+    case_id = (await intake.post("/api/v1/cases", json=body)).json()["case_id"]
+    more = case_body(workers=5)
+    more["employer"] = body["employer"]
+    more["workers"] = body["workers"][:1] + more["workers"][:4]
+    resp = await intake.post("/api/v1/cases", json=more)
+    assert resp.json()["case_id"] == case_id and resp.json()["tier"] == "difficult"
+    case = (await intake.get(f"/api/v1/intake/cases/{case_id}")).json()
+    assert case["group_dispute"] and case["worker_count"] == 10
+    assert [a["action"] for a in case["audit"]][-2:] == ["linked", "reclassified"]
+
+
+async def test_clerk_override_and_reclassification_with_audit(intake):
+    body = case_body(tier="complex", tier_reason="涉及多个用工主体")
+    out = (await intake.post("/api/v1/cases", json=body)).json()
+    received = datetime.fromisoformat(body["received_at"])
+    assert out["tier"] == "complex"
+    assert datetime.fromisoformat(out["due_at"]) == tier_rule("complex", received).due(intake.runtime.calendar)[0]
+    resp = await intake.post(f"/api/v1/cases/{out['case_id']}/tier",
+                             json={"tier": "difficult", "reason": "经核实仅一家用人单位", "actor": "主任"})
+    assert resp.status_code == 200
+    assert datetime.fromisoformat(resp.json()["due_at"]) == tier_rule("difficult", received).due(
+        intake.runtime.calendar)[0]
+    case = (await intake.get(f"/api/v1/intake/cases/{out['case_id']}")).json()
+    audit = case["audit"][-1]
+    assert audit["action"] == "reclassified" and audit["actor"] == "主任"
+    assert audit["detail"]["from_tier"] == "complex" and audit["detail"]["to_tier"] == "difficult"
+    resp = await intake.post("/api/v1/cases/LC00000000000000/tier",
+                             json={"tier": "general", "reason": "不存在", "actor": "主任"})
+    assert resp.status_code == 404
+
+
+async def test_decline_goes_up_to_the_parent_unit(intake, kafka_bootstrap):
+    out = (await intake.post("/api/v1/cases", json=case_body())).json()
+    wrong = await intake.post(f"/api/v1/cases/{out['case_id']}/decline",
+                              json={"org_unit": "QH-XN-CZ", "reason": "不是本单位", "actor": "张"})
+    assert wrong.status_code == 409
+    resp = await intake.post(f"/api/v1/cases/{out['case_id']}/decline",
+                             json={"org_unit": "QH-XN-CD", "reason": "用人单位注册地在城中区", "actor": "城东区 王"})
+    assert resp.status_code == 200 and resp.json()["org_unit"] == "QH-XN"
+    case = (await intake.get(f"/api/v1/intake/cases/{out['case_id']}")).json()
+    assert case["dispatch_attempt"] == 2
+
+    async def redispatched():
+        evs = [e for e in await events_of(kafka_bootstrap, out["case_id"]) if e["type"] == "intake.case_dispatched"]
+        return evs if len(evs) == 2 else None
+
+    evs = await wait_until(redispatched, what="re-dispatch")
+    assert evs[1]["data"]["org_unit"] == "QH-XN" and evs[1]["data"]["attempt"] == 2
+    assert evs[1]["data"].get("deadline") is None
+
+
+async def test_answered_on_the_spot_resolves_in_intake(intake):
+    resp = await intake.post("/api/v1/cases", json=case_body(
+        route="answered", answer="已告知职工劳动合同法第三十条，用人单位应足额支付劳动报酬"))
+    assert resp.status_code == 201 and resp.json()["status"] == "answered"
+    deadline = await intake.runtime.pool.fetchrow("SELECT state, met_at FROM deadlines WHERE case_id = $1",
+                                                  resp.json()["case_id"])
+    assert deadline["state"] == "met"
+    missing = await intake.post("/api/v1/cases", json=case_body(route="answered"))
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "answer"
+
+
+async def test_sichuan_worker_in_beijing_goes_to_the_beijing_station(intake):
+    body = case_body(region="110105")
+    body["workers"][0]["id_number"] = make_id_number("511502", date(1992, 6, 1), next(_n))
+    resp = await intake.post("/api/v1/cases", json=body)
+    assert resp.json()["org_unit"] == "SC-BJ"
+    other = case_body(region="110105")  # a Qinghai worker in Beijing: outside this system
+    resp = await intake.post("/api/v1/cases", json=other)
+    assert resp.json()["status"] == "referred_elsewhere"
+
+
+def hand_built_referral(case_no: str, referred_at: str, region: str = "630103") -> dict:
+    """A court's CloudEvent written from the published contract only, not from our models."""
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "court/QH0103",
+        "type": "court.case_referred",
+        "time": referred_at,
+        "subject": case_no,
+        "datacontenttype": "application/json",
+        "dataschema": EVENTS["court.case_referred"].dataschema,
+        "data": {
+            "court_code": "QH0103",
+            "court_case_no": case_no,
+            "referral_kind": "post_filing",
+            "procedure": "simplified",
+            "region_code": region,
+            "referred_at": referred_at,
+            "workers": [{"name": "李四", "id_number": make_id_number("630103", date(1979, 11, 2), 77),
+                         "phone": "13897001234"}],
+            "employer": {"name": "西宁某物业服务有限公司", "uscc": make_uscc("630103", 88)},
+            "claims": [{"type": "wage_arrears", "amount_cny": 15600.5}],
+            "summary": "物业保洁员被拖欠工资",
+        },
+    }
+
+
+def validate_against_contract(event: dict) -> None:
+    envelope = json.loads((CONTRACTS / "cloudevent.json").read_text())
+    data = json.loads((CONTRACTS / "court.case_referred.v1.json").read_text())
+    jsonschema.validate(event, envelope)
+    jsonschema.validate(event["data"], data)
+
+
+async def test_court_referral_from_a_stock_kafka_client_becomes_a_case(intake, kafka_bootstrap):
+    from confluent_kafka import Producer
+
+    case_no = f"(2026)青0103民初{next(_n)}号"
+    referred_at = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0).isoformat()
+    event = hand_built_referral(case_no, referred_at)
+    validate_against_contract(event)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all"})
+    delivered: list[Any] = []
+    producer.produce("court.events", key=case_no.encode(), value=json.dumps(event, ensure_ascii=False).encode(),
+                     headers=[("content-type", b"application/cloudevents+json")],
+                     on_delivery=lambda err, msg: delivered.append(err))
+    producer.flush(10)
+    assert delivered == [None]
+
+    async def case():
+        found = (await intake.get("/api/v1/intake/cases", params={"ref": case_no})).json()["cases"]
+        return found[0] if found else None
+
+    got = await wait_until(case, timeout=30, what="the referral to become a case")
+    expected = tier_rule("difficult", datetime.fromisoformat(referred_at)).due(intake.runtime.calendar)[0]
+    assert got["tier"] == "difficult" and datetime.fromisoformat(got["due_at"]) == expected
+    assert got["channel"] == "court" and got["court_case_no"] == case_no and got["org_unit"] == "QH-XN-CZ"
+
+
+async def test_partner_ingress_over_http(intake):
+    case_no = f"(2026)青0103民诉前调{next(_n)}号"
+    event = hand_built_referral(case_no, datetime.now(UTC).replace(microsecond=0).isoformat())
+    headers = {"content-type": "application/cloudevents+json"}
+    resp = await intake.post("/api/v1/events", content=json.dumps(event), headers=headers)
+    assert resp.status_code == 202 and resp.json()["topic"] == "court.events"
+    again = await intake.post("/api/v1/events", content=json.dumps(event), headers=headers)
+    assert again.status_code == 200 and again.json()["duplicate"]
+
+    async def case():
+        return (await intake.get("/api/v1/intake/cases", params={"ref": case_no})).json()["cases"]
+
+    assert len(await wait_until(case, what="ingress event to become a case")) == 1
+
+    bad = json.loads(json.dumps(event)) | {"id": str(uuid.uuid4())}
+    bad["data"]["referral_kind"] = "post_filing"
+    del bad["data"]["procedure"]
+    resp = await intake.post("/api/v1/events", content=json.dumps(bad), headers=headers)
+    assert resp.status_code == 422 and "procedure" in resp.json()["detail"]
+    resp = await intake.post("/api/v1/events", content=b"{oops", headers=headers)
+    assert resp.status_code == 400
+    resp = await intake.post("/api/v1/events", content=json.dumps(event | {"type": "union.mediation_settled"}),
+                             headers=headers)
+    assert resp.status_code == 422
+    resp = await intake.post("/api/v1/events", content=b"x", headers={"content-type": "text/plain"})
+    assert resp.status_code == 415
+
+
+async def test_referral_for_an_unknown_region_is_dead_lettered(intake, kafka_bootstrap):
+    case_no = f"(2026)青0103民诉前调{next(_n)}号"
+    event = hand_built_referral(case_no, datetime.now(UTC).replace(microsecond=0).isoformat(), region="639999")
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    await producer.send_and_wait("court.events", json.dumps(event).encode(), key=case_no.encode())
+    await producer.stop()
+
+    async def letter():
+        for item in await dlq.list_dead_letters(kafka_bootstrap, ["court.events.dlq"]):
+            if item.key == case_no.encode() and item.header("x-dlq-service") == "intake":
+                return item
+        return None
+
+    found = await wait_until(letter, what="the dead letter")
+    assert "unknown_region" in found.reason and json.loads(found.value)["id"] == event["id"]
+
+
+async def test_calendar_year_loaded_by_the_operator_reaches_other_services(intake, kafka_bootstrap, embedded_pg,
+                                                                           make_db):
+    from services.mediation.service import SPEC as MEDIATION
+
+    mediation = Runtime(MEDIATION, runtime_settings(kafka_bootstrap), dsn=await make_db(embedded_pg.admin_dsn()))
+    await mediation.start()
+    try:
+        notice = {"year": 2027, "source": "国务院办公厅关于2027年部分节假日安排的通知（测试）",
+                  "holidays": ["2027-01-01", "2027-02-05", "2027-02-08", "2027-02-09", "2027-02-10", "2027-02-11"],
+                  "workdays": ["2027-02-13"]}
+        resp = await intake.put("/api/v1/intake/calendar/2027", json=notice)
+        assert resp.status_code == 200 and resp.json()["year"] == 2027
+        assert (await intake.get("/api/v1/intake/calendar/2027")).json()["holidays"][0] == "2027-01-01"
+        await wait_until(lambda: mediation.pool.fetchval("SELECT 1 FROM calendar_years WHERE year = 2027"),
+                         what="mediation to store the year from calendar.year_loaded")
+        assert not mediation.calendar.is_working_day(date(2027, 2, 8))
+        assert mediation.calendar.is_working_day(date(2027, 2, 13))
+        bad = await intake.put("/api/v1/intake/calendar/2027", json={"year": 2027, "workdays": ["2027-02-15"]})
+        assert bad.status_code == 422
+    finally:
+        await mediation.stop()
+
+
+async def test_provisional_deadline_is_recomputed_when_the_year_arrives(intake):
+    """A year without data: Mon–Fri, provisional, an operator alert; loading the year recomputes it."""
+    runtime = intake.runtime
+    full = runtime.calendar
+    runtime.use_calendar(type(full)({y: d for y, d in full.years.items() if y != 2026}))
+    try:
+        received = datetime(2026, 9, 29, 10, tzinfo=SHANGHAI)
+        async with runtime.unit_of_work() as ctx:
+            rule = tier_rule("difficult", received)
+            due_at, provisional = await ctx.due(rule, case_id="calendar-test")
+            assert provisional and due_at == datetime(2026, 10, 6, 23, 59, 59, tzinfo=SHANGHAI)  # Mon–Fri guess
+            await ctx.deadlines.start(case_id="calendar-test", kind="tier", started_at=received, due_at=due_at,
+                                      provisional=True, rule=rule)
+            alerts = [r for r in ctx.records if r.event_type == "calendar.year_missing"]
+        assert len(alerts) == 1
+        year_2026 = next(y for y in package_years() if y.year == 2026)
+        resp = await intake.put("/api/v1/intake/calendar/2026", json=year_to_json(year_2026))
+        assert resp.status_code == 200
+        row = await runtime.pool.fetchrow("SELECT due_at, provisional FROM deadlines WHERE case_id = 'calendar-test'")
+        assert not row["provisional"] and row["due_at"] == datetime(2026, 10, 12, 23, 59, 59, tzinfo=SHANGHAI)
+        assert await runtime.pool.fetchval("SELECT resolved_at IS NOT NULL FROM calendar_alerts WHERE year = 2026")
+    finally:
+        runtime.use_calendar(full)
