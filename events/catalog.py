@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from events import calendar, deadlines, intake, partner
+from events import calendar, deadlines, intake, mediation, partner
 
 CONTRACT_URN = "urn:laborcase:contract"
 
@@ -122,6 +122,22 @@ _SPECS = [
     EventSpec("intake.case_declined", 1, intake.CaseDeclined, ("intake.events",)),
     EventSpec("intake.case_answered", 1, intake.CaseAnswered, ("intake.events",)),
     EventSpec("intake.submission_rejected", 1, intake.SubmissionRejected, ("intake.events",)),
+    # mediation
+    EventSpec("mediation.case_opened", 1, mediation.CaseOpened, ("mediation.events",)),
+    EventSpec("mediation.mediator_assigned", 1, mediation.MediatorAssigned, ("mediation.events",)),
+    EventSpec("mediation.assignment_accepted", 1, mediation.AssignmentAnswered, ("mediation.events",)),
+    EventSpec("mediation.assignment_declined", 1, mediation.AssignmentAnswered, ("mediation.events",)),
+    EventSpec("mediation.assignment_pending", 1, mediation.AssignmentPending, ("mediation.events",)),
+    EventSpec("mediation.session_scheduled", 1, mediation.SessionScheduled, ("mediation.events",)),
+    EventSpec("mediation.session_held", 1, mediation.SessionHeld, ("mediation.events",)),
+    EventSpec("mediation.settled", 1, mediation.Settled, ("mediation.events",)),
+    EventSpec("mediation.confirmation_recorded", 1, mediation.ConfirmationRecorded, ("mediation.events",)),
+    EventSpec("mediation.failed", 1, mediation.Failed, ("mediation.events",)),
+    EventSpec("mediation.withdrawn", 1, mediation.Withdrawn, ("mediation.events",)),
+    EventSpec("mediation.case_resolved", 1, mediation.CaseResolved, ("mediation.events",)),
+    EventSpec("mediation.handed_to_legal_aid", 1, mediation.HandedToLegalAid, ("mediation.events",)),
+    EventSpec("mediation.partner_progress", 1, mediation.PartnerProgress, ("mediation.events",)),
+    EventSpec("mediation.window_extended", 1, mediation.WindowExtended, ("mediation.events",)),
     # durable deadlines, published by whichever service owns the clock
     *(
         EventSpec(f"deadline.{signal}", 1, deadlines.DeadlineSignal, _ALL_SERVICE_TOPICS)

@@ -50,6 +50,8 @@ class ServiceSpec:
     migrations: Path | None = None
     routers: Callable[[Runtime], Sequence[APIRouter]] | None = None
     loops: Sequence[Loop] = ()
+    #: Runs once the database is migrated, before consuming (e.g. seeding registries from configuration).
+    on_start: Callable[[Runtime], Awaitable[None]] | None = None
 
 
 class Runtime:
@@ -86,6 +88,8 @@ class Runtime:
         await migrate(self.pool, sources)
         await calendar_store.seed(self.pool)
         self.calendar = await calendar_store.load(self.pool)
+        if self.spec.on_start is not None:
+            await self.spec.on_start(self)
         await kafka.wait_for_broker(self.bootstrap)
         await self.ensure_topics()
         self.producer = kafka.producer(self.bootstrap, idempotence=s.kafka_idempotence,

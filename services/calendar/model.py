@@ -99,5 +99,10 @@ def local_date(instant: datetime) -> date:
     return instant.astimezone(SHANGHAI).date()
 
 
+def shanghai_iso(instant: datetime) -> str:
+    """An instant as users read it: RFC 3339 in Asia/Shanghai (+08:00)."""
+    return instant.astimezone(SHANGHAI).isoformat()
+
+
 def end_of_day(day: date) -> datetime:
     return datetime.combine(day, END_OF_DAY, SHANGHAI)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from events.common import Tier
 from services.calendar.model import Count, WorkCalendar, end_of_day, local_date
 
-Method = Literal["same_working_day", "working_days", "calendar_days_rolled", "hours"]
+Method = Literal["same_working_day", "working_days", "calendar_days", "calendar_days_rolled", "hours"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class DueRule:
 
     - ``same_working_day``: 23:59:59 of the start's day if it is a working day, else of the next one.
     - ``working_days``: 23:59:59 of the n-th working day after the start's day (that day not counted).
+    - ``calendar_days``: 23:59:59 of the n-th calendar day after the start's day (statutory periods).
     - ``calendar_days_rolled``: 23:59:59 of the n-th calendar day after the start's day, rolled forward to
       the next working day when that day is not one.
     - ``hours``: start + n hours, exactly.
@@ -44,6 +45,8 @@ class DueRule:
             count = calendar.working_day_on_or_after(day)
         elif self.method == "working_days":
             count = calendar.add_working_days(day, self.days)
+        elif self.method == "calendar_days":
+            count = Count(day + timedelta(days=self.days), False)
         elif self.method == "calendar_days_rolled":
             target = day + timedelta(days=self.days)
             rolled = calendar.working_day_on_or_after(target)

@@ -20,7 +20,7 @@ from events.catalog import SERVICES
 from services.backbone import logs
 from services.backbone.http import Problem, install_problem_handlers
 from services.backbone.settings import Settings
-from services.console.routing import owner_of
+from services.console.routing import owner_of, page_owner
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -81,6 +81,17 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         service = owner_of(request.method, request.url.path)
         if service is None:
             raise Problem(404, f"没有这个接口：{request.method} {request.url.path}")
+        return await forward(request, service)
+
+    @app.api_route("/{section}/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    @app.api_route("/{section}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def page(request: Request, section: str, path: str = "") -> Response:
+        service = page_owner(request.url.path)
+        if service is None:
+            raise Problem(404, "页面不存在")
+        return await forward(request, service)
+
+    async def forward(request: Request, service: str) -> Response:
         client: httpx.AsyncClient = request.app.state.client
         upstream = httpx.URL(settings.url_for(service) + request.url.path, query=request.url.query.encode())
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]

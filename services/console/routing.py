@@ -27,3 +27,19 @@ def owner_of(method: str, path: str) -> str | None:
         if method.upper() in methods and pattern.match(path):
             return service
     return None
+
+
+#: Console pages owned by a service (served by it, through this one origin).
+PAGES: tuple[tuple[str, str], ...] = (
+    ("/mediation", "mediation"),
+    ("/legal-aid", "legal_aid"),
+    ("/followup", "followup"),
+    ("/supervision", "supervision"),
+)
+
+
+def page_owner(path: str) -> str | None:
+    for prefix, service in PAGES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return service
+    return None

@@ -16,6 +16,7 @@ from events.envelope import EventRejected, parse_envelope
 from services.backbone.http import Problem
 from services.backbone.outbox import record_of
 from services.backbone.runtime import Runtime
+from services.calendar.model import shanghai_iso
 from services.calendar.rules import tier_rule
 from services.calendar.seed import parse_year_file, year_to_json
 from services.calendar.store import loaded_event
@@ -205,11 +206,11 @@ def _case_json(row: Any, config: IntakeConfig) -> dict[str, Any]:
     unit = config.hierarchy.get(row["org_unit"]) if row["org_unit"] else None
     return {
         "case_id": row["case_id"], "status": row["status"], "channel": row["channel"],
-        "received_at": row["received_at"].isoformat(), "region_code": row["region_code"],
+        "received_at": shanghai_iso(row["received_at"]), "region_code": row["region_code"],
         "region_name": config.regions.name(row["region_code"]), "employer_name": row["employer_name"],
         "claim_types": row["claim_types"], "worker_count": row["worker_count"], "group_dispute": row["group_dispute"],
         "tier": row["tier"], "tier_rule": row["tier_rule"], "tier_reason": row["tier_reason"],
-        "due_at": row["due_at"].isoformat(), "provisional": row["provisional"], "org_unit": row["org_unit"],
+        "due_at": shanghai_iso(row["due_at"]), "provisional": row["provisional"], "org_unit": row["org_unit"],
         "org_unit_name": unit.name if unit else None, "route": row["route"],
         "dispatch_attempt": row["dispatch_attempt"], "court_case_no": row["court_case_no"],
         "arbitration_case_no": row["arbitration_case_no"], "warnings": row["warnings"], "answer": row["answer"],

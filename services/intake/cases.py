@@ -27,6 +27,7 @@ from events.intake import (
     ValidationWarning,
 )
 from services.backbone.consumer import HandlerContext
+from services.calendar.model import shanghai_iso
 from services.calendar.rules import tier_rule
 from services.hierarchy.orgunits import Hierarchy, OrgUnit, default_hierarchy
 from services.hierarchy.regions import Regions, default_regions
@@ -105,7 +106,7 @@ class Outcome:
 
     def as_json(self, hierarchy: Hierarchy) -> dict[str, Any]:
         unit = hierarchy.get(self.org_unit) if self.org_unit else None
-        return {"case_id": self.case_id, "status": self.status, "tier": self.tier, "due_at": self.due_at.isoformat(),
+        return {"case_id": self.case_id, "status": self.status, "tier": self.tier, "due_at": shanghai_iso(self.due_at),
                 "provisional": self.provisional, "org_unit": self.org_unit,
                 "org_unit_name": unit.name if unit else None, "route": self.route, "linked": self.linked,
                 "warnings": [w.model_dump() for w in self.warnings]}

@@ -22,12 +22,14 @@ EMPLOYERS = [
     ("青海生物科技园某制药有限公司", "630105", 104),
     ("北京某外卖平台合作配送站", "110105", 105),
 ]
+STATUS_ZH = {"answered": "已当场答复", "referred_elsewhere": "已转属地处理"}
 NAMES = ["马建军", "李秀兰", "韩文忠", "张海燕", "祁玉梅", "才让多杰", "王福林", "赵国庆", "冶成林", "周晓东",
          "杨春花", "刘德胜", "陈志强"]
 
 
 def _worker(i: int, area: str = "630102") -> dict[str, str]:
-    return {"name": NAMES[i % len(NAMES)], "id_number": make_id_number(area, date(1975 + i % 25, 1 + i % 12, 3 + i % 25), i),
+    birth = date(1975 + i % 25, 1 + i % 12, 3 + i % 25)
+    return {"name": NAMES[i % len(NAMES)], "id_number": make_id_number(area, birth, i),
             "phone": f"139{7100_0000 + i:08d}"}
 
 
@@ -83,18 +85,20 @@ def seed(console: str) -> Iterator[str]:
                                        claims=[{"type": "work_injury", "amount_cny": 120000}],
                                        summary="车间机械伤手，单位未申报工伤认定")),
             ("省际联动：四川籍骑手在北京", _case(4, hours_ago=3, workers=[_worker(60, "511502")],
-                                      claims=[{"type": "labor_relationship"}, {"type": "wage_arrears", "amount_cny": 9000}],
+                                      claims=[{"type": "labor_relationship"},
+                                              {"type": "wage_arrears", "amount_cny": 9000}],
                                       summary="新就业形态劳动者，确认劳动关系并追讨报酬", channel="online")),
         ]
         for label, body in cases:
             r = http.post("/api/v1/cases", json=body)
             if r.is_success:
                 c = r.json()
-                yield (f"{label}：{c['case_id']} 分级={c['tier']} 办结期限={c['due_at'][:19]} "
-                       f"派往={c['org_unit_name'] or c['status']}")
+                where = f"派往 {c['org_unit_name']}" if c["org_unit_name"] else STATUS_ZH.get(c["status"], c["status"])
+                yield f"{label}：{c['case_id']} 分级={c['tier']} 办结期限={c['due_at'][:19]} {where}"
             else:
                 yield f"{label}：失败 {r.status_code} {r.text[:200]}"
         for label, event in (("法院诉前委派调解", _court_referral(f"(2026)青0103民诉前调{stamp}号", days_ago=1)),
                              ("仲裁委裁前调解", _bureau_referral(f"西劳人仲案字〔2026〕{stamp}号"))):
             r = http.post("/api/v1/events", json=event, headers={"content-type": "application/cloudevents+json"})
-            yield f"{label}：{event['data'].get('court_case_no') or event['data'].get('arbitration_case_no')} → {r.status_code}"
+            ref = event["data"].get("court_case_no") or event["data"].get("arbitration_case_no")
+            yield f"{label}：{ref} → {r.status_code}（案件由受理服务从事件流中登记）"

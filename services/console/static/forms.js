@@ -1,0 +1,44 @@
+// Console forms: send JSON, show each RFC 9457 field error next to its field, reload on success.
+function formBody(form) {
+  const shape = form.dataset.shape;
+  const data = {};
+  for (const el of form.elements) {
+    if (!el.name) continue;
+    if (el.type === 'checkbox') { data[el.name] = el.checked; continue; }
+    if (el.value === '') continue;
+    data[el.name] = el.dataset.tz && el.value ? el.value + ':00' + el.dataset.tz : el.value;
+  }
+  if (shape === 'settle') {
+    const instalments = (data.instalments || '').split('\n').map(l => l.trim()).filter(Boolean).map(l => {
+      const [due_date, amount] = l.split(/\s+/);
+      return {due_date, amount_cny: Number(amount)};
+    });
+    return {agreement: {amount_cny: Number(data.amount_cny), instalments, terms: data.terms || ''},
+            representatives: (data.representatives || '').split(/[,，、]/).map(s => s.trim()).filter(Boolean),
+            actor: data.actor};
+  }
+  if (shape === 'fail') {
+    return {disputed_points: (data.disputed_points || '').split('\n').map(s => s.trim()).filter(Boolean),
+            summary: data.summary || '', to_legal_aid: !!data.to_legal_aid, actor: data.actor};
+  }
+  return data;
+}
+
+for (const form of document.querySelectorAll('form.js-form')) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    for (const span of form.querySelectorAll('.field-error')) span.textContent = '';
+    const status = document.getElementById('form-status');
+    const res = await fetch(form.dataset.action, {method: 'POST', headers: {'content-type': 'application/json'},
+                                                  body: JSON.stringify(formBody(form))});
+    if (res.ok) { location.reload(); return; }
+    const problem = await res.json();
+    let shown = false;
+    for (const err of problem.errors || []) {
+      const span = form.querySelector(`.field-error[data-field="${err.field}"]`) ||
+                   form.querySelector(`.field-error[data-field="${err.field.split('[')[0]}"]`);
+      if (span) { span.textContent = err.reason; shown = true; }
+    }
+    if (status) status.textContent = (shown ? '' : (problem.detail || problem.title || '提交失败'));
+  });
+}

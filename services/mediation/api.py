@@ -1,0 +1,287 @@
+"""Mediation's HTTP API (JSON under /api/v1/mediation) and the mediator's console pages (/mediation)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from events.common import Agreement
+from services.backbone.consumer import HandlerContext
+from services.backbone.http import Problem
+from services.backbone.runtime import Runtime
+from services.calendar.model import shanghai_iso
+from services.mediation import cases
+from services.mediation import repository as repo
+from services.mediation.cases import MediationConfig, Refused
+from services.mediation.domain.case import STATE_ZH
+
+T = TypeVar("T")
+TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MediatorAction(Strict):
+    mediator_id: str = Field(min_length=1, max_length=64)
+
+
+class DeclineBody(MediatorAction):
+    reason: str = Field(min_length=2, max_length=500)
+
+
+class ReassignBody(Strict):
+    reason: str = Field(min_length=2, max_length=500)
+    actor: str = Field(min_length=1, max_length=100)
+    mediator_id: str | None = None
+
+
+class SessionBody(Strict):
+    scheduled_at: AwareDatetime
+    location: str = Field(min_length=1, max_length=200)
+    actor: str = Field(min_length=1, max_length=100)
+
+
+class SessionRecord(Strict):
+    held_at: AwareDatetime
+    parties_present: list[str] = Field(min_length=1, max_length=100)
+    notes: str = Field(default="", max_length=8000)
+    actor: str = Field(min_length=1, max_length=100)
+
+
+class SettleBody(Strict):
+    agreement: Agreement
+    representatives: list[str] = Field(default_factory=list, max_length=50)
+    request_confirmation: bool = True
+    actor: str = Field(min_length=1, max_length=100)
+
+
+class FailBody(Strict):
+    disputed_points: list[str] = Field(min_length=1, max_length=50)
+    summary: str = Field(default="", max_length=4000)
+    to_legal_aid: bool = False
+    actor: str = Field(min_length=1, max_length=100)
+
+
+class WithdrawBody(Strict):
+    reason: str = Field(min_length=2, max_length=500)
+    actor: str = Field(min_length=1, max_length=100)
+
+
+class ExtendBody(Strict):
+    consent: str = Field(min_length=2, max_length=500, description="how both parties consented (书面同意)")
+    actor: str = Field(min_length=1, max_length=100)
+
+
+class PauseBody(Strict):
+    reason: str = Field(pattern="^(party_unreachable|awaiting_materials)$")
+    actor: str = Field(min_length=1, max_length=100)
+
+
+class MediatorIn(Strict):
+    mediator_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=50)
+    org_unit: str = Field(min_length=1, max_length=64)
+    capacity: int = Field(ge=0, le=200)
+    specialties: list[str] = Field(default_factory=list)
+
+
+class MediatorPatch(Strict):
+    capacity: int | None = Field(default=None, ge=0, le=200)
+    active: bool | None = None
+
+
+def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
+    router = APIRouter()
+    templates = Jinja2Templates(directory=TEMPLATES)
+
+    async def run(step: Callable[[HandlerContext], Awaitable[T]]) -> T:
+        try:
+            async with runtime.unit_of_work() as ctx:
+                return await step(ctx)
+        except Refused as exc:
+            raise Problem(exc.status, exc.message,
+                          errors=[{"field": f, "reason": r} for f, r in exc.errors]) from exc
+
+    async def case_json(case_id: str) -> dict[str, Any]:
+        row = await repo.get(runtime.pool, case_id)
+        if row is None:
+            raise Problem(404, f"调解案件 {case_id} 不存在")
+        deadlines = await runtime.pool.fetch(
+            "SELECT kind, state, due_at, warned, paused_at, provisional FROM deadlines WHERE case_id = $1 "
+            "AND owner = 'mediation' ORDER BY started_at", case_id)
+        return {
+            **_summary(row), "facts": row["facts"], "agreement": row["agreement"],
+            "representatives": row["representatives"], "disputed_points": row["disputed_points"],
+            "deadlines": [{"kind": d["kind"], "state": d["state"], "due_at": shanghai_iso(d["due_at"]),
+                           "warned": d["warned"], "paused": d["paused_at"] is not None,
+                           "provisional": d["provisional"]} for d in deadlines],
+            "sessions": [{"session_id": str(s["session_id"]), "scheduled_at": shanghai_iso(s["scheduled_at"]),
+                          "location": s["location"], "held_at": shanghai_iso(s["held_at"]) if s["held_at"] else None,
+                          "parties_present": s["parties_present"], "notes": s["notes"]}
+                         for s in await repo.sessions_of(runtime.pool, case_id)],
+            "log": [{"at": shanghai_iso(e["at"]), "actor": e["actor"], "action": e["action"], "detail": e["detail"]}
+                    for e in await repo.log_of(runtime.pool, case_id)],
+        }
+
+    @router.get("/api/v1/mediation/worklist")
+    async def worklist(org_unit: str | None = None, mediator_id: str | None = None, all: bool = False,
+                       limit: int = 200) -> dict[str, Any]:
+        rows = await repo.worklist(runtime.pool, org_unit=org_unit, mediator_id=mediator_id, include_resolved=all,
+                                   limit=max(1, min(limit, 1000)))
+        return {"cases": [_summary(r) for r in rows]}
+
+    @router.get("/api/v1/mediation/cases/{case_id}")
+    async def get_case(case_id: str) -> dict[str, Any]:
+        return await case_json(case_id)
+
+    @router.post("/api/v1/mediation/cases/{case_id}/accept")
+    async def accept(case_id: str, body: MediatorAction) -> dict[str, Any]:
+        await run(lambda ctx: cases.accept(ctx, case_id, mediator_id=body.mediator_id, config=config))
+        return await case_json(case_id)
+
+    @router.post("/api/v1/mediation/cases/{case_id}/decline")
+    async def decline(case_id: str, body: DeclineBody) -> dict[str, Any]:
+        await run(lambda ctx: cases.decline(ctx, case_id, mediator_id=body.mediator_id, reason=body.reason,
+                                            config=config))
+        return await case_json(case_id)
+
+    @router.post("/api/v1/mediation/cases/{case_id}/reassign")
+    async def reassign(case_id: str, body: ReassignBody) -> dict[str, Any]:
+        await run(lambda ctx: cases.reassign(ctx, case_id, reason=body.reason, actor=body.actor, config=config,
+                                             mediator_id=body.mediator_id))
+        return await case_json(case_id)
+
+    @router.post("/api/v1/mediation/cases/{case_id}/sessions", status_code=201)
+    async def schedule(case_id: str, body: SessionBody) -> dict[str, Any]:
+        session_id = await run(lambda ctx: cases.schedule_session(
+            ctx, case_id, scheduled_at=body.scheduled_at, location=body.location, actor=body.actor))
+        return {"session_id": session_id}
+
+    @router.post("/api/v1/mediation/cases/{case_id}/sessions/{session_id}/record")
+    async def record(case_id: str, session_id: str, body: SessionRecord) -> dict[str, Any]:
+        await run(lambda ctx: cases.record_session(ctx, case_id, session_id, held_at=body.held_at,
+                                                   parties_present=body.parties_present, notes=body.notes,
+                                                   actor=body.actor))
+        return await case_json(case_id)
+
+    @router.post("/api/v1/mediation/cases/{case_id}/settle")
+    async def settle(case_id: str, body: SettleBody) -> dict[str, Any]:
+        await run(lambda ctx: cases.settle(ctx, case_id, agreement=body.agreement,
+                                           representatives=body.representatives, actor=body.actor,
+                                           request_confirmation=body.request_confirmation))
+        return await case_json(case_id)
+
+    @router.post("/api/v1/mediation/cases/{case_id}/fail")
+    async def fail(case_id: str, body: FailBody) -> dict[str, Any]:
+        await run(lambda ctx: cases.fail(ctx, case_id, disputed_points=body.disputed_points, summary=body.summary,
+                                         to_legal_aid=body.to_legal_aid, actor=body.actor))
+        return await case_json(case_id)
+
+    @router.post("/api/v1/mediation/cases/{case_id}/withdraw")
+    async def withdraw(case_id: str, body: WithdrawBody) -> dict[str, Any]:
+        await run(lambda ctx: cases.withdraw(ctx, case_id, reason=body.reason, actor=body.actor))
+        return await case_json(case_id)
+
+    @router.post("/api/v1/mediation/cases/{case_id}/extend")
+    async def extend(case_id: str, body: ExtendBody) -> dict[str, Any]:
+        await run(lambda ctx: cases.extend_court_window(ctx, case_id, consent=body.consent, actor=body.actor,
+                                                        config=config))
+        return await case_json(case_id)
+
+    @router.post("/api/v1/mediation/cases/{case_id}/pause")
+    async def pause(case_id: str, body: PauseBody) -> dict[str, Any]:
+        async def step(ctx: HandlerContext) -> None:
+            try:
+                await ctx.deadlines.pause(case_id=case_id, kind=cases.TIER, at=ctx.now, reason=body.reason,
+                                          actor=body.actor)
+            except ValueError as exc:
+                raise Refused(409, f"不能暂停计时：{exc}") from exc
+        await run(step)
+        return await case_json(case_id)
+
+    @router.post("/api/v1/mediation/cases/{case_id}/resume")
+    async def resume(case_id: str, body: WithdrawBody) -> dict[str, Any]:
+        async def step(ctx: HandlerContext) -> None:
+            try:
+                await ctx.deadlines.resume(case_id=case_id, kind=cases.TIER, at=ctx.now, actor=body.actor,
+                                           reason=body.reason)
+            except ValueError as exc:
+                raise Refused(409, f"不能恢复计时：{exc}") from exc
+        await run(step)
+        return await case_json(case_id)
+
+    @router.get("/api/v1/mediation/mediators")
+    async def mediators(org_unit: str | None = None) -> dict[str, Any]:
+        rows = await runtime.pool.fetch(
+            "SELECT m.*, (SELECT count(*) FROM mediation_cases c WHERE c.mediator_id = m.mediator_id "
+            "AND c.state IN ('offered', 'in_mediation', 'awaiting_confirmation')) AS open_cases FROM mediators m "
+            "WHERE $1::text IS NULL OR m.org_unit = $1 ORDER BY m.org_unit, m.mediator_id", org_unit)
+        return {"mediators": [{k: r[k] for k in ("mediator_id", "name", "org_unit", "capacity", "active",
+                                                 "specialties", "open_cases")} for r in rows]}
+
+    @router.post("/api/v1/mediation/mediators", status_code=201)
+    async def add_mediator(body: MediatorIn) -> dict[str, Any]:
+        if config.hierarchy.get(body.org_unit) is None:
+            raise Problem(422, "未知的工会单位", errors=[{"field": "org_unit", "reason": "未知的工会单位"}])
+        inserted = await runtime.pool.fetchval(
+            "INSERT INTO mediators (mediator_id, name, org_unit, capacity, specialties) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT DO NOTHING RETURNING 1", body.mediator_id, body.name, body.org_unit, body.capacity,
+            body.specialties)
+        if not inserted:
+            raise Problem(409, f"调解员编号 {body.mediator_id} 已存在")
+        return body.model_dump()
+
+    @router.patch("/api/v1/mediation/mediators/{mediator_id}")
+    async def patch_mediator(mediator_id: str, body: MediatorPatch) -> dict[str, Any]:
+        row = await runtime.pool.fetchrow(
+            "UPDATE mediators SET capacity = COALESCE($2, capacity), active = COALESCE($3, active), "
+            "updated_at = now() WHERE mediator_id = $1 RETURNING *", mediator_id, body.capacity, body.active)
+        if row is None:
+            raise Problem(404, f"调解员 {mediator_id} 不存在")
+        return {k: row[k] for k in ("mediator_id", "name", "org_unit", "capacity", "active")}
+
+    # --- pages -------------------------------------------------------------------------------------
+
+    @router.get("/mediation", response_class=HTMLResponse, include_in_schema=False)
+    async def worklist_page(request: Request, org_unit: str = "QH-XN-CD", mediator_id: str | None = None) -> Response:
+        rows = await repo.worklist(runtime.pool, org_unit=org_unit or None, mediator_id=mediator_id or None,
+                                   include_resolved=False, limit=500)
+        units = sorted(config.hierarchy.units.values(), key=lambda u: u.code)
+        return templates.TemplateResponse(request, "mediation_worklist.html", {
+            "cases": [_summary(r) for r in rows], "units": units, "org_unit": org_unit, "mediator_id": mediator_id,
+            "states": STATE_ZH})
+
+    @router.get("/mediation/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def case_page(request: Request, case_id: str) -> Response:
+        case = await case_json(case_id)
+        return templates.TemplateResponse(request, "mediation_case.html", {"case": case, "states": STATE_ZH})
+
+    return router
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    keys = row.keys()
+    due = row["tier_due_at"] if "tier_due_at" in keys and row["tier_due_at"] else row["due_at"]
+    tier_state = row["tier_state"] if "tier_state" in keys else None
+    now = datetime.now(due.tzinfo)
+    return {
+        "case_id": row["case_id"], "org_unit": row["org_unit"], "kind": row["kind"], "state": row["state"],
+        "state_zh": STATE_ZH.get(row["state"], row["state"]), "tier": row["tier"], "due_at": shanghai_iso(due),
+        "overdue": tier_state == "breached" or (row["state"] != "resolved" and due < now),
+        "at_risk": bool("tier_warned" in keys and row["tier_warned"]) and tier_state != "breached",
+        "mediator_id": row["mediator_id"],
+        "mediator_name": row["mediator_name"] if "mediator_name" in keys else None,
+        "court_case_no": row["court_case_no"], "arbitration_case_no": row["arbitration_case_no"],
+        "outcome": row["outcome"], "group_dispute": row["group_dispute"],
+        "employer": row["facts"]["employer"]["name"], "workers": len(row["facts"]["workers"]),
+        "summary": row["facts"].get("summary", ""),
+    }

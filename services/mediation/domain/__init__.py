@@ -1,0 +1,1 @@
+"""Mediation's domain rules, free of I/O."""

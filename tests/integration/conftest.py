@@ -1,0 +1,33 @@
+"""Services running in-process against the session's broker and embedded PostgreSQL, with their HTTP apps."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+
+from services.backbone.http import service_app
+from services.backbone.runtime import Runtime, ServiceSpec
+from tests.conftest import runtime_settings
+
+
+@asynccontextmanager
+async def running(spec: ServiceSpec, bootstrap: str, admin_dsn: str, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A service with a fresh database; yields an HTTP client on its app (``client.runtime`` is the runtime)."""
+    name = f"t_{spec.name}_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin_dsn)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    runtime = Runtime(spec, runtime_settings(bootstrap, **settings), dsn=admin_dsn.rsplit("/", 1)[0] + "/" + name)
+    await runtime.start()
+    app = service_app(spec.name, readiness=runtime.readiness, routers=spec.routers(runtime) if spec.routers else ())
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{spec.name}") as client:
+            client.runtime = runtime  # type: ignore[attr-defined]
+            yield client
+    finally:
+        await runtime.stop()
