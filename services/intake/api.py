@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from events.catalog import spec_for
 from events.common import Claim, Employer, RegionCode, Tier, Worker
 from events.envelope import EventRejected, parse_envelope
+from services.backbone import caselog
 from services.backbone.http import Problem
 from services.backbone.outbox import record_of
 from services.backbone.runtime import Runtime
@@ -162,9 +163,8 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
         row = await repo.get(runtime.pool, case_id)
         if row is None:
             raise Problem(404, f"案件 {case_id} 不存在")
-        audit = await repo.audit_of(runtime.pool, case_id)
         refs = await repo.refs_of(runtime.pool, case_id)
-        return _case_json(row, config) | {"refs": refs, "audit": [dict(a) for a in audit]}
+        return _case_json(row, config) | {"refs": refs, "audit": await caselog.entries(runtime.pool, case_id)}
 
     @router.get("/api/v1/intake/org-units")
     async def org_units() -> dict[str, Any]:

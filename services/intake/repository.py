@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,13 +98,3 @@ async def find(pool: asyncpg.Pool, *, ref: str | None, status: str | None, limit
 async def refs_of(conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> list[dict[str, str]]:
     rows = await conn.fetch("SELECT kind, ref FROM case_refs WHERE case_id = $1 ORDER BY kind, ref", case_id)
     return [dict(r) for r in rows]
-
-
-async def audit(conn: asyncpg.Connection, case_id: str, *, actor: str | None, action: str, **detail: Any) -> None:
-    await conn.execute("INSERT INTO case_audit (case_id, actor, action, detail) VALUES ($1, $2, $3, $4)",
-                       case_id, actor, action, json.loads(json.dumps(detail, default=str)))
-
-
-async def audit_of(pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]:
-    return await pool.fetch("SELECT at, actor, action, detail FROM case_audit WHERE case_id = $1 ORDER BY id",
-                            case_id)

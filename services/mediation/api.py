@@ -13,13 +13,15 @@ from fastapi.templating import Jinja2Templates
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.common import Agreement
+from services.backbone import caselog, usecase
 from services.backbone.consumer import HandlerContext
 from services.backbone.http import Problem
 from services.backbone.runtime import Runtime
+from services.backbone.usecase import Refused
 from services.calendar.model import shanghai_iso
 from services.mediation import cases
 from services.mediation import repository as repo
-from services.mediation.cases import MediationConfig, Refused
+from services.mediation.cases import MediationConfig
 from services.mediation.domain.case import STATE_ZH
 
 T = TypeVar("T")
@@ -104,12 +106,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
     templates = Jinja2Templates(directory=TEMPLATES)
 
     async def run(step: Callable[[HandlerContext], Awaitable[T]]) -> T:
-        try:
-            async with runtime.unit_of_work() as ctx:
-                return await step(ctx)
-        except Refused as exc:
-            raise Problem(exc.status, exc.message,
-                          errors=[{"field": f, "reason": r} for f, r in exc.errors]) from exc
+        return await usecase.run(runtime, step)
 
     async def case_json(case_id: str) -> dict[str, Any]:
         row = await repo.get(runtime.pool, case_id)
@@ -128,8 +125,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
                           "location": s["location"], "held_at": shanghai_iso(s["held_at"]) if s["held_at"] else None,
                           "parties_present": s["parties_present"], "notes": s["notes"]}
                          for s in await repo.sessions_of(runtime.pool, case_id)],
-            "log": [{"at": shanghai_iso(e["at"]), "actor": e["actor"], "action": e["action"], "detail": e["detail"]}
-                    for e in await repo.log_of(runtime.pool, case_id)],
+            "log": await caselog.entries(runtime.pool, case_id),
         }
 
     @router.get("/api/v1/mediation/worklist")

@@ -32,25 +32,19 @@ from events.mediation import (
     Withdrawn,
 )
 from events.partner import UnionConfirmationRequested, UnionMediationFailed, UnionMediationSettled
+from services.backbone import caselog
 from services.backbone.consumer import HandlerContext
 from services.backbone.deadline import DeadlineError
+from services.backbone.usecase import Refused
 from services.calendar.model import local_date
 from services.calendar.rules import DueRule, tier_rule
 from services.hierarchy.orgunits import Hierarchy, default_hierarchy
 from services.mediation import repository as repo
-from services.mediation.domain import assignment
 from services.mediation.domain.case import MediationCase, MediationError, check_agreement
+from services.staffing import assignment
 
 TIER, UNION, COURT = "tier", "union_mediation", "court_entrusted"
 CLOCKS_FILE = Path(__file__).parent / "data" / "clocks.json"
-
-
-class Refused(Exception):
-    """A request the case cannot take; ``status`` for HTTP, ``errors`` field by field (Chinese)."""
-
-    def __init__(self, status: int, message: str, errors: list[tuple[str, str]] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors or []
 
 
 @dataclass(frozen=True)
@@ -117,7 +111,7 @@ async def open_case(ctx: HandlerContext, data: CaseDispatched, config: Mediation
         if case.state == "resolved" or case.org_unit == data.org_unit:
             return
         await repo.save(ctx.conn, case.move_to(data.org_unit))
-        await repo.log(ctx.conn, data.case_id, actor=None, action="moved", org_unit=data.org_unit,
+        await caselog.log(ctx.conn, data.case_id, actor=None, action="moved", org_unit=data.org_unit,
                        attempt=data.attempt)
         await ctx.conn.execute("UPDATE deadlines SET org_unit = $2 WHERE case_id = $1 AND owner = 'mediation'",
                                data.case_id, data.org_unit)
@@ -138,7 +132,7 @@ async def open_case(ctx: HandlerContext, data: CaseDispatched, config: Mediation
     if data.deadline is not None:
         await ctx.deadlines.adopt(data.deadline, case_id=data.case_id, org_unit=data.org_unit, at=ctx.now,
                                   reason="派单至调解")
-    await repo.log(ctx.conn, data.case_id, actor=None, action="opened", org_unit=data.org_unit, kind=kind)
+    await caselog.log(ctx.conn, data.case_id, actor=None, action="opened", org_unit=data.org_unit, kind=kind)
     ctx.publish("mediation.case_opened", CaseOpened(
         case_id=data.case_id, org_unit=data.org_unit, kind=kind, tier=str(data.tier),  # type: ignore[arg-type]
         due_at=data.due_at, court_case_no=facts.refs.court_case_no,
@@ -156,7 +150,7 @@ async def reclassified(ctx: HandlerContext, data: CaseReclassified) -> None:
         await ctx.deadlines.reschedule(case_id=data.case_id, kind=TIER, due_at=data.due_at,
                                        provisional=data.provisional, at=ctx.now, actor=data.actor, reason=data.reason,
                                        rule=tier_rule(data.to_tier, data.received_at))
-    await repo.log(ctx.conn, data.case_id, actor=data.actor, action="reclassified", tier=str(data.to_tier),
+    await caselog.log(ctx.conn, data.case_id, actor=data.actor, action="reclassified", tier=str(data.to_tier),
                    reason=data.reason)
 
 
@@ -178,7 +172,7 @@ async def assign(ctx: HandlerContext, case_id: str, *, config: MediationConfig, 
     candidates = await repo.loads(ctx.conn, _units_for(config, case.org_unit),
                                   soon=datetime.combine(soon, datetime.max.time(), ctx.now.tzinfo))
     if mediator_id is not None:
-        chosen = next((c for c in candidates if c.mediator_id == mediator_id), None)
+        chosen = next((c for c in candidates if c.person_id == mediator_id), None)
         if chosen is None:
             raise Refused(422, "该调解员不在本单位或已停用", [("mediator_id", "不在本单位或已停用")])
     else:
@@ -186,16 +180,16 @@ async def assign(ctx: HandlerContext, case_id: str, *, config: MediationConfig, 
     if chosen is None:
         ctx.publish("mediation.assignment_pending", AssignmentPending(
             case_id=case_id, org_unit=case.org_unit, reason="本单位暂无可接案的调解员"), subject=case_id)
-        await repo.log(ctx.conn, case_id, actor=actor, action="assignment_pending", org_unit=case.org_unit)
+        await caselog.log(ctx.conn, case_id, actor=actor, action="assignment_pending", org_unit=case.org_unit)
         return None
-    case = _step(case.offer, chosen.mediator_id)
+    case = _step(case.offer, chosen.person_id)
     await repo.save(ctx.conn, case)
     ctx.publish("mediation.mediator_assigned", MediatorAssigned(
-        case_id=case_id, mediator_id=chosen.mediator_id, mediator_name=chosen.name, org_unit=chosen.org_unit,
+        case_id=case_id, mediator_id=chosen.person_id, mediator_name=chosen.name, org_unit=chosen.org_unit,
         reason=reason, actor=actor), subject=case_id)
-    await repo.log(ctx.conn, case_id, actor=actor, action="assigned", mediator_id=chosen.mediator_id,
+    await caselog.log(ctx.conn, case_id, actor=actor, action="assigned", mediator_id=chosen.person_id,
                    mediator_name=chosen.name, reason=reason)
-    return chosen.mediator_id
+    return chosen.person_id
 
 
 async def accept(ctx: HandlerContext, case_id: str, *, mediator_id: str, config: MediationConfig) -> None:
@@ -206,7 +200,7 @@ async def accept(ctx: HandlerContext, case_id: str, *, mediator_id: str, config:
     await repo.save(ctx.conn, case)
     ctx.publish("mediation.assignment_accepted", AssignmentAnswered(case_id=case_id, mediator_id=mediator_id,
                                                                     at=ctx.now), subject=case_id)
-    await repo.log(ctx.conn, case_id, actor=mediator_id, action="accepted")
+    await caselog.log(ctx.conn, case_id, actor=mediator_id, action="accepted")
     if not first:
         return
     union = DueRule(config.clocks.union.method, config.clocks.union.days, ctx.now)
@@ -228,7 +222,7 @@ async def decline(ctx: HandlerContext, case_id: str, *, mediator_id: str, reason
     await repo.save(ctx.conn, _step(case.decline, mediator_id))
     ctx.publish("mediation.assignment_declined", AssignmentAnswered(
         case_id=case_id, mediator_id=mediator_id, at=ctx.now, reason=reason), subject=case_id)
-    await repo.log(ctx.conn, case_id, actor=mediator_id, action="declined", reason=reason)
+    await caselog.log(ctx.conn, case_id, actor=mediator_id, action="declined", reason=reason)
     return await assign(ctx, case_id, config=config, reason="调解员拒绝后重新分派")
 
 
@@ -236,7 +230,7 @@ async def reassign(ctx: HandlerContext, case_id: str, *, reason: str, actor: str
                    mediator_id: str | None = None) -> str | None:
     _, case = await _require(ctx, case_id)
     await repo.save(ctx.conn, _step(case.reassign))
-    await repo.log(ctx.conn, case_id, actor=actor, action="reassigning", reason=reason,
+    await caselog.log(ctx.conn, case_id, actor=actor, action="reassigning", reason=reason,
                    previous=case.mediator_id)
     return await assign(ctx, case_id, config=config, reason=f"改派：{reason}", actor=actor, mediator_id=mediator_id)
 
@@ -255,7 +249,7 @@ async def schedule_session(ctx: HandlerContext, case_id: str, *, scheduled_at: d
     ctx.publish("mediation.session_scheduled", SessionScheduled(
         case_id=case_id, session_id=str(session_id), scheduled_at=scheduled_at, location=location, actor=actor),
         subject=case_id)
-    await repo.log(ctx.conn, case_id, actor=actor, action="session_scheduled", at=scheduled_at.isoformat(),
+    await caselog.log(ctx.conn, case_id, actor=actor, action="session_scheduled", at=scheduled_at.isoformat(),
                    location=location)
     return str(session_id)
 
@@ -272,7 +266,7 @@ async def record_session(ctx: HandlerContext, case_id: str, session_id: str, *, 
     ctx.publish("mediation.session_held", SessionHeld(
         case_id=case_id, session_id=session_id, held_at=held_at, parties_present=parties_present, notes=notes,
         actor=actor), subject=case_id)
-    await repo.log(ctx.conn, case_id, actor=actor, action="session_held", parties_present=parties_present)
+    await caselog.log(ctx.conn, case_id, actor=actor, action="session_held", parties_present=parties_present)
 
 
 # --- outcomes --------------------------------------------------------------------------------------------
@@ -339,7 +333,7 @@ async def settle(ctx: HandlerContext, case_id: str, *, agreement: Agreement, rep
     ctx.publish("mediation.settled", Settled(case_id=case_id, settled_at=ctx.now, agreement=agreement,
                                              representatives=representatives, confirmation_requested=wants_court,
                                              actor=actor), subject=case_id)
-    await repo.log(ctx.conn, case_id, actor=actor, action="settled", amount_cny=str(agreement.amount_cny),
+    await caselog.log(ctx.conn, case_id, actor=actor, action="settled", amount_cny=str(agreement.amount_cny),
                    instalments=len(agreement.instalments), confirmation_requested=wants_court)
     partner = _partner_topic(row)
     if partner is not None:
@@ -371,7 +365,7 @@ async def confirmation_decided(ctx: HandlerContext, *, court_case_no: str, decis
     ctx.publish("mediation.confirmation_recorded", ConfirmationRecorded(
         case_id=case.case_id, court_case_no=court_case_no, decision=decision,  # type: ignore[arg-type]
         decided_at=decided_at, reason=reason), subject=case.case_id)
-    await repo.log(ctx.conn, case.case_id, actor=f"court:{row['court_code']}", action=f"confirmation_{decision}",
+    await caselog.log(ctx.conn, case.case_id, actor=f"court:{row['court_code']}", action=f"confirmation_{decision}",
                    reason=reason)
     await _quietly(ctx.deadlines.resume(case_id=case.case_id, kind=TIER, at=ctx.now, actor="court",
                                         reason=f"司法确认：{decision}"))
@@ -394,7 +388,7 @@ async def fail(ctx: HandlerContext, case_id: str, *, disputed_points: list[str],
     await repo.save(ctx.conn, failed, disputed_points=points)
     ctx.publish("mediation.failed", Failed(case_id=case_id, failed_at=ctx.now, disputed_points=points,
                                            summary=summary, to_legal_aid=to_legal_aid, actor=actor), subject=case_id)
-    await repo.log(ctx.conn, case_id, actor=actor, action="failed", disputed_points=points, to_legal_aid=to_legal_aid)
+    await caselog.log(ctx.conn, case_id, actor=actor, action="failed", disputed_points=points, to_legal_aid=to_legal_aid)
     partner = _partner_topic(row)
     returned_to = None
     if partner is not None:
@@ -419,7 +413,7 @@ async def withdraw(ctx: HandlerContext, case_id: str, *, reason: str, actor: str
     await repo.save(ctx.conn, after)
     ctx.publish("mediation.withdrawn", Withdrawn(case_id=case_id, withdrawn_at=ctx.now, reason=reason, actor=actor),
                 subject=case_id)
-    await repo.log(ctx.conn, case_id, actor=actor, action="withdrawn", reason=reason)
+    await caselog.log(ctx.conn, case_id, actor=actor, action="withdrawn", reason=reason)
     await _resolve(ctx, row, after, outcome="withdrawn", actor=actor)
 
 
@@ -438,7 +432,7 @@ async def extend_court_window(ctx: HandlerContext, case_id: str, *, consent: str
     await ctx.conn.execute("UPDATE deadlines SET attributes = attributes || '{\"extended\": true}' WHERE id = $1", d.id)
     ctx.publish("mediation.window_extended", WindowExtended(case_id=case_id, due_at=due_at, consent=consent,
                                                             actor=actor), subject=case_id)
-    await repo.log(ctx.conn, case_id, actor=actor, action="window_extended", due_at=due_at.isoformat(),
+    await caselog.log(ctx.conn, case_id, actor=actor, action="window_extended", due_at=due_at.isoformat(),
                    consent=consent)
     return due_at
 
@@ -450,7 +444,7 @@ async def court_filed(ctx: HandlerContext, *, court_case_no: str, filed_at: date
     case = repo.domain(row)
     ctx.publish("mediation.partner_progress", PartnerProgress(
         case_id=case.case_id, kind="case_filed", at=filed_at, court_case_no=court_case_no), subject=case.case_id)
-    await repo.log(ctx.conn, case.case_id, actor=f"court:{row['court_code']}", action="court_filed")
+    await caselog.log(ctx.conn, case.case_id, actor=f"court:{row['court_code']}", action="court_filed")
     if case.state != "resolved":
         after = case.court_filed()
         await repo.save(ctx.conn, after)
@@ -466,7 +460,7 @@ async def bureau_progress(ctx: HandlerContext, *, arbitration_case_no: str, kind
     ctx.publish("mediation.partner_progress", PartnerProgress(
         case_id=row["case_id"], kind=kind, at=at, arbitration_case_no=arbitration_case_no,  # type: ignore[arg-type]
         amount_awarded_cny=amount), subject=row["case_id"])
-    await repo.log(ctx.conn, row["case_id"], actor=f"bureau:{row['bureau_code']}", action=kind,
+    await caselog.log(ctx.conn, row["case_id"], actor=f"bureau:{row['bureau_code']}", action=kind,
                    amount_awarded_cny=amount)
     return True
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from services.mediation.domain.assignment import MediatorLoad
 from services.mediation.domain.case import OPEN_STATES, MediationCase
+from services.staffing.assignment import Load
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, case_id: str, *, lock: bool = False) -> asyncpg.Record | None:
@@ -52,28 +51,19 @@ async def add_ref(conn: asyncpg.Connection, kind: str, ref: str | None, case_id:
                            kind, ref, case_id)
 
 
-async def loads(conn: asyncpg.Connection, units: Sequence[str], *, soon: datetime) -> list[MediatorLoad]:
+async def loads(conn: asyncpg.Connection, units: Sequence[str], *, soon: datetime) -> list[Load]:
     rows = await conn.fetch(
         "SELECT m.mediator_id, m.name, m.org_unit, m.capacity, count(c.case_id) AS open_cases, "
         "count(c.case_id) FILTER (WHERE c.due_at <= $3) AS due_soon "
         "FROM mediators m LEFT JOIN mediation_cases c ON c.mediator_id = m.mediator_id AND c.state = ANY($2::text[]) "
         "WHERE m.active AND m.org_unit = ANY($1::text[]) GROUP BY m.mediator_id",
         list(units), [s for s in OPEN_STATES if s != "awaiting_assignment"], soon)
-    return [MediatorLoad(r["mediator_id"], r["name"], r["org_unit"], r["capacity"], r["open_cases"], r["due_soon"])
+    return [Load(r["mediator_id"], r["name"], r["org_unit"], r["capacity"], r["open_cases"], r["due_soon"])
             for r in rows]
 
 
 async def mediator(conn: asyncpg.Connection | asyncpg.Pool, mediator_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM mediators WHERE mediator_id = $1", mediator_id)
-
-
-async def log(conn: asyncpg.Connection, case_id: str, *, actor: str | None, action: str, **detail: Any) -> None:
-    await conn.execute("INSERT INTO case_log (case_id, actor, action, detail) VALUES ($1, $2, $3, $4)",
-                       case_id, actor, action, json.loads(json.dumps(detail, default=str, ensure_ascii=False)))
-
-
-async def log_of(pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]:
-    return await pool.fetch("SELECT at, actor, action, detail FROM case_log WHERE case_id = $1 ORDER BY id", case_id)
 
 
 async def sessions_of(pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]:

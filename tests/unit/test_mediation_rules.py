@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 
 from events.common import Agreement, Instalment
-from services.mediation.domain.assignment import MediatorLoad, choose
 from services.mediation.domain.case import MediationCase, MediationError, check_agreement
+from services.staffing.assignment import Load, choose
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -64,14 +64,14 @@ def test_agreement_instalments_must_add_up_in_order():
     assert any("早于" in p for _, p in check_agreement(early, settled_on=date(2026, 3, 2)))
 
 
-def load(mid: str, open_cases: int, capacity: int = 10, due_soon: int = 0, unit: str = "U") -> MediatorLoad:
-    return MediatorLoad(mid, mid, unit, capacity, open_cases, due_soon)
+def load(mid: str, open_cases: int, capacity: int = 10, due_soon: int = 0, unit: str = "U") -> Load:
+    return Load(mid, mid, unit, capacity, open_cases, due_soon)
 
 
 def test_assignment_balances_load_then_nearest_deadlines():
-    assert choose([load("A", 5), load("B", 2)]).mediator_id == "B"
-    assert choose([load("A", 2, due_soon=2), load("B", 2, due_soon=0)]).mediator_id == "B"
-    assert choose([load("A", 2, capacity=4), load("B", 3, capacity=12)]).mediator_id == "B"  # ratio, not count
+    assert choose([load("A", 5), load("B", 2)]).person_id == "B"
+    assert choose([load("A", 2, due_soon=2), load("B", 2, due_soon=0)]).person_id == "B"
+    assert choose([load("A", 2, capacity=4), load("B", 3, capacity=12)]).person_id == "B"  # ratio, not count
     assert choose([load("A", 10), load("B", 10)]) is None  # all full
-    assert choose([load("A", 1), load("B", 2)], exclude=["A"]).mediator_id == "B"
-    assert choose([load("S", 1, unit="station"), load("C", 1, unit="U")], unit="U").mediator_id == "C"
+    assert choose([load("A", 1), load("B", 2)], exclude=["A"]).person_id == "B"
+    assert choose([load("S", 1, unit="station"), load("C", 1, unit="U")], unit="U").person_id == "C"

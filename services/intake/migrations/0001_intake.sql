@@ -51,16 +51,6 @@ CREATE TABLE case_workers (
 );
 CREATE INDEX case_workers_id_number ON case_workers (id_number);
 
-CREATE TABLE case_audit (
-    id      bigserial PRIMARY KEY,
-    case_id text        NOT NULL,
-    at      timestamptz NOT NULL DEFAULT now(),
-    actor   text,
-    action  text        NOT NULL,
-    detail  jsonb       NOT NULL DEFAULT '{}'
-);
-CREATE INDEX case_audit_case ON case_audit (case_id, at);
-
 -- Partner events received over HTTP, so that posting the same event twice publishes it once.
 CREATE TABLE ingress (
     event_id    uuid PRIMARY KEY,

@@ -59,14 +59,3 @@ CREATE TABLE sessions (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX sessions_case ON sessions (case_id, scheduled_at);
-
--- The mediation side of the case's story, for the mediator's case page.
-CREATE TABLE case_log (
-    id      bigserial PRIMARY KEY,
-    case_id text        NOT NULL,
-    at      timestamptz NOT NULL DEFAULT now(),
-    actor   text,
-    action  text        NOT NULL,
-    detail  jsonb       NOT NULL DEFAULT '{}'
-);
-CREATE INDEX case_log_case ON case_log (case_id, id);

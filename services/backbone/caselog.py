@@ -1,0 +1,21 @@
+"""Each service's log of what happened to a case, written in the same transaction as the change."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from services.calendar.model import shanghai_iso
+
+
+async def log(conn: asyncpg.Connection, case_id: str, *, actor: str | None, action: str, **detail: Any) -> None:
+    await conn.execute("INSERT INTO case_log (case_id, actor, action, detail) VALUES ($1, $2, $3, $4)",
+                       case_id, actor, action, json.loads(json.dumps(detail, default=str, ensure_ascii=False)))
+
+
+async def entries(conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT at, actor, action, detail FROM case_log WHERE case_id = $1 ORDER BY id", case_id)
+    return [{"at": shanghai_iso(r["at"]), "actor": r["actor"], "action": r["action"], "detail": r["detail"]}
+            for r in rows]
