@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from events import calendar, deadlines, intake, mediation, partner
+from events import calendar, deadlines, intake, legalaid, mediation, partner
 
 CONTRACT_URN = "urn:laborcase:contract"
 
@@ -138,6 +138,14 @@ _SPECS = [
     EventSpec("mediation.handed_to_legal_aid", 1, mediation.HandedToLegalAid, ("mediation.events",)),
     EventSpec("mediation.partner_progress", 1, mediation.PartnerProgress, ("mediation.events",)),
     EventSpec("mediation.window_extended", 1, mediation.WindowExtended, ("mediation.events",)),
+    # legal aid
+    EventSpec("legalaid.application_received", 1, legalaid.ApplicationReceived, ("legalaid.events",)),
+    EventSpec("legalaid.eligibility_decided", 1, legalaid.EligibilityDecided, ("legalaid.events",)),
+    EventSpec("legalaid.objection_filed", 1, legalaid.ObjectionFiled, ("legalaid.events",)),
+    EventSpec("legalaid.objection_reviewed", 1, legalaid.ObjectionReviewed, ("legalaid.events",)),
+    EventSpec("legalaid.lawyer_assigned", 1, legalaid.LawyerAssigned, ("legalaid.events",)),
+    EventSpec("legalaid.progress_recorded", 1, legalaid.ProgressRecorded, ("legalaid.events",)),
+    EventSpec("legalaid.case_concluded", 1, legalaid.CaseConcluded, ("legalaid.events",)),
     # durable deadlines, published by whichever service owns the clock
     *(
         EventSpec(f"deadline.{signal}", 1, deadlines.DeadlineSignal, _ALL_SERVICE_TOPICS)

@@ -21,6 +21,10 @@ function formBody(form) {
     return {disputed_points: (data.disputed_points || '').split('\n').map(s => s.trim()).filter(Boolean),
             summary: data.summary || '', to_legal_aid: !!data.to_legal_aid, actor: data.actor};
   }
+  if (shape === 'decision') {
+    return {decision: data.decision, actor: data.actor,
+            reasons: (data.reasons || '').split('\n').map(s => s.trim()).filter(Boolean)};
+  }
   return data;
 }
 

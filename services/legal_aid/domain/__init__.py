@@ -1,0 +1,1 @@
+"""Legal aid's domain rules, free of I/O."""
