@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from events import calendar, deadlines, intake, legalaid, mediation, partner
+from events import calendar, deadlines, followup, intake, legalaid, mediation, partner
 
 CONTRACT_URN = "urn:laborcase:contract"
 
@@ -39,7 +39,7 @@ _SERVICE_TOPICS = {
 
 #: What each service consumes (its consumer group is ``laborcase.<service>``).
 CONSUMES: dict[str, tuple[str, ...]] = {
-    "intake": ("court.events", "bureau.events"),
+    "intake": ("court.events", "bureau.events", "followup.events"),
     "mediation": ("intake.events", "court.events", "bureau.events", "legalaid.events", "followup.events"),
     "legal_aid": ("intake.events", "mediation.events", "bureau.events", "followup.events"),
     "followup": ("intake.events", "mediation.events", "legalaid.events"),
@@ -146,6 +146,17 @@ _SPECS = [
     EventSpec("legalaid.lawyer_assigned", 1, legalaid.LawyerAssigned, ("legalaid.events",)),
     EventSpec("legalaid.progress_recorded", 1, legalaid.ProgressRecorded, ("legalaid.events",)),
     EventSpec("legalaid.case_concluded", 1, legalaid.CaseConcluded, ("legalaid.events",)),
+    EventSpec("mediation.case_reopened", 1, mediation.CaseReopened, ("mediation.events",)),
+    # follow-up
+    EventSpec("followup.scheduled", 1, followup.FollowupScheduled, ("followup.events",)),
+    EventSpec("followup.attempted", 1, followup.FollowupAttempted, ("followup.events",)),
+    EventSpec("followup.completed", 1, followup.FollowupCompleted, ("followup.events",)),
+    EventSpec("followup.instalment_paid", 1, followup.InstalmentChecked, ("followup.events",)),
+    EventSpec("followup.instalment_missed", 1, followup.InstalmentChecked, ("followup.events",)),
+    EventSpec("followup.escalated", 1, followup.FollowupEscalated, ("followup.events",)),
+    EventSpec("followup.case_closed", 1, followup.CaseClosed, ("followup.events",)),
+    EventSpec("followup.case_reopened", 1, followup.CaseReopened, ("followup.events",)),
+    EventSpec("followup.flagged", 1, followup.CaseFlagged, ("followup.events",)),
     # durable deadlines, published by whichever service owns the clock
     *(
         EventSpec(f"deadline.{signal}", 1, deadlines.DeadlineSignal, _ALL_SERVICE_TOPICS)

@@ -127,6 +127,7 @@ class CaseResolved(Contract):
     agreement: Agreement | None = None
     confirmed_by_court: bool = False
     returned_to: Literal["court", "arbitration"] | None = None
+    to_legal_aid: bool = Field(default=False, description="failed, and legal aid continues with the case")
 
 
 class HandedToLegalAid(Contract):
@@ -138,6 +139,15 @@ class HandedToLegalAid(Contract):
     disputed_points: list[str]
     summary: str = ""
     deadline: DeadlineHandover | None = None
+
+
+class CaseReopened(Contract):
+    """mediation.case_reopened — follow-up found the agreement not honoured; mediation resumes."""
+
+    case_id: str
+    reason: str
+    mediator_id: str | None = None
+    due_at: Timestamp
 
 
 class PartnerProgress(Contract):

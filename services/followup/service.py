@@ -1,4 +1,4 @@
-"""The followup service (回访): its topics, handlers and HTTP routes."""
+"""The follow-up service (回访): its topics, handlers and HTTP routes."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import ServiceSpec
+from services.followup.api import build_router
+from services.followup.cases import FollowupConfig
+from services.followup.handlers import handlers
+
+CONFIG = FollowupConfig.default()
 
 SPEC = ServiceSpec(
     name="followup",
     topic=service_topic("followup"),
     consumes=CONSUMES["followup"],
-    handlers={},
+    handlers=handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
+    routers=lambda runtime: [build_router(runtime, CONFIG)],
 )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from events.common import Channel
 from events.envelope import CloudEvent
+from events.followup import CaseClosed, CaseReopened
 from events.intake import CaseRefs
 from events.partner import BureauCaseReferred, CourtCaseReferred
 from services.backbone.consumer import HandlerContext, Handlers, Reject
+from services.intake import repository as repo
 from services.intake.cases import IntakeConfig, IntakeRefused, Submission, register
 
 
@@ -26,7 +28,14 @@ def referral_handlers(config: IntakeConfig) -> Handlers:
             refs=CaseRefs(bureau_code=data.bureau_code, arbitration_case_no=data.arbitration_case_no),
             actor=f"bureau:{data.bureau_code}", partner=True), config)
 
-    return {"court.case_referred": on_court_referral, "bureau.case_referred": on_bureau_referral}
+    async def on_closed(ctx: HandlerContext, event: CloudEvent, data: CaseClosed) -> None:
+        await repo.update_case(ctx.conn, data.case_id, status="closed")
+
+    async def on_reopened(ctx: HandlerContext, event: CloudEvent, data: CaseReopened) -> None:
+        await repo.update_case(ctx.conn, data.case_id, status="dispatched")  # open again: new submissions link to it
+
+    return {"court.case_referred": on_court_referral, "bureau.case_referred": on_bureau_referral,
+            "followup.case_closed": on_closed, "followup.case_reopened": on_reopened}
 
 
 async def _register(ctx: HandlerContext, sub: Submission, config: IntakeConfig) -> None:

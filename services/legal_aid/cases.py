@@ -283,6 +283,18 @@ async def conclude(ctx: HandlerContext, case_id: str, *, outcome: str, method: s
                       amount_recovered=amount_recovered)
 
 
+async def reopen(ctx: HandlerContext, *, case_id: str, reason: str) -> bool:
+    row = await ctx.conn.fetchrow("SELECT * FROM aid_cases WHERE case_id = $1 FOR UPDATE", case_id)
+    if row is None or row["state"] != "concluded":
+        return False
+    await _save(ctx, _step(_domain(row).reopen), stage="enforcement", concluded_at=None)
+    ctx.publish("legalaid.progress_recorded", ProgressRecorded(
+        case_id=case_id, stage="enforcement", note=f"回访发现未履行：{reason}", at=ctx.now, actor="followup"),
+        subject=case_id)
+    await caselog.log(ctx.conn, case_id, actor="followup", action="reopened_for_enforcement", reason=reason)
+    return True
+
+
 async def sync_lawyers(pool: asyncpg.Pool, hierarchy: Hierarchy) -> None:
     units = hierarchy.units.values()
     await pool.executemany(

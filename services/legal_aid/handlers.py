@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from events.envelope import CloudEvent
+from events.followup import CaseReopened as FollowupReopened
 from events.intake import CaseDispatched
 from events.mediation import HandedToLegalAid
 from events.partner import BureauArbitrationAccepted, BureauAwardIssued
@@ -29,5 +30,10 @@ def handlers(config: LegalAidConfig) -> Handlers:
         await cases.bureau_update(ctx, arbitration_case_no=data.arbitration_case_no, stage="arbitration",
                                   at=data.issued_at, amount=data.amount_awarded_cny)
 
-    return {"intake.case_dispatched": on_dispatched, "mediation.handed_to_legal_aid": on_handed,
-            "bureau.arbitration_accepted": on_accepted, "bureau.award_issued": on_award}
+    async def on_reopened(ctx: HandlerContext, event: CloudEvent, data: FollowupReopened) -> None:
+        if data.route == "legal_aid":
+            await cases.reopen(ctx, case_id=data.case_id, reason=data.reason)
+
+    return {"followup.case_reopened": on_reopened, "intake.case_dispatched": on_dispatched,
+            "mediation.handed_to_legal_aid": on_handed, "bureau.arbitration_accepted": on_accepted,
+            "bureau.award_issued": on_award}

@@ -19,6 +19,7 @@ from events.mediation import (
     AssignmentAnswered,
     AssignmentPending,
     CaseOpened,
+    CaseReopened,
     CaseResolved,
     ConfirmationRecorded,
     Failed,
@@ -304,7 +305,7 @@ async def _quietly(step: Any) -> None:
 
 async def _resolve(ctx: HandlerContext, row: asyncpg.Record, case: MediationCase, *, outcome: str,
                    agreement: Agreement | None = None, confirmed: bool = False, returned_to: str | None = None,
-                   actor: str | None = None, meet_tier: bool = True) -> None:
+                   actor: str | None = None, meet_tier: bool = True, to_legal_aid: bool = False) -> None:
     await _stage_clocks(ctx, case.case_id, "meet", actor=actor, reason=outcome)
     if meet_tier:
         await ctx.deadlines.meet(case_id=case.case_id, kind=TIER, at=ctx.now, actor=actor, reason=outcome)
@@ -312,7 +313,7 @@ async def _resolve(ctx: HandlerContext, row: asyncpg.Record, case: MediationCase
     ctx.publish("mediation.case_resolved", CaseResolved(
         case_id=case.case_id, outcome=outcome, resolved_at=ctx.now, org_unit=case.org_unit,  # type: ignore[arg-type]
         mediator_id=case.mediator_id, agreement=agreement, confirmed_by_court=confirmed,
-        returned_to=returned_to), subject=case.case_id)  # type: ignore[arg-type]
+        returned_to=returned_to, to_legal_aid=to_legal_aid), subject=case.case_id)  # type: ignore[arg-type]
 
 
 async def settle(ctx: HandlerContext, case_id: str, *, agreement: Agreement, representatives: list[str],
@@ -404,7 +405,7 @@ async def fail(ctx: HandlerContext, case_id: str, *, disputed_points: list[str],
             case_id=case_id, org_unit=row["org_unit"], facts=CaseFacts.model_validate(row["facts"]),
             disputed_points=points, summary=summary, deadline=handover), subject=case_id)
     await _resolve(ctx, row, failed, outcome="failed", returned_to=returned_to, actor=actor,
-                   meet_tier=handover is None)
+                   meet_tier=handover is None, to_legal_aid=handover is not None)
 
 
 async def withdraw(ctx: HandlerContext, case_id: str, *, reason: str, actor: str) -> None:
@@ -435,6 +436,30 @@ async def extend_court_window(ctx: HandlerContext, case_id: str, *, consent: str
     await caselog.log(ctx.conn, case_id, actor=actor, action="window_extended", due_at=due_at.isoformat(),
                    consent=consent)
     return due_at
+
+
+async def reopen(ctx: HandlerContext, *, case_id: str, route: str, reason: str, config: MediationConfig) -> None:
+    """Follow-up found the agreement not honoured (DESIGN §2: a case can be reopened)."""
+    row = await repo.get(ctx.conn, case_id, lock=True)
+    if row is None or row["state"] != "resolved":
+        return
+    if route == "legal_aid":  # a confirmed agreement is enforceable: legal aid applies for enforcement
+        ctx.publish("mediation.handed_to_legal_aid", HandedToLegalAid(
+            case_id=case_id, org_unit=row["org_unit"], facts=CaseFacts.model_validate(row["facts"]),
+            disputed_points=["调解协议未履行，申请强制执行"], summary=reason), subject=case_id)
+        await caselog.log(ctx.conn, case_id, actor="followup", action="enforcement_requested", reason=reason)
+        return
+    after = _step(repo.domain(row).reopen)
+    await repo.save(ctx.conn, after, resolved_at=None)
+    rule = tier_rule(row["tier"], ctx.now)
+    due_at, provisional = await ctx.due(rule, case_id=case_id)
+    await ctx.deadlines.start(case_id=case_id, kind=TIER, started_at=ctx.now, due_at=due_at, provisional=provisional,
+                              org_unit=row["org_unit"], rule=rule, actor="followup", reason=f"重新调解：{reason}")
+    ctx.publish("mediation.case_reopened", CaseReopened(case_id=case_id, reason=reason, mediator_id=after.mediator_id,
+                                                        due_at=due_at), subject=case_id)
+    await caselog.log(ctx.conn, case_id, actor="followup", action="reopened", reason=reason)
+    if after.state == "awaiting_assignment":
+        await assign(ctx, case_id, config=config, reason="重新调解")
 
 
 async def court_filed(ctx: HandlerContext, *, court_case_no: str, filed_at: datetime) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from events.envelope import CloudEvent
+from events.followup import CaseReopened as FollowupReopened
 from events.intake import CaseDispatched, CaseReclassified
 from events.partner import (
     BureauArbitrationAccepted,
@@ -40,7 +41,11 @@ def handlers(config: MediationConfig) -> Handlers:
         await cases.bureau_progress(ctx, arbitration_case_no=data.arbitration_case_no, kind="award_issued",
                                     at=data.issued_at, amount=float(data.amount_awarded_cny))
 
+    async def on_reopened(ctx: HandlerContext, event: CloudEvent, data: FollowupReopened) -> None:
+        await cases.reopen(ctx, case_id=data.case_id, route=data.route, reason=data.reason, config=config)
+
     return {
+        "followup.case_reopened": on_reopened,
         "intake.case_dispatched": on_dispatched,
         "intake.case_reclassified": on_reclassified,
         "court.confirmation_decided": on_confirmation,

@@ -126,7 +126,7 @@ async def test_failed_mediation_gets_legal_aid_a_lawyer_an_award_and_money_back(
 
 
 async def test_denial_objection_and_urgent_aid(stack, kafka_bootstrap):
-    intake, med, aid = stack
+    intake, _, aid = stack
     body = {"channel": "hotline", "received_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
             "region_code": "630103", "summary": "工伤后单位拒绝赔偿", "actor": "热线",
             "workers": [{"name": "韩永红", "id_number": make_id_number("630103", date(1990, 8, 8), 55),

@@ -21,6 +21,12 @@ function formBody(form) {
     return {disputed_points: (data.disputed_points || '').split('\n').map(s => s.trim()).filter(Boolean),
             summary: data.summary || '', to_legal_aid: !!data.to_legal_aid, actor: data.actor};
   }
+  if (shape === 'call') {
+    const out = {reached: data.reached === 'true', actor: data.actor, comment: data.comment || ''};
+    if (data.satisfaction) out.satisfaction = Number(data.satisfaction);
+    if (data.paid) out.paid = data.paid === 'true';
+    return out;
+  }
   if (shape === 'decision') {
     return {decision: data.decision, actor: data.actor,
             reasons: (data.reasons || '').split('\n').map(s => s.trim()).filter(Boolean)};

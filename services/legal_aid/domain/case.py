@@ -59,6 +59,11 @@ class LegalAidCase:
         self._require("represented", action="登记代理进展")
         return self
 
+    def reopen(self) -> LegalAidCase:
+        """An award or agreement not honoured: representation resumes (enforcement)."""
+        self._require("concluded", action="重新代理")
+        return replace(self, state="represented")
+
     def conclude(self) -> LegalAidCase:
         self._require("represented", action="登记办结")
         return replace(self, state="concluded")

@@ -93,6 +93,11 @@ class MediationCase:
         self._require(*OPEN_STATES, action="撤回")
         return replace(self, state="resolved", outcome="withdrawn")
 
+    def reopen(self) -> MediationCase:
+        """The agreement was not honoured: mediation resumes with the same mediator (or a new one)."""
+        self._require("resolved", action="重新调解")
+        return replace(self, state="in_mediation" if self.mediator_id else "awaiting_assignment", outcome=None)
+
     def court_filed(self) -> MediationCase:
         if self.state == "resolved":
             return self

@@ -1,0 +1,81 @@
+"""Follow-up's HTTP API (/api/v1/followup) and the call worklist page (/followup)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.backbone import caselog, usecase
+from services.backbone.http import Problem
+from services.backbone.runtime import Runtime
+from services.calendar.model import shanghai_iso
+from services.followup import cases
+from services.followup.cases import FollowupConfig
+
+TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
+
+
+class CallBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reached: bool
+    satisfaction: int | None = Field(default=None, ge=1, le=5)
+    comment: str = Field(default="", max_length=2000)
+    paid: bool | None = Field(default=None, description="instalment checks: was it paid")
+    actor: str = Field(min_length=1, max_length=100)
+
+
+def build_router(runtime: Runtime, config: FollowupConfig) -> APIRouter:
+    router = APIRouter()
+    templates = Jinja2Templates(directory=TEMPLATES)
+
+    async def worklist_rows(org_unit: str | None, limit: int) -> list[dict[str, Any]]:
+        rows = await runtime.pool.fetch(
+            "SELECT f.*, c.org_unit, c.outcome, c.agreement IS NOT NULL AS has_agreement FROM followups f "
+            "JOIN followup_cases c USING (case_id) WHERE f.state = 'scheduled' "
+            "AND ($1::text IS NULL OR c.org_unit = $1) ORDER BY f.due_date, f.case_id LIMIT $2", org_unit, limit)
+        return [{"followup_id": str(r["followup_id"]), "case_id": r["case_id"], "kind": r["kind"], "seq": r["seq"],
+                 "due_date": r["due_date"].isoformat(), "attempts": r["attempts"], "org_unit": r["org_unit"],
+                 "outcome": r["outcome"], "amount_cny": r["amount"],
+                 "instalment_due": r["instalment_due"].isoformat() if r["instalment_due"] else None} for r in rows]
+
+    @router.get("/api/v1/followup/worklist")
+    async def worklist(org_unit: str | None = None, limit: int = 200) -> dict[str, Any]:
+        return {"calls": await worklist_rows(org_unit, max(1, min(limit, 1000)))}
+
+    @router.post("/api/v1/followup/calls/{followup_id}")
+    async def record(followup_id: str, body: CallBody) -> dict[str, Any]:
+        try:
+            uuid.UUID(followup_id)
+        except ValueError as exc:
+            raise Problem(404, "回访任务不存在") from exc
+        return await usecase.run(runtime, lambda ctx: cases.record_call(
+            ctx, followup_id, reached=body.reached, satisfaction=body.satisfaction, comment=body.comment,
+            paid=body.paid, actor=body.actor, config=config))
+
+    @router.get("/api/v1/followup/cases/{case_id}")
+    async def get_case(case_id: str) -> dict[str, Any]:
+        row = await runtime.pool.fetchrow("SELECT * FROM followup_cases WHERE case_id = $1", case_id)
+        if row is None:
+            raise Problem(404, f"回访案件 {case_id} 不存在")
+        calls = await runtime.pool.fetch("SELECT * FROM followups WHERE case_id = $1 ORDER BY cycle, due_date, seq",
+                                         case_id)
+        return {"case_id": case_id, "state": row["state"], "source": row["source"], "outcome": row["outcome"],
+                "resolved_at": shanghai_iso(row["resolved_at"]), "satisfaction": row["satisfaction"],
+                "flagged": row["flagged"], "cycle": row["cycle"], "agreement": row["agreement"],
+                "calls": [{"followup_id": str(c["followup_id"]), "cycle": c["cycle"], "kind": c["kind"], "seq": c["seq"],
+                           "due_date": c["due_date"].isoformat(), "state": c["state"], "attempts": c["attempts"],
+                           "paid": c["paid"], "satisfaction": c["satisfaction"]} for c in calls],
+                "log": await caselog.entries(runtime.pool, case_id)}
+
+    @router.get("/followup", response_class=HTMLResponse, include_in_schema=False)
+    async def page(request: Request, org_unit: str | None = None) -> Response:
+        return templates.TemplateResponse(request, "followup_worklist.html",
+                                          {"calls": await worklist_rows(org_unit, 500), "org_unit": org_unit})
+
+    return router

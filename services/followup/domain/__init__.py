@@ -1,0 +1,1 @@
+"""Follow-up's domain rules, free of I/O."""
