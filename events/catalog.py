@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from events import calendar, deadlines, followup, intake, legalaid, mediation, partner
+from events import calendar, deadlines, followup, intake, legalaid, mediation, partner, supervision
 
 CONTRACT_URN = "urn:laborcase:contract"
 
@@ -157,6 +157,9 @@ _SPECS = [
     EventSpec("followup.case_closed", 1, followup.CaseClosed, ("followup.events",)),
     EventSpec("followup.case_reopened", 1, followup.CaseReopened, ("followup.events",)),
     EventSpec("followup.flagged", 1, followup.CaseFlagged, ("followup.events",)),
+    # supervision
+    *(EventSpec(f"supervision.alert_{change}", 1, supervision.AlertChanged, ("supervision.events",))
+      for change in ("raised", "escalated", "acknowledged", "resolved")),
     # durable deadlines, published by whichever service owns the clock
     *(
         EventSpec(f"deadline.{signal}", 1, deadlines.DeadlineSignal, _ALL_SERVICE_TOPICS)

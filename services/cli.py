@@ -81,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         "file", help='JSON: {"year": 2027, "holidays": [...], "workdays": [...], "source": "..."}')
     csub.add_parser("show", help="show a year as intake holds it").add_argument("year", type=int)
 
+    p_sup = sub.add_parser("supervision", help="supervision's projection")
+    ssub = p_sup.add_subparsers(dest="supervision_command", required=True)
+    p_rebuild = ssub.add_parser("rebuild", help="rebuild the projection from scratch by replaying the topics")
+    p_rebuild.add_argument("--dsn", help="target database (default: LABORCASE_SUPERVISION_DSN; stop supervision first)")
+
     p_contracts = sub.add_parser("contracts", help="check or regenerate contracts/")
     p_contracts.add_argument("--write", action="store_true")
 
@@ -93,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         return _dlq(args)
     if args.command == "calendar":
         return _calendar(args)
+    if args.command == "supervision":
+        from services.supervision.rebuild import rebuild
+
+        settings = Settings()
+        count = asyncio.run(rebuild(settings.kafka_bootstrap_servers, args.dsn or settings.dsn_for("supervision")))
+        print(f"projection rebuilt from {count} events")
+        return 0
     if args.command == "contracts":
         from events.contracts import main as contracts_main
 

@@ -7,7 +7,7 @@ claims due rows with ``FOR UPDATE SKIP LOCKED``: several replicas never fire one
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -219,9 +219,15 @@ ORDER BY next_fire_at LIMIT $2 FOR UPDATE SKIP LOCKED
 """
 
 
+OnFire = Callable[[asyncpg.Connection, Deadline, str, list[Record]], Awaitable[None]]
+
+
 async def fire_due(pool: asyncpg.Pool, *, owner: str, topic: str, service: str,
-                   now: datetime | None = None, limit: int = 500) -> int:
-    """Fire every warning and breach whose time has come; returns how many fired."""
+                   now: datetime | None = None, limit: int = 500, on_fire: OnFire | None = None) -> int:
+    """Fire every warning and breach whose time has come; returns how many fired.
+
+    ``on_fire`` lets the owning service act on its own clocks in the same transaction (escalation).
+    """
     now = now or datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(_DUE, now, limit)
@@ -237,6 +243,8 @@ async def fire_due(pool: asyncpg.Pool, *, owner: str, topic: str, service: str,
                 records.append(signal_record(d, signal, topic=topic, at=now))
                 metrics.DEADLINES_FIRED.labels(service, signal).inc()
                 fired += 1
+                if on_fire is not None:
+                    await on_fire(conn, d, signal, records)
         await enqueue(conn, records, service=service)
         return fired
 

@@ -52,6 +52,9 @@ class ServiceSpec:
     loops: Sequence[Loop] = ()
     #: Runs once the database is migrated, before consuming (e.g. seeding registries from configuration).
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
+    #: Called in the firing transaction when one of this service's own deadlines warns or breaches.
+    on_deadline: Callable[..., Awaitable[None]] | None = None
+    """(runtime, conn, deadline, signal, records) -> None"""
 
 
 class Runtime:
@@ -244,7 +247,7 @@ class Runtime:
         while not self.stopping.is_set():
             try:
                 fired = await fire_due(self.pool, owner=self.spec.name, topic=self.spec.topic,
-                                       service=self.spec.name)
+                                       service=self.spec.name, on_fire=self._on_fire)
                 backoff = 0.2
                 if fired:
                     continue
@@ -258,6 +261,10 @@ class Runtime:
                 wait, backoff = backoff, min(backoff * 2, 5)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), wait)
+
+    async def _on_fire(self, conn: asyncpg.Connection, deadline: Any, signal: str, records: list[Any]) -> None:
+        if self.spec.on_deadline is not None:
+            await self.spec.on_deadline(self, conn, deadline, signal, records)
 
     def _after_commit(self) -> None:
         if self._has_parked:

@@ -1,16 +1,44 @@
-"""The supervision service (督办): its topics, handlers and HTTP routes."""
+"""The supervision service (督办): projection of every service's events, alerts and escalation, statistics."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
+
+import asyncpg
 
 from events.catalog import CONSUMES, service_topic
-from services.backbone.runtime import ServiceSpec
+from services.backbone.deadline import Deadline
+from services.backbone.outbox import Record
+from services.backbone.runtime import Runtime, ServiceSpec
+from services.hierarchy.orgunits import default_hierarchy
+from services.supervision import alerts
+from services.supervision.api import build_router
+from services.supervision.board import Board
+from services.supervision.projection import handlers
+
+HIERARCHY = default_hierarchy()
+BOARD = Board()
+async def _board_loop(runtime: Runtime, stopping: asyncio.Event) -> None:
+    await BOARD.listen(runtime.dsn, stopping)
+
+
+async def _on_deadline(runtime: Runtime, conn: asyncpg.Connection, deadline: Deadline, signal: str,
+                       records: list[Record]) -> Any:
+    """An escalation clock ran out: the case is still overdue one working day later → the parent unit."""
+    if signal == "breached" and deadline.kind.startswith("escalate:"):
+        await alerts.escalate(conn, records, alert_id=int(deadline.attributes["alert_id"]), at=deadline.due_at,
+                              calendar=runtime.calendar, hierarchy=HIERARCHY)
+
 
 SPEC = ServiceSpec(
     name="supervision",
     topic=service_topic("supervision"),
     consumes=CONSUMES["supervision"],
-    handlers={},
+    handlers=handlers(hierarchy=HIERARCHY),
     migrations=Path(__file__).parent / "migrations",
+    routers=lambda runtime: [build_router(runtime, HIERARCHY, BOARD)],
+    loops=(_board_loop,),
+    on_deadline=_on_deadline,
 )

@@ -125,7 +125,7 @@ async def test_paid_agreement_closes_and_unreachable_worker_is_flagged(stack):
 
     other = await settled_case(intake, med, instalments=[])
     first = (await followup_case(fu, other, 1))["calls"][0]["followup_id"]
-    for attempt in (1, 2):
+    for _ in range(2):
         r = await fu.post(f"/api/v1/followup/calls/{first}", json={"reached": False, "actor": "回访员"})
         assert r.json()["next_attempt_date"]
     r = await fu.post(f"/api/v1/followup/calls/{first}", json={"reached": False, "actor": "回访员"})

@@ -1,0 +1,1 @@
+"""Supervision's domain rules, free of I/O."""

@@ -1,0 +1,121 @@
+"""How each event reads on a case's timeline, in the users' language. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TIER_ZH = {"general": "一般", "difficult": "难点", "complex": "特别复杂"}
+CHANNEL_ZH = {"hotline": "12351热线", "window": "服务窗口", "online": "网上申请", "court": "法院委派/委托",
+              "bureau": "仲裁委裁前调解"}
+ROUTE_ZH = {"mediation": "调解", "legal_aid": "法律援助", "answered": "当场答复", "referred_elsewhere": "转属地处理"}
+CLOCK_ZH = {"tier": "办结期限", "union_mediation": "工会调解15日", "court_entrusted": "法院委托调解期限",
+            "legal_aid_decision": "法律援助审查7日", "lawyer_assignment": "指派律师3日", "followup_first": "首次回访"}
+OUTCOME_ZH = {"settled": "调解成功", "failed": "调解不成", "withdrawn": "撤回", "closed_by_court": "法院已立案"}
+SERVICE_ZH = {"intake": "受理", "mediation": "调解", "legal_aid": "法律援助", "followup": "回访",
+              "supervision": "督办", "court": "法院", "bureau": "仲裁委"}
+
+
+def clock(kind: str) -> str:
+    if kind.startswith("instalment_check"):
+        return "分期履行核查"
+    if kind.startswith("escalate"):
+        return "督办升级"
+    return CLOCK_ZH.get(kind, kind)
+
+
+def _t(value: Any) -> str:
+    return str(value)[:16].replace("T", " ") if value else ""
+
+
+def describe(event_type: str, data: dict[str, Any]) -> str:
+    d = data
+    match event_type:
+        case "intake.case_received":
+            f = d.get("facts", {})
+            return f"受理登记（{CHANNEL_ZH.get(f.get('channel'), f.get('channel'))}），职工{len(f.get('workers', []))}人"
+        case "intake.case_triaged":
+            return f"分级：{TIER_ZH.get(d.get('tier'), d.get('tier'))}，办结期限 {_t(d.get('due_at'))}" + \
+                ("（暂定）" if d.get("provisional") else "")
+        case "intake.case_reclassified":
+            return f"调整分级：{TIER_ZH.get(d.get('from_tier'))}→{TIER_ZH.get(d.get('to_tier'))}，理由：{d.get('reason')}"
+        case "intake.case_linked":
+            return f"同一争议再次来访，已关联（新增职工{d.get('new_workers', 0)}人）"
+        case "intake.case_dispatched":
+            return f"派单至 {d.get('org_unit')}（{ROUTE_ZH.get(d.get('route'), d.get('route'))}），第{d.get('attempt', 1)}次"
+        case "intake.case_declined":
+            return f"{d.get('org_unit')} 退单：{d.get('reason')}"
+        case "intake.case_answered":
+            return f"{ROUTE_ZH.get(d.get('resolution'), '')}：{d.get('answer', '')[:60]}"
+        case "mediation.mediator_assigned":
+            return f"分派调解员 {d.get('mediator_name')}"
+        case "mediation.assignment_accepted":
+            return "调解员签收"
+        case "mediation.assignment_declined":
+            return f"调解员拒绝：{d.get('reason')}"
+        case "mediation.session_scheduled":
+            return f"安排调解会 {_t(d.get('scheduled_at'))} {d.get('location')}"
+        case "mediation.session_held":
+            return f"召开调解会，到场：{'、'.join(d.get('parties_present', []))}"
+        case "mediation.settled":
+            return f"达成调解协议，金额 {d.get('agreement', {}).get('amount_cny')} 元" + \
+                ("，申请司法确认" if d.get("confirmation_requested") else "")
+        case "mediation.confirmation_recorded":
+            return "法院裁定确认调解协议有效" if d.get("decision") == "confirmed" else f"法院不予确认：{d.get('reason')}"
+        case "mediation.failed":
+            return f"调解不成，争议焦点：{'；'.join(d.get('disputed_points', []))}"
+        case "mediation.case_resolved":
+            return f"调解结束：{OUTCOME_ZH.get(d.get('outcome'), d.get('outcome'))}"
+        case "mediation.handed_to_legal_aid":
+            return "转法律援助"
+        case "mediation.case_reopened":
+            return f"重新调解：{d.get('reason')}"
+        case "legalaid.application_received":
+            return "法律援助申请"
+        case "legalaid.eligibility_decided":
+            return f"{'给予' if d.get('decision') == 'approved' else '不予'}法律援助：{'；'.join(d.get('reasons', []))}"
+        case "legalaid.lawyer_assigned":
+            return f"指派律师 {d.get('lawyer_name')}（{d.get('firm')}）"
+        case "legalaid.progress_recorded":
+            return f"代理进展：{d.get('stage')} {d.get('note', '')}"
+        case "legalaid.case_concluded":
+            return f"法律援助办结，挽回 {d.get('amount_recovered_cny')} 元"
+        case "followup.scheduled":
+            n = d.get("instalment_no")
+            return f"安排回访 {d.get('due_date')}" + (f"（第{n}期履行核查）" if n else "")
+        case "followup.completed":
+            return f"回访：满意度 {d.get('satisfaction')} 分 {d.get('comment', '')}"
+        case "followup.instalment_paid":
+            return f"第{d.get('instalment_no')}期已履行"
+        case "followup.instalment_missed":
+            return f"第{d.get('instalment_no')}期未履行"
+        case "followup.case_closed":
+            return f"结案：{d.get('reason')}"
+        case "followup.case_reopened":
+            return f"重新办理：{d.get('reason')}"
+        case "union.mediation_settled" | "union.confirmation_requested" | "union.mediation_failed":
+            return {"union.mediation_settled": "向合作方反馈：调解成功", "union.confirmation_requested": "向法院申请司法确认",
+                    "union.mediation_failed": "向合作方发送委托调解反馈函"}[event_type]
+        case "court.case_referred":
+            return f"法院{'委派' if d.get('referral_kind') == 'pre_filing' else '委托'}调解（{d.get('court_case_no')}）"
+        case "court.confirmation_decided":
+            return f"法院司法确认：{'确认' if d.get('decision') == 'confirmed' else '不予确认'}"
+        case "court.case_filed":
+            return "法院立案"
+        case "bureau.case_referred":
+            return f"仲裁委裁前调解（{d.get('arbitration_case_no')}）"
+        case "bureau.arbitration_accepted":
+            return "仲裁委受理仲裁申请"
+        case "bureau.award_issued":
+            return f"仲裁裁决，裁决金额 {d.get('amount_awarded_cny')} 元"
+    if event_type.startswith("deadline."):
+        signal = event_type.split(".", 1)[1]
+        label = {"started": "开始计时", "warning": "临近期限预警", "breached": "已超期", "paused": "暂停计时",
+                 "resumed": "恢复计时", "extended": "调整期限", "met": "按期完成" if d.get("on_time") else "完成",
+                 "cancelled": "取消", "handed_over": "移交"}.get(signal, signal)
+        extra = f"，至 {_t(d.get('due_at'))}" if signal in ("started", "extended") else ""
+        return f"{clock(d.get('kind', ''))}：{label}{extra}" + (f"（{d['reason']}）" if d.get("reason") and signal in (
+            "paused", "extended", "resumed") else "")
+    if event_type.startswith("supervision.alert_"):
+        return {"raised": "督办提醒", "escalated": f"升级督办至 {d.get('escalated_to')}",
+                "acknowledged": f"督办已确认：{d.get('note', '')}", "resolved": "督办解除"}[event_type.rsplit("_", 1)[1]]
+    return event_type

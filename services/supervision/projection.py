@@ -1,0 +1,240 @@
+"""The projection: every event of every service becomes the case as a whole, its timeline, deadlines and alerts.
+
+Order-insensitive on purpose — events of one case arrive on several topics with no order between them, and a
+rebuild replays topics one after another: each guarded field keeps the time of the event that set it, the
+timeline is sorted by event time when read, and alerts follow the deadline's latest known state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from events.envelope import CloudEvent
+from services.backbone.consumer import HandlerContext, Handlers
+from services.backbone.deadline_store import DeadlineStore
+from services.hierarchy.orgunits import Hierarchy
+from services.supervision import alerts
+from services.supervision.domain.timeline import describe
+
+PARTNER_INBOUND = ("court.case_referred", "court.confirmation_decided", "court.case_filed", "bureau.case_referred",
+                   "bureau.arbitration_accepted", "bureau.award_issued")
+GUARDED = ("status", "stage", "org_unit", "tier")
+Apply = Callable[[asyncpg.Connection, str, CloudEvent, dict[str, Any]], Awaitable[None]]
+
+
+async def _guarded(conn: asyncpg.Connection, case_id: str, column: str, value: Any, at: Any) -> None:
+    assert column in GUARDED
+    await conn.execute(f"UPDATE cases SET {column} = $2, {column}_at = $3, updated_at = now() WHERE case_id = $1 "
+                       f"AND ({column}_at IS NULL OR {column}_at <= $3)", case_id, value, at)
+
+
+async def _set(conn: asyncpg.Connection, case_id: str, **values: Any) -> None:
+    assignments = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(values))
+    await conn.execute(f"UPDATE cases SET {assignments}, updated_at = now() WHERE case_id = $1", case_id,
+                       *values.values())
+
+
+async def _refs(conn: asyncpg.Connection, case_id: str, refs: dict[str, Any]) -> None:
+    for key in ("court_case_no", "arbitration_case_no"):
+        if refs.get(key):
+            await conn.execute("INSERT INTO case_refs (ref, case_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                               refs[key], case_id)
+
+
+# --- per event type ----------------------------------------------------------------------------------------
+
+
+async def _received(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    f = d["facts"]
+    amount = sum(float(c.get("amount_cny") or 0) for c in f["claims"])
+    await _set(conn, case_id, channel=f["channel"], region_code=f["region_code"], received_at=f["received_at"],
+               worker_count=len(f["workers"]), claim_types=sorted({c["type"] for c in f["claims"]}),
+               claim_amount=amount, group_dispute=f.get("group_dispute", False))
+    await _refs(conn, case_id, f.get("refs", {}))
+    await _guarded(conn, case_id, "status", "received", e.time)
+    await _guarded(conn, case_id, "stage", "intake", e.time)
+
+
+async def _tier(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await _guarded(conn, case_id, "tier", d.get("tier") or d.get("to_tier"), e.time)
+
+
+async def _linked(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await conn.execute("UPDATE cases SET worker_count = worker_count + $2, group_dispute = group_dispute OR $3 "
+                       "WHERE case_id = $1", case_id, d.get("new_workers", 0), d.get("group_dispute", False))
+    await _refs(conn, case_id, d["submission"].get("refs", {}))
+
+
+async def _dispatched(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await _guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
+    await _guarded(conn, case_id, "status", "dispatched", e.time)
+    await _guarded(conn, case_id, "stage", d["route"], e.time)
+    await _set(conn, case_id, route=d["route"])
+
+
+async def _answered(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await _guarded(conn, case_id, "status", "resolved", e.time)
+    await _set(conn, case_id, route=d["resolution"], resolved_at=d["answered_at"])
+
+
+async def _mediation_opened(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await _guarded(conn, case_id, "stage", "mediation", e.time)
+    await _guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
+
+
+async def _assigned(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await _set(conn, case_id, mediator_id=d["mediator_id"])
+    await _guarded(conn, case_id, "status", "in_mediation", e.time)
+
+
+async def _settled(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await _set(conn, case_id, settled_amount=float(d["agreement"]["amount_cny"]))
+
+
+async def _mediation_resolved(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await _set(conn, case_id, mediation_outcome=d["outcome"], returned_to=d.get("returned_to"))
+    if d.get("to_legal_aid"):
+        await _guarded(conn, case_id, "stage", "legal_aid", e.time)
+        return
+    await _set(conn, case_id, resolved_at=d["resolved_at"])
+    await _guarded(conn, case_id, "status", "resolved", e.time)
+    await _guarded(conn, case_id, "stage", "followup", e.time)
+
+
+async def _reopened(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await conn.execute("UPDATE cases SET reopened = reopened + 1, closed_at = NULL WHERE case_id = $1", case_id)
+    await _guarded(conn, case_id, "status", "reopened", e.time)
+
+
+async def _legal_aid(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await _set(conn, case_id, legal_aid=True)
+    await _guarded(conn, case_id, "stage", "legal_aid", e.time)
+    if d.get("org_unit"):
+        await _guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
+
+
+async def _represented(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await _guarded(conn, case_id, "status", "represented", e.time)
+
+
+async def _concluded(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await _set(conn, case_id, amount_recovered=float(d["amount_recovered_cny"]), resolved_at=d["concluded_at"])
+    await _guarded(conn, case_id, "status", "resolved", e.time)
+    await _guarded(conn, case_id, "stage", "followup", e.time)
+
+
+async def _satisfaction(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    if d.get("satisfaction"):
+        await _set(conn, case_id, satisfaction=d["satisfaction"])
+
+
+async def _closed(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+    await _set(conn, case_id, closed_at=d["closed_at"])
+    await _guarded(conn, case_id, "status", "closed", e.time)
+    await _guarded(conn, case_id, "stage", "closed", e.time)
+
+
+APPLY: dict[str, Apply] = {
+    "intake.case_received": _received,
+    "intake.case_triaged": _tier,
+    "intake.case_reclassified": _tier,
+    "intake.case_linked": _linked,
+    "intake.case_dispatched": _dispatched,
+    "intake.case_answered": _answered,
+    "mediation.case_opened": _mediation_opened,
+    "mediation.mediator_assigned": _assigned,
+    "mediation.settled": _settled,
+    "mediation.case_resolved": _mediation_resolved,
+    "mediation.case_reopened": _reopened,
+    "followup.case_reopened": _reopened,
+    "legalaid.application_received": _legal_aid,
+    "legalaid.lawyer_assigned": _represented,
+    "legalaid.case_concluded": _concluded,
+    "followup.completed": _satisfaction,
+    "followup.case_closed": _closed,
+}
+
+
+def handlers(*, hierarchy: Hierarchy) -> Handlers:
+    from events.catalog import EVENTS
+
+    async def project(ctx: HandlerContext, event: CloudEvent, data: Any) -> None:
+        raw = event.data or {}  # stored as published
+        d = data.model_dump()  # typed: datetimes, amounts
+        conn = ctx.conn
+        summary = describe(event.type, raw)
+        if event.type in PARTNER_INBOUND:
+            ref = d.get("court_case_no") or d.get("arbitration_case_no")
+            await conn.execute("INSERT INTO partner_events (event_id, ref, type, source, at, summary, data) "
+                               "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                               event.id, ref, event.type, event.source, event.time, summary, raw)
+            return
+        if event.type == "calendar.year_missing":
+            await alerts.raise_alert(conn, ctx.records, kind="calendar", case_id=None, deadline_id=f"calendar-{d['year']}",
+                                     deadline_kind="calendar", org_unit=None, at=event.time,
+                                     detail={"year": d["year"], "service": d["service"]})
+            return
+        case_id = d.get("case_id") or event.subject
+        if not case_id or event.type.startswith("supervision.") or event.type == "calendar.year_loaded":
+            return
+        await conn.execute("INSERT INTO cases (case_id) VALUES ($1) ON CONFLICT DO NOTHING", case_id)
+        await conn.execute("INSERT INTO timeline (event_id, case_id, type, source, at, summary, data) "
+                           "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                           event.id, case_id, event.type, event.source, event.time, summary, raw)
+        if event.type.startswith("deadline."):
+            await _deadline(ctx, case_id, event, d)
+        elif event.type == "followup.flagged":
+            await alerts.raise_alert(conn, ctx.records, kind=d["reason"], case_id=case_id,
+                                     deadline_id=f"flag-{case_id}-{d['reason']}", deadline_kind=None,
+                                     org_unit=await conn.fetchval("SELECT org_unit FROM cases WHERE case_id = $1",
+                                                                  case_id),
+                                     at=event.time, detail={"satisfaction": d.get("satisfaction"),
+                                                            "comment": d.get("comment", "")})
+        elif event.type in APPLY:
+            await APPLY[event.type](conn, case_id, event, d)
+
+    async def _deadline(ctx: HandlerContext, case_id: str, event: CloudEvent, d: dict[str, Any]) -> None:
+        conn = ctx.conn
+        signal = event.type.split(".", 1)[1]
+        at = d["at"]
+        state = d["state"]
+        changed = await conn.fetchval(
+            "INSERT INTO case_deadlines (deadline_id, case_id, kind, owner, state, due_at, org_unit, provisional, "
+            "on_time, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+            "ON CONFLICT (deadline_id) DO UPDATE SET owner = EXCLUDED.owner, state = EXCLUDED.state, "
+            "due_at = EXCLUDED.due_at, org_unit = COALESCE(EXCLUDED.org_unit, case_deadlines.org_unit), "
+            "provisional = EXCLUDED.provisional, on_time = COALESCE(EXCLUDED.on_time, case_deadlines.on_time), "
+            "changed_at = EXCLUDED.changed_at WHERE case_deadlines.changed_at <= EXCLUDED.changed_at RETURNING 1",
+            d["deadline_id"], case_id, d["kind"], d["owner"], state, d["due_at"], d.get("org_unit"),
+            d.get("provisional", False), d.get("on_time"), at)
+        if d["kind"] == "tier":
+            await conn.execute(
+                "UPDATE cases SET (due_at, provisional) = (SELECT due_at, provisional FROM case_deadlines "
+                "WHERE case_id = $1 AND kind = 'tier' ORDER BY changed_at DESC LIMIT 1) WHERE case_id = $1", case_id)
+            if signal == "met":
+                await _set(conn, case_id, on_time=d.get("on_time"))
+        if not changed:
+            return  # an older event about this deadline: alerts follow the newest state only
+        store = DeadlineStore(conn, owner="supervision", topic=alerts.TOPIC, emit=ctx.records.append)
+        unit = d.get("org_unit") or await conn.fetchval("SELECT org_unit FROM cases WHERE case_id = $1", case_id)
+        if signal == "warning":
+            await alerts.raise_alert(conn, ctx.records, kind="warning", case_id=case_id, deadline_id=d["deadline_id"],
+                                     deadline_kind=d["kind"], org_unit=unit, at=at, due_at=d["due_at"])
+        elif signal == "breached":
+            await alerts.resolve(conn, ctx.records, deadline_id=d["deadline_id"], at=at, kinds=("warning",))
+            row = await alerts.raise_alert(conn, ctx.records, kind="overdue", case_id=case_id,
+                                           deadline_id=d["deadline_id"], deadline_kind=d["kind"], org_unit=unit,
+                                           at=at, due_at=d["due_at"])
+            if row is not None:  # the breach happened at the due time, whenever it was noticed
+                await alerts.start_escalation(store, row, breach_at=d["due_at"], calendar=ctx.calendar,
+                                              hierarchy=hierarchy)
+        elif signal in ("met", "cancelled") or (signal in ("extended", "resumed") and state == "open"):
+            for alert in await conn.fetch("SELECT * FROM alerts WHERE deadline_id = $1 AND state <> 'resolved' "
+                                          "AND kind = 'overdue'", d["deadline_id"]):
+                await alerts.stop_escalation(store, alert, at=at, reason="期限已完成或调整")
+            await alerts.resolve(conn, ctx.records, deadline_id=d["deadline_id"], at=at)
+
+    return {t: project for t in EVENTS if not t.startswith("supervision.")}
