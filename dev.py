@@ -41,17 +41,18 @@ def setup() -> None:
 
 def ensure_chromium() -> None:
     """Debian's Chromium for the browser tests; Playwright's own download cannot work here."""
-    if shutil.which("chromium") or os.environ.get("LABORCASE_SKIP_BROWSER_INSTALL"):
+    if (shutil.which("chromium") and Path("/usr/share/fonts/truetype/wqy").exists()) or os.environ.get(
+            "LABORCASE_SKIP_BROWSER_INSTALL"):
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         print("setup: chromium not installed and cannot be installed here (needs root and apt-get); "
               "the browser tests will be skipped and say so", flush=True)
         return
-    print("setup: installing Debian's chromium for the browser tests (apt-get)", flush=True)
+    print("setup: installing Debian's chromium and a Chinese font for the browser tests (apt-get)", flush=True)
     env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
     quiet = {"stdout": subprocess.DEVNULL, "env": env}
     if subprocess.call(["apt-get", "update", "-qq"], **quiet) != 0 or subprocess.call(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], **quiet
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "fonts-wqy-zenhei"], **quiet
     ) != 0:
         print("setup: apt-get could not install chromium; the browser tests will be skipped and say so", flush=True)
 

@@ -23,8 +23,15 @@ from services.mediation import cases
 from services.mediation import repository as repo
 from services.mediation.cases import MediationConfig
 from services.mediation.domain.case import STATE_ZH
+from services.supervision.stats import CLAIM_ZH
 
 T = TypeVar("T")
+ACTION_ZH = {"opened": "调解立案", "assigned": "分派调解员", "accepted": "签收", "declined": "拒绝接收",
+             "reassigning": "改派", "session_scheduled": "安排调解会", "session_held": "召开调解会", "settled": "调解成功",
+             "failed": "调解不成", "withdrawn": "撤回", "confirmation_confirmed": "法院确认", "confirmation_rejected": "法院不予确认",
+             "court_filed": "法院立案", "window_extended": "延长委托调解期限", "reopened": "重新调解", "moved": "转交上级单位",
+             "assignment_pending": "待分派（无可用调解员）", "arbitration_accepted": "仲裁受理", "award_issued": "仲裁裁决",
+             "reclassified": "调整分级", "enforcement_requested": "申请强制执行"}
 TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
 
 
@@ -259,7 +266,8 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
     @router.get("/mediation/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
     async def case_page(request: Request, case_id: str) -> Response:
         case = await case_json(case_id)
-        return templates.TemplateResponse(request, "mediation_case.html", {"case": case, "states": STATE_ZH})
+        return templates.TemplateResponse(request, "mediation_case.html", {
+            "case": case, "states": STATE_ZH, "claim_zh": CLAIM_ZH, "action_zh": ACTION_ZH})
 
     return router
 

@@ -22,6 +22,7 @@ from services.calendar.model import local_date, shanghai_iso
 from services.hierarchy.orgunits import Hierarchy
 from services.supervision import alerts, queries, stats
 from services.supervision.board import Board
+from services.supervision.domain import timeline
 from services.supervision.domain.forecast import OpenCase, forecast
 
 TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
@@ -166,6 +167,8 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
         detail = await queries.case_detail(runtime.pool, case_id, hierarchy)
         if detail is None:
             raise Problem(404, f"案件 {case_id} 不存在")
-        return templates.TemplateResponse(request, "supervision_case.html", {"case": detail})
+        return templates.TemplateResponse(request, "supervision_case.html", {
+            "case": detail, "status_zh": timeline.STATUS_ZH, "stage_zh": timeline.STAGE_ZH, "clock": timeline.clock,
+            "deadline_zh": timeline.DEADLINE_STATE_ZH, "service_zh": timeline.SERVICE_ZH})
 
     return router

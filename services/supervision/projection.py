@@ -161,11 +161,13 @@ APPLY: dict[str, Apply] = {
 def handlers(*, hierarchy: Hierarchy) -> Handlers:
     from events.catalog import EVENTS
 
+    names = {code: unit.name for code, unit in hierarchy.units.items()}
+
     async def project(ctx: HandlerContext, event: CloudEvent, data: Any) -> None:
         raw = event.data or {}  # stored as published
         d = data.model_dump()  # typed: datetimes, amounts
         conn = ctx.conn
-        summary = describe(event.type, raw)
+        summary = describe(event.type, raw, names)
         if event.type in PARTNER_INBOUND:
             ref = d.get("court_case_no") or d.get("arbitration_case_no")
             await conn.execute("INSERT INTO partner_events (event_id, ref, type, source, at, summary, data) "

@@ -89,7 +89,7 @@ async def test_breach_raises_an_overdue_alert_that_escalates_to_the_province(sta
 
 
 async def test_statistics_and_csv(stack):
-    intake, med, sup = stack
+    intake, _, sup = stack
     body = old_case(0, 2)
     body["channel"] = "online"
     await intake.post("/api/v1/cases", json=body)

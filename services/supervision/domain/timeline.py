@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+
+from services.calendar.model import SHANGHAI
 
 TIER_ZH = {"general": "一般", "difficult": "难点", "complex": "特别复杂"}
 CHANNEL_ZH = {"hotline": "12351热线", "window": "服务窗口", "online": "网上申请", "court": "法院委派/委托",
@@ -24,11 +28,26 @@ def clock(kind: str) -> str:
 
 
 def _t(value: Any) -> str:
-    return str(value)[:16].replace("T", " ") if value else ""
+    """An instant as users read it: Asia/Shanghai, to the minute."""
+    if not value:
+        return ""
+    try:
+        return datetime.fromisoformat(str(value)).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(value)[:16].replace("T", " ")
 
 
-def describe(event_type: str, data: dict[str, Any]) -> str:
+STATUS_ZH = {"received": "已受理", "dispatched": "已派单", "in_mediation": "调解中", "represented": "法律援助代理中",
+             "resolved": "已办结（待回访）", "closed": "已结案", "reopened": "重新办理"}
+STAGE_ZH = {"intake": "受理", "mediation": "调解", "legal_aid": "法律援助", "followup": "回访", "closed": "结案",
+            "answered": "当场答复", "referred_elsewhere": "转属地"}
+DEADLINE_STATE_ZH = {"open": "计时中", "paused": "已暂停", "met": "已完成", "breached": "已超期", "cancelled": "已取消",
+                     "handed_over": "已移交"}
+
+
+def describe(event_type: str, data: dict[str, Any], names: Mapping[str, str] | None = None) -> str:
     d = data
+    unit = (names or {}).get(d.get("org_unit", ""), d.get("org_unit"))
     match event_type:
         case "intake.case_received":
             f = d.get("facts", {})
@@ -41,9 +60,11 @@ def describe(event_type: str, data: dict[str, Any]) -> str:
         case "intake.case_linked":
             return f"同一争议再次来访，已关联（新增职工{d.get('new_workers', 0)}人）"
         case "intake.case_dispatched":
-            return f"派单至 {d.get('org_unit')}（{ROUTE_ZH.get(d.get('route'), d.get('route'))}），第{d.get('attempt', 1)}次"
+            return f"派单至 {unit}（{ROUTE_ZH.get(d.get('route'), d.get('route'))}），第{d.get('attempt', 1)}次"
         case "intake.case_declined":
-            return f"{d.get('org_unit')} 退单：{d.get('reason')}"
+            return f"{unit} 退单：{d.get('reason')}"
+        case "mediation.case_opened":
+            return f"调解立案，承办单位 {unit}"
         case "intake.case_answered":
             return f"{ROUTE_ZH.get(d.get('resolution'), '')}：{d.get('answer', '')[:60]}"
         case "mediation.mediator_assigned":

@@ -1,0 +1,91 @@
+"""The console in a real headless browser (Debian's Chromium driven by Playwright) against `laborcase up`.
+
+Screenshots land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.intake.domain.identifiers import make_id_number, make_uscc
+from tests.stack import laborcase_up
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("browser tests skipped: Debian's chromium is not installed (apt-get install chromium; "
+                "python3 dev.py test installs it where it can)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with laborcase_up(tmp_path_factory.mktemp("browser") / "home") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def overdue_case(n: int) -> dict:
+    return {"channel": "hotline", "received_at": (datetime.now(UTC) - timedelta(days=4)).replace(
+                microsecond=0).isoformat(),
+            "region_code": "630102", "summary": "浏览器测试：拖欠工资", "actor": "热线",
+            "workers": [{"name": f"浏览器职工{n}", "id_number": make_id_number("630102", date(1991, 2, 3), 500 + n),
+                         "phone": f"1390971{n:04d}"}],
+            "employer": {"name": f"城东区某物流公司{n}", "uscc": make_uscc("630102", 9900 + n)},
+            "claims": [{"type": "wage_arrears", "amount_cny": 8800}]}
+
+
+def test_board_shows_a_new_overdue_case_without_reload(stack, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100}, locale="zh-CN")
+    page.goto(f"{stack.console}/supervision")
+    page.wait_for_selector("#live:has-text('实时')", timeout=20_000)
+    page.evaluate("window.__noReload = true")
+    case_id = httpx.post(f"{stack.console}/api/v1/cases", json=overdue_case(1), timeout=30).json()["case_id"]
+    page.wait_for_selector(f"#overdue tr[data-case='{case_id}']", timeout=15_000)
+    assert page.evaluate("window.__noReload") is True  # the same page: updated live over SSE
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    page.click(f"#overdue tr[data-case='{case_id}'] a")
+    page.wait_for_selector("#timeline li")
+    assert "受理登记" in page.inner_text("#timeline")
+    page.screenshot(path=str(ARTIFACTS / "case.png"), full_page=True)
+    page.close()
+
+
+def test_mediator_sees_validation_errors_next_to_the_field(stack, browser):
+    case_id = httpx.post(f"{stack.console}/api/v1/cases", json=overdue_case(2), timeout=30).json()["case_id"]
+    page = browser.new_page(locale="zh-CN")
+    page.goto(f"{stack.console}/mediation?org_unit=QH-XN-CD")
+    page.wait_for_selector(f"tr[data-case='{case_id}']", timeout=20_000)
+    page.goto(f"{stack.console}/mediation/cases/{case_id}")
+    page.click("form[data-action$='/accept'] button")
+    page.wait_for_selector("text=调解成功（调解协议）", timeout=15_000)
+    form = page.locator("form[data-shape='settle']")
+    form.locator("input[name='amount_cny']").fill("8800")
+    form.locator("textarea[name='instalments']").fill("2026-12-20 4000\n2027-01-20 4000")
+    form.locator("button").click()
+    error = form.locator(".field-error[data-field='agreement.instalments']")
+    error.wait_for(timeout=10_000)
+    page.wait_for_function("el => el.textContent.length > 0", arg=error.element_handle())
+    assert "不符" in error.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "mediation-case.png"), full_page=True)
+    page.close()

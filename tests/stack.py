@@ -1,0 +1,53 @@
+"""Run the real ``laborcase up`` in a subprocess for end-to-end and browser tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.stack.processes import free_port
+
+SERVICES = ("intake", "mediation", "legal_aid", "followup", "supervision", "console")
+
+
+@dataclass
+class RunningStack:
+    proc: subprocess.Popen[str]
+    console: str
+    home: Path
+    startup_seconds: float
+    output: list[str]
+
+
+@contextmanager
+def laborcase_up(home: Path, *extra: str) -> Iterator[RunningStack]:
+    ports = {f"LABORCASE_{s.upper()}_PORT": str(free_port()) for s in SERVICES}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABORCASE_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env |= ports | {"LABORCASE_HOME": str(home)}
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up", *extra], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if "Ctrl-C" in line or proc.poll() is not None:
+                break
+        if not any("ready in" in line for line in lines):
+            raise RuntimeError("laborcase up did not become ready:\n" + "".join(lines))
+        yield RunningStack(proc, f"http://127.0.0.1:{ports['LABORCASE_CONSOLE_PORT']}", home,
+                           time.monotonic() - started, lines)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
