@@ -28,7 +28,8 @@ from services.supervision.stats import CLAIM_ZH
 T = TypeVar("T")
 ACTION_ZH = {"opened": "调解立案", "assigned": "分派调解员", "accepted": "签收", "declined": "拒绝接收",
              "reassigning": "改派", "session_scheduled": "安排调解会", "session_held": "召开调解会", "settled": "调解成功",
-             "failed": "调解不成", "withdrawn": "撤回", "confirmation_confirmed": "法院确认", "confirmation_rejected": "法院不予确认",
+             "failed": "调解不成", "withdrawn": "撤回", "confirmation_confirmed": "法院确认",
+             "confirmation_rejected": "法院不予确认",
              "court_filed": "法院立案", "window_extended": "延长委托调解期限", "reopened": "重新调解", "moved": "转交上级单位",
              "assignment_pending": "待分派（无可用调解员）", "arbitration_accepted": "仲裁受理", "award_issued": "仲裁裁决",
              "reclassified": "调整分级", "enforcement_requested": "申请强制执行"}
