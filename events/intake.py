@@ -125,6 +125,7 @@ class CaseAnswered(Contract):
     answer: str
     answered_at: Timestamp
     actor: str | None = None
+    org_unit: str | None = Field(default=None, description="the unit that answered (the one serving the region)")
 
 
 class SubmissionRejected(Contract):

@@ -110,6 +110,7 @@ def runtime_settings(bootstrap: str, **overrides: Any) -> Settings:
         "kafka_heartbeat_interval_ms": 500,
         "marker_check_seconds": 2,
         "db_pool_size": 4,
+        "auth_required": False,  # functional tests; tests/integration/test_security.py runs with it on
     }
     values.update(overrides)
     return Settings(**values)

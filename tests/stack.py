@@ -25,6 +25,18 @@ class RunningStack:
     startup_seconds: float
     output: list[str]
 
+    def password(self, user: str) -> str:
+        lines = (self.home / "initial-passwords.txt").read_text().splitlines()
+        return dict(line.split("\t") for line in lines)[user]
+
+    def bearer(self, user: str) -> dict[str, str]:
+        import httpx
+
+        r = httpx.post(f"{self.console}/api/v1/auth/login", json={"username": user, "password": self.password(user)},
+                       timeout=10)
+        r.raise_for_status()
+        return {"authorization": f"Bearer {r.json()['access_token']}"}
+
 
 @contextmanager
 def laborcase_up(home: Path, *extra: str) -> Iterator[RunningStack]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 import uvicorn
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -28,11 +28,13 @@ from services.backbone import kafka, logs, metrics
 from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, is_transient, migrate
 from services.backbone.deadline_store import fire_due, next_fire_at
-from services.backbone.http import service_app
+from services.backbone.http import Problem, service_app
 from services.backbone.outbox import Relay, enqueue, prune, republish_retained
 from services.backbone.settings import Settings
 from services.calendar import store as calendar_store
-from services.calendar.model import WorkCalendar, YearData
+from services.calendar.model import WorkCalendar, YearData, shanghai_iso
+from services.hierarchy.orgunits import default_hierarchy
+from services.security.guard import EdgeMiddleware, principal, write_audit
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +346,42 @@ class Runtime:
         return ready, {"checks": checks}
 
 
+def secured_app(runtime: Runtime, routers: Sequence[APIRouter]) -> Any:
+    """The service's HTTP app behind the edge: tokens, body limits, audit log (DESIGN §6)."""
+    spec, settings = runtime.spec, runtime.settings
+    app = service_app(spec.name, readiness=runtime.readiness, asyncapi=lambda: asyncapi(spec.name),
+                      routers=[*routers, audit_router(runtime)])
+    app.state.runtime = runtime
+
+    async def audit(entry: dict[str, Any]) -> None:
+        await write_audit(runtime.pool, spec.name, entry)
+
+    return EdgeMiddleware(app, service=spec.name, required=settings.auth_required, audit=audit,
+                          max_body=settings.max_body_bytes)
+
+
+def audit_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(f"/api/v1/audit/{runtime.spec.name}")
+    async def audit_log(request: Request, case_id: str | None = None, actor: str | None = None,
+                        limit: int = 200) -> dict[str, Any]:
+        """Who read or changed what: operators, and supervisors of a whole province."""
+        p = principal(request)
+        if not (p.role == "operator" or (p.role == "supervisor" and p.org_unit and
+                                         default_hierarchy().parent(p.org_unit) is None) or p.subject == "system"):
+            raise Problem(403, "只有运维人员和省级督办人员可以查询审计日志")
+        rows = await runtime.pool.fetch(
+            "SELECT * FROM audit_log WHERE ($1::text IS NULL OR case_id = $1) AND ($2::text IS NULL OR actor = $2) "
+            "ORDER BY id DESC LIMIT $3", case_id, actor, max(1, min(limit, 2000)))
+        return {"entries": [{"at": shanghai_iso(r["at"]), "service": r["service"], "actor": r["actor"],
+                             "role": r["role"], "action": r["action"], "case_id": r["case_id"], "method": r["method"],
+                             "path": r["path"], "status": r["status"], "client": r["forwarded_for"] or r["client"]}
+                            for r in rows]}
+
+    return router
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the runtime owns shutdown."""
 
@@ -361,9 +399,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     routers = spec.routers(runtime) if spec.routers else ()
-    app = service_app(spec.name, readiness=runtime.readiness, asyncapi=lambda: asyncapi(spec.name),
-                      routers=routers)
-    app.state.runtime = runtime
+    app = secured_app(runtime, routers)
     server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port_for(spec.name),
                                     log_config=None, access_log=False, lifespan="off"))
     http = asyncio.ensure_future(server.serve())

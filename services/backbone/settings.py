@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     marker_check_seconds: float = 15
     deadline_warning_ratio: float = 0.8
 
+    #: Every request needs a valid access token (off only in in-process functional tests).
+    auth_required: bool = True
+    max_body_bytes: int = 1_048_576
+
     home: Path = Path(".laborcase")
     log_level: str = "INFO"
 

@@ -15,12 +15,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from events.catalog import SERVICES
 from services.backbone import logs
 from services.backbone.http import Problem, install_problem_handlers
 from services.backbone.settings import Settings
 from services.console.routing import owner_of, page_owner
+from services.security import tokens
+from services.security.accounts import accounts
+from services.security.guard import COOKIE, EdgeMiddleware
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -76,6 +80,50 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     async def home(request: Request) -> Response:
         return templates.TemplateResponse(request, "index.html", {"services": SERVICE_NAMES_ZH})
 
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request, next: str = "/") -> Response:
+        return templates.TemplateResponse(request, "login.html", {"next": next if next.startswith("/") else "/"})
+
+    @app.post("/api/v1/auth/login")
+    async def login(body: LoginBody) -> JSONResponse:
+        who = accounts().login(body.username, body.password)
+        if who is None:
+            raise Problem(401, "用户名或密码错误")
+        token = tokens.issue(who)
+        response = JSONResponse({"access_token": token, "token_type": "bearer", "expires_in":
+                                 int(tokens.DEFAULT_TTL.total_seconds()), "role": who.role, "org_unit": who.org_unit,
+                                 "name": who.name})
+        response.set_cookie(COOKIE, token, max_age=int(tokens.DEFAULT_TTL.total_seconds()), httponly=True,
+                            samesite="strict")
+        return response
+
+    @app.post("/api/v1/auth/logout")
+    async def logout() -> JSONResponse:
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.get("/api/v1/auth/me")
+    async def me(request: Request) -> dict[str, Any]:
+        p = getattr(request.state, "principal", None)
+        if p is None:
+            raise Problem(401, "未登录")
+        return {"username": p.subject, "role": p.role, "org_unit": p.org_unit, "name": p.name}
+
+    @app.get("/api/v1/audit")
+    async def audit(request: Request, case_id: str | None = None) -> dict[str, Any]:
+        """Who read or changed a case, across every service (supervisors of a province, operators)."""
+        client: httpx.AsyncClient = request.app.state.client
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "cookie")}
+        entries: list[dict[str, Any]] = []
+        for name in SERVICES:
+            r = await client.get(f"{settings.url_for(name)}/api/v1/audit/{name}", headers=headers,
+                                 params={"case_id": case_id} if case_id else None)
+            if r.status_code != 200:
+                return JSONResponse(r.json(), status_code=r.status_code)  # type: ignore[return-value]
+            entries += r.json()["entries"]
+        return {"entries": sorted(entries, key=lambda e: e["at"], reverse=True)}
+
     @app.api_route("/api/v1/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
     async def proxy(request: Request, path: str) -> Response:
         service = owner_of(request.method, request.url.path)
@@ -106,7 +154,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         return StreamingResponse(resp.aiter_raw(), status_code=resp.status_code, headers=out_headers,
                                  background=_Close(resp))
 
-    return app
+    return EdgeMiddleware(app, service="console", required=settings.auth_required)  # type: ignore[return-value]
+
+
+class LoginBody(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
 
 
 class _Close:

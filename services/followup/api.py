@@ -17,7 +17,10 @@ from services.backbone.runtime import Runtime
 from services.calendar.model import shanghai_iso
 from services.followup import cases
 from services.followup.cases import FollowupConfig
+from services.hierarchy.orgunits import default_hierarchy
+from services.security.guard import authorize, scope_units
 
+HIERARCHY = default_hierarchy()
 TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
 
 
@@ -34,35 +37,47 @@ def build_router(runtime: Runtime, config: FollowupConfig) -> APIRouter:
     router = APIRouter()
     templates = Jinja2Templates(directory=TEMPLATES)
 
-    async def worklist_rows(org_unit: str | None, limit: int) -> list[dict[str, Any]]:
+    async def worklist_rows(units: list[str] | None, limit: int) -> list[dict[str, Any]]:
         rows = await runtime.pool.fetch(
             "SELECT f.*, c.org_unit, c.outcome, c.agreement IS NOT NULL AS has_agreement FROM followups f "
             "JOIN followup_cases c USING (case_id) WHERE f.state = 'scheduled' "
-            "AND ($1::text IS NULL OR c.org_unit = $1) ORDER BY f.due_date, f.case_id LIMIT $2", org_unit, limit)
+            "AND ($1::text[] IS NULL OR c.org_unit = ANY($1)) ORDER BY f.due_date, f.case_id LIMIT $2", units, limit)
         return [{"followup_id": str(r["followup_id"]), "case_id": r["case_id"], "kind": r["kind"], "seq": r["seq"],
                  "due_date": r["due_date"].isoformat(), "attempts": r["attempts"], "org_unit": r["org_unit"],
                  "outcome": r["outcome"], "amount_cny": r["amount"],
                  "instalment_due": r["instalment_due"].isoformat() if r["instalment_due"] else None} for r in rows]
 
+    def scoped(request: Request, org_unit: str | None) -> list[str] | None:
+        unit = scope_units(request, org_unit, HIERARCHY)
+        authorize(request, "read", roles=("clerk", "supervisor"), unit=unit, hierarchy=HIERARCHY)
+        return list(HIERARCHY.subtree(unit)) if unit else None
+
     @router.get("/api/v1/followup/worklist")
-    async def worklist(org_unit: str | None = None, limit: int = 200) -> dict[str, Any]:
-        return {"calls": await worklist_rows(org_unit, max(1, min(limit, 1000)))}
+    async def worklist(request: Request, org_unit: str | None = None, limit: int = 200) -> dict[str, Any]:
+        return {"calls": await worklist_rows(scoped(request, org_unit), max(1, min(limit, 1000)))}
 
     @router.post("/api/v1/followup/calls/{followup_id}")
-    async def record(followup_id: str, body: CallBody) -> dict[str, Any]:
+    async def record(request: Request, followup_id: str, body: CallBody) -> dict[str, Any]:
         try:
-            uuid.UUID(followup_id)
+            row = await runtime.pool.fetchrow("SELECT c.case_id, c.org_unit FROM followups f JOIN followup_cases c "
+                                              "USING (case_id) WHERE f.followup_id = $1", uuid.UUID(followup_id))
         except ValueError as exc:
             raise Problem(404, "回访任务不存在") from exc
+        if row is None:
+            raise Problem(404, "回访任务不存在")
+        authorize(request, "write", roles=("clerk", "mediator"), unit=row["org_unit"], case_id=row["case_id"],
+                  hierarchy=HIERARCHY)
         return await usecase.run(runtime, lambda ctx: cases.record_call(
             ctx, followup_id, reached=body.reached, satisfaction=body.satisfaction, comment=body.comment,
             paid=body.paid, actor=body.actor, config=config))
 
     @router.get("/api/v1/followup/cases/{case_id}")
-    async def get_case(case_id: str) -> dict[str, Any]:
+    async def get_case(request: Request, case_id: str) -> dict[str, Any]:
         row = await runtime.pool.fetchrow("SELECT * FROM followup_cases WHERE case_id = $1", case_id)
         if row is None:
             raise Problem(404, f"回访案件 {case_id} 不存在")
+        authorize(request, "read", roles=("clerk", "mediator", "supervisor"), unit=row["org_unit"], case_id=case_id,
+                  hierarchy=HIERARCHY)
         calls = await runtime.pool.fetch("SELECT * FROM followups WHERE case_id = $1 ORDER BY cycle, due_date, seq",
                                          case_id)
         return {"case_id": case_id, "state": row["state"], "source": row["source"], "outcome": row["outcome"],
@@ -76,6 +91,7 @@ def build_router(runtime: Runtime, config: FollowupConfig) -> APIRouter:
     @router.get("/followup", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request, org_unit: str | None = None) -> Response:
         return templates.TemplateResponse(request, "followup_worklist.html",
-                                          {"calls": await worklist_rows(org_unit, 500), "org_unit": org_unit})
+                                          {"calls": await worklist_rows(scoped(request, org_unit), 500),
+                                           "org_unit": org_unit})
 
     return router

@@ -25,7 +25,7 @@ def handlers(config: FollowupConfig) -> Handlers:
                                   confirmed_by_court=False, config=config)
 
     async def on_answered(ctx: HandlerContext, event: CloudEvent, data: CaseAnswered) -> None:
-        await cases.case_resolved(ctx, case_id=data.case_id, source="intake", org_unit="intake",
+        await cases.case_resolved(ctx, case_id=data.case_id, source="intake", org_unit=data.org_unit or "intake",
                                   outcome=data.resolution, resolved_at=data.answered_at, agreement=None,
                                   confirmed_by_court=False, config=config)
 

@@ -78,6 +78,10 @@ class Hierarchy:
             yield unit
             unit = self.units.get(unit.parent) if unit.parent else None
 
+    def subtree(self, code: str) -> tuple[str, ...]:
+        """The unit and every unit below it."""
+        return tuple(u.code for u in self.units.values() if self.is_within(u.code, code))
+
     def is_within(self, code: str, ancestor: str) -> bool:
         return any(u.code == ancestor for u in self.ancestors(code))
 

@@ -23,7 +23,12 @@ from services.calendar.seed import parse_year_file, year_to_json
 from services.calendar.store import loaded_event
 from services.intake import repository as repo
 from services.intake.cases import IntakeConfig, IntakeRefused, Submission, decline, reclassify, register
+from services.security import partners
+from services.security.accounts import accounts
+from services.security.guard import authorize, principal, visible
 
+INGRESS_MAX_BYTES = 256 * 1024
+limiter = partners.RateLimiter()
 PARTNER_TYPES = ("court.case_referred", "court.confirmation_decided", "court.case_filed", "bureau.case_referred",
                  "bureau.arbitration_accepted", "bureau.award_issued")
 
@@ -88,22 +93,39 @@ def _problem(exc: IntakeRefused) -> Problem:
 def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
     router = APIRouter()
 
+    async def case_unit(request: Request, case_id: str) -> str | None:
+        row = await repo.get(runtime.pool, case_id)
+        if row is None:
+            raise Problem(404, f"案件 {case_id} 不存在")
+        return row["org_unit"] or _serving(row["region_code"], None)
+
+    def _serving(region: str, id_number: str | None) -> str | None:
+        unit = config.hierarchy.serving(region, home_province=id_number[:2] if id_number else None)
+        return unit.code if unit else None
+
     @router.post("/api/v1/cases", status_code=201, response_model=CaseAccepted,
                  responses={200: {"description": "linked to an open case of the same worker and employer"}})
-    async def create_case(body: CaseIn) -> JSONResponse:
+    async def create_case(request: Request, body: CaseIn) -> JSONResponse:
+        caller = principal(request)
+        unit = _serving(body.region_code, body.workers[0].id_number) or caller.org_unit
+        authorize(request, "write", roles=("clerk",), unit=unit, hierarchy=config.hierarchy)
+        actor = body.actor if caller.subject == "system" else (caller.name or caller.subject)
         sub = Submission(channel=body.channel, received_at=body.received_at, region_code=body.region_code,  # type: ignore[arg-type]
                          workers=body.workers, employer=body.employer, claims=body.claims, summary=body.summary,
                          tier=body.tier, tier_reason=body.tier_reason, route=body.route, answer=body.answer,
-                         overrides={o.field: o.reason for o in body.overrides}, actor=body.actor)
+                         overrides={o.field: o.reason for o in body.overrides}, actor=actor)
         try:
             async with runtime.unit_of_work() as ctx:
                 outcome = await register(ctx, sub, config=config)
         except IntakeRefused as exc:
             raise _problem(exc) from exc
+        request.state.audit_case = outcome.case_id
         return JSONResponse(outcome.as_json(config.hierarchy), status_code=200 if outcome.linked else 201)
 
     @router.post("/api/v1/cases/{case_id}/tier", response_model=CaseAccepted)
-    async def change_tier(case_id: str, body: TierChange) -> dict[str, Any]:
+    async def change_tier(request: Request, case_id: str, body: TierChange) -> dict[str, Any]:
+        authorize(request, "write", roles=("clerk", "supervisor"), unit=await case_unit(request, case_id),
+                  case_id=case_id, hierarchy=config.hierarchy)
         try:
             async with runtime.unit_of_work() as ctx:
                 outcome = await reclassify(ctx, case_id, tier=body.tier, reason=body.reason, actor=body.actor,
@@ -113,7 +135,9 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
         return outcome.as_json(config.hierarchy)
 
     @router.post("/api/v1/cases/{case_id}/decline", response_model=CaseAccepted)
-    async def decline_case(case_id: str, body: Decline) -> dict[str, Any]:
+    async def decline_case(request: Request, case_id: str, body: Decline) -> dict[str, Any]:
+        authorize(request, "write", roles=("mediator", "legal_aid_officer", "supervisor"), unit=body.org_unit,
+                  case_id=case_id, hierarchy=config.hierarchy)
         try:
             async with runtime.unit_of_work() as ctx:
                 outcome = await decline(ctx, case_id, org_unit=body.org_unit, reason=body.reason, actor=body.actor,
@@ -128,8 +152,16 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
         content_type = request.headers.get("content-type", "")
         if not content_type.startswith(("application/cloudevents+json", "application/json")):
             raise Problem(415, "请以 application/cloudevents+json 提交 CloudEvent")
+        body_bytes = await request.body()
+        if len(body_bytes) > INGRESS_MAX_BYTES:
+            raise Problem(413, f"事件大小超过 {INGRESS_MAX_BYTES // 1024} KiB 上限")
+        partner = None
+        if runtime.settings.auth_required:
+            partner = partners.verify(request.headers, body_bytes, accounts())
+            if not limiter.allow(partner.key_id):
+                raise Problem(429, "请求过于频繁，请稍后重试", retry_after=1)
         try:
-            raw = json.loads(await request.body())
+            raw = json.loads(body_bytes)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise Problem(400, f"请求体不是有效的 JSON：{exc}") from exc
         if not isinstance(raw, dict):
@@ -143,31 +175,43 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
         spec = spec_for(event.type)
         assert spec is not None and event.data is not None
         key = event.data.get("court_case_no") or event.data.get("arbitration_case_no")
+        if partner is not None:
+            known = await repo.by_partner_ref(runtime.pool, court_case_no=event.data.get("court_case_no"),  # type: ignore[arg-type]
+                                              arbitration_case_no=event.data.get("arbitration_case_no"))
+            owner = None if known is None else (known["court_code"] if partner.kind == "court" else known["bureau_code"])
+            partners.check_scope(partner, event.type, event.data, case_court=owner)
         async with runtime.unit_of_work() as ctx:
             fresh = await ctx.conn.fetchval(
                 "INSERT INTO ingress (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
                 event.id, event.type)
             if fresh:
                 ctx.records.append(record_of(event, topic=spec.topics[0], key=key))
-        body = {"id": str(event.id), "type": event.type, "topic": spec.topics[0], "duplicate": not fresh,
+        if not fresh:
+            raise Problem(409, f"事件 {event.id} 已经收到过（重放）", type_="urn:laborcase:problem:replayed")
+        body = {"id": str(event.id), "type": event.type, "topic": spec.topics[0],
                 "lookup": f"/api/v1/cases?ref={key}"}
-        return JSONResponse(body, status_code=202 if fresh else 200)
+        return JSONResponse(body, status_code=202)
 
     @router.get("/api/v1/intake/cases")
-    async def list_cases(ref: str | None = None, status: str | None = None, limit: int = 50) -> dict[str, Any]:
+    async def list_cases(request: Request, ref: str | None = None, status: str | None = None,
+                         limit: int = 50) -> dict[str, Any]:
+        authorize(request, "read", roles=("clerk", "supervisor"), unit=principal(request).org_unit,
+                  hierarchy=config.hierarchy)
         rows = await repo.find(runtime.pool, ref=ref, status=status, limit=max(1, min(limit, 500)))
-        return {"cases": [_case_json(r, config) for r in rows]}
+        return {"cases": [_case_json(r, config) for r in rows
+                          if visible(request, "read", r["org_unit"] or _serving(r["region_code"], None))]}
 
     @router.get("/api/v1/intake/cases/{case_id}")
-    async def get_case(case_id: str) -> dict[str, Any]:
+    async def get_case(request: Request, case_id: str) -> dict[str, Any]:
+        authorize(request, "read", roles=("clerk", "supervisor"), unit=await case_unit(request, case_id),
+                  case_id=case_id, hierarchy=config.hierarchy)
         row = await repo.get(runtime.pool, case_id)
-        if row is None:
-            raise Problem(404, f"案件 {case_id} 不存在")
         refs = await repo.refs_of(runtime.pool, case_id)
         return _case_json(row, config) | {"refs": refs, "audit": await caselog.entries(runtime.pool, case_id)}
 
     @router.get("/api/v1/intake/org-units")
-    async def org_units() -> dict[str, Any]:
+    async def org_units(request: Request) -> dict[str, Any]:
+        principal(request)
         return {"units": [{"code": u.code, "name": u.name, "level": u.level, "parent": u.parent,
                            "regions": list(u.regions), "serves_home_province": u.serves_home_province}
                           for u in config.hierarchy.units.values()]}
@@ -182,6 +226,7 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
     @router.put("/api/v1/intake/calendar/{year}")
     async def load_calendar_year(year: int, request: Request) -> dict[str, Any]:
         """Operator: load a year of the State Council's notice (``laborcase calendar load FILE``)."""
+        authorize(request, "operate", roles=("operator",))
         try:
             raw = json.loads(await request.body())
             data = parse_year_file(raw)

@@ -182,22 +182,23 @@ async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig
 
     route = sub.route or config.policy.route(facts)
     answer = sub.answer
-    unit = None if route in RESOLVED_IN_INTAKE else config.hierarchy.serving(
-        sub.region_code, home_province=sub.workers[0].id_number[:2])
+    unit = config.hierarchy.serving(sub.region_code, home_province=sub.workers[0].id_number[:2])
     if route not in RESOLVED_IN_INTAKE and unit is None:
         route, answer = "referred_elsewhere", OUT_OF_AREA
     if route in RESOLVED_IN_INTAKE:
-        return await _resolve_in_intake(ctx, case_id, route, answer or "", actor=sub.actor)
+        return await _resolve_in_intake(ctx, case_id, route, answer or "", actor=sub.actor,
+                                        org_unit=unit.code if unit else None)
     assert unit is not None
     handover = await ctx.deadlines.hand_over(case_id=case_id, kind=TIER_DEADLINE, at=ctx.now, to=route)
     return await _dispatch(ctx, case_id, unit, route, attempt=1, handover=handover, actor=sub.actor)
 
 
 async def _resolve_in_intake(ctx: HandlerContext, case_id: str, resolution: str, answer: str, *,
-                             actor: str | None) -> Outcome:
-    await repo.update_case(ctx.conn, case_id, status=resolution, route=resolution, answer=answer)
+                             actor: str | None, org_unit: str | None) -> Outcome:
+    await repo.update_case(ctx.conn, case_id, status=resolution, route=resolution, answer=answer, org_unit=org_unit)
     ctx.publish("intake.case_answered", CaseAnswered(case_id=case_id, resolution=resolution,  # type: ignore[arg-type]
-                                                     answer=answer, answered_at=ctx.now, actor=actor), subject=case_id)
+                                                     answer=answer, answered_at=ctx.now, actor=actor, org_unit=org_unit),
+                subject=case_id)
     await ctx.deadlines.meet(case_id=case_id, kind=TIER_DEADLINE, at=ctx.now, actor=actor, reason=resolution)
     await caselog.log(ctx.conn, case_id, actor=actor, action=resolution, answer=answer)
     row = await repo.get(ctx.conn, case_id)

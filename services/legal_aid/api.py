@@ -19,6 +19,9 @@ from services.calendar.model import local_date, shanghai_iso
 from services.legal_aid import cases
 from services.legal_aid.cases import LegalAidConfig
 from services.legal_aid.domain.case import STATE_ZH
+from services.security.guard import authorize, principal, scope_units
+from services.security.pii import mask
+from services.security.policy import Action, Role
 
 TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
 
@@ -90,6 +93,17 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
     templates = Jinja2Templates(directory=TEMPLATES)
     base = "/api/v1/legal-aid/cases/{case_id}"
 
+    async def guard_case(request: Request, case_id: str, action: Action, roles: tuple[Role, ...]) -> None:
+        unit = await runtime.pool.fetchval("SELECT org_unit FROM aid_cases WHERE case_id = $1", case_id)
+        if unit is None:
+            raise Problem(404, f"法律援助案件 {case_id} 不存在")
+        authorize(request, action, roles=roles, unit=unit, case_id=case_id, hierarchy=config.hierarchy)
+
+    def manage(request: Request, unit: str | None) -> None:
+        p = principal(request)
+        authorize(request, "operate" if p.role == "operator" else "write", roles=("supervisor", "operator"),
+                  unit=unit, hierarchy=config.hierarchy)
+
     async def case_json(case_id: str) -> dict[str, Any]:
         row = await runtime.pool.fetchrow(
             "SELECT c.*, l.name AS lawyer_name, l.firm AS lawyer_firm FROM aid_cases c "
@@ -116,13 +130,18 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
         }
 
     @router.get("/api/v1/legal-aid/applications")
-    async def applications(org_unit: str | None = None, state: str | None = None, limit: int = 200) -> dict[str, Any]:
+    async def applications(request: Request, org_unit: str | None = None, state: str | None = None,
+                           limit: int = 200) -> dict[str, Any]:
+        org_unit = scope_units(request, org_unit, config.hierarchy)
+        authorize(request, "read", roles=("legal_aid_officer", "supervisor"), unit=org_unit,
+                  hierarchy=config.hierarchy)
+        units = list(config.hierarchy.subtree(org_unit)) if org_unit else None
         rows = await runtime.pool.fetch(
             "SELECT c.case_id, c.org_unit, c.state, c.applied_at, c.claim_types, c.urgent, c.lawyer_id, "
             "d.due_at AS decision_due, d.state AS decision_state, d.warned FROM aid_cases c "
             "LEFT JOIN deadlines d ON d.case_id = c.case_id AND d.kind = 'legal_aid_decision' "
-            "WHERE ($1::text IS NULL OR c.org_unit = $1) AND ($2::text IS NULL OR c.state = $2) "
-            "ORDER BY d.due_at NULLS LAST, c.applied_at LIMIT $3", org_unit, state, max(1, min(limit, 1000)))
+            "WHERE ($1::text[] IS NULL OR c.org_unit = ANY($1)) AND ($2::text IS NULL OR c.state = $2) "
+            "ORDER BY d.due_at NULLS LAST, c.applied_at LIMIT $3", units, state, max(1, min(limit, 1000)))
         return {"applications": [{
             "case_id": r["case_id"], "org_unit": r["org_unit"], "state": r["state"], "state_zh": STATE_ZH[r["state"]],
             "applied_at": shanghai_iso(r["applied_at"]), "claim_types": r["claim_types"], "urgent": r["urgent"],
@@ -132,65 +151,76 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
         } for r in rows]}
 
     @router.get(base)
-    async def get_case(case_id: str) -> dict[str, Any]:
-        return await case_json(case_id)
+    async def get_case(request: Request, case_id: str) -> dict[str, Any]:
+        await guard_case(request, case_id, "read", ("legal_aid_officer", "supervisor"))
+        return mask(request, await case_json(case_id))
 
     @router.post(base + "/applicant")
-    async def applicant(case_id: str, body: ApplicantBody) -> dict[str, Any]:
+    async def applicant(request: Request, case_id: str, body: ApplicantBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("legal_aid_officer",))
         return await usecase.run(runtime, lambda ctx: cases.record_applicant(
             ctx, case_id, migrant_worker=body.migrant_worker, monthly_income=body.monthly_income_per_capita,
             limitation_date=body.limitation_date, actor=body.actor, config=config))
 
     @router.post(base + "/materials/request")
-    async def materials_request(case_id: str, body: MaterialsBody) -> dict[str, Any]:
+    async def materials_request(request: Request, case_id: str, body: MaterialsBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.request_materials(ctx, case_id, what=body.what, actor=body.actor))
         return await case_json(case_id)
 
     @router.post(base + "/materials/received")
-    async def materials_received(case_id: str, body: Actor) -> dict[str, Any]:
+    async def materials_received(request: Request, case_id: str, body: Actor) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.materials_received(ctx, case_id, actor=body.actor))
         return await case_json(case_id)
 
     @router.post(base + "/decision")
-    async def decision(case_id: str, body: DecisionBody) -> dict[str, Any]:
+    async def decision(request: Request, case_id: str, body: DecisionBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.decide(ctx, case_id, decision=body.decision, reasons=body.reasons,
                                                             actor=body.actor, config=config))
         return await case_json(case_id)
 
     @router.post(base + "/objection")
-    async def objection(case_id: str, body: ObjectionBody) -> dict[str, Any]:
+    async def objection(request: Request, case_id: str, body: ObjectionBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.object_to_denial(ctx, case_id, reason=body.reason))
         return await case_json(case_id)
 
     @router.post(base + "/objection/review")
-    async def review(case_id: str, body: ReviewBody) -> dict[str, Any]:
+    async def review(request: Request, case_id: str, body: ReviewBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.review_objection(ctx, case_id, upheld=body.upheld,
                                                                       reason=body.reason, actor=body.actor,
                                                                       config=config))
         return await case_json(case_id)
 
     @router.post(base + "/lawyer")
-    async def lawyer(case_id: str, body: AssignBody) -> dict[str, Any]:
+    async def lawyer(request: Request, case_id: str, body: AssignBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.assign_lawyer(ctx, case_id, actor=body.actor, config=config,
                                                                    lawyer_id=body.lawyer_id))
         return await case_json(case_id)
 
     @router.post(base + "/progress")
-    async def progress(case_id: str, body: ProgressBody) -> dict[str, Any]:
+    async def progress(request: Request, case_id: str, body: ProgressBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.record_progress(
             ctx, case_id, stage=body.stage, note=body.note, actor=body.actor,
             arbitration_case_no=body.arbitration_case_no))
         return await case_json(case_id)
 
     @router.post(base + "/conclude")
-    async def conclude(case_id: str, body: ConcludeBody) -> dict[str, Any]:
+    async def conclude(request: Request, case_id: str, body: ConcludeBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.conclude(ctx, case_id, outcome=body.outcome, method=body.method,
                                                               amount_recovered=body.amount_recovered_cny,
                                                               actor=body.actor))
         return await case_json(case_id)
 
     @router.get("/api/v1/legal-aid/lawyers")
-    async def lawyers(org_unit: str | None = None) -> dict[str, Any]:
+    async def lawyers(request: Request, org_unit: str | None = None) -> dict[str, Any]:
+        principal(request)
         rows = await runtime.pool.fetch(
             "SELECT l.*, (SELECT count(*) FROM aid_cases c WHERE c.lawyer_id = l.lawyer_id AND c.state = 'represented') "
             "AS open_cases FROM lawyers l WHERE $1::text IS NULL OR l.org_unit = $1 ORDER BY l.org_unit, l.lawyer_id",
@@ -199,9 +229,10 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
                                                "specialties", "open_cases")} for r in rows]}
 
     @router.post("/api/v1/legal-aid/lawyers", status_code=201)
-    async def add_lawyer(body: LawyerIn) -> dict[str, Any]:
+    async def add_lawyer(request: Request, body: LawyerIn) -> dict[str, Any]:
         if config.hierarchy.get(body.org_unit) is None:
             raise Problem(422, "未知的工会单位", errors=[{"field": "org_unit", "reason": "未知的工会单位"}])
+        manage(request, body.org_unit)
         if not await runtime.pool.fetchval(
                 "INSERT INTO lawyers (lawyer_id, name, firm, org_unit, capacity, specialties) VALUES ($1,$2,$3,$4,$5,$6) "
                 "ON CONFLICT DO NOTHING RETURNING 1", body.lawyer_id, body.name, body.firm, body.org_unit,
@@ -210,21 +241,28 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
         return body.model_dump()
 
     @router.post("/api/v1/legal-aid/lawyers/{lawyer_id}/conflicts", status_code=201)
-    async def add_conflict(lawyer_id: str, body: ConflictIn) -> dict[str, Any]:
-        if not await runtime.pool.fetchval("SELECT 1 FROM lawyers WHERE lawyer_id = $1", lawyer_id):
+    async def add_conflict(request: Request, lawyer_id: str, body: ConflictIn) -> dict[str, Any]:
+        unit = await runtime.pool.fetchval("SELECT org_unit FROM lawyers WHERE lawyer_id = $1", lawyer_id)
+        if unit is None:
             raise Problem(404, f"律师 {lawyer_id} 不存在")
+        p = principal(request)
+        if p.role == "legal_aid_officer":
+            authorize(request, "write", unit=unit, hierarchy=config.hierarchy)
+        else:
+            manage(request, unit)
         await runtime.pool.execute("INSERT INTO lawyer_conflicts (lawyer_id, uscc, note) VALUES ($1, $2, $3) "
                                    "ON CONFLICT DO NOTHING", lawyer_id, body.uscc, body.note)
         return {"lawyer_id": lawyer_id, "uscc": body.uscc}
 
     @router.get("/legal-aid", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request, org_unit: str | None = None) -> Response:
-        data = await applications(org_unit=org_unit)
+        data = await applications(request, org_unit=org_unit)
         return templates.TemplateResponse(request, "legal_aid_worklist.html", {"applications": data["applications"],
                                                                               "org_unit": org_unit})
 
     @router.get("/legal-aid/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
     async def case_page(request: Request, case_id: str) -> Response:
-        return templates.TemplateResponse(request, "legal_aid_case.html", {"case": await case_json(case_id)})
+        await guard_case(request, case_id, "read", ("legal_aid_officer", "supervisor"))
+        return templates.TemplateResponse(request, "legal_aid_case.html", {"case": mask(request, await case_json(case_id))})
 
     return router

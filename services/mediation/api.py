@@ -23,6 +23,9 @@ from services.mediation import cases
 from services.mediation import repository as repo
 from services.mediation.cases import MediationConfig
 from services.mediation.domain.case import STATE_ZH
+from services.security.guard import authorize, principal, scope_units
+from services.security.pii import mask
+from services.security.policy import Action, Role
 from services.supervision.stats import CLAIM_ZH
 
 T = TypeVar("T")
@@ -116,6 +119,17 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
     async def run(step: Callable[[HandlerContext], Awaitable[T]]) -> T:
         return await usecase.run(runtime, step)
 
+    async def guard_case(request: Request, case_id: str, action: Action, roles: tuple[Role, ...]) -> None:
+        unit = await runtime.pool.fetchval("SELECT org_unit FROM mediation_cases WHERE case_id = $1", case_id)
+        if unit is None:
+            raise Problem(404, f"调解案件 {case_id} 不存在")
+        authorize(request, action, roles=roles, unit=unit, case_id=case_id, hierarchy=config.hierarchy)
+
+    def manage(request: Request, unit: str | None) -> None:
+        p = principal(request)
+        authorize(request, "operate" if p.role == "operator" else "write", roles=("supervisor", "operator"),
+                  unit=unit, hierarchy=config.hierarchy)
+
     async def case_json(case_id: str) -> dict[str, Any]:
         row = await repo.get(runtime.pool, case_id)
         if row is None:
@@ -137,72 +151,85 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         }
 
     @router.get("/api/v1/mediation/worklist")
-    async def worklist(org_unit: str | None = None, mediator_id: str | None = None, all: bool = False,
-                       limit: int = 200) -> dict[str, Any]:
+    async def worklist(request: Request, org_unit: str | None = None, mediator_id: str | None = None,
+                       all: bool = False, limit: int = 200) -> dict[str, Any]:
+        org_unit = scope_units(request, org_unit, config.hierarchy)
+        authorize(request, "read", roles=("mediator", "supervisor"), unit=org_unit, hierarchy=config.hierarchy)
         rows = await repo.worklist(runtime.pool, org_unit=org_unit, mediator_id=mediator_id, include_resolved=all,
                                    limit=max(1, min(limit, 1000)))
         return {"cases": [_summary(r) for r in rows]}
 
     @router.get("/api/v1/mediation/cases/{case_id}")
-    async def get_case(case_id: str) -> dict[str, Any]:
-        return await case_json(case_id)
+    async def get_case(request: Request, case_id: str) -> dict[str, Any]:
+        await guard_case(request, case_id, "read", ("mediator", "supervisor"))
+        return mask(request, await case_json(case_id))
 
     @router.post("/api/v1/mediation/cases/{case_id}/accept")
-    async def accept(case_id: str, body: MediatorAction) -> dict[str, Any]:
+    async def accept(request: Request, case_id: str, body: MediatorAction) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("mediator",))
         await run(lambda ctx: cases.accept(ctx, case_id, mediator_id=body.mediator_id, config=config))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/decline")
-    async def decline(case_id: str, body: DeclineBody) -> dict[str, Any]:
+    async def decline(request: Request, case_id: str, body: DeclineBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("mediator",))
         await run(lambda ctx: cases.decline(ctx, case_id, mediator_id=body.mediator_id, reason=body.reason,
                                             config=config))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/reassign")
-    async def reassign(case_id: str, body: ReassignBody) -> dict[str, Any]:
+    async def reassign(request: Request, case_id: str, body: ReassignBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("mediator", "supervisor"))
         await run(lambda ctx: cases.reassign(ctx, case_id, reason=body.reason, actor=body.actor, config=config,
                                              mediator_id=body.mediator_id))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/sessions", status_code=201)
-    async def schedule(case_id: str, body: SessionBody) -> dict[str, Any]:
+    async def schedule(request: Request, case_id: str, body: SessionBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("mediator",))
         session_id = await run(lambda ctx: cases.schedule_session(
             ctx, case_id, scheduled_at=body.scheduled_at, location=body.location, actor=body.actor))
         return {"session_id": session_id}
 
     @router.post("/api/v1/mediation/cases/{case_id}/sessions/{session_id}/record")
-    async def record(case_id: str, session_id: str, body: SessionRecord) -> dict[str, Any]:
+    async def record(request: Request, case_id: str, session_id: str, body: SessionRecord) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("mediator",))
         await run(lambda ctx: cases.record_session(ctx, case_id, session_id, held_at=body.held_at,
                                                    parties_present=body.parties_present, notes=body.notes,
                                                    actor=body.actor))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/settle")
-    async def settle(case_id: str, body: SettleBody) -> dict[str, Any]:
+    async def settle(request: Request, case_id: str, body: SettleBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("mediator",))
         await run(lambda ctx: cases.settle(ctx, case_id, agreement=body.agreement,
                                            representatives=body.representatives, actor=body.actor,
                                            request_confirmation=body.request_confirmation))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/fail")
-    async def fail(case_id: str, body: FailBody) -> dict[str, Any]:
+    async def fail(request: Request, case_id: str, body: FailBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("mediator",))
         await run(lambda ctx: cases.fail(ctx, case_id, disputed_points=body.disputed_points, summary=body.summary,
                                          to_legal_aid=body.to_legal_aid, actor=body.actor))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/withdraw")
-    async def withdraw(case_id: str, body: WithdrawBody) -> dict[str, Any]:
+    async def withdraw(request: Request, case_id: str, body: WithdrawBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("mediator",))
         await run(lambda ctx: cases.withdraw(ctx, case_id, reason=body.reason, actor=body.actor))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/extend")
-    async def extend(case_id: str, body: ExtendBody) -> dict[str, Any]:
+    async def extend(request: Request, case_id: str, body: ExtendBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("mediator",))
         await run(lambda ctx: cases.extend_court_window(ctx, case_id, consent=body.consent, actor=body.actor,
                                                         config=config))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/pause")
-    async def pause(case_id: str, body: PauseBody) -> dict[str, Any]:
+    async def pause(request: Request, case_id: str, body: PauseBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("mediator",))
         async def step(ctx: HandlerContext) -> None:
             try:
                 await ctx.deadlines.pause(case_id=case_id, kind=cases.TIER, at=ctx.now, reason=body.reason,
@@ -213,7 +240,8 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/resume")
-    async def resume(case_id: str, body: WithdrawBody) -> dict[str, Any]:
+    async def resume(request: Request, case_id: str, body: WithdrawBody) -> dict[str, Any]:
+        await guard_case(request, case_id, "write", ("mediator",))
         async def step(ctx: HandlerContext) -> None:
             try:
                 await ctx.deadlines.resume(case_id=case_id, kind=cases.TIER, at=ctx.now, actor=body.actor,
@@ -224,7 +252,8 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         return await case_json(case_id)
 
     @router.get("/api/v1/mediation/mediators")
-    async def mediators(org_unit: str | None = None) -> dict[str, Any]:
+    async def mediators(request: Request, org_unit: str | None = None) -> dict[str, Any]:
+        principal(request)
         rows = await runtime.pool.fetch(
             "SELECT m.*, (SELECT count(*) FROM mediation_cases c WHERE c.mediator_id = m.mediator_id "
             "AND c.state IN ('offered', 'in_mediation', 'awaiting_confirmation')) AS open_cases FROM mediators m "
@@ -233,9 +262,10 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
                                                  "specialties", "open_cases")} for r in rows]}
 
     @router.post("/api/v1/mediation/mediators", status_code=201)
-    async def add_mediator(body: MediatorIn) -> dict[str, Any]:
+    async def add_mediator(request: Request, body: MediatorIn) -> dict[str, Any]:
         if config.hierarchy.get(body.org_unit) is None:
             raise Problem(422, "未知的工会单位", errors=[{"field": "org_unit", "reason": "未知的工会单位"}])
+        manage(request, body.org_unit)
         inserted = await runtime.pool.fetchval(
             "INSERT INTO mediators (mediator_id, name, org_unit, capacity, specialties) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT DO NOTHING RETURNING 1", body.mediator_id, body.name, body.org_unit, body.capacity,
@@ -245,7 +275,9 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         return body.model_dump()
 
     @router.patch("/api/v1/mediation/mediators/{mediator_id}")
-    async def patch_mediator(mediator_id: str, body: MediatorPatch) -> dict[str, Any]:
+    async def patch_mediator(request: Request, mediator_id: str, body: MediatorPatch) -> dict[str, Any]:
+        manage(request, await runtime.pool.fetchval("SELECT org_unit FROM mediators WHERE mediator_id = $1",
+                                                    mediator_id))
         row = await runtime.pool.fetchrow(
             "UPDATE mediators SET capacity = COALESCE($2, capacity), active = COALESCE($3, active), "
             "updated_at = now() WHERE mediator_id = $1 RETURNING *", mediator_id, body.capacity, body.active)
@@ -256,7 +288,9 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
     # --- pages -------------------------------------------------------------------------------------
 
     @router.get("/mediation", response_class=HTMLResponse, include_in_schema=False)
-    async def worklist_page(request: Request, org_unit: str = "QH-XN-CD", mediator_id: str | None = None) -> Response:
+    async def worklist_page(request: Request, org_unit: str | None = None, mediator_id: str | None = None) -> Response:
+        org_unit = scope_units(request, org_unit, config.hierarchy) or "QH-XN-CD"
+        authorize(request, "read", roles=("mediator", "supervisor"), unit=org_unit, hierarchy=config.hierarchy)
         rows = await repo.worklist(runtime.pool, org_unit=org_unit or None, mediator_id=mediator_id or None,
                                    include_resolved=False, limit=500)
         units = sorted(config.hierarchy.units.values(), key=lambda u: u.code)
@@ -266,7 +300,8 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
 
     @router.get("/mediation/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
     async def case_page(request: Request, case_id: str) -> Response:
-        case = await case_json(case_id)
+        await guard_case(request, case_id, "read", ("mediator", "supervisor"))
+        case = mask(request, await case_json(case_id))
         return templates.TemplateResponse(request, "mediation_case.html", {
             "case": case, "states": STATE_ZH, "claim_zh": CLAIM_ZH, "action_zh": ACTION_ZH})
 

@@ -5,15 +5,18 @@ Every case goes through the public API of the console, exactly as a clerk or a c
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from services.calendar.model import SHANGHAI
 from services.intake.domain.identifiers import make_id_number, make_uscc
+from services.security.partners import signed_headers
 
 EMPLOYERS = [
     ("西宁市城东区宏达建筑劳务有限公司", "630102", 101),
@@ -67,9 +70,21 @@ def _bureau_referral(case_no: str) -> dict[str, Any]:
                      "summary": "未依法缴纳社会保险，裁前调解"}}
 
 
-def seed(console: str) -> Iterator[str]:
+def credentials(home: Path) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    passwords = dict(line.split("\t") for line in (home / "initial-passwords.txt").read_text().splitlines())
+    accounts = json.loads((home / "accounts.json").read_text())
+    return passwords, {p["kind"]: p for p in accounts["partners"]}
+
+
+def seed(console: str, home: Path) -> Iterator[str]:
     stamp = datetime.now(SHANGHAI).strftime("%m%d%H%M")
+    passwords, partners = credentials(home)
     with httpx.Client(base_url=console, timeout=30) as http:
+        def bearer(user: str) -> dict[str, str]:
+            login = http.post("/api/v1/auth/login", json={"username": user, "password": passwords[user]}).json()
+            return {"authorization": f"Bearer {login['access_token']}"}
+
+        qinghai, sichuan = bearer("clerk"), bearer("clerk-sc")
         cases = [
             ("一般问题：欠薪咨询", _case(0, hours_ago=2, workers=[_worker(1)],
                                  claims=[{"type": "wage_arrears", "amount_cny": 4200}], summary="拖欠一个月工资")),
@@ -90,15 +105,19 @@ def seed(console: str) -> Iterator[str]:
                                       summary="新就业形态劳动者，确认劳动关系并追讨报酬", channel="online")),
         ]
         for label, body in cases:
-            r = http.post("/api/v1/cases", json=body)
+            r = http.post("/api/v1/cases", json=body, headers=sichuan if body["region_code"] == "110105" else qinghai)
             if r.is_success:
                 c = r.json()
-                where = f"派往 {c['org_unit_name']}" if c["org_unit_name"] else STATUS_ZH.get(c["status"], c["status"])
+                where = STATUS_ZH.get(c["status"]) or f"派往 {c['org_unit_name']}"
                 yield f"{label}：{c['case_id']} 分级={c['tier']} 办结期限={c['due_at'][:19]} {where}"
             else:
                 yield f"{label}：失败 {r.status_code} {r.text[:200]}"
         for label, event in (("法院诉前委派调解", _court_referral(f"(2026)青0103民诉前调{stamp}号", days_ago=1)),
                              ("仲裁委裁前调解", _bureau_referral(f"西劳人仲案字〔2026〕{stamp}号"))):
-            r = http.post("/api/v1/events", json=event, headers={"content-type": "application/cloudevents+json"})
+            body = json.dumps(event, ensure_ascii=False).encode()
+            partner = partners[event["type"].split(".")[0]]
+            r = http.post("/api/v1/events", content=body, headers={
+                "content-type": "application/cloudevents+json",
+                **signed_headers(partner["key_id"], partner["secret"], body)})
             ref = event["data"].get("court_case_no") or event["data"].get("arbitration_case_no")
             yield f"{label}：{ref} → {r.status_code}（案件由受理服务从事件流中登记）"

@@ -35,6 +35,7 @@ class Stack:
     broker: LocalBroker | None = None
     postgres: EmbeddedPostgres | None = None
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    passwords: Path | None = None
 
     @property
     def home(self) -> Path:
@@ -43,8 +44,30 @@ class Stack:
     def log_path(self, name: str) -> Path | None:
         return None if self.verbose else self.home / "logs" / f"{name}.log"
 
+    def ensure_credentials(self) -> Path | None:
+        """A signing key and accounts for people and partners, unless configured (never in the repo)."""
+        from services.security.accounts import make_demo
+        from services.security.tokens import new_secret
+
+        if not self.env.get("LABORCASE_SECRET_KEY"):
+            key = self.home / "secret.key"
+            if not key.exists():
+                key.write_text(new_secret())
+                key.chmod(0o600)
+            self.env["LABORCASE_SECRET_KEY"] = key.read_text().strip()
+        if self.env.get("LABORCASE_ACCOUNTS_FILE"):
+            return None
+        accounts, passwords = self.home / "accounts.json", self.home / "initial-passwords.txt"
+        if not accounts.exists():
+            created = make_demo(accounts)
+            passwords.write_text("".join(f"{user}\t{pw}\n" for user, pw in created.items()))
+            passwords.chmod(0o600)
+        self.env["LABORCASE_ACCOUNTS_FILE"] = str(accounts)
+        return passwords
+
     def start_infrastructure(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        self.passwords = self.ensure_credentials()
         if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("LABORCASE_KAFKA_BOOTSTRAP_SERVERS")):
             self.broker = LocalBroker(log=self.home / "logs" / "broker.log")
             self.env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.start()
@@ -142,11 +165,17 @@ def up(*, demo: bool = False, verbose: bool = False) -> int:
             print(f"  {name:<19} {settings.url_for(name)}")
         if not verbose:
             print(f"  日志 logs           {stack.home / 'logs'}")
+        if stack.passwords is not None and stack.passwords.exists():
+            print(f"  登录账号 accounts   {stack.passwords}（用户名与初始密码 / usernames and initial passwords）")
+            if demo:
+                for line in stack.passwords.read_text().splitlines():
+                    user, password = line.split("\t")
+                    print(f"      {user:<16} {password}")
         if demo:
             from services.stack.demo import seed
 
             print("laborcase: 正在加载演示数据…", flush=True)
-            for line in seed(console):
+            for line in seed(console, stack.home):
                 print(f"  {line}")
         print("按 Ctrl-C 停止 (Ctrl-C stops everything).", flush=True)
         stack.supervise(stopping)

@@ -20,6 +20,8 @@ from services.backbone.outbox import enqueue
 from services.backbone.runtime import Runtime
 from services.calendar.model import local_date, shanghai_iso
 from services.hierarchy.orgunits import Hierarchy
+from services.security.guard import authorize, principal, scope_units, visible
+from services.security.policy import Action
 from services.supervision import alerts, queries, stats
 from services.supervision.board import Board
 from services.supervision.domain import timeline
@@ -42,7 +44,16 @@ def _units(hierarchy: Hierarchy, org_unit: str | None) -> list[str] | None:
         return None
     if hierarchy.get(org_unit) is None:
         raise Problem(422, f"未知的工会单位：{org_unit}", errors=[{"field": "org_unit", "reason": "未知的工会单位"}])
-    return list(stats.units_below(hierarchy, org_unit))
+    return list(hierarchy.subtree(org_unit))
+
+
+def _scoped(request: Request, hierarchy: Hierarchy, org_unit: str | None, action: Action) -> list[str] | None:
+    """Supervisors see their unit and below; the unit asked for must lie there."""
+    if org_unit and hierarchy.get(org_unit) is None:
+        raise Problem(422, f"未知的工会单位：{org_unit}", errors=[{"field": "org_unit", "reason": "未知的工会单位"}])
+    unit = scope_units(request, org_unit, hierarchy)
+    authorize(request, action, roles=("supervisor",), unit=unit, hierarchy=hierarchy)
+    return _units(hierarchy, unit)
 
 
 def capacity(hierarchy: Hierarchy) -> dict[str, float]:
@@ -60,32 +71,53 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
     templates = Jinja2Templates(directory=TEMPLATES)
 
     @router.get("/api/v1/cases")
-    async def find_cases(ref: str | None = None, status: str | None = None, tier: str | None = None,
+    async def find_cases(request: Request, ref: str | None = None, status: str | None = None, tier: str | None = None,
                          org_unit: str | None = None, overdue: bool | None = None, limit: int = 100) -> dict[str, Any]:
+        p = principal(request)
+        if p.role == "operator":
+            raise Problem(403, "运维人员无权查看案件")
+        if org_unit:
+            authorize(request, "read", unit=org_unit, hierarchy=hierarchy)
         rows = await queries.find_cases(runtime.pool, ref=ref, status=status, tier=tier,
                                         org_units=_units(hierarchy, org_unit), overdue=overdue,
                                         limit=max(1, min(limit, 1000)))
-        return {"cases": [queries.case_row(r, hierarchy) for r in rows]}
+        return {"cases": [queries.case_row(r, hierarchy) for r in rows
+                          if visible(request, "read", r["org_unit"], r["partner_code"], hierarchy)]}
+
+    async def guard_case(request: Request, case_id: str) -> None:
+        row = await runtime.pool.fetchrow("SELECT org_unit, partner_code FROM cases WHERE case_id = $1", case_id)
+        if row is None:
+            raise Problem(404, f"案件 {case_id} 不存在（或尚未同步到督办）")
+        authorize(request, "read", unit=row["org_unit"], partner_code=row["partner_code"], case_id=case_id,
+                  hierarchy=hierarchy)
 
     @router.get("/api/v1/cases/{case_id}")
-    async def get_case(case_id: str) -> dict[str, Any]:
+    async def get_case(request: Request, case_id: str) -> dict[str, Any]:
+        await guard_case(request, case_id)
         detail = await queries.case_detail(runtime.pool, case_id, hierarchy)
-        if detail is None:
-            raise Problem(404, f"案件 {case_id} 不存在（或尚未同步到督办）")
+        assert detail is not None
         return detail
 
     @router.get("/api/v1/alerts")
-    async def list_alerts(state: Literal["overdue", "warning", "attention", "operator", "all"] = "overdue",
+    async def list_alerts(request: Request,
+                          state: Literal["overdue", "warning", "attention", "operator", "all"] = "overdue",
                           org_unit: str | None = None, limit: int = 500) -> dict[str, Any]:
-        rows = await queries.open_alerts(runtime.pool, kinds=KINDS[state], units=_units(hierarchy, org_unit),
+        rows = await queries.open_alerts(runtime.pool, kinds=KINDS[state],
+                                         units=_scoped(request, hierarchy, org_unit, "read"),
                                          limit=max(1, min(limit, 2000)))
         return {"alerts": [queries.alert_json(a, hierarchy) for a in rows]}
 
     @router.post("/api/v1/supervision/alerts/{alert_id}/ack")
-    async def ack(alert_id: int, body: AckBody) -> dict[str, Any]:
+    async def ack(request: Request, alert_id: int, body: AckBody) -> dict[str, Any]:
+        target = await runtime.pool.fetchrow("SELECT case_id, escalated_to FROM alerts WHERE alert_id = $1", alert_id)
+        if target is None:
+            raise Problem(404, "督办提醒不存在")
+        p = authorize(request, "write", roles=("supervisor",), unit=target["escalated_to"], case_id=target["case_id"],
+                      hierarchy=hierarchy)
+        actor = body.actor if p.subject == "system" else (p.name or p.subject)
         async with runtime.pool.acquire() as conn, conn.transaction():
             records: list[Any] = []
-            row = await alerts.acknowledge(conn, records, alert_id=alert_id, actor=body.actor, note=body.note,
+            row = await alerts.acknowledge(conn, records, alert_id=alert_id, actor=actor, note=body.note,
                                            at=datetime.now(UTC))
             if row is None:
                 raise Problem(409, "该督办提醒不存在或已确认、已解除")
@@ -94,13 +126,13 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
         return queries.alert_json(row, hierarchy)
 
     @router.get("/api/v1/stats")
-    async def get_stats(region: str | None = Query(default=None, pattern=r"^\d{6}$"),
+    async def get_stats(request: Request, region: str | None = Query(default=None, pattern=r"^\d{6}$"),
                         from_: date | None = Query(default=None, alias="from"), to: date | None = None,
                         org_unit: str | None = None, tier: Literal["general", "difficult", "complex"] | None = None,
                         format: Literal["json", "csv"] = "json") -> Any:
         if from_ and to and from_ > to:
             raise Problem(422, "起始日期不能晚于截止日期", errors=[{"field": "from", "reason": "晚于截止日期"}])
-        units = _units(hierarchy, org_unit)
+        units = _scoped(request, hierarchy, org_unit, "export" if format == "csv" else "read")
         scope = stats.Scope(region, tuple(units) if units else None, from_, to, tier)
         result = await stats.compute(runtime.pool, scope)
         if format == "csv":
@@ -109,11 +141,13 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
         return result
 
     @router.get("/api/v1/forecast")
-    async def get_forecast(org_unit: str | None = None, horizon: int = Query(default=5, ge=1, le=15)) -> dict[str, Any]:
-        units = _units(hierarchy, org_unit)
+    async def get_forecast(request: Request, org_unit: str | None = None,
+                           horizon: int = Query(default=5, ge=1, le=15)) -> dict[str, Any]:
+        units = _scoped(request, hierarchy, org_unit, "read")
         now = datetime.now(UTC)
         rows = await runtime.pool.fetch(
-            "SELECT case_id, org_unit, due_at FROM cases WHERE status NOT IN ('resolved', 'closed') AND due_at IS NOT NULL "
+            "SELECT case_id, org_unit, due_at FROM cases WHERE status NOT IN ('resolved', 'closed') "
+            "AND due_at IS NOT NULL "
             "AND org_unit IS NOT NULL AND ($1::text[] IS NULL OR org_unit = ANY($1))", units)
         since = datetime.combine(runtime.calendar.add_working_days(local_date(now), 0).day - timedelta(days=14),
                                  datetime.min.time(), UTC)
@@ -135,7 +169,7 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
     @router.get("/api/v1/stream")
     async def stream(request: Request, org_unit: str | None = None) -> StreamingResponse:
         """Server-sent events: the open overdue and warning alerts, pushed on every change."""
-        units = _units(hierarchy, org_unit)
+        units = _scoped(request, hierarchy, org_unit, "stream")
 
         async def events() -> AsyncIterator[str]:
             seen = -1
@@ -158,12 +192,14 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
 
     @router.get("/supervision", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard(request: Request, org_unit: str | None = None) -> Response:
+        _scoped(request, hierarchy, org_unit, "read")
         units = sorted(hierarchy.units.values(), key=lambda u: u.code)
         return templates.TemplateResponse(request, "supervision_dashboard.html",
                                           {"units": units, "org_unit": org_unit or ""})
 
     @router.get("/supervision/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
     async def case_page(request: Request, case_id: str) -> Response:
+        await guard_case(request, case_id)
         detail = await queries.case_detail(runtime.pool, case_id, hierarchy)
         if detail is None:
             raise Problem(404, f"案件 {case_id} 不存在")

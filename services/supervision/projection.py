@@ -54,6 +54,9 @@ async def _received(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: di
                worker_count=len(f["workers"]), claim_types=sorted({c["type"] for c in f["claims"]}),
                claim_amount=amount, group_dispute=f.get("group_dispute", False))
     await _refs(conn, case_id, f.get("refs", {}))
+    refs = f.get("refs", {})
+    if refs.get("court_code") or refs.get("bureau_code"):
+        await _set(conn, case_id, partner_code=refs.get("court_code") or refs.get("bureau_code"))
     await _guarded(conn, case_id, "status", "received", e.time)
     await _guarded(conn, case_id, "stage", "intake", e.time)
 
@@ -77,6 +80,8 @@ async def _dispatched(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: 
 
 async def _answered(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
     await _guarded(conn, case_id, "status", "resolved", e.time)
+    if d.get("org_unit"):
+        await _guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
     await _set(conn, case_id, route=d["resolution"], resolved_at=d["answered_at"])
 
 

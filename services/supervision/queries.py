@@ -9,7 +9,8 @@ import asyncpg
 from services.calendar.model import shanghai_iso
 from services.hierarchy.orgunits import Hierarchy
 
-CASE_FIELDS = ("case_id", "status", "stage", "org_unit", "tier", "due_at", "provisional", "channel", "region_code",
+CASE_FIELDS = ("case_id", "partner_code", "status", "stage", "org_unit", "tier", "due_at", "provisional", "channel",
+               "region_code",
                "received_at", "worker_count", "claim_types", "group_dispute", "route", "mediator_id",
                "mediation_outcome", "returned_to", "legal_aid", "amount_recovered", "settled_amount", "satisfaction",
                "on_time", "resolved_at", "closed_at", "reopened")

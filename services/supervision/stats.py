@@ -11,7 +11,6 @@ from typing import Any
 import asyncpg
 
 from services.calendar.model import SHANGHAI
-from services.hierarchy.orgunits import Hierarchy
 from services.supervision.domain.timeline import CHANNEL_ZH, TIER_ZH
 
 MEDIATION_TARGET = 0.6  # union plans: 调解成功率保持在60%以上
@@ -39,10 +38,6 @@ class Scope:
         end = datetime.combine(self.end + timedelta(days=1), time.min, SHANGHAI) if self.end else None
         units = list(self.org_units) if self.org_units is not None else None
         return [self.region_prefix, units, start, end, self.tier]
-
-
-def units_below(hierarchy: Hierarchy, code: str) -> tuple[str, ...]:
-    return tuple(u.code for u in hierarchy.units.values() if hierarchy.is_within(u.code, code))
 
 
 _WHERE = ("($1::text IS NULL OR c.region_code LIKE $1 || '%') AND ($2::text[] IS NULL OR c.org_unit = ANY($2)) "

@@ -52,13 +52,35 @@ def overdue_case(n: int) -> dict:
             "claims": [{"type": "wage_arrears", "amount_cny": 8800}]}
 
 
+def login(browser, stack, user: str, path: str, **kw):
+    """Through the login page, as a person would: the console redirects there first."""
+    page = browser.new_context(locale="zh-CN", **kw).new_page()
+    page.goto(f"{stack.console}{path}")
+    page.wait_for_url("**/login**")
+    page.fill("input[name='username']", user)
+    page.fill("input[name='password']", stack.password(user))
+    page.click("form#login button")
+    page.wait_for_url(f"**{path}")
+    return page
+
+
+def test_login_is_required_and_wrong_passwords_are_refused(stack, browser):
+    page = browser.new_context(locale="zh-CN").new_page()
+    page.goto(f"{stack.console}/supervision")
+    page.wait_for_url("**/login**")
+    page.fill("input[name='username']", "supervisor-qh")
+    page.fill("input[name='password']", "wrong-password")
+    page.click("form#login button")
+    page.wait_for_selector("#login-error:has-text('错误')")
+
+
 def test_board_shows_a_new_overdue_case_without_reload(stack, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1100}, locale="zh-CN")
-    page.goto(f"{stack.console}/supervision")
+    page = login(browser, stack, "supervisor-qh", "/supervision", viewport={"width": 1400, "height": 1100})
     page.wait_for_selector("#live:has-text('实时')", timeout=20_000)
     page.evaluate("window.__noReload = true")
-    case_id = httpx.post(f"{stack.console}/api/v1/cases", json=overdue_case(1), timeout=30).json()["case_id"]
+    case_id = httpx.post(f"{stack.console}/api/v1/cases", json=overdue_case(1), timeout=30,
+                         headers=stack.bearer("clerk")).json()["case_id"]
     page.wait_for_selector(f"#overdue tr[data-case='{case_id}']", timeout=15_000)
     assert page.evaluate("window.__noReload") is True  # the same page: updated live over SSE
     page.wait_for_timeout(500)
@@ -72,9 +94,9 @@ def test_board_shows_a_new_overdue_case_without_reload(stack, browser):
 
 
 def test_mediator_sees_validation_errors_next_to_the_field(stack, browser):
-    case_id = httpx.post(f"{stack.console}/api/v1/cases", json=overdue_case(2), timeout=30).json()["case_id"]
-    page = browser.new_page(locale="zh-CN")
-    page.goto(f"{stack.console}/mediation?org_unit=QH-XN-CD")
+    case_id = httpx.post(f"{stack.console}/api/v1/cases", json=overdue_case(2), timeout=30,
+                         headers=stack.bearer("clerk")).json()["case_id"]
+    page = login(browser, stack, "mediator-cd", "/mediation")
     page.wait_for_selector(f"tr[data-case='{case_id}']", timeout=20_000)
     page.goto(f"{stack.console}/mediation/cases/{case_id}")
     page.click("form[data-action$='/accept'] button")

@@ -10,8 +10,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.backbone.http import service_app
-from services.backbone.runtime import Runtime, ServiceSpec
+from services.backbone.runtime import Runtime, ServiceSpec, secured_app
 from tests.conftest import runtime_settings
 
 
@@ -24,7 +23,7 @@ async def running(spec: ServiceSpec, bootstrap: str, admin_dsn: str, **settings:
     await conn.close()
     runtime = Runtime(spec, runtime_settings(bootstrap, **settings), dsn=admin_dsn.rsplit("/", 1)[0] + "/" + name)
     await runtime.start()
-    app = service_app(spec.name, readiness=runtime.readiness, routers=spec.routers(runtime) if spec.routers else ())
+    app = secured_app(runtime, spec.routers(runtime) if spec.routers else ())
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{spec.name}") as client:
             client.runtime = runtime  # type: ignore[attr-defined]

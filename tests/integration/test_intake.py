@@ -15,8 +15,7 @@ import pytest_asyncio
 
 from events.catalog import EVENTS
 from services.backbone import dlq, kafka
-from services.backbone.http import service_app
-from services.backbone.runtime import Runtime
+from services.backbone.runtime import Runtime, secured_app
 from services.calendar.model import SHANGHAI
 from services.calendar.rules import tier_rule
 from services.calendar.seed import package_years, year_to_json
@@ -38,7 +37,7 @@ async def intake(kafka_bootstrap, embedded_pg):
     await conn.close()
     runtime = Runtime(SPEC, runtime_settings(kafka_bootstrap), dsn=embedded_pg.admin_dsn(name))
     await runtime.start()
-    app = service_app("intake", readiness=runtime.readiness, routers=SPEC.routers(runtime))
+    app = secured_app(runtime, SPEC.routers(runtime))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
         client.runtime = runtime  # type: ignore[attr-defined]
         yield client
@@ -295,9 +294,10 @@ async def test_partner_ingress_over_http(intake):
     event = hand_built_referral(case_no, datetime.now(UTC).replace(microsecond=0).isoformat())
     headers = {"content-type": "application/cloudevents+json"}
     resp = await intake.post("/api/v1/events", content=json.dumps(event), headers=headers)
-    assert resp.status_code == 202 and resp.json()["topic"] == "court.events"
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["topic"] == "court.events"
     again = await intake.post("/api/v1/events", content=json.dumps(event), headers=headers)
-    assert again.status_code == 200 and again.json()["duplicate"]
+    assert again.status_code == 409 and again.json()["type"] == "urn:laborcase:problem:replayed"
 
     async def case():
         return (await intake.get("/api/v1/intake/cases", params={"ref": case_no})).json()["cases"]

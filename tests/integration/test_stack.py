@@ -17,8 +17,9 @@ def test_up_starts_everything_and_ctrl_c_stops_it(tmp_path):
         print(f"laborcase up ready in {stack.startup_seconds:.1f} s")
         with urllib.request.urlopen(f"{stack.console}/readyz", timeout=5) as resp:
             assert resp.status == 200
-        with urllib.request.urlopen(stack.console + "/", timeout=5) as resp:
-            assert "案件管理" in resp.read().decode()
+        home = urllib.request.Request(stack.console + "/", headers={"accept": "text/html"})
+        with urllib.request.urlopen(home, timeout=5) as resp:  # a browser is sent to the login page
+            assert resp.url.endswith("/login?next=/") and "登录" in resp.read().decode()
         children = psutil.Process(stack.proc.pid).children(recursive=True)
         assert len(children) >= 7  # 5 services, console, broker (pg_ctl daemonizes PostgreSQL)
         pidfile = tmp_path / "home" / "pgdata" / "postmaster.pid"

@@ -31,6 +31,7 @@ CREATE TABLE cases (
     resolved_at      timestamptz,
     closed_at        timestamptz,
     reopened         integer     NOT NULL DEFAULT 0,
+    partner_code     text,
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX cases_unit ON cases (org_unit);

@@ -1,0 +1,94 @@
+"""Accounts of people and partner organisations, from a file named by configuration (never in the repo).
+
+    {"users": [{"username": "...", "password_hash": "$argon2id$...", "role": "supervisor", "org_unit": "QH",
+                "name": "..."}],
+     "partners": [{"key_id": "court-QH0103", "secret": "...", "kind": "court", "code": "QH0103", "name": "..."}]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from services.security.policy import ROLES, Principal
+from services.security.tokens import check_password, hash_password
+
+
+@dataclass(frozen=True)
+class Partner:
+    key_id: str
+    secret: str
+    kind: str  # court | bureau
+    code: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Accounts:
+    users: dict[str, dict[str, Any]]
+    partners: dict[str, Partner]
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Accounts:
+        users = {}
+        for u in raw.get("users", []):
+            if u["role"] not in ROLES:
+                raise ValueError(f"unknown role {u['role']!r} for {u['username']}")
+            users[u["username"]] = u
+        partners = {p["key_id"]: Partner(p["key_id"], p["secret"], p["kind"], p["code"], p.get("name", ""))
+                    for p in raw.get("partners", [])}
+        return cls(users, partners)
+
+    def login(self, username: str, password: str) -> Principal | None:
+        user = self.users.get(username)
+        if user is None:
+            check_password(_DUMMY, password)  # same time whether the user exists or not
+            return None
+        if not check_password(user["password_hash"], password):
+            return None
+        return Principal(username, user["role"], user.get("org_unit"), user.get("partner_code"), user.get("name", ""))
+
+
+_DUMMY = hash_password("not-a-password")
+
+
+@lru_cache(maxsize=1)
+def accounts() -> Accounts:
+    path = os.environ.get("LABORCASE_ACCOUNTS_FILE")
+    if not path:
+        return Accounts({}, {})
+    return Accounts.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+DEMO_USERS = (
+    ("clerk", "clerk", "QH", "青海省总工会12351热线坐席"),
+    ("clerk-sc", "clerk", "SC", "四川省总工会12351热线坐席"),
+    ("mediator-cd", "mediator", "QH-XN-CD", "城东区调解员 王淑芬"),
+    ("legalaid-xn", "legal_aid_officer", "QH-XN", "西宁市法律援助工作人员"),
+    ("supervisor-xn", "supervisor", "QH-XN", "西宁市总工会督办"),
+    ("supervisor-qh", "supervisor", "QH", "青海省总工会督办"),
+    ("operator", "operator", None, "运维"),
+)
+
+
+def make_demo(path: Path) -> dict[str, str]:
+    """A demo accounts file with fresh random passwords (printed once by `laborcase up --demo`)."""
+    passwords = {name: secrets.token_urlsafe(9) for name, *_ in DEMO_USERS}
+    raw = {
+        "users": [{"username": n, "password_hash": hash_password(passwords[n]), "role": r, "org_unit": u, "name": label}
+                  for n, r, u, label in DEMO_USERS],
+        "partners": [
+            {"key_id": "court-QH0103", "secret": secrets.token_urlsafe(32), "kind": "court", "code": "QH0103",
+             "name": "西宁市城中区人民法院"},
+            {"key_id": "bureau-XNLZ", "secret": secrets.token_urlsafe(32), "kind": "bureau", "code": "XNLZ",
+             "name": "西宁市劳动人事争议仲裁委员会"},
+        ],
+    }
+    path.write_text(json.dumps(raw, ensure_ascii=False, indent=2), encoding="utf-8")
+    path.chmod(0o600)
+    return passwords
