@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ class RunningStack:
     home: Path
     startup_seconds: float
     output: list[str]
+    ports: dict[str, int]
 
     def password(self, user: str) -> str:
         lines = (self.home / "initial-passwords.txt").read_text().splitlines()
@@ -52,10 +54,12 @@ def laborcase_up(home: Path, *extra: str) -> Iterator[RunningStack]:
             lines.append(line)
             if "Ctrl-C" in line or proc.poll() is not None:
                 break
+        threading.Thread(target=lambda: [lines.append(x) for x in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
         if not any("ready in" in line for line in lines):
             raise RuntimeError("laborcase up did not become ready:\n" + "".join(lines))
         yield RunningStack(proc, f"http://127.0.0.1:{ports['LABORCASE_CONSOLE_PORT']}", home,
-                           time.monotonic() - started, lines)
+                           time.monotonic() - started, lines,
+                           {s: int(ports[f"LABORCASE_{s.upper()}_PORT"]) for s in SERVICES})
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from fastapi import Path as FastPath
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -217,14 +218,14 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
                           for u in config.hierarchy.units.values()]}
 
     @router.get("/api/v1/intake/calendar/{year}")
-    async def calendar_year(year: int) -> dict[str, Any]:
+    async def calendar_year(year: int = FastPath(ge=1900, le=2200)) -> dict[str, Any]:
         data = runtime.calendar.years.get(year)
         if data is None:
             return {"year": year, "loaded": False, "fallback": "Monday–Friday, deadlines provisional"}
         return {"loaded": True, **year_to_json(data)}
 
     @router.put("/api/v1/intake/calendar/{year}")
-    async def load_calendar_year(year: int, request: Request) -> dict[str, Any]:
+    async def load_calendar_year(request: Request, year: int = FastPath(ge=1900, le=2200)) -> dict[str, Any]:
         """Operator: load a year of the State Council's notice (``laborcase calendar load FILE``)."""
         authorize(request, "operate", roles=("operator",))
         try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
@@ -108,7 +109,8 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
         return {"alerts": [queries.alert_json(a, hierarchy) for a in rows]}
 
     @router.post("/api/v1/supervision/alerts/{alert_id}/ack")
-    async def ack(request: Request, alert_id: int, body: AckBody) -> dict[str, Any]:
+    async def ack(request: Request, body: AckBody,
+                  alert_id: int = FastPath(ge=1, le=2**63 - 1)) -> dict[str, Any]:
         target = await runtime.pool.fetchrow("SELECT case_id, escalated_to FROM alerts WHERE alert_id = $1", alert_id)
         if target is None:
             raise Problem(404, "督办提醒不存在")
