@@ -82,8 +82,13 @@ def encode(event: CloudEvent) -> bytes:
 
 
 def kafka_headers(event: CloudEvent) -> list[tuple[str, bytes]]:
-    """Headers for structured mode (the Kafka protocol binding): the content type, and the type for routing."""
-    return [("content-type", CE_CONTENT_TYPE.encode()), ("ce_type", event.type.encode())]
+    """Headers for structured mode (the Kafka protocol binding): the content type, the type for routing, and
+    the W3C trace context when the event carries one (CloudEvents distributed-tracing extension)."""
+    headers = [("content-type", CE_CONTENT_TYPE.encode()), ("ce_type", event.type.encode())]
+    traceparent = (event.model_extra or {}).get("traceparent")
+    if traceparent:
+        headers.append(("traceparent", str(traceparent).encode()))
+    return headers
 
 
 def _header_map(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:

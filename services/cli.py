@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     p_rebuild = ssub.add_parser("rebuild", help="rebuild the projection from scratch by replaying the topics")
     p_rebuild.add_argument("--dsn", help="target database (default: LABORCASE_SUPERVISION_DSN; stop supervision first)")
 
+    p_topics = sub.add_parser("topics", help="Kafka topics")
+    p_topics.add_subparsers(dest="topics_command", required=True).add_parser(
+        "create", help="create every catalogued topic with its partition count (and replication on a cluster)")
+
     p_contracts = sub.add_parser("contracts", help="check or regenerate contracts/")
     p_contracts.add_argument("--write", action="store_true")
 
@@ -104,6 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings()
         count = asyncio.run(rebuild(settings.kafka_bootstrap_servers, args.dsn or settings.dsn_for("supervision")))
         print(f"projection rebuilt from {count} events")
+        return 0
+    if args.command == "topics":
+        from events.catalog import TOPICS
+        from services.backbone import kafka
+
+        bootstrap = Settings().kafka_bootstrap_servers
+        asyncio.run(kafka.wait_for_broker(bootstrap, timeout=120))
+        created = asyncio.run(kafka.ensure_topics(bootstrap, {t.name: t.partitions for t in TOPICS.values()}))
+        print(f"{len(created)} topic(s) created: {', '.join(created) or '-'}")
         return 0
     if args.command == "contracts":
         from events.contracts import main as contracts_main

@@ -116,6 +116,14 @@ def runtime_settings(bootstrap: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+async def unique_case_numbers(runtime: Any) -> None:
+    """Test databases share one broker: start each intake's case numbers far apart so ids never collide."""
+    import random
+
+    if runtime.spec.name == "intake":
+        await runtime.pool.execute(f"ALTER SEQUENCE case_number RESTART WITH {random.randrange(10**6, 10**9)}")
+
+
 async def wait_until(predicate: Callable[[], Awaitable[Any]], *, timeout: float = 30, interval: float = 0.1,
                      what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout

@@ -20,7 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from events.catalog import dead_letter_topic
 from events.envelope import CloudEvent, EventRejected, decode_kafka, new_event, parse_data
-from services.backbone import metrics
+from services.backbone import metrics, tracing
 from services.backbone.db import is_transient
 from services.backbone.deadline_store import DeadlineStore
 from services.backbone.outbox import Record, decode_headers, encode_headers, enqueue, record_of
@@ -71,6 +71,8 @@ class HandlerContext:
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
     records: list[Record] = field(default_factory=list)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: W3C trace context of what is being handled; events published now are its children.
+    traceparent: str | None = None
 
     async def due(self, rule: DueRule, *, case_id: str | None = None) -> tuple[datetime, bool]:
         """A due time on the working-day calendar; a provisional one raises the operator alert once."""
@@ -89,7 +91,9 @@ class HandlerContext:
     def publish(self, event_type: str, data: BaseModel, *, subject: str, topic: str | None = None,
                 key: str | None = None, time: datetime | None = None) -> CloudEvent:
         """Publish an event with this transaction (outbox)."""
-        event = new_event(event_type, source=self.source, data=data, subject=subject, time=time or self.now)
+        extensions = {"traceparent": tracing.child_of(self.traceparent)}
+        event = new_event(event_type, source=self.source, data=data, subject=subject, time=time or self.now,
+                          **extensions)
         self.records.append(record_of(event, topic=topic or self.topic, key=key))
         return event
 
@@ -210,6 +214,8 @@ class EventProcessor:
             handler = self.handlers.get(item.event.type)
             if handler is None:
                 continue  # a known event this service has no interest in
+            ctx.traceparent = (item.event.model_extra or {}).get("traceparent") or tracing.from_headers(
+                item.inbound.headers)
             if not careful:
                 try:
                     await handler(ctx, item.event, item.data)

@@ -24,7 +24,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from events.calendar import CalendarYearLoaded
 from events.catalog import MARKER_TOPIC
 from events.contracts import asyncapi
-from services.backbone import kafka, logs, metrics
+from services.backbone import kafka, logs, metrics, tracing
 from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, is_transient, migrate
 from services.backbone.deadline_store import fire_due, next_fire_at
@@ -152,10 +152,11 @@ class Runtime:
     # --- units of work -------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[HandlerContext]:
+    async def unit_of_work(self, traceparent: str | None = None) -> AsyncIterator[HandlerContext]:
         """One transaction for an HTTP use case: state, events (outbox) and deadlines together."""
         async with self.pool.acquire() as conn, conn.transaction():
             ctx = self.processor.context(conn)
+            ctx.traceparent = traceparent or tracing.CURRENT.get()
             yield ctx
             await enqueue(conn, ctx.records, service=self.spec.name)
         self.relay.wake()

@@ -63,5 +63,16 @@ class Settings(BaseSettings):
     def port_for(self, service: str) -> int:
         return int(getattr(self, f"{service}_port"))
 
+    intake_url: str | None = None
+    mediation_url: str | None = None
+    legal_aid_url: str | None = None
+    followup_url: str | None = None
+    supervision_url: str | None = None
+
     def url_for(self, service: str) -> str:
-        return f"http://{self.host}:{self.port_for(service)}"
+        """Where the console reaches a service: configured (a cluster), else this host and the service's port."""
+        configured = getattr(self, f"{service}_url")
+        if configured:
+            return str(configured).rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port_for(service)}"

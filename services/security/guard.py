@@ -16,6 +16,7 @@ import asyncpg
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.backbone import tracing
 from services.backbone.http import Problem
 from services.hierarchy.orgunits import Hierarchy, default_hierarchy
 from services.security import tokens
@@ -73,6 +74,8 @@ class EdgeMiddleware:
             return
         state["principal"] = principal
         state["auth_required"] = self.required
+        traceparent = tracing.child_of(headers.get("traceparent"))
+        tracing.CURRENT.set(traceparent)
         status = {"code": 0}
         received = {"bytes": 0}
 
@@ -87,6 +90,7 @@ class EdgeMiddleware:
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"traceparent", traceparent.encode())]
             await send(message)
 
         try:

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from events.envelope import CloudEvent
+from services.backbone import tracing
 from services.backbone.consumer import HandlerContext, Handlers
 from services.backbone.deadline_store import DeadlineStore
 from services.hierarchy.orgunits import Hierarchy
@@ -188,9 +189,10 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
         if not case_id or event.type.startswith("supervision.") or event.type == "calendar.year_loaded":
             return
         await conn.execute("INSERT INTO cases (case_id) VALUES ($1) ON CONFLICT DO NOTHING", case_id)
-        await conn.execute("INSERT INTO timeline (event_id, case_id, type, source, at, summary, data) "
-                           "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                           event.id, case_id, event.type, event.source, event.time, summary, raw)
+        await conn.execute("INSERT INTO timeline (event_id, case_id, type, source, at, summary, data, trace_id) "
+                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                           event.id, case_id, event.type, event.source, event.time, summary, raw,
+                           tracing.trace_id((event.model_extra or {}).get("traceparent")))
         if event.type.startswith("deadline."):
             await _deadline(ctx, case_id, event, d)
         elif event.type == "followup.flagged":

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 
 from services.backbone.runtime import Runtime, ServiceSpec, secured_app
-from tests.conftest import runtime_settings
+from tests.conftest import runtime_settings, unique_case_numbers
 
 
 @asynccontextmanager
@@ -23,6 +23,7 @@ async def running(spec: ServiceSpec, bootstrap: str, admin_dsn: str, **settings:
     await conn.close()
     runtime = Runtime(spec, runtime_settings(bootstrap, **settings), dsn=admin_dsn.rsplit("/", 1)[0] + "/" + name)
     await runtime.start()
+    await unique_case_numbers(runtime)
     app = secured_app(runtime, spec.routers(runtime) if spec.routers else ())
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{spec.name}") as client:

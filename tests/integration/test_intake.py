@@ -21,7 +21,7 @@ from services.calendar.rules import tier_rule
 from services.calendar.seed import package_years, year_to_json
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC
-from tests.conftest import runtime_settings, wait_until
+from tests.conftest import runtime_settings, unique_case_numbers, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "schemas"
@@ -37,6 +37,7 @@ async def intake(kafka_bootstrap, embedded_pg):
     await conn.close()
     runtime = Runtime(SPEC, runtime_settings(kafka_bootstrap), dsn=embedded_pg.admin_dsn(name))
     await runtime.start()
+    await unique_case_numbers(runtime)
     app = secured_app(runtime, SPEC.routers(runtime))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
         client.runtime = runtime  # type: ignore[attr-defined]

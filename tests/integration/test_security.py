@@ -25,7 +25,7 @@ from services.security.partners import signed_headers
 from services.security.policy import Principal
 from services.stack.processes import free_port
 from services.supervision.service import SPEC as SUPERVISION
-from tests.conftest import runtime_settings, wait_until
+from tests.conftest import runtime_settings, unique_case_numbers, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 KEY = "test-secret-key-" + "x" * 40
@@ -56,6 +56,7 @@ async def secured(kafka_bootstrap, embedded_pg, tmp_path_factory):
         await conn.close()
         runtime = Runtime(spec, runtime_settings(kafka_bootstrap, auth_required=True), dsn=embedded_pg.admin_dsn(name))
         await runtime.start()
+        await unique_case_numbers(runtime)
         runtimes.append(runtime)
         apps[spec.name] = httpx.AsyncClient(transport=httpx.ASGITransport(app=secured_app(runtime, spec.routers(runtime))),
                                             base_url=f"http://{spec.name}")

@@ -62,6 +62,9 @@ async def test_breach_raises_an_overdue_alert_that_escalates_to_the_province(sta
     assert types[0] == "intake.case_received" and "deadline.breached" in types
     assert {"intake.case_dispatched", "mediation.case_opened", "mediation.mediator_assigned"} <= set(types)
     assert any(t["summary"] == "办结期限：已超期" for t in case["timeline"])
+    # one trace follows the case from the clerk's request through intake and mediation (OpenTelemetry context)
+    traces = {t["trace_id"] for t in case["timeline"] if t["type"].startswith(("intake.", "mediation."))}
+    assert len(traces) == 1 and None not in traces
     assert (await sup.get("/api/v1/cases", params={"overdue": "true", "org_unit": "QH-XN"})).json()["cases"][0][
         "case_id"] == case_id
     by_ref = await sup.get("/api/v1/cases", params={"ref": case_id})

@@ -52,7 +52,8 @@ CREATE TABLE timeline (
     source   text        NOT NULL,
     at       timestamptz NOT NULL,
     summary  text        NOT NULL,
-    data     jsonb       NOT NULL
+    data     jsonb       NOT NULL,
+    trace_id text
 );
 CREATE INDEX timeline_case ON timeline (case_id, at);
 

@@ -1,0 +1,176 @@
+"""Render deploy/k8s/laborcase.yaml: `python deploy/k8s/generate.py` (the test suite checks it is current).
+
+Apache Kafka (KRaft, 3 brokers, replication factor 3, min.insync.replicas 2), one PostgreSQL per service,
+every service a Deployment with probes, resource limits and replicas (safe: outbox lane leases, the inbox,
+SKIP LOCKED deadlines), a HorizontalPodAutoscaler each, the topics created by a Job. Secrets are referenced,
+never written here: create `laborcase-secrets` (secret-key, postgres-password) and `laborcase-accounts`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+NS = "laborcase"
+IMAGE = "registry.example/laborcase:0.1.0"
+SERVICES = {"intake": 8101, "mediation": 8102, "legal-aid": 8103, "followup": 8104, "supervision": 8105}
+ENV_NAME = {"legal-aid": "LEGAL_AID"}
+
+
+def meta(name: str, **labels: str) -> dict[str, Any]:
+    return {"name": name, "namespace": NS, "labels": {"app.kubernetes.io/part-of": "laborcase",
+                                                     "app.kubernetes.io/name": name, **labels}}
+
+
+def secret_env(name: str, key: str, secret: str = "laborcase-secrets") -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def common_env() -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "KAFKA_BOOTSTRAP_SERVERS", "value": ",".join(f"kafka-{i}.kafka:9092" for i in range(3))},
+        {"name": "LABORCASE_KAFKA_IDEMPOTENCE", "value": "true"},
+        {"name": "LABORCASE_HOST", "value": "0.0.0.0"},
+        {"name": "LABORCASE_ACCOUNTS_FILE", "value": "/etc/laborcase/accounts.json"},
+        secret_env("LABORCASE_SECRET_KEY", "secret-key"),
+        secret_env("PGPASSWORD", "postgres-password"),
+    ]
+    for svc, port in SERVICES.items():
+        var = ENV_NAME.get(svc, svc.upper())
+        env.append({"name": f"LABORCASE_{var}_DSN", "value": f"postgresql://laborcase@pg-{svc}:5432/laborcase"})
+        env.append({"name": f"LABORCASE_{var}_URL", "value": f"http://{svc}:{port}"})
+    return env
+
+
+def container(name: str, module: str, port: int) -> dict[str, Any]:
+    probe = {"httpGet": {"path": "/readyz", "port": port}, "periodSeconds": 10, "failureThreshold": 3}
+    return {
+        "name": name, "image": IMAGE, "command": ["python", "-m", module],
+        "ports": [{"containerPort": port, "name": "http"}], "env": common_env(),
+        "readinessProbe": probe,
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": port}, "periodSeconds": 20, "failureThreshold": 3},
+        "startupProbe": {"httpGet": {"path": "/healthz", "port": port}, "periodSeconds": 2, "failureThreshold": 60},
+        "resources": {"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "readOnlyRootFilesystem": True,
+                            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "accounts", "mountPath": "/etc/laborcase", "readOnly": True}],
+    }
+
+
+def deployment(name: str, module: str, port: int, replicas: int = 2) -> list[dict[str, Any]]:
+    labels = {"app.kubernetes.io/name": name}
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(name),
+         "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": {**labels, "app.kubernetes.io/part-of": "laborcase"}},
+                               "spec": {"terminationGracePeriodSeconds": 45,
+                                        "containers": [container(name, module, port)],
+                                        "volumes": [{"name": "accounts",
+                                                     "secret": {"secretName": "laborcase-accounts"}}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta(name),
+         "spec": {"selector": labels, "ports": [{"name": "http", "port": port, "targetPort": port}]}},
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta(name),
+         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                  "minReplicas": replicas, "maxReplicas": 6,
+                  "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                      "type": "Utilization", "averageUtilization": 70}}}]}},
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta(name),
+         "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}}},
+    ]
+
+
+def postgres(svc: str) -> list[dict[str, Any]]:
+    name = f"pg-{svc}"
+    labels = {"app.kubernetes.io/name": name}
+    return [
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta(name),
+         "spec": {"serviceName": name, "replicas": 1, "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                      "name": "postgres", "image": "postgres:16",
+                      "env": [{"name": "POSTGRES_USER", "value": "laborcase"},
+                              {"name": "POSTGRES_DB", "value": "laborcase"},
+                              {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
+                              secret_env("POSTGRES_PASSWORD", "postgres-password")],
+                      "ports": [{"containerPort": 5432, "name": "postgres"}],
+                      "readinessProbe": {"exec": {"command": ["pg_isready", "-U", "laborcase"]}, "periodSeconds": 5},
+                      "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                                    "limits": {"cpu": "2", "memory": "1Gi"}},
+                      "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}]}]}},
+                  "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                      "accessModes": ["ReadWriteOnce"], "storageClassName": "encrypted-ssd",
+                      "resources": {"requests": {"storage": "20Gi"}}}}]}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta(name),
+         "spec": {"selector": labels, "ports": [{"name": "postgres", "port": 5432}], "clusterIP": "None"}},
+    ]
+
+
+def kafka() -> list[dict[str, Any]]:
+    labels = {"app.kubernetes.io/name": "kafka"}
+    voters = ",".join(f"{i}@kafka-{i}.kafka:9093" for i in range(3))
+    return [
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta("kafka"),
+         "spec": {"clusterIP": "None", "selector": labels,
+                  "ports": [{"name": "broker", "port": 9092}, {"name": "controller", "port": 9093}]}},
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta("kafka"),
+         "spec": {"serviceName": "kafka", "replicas": 3, "podManagementPolicy": "Parallel",
+                  "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                      "name": "kafka", "image": "apache/kafka:3.9.1",
+                      "command": ["sh", "-c",
+                                  "export KAFKA_NODE_ID=${HOSTNAME##*-} "
+                                  "KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://${HOSTNAME}.kafka:9092 && "
+                                  "exec /etc/kafka/docker/run"],
+                      "env": [{"name": "KAFKA_PROCESS_ROLES", "value": "broker,controller"},
+                              {"name": "KAFKA_CONTROLLER_QUORUM_VOTERS", "value": voters},
+                              {"name": "KAFKA_LISTENERS", "value": "PLAINTEXT://:9092,CONTROLLER://:9093"},
+                              {"name": "KAFKA_CONTROLLER_LISTENER_NAMES", "value": "CONTROLLER"},
+                              {"name": "KAFKA_INTER_BROKER_LISTENER_NAME", "value": "PLAINTEXT"},
+                              {"name": "KAFKA_DEFAULT_REPLICATION_FACTOR", "value": "3"},
+                              {"name": "KAFKA_MIN_INSYNC_REPLICAS", "value": "2"},
+                              {"name": "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "value": "3"},
+                              {"name": "KAFKA_AUTO_CREATE_TOPICS_ENABLE", "value": "false"},
+                              {"name": "KAFKA_LOG_RETENTION_HOURS", "value": "720"},
+                              {"name": "KAFKA_LOG_DIRS", "value": "/var/lib/kafka/data"},
+                              {"name": "CLUSTER_ID", "valueFrom": {"secretKeyRef": {
+                                  "name": "laborcase-secrets", "key": "kafka-cluster-id"}}}],
+                      "ports": [{"containerPort": 9092, "name": "broker"}, {"containerPort": 9093, "name": "controller"}],
+                      "readinessProbe": {"tcpSocket": {"port": 9092}, "periodSeconds": 10},
+                      "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
+                      "volumeMounts": [{"name": "data", "mountPath": "/var/lib/kafka/data"}]}]}},
+                  "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                      "accessModes": ["ReadWriteOnce"], "storageClassName": "encrypted-ssd",
+                      "resources": {"requests": {"storage": "50Gi"}}}}]}},
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta("kafka"),
+         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}}},
+    ]
+
+
+def documents() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}]
+    docs += kafka()
+    for svc in SERVICES:
+        docs += postgres(svc)
+    docs.append({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta("topics"),
+                 "spec": {"backoffLimit": 20, "template": {"spec": {
+                     "restartPolicy": "OnFailure",
+                     "containers": [{**container("topics", "services.cli", 8000),
+                                     "command": ["python", "-m", "services.cli", "topics", "create"]}],
+                     "volumes": [{"name": "accounts", "secret": {"secretName": "laborcase-accounts"}}]}}}})
+    for svc, port in SERVICES.items():
+        docs += deployment(svc, f"services.{svc.replace('-', '_')}", port)
+    docs += deployment("console", "services.console", 8000)
+    docs.append({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta("console"),
+                 "spec": {"rules": [{"host": "laborcase.example", "http": {"paths": [{
+                     "path": "/", "pathType": "Prefix",
+                     "backend": {"service": {"name": "console", "port": {"number": 8000}}}}]}}]}})
+    return docs
+
+
+def render() -> str:
+    header = "# Generated by deploy/k8s/generate.py — edit that, then run it.\n"
+    return header + "".join("---\n" + json.dumps(d, ensure_ascii=False, indent=1) + "\n" for d in documents())
+
+
+if __name__ == "__main__":
+    Path(__file__).with_name("laborcase.yaml").write_text(render())
