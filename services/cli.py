@@ -86,6 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     p_rebuild = ssub.add_parser("rebuild", help="rebuild the projection from scratch by replaying the topics")
     p_rebuild.add_argument("--dsn", help="target database (default: LABORCASE_SUPERVISION_DSN; stop supervision first)")
 
+    p_bench = sub.add_parser("bench", help="measure the DESIGN §8 figures against the floor (local stack)")
+    p_bench.add_argument("--cases", type=int, default=300, help="cases through the full lifecycle")
+    p_bench.add_argument("--quick", action="store_true", help="smaller run (100k deadlines, fewer events)")
+
+    p_chaos = sub.add_parser("chaos", help="fault injection: kill services, restart PostgreSQL, check invariants")
+    p_chaos.add_argument("--cases", type=int, default=200)
+    p_chaos.add_argument("--kills", type=int, default=4)
+    p_chaos.add_argument("--pg-restarts", type=int, default=1)
+    p_chaos.add_argument("--pause-seconds", type=float, default=30)
+
     p_topics = sub.add_parser("topics", help="Kafka topics")
     p_topics.add_subparsers(dest="topics_command", required=True).add_parser(
         "create", help="create every catalogued topic with its partition count (and replication on a cluster)")
@@ -109,6 +119,15 @@ def main(argv: list[str] | None = None) -> int:
         count = asyncio.run(rebuild(settings.kafka_bootstrap_servers, args.dsn or settings.dsn_for("supervision")))
         print(f"projection rebuilt from {count} events")
         return 0
+    if args.command == "bench":
+        from services.stack.bench import main as bench
+
+        return bench(cases=args.cases, quick=args.quick)
+    if args.command == "chaos":
+        from services.stack.chaos import main as chaos
+
+        return chaos(cases=args.cases, kills=args.kills, pg_restarts=args.pg_restarts,
+                     pause_seconds=args.pause_seconds)
     if args.command == "topics":
         from events.catalog import TOPICS
         from services.backbone import kafka

@@ -1,0 +1,320 @@
+"""``laborcase bench``: the DESIGN §8 figures, measured in one run against the same broker and database.
+
+1. the floor: the same number of events through the same broker, one database transaction each, no logic;
+2. the full lifecycle with every service running (intake → dispatch → mediation settled → follow-up → closed);
+3. hop latency at a paced 50 cases/s, from an event's commit in one service to its effect in the next;
+4. alert latency: deadlines due in a few seconds → overdue alerts on the supervisors' board;
+5. deadline-scan time with 1 thousand and 1 million open deadlines;
+6. peak RSS of every service process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from events.catalog import SERVICES
+from services.backbone import kafka
+from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, ensure_database, migrate
+from services.backbone.deadline_store import DeadlineStore, fire_due
+from services.backbone.outbox import Record, enqueue
+from services.backbone.settings import Settings
+from services.intake.domain.identifiers import make_id_number, make_uscc
+from services.stack.processes import free_port
+from services.stack.supervisor import Stack
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Figures:
+    rows: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, name: str, value: str) -> None:
+        self.rows.append((name, value))
+        print(f"  {name:<52} {value}", flush=True)
+
+
+# --- 1. the floor -------------------------------------------------------------------------------------------
+
+async def floor(bootstrap: str, admin_dsn: str, events: int) -> float:
+    topic = f"bench.floor.{uuid.uuid4().hex[:6]}"
+    await kafka.ensure_topics(bootstrap, {topic: 8})
+    name = f"bench_floor_{uuid.uuid4().hex[:6]}"
+    await ensure_database(admin_dsn, name)
+    dsn = admin_dsn.rsplit("/", 1)[0] + "/" + name
+    pool = await create_pool(dsn, size=2)
+    await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
+    await pool.execute("CREATE TABLE IF NOT EXISTS floor_state (event_id uuid PRIMARY KEY, body bytea)")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    await producer.start()
+    payload = os.urandom(250).hex().encode()  # 500 bytes
+    for i in range(events):
+        await producer.send(topic, payload, key=str(i % 200).encode())
+    await producer.flush()
+    await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"floor-{uuid.uuid4().hex[:6]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    seen = 0
+    started = None
+    async with pool.acquire() as conn:
+        while seen < events:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                for r in records:
+                    started = started or time.perf_counter()
+                    async with conn.transaction():  # one transaction per event: state + outbox row
+                        event_id = uuid.uuid4()
+                        await conn.execute("INSERT INTO floor_state VALUES ($1, $2)", event_id, r.value)
+                        await enqueue(conn, [Record(topic + ".out", r.key, r.value, (), event_id, "floor")],
+                                      service="floor")
+                    seen += 1
+            await consumer.commit()
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    await consumer.stop()
+    await pool.close()
+    return events / elapsed
+
+
+# --- 2–4. the lifecycle through every service ---------------------------------------------------------------
+
+class Driver:
+    def __init__(self, console: str, home: Path):
+        self.console, self.home = console, home
+        passwords = dict(line.split("\t") for line in (home / "initial-passwords.txt").read_text().splitlines())
+        self.http = httpx.AsyncClient(base_url=console, timeout=60, limits=httpx.Limits(max_connections=64))
+        self.passwords = passwords
+        self.headers: dict[str, dict[str, str]] = {}
+
+    async def login(self) -> None:
+        for user in ("clerk", "mediator-cd", "supervisor-qh"):
+            r = await self.http.post("/api/v1/auth/login", json={"username": user, "password": self.passwords[user]})
+            self.headers[user] = {"authorization": f"Bearer {r.json()['access_token']}"}
+
+    async def new_case(self, n: int, *, days_ago: float = 0) -> str:
+        body = {"channel": "hotline", "received_at": (datetime.now(UTC) - timedelta(days=days_ago)).replace(
+                    microsecond=0).isoformat(), "region_code": "630102", "summary": f"bench {n}",
+                "workers": [{"name": f"压测{n}", "id_number": make_id_number("630102", date(1990, 1, 1), n),
+                             "phone": f"138{n:08d}"}],
+                "employer": {"name": f"压测公司{n}", "uscc": make_uscc("630102", 50_000_000 + n)},
+                "claims": [{"type": "wage_arrears", "amount_cny": 1000}]}
+        r = await self.http.post("/api/v1/cases", json=body, headers=self.headers["clerk"])
+        r.raise_for_status()
+        return r.json()["case_id"]
+
+    async def mediate(self, case_id: str) -> None:
+        h = self.headers["mediator-cd"]
+        while True:
+            r = await self.http.get(f"/api/v1/mediation/cases/{case_id}", headers=h)
+            if r.status_code == 200 and r.json()["state"] == "offered":
+                break
+            await asyncio.sleep(0.05)
+        mediator = r.json()["mediator_id"]
+        (await self.http.post(f"/api/v1/mediation/cases/{case_id}/accept", json={"mediator_id": mediator},
+                              headers=h)).raise_for_status()
+        (await self.http.post(f"/api/v1/mediation/cases/{case_id}/settle",
+                              json={"agreement": {"amount_cny": 1000}, "actor": mediator}, headers=h)).raise_for_status()
+
+    async def follow_up(self, case_ids: set[str]) -> None:
+        pending = set(case_ids)
+        sem = asyncio.Semaphore(16)
+        while pending:
+            r = await self.http.get("/api/v1/followup/worklist", params={"limit": 1000}, headers=self.headers["clerk"])
+            calls = [c for c in r.json()["calls"] if c["case_id"] in pending]
+            if not calls:
+                await asyncio.sleep(0.1)
+                continue
+
+            async def call(c: dict[str, Any]) -> None:
+                async with sem:
+                    res = await self.http.post(f"/api/v1/followup/calls/{c['followup_id']}", headers=self.headers["clerk"],
+                                               json={"reached": True, "satisfaction": 5, "actor": "压测"})
+                    if res.status_code == 200:
+                        pending.discard(c["case_id"])
+
+            await asyncio.gather(*(call(c) for c in calls))
+
+    async def closed(self, case_ids: set[str]) -> int:
+        r = await self.http.get("/api/v1/cases", params={"status": "closed", "limit": 1000},
+                                headers=self.headers["supervisor-qh"])
+        return len({c["case_id"] for c in r.json()["cases"]} & case_ids)
+
+
+async def lifecycle(driver: Driver, cases: int, start: int) -> tuple[float, float]:
+    """Complete cases/s for ``cases`` cases, each a new hotline case through settlement, follow-up and closing."""
+    sem = asyncio.Semaphore(16)
+    t0 = time.perf_counter()
+
+    async def one(n: int) -> str:
+        async with sem:
+            case_id = await driver.new_case(n)
+            await driver.mediate(case_id)
+            return case_id
+
+    ids = set(await asyncio.gather(*(one(start + i) for i in range(cases))))
+    await driver.follow_up(ids)
+    while await driver.closed(ids) < len(ids):  # noqa: ASYNC110 - polling the supervision projection
+        await asyncio.sleep(0.1)
+    elapsed = time.perf_counter() - t0
+    return cases / elapsed, elapsed
+
+
+async def hop_latency(driver: Driver, dsns: dict[str, str], rate: int, seconds: int, start: int) -> list[float]:
+    """Pace new cases at ``rate``/s; the hop is intake's dispatch commit → mediation's commit of its effect."""
+    ids: list[str] = []
+    t0 = time.perf_counter()
+    tasks = []
+    for i in range(rate * seconds):
+        tasks.append(asyncio.ensure_future(driver.new_case(start + i)))
+        await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - time.perf_counter()))
+    ids = list(await asyncio.gather(*tasks))
+    intake = await asyncpg.connect(dsns["intake"])
+    mediation = await asyncpg.connect(dsns["mediation"])
+    try:
+        await asyncio.sleep(3)
+        sent = {r["event_id"]: r["created_at"] for r in await intake.fetch(
+            "SELECT event_id, created_at FROM outbox WHERE event_type = 'intake.case_dispatched' "
+            "AND convert_from(key, 'UTF8') = ANY($1::text[])", ids)}
+        done = {r["event_id"]: r["processed_at"] for r in await mediation.fetch(
+            "SELECT event_id, processed_at FROM inbox WHERE event_id = ANY($1::uuid[])", list(sent))}
+        return [(done[e] - sent[e]).total_seconds() * 1000 for e in sent if e in done]
+    finally:
+        await intake.close()
+        await mediation.close()
+
+
+async def alert_latency(dsns: dict[str, str], count: int) -> list[float]:
+    """Mediation-owned deadlines due in 3 s → breached by its scanner → alerts raised by supervision."""
+    conn = await asyncpg.connect(dsns["mediation"])
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    case_ids = [f"ALERT-{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    try:
+        async with conn.transaction():
+            records: list[Record] = []
+            store = DeadlineStore(conn, owner="mediation", topic="mediation.events", emit=records.append)
+            for case_id in case_ids:
+                await store.start(case_id=case_id, kind="tier", started_at=datetime.now(UTC), due_at=due,
+                                  org_unit="QH-XN-CD")
+            await enqueue(conn, records, service="mediation")
+    finally:
+        await conn.close()
+    sup = await asyncpg.connect(dsns["supervision"])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = await sup.fetch("SELECT raised_at, due_at FROM alerts WHERE kind = 'overdue' AND case_id = ANY($1)",
+                                   case_ids)
+            if len(rows) == count:
+                return [(r["raised_at"] - r["due_at"]).total_seconds() * 1000 for r in rows]
+            await asyncio.sleep(0.2)
+        return [float("inf")]
+    finally:
+        await sup.close()
+
+
+# --- 5. deadline scan -----------------------------------------------------------------------------------------
+
+async def scan_cost(admin_dsn: str, open_deadlines: int) -> float:
+    """Median time of one scan that fires 100 due deadlines among ``open_deadlines`` open ones (ms)."""
+    name = f"bench_scan_{uuid.uuid4().hex[:6]}"
+    await ensure_database(admin_dsn, name)
+    pool = await create_pool(admin_dsn.rsplit("/", 1)[0] + "/" + name, size=2)
+    await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
+    await pool.execute(
+        "INSERT INTO deadlines (id, case_id, kind, owner, state, started_at, due_at, warn_at, warn_ratio, warned, "
+        "next_fire_at) SELECT gen_random_uuid(), 'C' || g, 'tier', 'bench', 'open', now(), now() + interval '30 days', "
+        "now() + interval '24 days', 0.8, false, now() + interval '24 days' FROM generate_series(1, $1) g",
+        open_deadlines)
+    await pool.execute("ANALYZE deadlines")
+    timings = []
+    for round_ in range(5):
+        await pool.execute(
+            "INSERT INTO deadlines (id, case_id, kind, owner, state, started_at, due_at, warn_at, warn_ratio, warned, "
+            "next_fire_at) SELECT gen_random_uuid(), 'D' || $1 || '-' || g, 'tier', 'bench', 'open', "
+            "now() - interval '2 days', now() - interval '1 second', now() - interval '1 day', 0.8, true, "
+            "now() - interval '1 second' FROM generate_series(1, 100) g", round_)
+        t = time.perf_counter()
+        fired = await fire_due(pool, owner="bench", topic="bench.events", service="bench")
+        timings.append((time.perf_counter() - t) * 1000)
+        assert fired == 100, fired
+    await pool.close()
+    return statistics.median(timings)
+
+
+# --- the run --------------------------------------------------------------------------------------------------
+
+async def run(*, cases: int, floor_events: int, paced_seconds: int, quick: bool) -> Figures:
+    figures = Figures()
+    home = Path(tempfile.mkdtemp(prefix="laborcase-bench-"))
+    settings = Settings(home=home, console_port=free_port(),
+                        **{f"{s}_port": free_port() for s in SERVICES})  # type: ignore[arg-type]
+    env = dict(os.environ) | {"LABORCASE_HOME": str(home), "LABORCASE_CONSOLE_PORT": str(settings.console_port),
+                              **{f"LABORCASE_{s.upper()}_PORT": str(settings.port_for(s)) for s in SERVICES}}
+    stack = Stack(settings, env=env)
+    await asyncio.to_thread(stack.start_infrastructure)
+    try:
+        bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
+        admin = stack.postgres.admin_dsn() if stack.postgres else Settings().dsn_for("intake")
+        print("laborcase bench — 2 cores, Tansu broker, embedded PostgreSQL", flush=True)
+        rate = await floor(bootstrap, admin, floor_events)
+        figures.add(f"floor: {floor_events} events, 1 transaction each", f"{rate:,.0f} events/s")
+        stack.start_services()
+        t = time.perf_counter()
+        await asyncio.to_thread(stack.wait_ready)
+        figures.add("start-up of the services (ready)", f"{time.perf_counter() - t:.1f} s")
+        driver = Driver(f"http://127.0.0.1:{settings.console_port}", home)
+        await driver.login()
+        await lifecycle(driver, 10, 1)  # warm-up
+        throughput, elapsed = await lifecycle(driver, cases, 1000)
+        dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
+        events = 0
+        for dsn in dsns.values():
+            conn = await asyncpg.connect(dsn)
+            events += await conn.fetchval("SELECT count(*) FROM outbox")
+            await conn.close()
+        figures.add(f"full lifecycle: {cases} cases, all services", f"{throughput:,.1f} complete cases/s "
+                    f"({elapsed:.1f} s)")
+        figures.add("events published by the services (whole run)", f"{events:,} ({events / elapsed:,.0f} events/s)")
+        figures.add("ratio of lifecycle event rate to the floor", f"{events / elapsed / rate:.2f}")
+        hops = await hop_latency(driver, dsns, 50, paced_seconds, 100_000)
+        figures.add(f"hop latency at 50 cases/s ({len(hops)} hops) p50 / p99",
+                    f"{pct(hops, 50):.1f} ms / {pct(hops, 99):.1f} ms")
+        alerts = await alert_latency(dsns, 20 if quick else 100)
+        figures.add("overdue alert latency (due → on the board) p50 / p99",
+                    f"{pct(alerts, 50):.0f} ms / {pct(alerts, 99):.0f} ms")
+        rss = {name: psutil.Process(p.pid).memory_info().rss / 2**20 for name, p in stack.children.items()}
+        figures.add("RSS per service (MiB)", ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
+        await driver.http.aclose()
+        small = await scan_cost(admin, 1_000)
+        large = await scan_cost(admin, 100_000 if quick else 1_000_000)
+        figures.add("deadline scan, 100 due among 1 thousand open", f"{small:.1f} ms")
+        figures.add(f"deadline scan, 100 due among {100_000 if quick else 1_000_000:,} open", f"{large:.1f} ms "
+                    f"(ratio {large / small:.2f})")
+    finally:
+        await asyncio.to_thread(stack.stop)
+    return figures
+
+
+def main(*, cases: int = 300, quick: bool = False) -> int:
+    asyncio.run(run(cases=cases, floor_events=5_000 if quick else 20_000, paced_seconds=4 if quick else 10,
+                    quick=quick))
+    return 0
