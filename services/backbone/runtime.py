@@ -207,6 +207,7 @@ class Runtime:
             ack_policy=AckPolicy.MANUAL,
             decoder=raw,
             session_timeout_ms=s.kafka_session_timeout_ms,
+            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
         )
 

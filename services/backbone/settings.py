@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     kafka_idempotence: bool = True
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
+    #: How long a fetch may wait for data. The local broker does not answer a waiting fetch when data
+    #: arrives, so a long wait is pure latency there; on Apache Kafka it only bounds idle polling.
+    kafka_fetch_max_wait_ms: int = 500
 
     intake_dsn: str | None = None
     mediation_dsn: str | None = None

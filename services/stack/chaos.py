@@ -58,8 +58,9 @@ async def chaos(stack: Stack, report: Report, *, until: asyncio.Event, kills: in
     rng = random.Random(7)
     plan = ["kill"] * kills + ["pg"] * pg_restarts + (["pause"] if pause_seconds else [])
     rng.shuffle(plan)
+    await asyncio.sleep(2)
     for action in plan:
-        await asyncio.sleep(rng.uniform(2, 5))
+        await asyncio.sleep(rng.uniform(1, 3))
         if until.is_set():
             return
         name = rng.choice(SERVICES)
@@ -120,7 +121,26 @@ async def invariants(dsns: dict[str, str], case_ids: set[str], report: Report) -
     report.figures["cases checked"] = len(ids)
 
 
-async def run(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float, budget_seconds: float) -> Report:
+async def stuck(dsns: dict[str, str], ids: set[str]) -> str:
+    """Where the cases that did not finish are, service by service (for the report)."""
+    out = []
+    for service, sql in (("mediation", "SELECT case_id, state FROM mediation_cases WHERE case_id = ANY($1)"),
+                         ("followup", "SELECT case_id, state FROM followup_cases WHERE case_id = ANY($1)")):
+        conn = await asyncpg.connect(dsns[service])
+        try:
+            rows = {r["case_id"]: r["state"] for r in await conn.fetch(sql, list(ids))}
+            parked = await conn.fetchval("SELECT count(*) FROM parked")
+            backlog = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        finally:
+            await conn.close()
+        missing = [c for c in ids if c not in rows]
+        out.append(f"{service}: {len(missing)} missing {missing[:3]}, states {sorted(set(rows.values()))}, "
+                   f"parked {parked}, outbox backlog {backlog}")
+    return "; ".join(out)
+
+
+async def run(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float, budget_seconds: float,
+              rate: float = 2.0) -> Report:
     report = Report()
     home = Path(tempfile.mkdtemp(prefix="laborcase-chaos-"))
     ports = {s: free_port() for s in SERVICES}
@@ -143,20 +163,26 @@ async def run(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float,
         sem = asyncio.Semaphore(8)
 
         async def one(n: int) -> str:
+            await asyncio.sleep(n / rate)  # paced, so that the faults land while cases are in flight
             async with sem:
                 case_id = await driver.retry(driver.new_case, 900_000 + n)
                 await driver.retry(driver.mediate, case_id)
                 return case_id
 
         ids = set(await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(cases))), budget_seconds))
-        await asyncio.wait_for(driver.retry(driver.follow_up, ids), budget_seconds)
+        dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
+        try:
+            await asyncio.wait_for(driver.retry(driver.follow_up, ids), budget_seconds)
+        except TimeoutError:
+            where = await stuck(dsns, ids)
+            print(f"follow-up never scheduled for some cases: {where}; faults so far: {report.faults}", flush=True)
+            raise
         deadline = time.monotonic() + budget_seconds
         while await driver.retry(driver.closed, ids) < len(ids) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
         stop.set()
         await faults
         await asyncio.sleep(3)  # let every relay drain
-        dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
         await invariants(dsns, ids, report)
         await driver.http.aclose()
     finally:
@@ -166,8 +192,12 @@ async def run(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float,
 
 
 def main(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float) -> int:
-    report = asyncio.run(run(cases=cases, kills=kills, pg_restarts=pg_restarts, pause_seconds=pause_seconds,
-                             budget_seconds=max(120, cases * 2)))
+    try:
+        report = asyncio.run(run(cases=cases, kills=kills, pg_restarts=pg_restarts, pause_seconds=pause_seconds,
+                                 budget_seconds=max(120, cases * 2)))
+    except TimeoutError:
+        print("chaos run did not finish in time")
+        return 1
     print("faults injected:")
     for fault in report.faults:
         print(f"  - {fault}")

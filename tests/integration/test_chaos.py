@@ -1,0 +1,21 @@
+"""The fault-injection harness, short version: services killed with SIGKILL, PostgreSQL restarted and a service
+frozen past its broker session while cases flow — then the invariants (DESIGN §8)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_short_chaos_run_keeps_every_invariant():
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "chaos", "--cases", "24", "--kills", "2", "--pg-restarts", "1",
+         "--pause-seconds", "8"], capture_output=True, text=True, timeout=600)
+    print(result.stdout[-3000:])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "all invariants hold" in result.stdout
+    assert result.stdout.count("SIGKILL") == 2 and "restart PostgreSQL" in result.stdout
