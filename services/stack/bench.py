@@ -101,7 +101,9 @@ class Driver:
     def __init__(self, console: str, home: Path):
         self.console, self.home = console, home
         passwords = dict(line.split("\t") for line in (home / "initial-passwords.txt").read_text().splitlines())
-        self.http = httpx.AsyncClient(base_url=console, timeout=60, limits=httpx.Limits(max_connections=64))
+        # a kept-alive connection the server has just closed fails once: retry the request on a new one
+        self.http = httpx.AsyncClient(base_url=console, timeout=60, limits=httpx.Limits(max_connections=64),
+                                      transport=httpx.AsyncHTTPTransport(retries=3))
         self.passwords = passwords
         self.headers: dict[str, dict[str, str]] = {}
 
