@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,12 @@ def zh_reason(error: dict[str, Any]) -> str:
         return template.format(**(error.get("ctx") or {}))
     except (KeyError, IndexError):
         return template
+
+
+class StrictModel(BaseModel):
+    """A request body: unknown fields are an error (hostile input is validated strictly)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Problem(Exception):

@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from services.backbone import caselog, usecase
-from services.backbone.http import Problem
+from services.backbone.http import Problem, StrictModel
 from services.backbone.runtime import Runtime
 from services.calendar.model import shanghai_iso
 from services.followup import cases
@@ -24,8 +24,7 @@ HIERARCHY = default_hierarchy()
 TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
 
 
-class CallBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CallBody(StrictModel):
     reached: bool
     satisfaction: int | None = Field(default=None, ge=1, le=5)
     comment: str = Field(default="", max_length=2000)

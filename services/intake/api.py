@@ -15,7 +15,7 @@ from events.catalog import spec_for
 from events.common import Claim, Employer, RegionCode, Tier, Worker
 from events.envelope import EventRejected, parse_envelope
 from services.backbone import caselog
-from services.backbone.http import Problem
+from services.backbone.http import Problem, StrictModel
 from services.backbone.outbox import record_of
 from services.backbone.runtime import Runtime
 from services.calendar.model import shanghai_iso
@@ -34,8 +34,7 @@ PARTNER_TYPES = ("court.case_referred", "court.confirmation_decided", "court.cas
                  "bureau.arbitration_accepted", "bureau.award_issued")
 
 
-class Override(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Override(StrictModel):
     field: str = Field(min_length=1, max_length=100, description="e.g. workers[0].id_number")
     reason: str = Field(min_length=2, max_length=500, description="why the clerk accepts the value (核实情况)")
 
@@ -72,15 +71,13 @@ class CaseAccepted(BaseModel):
     warnings: list[dict[str, Any]]
 
 
-class TierChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TierChange(StrictModel):
     tier: Tier
     reason: str = Field(min_length=2, max_length=500)
     actor: str = Field(min_length=1, max_length=100)
 
 
-class Decline(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Decline(StrictModel):
     org_unit: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=2, max_length=500)
     actor: str = Field(min_length=1, max_length=100)

@@ -10,27 +10,23 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from services.backbone import caselog, usecase
-from services.backbone.http import Problem
+from services.backbone.http import Problem, StrictModel
 from services.backbone.runtime import Runtime
 from services.calendar.model import local_date, shanghai_iso
 from services.legal_aid import cases
 from services.legal_aid.cases import LegalAidConfig
 from services.legal_aid.domain.case import STATE_ZH
-from services.security.guard import authorize, principal, scope_units
+from services.security.guard import authorize, authorize_held, manage_registry, principal, scope_units
 from services.security.pii import mask
 from services.security.policy import Action, Role
 
 TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Actor(Strict):
+class Actor(StrictModel):
     actor: str = Field(min_length=1, max_length=100)
 
 
@@ -49,7 +45,7 @@ class DecisionBody(Actor):
     reasons: list[str] = Field(min_length=1, max_length=20)
 
 
-class ObjectionBody(Strict):
+class ObjectionBody(StrictModel):
     reason: str = Field(min_length=2, max_length=2000)
 
 
@@ -74,7 +70,7 @@ class ConcludeBody(Actor):
     amount_recovered_cny: Decimal = Field(ge=0, decimal_places=2)
 
 
-class LawyerIn(Strict):
+class LawyerIn(StrictModel):
     lawyer_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=50)
     firm: str = Field(min_length=1, max_length=100)
@@ -83,7 +79,7 @@ class LawyerIn(Strict):
     specialties: list[str] = Field(default_factory=list)
 
 
-class ConflictIn(Strict):
+class ConflictIn(StrictModel):
     uscc: str = Field(pattern=r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
     note: str = Field(default="", max_length=500)
 
@@ -95,14 +91,8 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
 
     async def guard_case(request: Request, case_id: str, action: Action, roles: tuple[Role, ...]) -> None:
         unit = await runtime.pool.fetchval("SELECT org_unit FROM aid_cases WHERE case_id = $1", case_id)
-        if unit is None:
-            raise Problem(404, f"法律援助案件 {case_id} 不存在")
-        authorize(request, action, roles=roles, unit=unit, case_id=case_id, hierarchy=config.hierarchy)
-
-    def manage(request: Request, unit: str | None) -> None:
-        p = principal(request)
-        authorize(request, "operate" if p.role == "operator" else "write", roles=("supervisor", "operator"),
-                  unit=unit, hierarchy=config.hierarchy)
+        authorize_held(request, action, unit=unit, case_id=case_id, roles=roles, missing=f"法律援助案件 {case_id} 不存在",
+                       hierarchy=config.hierarchy)
 
     async def case_json(case_id: str) -> dict[str, Any]:
         row = await runtime.pool.fetchrow(
@@ -232,7 +222,7 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
     async def add_lawyer(request: Request, body: LawyerIn) -> dict[str, Any]:
         if config.hierarchy.get(body.org_unit) is None:
             raise Problem(422, "未知的工会单位", errors=[{"field": "org_unit", "reason": "未知的工会单位"}])
-        manage(request, body.org_unit)
+        manage_registry(request, body.org_unit)
         if not await runtime.pool.fetchval(
                 "INSERT INTO lawyers (lawyer_id, name, firm, org_unit, capacity, specialties) VALUES ($1,$2,$3,$4,$5,$6) "
                 "ON CONFLICT DO NOTHING RETURNING 1", body.lawyer_id, body.name, body.firm, body.org_unit,
@@ -249,7 +239,7 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
         if p.role == "legal_aid_officer":
             authorize(request, "write", unit=unit, hierarchy=config.hierarchy)
         else:
-            manage(request, unit)
+            manage_registry(request, unit, config.hierarchy)
         await runtime.pool.execute("INSERT INTO lawyer_conflicts (lawyer_id, uscc, note) VALUES ($1, $2, $3) "
                                    "ON CONFLICT DO NOTHING", lawyer_id, body.uscc, body.note)
         return {"lawyer_id": lawyer_id, "uscc": body.uscc}

@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from events.common import Agreement
 from services.backbone import caselog, usecase
 from services.backbone.consumer import HandlerContext
-from services.backbone.http import Problem
+from services.backbone.http import Problem, StrictModel
 from services.backbone.runtime import Runtime
 from services.backbone.usecase import Refused
 from services.calendar.model import shanghai_iso
@@ -23,7 +23,7 @@ from services.mediation import cases
 from services.mediation import repository as repo
 from services.mediation.cases import MediationConfig
 from services.mediation.domain.case import STATE_ZH
-from services.security.guard import authorize, principal, scope_units
+from services.security.guard import authorize, authorize_held, manage_registry, principal, scope_units
 from services.security.pii import mask
 from services.security.policy import Action, Role
 from services.supervision.stats import CLAIM_ZH
@@ -39,11 +39,7 @@ ACTION_ZH = {"opened": "调解立案", "assigned": "分派调解员", "accepted"
 TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MediatorAction(Strict):
+class MediatorAction(StrictModel):
     mediator_id: str = Field(min_length=1, max_length=64)
 
 
@@ -51,55 +47,55 @@ class DeclineBody(MediatorAction):
     reason: str = Field(min_length=2, max_length=500)
 
 
-class ReassignBody(Strict):
+class ReassignBody(StrictModel):
     reason: str = Field(min_length=2, max_length=500)
     actor: str = Field(min_length=1, max_length=100)
     mediator_id: str | None = None
 
 
-class SessionBody(Strict):
+class SessionBody(StrictModel):
     scheduled_at: AwareDatetime
     location: str = Field(min_length=1, max_length=200)
     actor: str = Field(min_length=1, max_length=100)
 
 
-class SessionRecord(Strict):
+class SessionRecord(StrictModel):
     held_at: AwareDatetime
     parties_present: list[str] = Field(min_length=1, max_length=100)
     notes: str = Field(default="", max_length=8000)
     actor: str = Field(min_length=1, max_length=100)
 
 
-class SettleBody(Strict):
+class SettleBody(StrictModel):
     agreement: Agreement
     representatives: list[str] = Field(default_factory=list, max_length=50)
     request_confirmation: bool = True
     actor: str = Field(min_length=1, max_length=100)
 
 
-class FailBody(Strict):
+class FailBody(StrictModel):
     disputed_points: list[str] = Field(min_length=1, max_length=50)
     summary: str = Field(default="", max_length=4000)
     to_legal_aid: bool = False
     actor: str = Field(min_length=1, max_length=100)
 
 
-class WithdrawBody(Strict):
+class WithdrawBody(StrictModel):
     reason: str = Field(min_length=2, max_length=500)
     actor: str = Field(min_length=1, max_length=100)
 
 
-class ExtendBody(Strict):
+class ExtendBody(StrictModel):
     consent: str = Field(min_length=2, max_length=500, description="how both parties consented (书面同意)")
     actor: str = Field(min_length=1, max_length=100)
 
 
-class PauseBody(Strict):
+class PauseBody(StrictModel):
     reason: str = Field(pattern="^(party_unreachable|awaiting_materials)$")
     actor: str = Field(min_length=1, max_length=100)
 
 
-class MediatorIn(Strict):
+class MediatorIn(StrictModel):
     mediator_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=50)
     org_unit: str = Field(min_length=1, max_length=64)
@@ -107,7 +103,7 @@ class MediatorIn(Strict):
     specialties: list[str] = Field(default_factory=list)
 
 
-class MediatorPatch(Strict):
+class MediatorPatch(StrictModel):
     capacity: int | None = Field(default=None, ge=0, le=200)
     active: bool | None = None
 
@@ -121,14 +117,8 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
 
     async def guard_case(request: Request, case_id: str, action: Action, roles: tuple[Role, ...]) -> None:
         unit = await runtime.pool.fetchval("SELECT org_unit FROM mediation_cases WHERE case_id = $1", case_id)
-        if unit is None:
-            raise Problem(404, f"调解案件 {case_id} 不存在")
-        authorize(request, action, roles=roles, unit=unit, case_id=case_id, hierarchy=config.hierarchy)
-
-    def manage(request: Request, unit: str | None) -> None:
-        p = principal(request)
-        authorize(request, "operate" if p.role == "operator" else "write", roles=("supervisor", "operator"),
-                  unit=unit, hierarchy=config.hierarchy)
+        authorize_held(request, action, unit=unit, case_id=case_id, roles=roles, missing=f"调解案件 {case_id} 不存在",
+                       hierarchy=config.hierarchy)
 
     async def case_json(case_id: str) -> dict[str, Any]:
         row = await repo.get(runtime.pool, case_id)
@@ -265,7 +255,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
     async def add_mediator(request: Request, body: MediatorIn) -> dict[str, Any]:
         if config.hierarchy.get(body.org_unit) is None:
             raise Problem(422, "未知的工会单位", errors=[{"field": "org_unit", "reason": "未知的工会单位"}])
-        manage(request, body.org_unit)
+        manage_registry(request, body.org_unit)
         inserted = await runtime.pool.fetchval(
             "INSERT INTO mediators (mediator_id, name, org_unit, capacity, specialties) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT DO NOTHING RETURNING 1", body.mediator_id, body.name, body.org_unit, body.capacity,
@@ -276,7 +266,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
 
     @router.patch("/api/v1/mediation/mediators/{mediator_id}")
     async def patch_mediator(request: Request, mediator_id: str, body: MediatorPatch) -> dict[str, Any]:
-        manage(request, await runtime.pool.fetchval("SELECT org_unit FROM mediators WHERE mediator_id = $1",
+        manage_registry(request, await runtime.pool.fetchval("SELECT org_unit FROM mediators WHERE mediator_id = $1",
                                                     mediator_id))
         row = await runtime.pool.fetchrow(
             "UPDATE mediators SET capacity = COALESCE($2, capacity), active = COALESCE($3, active), "

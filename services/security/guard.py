@@ -165,6 +165,21 @@ def authorize(request: Request, action: Action, *, unit: str | None = None, part
     return p
 
 
+def authorize_held(request: Request, action: Action, *, unit: str | None, case_id: str, roles: Iterable[Role],
+                   missing: str, hierarchy: Hierarchy | None = None) -> Principal:
+    """Authorize on a case this service holds (``unit`` None: not here → 404 with ``missing``)."""
+    if unit is None:
+        raise Problem(404, missing)
+    return authorize(request, action, roles=roles, unit=unit, case_id=case_id, hierarchy=hierarchy)
+
+
+def manage_registry(request: Request, unit: str | None, hierarchy: Hierarchy | None = None) -> Principal:
+    """Registries of mediators and lawyers: operators anywhere, supervisors within their scope."""
+    p = principal(request)
+    return authorize(request, "operate" if p.role == "operator" else "write", roles=("supervisor", "operator"),
+                     unit=unit, hierarchy=hierarchy)
+
+
 def visible(request: Request, action: Action, unit: str | None, partner_code: str | None = None,
             hierarchy: Hierarchy | None = None) -> bool:
     """For filtering lists: may the caller see a row held by ``unit``?"""

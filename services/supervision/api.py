@@ -14,9 +14,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from services.backbone.http import Problem
+from services.backbone.http import Problem, StrictModel
 from services.backbone.outbox import enqueue
 from services.backbone.runtime import Runtime
 from services.calendar.model import local_date, shanghai_iso
@@ -34,8 +34,7 @@ KINDS = {"overdue": ["overdue"], "warning": ["warning"], "attention": ["low_sati
          "operator": ["calendar"], "all": ["overdue", "warning", "low_satisfaction", "unreachable", "calendar"]}
 
 
-class AckBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AckBody(StrictModel):
     actor: str = Field(min_length=1, max_length=100)
     note: str = Field(min_length=2, max_length=1000)
 
