@@ -163,13 +163,17 @@ async def run(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float,
         sem = asyncio.Semaphore(8)
 
         async def one(n: int) -> str:
-            await asyncio.sleep(n / rate)  # paced, so that the faults land while cases are in flight
+            await asyncio.sleep(min(n, cases) / rate)  # paced, so that the faults land while cases are in flight
             async with sem:
                 case_id = await driver.retry(driver.new_case, 900_000 + n)
                 await driver.retry(driver.mediate, case_id)
                 return case_id
 
         ids = set(await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(cases))), budget_seconds))
+        n = cases
+        while not faults.done():  # keep cases flowing until every planned fault has struck
+            ids |= set(await asyncio.wait_for(asyncio.gather(*(one(n + i) for i in range(4))), budget_seconds))
+            n += 4
         dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
         try:
             await asyncio.wait_for(driver.retry(driver.follow_up, ids), budget_seconds)

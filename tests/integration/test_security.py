@@ -272,7 +272,7 @@ async def test_hostile_input(secured):
     assert r.status_code == 200 and r.json()["cases"] == []
 
 
-def test_accounts_hash_passwords():
+async def test_accounts_hash_passwords():
     raw = {"users": [{"username": "a", "password_hash": tokens.hash_password("秘密-pass"), "role": "clerk",
                       "org_unit": "QH"}]}
     accounts = Accounts.from_json(raw)
