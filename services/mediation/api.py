@@ -17,7 +17,6 @@ from services.backbone import caselog, usecase
 from services.backbone.consumer import HandlerContext
 from services.backbone.http import Problem, StrictModel
 from services.backbone.runtime import Runtime
-from services.backbone.usecase import Refused
 from services.calendar.model import shanghai_iso
 from services.mediation import cases
 from services.mediation import repository as repo
@@ -220,25 +219,13 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
     @router.post("/api/v1/mediation/cases/{case_id}/pause")
     async def pause(request: Request, case_id: str, body: PauseBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator",))
-        async def step(ctx: HandlerContext) -> None:
-            try:
-                await ctx.deadlines.pause(case_id=case_id, kind=cases.TIER, at=ctx.now, reason=body.reason,
-                                          actor=body.actor)
-            except ValueError as exc:
-                raise Refused(409, f"不能暂停计时：{exc}") from exc
-        await run(step)
+        await run(lambda ctx: cases.hold_clock(ctx, case_id, pause=True, reason=body.reason, actor=body.actor))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/resume")
     async def resume(request: Request, case_id: str, body: WithdrawBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator",))
-        async def step(ctx: HandlerContext) -> None:
-            try:
-                await ctx.deadlines.resume(case_id=case_id, kind=cases.TIER, at=ctx.now, actor=body.actor,
-                                           reason=body.reason)
-            except ValueError as exc:
-                raise Refused(409, f"不能恢复计时：{exc}") from exc
-        await run(step)
+        await run(lambda ctx: cases.hold_clock(ctx, case_id, pause=False, reason=body.reason, actor=body.actor))
         return await case_json(case_id)
 
     @router.get("/api/v1/mediation/mediators")

@@ -408,6 +408,20 @@ async def fail(ctx: HandlerContext, case_id: str, *, disputed_points: list[str],
                    meet_tier=handover is None, to_legal_aid=handover is not None)
 
 
+async def hold_clock(ctx: HandlerContext, case_id: str, *, pause: bool, reason: str, actor: str) -> None:
+    """Stop the case's clock for a listed reason (party unreachable, awaiting materials), or restart it."""
+    await _require(ctx, case_id)
+    try:
+        if pause:
+            await ctx.deadlines.pause(case_id=case_id, kind=TIER, at=ctx.now, reason=reason, actor=actor)
+        else:
+            await ctx.deadlines.resume(case_id=case_id, kind=TIER, at=ctx.now, actor=actor, reason=reason)
+    except DeadlineError as exc:
+        raise Refused(409, f"不能{'暂停' if pause else '恢复'}计时：{exc}") from exc
+    await caselog.log(ctx.conn, case_id, actor=actor, action="clock_paused" if pause else "clock_resumed",
+                      reason=reason)
+
+
 async def withdraw(ctx: HandlerContext, case_id: str, *, reason: str, actor: str) -> None:
     row, case = await _require(ctx, case_id)
     after = _step(case.withdraw)

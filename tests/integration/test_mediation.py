@@ -247,6 +247,18 @@ async def test_mediator_registry_and_extension(stack, kafka_bootstrap):
     again = await post(med, f"/api/v1/mediation/cases/{case['case_id']}/extend",
                        {"consent": "再次延长", "actor": case["mediator_id"]})
     assert again.status_code == 409
+    # the worker cannot be reached: the clock stops for a listed reason only, and the pause shifts the due time
+    bad = await post(med, f"/api/v1/mediation/cases/{case['case_id']}/pause", {"reason": "lunch", "actor": "x"})
+    assert bad.status_code == 422
+    paused = await post(med, f"/api/v1/mediation/cases/{case['case_id']}/pause",
+                        {"reason": "party_unreachable", "actor": case["mediator_id"]})
+    assert {d["kind"]: d for d in paused.json()["deadlines"]}["tier"]["paused"]
+    assert (await post(med, f"/api/v1/mediation/cases/{case['case_id']}/pause",
+                       {"reason": "party_unreachable", "actor": case["mediator_id"]})).status_code == 409
+    resumed = await post(med, f"/api/v1/mediation/cases/{case['case_id']}/resume",
+                         {"reason": "已联系上职工", "actor": case["mediator_id"]})
+    tier = {d["kind"]: d for d in resumed.json()["deadlines"]}["tier"]
+    assert not tier["paused"] and tier["due_at"] >= before["tier"]["due_at"]
     page = await med.get("/mediation", params={"org_unit": "QH-XN-CZ"})
     assert page.status_code == 200 and case["case_id"] in page.text and "调解员工作台" in page.text
     page = await med.get(f"/mediation/cases/{case['case_id']}")
