@@ -164,9 +164,12 @@ class DeadlineStore:
         self._signal(d, "cancelled", at, actor=actor, reason=reason)
         return d
 
-    async def hand_over(self, *, case_id: str, kind: str, at: datetime, to: str) -> DeadlineHandover | None:
-        """The clock leaves with the case (派单); returns what the next owner adopts."""
-        current = await self.active(case_id, kind)
+    async def hand_over(self, *, case_id: str, kind: str, at: datetime, to: str,
+                        current: Deadline | None = None) -> DeadlineHandover | None:
+        """The clock leaves with the case (派单); returns what the next owner adopts.
+
+        ``current``: the deadline as this transaction just wrote it (saves reading it back)."""
+        current = current or await self.active(case_id, kind)
         if current is None:
             return None
         d = rules.hand_over(current)

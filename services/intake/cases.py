@@ -177,8 +177,8 @@ async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig
         case_id=case_id, tier=decision.tier, rule=decision.rule, reason=decision.reason,
         received_at=sub.received_at, due_at=due_at, provisional=provisional,
         actor=sub.actor if decision.rule == "clerk_override" else None), subject=case_id)
-    await ctx.deadlines.start(case_id=case_id, kind=TIER_DEADLINE, started_at=sub.received_at, due_at=due_at,
-                              provisional=provisional, rule=rule, attributes={"tier": str(decision.tier)})
+    clock = await ctx.deadlines.start(case_id=case_id, kind=TIER_DEADLINE, started_at=sub.received_at, due_at=due_at,
+                                      provisional=provisional, rule=rule, attributes={"tier": str(decision.tier)})
 
     route = sub.route or config.policy.route(facts)
     answer = sub.answer
@@ -189,35 +189,34 @@ async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig
         return await _resolve_in_intake(ctx, case_id, route, answer or "", actor=sub.actor,
                                         org_unit=unit.code if unit else None)
     assert unit is not None
-    handover = await ctx.deadlines.hand_over(case_id=case_id, kind=TIER_DEADLINE, at=ctx.now, to=route)
+    handover = await ctx.deadlines.hand_over(case_id=case_id, kind=TIER_DEADLINE, at=ctx.now, to=route, current=clock)
     return await _dispatch(ctx, case_id, unit, route, attempt=1, handover=handover, actor=sub.actor)
 
 
 async def _resolve_in_intake(ctx: HandlerContext, case_id: str, resolution: str, answer: str, *,
                              actor: str | None, org_unit: str | None) -> Outcome:
-    await repo.update_case(ctx.conn, case_id, status=resolution, route=resolution, answer=answer, org_unit=org_unit)
+    row = await repo.update_case(ctx.conn, case_id, status=resolution, route=resolution, answer=answer,
+                                 org_unit=org_unit)
     ctx.publish("intake.case_answered", CaseAnswered(case_id=case_id, resolution=resolution,  # type: ignore[arg-type]
                                                      answer=answer, answered_at=ctx.now, actor=actor, org_unit=org_unit),
                 subject=case_id)
     await ctx.deadlines.meet(case_id=case_id, kind=TIER_DEADLINE, at=ctx.now, actor=actor, reason=resolution)
     await caselog.log(ctx.conn, case_id, actor=actor, action=resolution, answer=answer)
-    row = await repo.get(ctx.conn, case_id)
     return _outcome(row)
 
 
 async def _dispatch(ctx: HandlerContext, case_id: str, unit: OrgUnit, route: str, *, attempt: int,
                     handover: DeadlineHandover | None, actor: str | None) -> Outcome:
-    row = await repo.get(ctx.conn, case_id)
+    row = await repo.update_case(ctx.conn, case_id, status="dispatched", org_unit=unit.code, route=route,
+                                 dispatch_attempt=attempt)
     assert row is not None
     ctx.publish("intake.case_dispatched", CaseDispatched(
         case_id=case_id, org_unit=unit.code, route=route, tier=row["tier"], due_at=row["due_at"],  # type: ignore[arg-type]
         provisional=row["provisional"], facts=CaseFacts.model_validate(row["facts"]), attempt=attempt,
         deadline=handover), subject=case_id)
-    await repo.update_case(ctx.conn, case_id, status="dispatched", org_unit=unit.code, route=route,
-                           dispatch_attempt=attempt)
     await caselog.log(ctx.conn, case_id, actor=actor, action="dispatched", org_unit=unit.code, route=route,
-                     attempt=attempt)
-    return _outcome(await repo.get(ctx.conn, case_id))
+                      attempt=attempt)
+    return _outcome(row)
 
 
 async def _link(ctx: HandlerContext, row: asyncpg.Record, sub: Submission, *, reason: str,

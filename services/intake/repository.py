@@ -63,11 +63,12 @@ async def insert_case(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
     )
 
 
-async def update_case(conn: asyncpg.Connection, case_id: str, **values: Any) -> None:
+async def update_case(conn: asyncpg.Connection, case_id: str, **values: Any) -> asyncpg.Record | None:
+    """Update columns (names from code, never from input); returns the updated row in the same round trip."""
     columns = list(values)
     assignments = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(columns))
-    await conn.execute(f"UPDATE cases SET {assignments}, updated_at = now() WHERE case_id = $1", case_id,
-                       *values.values())
+    return await conn.fetchrow(f"UPDATE cases SET {assignments}, updated_at = now() WHERE case_id = $1 RETURNING *",
+                               case_id, *values.values())
 
 
 async def add_workers(conn: asyncpg.Connection, case_id: str, workers: Sequence[Worker]) -> int:
