@@ -184,7 +184,7 @@ class Relay:
                     if self.on_missing_topic is not None:
                         await self.on_missing_topic()
                     count = 0
-                except (KafkaError, Exception) as exc:
+                except Exception as exc:
                     if not (is_transient(exc) or isinstance(exc, KafkaError)):
                         raise
                     log.warning("relay: transient fault, retrying", extra={"error": repr(exc)})

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from events.catalog import spec_for
 from events.common import Claim, Employer, RegionCode, Tier, Worker
 from events.envelope import EventRejected, parse_envelope
-from services.backbone import caselog
+from services.backbone import caselog, usecase
 from services.backbone.http import Problem, StrictModel
 from services.backbone.outbox import record_of
 from services.backbone.runtime import Runtime
@@ -23,7 +23,7 @@ from services.calendar.rules import tier_rule
 from services.calendar.seed import parse_year_file, year_to_json
 from services.calendar.store import loaded_event
 from services.intake import repository as repo
-from services.intake.cases import IntakeConfig, IntakeRefused, Submission, decline, reclassify, register
+from services.intake.cases import IntakeConfig, Submission, decline, reclassify, register
 from services.security import partners
 from services.security.accounts import accounts
 from services.security.guard import authorize, principal, visible
@@ -83,11 +83,6 @@ class Decline(StrictModel):
     actor: str = Field(min_length=1, max_length=100)
 
 
-def _problem(exc: IntakeRefused) -> Problem:
-    return Problem(exc.status, exc.message, type_=f"urn:laborcase:problem:{exc.code.replace('_', '-')}",
-                   errors=[{"field": f.field, "code": f.code, "reason": f.message} for f in exc.findings])
-
-
 def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
     router = APIRouter()
 
@@ -112,11 +107,7 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
                          workers=body.workers, employer=body.employer, claims=body.claims, summary=body.summary,
                          tier=body.tier, tier_reason=body.tier_reason, route=body.route, answer=body.answer,
                          overrides={o.field: o.reason for o in body.overrides}, actor=actor)
-        try:
-            async with runtime.unit_of_work() as ctx:
-                outcome = await register(ctx, sub, config=config)
-        except IntakeRefused as exc:
-            raise _problem(exc) from exc
+        outcome = await usecase.run(runtime, lambda ctx: register(ctx, sub, config=config))
         request.state.audit_case = outcome.case_id
         return JSONResponse(outcome.as_json(config.hierarchy), status_code=200 if outcome.linked else 201)
 
@@ -124,24 +115,16 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
     async def change_tier(request: Request, case_id: str, body: TierChange) -> dict[str, Any]:
         authorize(request, "write", roles=("clerk", "supervisor"), unit=await case_unit(request, case_id),
                   case_id=case_id, hierarchy=config.hierarchy)
-        try:
-            async with runtime.unit_of_work() as ctx:
-                outcome = await reclassify(ctx, case_id, tier=body.tier, reason=body.reason, actor=body.actor,
-                                           config=config)
-        except IntakeRefused as exc:
-            raise _problem(exc) from exc
+        outcome = await usecase.run(runtime, lambda ctx: reclassify(
+            ctx, case_id, tier=body.tier, reason=body.reason, actor=body.actor, config=config))
         return outcome.as_json(config.hierarchy)
 
     @router.post("/api/v1/cases/{case_id}/decline", response_model=CaseAccepted)
     async def decline_case(request: Request, case_id: str, body: Decline) -> dict[str, Any]:
         authorize(request, "write", roles=("mediator", "legal_aid_officer", "supervisor"), unit=body.org_unit,
                   case_id=case_id, hierarchy=config.hierarchy)
-        try:
-            async with runtime.unit_of_work() as ctx:
-                outcome = await decline(ctx, case_id, org_unit=body.org_unit, reason=body.reason, actor=body.actor,
-                                        config=config)
-        except IntakeRefused as exc:
-            raise _problem(exc) from exc
+        outcome = await usecase.run(runtime, lambda ctx: decline(
+            ctx, case_id, org_unit=body.org_unit, reason=body.reason, actor=body.actor, config=config))
         return outcome.as_json(config.hierarchy)
 
     @router.post("/api/v1/events", status_code=202)

@@ -28,6 +28,8 @@ from events.intake import (
 )
 from services.backbone import caselog
 from services.backbone.consumer import HandlerContext
+from services.backbone.http import Problem
+from services.backbone.usecase import Refused
 from services.calendar.model import shanghai_iso
 from services.calendar.rules import tier_rule
 from services.hierarchy.orgunits import Hierarchy, OrgUnit, default_hierarchy
@@ -52,12 +54,16 @@ class IntakeConfig:
         return cls(default_policy(), default_hierarchy(), default_regions())
 
 
-class IntakeRefused(Exception):
+class IntakeRefused(Refused):
     """The request cannot be applied; ``status`` is the HTTP status, messages are for the clerk."""
 
     def __init__(self, status: int, message: str, *, code: str, findings: list[Finding] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.code, self.findings = status, message, code, findings or []
+        super().__init__(status, message)
+        self.code, self.findings = code, findings or []
+
+    def problem(self) -> Problem:
+        return Problem(self.status, self.message, type_=f"urn:laborcase:problem:{self.code.replace('_', '-')}",
+                       errors=[{"field": f.field, "code": f.code, "reason": f.message} for f in self.findings])
 
     def describe(self) -> str:
         details = "; ".join(f"{f.field}: {f.code}" for f in self.findings)
