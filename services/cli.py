@@ -94,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     p_chaos.add_argument("--cases", type=int, default=200)
     p_chaos.add_argument("--kills", type=int, default=4)
     p_chaos.add_argument("--pg-restarts", type=int, default=1)
-    p_chaos.add_argument("--pause-seconds", type=float, default=30)
+    p_chaos.add_argument("--pause-seconds", type=float, default=30, help="freeze one service (SIGSTOP) this long")
+    p_chaos.add_argument("--cuts", type=int, default=1, help="cut services off the broker this many times")
+    p_chaos.add_argument("--cut-seconds", type=float, default=30)
+    p_chaos.add_argument("--rate", type=float, default=2.0, help="new cases per second")
 
     p_topics = sub.add_parser("topics", help="Kafka topics")
     p_topics.add_subparsers(dest="topics_command", required=True).add_parser(
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         from services.stack.chaos import main as chaos
 
         return chaos(cases=args.cases, kills=args.kills, pg_restarts=args.pg_restarts,
-                     pause_seconds=args.pause_seconds)
+                     pause_seconds=args.pause_seconds, cuts=args.cuts, cut_seconds=args.cut_seconds, rate=args.rate)
     if args.command == "topics":
         from events.catalog import TOPICS
         from services.backbone import kafka

@@ -9,20 +9,24 @@ every deadline signal written once, the supervision projection agreeing with the
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaConsumer
 
 from events.catalog import SERVICES
 from services.backbone.settings import Settings
 from services.stack.bench import Driver
+from services.stack.kafka_proxy import KafkaProxy, open_proxies
 from services.stack.processes import free_port
 from services.stack.supervisor import Stack
 
@@ -53,35 +57,53 @@ class ResilientDriver(Driver):
         raise RuntimeError(f"gave up on {fn.__name__}{args}")
 
 
-async def chaos(stack: Stack, report: Report, *, until: asyncio.Event, kills: int, pg_restarts: int,
-                pause_seconds: float) -> None:
+@dataclass
+class Plan:
+    kills: int
+    pg_restarts: int
+    freeze_seconds: float
+    cut_seconds: float
+    cuts: int
+
+
+async def chaos(stack: Stack, proxies: dict[str, KafkaProxy], report: Report, plan: Plan, *, until: asyncio.Event,
+                spread_seconds: float) -> None:
+    """Strike every planned fault at a random moment spread over ``spread_seconds`` (one at a time)."""
     rng = random.Random(7)
-    plan = ["kill"] * kills + ["pg"] * pg_restarts + (["pause"] if pause_seconds else [])
-    rng.shuffle(plan)
-    await asyncio.sleep(2)
-    for action in plan:
-        await asyncio.sleep(rng.uniform(1, 3))
+    actions = (["kill"] * plan.kills + ["pg"] * plan.pg_restarts + (["freeze"] if plan.freeze_seconds else [])
+               + ["cut"] * plan.cuts)
+    rng.shuffle(actions)
+    t0 = time.monotonic()
+    moments = sorted(rng.uniform(0.05, 0.85) * spread_seconds for _ in actions)
+    cuts = 0
+    for moment, action in zip(moments, actions, strict=True):
+        await asyncio.sleep(max(0.0, t0 + moment - time.monotonic()))
         if until.is_set():
             return
         name = rng.choice(SERVICES)
+        at = f"t={time.monotonic() - t0:.0f}s"
         if action == "kill":
             stack.children[name].send_signal(signal.SIGKILL)
-            report.faults.append(f"SIGKILL {name}")
+            report.faults.append(f"{at} SIGKILL {name}")
             await asyncio.sleep(rng.uniform(0.5, 2))
             stack.start_process(name)
         elif action == "pg" and stack.postgres is not None:
-            report.faults.append("restart PostgreSQL")
+            report.faults.append(f"{at} restart PostgreSQL")
             await asyncio.to_thread(stack.postgres.stop, "fast")
             await asyncio.sleep(2)
             await asyncio.to_thread(stack.postgres.start)
-        elif action == "pause":
-            report.faults.append(f"freeze {name} for {pause_seconds:.0f} s (loses its broker session)")
+        elif action == "freeze":
+            report.faults.append(f"{at} freeze {name} for {plan.freeze_seconds:.0f} s (SIGSTOP: loses its broker session)")
             os.kill(stack.children[name].pid, signal.SIGSTOP)
-            await asyncio.sleep(pause_seconds)
+            await asyncio.sleep(plan.freeze_seconds)
             os.kill(stack.children[name].pid, signal.SIGCONT)
+        elif action == "cut":
+            mode, cuts = ("drop" if cuts % 2 == 0 else "stall"), cuts + 1
+            report.faults.append(f"{at} cut {name} off the broker for {plan.cut_seconds:.0f} s (proxy: {mode})")
+            await proxies[name].cut(plan.cut_seconds, mode=mode)
 
 
-async def invariants(dsns: dict[str, str], case_ids: set[str], report: Report) -> None:
+async def invariants(dsns: dict[str, str], bootstrap: str, case_ids: set[str], report: Report) -> None:
     async def q(service: str, sql: str, *args: object) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(dsns[service])
         try:
@@ -99,26 +121,81 @@ async def invariants(dsns: dict[str, str], case_ids: set[str], report: Report) -
                                    "GROUP BY 1", ids)
     if len(settled) != len(ids) or any(r["n"] != 1 for r in settled):
         report.violations.append(f"settlements: {len(settled)} cases settled, duplicates "
-                                 f"{[r['case_id'] for r in settled if r['n'] != 1]}")
+                                 f"{[r['case_id'] for r in settled if r['n'] != 1][:5]}")
     calls = await q("followup", "SELECT case_id, count(*) FILTER (WHERE kind = 'first' AND state = 'done') AS n, "
                                 "bool_and(state <> 'scheduled') AS all_done FROM followups WHERE case_id = ANY($1) "
                                 "GROUP BY case_id", ids)
     if len(calls) != len(ids) or any(r["n"] != 1 for r in calls):
         report.violations.append("follow-up calls missing or recorded twice")
-    closed = await q("supervision", "SELECT count(*) AS n FROM cases WHERE case_id = ANY($1) AND status = 'closed'", ids)
+    closed = await q("supervision", "SELECT count(*) AS n, coalesce(sum(settled_amount), 0) AS money FROM cases "
+                                    "WHERE case_id = ANY($1) AND status = 'closed'", ids)
     if closed[0]["n"] != len(ids):
         report.violations.append(f"supervision shows {closed[0]['n']} of {len(ids)} cases closed")
+    money = float(closed[0]["money"])
+    report.figures["money settled (supervision total, CNY)"] = f"{money:,.0f} (expected {SETTLED_CNY * len(ids):,.0f})"
+    if money != SETTLED_CNY * len(ids):
+        report.violations.append(f"money settled {money} != {SETTLED_CNY * len(ids)}: an effect lost or applied twice")
     timeline = await q("supervision", "SELECT case_id, count(*) AS n FROM timeline WHERE case_id = ANY($1) "
                                       "AND type = 'mediation.case_resolved' GROUP BY case_id", ids)
     if len(timeline) != len(ids) or any(r["n"] != 1 for r in timeline):
         report.violations.append("timeline: a resolution missing or doubled")
+    signals = 0
     for service in SERVICES:
         fired = await q(service, "SELECT count(*) AS n FROM (SELECT 1 FROM outbox WHERE event_type IN "
                                  "('deadline.warning', 'deadline.breached', 'deadline.met') GROUP BY event_type, "
                                  "convert_from(value, 'UTF8')::jsonb -> 'data' ->> 'deadline_id' HAVING count(*) > 1) d")
         if fired[0]["n"]:
             report.violations.append(f"{service}: {fired[0]['n']} deadline signal(s) written twice")
+        left = await q(service, "SELECT count(*) AS n FROM deadlines WHERE case_id = ANY($1) AND state IN ('open', 'paused')",
+                       ids)
+        if left[0]["n"]:
+            report.violations.append(f"{service}: {left[0]['n']} deadline(s) of closed cases still running")
+        signals += (await q(service, "SELECT count(*) AS n FROM outbox WHERE event_type LIKE 'deadline.%' "
+                                     "AND convert_from(key, 'UTF8') = ANY($1)", ids))[0]["n"]
+    report.figures["deadline signals written (each once)"] = signals
+    await topic_invariants(bootstrap, case_ids, report)
     report.figures["cases checked"] = len(ids)
+
+
+#: Events every case of the run must have on the topics, each exactly once (the same event id may arrive
+#: more than once — at-least-once delivery — but never two different events of these types).
+ONCE_PER_CASE = ("intake.case_received", "intake.case_dispatched", "mediation.case_opened", "mediation.settled",
+                 "mediation.case_resolved", "followup.completed", "followup.case_closed")
+
+
+async def topic_invariants(bootstrap: str, case_ids: set[str], report: Report) -> None:
+    topics = ["intake.events", "mediation.events", "followup.events"]
+    seen: dict[tuple[str, str], set[str]] = {}
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=f"chaos-check-{uuid.uuid4().hex[:8]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    records = duplicates = 0
+    try:
+        idle = 0
+        while idle < 3:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            if not batch:
+                idle += 1
+                continue
+            idle = 0
+            for part in batch.values():
+                for r in part:
+                    records += 1
+                    event = json.loads(r.value)
+                    case_id = (r.key or b"").decode()
+                    if case_id in case_ids and event.get("type") in ONCE_PER_CASE:
+                        ids = seen.setdefault((case_id, event["type"]), set())
+                        duplicates += event["id"] in ids
+                        ids.add(event["id"])
+    finally:
+        await consumer.stop()
+    missing = [(c, t) for c in case_ids for t in ONCE_PER_CASE if (c, t) not in seen]
+    doubled = [k for k, v in seen.items() if len(v) > 1]
+    report.figures["records read back from the topics"] = f"{records:,} ({duplicates:,} redeliveries of the same event)"
+    if missing:
+        report.violations.append(f"topics: {len(missing)} expected event(s) missing, e.g. {missing[:3]}")
+    if doubled:
+        report.violations.append(f"topics: {len(doubled)} effect(s) published as two different events, e.g. {doubled[:3]}")
 
 
 async def stuck(dsns: dict[str, str], ids: set[str]) -> str:
@@ -139,8 +216,10 @@ async def stuck(dsns: dict[str, str], ids: set[str]) -> str:
     return "; ".join(out)
 
 
-async def run(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float, budget_seconds: float,
-              rate: float = 2.0) -> Report:
+SETTLED_CNY = 1000  # what the driver settles every case for
+
+
+async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.0) -> Report:
     report = Report()
     home = Path(tempfile.mkdtemp(prefix="laborcase-chaos-"))
     ports = {s: free_port() for s in SERVICES}
@@ -151,54 +230,90 @@ async def run(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float,
     settings = Settings(home=home, console_port=console_port, **{f"{s}_port": p for s, p in ports.items()})  # type: ignore[arg-type]
     stack = Stack(settings, env=env)
     await asyncio.to_thread(stack.start_infrastructure)
+    bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
+    # every service reaches the broker through its own proxy, which the harness can cut
+    proxies = await open_proxies(bootstrap, list(SERVICES))
+    stack.service_env = {s: {"KAFKA_BOOTSTRAP_SERVERS": p.bootstrap} for s, p in proxies.items()}
     started = time.monotonic()
     try:
         stack.start_services()
         await asyncio.to_thread(stack.wait_ready)
         driver = ResilientDriver(f"http://127.0.0.1:{console_port}", home)
         await driver.login()
+        dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
         stop = asyncio.Event()
-        faults = asyncio.ensure_future(chaos(stack, report, until=stop, kills=kills, pg_restarts=pg_restarts,
-                                             pause_seconds=pause_seconds))
-        sem = asyncio.Semaphore(8)
+        faults = asyncio.ensure_future(chaos(stack, proxies, report, plan, until=stop, spread_seconds=cases / rate))
+        sem = asyncio.Semaphore(16)
+        mediated: asyncio.Queue[str] = asyncio.Queue()
 
-        async def one(n: int) -> str:
-            await asyncio.sleep(min(n, cases) / rate)  # paced, so that the faults land while cases are in flight
+        async def one(n: int, paced: bool = True) -> str:
+            if paced:
+                await asyncio.sleep(n / rate)  # paced, so that the faults land while cases are in flight
             async with sem:
                 case_id = await driver.retry(driver.new_case, 900_000 + n)
                 await driver.retry(driver.mediate, case_id)
-                return case_id
+            mediated.put_nowait(case_id)
+            return case_id
 
+        async def caller() -> None:  # the follow-up calls, made while cases keep arriving
+            while True:
+                batch = [await mediated.get()]
+                await asyncio.sleep(1)
+                while not mediated.empty() and len(batch) < 500:
+                    batch.append(mediated.get_nowait())
+                await asyncio.wait_for(driver.retry(driver.follow_up, set(batch)), budget_seconds)
+
+        calls = asyncio.ensure_future(caller())
         ids = set(await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(cases))), budget_seconds))
         n = cases
         while not faults.done():  # keep cases flowing until every planned fault has struck
-            ids |= set(await asyncio.wait_for(asyncio.gather(*(one(n + i) for i in range(4))), budget_seconds))
+            ids |= set(await asyncio.wait_for(asyncio.gather(*(one(n + i, paced=False) for i in range(4))),
+                                              budget_seconds))
             n += 4
-        dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
-        try:
-            await asyncio.wait_for(driver.retry(driver.follow_up, ids), budget_seconds)
-        except TimeoutError:
-            where = await stuck(dsns, ids)
-            print(f"follow-up never scheduled for some cases: {where}; faults so far: {report.faults}", flush=True)
-            raise
+        report.figures["cases registered and mediated"] = f"{len(ids)} in {time.monotonic() - started:.0f} s"
         deadline = time.monotonic() + budget_seconds
-        while await driver.retry(driver.closed, ids) < len(ids) and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.5)
+        while (done := await closed_count(dsns, ids)) < len(ids) and time.monotonic() < deadline:
+            if calls.done():
+                calls.result()  # a failure of the caller surfaces here
+            await asyncio.sleep(1)
+        calls.cancel()
+        if done < len(ids):
+            print(f"not every case closed ({done}/{len(ids)}): {await stuck(dsns, ids)}; faults: {report.faults}",
+                  flush=True)
+            raise TimeoutError
         stop.set()
         await faults
         await asyncio.sleep(3)  # let every relay drain
-        await invariants(dsns, ids, report)
+        report.figures["lifecycle complete"] = f"{len(ids)} cases closed after {time.monotonic() - started:.0f} s"
+        await invariants(dsns, bootstrap, ids, report)
+        report.figures["proxy connections (opened / aborted / refused)"] = ", ".join(
+            f"{s} {p.stats.connections}/{p.stats.aborted}/{p.stats.refused}" for s, p in proxies.items())
         await driver.http.aclose()
     finally:
         report.figures["elapsed s"] = round(time.monotonic() - started, 1)
         await asyncio.to_thread(stack.stop)
+        for proxy in proxies.values():
+            await proxy.stop()
     return report
 
 
-def main(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float) -> int:
+async def closed_count(dsns: dict[str, str], ids: set[str]) -> int:
+    conn = await asyncpg.connect(dsns["supervision"])
     try:
-        report = asyncio.run(run(cases=cases, kills=kills, pg_restarts=pg_restarts, pause_seconds=pause_seconds,
-                                 budget_seconds=max(120, cases * 2)))
+        return int(await conn.fetchval("SELECT count(*) FROM cases WHERE case_id = ANY($1) AND status = 'closed'",
+                                       list(ids)))
+    finally:
+        await conn.close()
+
+
+def main(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float, cut_seconds: float = 30, cuts: int = 1,
+         rate: float = 2.0) -> int:
+    plan = Plan(kills=kills, pg_restarts=pg_restarts, freeze_seconds=pause_seconds, cut_seconds=cut_seconds, cuts=cuts)
+    print(f"laborcase chaos: {cases} cases at {rate:g}/s; faults: {kills} SIGKILL, {pg_restarts} PostgreSQL restart(s), "
+          f"{cuts} broker cut(s) of {cut_seconds:g} s, freeze {pause_seconds:g} s", flush=True)
+    try:
+        report = asyncio.run(run(cases=cases, plan=plan, rate=rate,
+                                 budget_seconds=max(180.0, cases / rate * 3)))
     except TimeoutError:
         print("chaos run did not finish in time")
         return 1

@@ -36,6 +36,8 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     passwords: Path | None = None
+    #: per-process additions to ``env`` (the fault-injection harness puts each service behind its own proxy)
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def home(self) -> Path:
@@ -92,7 +94,8 @@ class Stack:
 
     def start_process(self, name: str) -> None:
         module = "services.console" if name == "console" else f"services.{name}"
-        self.children[name] = spawn([sys.executable, "-m", module], log=self.log_path(name), env=self.env)
+        self.children[name] = spawn([sys.executable, "-m", module], log=self.log_path(name),
+                                     env=self.env | self.service_env.get(name, {}))
 
     def start_services(self) -> None:
         for name in (*SERVICES, "console"):

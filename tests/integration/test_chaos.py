@@ -1,5 +1,6 @@
-"""The fault-injection harness, short version: services killed with SIGKILL, PostgreSQL restarted and a service
-frozen past its broker session while cases flow — then the invariants (DESIGN §8)."""
+"""The fault-injection harness, short version: services killed with SIGKILL, PostgreSQL restarted, a service
+frozen past its broker session and two services cut off the broker through their proxies (one link dropped,
+one stalled) while cases flow — then the invariants from the databases and the topics (DESIGN §8)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ pytestmark = pytest.mark.integration
 def test_short_chaos_run_keeps_every_invariant():
     result = subprocess.run(
         [sys.executable, "-m", "services.cli", "chaos", "--cases", "24", "--kills", "2", "--pg-restarts", "1",
-         "--pause-seconds", "8"], capture_output=True, text=True, timeout=600)
+         "--pause-seconds", "8", "--cuts", "2", "--cut-seconds", "10", "--rate", "3"], capture_output=True, text=True, timeout=600)
     print(result.stdout[-3000:])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "all invariants hold" in result.stdout
     assert result.stdout.count("SIGKILL") == 2 and "restart PostgreSQL" in result.stdout
+    assert "(proxy: drop)" in result.stdout and "(proxy: stall)" in result.stdout
