@@ -63,7 +63,10 @@ def deployment(name: str, module: str, port: int, replicas: int = 2) -> list[dic
     return [
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(name),
          "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                  "template": {"metadata": {"labels": {**labels, "app.kubernetes.io/part-of": "laborcase"}},
+                  "template": {"metadata": {"labels": {**labels, "app.kubernetes.io/part-of": "laborcase"},
+                                            "annotations": {"prometheus.io/scrape": "true",
+                                                            "prometheus.io/port": str(port),
+                                                            "prometheus.io/path": "/metrics"}},
                                "spec": {"terminationGracePeriodSeconds": 45,
                                         "containers": [container(name, module, port)],
                                         "volumes": [{"name": "accounts",

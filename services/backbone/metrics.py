@@ -14,5 +14,11 @@ BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 DEADLINES_FIRED = Counter("laborcase_deadlines_fired_total", "Deadline warnings and breaches", ["service", "signal"])
-DEADLINES_OPEN = Gauge("laborcase_deadlines_open", "Open deadlines", ["service"])
+DEADLINES_OPEN = Gauge("laborcase_deadlines_open", "Running deadlines (planner estimate: cheap at any size)", ["service"])
+DEADLINES_DUE_SOON = Gauge("laborcase_deadlines_due_24h", "Deadline signals (warning or breach) due in the next 24 h",
+                           ["service"])
+DEADLINES_LATE = Gauge("laborcase_deadlines_late", "Deadline signals due more than 5 s ago and not yet fired "
+                       "(the scanner is behind or stopped)", ["service"])
+CONSUMER_LAG = Gauge("laborcase_consumer_lag", "Records behind the high watermark, per consumed topic "
+                     "(from the last fetch; unreliable on the local Tansu broker)", ["service", "topic"])
 RETRIES = Counter("laborcase_transient_retries_total", "Transient faults retried", ["service", "where"])

@@ -28,6 +28,7 @@ from services.backbone import kafka, logs, metrics, tracing
 from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, is_transient, migrate
 from services.backbone.deadline_store import fire_due, next_fire_at
+from services.backbone.deadline_store import gauges as deadline_gauges
 from services.backbone.http import Problem, service_app
 from services.backbone.outbox import Relay, enqueue, prune, republish_retained
 from services.backbone.settings import Settings
@@ -294,9 +295,25 @@ class Runtime:
         s = self.settings
         backlog = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         metrics.OUTBOX_BACKLOG.labels(self.spec.name).set(backlog)
-        metrics.DEADLINES_OPEN.labels(self.spec.name).set(
-            await self.pool.fetchval("SELECT count(*) FROM deadlines WHERE next_fire_at IS NOT NULL"))
+        running, soon, late = await deadline_gauges(self.pool)
+        metrics.DEADLINES_OPEN.labels(self.spec.name).set(running)
+        metrics.DEADLINES_DUE_SOON.labels(self.spec.name).set(soon)
+        metrics.DEADLINES_LATE.labels(self.spec.name).set(late)
+        await self._consumer_lag()
         await prune(self.pool, outbox_hours=s.outbox_retention_hours, inbox_hours=s.inbox_retention_hours)
+
+    async def _consumer_lag(self) -> None:
+        consumer = getattr(self._subscriber, "consumer", None)
+        if consumer is None:
+            return
+        lag: dict[str, int] = {}
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:  # nothing fetched from it yet
+                continue
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - await consumer.position(tp))
+        for topic, value in lag.items():
+            metrics.CONSUMER_LAG.labels(self.spec.name, topic).set(value)
 
     # --- the broker's generation ---------------------------------------------------------------
 

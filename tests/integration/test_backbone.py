@@ -332,3 +332,43 @@ async def test_records_keep_foreign_bytes(kafka_bootstrap, embedded_admin, make_
     (record,) = await kafka.read_all(kafka_bootstrap, topic)
     assert record.value == raw and record.key == b"k" and list(record.headers) == [("h", b"\x00\xff")]
     await pool.close()
+
+
+async def test_metrics_show_lag_backlog_and_deadlines_due_or_late(kafka_bootstrap, embedded_admin, make_db):
+    """What an operator alerts on: consumer lag, outbox backlog, deadlines due soon and deadlines the scanner missed."""
+    from prometheus_client import generate_latest
+
+    p = prefix()
+    runtime = await start(ledger(p), kafka_bootstrap, await make_db(embedded_admin))
+    service = runtime.spec.name
+    try:
+        await produce_events(kafka_bootstrap, f"{p}.in", [referred(f"(2026)青0103民诉前调{n}号") for n in range(3)])
+        assert await wait_until(lambda: _eq(lambda: runtime.pool.fetchval("SELECT count(*) FROM inbox"), 3),
+                                what="three events consumed")
+        assert await wait_until(lambda: _eq(lambda: runtime.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"), 0), what="their effects published")
+        insert = ("INSERT INTO deadlines (id, case_id, kind, owner, state, started_at, due_at, warn_at, warn_ratio, "
+                  "warned, next_fire_at) SELECT gen_random_uuid(), $1 || g, 'tier', 'elsewhere', 'open', now(), "
+                  "now() + $2::text::interval, now() + $2::text::interval, 0.8, true, now() + $2::text::interval "
+                  "FROM generate_series(1, $3) g")
+        await runtime.pool.execute(insert, "LATE", "-1 hour", 2)  # another owner's: this scanner leaves them
+        await runtime.pool.execute(insert, "SOON", "2 hours", 3)
+        await runtime.pool.execute(insert, "LATER", "20 days", 4)
+        await runtime.pool.execute("ANALYZE deadlines")
+        await runtime._housekeeping()
+        text = generate_latest().decode()
+
+        def value(metric: str, **labels: str) -> float:
+            want = [f'{k}="{v}"' for k, v in {"service": service, **labels}.items()]
+            lines = [ln for ln in text.splitlines() if ln.startswith(f"{metric}{{") and all(w in ln for w in want)]
+            assert lines, f"{metric} {labels} not exported: " + "\n".join(ln for ln in text.splitlines() if metric in ln)
+            return float(lines[0].rsplit(" ", 1)[1])
+
+        assert value("laborcase_deadlines_late") == 2
+        assert value("laborcase_deadlines_due_24h") == 5
+        assert value("laborcase_deadlines_open") == 9  # planner estimate, exact after ANALYZE on a small table
+        assert value("laborcase_outbox_backlog") == 0
+        assert value("laborcase_consumer_lag", topic=f"{p}.in") == 0
+        assert value("laborcase_events_consumed_total", topic=f"{p}.in", outcome="processed") == 3
+    finally:
+        await runtime.stop()

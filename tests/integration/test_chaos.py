@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 def test_short_chaos_run_keeps_every_invariant():
     result = subprocess.run(
         [sys.executable, "-m", "services.cli", "chaos", "--cases", "24", "--kills", "2", "--pg-restarts", "1",
-         "--pause-seconds", "8", "--cuts", "2", "--cut-seconds", "10", "--rate", "3"], capture_output=True, text=True, timeout=600)
+         "--pause-seconds", "8", "--cuts", "2", "--cut-seconds", "10", "--rate", "3"],
+        capture_output=True, text=True, timeout=600)
     print(result.stdout[-3000:])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "all invariants hold" in result.stdout

@@ -54,3 +54,34 @@ def test_compose_file_follows_the_compose_specification():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     jsonschema.validate(compose, schema)
     assert {"kafka-1", "kafka-2", "kafka-3", "pg-intake", "pg-supervision", "console"} <= set(compose["services"])
+
+
+def test_prometheus_scrapes_every_service_and_alerts_only_on_metrics_that_exist():
+    import re
+
+    from prometheus_client import REGISTRY
+
+    import services.backbone.metrics  # noqa: F401 - registers the metrics
+
+    exported = {m.name for m in REGISTRY.collect()}  # counters without _total, histograms without _bucket
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    alerts = [r for g in rules["groups"] for r in g["rules"]]
+    assert {"LaborcaseDeadlineScannerBehind", "LaborcaseOutboxBacklog", "LaborcaseConsumerLag",
+            "LaborcaseDeadLetters", "LaborcaseHandlerSlow"} <= {a["alert"] for a in alerts}
+    for alert in alerts:
+        assert alert["labels"]["severity"] in ("warning", "critical") and alert["annotations"]["summary"]
+        for name in re.findall(r"\blaborcase_[a-z_0-9]+", alert["expr"]):
+            base = re.sub(r"_(total|bucket|sum|count)$", "", name)
+            assert base in exported, f"{alert['alert']} uses {name}, which no service exports"
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    job = config["scrape_configs"][0]
+    assert job["job_name"] == "laborcase" and config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    scraped = {(n, sd["port"]) for sd in job["dns_sd_configs"] for n in sd["names"]}
+    for svc in ("intake", "mediation", "legal_aid", "followup", "supervision"):
+        port = next(int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)/readyz", str(compose["services"][svc]["healthcheck"])))
+        assert (svc, port) in scraped
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in k8s_docs()}
+    for name in ("intake", "mediation", "legal-aid", "followup", "supervision"):
+        annotations = docs[("Deployment", name)]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics"
