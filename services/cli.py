@@ -87,8 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     p_rebuild.add_argument("--dsn", help="target database (default: LABORCASE_SUPERVISION_DSN; stop supervision first)")
 
     p_bench = sub.add_parser("bench", help="measure the DESIGN §8 figures against the floor (local stack)")
-    p_bench.add_argument("--cases", type=int, default=300, help="cases through the full lifecycle")
+    p_bench.add_argument("--cases", type=int, default=None, help="cases through the full lifecycle (300)")
     p_bench.add_argument("--quick", action="store_true", help="smaller run (100k deadlines, fewer events)")
+    p_bench.add_argument("--smoke", action="store_true", help="tiny run that only proves every figure is measured")
+    p_bench.add_argument("--runs", type=int, default=1, help="repeat the whole run and print medians")
+    p_bench.add_argument("--grow-to", type=int, default=None, metavar="CASES",
+                         help="then grow every database to this many cases (1000000 for the DESIGN figure) and "
+                              "measure memory and reads again")
 
     p_chaos = sub.add_parser("chaos", help="fault injection: kill services, restart PostgreSQL, check invariants")
     p_chaos.add_argument("--cases", type=int, default=200)
@@ -125,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from services.stack.bench import main as bench
 
-        return bench(cases=args.cases, quick=args.quick)
+        return bench(cases=args.cases, mode="smoke" if args.smoke else "quick" if args.quick else "full",
+                     runs=args.runs, grow_to=args.grow_to)
     if args.command == "chaos":
         from services.stack.chaos import main as chaos
 

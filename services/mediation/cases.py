@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -73,6 +75,8 @@ def default_clocks() -> Clocks:
 class MediationConfig:
     hierarchy: Hierarchy
     clocks: Clocks
+    #: how often cases waiting for a mediator with room are offered again
+    waiting_queue_seconds: float = 3.0
 
     @classmethod
     def default(cls) -> MediationConfig:
@@ -165,7 +169,7 @@ def _units_for(config: MediationConfig, org_unit: str) -> list[str]:
 
 
 async def assign(ctx: HandlerContext, case_id: str, *, config: MediationConfig, reason: str,
-                 actor: str | None = None, mediator_id: str | None = None) -> str | None:
+                 actor: str | None = None, mediator_id: str | None = None, announce_pending: bool = True) -> str | None:
     row = await repo.get(ctx.conn, case_id, lock=True)
     assert row is not None
     case = repo.domain(row)
@@ -179,6 +183,8 @@ async def assign(ctx: HandlerContext, case_id: str, *, config: MediationConfig, 
     else:
         chosen = assignment.choose(candidates, exclude=case.declined_by, unit=case.org_unit)
     if chosen is None:
+        if not announce_pending:  # already waiting, and said so when it started to
+            return None
         ctx.publish("mediation.assignment_pending", AssignmentPending(
             case_id=case_id, org_unit=case.org_unit, reason="本单位暂无可接案的调解员"), subject=case_id)
         await caselog.log(ctx.conn, case_id, actor=actor, action="assignment_pending", org_unit=case.org_unit)
@@ -234,6 +240,33 @@ async def reassign(ctx: HandlerContext, case_id: str, *, reason: str, actor: str
     await caselog.log(ctx.conn, case_id, actor=actor, action="reassigning", reason=reason,
                    previous=case.mediator_id)
     return await assign(ctx, case_id, config=config, reason=f"改派：{reason}", actor=actor, mediator_id=mediator_id)
+
+
+async def offer_waiting(units_of_work: Callable[[], AbstractAsyncContextManager[HandlerContext]],
+                        conn: asyncpg.Pool, config: MediationConfig, *, limit: int = 100) -> int:
+    """Offer cases waiting for a mediator (everyone was at capacity) as soon as someone has room.
+
+    Earliest due first, per unit; a unit where nobody has room is not tried again in this round. Each
+    offer is its own transaction with the case row locked, so replicas and handlers do not collide.
+    """
+    waiting = await conn.fetch(
+        "SELECT case_id, org_unit FROM mediation_cases WHERE state = 'awaiting_assignment' "
+        "ORDER BY due_at NULLS LAST, case_id LIMIT $1", limit)
+    full: set[str] = set()
+    offered = 0
+    for row in waiting:
+        if row["org_unit"] in full:
+            continue
+        async with units_of_work() as ctx:
+            current = await repo.get(ctx.conn, row["case_id"], lock=True)
+            if current is None or current["state"] != "awaiting_assignment":
+                continue
+            if await assign(ctx, row["case_id"], config=config, reason="调解员有空余，按期限先后自动分派",
+                            announce_pending=False) is None:
+                full.add(row["org_unit"])
+            else:
+                offered += 1
+    return offered
 
 
 # --- sessions --------------------------------------------------------------------------------------------

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import Runtime, ServiceSpec
 from services.mediation.api import build_router
-from services.mediation.cases import MediationConfig, sync_mediators
+from services.mediation.cases import MediationConfig, offer_waiting, sync_mediators
 from services.mediation.handlers import handlers
 
 CONFIG = MediationConfig.default()
 
 
+log = logging.getLogger(__name__)
+
+
 async def _seed(runtime: Runtime) -> None:
     await sync_mediators(runtime.pool, CONFIG.hierarchy)
+
+
+async def waiting_queue(runtime: Runtime, stopping: asyncio.Event) -> None:
+    """Every few seconds, offer waiting cases to mediators who have room again."""
+    while not stopping.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stopping.wait(), CONFIG.waiting_queue_seconds)
+        if stopping.is_set():
+            return
+        try:
+            if await offer_waiting(runtime.unit_of_work, runtime.pool, CONFIG):
+                runtime.relay.wake()
+        except Exception as exc:
+            log.warning("offering waiting cases failed", extra={"error": repr(exc)})
 
 
 SPEC = ServiceSpec(
@@ -25,4 +45,5 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routers=lambda runtime: [build_router(runtime, CONFIG)],
     on_start=_seed,
+    loops=(waiting_queue,),
 )

@@ -14,9 +14,10 @@ import asyncio
 import os
 import statistics
 import tempfile
+import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from services.backbone.outbox import Record, enqueue
 from services.backbone.settings import Settings
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.stack.processes import free_port
+from services.stack.scale import grow_all
 from services.stack.supervisor import Stack
 
 
@@ -46,11 +48,50 @@ def pct(values: list[float], p: float) -> float:
 
 @dataclass
 class Figures:
-    rows: list[tuple[str, str]] = field(default_factory=list)
+    """Numbers of one run, printed as they come; ``summary`` gives the median and range over several runs."""
 
-    def add(self, name: str, value: str) -> None:
-        self.rows.append((name, value))
-        print(f"  {name:<52} {value}", flush=True)
+    values: dict[str, float] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, value: float, fmt: str = "{:,.1f}", note: str = "") -> None:
+        self.values[name], self.formats[name] = value, fmt
+        print(f"  {name:<58} {fmt.format(value)}{'  ' + note if note else ''}", flush=True)
+
+
+def summary(runs: list[Figures]) -> list[str]:
+    lines = []
+    for name, fmt in runs[0].formats.items():
+        values = [r.values[name] for r in runs if name in r.values]
+        med = statistics.median(values)
+        spread = f"  (runs: {', '.join(fmt.format(v) for v in values)})" if len(values) > 1 else ""
+        lines.append(f"  {name:<58} {fmt.format(med)}{spread}")
+    return lines
+
+
+class PeakRss:
+    """Samples the resident memory of every service process (and its children) while the run goes on."""
+
+    def __init__(self, stack: Stack):
+        self.stack, self.peak = stack, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.25):
+            for name, proc in list(self.stack.children.items()):
+                try:
+                    rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+                except psutil.Error:
+                    continue
+                self.peak[name] = max(self.peak.get(name, 0.0), rss)
 
 
 # --- 1. the floor -------------------------------------------------------------------------------------------
@@ -168,14 +209,17 @@ class Driver:
 
             await asyncio.gather(*(call(c) for c in calls))
 
-    async def closed(self, case_ids: set[str]) -> int:
-        r = await self.http.get("/api/v1/cases", params={"status": "closed", "limit": 1000},
-                                headers=self.headers["supervisor-qh"])
-        r.raise_for_status()
-        return len({c["case_id"] for c in r.json()["cases"]} & case_ids)
+async def closed_count(dsns: dict[str, str], ids: set[str]) -> int:
+    """Cases of ``ids`` the supervision projection shows closed (read from its database: any number of cases)."""
+    conn = await asyncpg.connect(dsns["supervision"])
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM cases WHERE case_id = ANY($1) AND status = 'closed'",
+                                       list(ids)))
+    finally:
+        await conn.close()
 
 
-async def lifecycle(driver: Driver, cases: int, start: int) -> tuple[float, float]:
+async def lifecycle(driver: Driver, dsns: dict[str, str], cases: int, start: int) -> tuple[float, float]:
     """Complete cases/s for ``cases`` cases, each a new hotline case through settlement, follow-up and closing."""
     sem = asyncio.Semaphore(16)
     t0 = time.perf_counter()
@@ -188,13 +232,14 @@ async def lifecycle(driver: Driver, cases: int, start: int) -> tuple[float, floa
 
     ids = set(await asyncio.gather(*(one(start + i) for i in range(cases))))
     await driver.follow_up(ids)
-    while await driver.closed(ids) < len(ids):  # noqa: ASYNC110 - polling the supervision projection
+    while await closed_count(dsns, ids) < len(ids):  # noqa: ASYNC110 - polling the supervision projection
         await asyncio.sleep(0.1)
     elapsed = time.perf_counter() - t0
     return cases / elapsed, elapsed
 
 
-async def hop_latency(driver: Driver, dsns: dict[str, str], rate: int, seconds: int, start: int) -> list[float]:
+async def hop_latency(driver: Driver, dsns: dict[str, str], rate: int, seconds: int,
+                      start: int) -> tuple[list[float], list[str]]:
     """Pace new cases at ``rate``/s; the hop is intake's dispatch commit → mediation's commit of its effect."""
     ids: list[str] = []
     t0 = time.perf_counter()
@@ -212,7 +257,7 @@ async def hop_latency(driver: Driver, dsns: dict[str, str], rate: int, seconds: 
             "AND convert_from(key, 'UTF8') = ANY($1::text[])", ids)}
         done = {r["event_id"]: r["processed_at"] for r in await mediation.fetch(
             "SELECT event_id, processed_at FROM inbox WHERE event_id = ANY($1::uuid[])", list(sent))}
-        return [(done[e] - sent[e]).total_seconds() * 1000 for e in sent if e in done]
+        return [(done[e] - sent[e]).total_seconds() * 1000 for e in sent if e in done], ids
     finally:
         await intake.close()
         await mediation.close()
@@ -278,7 +323,23 @@ async def scan_cost(admin_dsn: str, open_deadlines: int) -> float:
 
 # --- the run --------------------------------------------------------------------------------------------------
 
-async def run(*, cases: int, floor_events: int, paced_seconds: int, quick: bool) -> Figures:
+@dataclass
+class Sizes:
+    cases: int = 300
+    floor_events: int = 20_000
+    paced_seconds: int = 10
+    alerts: int = 100
+    large_scan: int = 1_000_000
+    grow_to: int = 0  # then grow every database to this many cases and measure memory and queries again
+
+    @classmethod
+    def of(cls, mode: str, cases: int | None) -> Sizes:
+        sizes = {"full": cls(), "quick": cls(100, 5_000, 4, 20, 100_000),
+                 "smoke": cls(10, 500, 2, 5, 10_000, 2_000)}[mode]
+        return replace(sizes, cases=cases) if cases else sizes
+
+
+async def run(sizes: Sizes) -> Figures:
     figures = Figures()
     home = Path(tempfile.mkdtemp(prefix="laborcase-bench-"))
     settings = Settings(home=home, console_port=free_port(),
@@ -290,47 +351,102 @@ async def run(*, cases: int, floor_events: int, paced_seconds: int, quick: bool)
     try:
         bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
         admin = stack.postgres.admin_dsn() if stack.postgres else Settings().dsn_for("intake")
-        print("laborcase bench — 2 cores, Tansu broker, embedded PostgreSQL", flush=True)
-        rate = await floor(bootstrap, admin, floor_events)
-        figures.add(f"floor: {floor_events} events, 1 transaction each", f"{rate:,.0f} events/s")
+        rate = await floor(bootstrap, admin, sizes.floor_events)
+        figures.add(f"floor: {sizes.floor_events} events, 1 transaction each (events/s)", rate, "{:,.0f}")
         stack.start_services()
         t = time.perf_counter()
-        await asyncio.to_thread(stack.wait_ready)
-        figures.add("start-up of the services (ready)", f"{time.perf_counter() - t:.1f} s")
-        driver = Driver(f"http://127.0.0.1:{settings.console_port}", home)
-        await driver.login()
-        await lifecycle(driver, 10, 1)  # warm-up
-        throughput, elapsed = await lifecycle(driver, cases, 1000)
-        dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
-        events = 0
-        for dsn in dsns.values():
-            conn = await asyncpg.connect(dsn)
-            events += await conn.fetchval("SELECT count(*) FROM outbox")
-            await conn.close()
-        figures.add(f"full lifecycle: {cases} cases, all services", f"{throughput:,.1f} complete cases/s "
-                    f"({elapsed:.1f} s)")
-        figures.add("events published by the services (whole run)", f"{events:,} ({events / elapsed:,.0f} events/s)")
-        figures.add("ratio of lifecycle event rate to the floor", f"{events / elapsed / rate:.2f}")
-        hops = await hop_latency(driver, dsns, 50, paced_seconds, 100_000)
-        figures.add(f"hop latency at 50 cases/s ({len(hops)} hops) p50 / p99",
-                    f"{pct(hops, 50):.1f} ms / {pct(hops, 99):.1f} ms")
-        alerts = await alert_latency(dsns, 20 if quick else 100)
-        figures.add("overdue alert latency (due → on the board) p50 / p99",
-                    f"{pct(alerts, 50):.0f} ms / {pct(alerts, 99):.0f} ms")
-        rss = {name: psutil.Process(p.pid).memory_info().rss / 2**20 for name, p in stack.children.items()}
-        figures.add("RSS per service (MiB)", ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
+        with PeakRss(stack) as rss:
+            await asyncio.to_thread(stack.wait_ready)
+            figures.add("start-up of the services, ready (s)", time.perf_counter() - t)
+            driver = Driver(f"http://127.0.0.1:{settings.console_port}", home)
+            await driver.login()
+            dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
+            await lifecycle(driver, dsns, 10, 1)  # warm-up
+            before = await published(dsns)
+            throughput, elapsed = await lifecycle(driver, dsns, sizes.cases, 1000)
+            events = await published(dsns) - before
+            figures.add(f"full lifecycle, {sizes.cases} cases (complete cases/s)", throughput, note=f"{elapsed:.1f} s")
+            figures.add("events published by the services during it (events/s)", events / elapsed, "{:,.0f}",
+                        note=f"{events:,} events, {events / sizes.cases:.1f} per case")
+            figures.add("ratio of the lifecycle's event rate to the floor", events / elapsed / rate, "{:.2f}")
+            hops, paced = await hop_latency(driver, dsns, 50, sizes.paced_seconds, 100_000)
+            figures.add(f"hop latency at 50 cases/s, p50 (ms, {len(hops)} hops)", pct(hops, 50))
+            figures.add("hop latency at 50 cases/s, p99 (ms)", pct(hops, 99))
+            alerts = await alert_latency(dsns, sizes.alerts)
+            figures.add(f"overdue alert latency, due → on the board, p50 (ms, {len(alerts)} alerts)", pct(alerts, 50),
+                        "{:,.0f}")
+            figures.add("overdue alert latency, due → on the board, p99 (ms)", pct(alerts, 99), "{:,.0f}")
+        for name, peak in rss.peak.items():
+            figures.add(f"peak RSS {name} (MiB)", peak, "{:,.0f}")
+        if sizes.grow_to:
+            sem = asyncio.Semaphore(16)
+
+            async def settle(case_id: str) -> None:
+                async with sem:
+                    await driver.mediate(case_id)
+
+            await asyncio.gather(*(settle(c) for c in paced))  # free the mediators the paced cases hold
+            await at_scale(stack, driver, dsns, sizes.grow_to, figures)
         await driver.http.aclose()
         small = await scan_cost(admin, 1_000)
-        large = await scan_cost(admin, 100_000 if quick else 1_000_000)
-        figures.add("deadline scan, 100 due among 1 thousand open", f"{small:.1f} ms")
-        figures.add(f"deadline scan, 100 due among {100_000 if quick else 1_000_000:,} open", f"{large:.1f} ms "
-                    f"(ratio {large / small:.2f})")
+        large = await scan_cost(admin, sizes.large_scan)
+        figures.add("deadline scan, 100 due among 1 thousand open (ms)", small)
+        figures.add(f"deadline scan, 100 due among {sizes.large_scan:,} open (ms)", large)
+        figures.add("deadline scan cost ratio, large / small", large / small, "{:.2f}")
     finally:
         await asyncio.to_thread(stack.stop)
     return figures
 
 
-def main(*, cases: int = 300, quick: bool = False) -> int:
-    asyncio.run(run(cases=cases, floor_events=5_000 if quick else 20_000, paced_seconds=4 if quick else 10,
-                    quick=quick))
+async def at_scale(stack: Stack, driver: Driver, dsns: dict[str, str], cases: int, figures: Figures) -> None:
+    """Every database grown to ``cases`` cases; then cases keep flowing while supervisors and mediators read."""
+    t = time.perf_counter()
+    grown = await grow_all(dsns, cases)
+    figures.add(f"grow every database to {cases:,} cases (s)", time.perf_counter() - t, "{:,.0f}",
+                note="; ".join(f"{s}: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()) for s, (_, sizes) in grown.items()))
+    reads = {"supervision statistics (all units)": ("/api/v1/stats", "supervisor-qh", {}),
+             "supervision case list, overdue first": ("/api/v1/cases", "supervisor-qh", {"limit": 100}),
+             "supervision breach forecast": ("/api/v1/forecast", "supervisor-qh", {}),
+             "mediator worklist": ("/api/v1/mediation/worklist", "mediator-cd", {}),
+             "follow-up worklist": ("/api/v1/followup/worklist", "clerk", {"limit": 100})}
+    with PeakRss(stack) as rss:
+        rate, _ = await lifecycle(driver, dsns, 50, 200_000)
+        figures.add(f"full lifecycle with {cases:,} cases in every database (complete cases/s)", rate)
+        for label, (path, user, params) in reads.items():
+            timings = []
+            for _ in range(5):
+                t = time.perf_counter()
+                r = await driver.http.get(path, params=params, headers=driver.headers[user])
+                r.raise_for_status()
+                timings.append((time.perf_counter() - t) * 1000)
+            figures.add(f"{label} with {cases:,} cases, median of 5 (ms)", statistics.median(timings), "{:,.0f}")
+    for name, peak in rss.peak.items():
+        figures.add(f"peak RSS {name} with {cases:,} cases (MiB)", peak, "{:,.0f}")
+
+
+async def published(dsns: dict[str, str]) -> int:
+    total = 0
+    for dsn in dsns.values():
+        conn = await asyncpg.connect(dsn)
+        try:
+            total += await conn.fetchval("SELECT count(*) FROM outbox")
+        finally:
+            await conn.close()
+    return total
+
+
+def main(*, cases: int | None = None, mode: str = "full", runs: int = 1, grow_to: int | None = None) -> int:
+    sizes = Sizes.of(mode, cases)
+    if grow_to is not None:
+        sizes = replace(sizes, grow_to=grow_to)
+    cpus = os.cpu_count()
+    print(f"laborcase bench — {cpus} cores, Tansu broker, embedded PostgreSQL; {runs} run(s), {mode} sizes", flush=True)
+    results = []
+    for n in range(runs):
+        print(f"run {n + 1} of {runs}:", flush=True)
+        results.append(asyncio.run(run(sizes)))
+    if runs > 1:
+        print(f"median of {runs} runs:")
+        for line in summary(results):
+            print(line)
     return 0

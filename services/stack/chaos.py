@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer
 
 from events.catalog import SERVICES
 from services.backbone.settings import Settings
-from services.stack.bench import Driver
+from services.stack.bench import Driver, closed_count
 from services.stack.kafka_proxy import KafkaProxy, open_proxies
 from services.stack.processes import free_port
 from services.stack.supervisor import Stack
@@ -295,15 +295,6 @@ async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.
         for proxy in proxies.values():
             await proxy.stop()
     return report
-
-
-async def closed_count(dsns: dict[str, str], ids: set[str]) -> int:
-    conn = await asyncpg.connect(dsns["supervision"])
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM cases WHERE case_id = ANY($1) AND status = 'closed'",
-                                       list(ids)))
-    finally:
-        await conn.close()
 
 
 def main(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float, cut_seconds: float = 30, cuts: int = 1,

@@ -3,6 +3,7 @@ confirmation; a failed mediation through feedback and hand-off to legal aid — 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -42,10 +43,10 @@ async def court_sends(bootstrap: str, event_type: str, case_no: str, data: dict[
 
 
 async def refer(bootstrap: str, *, kind: str = "post_filing", procedure: str | None = "simplified",
-                workers: int = 1) -> str:
+                workers: int = 1, region: str = "630103") -> str:
     n = next(_n)
     case_no = f"(2026)青0103民{'初' if kind == 'post_filing' else '诉前调'}{9000 + n}号"
-    data = {"court_code": "QH0103", "court_case_no": case_no, "referral_kind": kind, "region_code": "630103",
+    data = {"court_code": "QH0103", "court_case_no": case_no, "referral_kind": kind, "region_code": region,
             "referred_at": datetime.now(UTC).isoformat(),
             "workers": [{"name": f"工人{n}-{i}", "id_number": make_id_number("630103", date(1980, 2, 1 + i), 900 + n * 20 + i),
                          "phone": f"1380971{n:02d}{i:02d}"} for i in range(workers)],
@@ -263,3 +264,42 @@ async def test_mediator_registry_and_extension(stack, kafka_bootstrap):
     assert page.status_code == 200 and case["case_id"] in page.text and "调解员工作台" in page.text
     page = await med.get(f"/mediation/cases/{case['case_id']}")
     assert page.status_code == 200 and "法院委托调解期限" in page.text
+
+
+async def test_a_case_waiting_for_a_mediator_is_offered_when_one_has_room(stack, kafka_bootstrap):
+    """城西区 has one mediator; at capacity 1 the second case waits (a settled court case still awaits the court's
+    confirmation and keeps its mediator busy), and is offered as soon as the mediator has room again."""
+    intake, med = stack
+    assert (await med.patch("/api/v1/mediation/mediators/M-CX-01", json={"capacity": 1})).status_code == 200
+    try:
+        first = await mediation_case(intake, med, await refer(kafka_bootstrap, region="630104"))
+        second_no = await refer(kafka_bootstrap, region="630104")
+
+        async def waiting():
+            cases = (await intake.get("/api/v1/intake/cases", params={"ref": second_no})).json()["cases"]
+            r = await med.get(f"/api/v1/mediation/cases/{cases[0]['case_id']}") if cases else None
+            return r.json() if r is not None and r.status_code == 200 and r.json()["state"] == "awaiting_assignment" \
+                else None
+
+        second = await wait_until(waiting, timeout=40, what="the second case waiting for a mediator")
+        await asyncio.sleep(4)  # the waiting queue runs every 3 s: still nobody with room
+        assert (await med.get(f"/api/v1/mediation/cases/{second['case_id']}")).json()["state"] == "awaiting_assignment"
+        await post(med, f"/api/v1/mediation/cases/{first['case_id']}/accept", {"mediator_id": first["mediator_id"]})
+        settled = await post(med, f"/api/v1/mediation/cases/{first['case_id']}/settle",
+                             {"agreement": {"amount_cny": 30000}, "actor": first["mediator_id"]})
+        assert settled.status_code == 200 and settled.json()["state"] == "awaiting_confirmation"
+        await asyncio.sleep(4)
+        assert (await med.get(f"/api/v1/mediation/cases/{second['case_id']}")).json()["state"] == "awaiting_assignment"
+        assert (await med.patch("/api/v1/mediation/mediators/M-CX-01", json={"capacity": 2})).status_code == 200
+
+        async def offered():
+            r = (await med.get(f"/api/v1/mediation/cases/{second['case_id']}")).json()
+            return r if r["state"] == "offered" else None
+
+        now = await wait_until(offered, timeout=15, what="the waiting case offered to the mediator with room")
+        assert now["mediator_id"] == "M-CX-01"
+        log = (await med.get(f"/api/v1/mediation/cases/{second['case_id']}")).json()
+        pending = [e for e in log.get("log", []) if e.get("action") == "assignment_pending"]
+        assert len(pending) == 1  # said once when it started to wait, not every round
+    finally:
+        await med.patch("/api/v1/mediation/mediators/M-CX-01", json={"capacity": 10})

@@ -1,0 +1,33 @@
+"""``laborcase bench`` at tiny sizes: every DESIGN §8 figure is measured and printed. The figures themselves
+are judged from full runs (README), never asserted here."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+FIGURES = ("floor:", "start-up of the services", "full lifecycle", "events published by the services",
+           "ratio of the lifecycle's event rate to the floor", "hop latency at 50 cases/s, p50",
+           "hop latency at 50 cases/s, p99", "overdue alert latency, due → on the board, p99",
+           "peak RSS intake", "peak RSS mediation", "peak RSS legal_aid", "peak RSS followup", "peak RSS supervision",
+           "deadline scan, 100 due among 1 thousand open", "deadline scan, 100 due among 10,000 open",
+           "deadline scan cost ratio", "grow every database to 2,000 cases", "supervision statistics (all units) with 2,000",
+           "supervision breach forecast with 2,000", "peak RSS supervision with 2,000 cases")
+
+
+def test_bench_prints_every_figure_with_a_number():
+    result = subprocess.run([sys.executable, "-m", "services.cli", "bench", "--smoke"], capture_output=True, text=True,
+                            timeout=600)
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for figure in FIGURES:
+        line = next((ln for ln in result.stdout.splitlines() if figure in ln), None)
+        assert line is not None, f"{figure!r} not printed"
+        value = line.split(")")[-1] if figure.endswith("p99") else line.rsplit("  ", 1)[-1]
+        assert re.search(r"\d", line.split(figure, 1)[1]), f"{figure!r} has no number: {line}"
+        assert "nan" not in value and "inf" not in value, line
