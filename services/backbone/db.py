@@ -38,6 +38,9 @@ def is_transient(exc: BaseException) -> bool:
         KafkaTimeoutError,
         RequestTimedOutError,
     )
+    if isinstance(exc, asyncpg.InternalClientError) and "another operation" in str(exc):
+        # a request cancelled mid-query (client gone, server restarting): the pool drops that connection
+        return True
     return isinstance(exc, transient)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -375,8 +376,22 @@ def secured_app(runtime: Runtime, routers: Sequence[APIRouter]) -> Any:
     async def audit(entry: dict[str, Any]) -> None:
         await write_audit(runtime.pool, spec.name, entry)
 
-    return EdgeMiddleware(app, service=spec.name, required=settings.auth_required, audit=audit,
+    edge = EdgeMiddleware(app, service=spec.name, required=settings.auth_required, audit=audit,
                           max_body=settings.max_body_bytes)
+    starting = json.dumps({"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                           "detail": "服务正在启动，请稍后重试"}, ensure_ascii=False).encode()
+
+    async def gate(scope: Any, receive: Any, send: Any) -> None:
+        """The HTTP server answers health probes while the runtime starts; the API waits for the runtime."""
+        if scope["type"] == "http" and not runtime.started and scope["path"].startswith("/api/"):
+            await send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", b"application/problem+json"), (b"retry-after", b"1"),
+                (b"content-length", str(len(starting)).encode())]})
+            await send({"type": "http.response.body", "body": starting})
+            return
+        await edge(scope, receive, send)
+
+    return gate
 
 
 def audit_router(runtime: Runtime) -> APIRouter:

@@ -372,3 +372,23 @@ async def test_metrics_show_lag_backlog_and_deadlines_due_or_late(kafka_bootstra
         assert value("laborcase_events_consumed_total", topic=f"{p}.in", outcome="processed") == 3
     finally:
         await runtime.stop()
+
+
+async def test_api_answers_503_while_the_runtime_starts_and_probes_still_answer(kafka_bootstrap, embedded_admin, make_db):
+    """A restarted service's HTTP server is up before its runtime: requests get a retryable 503, not a 500."""
+    import httpx
+
+    from services.backbone.runtime import secured_app
+
+    p = prefix()
+    runtime = Runtime(ledger(p), runtime_settings(kafka_bootstrap), dsn=await make_db(embedded_admin))
+    app = secured_app(runtime, ())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
+        r = await client.get("/api/v1/audit/intake")
+        assert r.status_code == 503 and r.headers["retry-after"] == "1" and "正在启动" in r.json()["detail"]
+        assert (await client.get("/healthz")).status_code == 200
+        await runtime.start()
+        try:
+            assert (await client.get("/api/v1/audit/intake")).status_code != 503
+        finally:
+            await runtime.stop()
