@@ -18,6 +18,20 @@ SERVICES = {"intake": 8101, "mediation": 8102, "legal-aid": 8103, "followup": 81
 ENV_NAME = {"legal-aid": "LEGAL_AID"}
 
 
+#: Paths the ingress sends straight to the service that owns them (services/console/routing.py; a test keeps
+#: the two in step), so API calls skip the console's proxy. ``/api/v1/cases`` is shared by method (POST →
+#: intake, GET → supervision), which an Ingress cannot tell apart: it stays with the console, as does the rest.
+INGRESS = (
+    ("/api/v1/intake", "intake"), ("/api/v1/events", "intake"),
+    ("/api/v1/mediation", "mediation"), ("/mediation", "mediation"),
+    ("/api/v1/legal-aid", "legal-aid"), ("/legal-aid", "legal-aid"),
+    ("/api/v1/followup", "followup"), ("/followup", "followup"),
+    ("/api/v1/supervision", "supervision"), ("/supervision", "supervision"), ("/api/v1/alerts", "supervision"),
+    ("/api/v1/stats", "supervision"), ("/api/v1/stream", "supervision"), ("/api/v1/forecast", "supervision"),
+    ("/", "console"),
+)
+
+
 def meta(name: str, **labels: str) -> dict[str, Any]:
     return {"name": name, "namespace": NS, "labels": {"app.kubernetes.io/part-of": "laborcase",
                                                      "app.kubernetes.io/name": name, **labels}}
@@ -164,9 +178,10 @@ def documents() -> list[dict[str, Any]]:
         docs += deployment(svc, f"services.{svc.replace('-', '_')}", port)
     docs += deployment("console", "services.console", 8000)
     docs.append({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta("console"),
-                 "spec": {"rules": [{"host": "laborcase.example", "http": {"paths": [{
-                     "path": "/", "pathType": "Prefix",
-                     "backend": {"service": {"name": "console", "port": {"number": 8000}}}}]}}]}})
+                 "spec": {"rules": [{"host": "laborcase.example", "http": {"paths": [
+                     {"path": path, "pathType": "Prefix",
+                      "backend": {"service": {"name": svc, "port": {"number": {**SERVICES, "console": 8000}[svc]}}}}
+                     for path, svc in INGRESS]}}]}})
     return docs
 
 

@@ -33,6 +33,7 @@ from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, ensure_databa
 from services.backbone.deadline_store import DeadlineStore, fire_due
 from services.backbone.outbox import Record, enqueue
 from services.backbone.settings import Settings
+from services.console.routing import owner_of
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.stack.processes import free_port
 from services.stack.scale import grow_all
@@ -139,14 +140,26 @@ async def floor(bootstrap: str, admin_dsn: str, events: int) -> float:
 # --- 2–4. the lifecycle through every service ---------------------------------------------------------------
 
 class Driver:
-    def __init__(self, console: str, home: Path):
-        self.console, self.home = console, home
+    """The clerk, the mediator and the follow-up caller, over HTTP.
+
+    ``direct`` (service → port) sends each API call straight to the service that owns the route, as a
+    method-aware gateway in front of a cluster would; without it every call goes through the console.
+    """
+
+    def __init__(self, console: str, home: Path, direct: dict[str, int] | None = None):
+        self.console, self.home, self.direct = console, home, direct or {}
         passwords = dict(line.split("\t") for line in (home / "initial-passwords.txt").read_text().splitlines())
         # a kept-alive connection the server has just closed fails once: retry the request on a new one
         self.http = httpx.AsyncClient(base_url=console, timeout=60, limits=httpx.Limits(max_connections=64),
-                                      transport=httpx.AsyncHTTPTransport(retries=3))
+                                      transport=httpx.AsyncHTTPTransport(retries=3),
+                                      event_hooks={"request": [self._route]})
         self.passwords = passwords
         self.headers: dict[str, dict[str, str]] = {}
+
+    async def _route(self, request: httpx.Request) -> None:
+        owner = owner_of(request.method, request.url.path)
+        if owner in self.direct:
+            request.url = request.url.copy_with(port=self.direct[owner])
 
     async def login(self) -> None:
         for user in ("clerk", "mediator-cd", "supervisor-qh"):
@@ -166,13 +179,15 @@ class Driver:
 
     async def mediate(self, case_id: str) -> None:
         h = self.headers["mediator-cd"]
-        while True:
+        pause = 0.05
+        while True:  # the case reaches the mediator's worklist a moment after registration
             r = await self.http.get(f"/api/v1/mediation/cases/{case_id}", headers=h)
             if r.status_code >= 500:
                 r.raise_for_status()
             if r.status_code == 200 and r.json()["state"] != "awaiting_assignment":
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, 0.5)
         mediator, state = r.json()["mediator_id"], r.json()["state"]
         if state == "offered":
             accepted = await self.http.post(f"/api/v1/mediation/cases/{case_id}/accept",
@@ -331,6 +346,7 @@ class Sizes:
     alerts: int = 100
     large_scan: int = 1_000_000
     grow_to: int = 0  # then grow every database to this many cases and measure memory and queries again
+    through_console: bool = False  # every API call through the console's proxy instead of straight to its owner
 
     @classmethod
     def of(cls, mode: str, cases: int | None) -> Sizes:
@@ -358,7 +374,8 @@ async def run(sizes: Sizes) -> Figures:
         with PeakRss(stack) as rss:
             await asyncio.to_thread(stack.wait_ready)
             figures.add("start-up of the services, ready (s)", time.perf_counter() - t)
-            driver = Driver(f"http://127.0.0.1:{settings.console_port}", home)
+            driver = Driver(f"http://127.0.0.1:{settings.console_port}", home,
+                            direct=None if sizes.through_console else {s: settings.port_for(s) for s in SERVICES})
             await driver.login()
             dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
             await lifecycle(driver, dsns, 10, 1)  # warm-up
@@ -435,12 +452,15 @@ async def published(dsns: dict[str, str]) -> int:
     return total
 
 
-def main(*, cases: int | None = None, mode: str = "full", runs: int = 1, grow_to: int | None = None) -> int:
-    sizes = Sizes.of(mode, cases)
+def main(*, cases: int | None = None, mode: str = "full", runs: int = 1, grow_to: int | None = None,
+         through_console: bool = False) -> int:
+    sizes = replace(Sizes.of(mode, cases), through_console=through_console)
     if grow_to is not None:
         sizes = replace(sizes, grow_to=grow_to)
     cpus = os.cpu_count()
-    print(f"laborcase bench — {cpus} cores, Tansu broker, embedded PostgreSQL; {runs} run(s), {mode} sizes", flush=True)
+    print(f"laborcase bench — {cpus} cores, Tansu broker, embedded PostgreSQL; {runs} run(s), {mode} sizes; API calls "
+          f"{'through the console' if through_console else 'straight to the owning service (as a gateway routes them)'}",
+          flush=True)
     results = []
     for n in range(runs):
         print(f"run {n + 1} of {runs}:", flush=True)

@@ -85,3 +85,17 @@ def test_prometheus_scrapes_every_service_and_alerts_only_on_metrics_that_exist(
     for name in ("intake", "mediation", "legal-aid", "followup", "supervision"):
         annotations = docs[("Deployment", name)]["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_ingress_sends_api_paths_to_the_service_that_owns_them():
+    from services.console.routing import owner_of, page_owner
+
+    ingress = next(d for d in k8s_docs() if d["kind"] == "Ingress")
+    paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert paths.pop("/") == "console"
+    for path, service in paths.items():
+        owner = owner_of("GET", path + "/x") or owner_of("POST", path) or page_owner(path)
+        assert owner is not None and owner.replace("_", "-") == service, (path, service, owner)
+        for method in ("GET", "POST", "PATCH"):  # every method under the prefix has the same owner
+            assert owner_of(method, path + "/x") in (None, owner)
+    assert "/api/v1/cases" not in paths  # POST → intake, GET → supervision: the console tells them apart
