@@ -121,6 +121,12 @@ def _envelope_errors(exc: ValidationError) -> str:
 
 def decode_kafka(value: bytes | None, headers: Iterable[tuple[str, bytes | None]] | None = None) -> CloudEvent:
     """Parse a Kafka record as a CloudEvent (structured JSON, or binary mode with ``ce_*`` headers)."""
+    return decode_kafka_data(value, headers)[0]
+
+
+def decode_kafka_data(value: bytes | None,
+                      headers: Iterable[tuple[str, bytes | None]] | None = None) -> tuple[CloudEvent, BaseModel]:
+    """The CloudEvent of a Kafka record and its data as the catalogued model (each validated once)."""
     hmap = _header_map(headers)
     if _is_binary_mode(hmap):
         attributes: dict[str, Any] = {k[3:]: v for k, v in hmap.items() if k.startswith("ce_")}
@@ -134,17 +140,31 @@ def decode_kafka(value: bytes | None, headers: Iterable[tuple[str, bytes | None]
         raw = _json(value, "event")
         if not isinstance(raw, dict):
             raise EventRejected("malformed", "a structured CloudEvent must be a JSON object")
-    return parse_envelope(raw)
+    return parse_envelope_data(raw)
+
+
+def type_header(headers: Iterable[tuple[str, bytes | None]] | None) -> str | None:
+    """The ``ce_type`` header, when the producer set one (ours always do): routing without parsing."""
+    for key, value in headers or ():
+        if key.lower() == "ce_type" and value:
+            try:
+                return value.decode()
+            except UnicodeDecodeError:
+                return None
+    return None
 
 
 def parse_envelope(raw: dict[str, Any]) -> CloudEvent:
     """Validate the envelope attributes and the data of a catalogued type."""
+    return parse_envelope_data(raw)[0]
+
+
+def parse_envelope_data(raw: dict[str, Any]) -> tuple[CloudEvent, BaseModel]:
     try:
         event = CloudEvent.model_validate(raw)
     except ValidationError as exc:
         raise EventRejected("malformed", f"invalid CloudEvent envelope: {_envelope_errors(exc)}") from exc
-    parse_data(event)
-    return event
+    return event, parse_data(event)
 
 
 def parse_data(event: CloudEvent) -> BaseModel:

@@ -18,8 +18,8 @@ import asyncpg
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from events.catalog import dead_letter_topic
-from events.envelope import CloudEvent, EventRejected, decode_kafka, new_event, parse_data
+from events.catalog import dead_letter_topic, spec_for
+from events.envelope import CloudEvent, EventRejected, decode_kafka_data, new_event, type_header
 from services.backbone import metrics, tracing
 from services.backbone.db import is_transient
 from services.backbone.deadline_store import DeadlineStore
@@ -152,9 +152,12 @@ class EventProcessor:
         items: list[_Item] = []
         dead: list[Record] = []
         for inbound in records:
+            routed = type_header(inbound.headers)
+            if routed is not None and routed not in self.handlers and spec_for(routed) is not None:
+                continue  # a catalogued event this service has no interest in: not even parsed
             try:
-                event = decode_kafka(inbound.value, inbound.headers)
-                items.append(_Item(inbound, event, parse_data(event)))
+                event, data = decode_kafka_data(inbound.value, inbound.headers)
+                items.append(_Item(inbound, event, data))
             except EventRejected as exc:
                 dead.append(dead_letter(inbound, reason=f"{exc.code}: {exc.detail}", service=self.service))
                 log.warning("event rejected", extra={"topic": inbound.topic, "offset": inbound.offset,
@@ -166,6 +169,9 @@ class EventProcessor:
     async def process(self, records: Sequence[Inbound]) -> None:
         """Apply a batch exactly once (effects), retrying transient faults; raises when they persist."""
         items, dead = self._decode(records)
+        items = [i for i in items if i.event.type in self.handlers]
+        if not items and not dead:
+            return  # nothing this service handles: no transaction at all
         started = datetime.now(UTC)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(is_transient),
@@ -296,11 +302,11 @@ class EventProcessor:
             for row in rows:
                 inbound = Inbound(row["topic"], row["partition"], row["offset"], row["key"], row["value"],
                                   tuple(decode_headers(row["headers"])))
-                event = decode_kafka(inbound.value, inbound.headers)
+                event, data = decode_kafka_data(inbound.value, inbound.headers)
                 if row["event_id"] in seen or event.type not in self.handlers:
                     await conn.execute("DELETE FROM parked WHERE event_id = $1", row["event_id"])
                     continue
-                item = _Item(inbound, event, parse_data(event))
+                item = _Item(inbound, event, data)
                 outcome = await self._run_isolated(ctx, self.handlers[event.type], item)
                 if isinstance(outcome, NotYetKnown) and row["parked_at"] > datetime.now(UTC) - self.park_max_age:
                     delay = min(2 ** min(row["attempts"], 10) * 0.5, 60.0)
