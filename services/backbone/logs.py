@@ -58,5 +58,5 @@ def configure(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "uvicorn.access", "faststream.access"):
+    for noisy in ("aiokafka", "uvicorn.access", "faststream.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
