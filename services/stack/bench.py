@@ -338,6 +338,26 @@ async def scan_cost(admin_dsn: str, open_deadlines: int) -> float:
 
 # --- the run --------------------------------------------------------------------------------------------------
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time (user + system) used so far by every part of the stack, the bench's own driver included."""
+    def total(proc: psutil.Process, children: bool = False) -> float:
+        try:
+            procs = [proc, *proc.children(recursive=True)] if children else [proc]
+            return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+        except psutil.Error:
+            return 0.0
+
+    out = {name: total(psutil.Process(p.pid)) for name, p in stack.children.items()}
+    if stack.broker is not None and stack.broker.proc is not None:
+        out["broker (Tansu)"] = total(psutil.Process(stack.broker.proc.pid))
+    if stack.postgres is not None:
+        pidfile = stack.postgres.data_dir / "postmaster.pid"
+        if pidfile.exists():
+            out["PostgreSQL"] = total(psutil.Process(int(pidfile.read_text().split()[0])), children=True)
+    out["bench driver"] = total(psutil.Process())
+    return out
+
+
 @dataclass
 class Sizes:
     cases: int = 300
@@ -379,13 +399,18 @@ async def run(sizes: Sizes) -> Figures:
             await driver.login()
             dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
             await lifecycle(driver, dsns, 10, 1)  # warm-up
-            before = await published(dsns)
+            before, cpu_before = await published(dsns), cpu_seconds(stack)
             throughput, elapsed = await lifecycle(driver, dsns, sizes.cases, 1000)
+            cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds(stack).items()}
             events = await published(dsns) - before
             figures.add(f"full lifecycle, {sizes.cases} cases (complete cases/s)", throughput, note=f"{elapsed:.1f} s")
             figures.add("events published by the services during it (events/s)", events / elapsed, "{:,.0f}",
                         note=f"{events:,} events, {events / sizes.cases:.1f} per case")
             figures.add("ratio of the lifecycle's event rate to the floor", events / elapsed / rate, "{:.2f}")
+            figures.add("CPU per complete case, all processes (ms)", sum(cpu.values()) * 1000 / sizes.cases,
+                        note=", ".join(f"{k} {v * 1000 / sizes.cases:.1f}" for k, v in
+                                       sorted(cpu.items(), key=lambda kv: -kv[1])))
+            figures.add("CPU busy during the lifecycle (cores)", sum(cpu.values()) / elapsed, "{:.2f}")
             hops, paced = await hop_latency(driver, dsns, 50, sizes.paced_seconds, 100_000)
             figures.add(f"hop latency at 50 cases/s, p50 (ms, {len(hops)} hops)", pct(hops, 50))
             figures.add("hop latency at 50 cases/s, p99 (ms)", pct(hops, 99))
