@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         count = asyncio.run(rebuild(settings.kafka_bootstrap_servers, args.dsn or settings.dsn_for("supervision")))
         print(f"projection rebuilt from {count} events")
         return 0
+    if args.command in ("bench", "chaos"):  # SIGTERM (a timeout) stops the stack they started, like Ctrl-C
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     if args.command == "bench":
         from services.stack.bench import main as bench
 

@@ -49,6 +49,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pooled connections carry no session state (no SET, LISTEN, advisory lock or cursor outside a
+    transaction; LISTEN has its own connections), so the default reset query — a round trip on every
+    release — is skipped. asyncpg still rolls back a transaction left open before calling this."""
+
+
 async def create_pool(dsn: str, *, size: int = 8, wait_seconds: float = 60) -> asyncpg.Pool:
     """A pool, waiting (bounded) for the server to accept connections."""
     async for attempt in AsyncRetrying(
@@ -59,7 +65,7 @@ async def create_pool(dsn: str, *, size: int = 8, wait_seconds: float = 60) -> a
     ):
         with attempt:
             pool = await asyncpg.create_pool(
-                dsn, min_size=1, max_size=size, init=_init_connection, command_timeout=60
+                dsn, min_size=1, max_size=size, init=_init_connection, command_timeout=60, reset=_keep_session
             )
     assert pool is not None
     return pool

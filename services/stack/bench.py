@@ -200,19 +200,35 @@ class Driver:
             if settled.status_code != 409:
                 settled.raise_for_status()
 
+    async def settle_offered(self, case_id: str, mediator: str) -> None:
+        h = self.headers["mediator-cd"]
+        accepted = await self.http.post(f"/api/v1/mediation/cases/{case_id}/accept", json={"mediator_id": mediator},
+                                        headers=h)
+        if accepted.status_code != 409:
+            accepted.raise_for_status()
+        settled = await self.http.post(f"/api/v1/mediation/cases/{case_id}/settle",
+                                       json={"agreement": {"amount_cny": 1000}, "actor": mediator}, headers=h)
+        if settled.status_code != 409:
+            settled.raise_for_status()
+
     async def follow_up(self, case_ids: set[str]) -> None:
         pending = set(case_ids)
         sem = asyncio.Semaphore(16)
+        idle = 0
         while pending:
             r = await self.http.get("/api/v1/followup/worklist", params={"limit": 1000}, headers=self.headers["clerk"])
             r.raise_for_status()
             calls = [c for c in r.json()["calls"] if c["case_id"] in pending]
             if not calls:
+                idle += 1
+                if idle % 10:  # the calls are not scheduled yet: look again in a moment
+                    await asyncio.sleep(0.3)
+                    continue
                 for case_id in list(pending):  # recorded, but the answer was lost on the way back
                     state = await self.http.get(f"/api/v1/followup/cases/{case_id}", headers=self.headers["clerk"])
                     if state.status_code == 200 and state.json()["state"] != "monitoring":
                         pending.discard(case_id)
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.3)  # a caller looks at the worklist now and then, not ten times a second
                 continue
 
             async def call(c: dict[str, Any]) -> None:
@@ -234,21 +250,61 @@ async def closed_count(dsns: dict[str, str], ids: set[str]) -> int:
         await conn.close()
 
 
-async def lifecycle(driver: Driver, dsns: dict[str, str], cases: int, start: int) -> tuple[float, float]:
-    """Complete cases/s for ``cases`` cases, each a new hotline case through settlement, follow-up and closing."""
-    sem = asyncio.Semaphore(16)
+async def lifecycle(driver: Driver, dsns: dict[str, str], cases: int, start: int,
+                    in_flight: int = 32) -> tuple[float, float]:
+    """Complete cases/s for ``cases`` new hotline cases, each through settlement, follow-up and closing.
+
+    Three roles work side by side, as people would: the clerk registers cases (at most ``in_flight`` open
+    at a time), the mediators work from their worklist (accept, settle), the follow-up caller from hers;
+    the run ends when supervision shows every case closed."""
+    room = asyncio.Semaphore(in_flight)
+    registered: set[str] = set()
+    mediated: asyncio.Queue[str] = asyncio.Queue()
     t0 = time.perf_counter()
 
-    async def one(n: int) -> str:
-        async with sem:
-            case_id = await driver.new_case(n)
-            await driver.mediate(case_id)
-            return case_id
+    async def register(n: int) -> str:
+        await room.acquire()
+        case_id = await driver.new_case(n)
+        registered.add(case_id)
+        return case_id
 
-    ids = set(await asyncio.gather(*(one(start + i) for i in range(cases))))
-    await driver.follow_up(ids)
+    async def mediators() -> None:
+        busy: set[str] = set()
+        done = 0
+
+        async def work(case_id: str, mediator: str) -> None:
+            await driver.settle_offered(case_id, mediator)
+            mediated.put_nowait(case_id)
+            room.release()
+
+        tasks = []
+        while done < cases:
+            r = await driver.http.get("/api/v1/mediation/worklist", params={"limit": 500},
+                                      headers=driver.headers["mediator-cd"])
+            r.raise_for_status()
+            for c in r.json()["cases"]:
+                if c["case_id"] in registered and c["case_id"] not in busy and c["state"] == "offered":
+                    busy.add(c["case_id"])
+                    done += 1
+                    tasks.append(asyncio.ensure_future(work(c["case_id"], c["mediator_id"])))
+            await asyncio.sleep(0.2)
+        await asyncio.gather(*tasks)
+
+    async def caller() -> None:
+        called = 0
+        while called < cases:
+            batch = {await mediated.get()}
+            await asyncio.sleep(0.3)
+            while not mediated.empty():
+                batch.add(mediated.get_nowait())
+            await driver.follow_up(batch)
+            called += len(batch)
+
+    people = [asyncio.ensure_future(mediators()), asyncio.ensure_future(caller())]
+    ids = set(await asyncio.gather(*(register(start + i) for i in range(cases))))
+    await asyncio.gather(*people)
     while await closed_count(dsns, ids) < len(ids):  # noqa: ASYNC110 - polling the supervision projection
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.2)
     elapsed = time.perf_counter() - t0
     return cases / elapsed, elapsed
 

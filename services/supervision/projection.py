@@ -188,9 +188,9 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
         case_id = d.get("case_id") or event.subject
         if not case_id or event.type.startswith("supervision.") or event.type == "calendar.year_loaded":
             return
-        await conn.execute("INSERT INTO cases (case_id) VALUES ($1) ON CONFLICT DO NOTHING", case_id)
-        await conn.execute("INSERT INTO timeline (event_id, case_id, type, source, at, summary, data, trace_id) "
-                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        await conn.execute("WITH known AS (INSERT INTO cases (case_id) VALUES ($2) ON CONFLICT DO NOTHING) "
+                           "INSERT INTO timeline (event_id, case_id, type, source, at, summary, data, trace_id) "
+                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",  # one round trip
                            event.id, case_id, event.type, event.source, event.time, summary, raw,
                            tracing.trace_id((event.model_extra or {}).get("traceparent")))
         if event.type.startswith("deadline."):
