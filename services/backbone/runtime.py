@@ -389,7 +389,20 @@ def secured_app(runtime: Runtime, routers: Sequence[APIRouter]) -> Any:
                 (b"content-length", str(len(starting)).encode())]})
             await send({"type": "http.response.body", "body": starting})
             return
-        await edge(scope, receive, send)
+        started = False
+
+        async def watch(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await edge(scope, receive, watch)
+        except Exception:
+            # Starlette answers with the error handler's problem (503 for a transient fault, logged there)
+            # and re-raises for the server to log again; once answered, the second traceback is noise.
+            if not started:
+                raise
 
     return gate
 
