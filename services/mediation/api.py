@@ -20,7 +20,7 @@ from services.backbone.runtime import Runtime
 from services.calendar.model import shanghai_iso
 from services.mediation import cases
 from services.mediation import repository as repo
-from services.mediation.cases import MediationConfig
+from services.mediation.cases import MediationConfig, room_may_have_freed
 from services.mediation.domain.case import STATE_ZH
 from services.security.guard import authorize, authorize_held, manage_registry, principal, scope_units
 from services.security.pii import mask
@@ -112,7 +112,9 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
     templates = Jinja2Templates(directory=TEMPLATES)
 
     async def run(step: Callable[[HandlerContext], Awaitable[T]]) -> T:
-        return await usecase.run(runtime, step)
+        result = await usecase.run(runtime, step)
+        room_may_have_freed()  # a settlement, failure, decline or capacity change: offer waiting cases now
+        return result
 
     async def guard_case(request: Request, case_id: str, action: Action, roles: tuple[Role, ...]) -> None:
         unit = await runtime.pool.fetchval("SELECT org_unit FROM mediation_cases WHERE case_id = $1", case_id)
@@ -260,6 +262,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
             "updated_at = now() WHERE mediator_id = $1 RETURNING *", mediator_id, body.capacity, body.active)
         if row is None:
             raise Problem(404, f"调解员 {mediator_id} 不存在")
+        room_may_have_freed()
         return {k: row[k] for k in ("mediator_id", "name", "org_unit", "capacity", "active")}
 
     # --- pages -------------------------------------------------------------------------------------

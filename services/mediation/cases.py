@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import uuid
@@ -240,6 +242,21 @@ async def reassign(ctx: HandlerContext, case_id: str, *, reason: str, actor: str
     await caselog.log(ctx.conn, case_id, actor=actor, action="reassigning", reason=reason,
                    previous=case.mediator_id)
     return await assign(ctx, case_id, config=config, reason=f"改派：{reason}", actor=actor, mediator_id=mediator_id)
+
+
+_room = asyncio.Event()
+
+
+def room_may_have_freed() -> None:
+    """Wake the waiting queue: a mediator may have room now (a case left them, or capacity changed)."""
+    _room.set()
+
+
+async def room_or_timeout(seconds: float) -> None:
+    """Wait until a mediator may have room, or ``seconds`` at most (other replicas free room too)."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(_room.wait(), seconds)
+    _room.clear()
 
 
 async def offer_waiting(units_of_work: Callable[[], AbstractAsyncContextManager[HandlerContext]],

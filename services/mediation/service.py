@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import Runtime, ServiceSpec
 from services.mediation.api import build_router
-from services.mediation.cases import MediationConfig, offer_waiting, sync_mediators
+from services.mediation.cases import MediationConfig, offer_waiting, room_or_timeout, sync_mediators
 from services.mediation.handlers import handlers
 
 CONFIG = MediationConfig.default()
@@ -24,10 +23,9 @@ async def _seed(runtime: Runtime) -> None:
 
 
 async def waiting_queue(runtime: Runtime, stopping: asyncio.Event) -> None:
-    """Every few seconds, offer waiting cases to mediators who have room again."""
+    """Offer waiting cases to mediators with room: at once after a use case here, every few seconds anyway."""
     while not stopping.is_set():
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stopping.wait(), CONFIG.waiting_queue_seconds)
+        await room_or_timeout(CONFIG.waiting_queue_seconds)
         if stopping.is_set():
             return
         try:
