@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -376,35 +375,8 @@ def secured_app(runtime: Runtime, routers: Sequence[APIRouter]) -> Any:
     async def audit(entry: dict[str, Any]) -> None:
         await write_audit(runtime.pool, spec.name, entry)
 
-    edge = EdgeMiddleware(app, service=spec.name, required=settings.auth_required, audit=audit,
-                          max_body=settings.max_body_bytes)
-    starting = json.dumps({"type": "about:blank", "title": "Service Unavailable", "status": 503,
-                           "detail": "服务正在启动，请稍后重试"}, ensure_ascii=False).encode()
-
-    async def gate(scope: Any, receive: Any, send: Any) -> None:
-        """The HTTP server answers health probes while the runtime starts; the API waits for the runtime."""
-        if scope["type"] == "http" and not runtime.started and scope["path"].startswith("/api/"):
-            await send({"type": "http.response.start", "status": 503, "headers": [
-                (b"content-type", b"application/problem+json"), (b"retry-after", b"1"),
-                (b"content-length", str(len(starting)).encode())]})
-            await send({"type": "http.response.body", "body": starting})
-            return
-        started = False
-
-        async def watch(message: Any) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await edge(scope, receive, watch)
-        except Exception:
-            # Starlette answers with the error handler's problem (503 for a transient fault, logged there)
-            # and re-raises for the server to log again; once answered, the second traceback is noise.
-            if not started:
-                raise
-
-    return gate
+    return EdgeMiddleware(app, service=spec.name, required=settings.auth_required, audit=audit,
+                          max_body=settings.max_body_bytes, ready=lambda: runtime.started)
 
 
 def audit_router(runtime: Runtime) -> APIRouter:

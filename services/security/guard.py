@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -30,7 +30,7 @@ MAX_BODY = 1_048_576
 
 
 def _problem(status: int, detail: str) -> bytes:
-    titles = {401: "未登录或凭证无效", 403: "无权访问", 413: "请求体过大"}
+    titles = {401: "未登录或凭证无效", 403: "无权访问", 413: "请求体过大", 503: "服务暂不可用"}
     return json.dumps({"type": "about:blank", "title": titles.get(status, ""), "status": status, "detail": detail},
                       ensure_ascii=False).encode()
 
@@ -40,17 +40,26 @@ class _TooLarge(Exception):
 
 
 class EdgeMiddleware:
-    """Token check, body-size limit and audit trail for one service (or the console)."""
+    """Token check, body-size limit and audit trail for one service (or the console).
+
+    ``ready``: while it answers False (the runtime is still starting) the API answers a retryable 503; the
+    health probes and pages keep answering.
+    """
 
     def __init__(self, app: ASGIApp, *, service: str, required: bool,
-                 audit: Callable[[dict[str, Any]], Awaitable[None]] | None = None, max_body: int = MAX_BODY):
+                 audit: Callable[[dict[str, Any]], Awaitable[None]] | None = None, max_body: int = MAX_BODY,
+                 ready: Callable[[], bool] | None = None):
         self.app, self.service, self.required, self.audit, self.max_body = app, service, required, audit, max_body
+        self.ready = ready
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if self.ready is not None and not self.ready() and path.startswith("/api/"):
+            await _reply(send, 503, _problem(503, "服务正在启动，请稍后重试"), headers=[(b"retry-after", b"1")])
+            return
         headers = {k.decode().lower(): v.decode(errors="replace") for k, v in scope.get("headers", [])}
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > self.max_body:
@@ -99,6 +108,12 @@ class EdgeMiddleware:
             if not status["code"]:
                 await _reply(send, 413, _problem(413, f"请求体超过 {self.max_body // 1024} KiB 上限"))
             return
+        except Exception:
+            # Starlette answers with the error handler's problem (503 for a transient fault, logged there)
+            # and re-raises for the server to log again; once answered, the second traceback is noise.
+            if not status["code"]:
+                raise
+            return
         if self.audit is not None and principal is not None and (state.get("audit_case") or
                                                                  scope["method"] not in ("GET", "HEAD")):
             client = scope.get("client")
@@ -124,9 +139,10 @@ def _token(headers: dict[str, str]) -> str | None:
     return None
 
 
-async def _reply(send: Send, status: int, body: bytes) -> None:
+async def _reply(send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
     await send({"type": "http.response.body", "body": body})
 
 
