@@ -157,7 +157,8 @@ class EventProcessor:
                 continue  # a catalogued event this service has no interest in: not even parsed
             try:
                 event, data = decode_kafka_data(inbound.value, inbound.headers)
-                items.append(_Item(inbound, event, data))
+                if event.type in self.handlers:  # a known event this service has no interest in is dropped
+                    items.append(_Item(inbound, event, data))
             except EventRejected as exc:
                 dead.append(dead_letter(inbound, reason=f"{exc.code}: {exc.detail}", service=self.service))
                 log.warning("event rejected", extra={"topic": inbound.topic, "offset": inbound.offset,
@@ -169,7 +170,6 @@ class EventProcessor:
     async def process(self, records: Sequence[Inbound]) -> None:
         """Apply a batch exactly once (effects), retrying transient faults; raises when they persist."""
         items, dead = self._decode(records)
-        items = [i for i in items if i.event.type in self.handlers]
         if not items and not dead:
             return  # nothing this service handles: no transaction at all
         started = datetime.now(UTC)
@@ -217,9 +217,7 @@ class EventProcessor:
                 metrics.EVENTS_CONSUMED.labels(self.service, item.inbound.topic, "duplicate").inc()
                 continue
             seen.add(item.event.id)
-            handler = self.handlers.get(item.event.type)
-            if handler is None:
-                continue  # a known event this service has no interest in
+            handler = self.handlers[item.event.type]  # _decode kept only handled types
             ctx.traceparent = (item.event.model_extra or {}).get("traceparent") or tracing.from_headers(
                 item.inbound.headers)
             if not careful:

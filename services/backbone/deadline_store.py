@@ -257,7 +257,6 @@ async def next_fire_at(pool: asyncpg.Pool) -> datetime | None:
     return await pool.fetchval("SELECT min(next_fire_at) FROM deadlines WHERE next_fire_at IS NOT NULL")
 
 
-
 async def gauges(pool: asyncpg.Pool) -> tuple[int, int, int]:
     """(running, due in 24 h, late) for the metrics, at a cost that does not grow with the running count.
 

@@ -260,13 +260,13 @@ async def room_or_timeout(seconds: float) -> None:
 
 
 async def offer_waiting(units_of_work: Callable[[], AbstractAsyncContextManager[HandlerContext]],
-                        conn: asyncpg.Pool, config: MediationConfig, *, limit: int = 100) -> int:
+                        pool: asyncpg.Pool, config: MediationConfig, *, limit: int = 100) -> int:
     """Offer cases waiting for a mediator (everyone was at capacity) as soon as someone has room.
 
     Earliest due first, per unit; a unit where nobody has room is not tried again in this round. Each
     offer is its own transaction with the case row locked, so replicas and handlers do not collide.
     """
-    waiting = await conn.fetch(
+    waiting = await pool.fetch(
         "SELECT case_id, org_unit FROM mediation_cases WHERE state = 'awaiting_assignment' "
         "ORDER BY due_at NULLS LAST, case_id LIMIT $1", limit)
     full: set[str] = set()
