@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,7 +35,6 @@ from services.backbone.outbox import Record, enqueue
 from services.backbone.settings import Settings
 from services.console.routing import owner_of
 from services.intake.domain.identifiers import make_id_number, make_uscc
-from services.stack.processes import free_port
 from services.stack.scale import grow_all
 from services.stack.supervisor import Stack
 
@@ -139,6 +138,23 @@ async def floor(bootstrap: str, admin_dsn: str, events: int) -> float:
 
 # --- 2–4. the lifecycle through every service ---------------------------------------------------------------
 
+SETTLED_CNY = 1000  # what the driver settles every case for
+
+
+async def call_as_settled(follow_up: Callable[[set[str]], Awaitable[None]], settled: asyncio.Queue[str],
+                          count: int | None = None) -> None:
+    """The follow-up caller: takes the cases settled so far, calls them all, and again (``count`` cases, or
+    until cancelled)."""
+    called = 0
+    while count is None or called < count:
+        batch = {await settled.get()}
+        await asyncio.sleep(0.3)
+        while not settled.empty():
+            batch.add(settled.get_nowait())
+        await follow_up(batch)
+        called += len(batch)
+
+
 class Driver:
     """The clerk, the mediator and the follow-up caller, over HTTP.
 
@@ -188,7 +204,11 @@ class Driver:
                 break
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, 0.5)
-        mediator, state = r.json()["mediator_id"], r.json()["state"]
+        await self.settle(case_id, r.json()["mediator_id"], r.json()["state"])
+
+    async def settle(self, case_id: str, mediator: str, state: str = "offered") -> None:
+        """The mediator accepts the case (when offered) and records a settlement (when still open)."""
+        h = self.headers["mediator-cd"]
         if state == "offered":
             accepted = await self.http.post(f"/api/v1/mediation/cases/{case_id}/accept",
                                             json={"mediator_id": mediator}, headers=h)
@@ -196,20 +216,10 @@ class Driver:
                 accepted.raise_for_status()
         if state in ("offered", "in_mediation"):
             settled = await self.http.post(f"/api/v1/mediation/cases/{case_id}/settle",
-                                           json={"agreement": {"amount_cny": 1000}, "actor": mediator}, headers=h)
+                                           json={"agreement": {"amount_cny": SETTLED_CNY}, "actor": mediator},
+                                           headers=h)
             if settled.status_code != 409:
                 settled.raise_for_status()
-
-    async def settle_offered(self, case_id: str, mediator: str) -> None:
-        h = self.headers["mediator-cd"]
-        accepted = await self.http.post(f"/api/v1/mediation/cases/{case_id}/accept", json={"mediator_id": mediator},
-                                        headers=h)
-        if accepted.status_code != 409:
-            accepted.raise_for_status()
-        settled = await self.http.post(f"/api/v1/mediation/cases/{case_id}/settle",
-                                       json={"agreement": {"amount_cny": 1000}, "actor": mediator}, headers=h)
-        if settled.status_code != 409:
-            settled.raise_for_status()
 
     async def follow_up(self, case_ids: set[str]) -> None:
         pending = set(case_ids)
@@ -273,7 +283,7 @@ async def lifecycle(driver: Driver, dsns: dict[str, str], cases: int, start: int
         done = 0
 
         async def work(case_id: str, mediator: str) -> None:
-            await driver.settle_offered(case_id, mediator)
+            await driver.settle(case_id, mediator)
             mediated.put_nowait(case_id)
             room.release()
 
@@ -290,17 +300,8 @@ async def lifecycle(driver: Driver, dsns: dict[str, str], cases: int, start: int
             await asyncio.sleep(0.2)
         await asyncio.gather(*tasks)
 
-    async def caller() -> None:
-        called = 0
-        while called < cases:
-            batch = {await mediated.get()}
-            await asyncio.sleep(0.3)
-            while not mediated.empty():
-                batch.add(mediated.get_nowait())
-            await driver.follow_up(batch)
-            called += len(batch)
-
-    people = [asyncio.ensure_future(mediators()), asyncio.ensure_future(caller())]
+    people = [asyncio.ensure_future(mediators()), asyncio.ensure_future(call_as_settled(driver.follow_up, mediated,
+                                                                                         cases))]
     ids = set(await asyncio.gather(*(register(start + i) for i in range(cases))))
     await asyncio.gather(*people)
     while await closed_count(dsns, ids) < len(ids):  # noqa: ASYNC110 - polling the supervision projection
@@ -433,12 +434,8 @@ class Sizes:
 
 async def run(sizes: Sizes) -> Figures:
     figures = Figures()
-    home = Path(tempfile.mkdtemp(prefix="laborcase-bench-"))
-    settings = Settings(home=home, console_port=free_port(),
-                        **{f"{s}_port": free_port() for s in SERVICES})  # type: ignore[arg-type]
-    env = dict(os.environ) | {"LABORCASE_HOME": str(home), "LABORCASE_CONSOLE_PORT": str(settings.console_port),
-                              **{f"LABORCASE_{s.upper()}_PORT": str(settings.port_for(s)) for s in SERVICES}}
-    stack = Stack(settings, env=env)
+    stack = Stack.isolated("laborcase-bench-")
+    settings, home = stack.settings, stack.home
     await asyncio.to_thread(stack.start_infrastructure)
     try:
         bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]

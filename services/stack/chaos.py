@@ -13,21 +13,17 @@ import json
 import os
 import random
 import signal
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 
 from events.catalog import SERVICES
-from services.backbone.settings import Settings
-from services.stack.bench import Driver, closed_count
+from services.stack.bench import SETTLED_CNY, Driver, call_as_settled, closed_count
 from services.stack.kafka_proxy import KafkaProxy, open_proxies
-from services.stack.processes import free_port
 from services.stack.supervisor import Stack
 
 RETRYABLE = (httpx.TransportError, httpx.HTTPStatusError)
@@ -216,19 +212,10 @@ async def stuck(dsns: dict[str, str], ids: set[str]) -> str:
     return "; ".join(out)
 
 
-SETTLED_CNY = 1000  # what the driver settles every case for
-
-
 async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.0) -> Report:
     report = Report()
-    home = Path(tempfile.mkdtemp(prefix="laborcase-chaos-"))
-    ports = {s: free_port() for s in SERVICES}
-    console_port = free_port()
-    env = dict(os.environ) | {"LABORCASE_HOME": str(home), "LABORCASE_CONSOLE_PORT": str(console_port),
-                              "LABORCASE_KAFKA_SESSION_TIMEOUT_MS": "6000",
-                              **{f"LABORCASE_{s.upper()}_PORT": str(p) for s, p in ports.items()}}
-    settings = Settings(home=home, console_port=console_port, **{f"{s}_port": p for s, p in ports.items()})  # type: ignore[arg-type]
-    stack = Stack(settings, env=env)
+    stack = Stack.isolated("laborcase-chaos-", LABORCASE_KAFKA_SESSION_TIMEOUT_MS="6000")
+    home, console_port = stack.home, stack.settings.console_port
     await asyncio.to_thread(stack.start_infrastructure)
     bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
     # every service reaches the broker through its own proxy, which the harness can cut
@@ -255,15 +242,10 @@ async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.
             mediated.put_nowait(case_id)
             return case_id
 
-        async def caller() -> None:  # the follow-up calls, made while cases keep arriving
-            while True:
-                batch = [await mediated.get()]
-                await asyncio.sleep(1)
-                while not mediated.empty() and len(batch) < 500:
-                    batch.append(mediated.get_nowait())
-                await asyncio.wait_for(driver.retry(driver.follow_up, set(batch)), budget_seconds)
+        async def follow_up(batch: set[str]) -> None:
+            await asyncio.wait_for(driver.retry(driver.follow_up, batch), budget_seconds)
 
-        calls = asyncio.ensure_future(caller())
+        calls = asyncio.ensure_future(call_as_settled(follow_up, mediated))  # while cases keep arriving
         ids = set(await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(cases))), budget_seconds))
         n = cases
         while not faults.done():  # keep cases flowing until every planned fault has struck

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -24,7 +25,7 @@ from services.backbone.db import ensure_database
 from services.backbone.settings import Settings
 from services.stack.broker import LocalBroker
 from services.stack.postgres import EmbeddedPostgres
-from services.stack.processes import spawn, stop
+from services.stack.processes import free_port, spawn, stop
 
 
 @dataclass
@@ -38,6 +39,16 @@ class Stack:
     passwords: Path | None = None
     #: per-process additions to ``env`` (the fault-injection harness puts each service behind its own proxy)
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def isolated(cls, prefix: str, **env: str) -> Stack:
+        """A stack in a new temporary home on free ports, beside anything else running (bench, chaos)."""
+        home = Path(tempfile.mkdtemp(prefix=prefix))
+        settings = Settings(home=home, console_port=free_port(),
+                            **{f"{s}_port": free_port() for s in SERVICES})  # type: ignore[arg-type]
+        return cls(settings, env=dict(os.environ) | env | {
+            "LABORCASE_HOME": str(home), "LABORCASE_CONSOLE_PORT": str(settings.console_port),
+            **{f"LABORCASE_{s.upper()}_PORT": str(settings.port_for(s)) for s in SERVICES}})
 
     @property
     def home(self) -> Path:
