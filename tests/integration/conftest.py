@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -31,3 +31,10 @@ async def running(spec: ServiceSpec, bootstrap: str, admin_dsn: str, **settings:
             yield client
     finally:
         await runtime.stop()
+
+
+@asynccontextmanager
+async def running_all(bootstrap: str, admin_dsn: str, *specs: ServiceSpec) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    """Several services side by side (a module's stack), each as ``running`` starts it; stopped in reverse."""
+    async with AsyncExitStack() as stack:
+        yield tuple([await stack.enter_async_context(running(spec, bootstrap, admin_dsn)) for spec in specs])

@@ -17,17 +17,15 @@ from services.intake.service import SPEC as INTAKE
 from services.legal_aid.service import SPEC as LEGAL_AID
 from services.mediation.service import SPEC as MEDIATION
 from tests.conftest import wait_until
-from tests.integration.conftest import running
+from tests.integration.conftest import running_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def stack(kafka_bootstrap, embedded_pg):
-    admin = embedded_pg.admin_dsn()
-    async with running(INTAKE, kafka_bootstrap, admin) as intake, running(MEDIATION, kafka_bootstrap, admin) as med, \
-            running(LEGAL_AID, kafka_bootstrap, admin) as aid:
-        yield intake, med, aid
+    async with running_all(kafka_bootstrap, embedded_pg.admin_dsn(), INTAKE, MEDIATION, LEGAL_AID) as services:
+        yield services
 
 
 async def bureau_sends(bootstrap: str, event_type: str, case_no: str, data: dict) -> None:

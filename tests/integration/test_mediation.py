@@ -18,7 +18,7 @@ from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
 from tests.conftest import wait_until
-from tests.integration.conftest import running
+from tests.integration.conftest import running_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 _n = iter(range(1, 10**6))
@@ -26,9 +26,8 @@ _n = iter(range(1, 10**6))
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def stack(kafka_bootstrap, embedded_pg):
-    admin = embedded_pg.admin_dsn()
-    async with running(INTAKE, kafka_bootstrap, admin) as intake, running(MEDIATION, kafka_bootstrap, admin) as med:
-        yield intake, med
+    async with running_all(kafka_bootstrap, embedded_pg.admin_dsn(), INTAKE, MEDIATION) as services:
+        yield services
 
 
 async def court_sends(bootstrap: str, event_type: str, case_no: str, data: dict[str, Any]) -> dict:

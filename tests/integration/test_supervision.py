@@ -16,17 +16,15 @@ from services.mediation.service import SPEC as MEDIATION
 from services.supervision.rebuild import rebuild
 from services.supervision.service import SPEC as SUPERVISION
 from tests.conftest import wait_until
-from tests.integration.conftest import running
+from tests.integration.conftest import running_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def stack(kafka_bootstrap, embedded_pg):
-    admin = embedded_pg.admin_dsn()
-    async with running(INTAKE, kafka_bootstrap, admin) as intake, running(MEDIATION, kafka_bootstrap, admin) as med, \
-            running(SUPERVISION, kafka_bootstrap, admin) as sup:
-        yield intake, med, sup
+    async with running_all(kafka_bootstrap, embedded_pg.admin_dsn(), INTAKE, MEDIATION, SUPERVISION) as services:
+        yield services
 
 
 def old_case(days_ago: int, n: int) -> dict:
