@@ -392,3 +392,34 @@ async def test_api_answers_503_while_the_runtime_starts_and_probes_still_answer(
             assert (await client.get("/api/v1/audit/intake")).status_code != 503
         finally:
             await runtime.stop()
+
+
+async def test_events_a_service_does_not_handle_are_skipped_by_their_type_header(kafka_bootstrap, embedded_admin,
+                                                                                 make_db):
+    """A catalogued type the service has no handler for is passed over unread (even a body that would not parse);
+    a type header naming no catalogued type still gets the body parsed and, here, dead-lettered."""
+    p = prefix()
+    topic = f"{p}.in"
+    runtime = await start(ledger(p), kafka_bootstrap, await make_db(embedded_admin))
+    try:
+        good = referred("(2026)青0103民诉前调21号")
+        await produce(kafka_bootstrap, topic, [
+            (b"skipped", b"not even json", [("ce_type", b"mediation.settled")]),
+            (b"unknown", b"not even json", [("ce_type", b"court.case_teleported")]),
+            (good.subject.encode(), encode(good), kafka_headers(good)),
+        ])
+        await wait_until(lambda: runtime.pool.fetchval(
+            "SELECT 1 FROM ledger_cases WHERE court_case_no = $1", good.subject), what="good event processed")
+
+        async def letters():
+            found = await dlq.list_dead_letters(kafka_bootstrap, [f"{topic}.dlq"])
+            return found or None
+
+        found = await wait_until(letters, what="the unparseable unknown type dead-lettered")
+        await asyncio.sleep(1)
+        found = await dlq.list_dead_letters(kafka_bootstrap, [f"{topic}.dlq"])
+        assert [letter.key for letter in found] == [b"unknown"]
+        assert found[0].reason.startswith("malformed")
+        assert await runtime.pool.fetchval("SELECT count(*) FROM inbox") == 1  # only the handled event
+    finally:
+        await runtime.stop()
