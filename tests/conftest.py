@@ -18,6 +18,12 @@ import pytest_asyncio
 from services.backbone.settings import Settings
 from services.stack.broker import LocalBroker
 from services.stack.postgres import EmbeddedPostgres
+from tests import clock
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return clock.describe()
+
 
 SYSTEM_PG = os.environ.get("LABORCASE_TEST_SYSTEM_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -36,7 +42,9 @@ def kafka_bootstrap() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def embedded_pg() -> Iterator[EmbeddedPostgres]:
-    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="laborcase-pg-")) / "data", fsync=False)
+    home = Path(tempfile.mkdtemp(prefix="laborcase-pg-"))
+    home.chmod(0o755)  # as root the server runs as its own system user, which must reach the data directory
+    pg = EmbeddedPostgres(home / "data", fsync=False)
     pg.start()
     yield pg
     pg.destroy()
@@ -111,6 +119,7 @@ def runtime_settings(bootstrap: str, **overrides: Any) -> Settings:
         "marker_check_seconds": 2,
         "db_pool_size": 4,
         "auth_required": False,  # functional tests; tests/integration/test_security.py runs with it on
+        "clock_offset_seconds": clock.CLOCK.offset.total_seconds(),
     }
     values.update(overrides)
     return Settings(**values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +12,7 @@ from events.common import Claim, ClaimType, Employer, Worker
 from events.envelope import CloudEvent, new_event
 from events.partner import CourtCaseFiled, CourtCaseReferred, CourtConfirmationDecided
 from services.intake.domain.identifiers import make_id_number, make_uscc
+from tests import clock
 
 _seq = itertools.count(1)
 
@@ -33,7 +34,7 @@ def court_referral(case_no: str | None = None, *, referred_at: datetime | None =
         "court_case_no": case_no or f"(2026)青0103民诉前调{next(_seq)}号",
         "referral_kind": "pre_filing",
         "region_code": region,
-        "referred_at": referred_at or datetime.now(UTC),
+        "referred_at": referred_at or clock.now(),
         "workers": [worker() for _ in range(workers)],
         "employer": employer(),
         "claims": [Claim(type=ClaimType.wage_arrears, amount_cny=Decimal("12800.00"))],
@@ -53,8 +54,8 @@ def referred(case_no: str | None = None, **kw: Any) -> CloudEvent:
 
 def decided(case_no: str, decision: str = "confirmed") -> CloudEvent:
     return court_event("court.confirmation_decided", CourtConfirmationDecided(
-        court_case_no=case_no, decision=decision, decided_at=datetime.now(UTC), reason=""))  # type: ignore[arg-type]
+        court_case_no=case_no, decision=decision, decided_at=clock.now(), reason=""))  # type: ignore[arg-type]
 
 
 def filed(case_no: str) -> CloudEvent:
-    return court_event("court.case_filed", CourtCaseFiled(court_case_no=case_no, filed_at=datetime.now(UTC)))
+    return court_event("court.case_filed", CourtCaseFiled(court_case_no=case_no, filed_at=clock.now()))

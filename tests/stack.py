@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.stack.processes import free_port
+from tests import clock
 
 SERVICES = ("intake", "mediation", "legal_aid", "followup", "supervision", "console")
 
@@ -44,7 +45,7 @@ class RunningStack:
 def laborcase_up(home: Path, *extra: str) -> Iterator[RunningStack]:
     ports = {f"LABORCASE_{s.upper()}_PORT": str(free_port()) for s in SERVICES}
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABORCASE_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
-    env |= ports | {"LABORCASE_HOME": str(home)}
+    env |= ports | {"LABORCASE_HOME": str(home)} | clock.service_env()
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up", *extra], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from services.calendar.model import shanghai_iso
 
+if TYPE_CHECKING:
+    from services.backbone.consumer import HandlerContext
 
-async def log(conn: asyncpg.Connection, case_id: str, *, actor: str | None, action: str, **detail: Any) -> None:
-    await conn.execute("INSERT INTO case_log (case_id, actor, action, detail) VALUES ($1, $2, $3, $4)",
-                       case_id, actor, action, json.loads(json.dumps(detail, default=str, ensure_ascii=False)))
+
+async def log(ctx: HandlerContext, case_id: str, *, actor: str | None, action: str, **detail: Any) -> None:
+    """One entry, stamped with the unit of work's business time."""
+    await ctx.conn.execute("INSERT INTO case_log (case_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)",
+                           case_id, ctx.now, actor, action,
+                           json.loads(json.dumps(detail, default=str, ensure_ascii=False)))
 
 
 async def entries(conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from events.catalog import dead_letter_topic, spec_for
 from events.envelope import CloudEvent, EventRejected, decode_kafka_data, new_event, type_header
 from services.backbone import metrics, tracing
+from services.backbone.clock import SYSTEM_CLOCK, Clock
 from services.backbone.db import is_transient
 from services.backbone.deadline_store import DeadlineStore
 from services.backbone.outbox import Record, decode_headers, encode_headers, enqueue, record_of
@@ -67,10 +68,11 @@ class HandlerContext:
     conn: asyncpg.Connection
     service: str
     topic: str
-    warn_ratio: float = 0.8
-    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    warn_ratio: float
+    calendar: WorkCalendar
+    #: business time of this unit of work (the runtime's clock, read once)
+    now: datetime
     records: list[Record] = field(default_factory=list)
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: W3C trace context of what is being handled; events published now are its children.
     traceparent: str | None = None
 
@@ -100,7 +102,7 @@ class HandlerContext:
     @property
     def deadlines(self) -> DeadlineStore:
         return DeadlineStore(self.conn, owner=self.service, topic=self.topic, emit=self.records.append,
-                             warn_ratio=self.warn_ratio)
+                             now=self.now, warn_ratio=self.warn_ratio)
 
 
 class Handler(Protocol):
@@ -142,9 +144,10 @@ class EventProcessor:
     park_max_age: timedelta = timedelta(days=7)
     on_committed: Callable[[], None] | None = None
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    clock: Clock = SYSTEM_CLOCK
 
     def context(self, conn: asyncpg.Connection) -> HandlerContext:
-        return HandlerContext(conn, self.service, self.topic, self.warn_ratio, self.calendar)
+        return HandlerContext(conn, self.service, self.topic, self.warn_ratio, self.calendar, now=self.clock.now())
 
     # --- decoding ---------------------------------------------------------------------------
 

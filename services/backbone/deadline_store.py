@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -36,8 +36,9 @@ def _from_row(row: asyncpg.Record) -> Deadline:
 
 def signal_record(
     d: Deadline, signal: Signal, *, topic: str, at: datetime, actor: str | None = None,
-    reason: str | None = None, on_time: bool | None = None,
+    reason: str | None = None, on_time: bool | None = None, time: datetime | None = None,
 ) -> Record:
+    """``at``: when the signal takes effect (a clock starts at the time received); ``time``: when it is written."""
     data = DeadlineSignal(
         deadline_id=str(d.id), case_id=d.case_id, kind=d.kind, owner=d.owner, state=d.state,
         started_at=d.started_at, due_at=d.due_at, warn_at=d.warn_at, at=at, org_unit=d.org_unit,
@@ -45,7 +46,8 @@ def signal_record(
         pause_reason=d.pause_reason if signal == "paused" else None,  # type: ignore[arg-type]
         actor=actor, reason=reason, on_time=on_time,
     )
-    event = new_event(f"deadline.{signal}", source=f"laborcase/{d.owner}", data=data, subject=d.case_id)
+    event = new_event(f"deadline.{signal}", source=f"laborcase/{d.owner}", data=data, subject=d.case_id,
+                      time=time or at)
     return record_of(event, topic=topic)
 
 
@@ -53,8 +55,10 @@ class DeadlineStore:
     """Deadline operations inside the caller's transaction; signals go to ``emit``."""
 
     def __init__(self, conn: asyncpg.Connection, *, owner: str, topic: str,
-                 emit: Callable[[Record], None], warn_ratio: float = 0.8):
+                 emit: Callable[[Record], None], now: datetime, warn_ratio: float = 0.8):
         self.conn, self.owner, self.topic, self.emit, self.warn_ratio = conn, owner, topic, emit, warn_ratio
+        #: business time of the unit of work: the time every signal is written at
+        self.now = now
 
     async def _save(self, d: Deadline, *, insert: bool = False) -> None:
         values = (
@@ -78,7 +82,7 @@ class DeadlineStore:
             )
 
     def _signal(self, d: Deadline, signal: Signal, at: datetime, **kw: Any) -> None:
-        self.emit(signal_record(d, signal, topic=self.topic, at=at, **kw))
+        self.emit(signal_record(d, signal, topic=self.topic, at=at, time=self.now, **kw))
 
     async def start(self, *, case_id: str, kind: str, started_at: datetime, due_at: datetime,
                     provisional: bool = False, org_unit: str | None = None, rule: DueRule | None = None,
@@ -227,24 +231,23 @@ OnFire = Callable[[asyncpg.Connection, Deadline, str, list[Record]], Awaitable[N
 
 
 async def fire_due(pool: asyncpg.Pool, *, owner: str, topic: str, service: str,
-                   now: datetime | None = None, limit: int = 500, on_fire: OnFire | None = None) -> int:
+                   now: datetime, limit: int = 500, on_fire: OnFire | None = None) -> int:
     """Fire every warning and breach whose time has come; returns how many fired.
 
     ``on_fire`` lets the owning service act on its own clocks in the same transaction (escalation).
     """
-    now = now or datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(_DUE, now, limit)
         if not rows:
             return 0
         records: list[Record] = []
-        store = DeadlineStore(conn, owner=owner, topic=topic, emit=records.append)
+        store = DeadlineStore(conn, owner=owner, topic=topic, emit=records.append, now=now)
         fired = 0
         for row in rows:
             d, signals = rules.fire(_from_row(row), now)
             await store._save(d)
             for signal in signals:
-                records.append(signal_record(d, signal, topic=topic, at=now))
+                records.append(signal_record(d, signal, topic=topic, at=now, time=now))
                 metrics.DEADLINES_FIRED.labels(service, signal).inc()
                 fired += 1
                 if on_fire is not None:
@@ -257,7 +260,7 @@ async def next_fire_at(pool: asyncpg.Pool) -> datetime | None:
     return await pool.fetchval("SELECT min(next_fire_at) FROM deadlines WHERE next_fire_at IS NOT NULL")
 
 
-async def gauges(pool: asyncpg.Pool) -> tuple[int, int, int]:
+async def gauges(pool: asyncpg.Pool, *, now: datetime) -> tuple[int, int, int]:
     """(running, due in 24 h, late) for the metrics, at a cost that does not grow with the running count.
 
     The running count is the planner's estimate for the partial index (a ``count(*)`` would walk all of it:
@@ -266,6 +269,6 @@ async def gauges(pool: asyncpg.Pool) -> tuple[int, int, int]:
     plan = await pool.fetchval("EXPLAIN (FORMAT JSON) SELECT 1 FROM deadlines WHERE next_fire_at IS NOT NULL")
     plan = json.loads(plan) if isinstance(plan, str) else plan
     row = await pool.fetchrow(
-        "SELECT count(*) FILTER (WHERE next_fire_at < now() - interval '5 seconds') AS late, count(*) AS soon "
-        "FROM deadlines WHERE next_fire_at < now() + interval '24 hours'")
+        "SELECT count(*) FILTER (WHERE next_fire_at < $1::timestamptz - interval '5 seconds') AS late, "
+        "count(*) AS soon FROM deadlines WHERE next_fire_at < $1::timestamptz + interval '24 hours'", now)
     return int(plan[0]["Plan"]["Plan Rows"]), int(row["soon"]), int(row["late"])

@@ -11,7 +11,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,8 @@ class Runtime:
         self._has_parked = True
         self.started = False
         self.calendar = WorkCalendar()
+        #: business time (shifted only in test mode, see services/backbone/clock.py)
+        self.clock = self.settings.clock
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -87,6 +89,9 @@ class Runtime:
 
     async def start(self) -> None:
         s = self.settings
+        if self.clock.shifted:
+            log.warning("business clock shifted (test mode)", extra={"now": self.clock.now().isoformat(),
+                                                                      "offset_seconds": s.clock_offset_seconds})
         self.pool = await create_pool(self.dsn, size=s.db_pool_size)
         sources = [("backbone", BACKBONE_MIGRATIONS)]
         if self.spec.migrations is not None:
@@ -107,7 +112,7 @@ class Runtime:
         self.processor = EventProcessor(
             self.pool, self.spec.name, self.spec.topic, handlers,
             warn_ratio=s.deadline_warning_ratio, park_max_age=timedelta(hours=s.park_max_age_hours),
-            on_committed=self._after_commit, calendar=self.calendar,
+            on_committed=self._after_commit, calendar=self.calendar, clock=self.clock,
         )
         self.relay = Relay(self.pool, self.producer, self.spec.name, owner=self.instance,
                            batch_size=s.relay_batch_size, on_missing_topic=self.check_broker_generation,
@@ -252,14 +257,14 @@ class Runtime:
         while not self.stopping.is_set():
             try:
                 fired = await fire_due(self.pool, owner=self.spec.name, topic=self.spec.topic,
-                                       service=self.spec.name, on_fire=self._on_fire)
+                                       service=self.spec.name, now=self.clock.now(), on_fire=self._on_fire)
                 backoff = 0.2
                 if fired:
                     continue
                 upcoming = await next_fire_at(self.pool)
                 wait = 1.0
                 if upcoming is not None:
-                    wait = min(1.0, max(0.0, (upcoming - datetime.now(UTC)).total_seconds()))
+                    wait = min(1.0, max(0.0, (upcoming - self.clock.now()).total_seconds()))
             except Exception as exc:
                 if not is_transient(exc):
                     log.exception("deadline scan failed")
@@ -295,7 +300,7 @@ class Runtime:
         s = self.settings
         backlog = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         metrics.OUTBOX_BACKLOG.labels(self.spec.name).set(backlog)
-        running, soon, late = await deadline_gauges(self.pool)
+        running, soon, late = await deadline_gauges(self.pool, now=self.clock.now())
         metrics.DEADLINES_OPEN.labels(self.spec.name).set(running)
         metrics.DEADLINES_DUE_SOON.labels(self.spec.name).set(soon)
         metrics.DEADLINES_LATE.labels(self.spec.name).set(late)

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.backbone.clock import Clock
+
 SERVICE_PORTS = {"intake": 8101, "mediation": 8102, "legal_aid": 8103, "followup": 8104, "supervision": 8105}
 
 
@@ -56,6 +58,14 @@ class Settings(BaseSettings):
 
     home: Path = Path(".laborcase")
     log_level: str = "INFO"
+
+    #: Test mode only: business time runs this many seconds ahead of (or behind) the system clock, so a
+    #: run can start on any moment (a make-up Saturday, New Year's Eve). Security clocks are never shifted.
+    clock_offset_seconds: float = 0.0
+
+    @property
+    def clock(self) -> Clock:
+        return Clock.shifted_by(self.clock_offset_seconds)
 
     def dsn_for(self, service: str) -> str:
         dsn = getattr(self, f"{service}_dsn")

@@ -77,7 +77,7 @@ async def case_resolved(ctx: HandlerContext, *, case_id: str, source: str, org_u
             case_id=case_id, followup_id=str(followup_id), kind=planned.kind,  # type: ignore[arg-type]
             due_date=planned.due.day.isoformat(), instalment_no=planned.seq or None, amount_cny=planned.amount),
             subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=None, action="followup_scheduled", cycle=cycle, outcome=outcome)
+    await caselog.log(ctx, case_id, actor=None, action="followup_scheduled", cycle=cycle, outcome=outcome)
 
 
 async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, actor: str,
@@ -119,7 +119,7 @@ async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, a
         ctx.publish(event_type, InstalmentChecked(case_id=case_id, instalment_no=f["seq"],
                                                   due_date=f["instalment_due"].isoformat(), amount_cny=f["amount"],
                                                   actor=actor), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action=f"call_{f['kind']}", reached=True, paid=paid,
+    await caselog.log(ctx, case_id, actor=actor, action=f"call_{f['kind']}", reached=True, paid=paid,
                       satisfaction=satisfaction)
     return {"case_id": case_id, "case_state": await _settle_case(ctx, case_id, case, actor=actor, config=config)}
 
@@ -135,7 +135,7 @@ async def _not_reached(ctx: HandlerContext, f: asyncpg.Record, case: asyncpg.Rec
                                                             reached=False, attempt=attempt, actor=actor),
                     subject=case_id)
         ctx.publish("followup.flagged", CaseFlagged(case_id=case_id, reason="unreachable"), subject=case_id)
-        await caselog.log(ctx.conn, case_id, actor=actor, action="unreachable", attempts=attempt)
+        await caselog.log(ctx, case_id, actor=actor, action="unreachable", attempts=attempt)
         return {"case_id": case_id, "case_state": await _settle_case(ctx, case_id, case, actor=actor, config=config)}
     retry = next_attempt(ctx.calendar, local_date(ctx.now))
     await ctx.conn.execute("UPDATE followups SET attempts = $2, due_date = $3 WHERE followup_id = $1",
@@ -149,7 +149,7 @@ async def _not_reached(ctx: HandlerContext, f: asyncpg.Record, case: asyncpg.Rec
     ctx.publish("followup.attempted", FollowupAttempted(
         case_id=case_id, followup_id=str(f["followup_id"]), reached=False, attempt=attempt,
         next_attempt_date=retry.day.isoformat(), actor=actor), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="not_reached", attempt=attempt,
+    await caselog.log(ctx, case_id, actor=actor, action="not_reached", attempt=attempt,
                       next_attempt=retry.day.isoformat())
     return {"case_id": case_id, "case_state": case["state"], "next_attempt_date": retry.day.isoformat()}
 
@@ -172,7 +172,7 @@ async def _settle_case(ctx: HandlerContext, case_id: str, case: asyncpg.Record, 
                     subject=case_id)
         ctx.publish("followup.case_reopened", CaseReopened(case_id=case_id, reopened_at=ctx.now, reason=reason,
                                                            route=route), subject=case_id)  # type: ignore[arg-type]
-        await caselog.log(ctx.conn, case_id, actor=actor, action="reopened", route=route, reason=reason)
+        await caselog.log(ctx, case_id, actor=actor, action="reopened", route=route, reason=reason)
         return "reopened"
     state = "unreachable" if outcome == "unreachable" else "closed"
     satisfaction = await ctx.conn.fetchval("SELECT satisfaction FROM followup_cases WHERE case_id = $1", case_id)
@@ -181,7 +181,7 @@ async def _settle_case(ctx: HandlerContext, case_id: str, case: asyncpg.Record, 
     reason = "回访完成，协议已全部履行" if state == "closed" else "多次回访未能联系到职工，按程序结案"
     ctx.publish("followup.case_closed", CaseClosed(case_id=case_id, closed_at=ctx.now, satisfaction=satisfaction,
                                                    reason=reason), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="closed", reason=reason)
+    await caselog.log(ctx, case_id, actor=actor, action="closed", reason=reason)
     return state
 
 

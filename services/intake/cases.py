@@ -175,7 +175,7 @@ async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig
     await repo.add_workers(ctx.conn, case_id, sub.workers)
     await repo.add_refs(ctx.conn, case_id, court_case_no=sub.refs.court_case_no,
                         arbitration_case_no=sub.refs.arbitration_case_no)
-    await caselog.log(ctx.conn, case_id, actor=sub.actor, action="received", channel=str(sub.channel),
+    await caselog.log(ctx, case_id, actor=sub.actor, action="received", channel=str(sub.channel),
                      tier=str(decision.tier), rule=decision.rule, warnings=[w.code for w in warnings])
     ctx.publish("intake.case_received", CaseReceived(case_id=case_id, facts=case_facts, warnings=warnings,
                                                      actor=sub.actor), subject=case_id)
@@ -207,7 +207,7 @@ async def _resolve_in_intake(ctx: HandlerContext, case_id: str, resolution: str,
                                                      answer=answer, answered_at=ctx.now, actor=actor, org_unit=org_unit),
                 subject=case_id)
     await ctx.deadlines.meet(case_id=case_id, kind=TIER_DEADLINE, at=ctx.now, actor=actor, reason=resolution)
-    await caselog.log(ctx.conn, case_id, actor=actor, action=resolution, answer=answer)
+    await caselog.log(ctx, case_id, actor=actor, action=resolution, answer=answer)
     return _outcome(row)
 
 
@@ -220,7 +220,7 @@ async def _dispatch(ctx: HandlerContext, case_id: str, unit: OrgUnit, route: str
         case_id=case_id, org_unit=unit.code, route=route, tier=row["tier"], due_at=row["due_at"],  # type: ignore[arg-type]
         provisional=row["provisional"], facts=CaseFacts.model_validate(row["facts"]), attempt=attempt,
         deadline=handover), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="dispatched", org_unit=unit.code, route=route,
+    await caselog.log(ctx, case_id, actor=actor, action="dispatched", org_unit=unit.code, route=route,
                       attempt=attempt)
     return _outcome(row)
 
@@ -243,7 +243,7 @@ async def _link(ctx: HandlerContext, row: asyncpg.Record, sub: Submission, *, re
     ctx.publish("intake.case_linked", CaseLinked(case_id=case_id, submission=sub.facts(group_dispute=group),
                                                  reason=reason, new_workers=new_workers, group_dispute=group),
                 subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=sub.actor, action="linked", reason=reason, new_workers=new_workers,
+    await caselog.log(ctx, case_id, actor=sub.actor, action="linked", reason=reason, new_workers=new_workers,
                      channel=str(sub.channel), refs=new_refs)
     if group and not row["group_dispute"] and TIER_ORDER[Tier(row["tier"])] < TIER_ORDER[Tier.difficult]:
         await _reclassify(ctx, row, Tier.difficult, "关联后人数达到集体争议标准，至少按难点问题办理", actor=sub.actor)
@@ -273,7 +273,7 @@ async def _reclassify(ctx: HandlerContext, row: asyncpg.Record, tier: Tier, reas
     due_at, provisional = await ctx.due(rule, case_id=case_id)
     await repo.update_case(ctx.conn, case_id, tier=str(tier), tier_rule="reclassified", tier_reason=reason,
                            due_at=due_at, provisional=provisional)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="reclassified", from_tier=row["tier"], to_tier=str(tier),
+    await caselog.log(ctx, case_id, actor=actor, action="reclassified", from_tier=row["tier"], to_tier=str(tier),
                      reason=reason, due_at=due_at.isoformat())
     ctx.publish("intake.case_reclassified", CaseReclassified(
         case_id=case_id, from_tier=row["tier"], to_tier=tier, reason=reason, actor=actor or "system",
@@ -298,6 +298,6 @@ async def decline(ctx: HandlerContext, case_id: str, *, org_unit: str, reason: s
         raise IntakeRefused(409, "最高一级工会不能退单，请自行办理或转出", code="no_parent")
     ctx.publish("intake.case_declined", CaseDeclined(case_id=case_id, org_unit=org_unit, reason=reason, actor=actor,
                                                      redispatched_to=parent.code), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="declined", org_unit=org_unit, reason=reason)
+    await caselog.log(ctx, case_id, actor=actor, action="declined", org_unit=org_unit, reason=reason)
     return await _dispatch(ctx, case_id, parent, row["route"], attempt=row["dispatch_attempt"] + 1, handover=None,
                            actor=actor)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -113,7 +113,7 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
             "lawyer_name": row["lawyer_name"], "lawyer_firm": row["lawyer_firm"], "stage": row["stage"],
             "arbitration_case_no": row["arbitration_case_no"], "amount_awarded_cny": row["amount_awarded"],
             "outcome": row["outcome"], "method": row["method"], "amount_recovered_cny": row["amount_recovered"],
-            "assessment": cases.assess(row, config, today=local_date(datetime.now(UTC))),
+            "assessment": cases.assess(row, config, today=local_date(runtime.clock.now())),
             "deadlines": [{"kind": d["kind"], "state": d["state"], "due_at": shanghai_iso(d["due_at"]),
                            "paused": d["paused_at"] is not None} for d in deadlines],
             "log": await caselog.entries(runtime.pool, case_id),

@@ -97,7 +97,7 @@ async def apply(ctx: HandlerContext, *, case_id: str, org_unit: str, facts: Case
     ctx.publish("legalaid.application_received", ApplicationReceived(
         case_id=case_id, org_unit=org_unit, source=source,  # type: ignore[arg-type]
         applicants=[w.name for w in facts.workers], claim_types=claim_types), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=None, action="application_received", source=source, org_unit=org_unit)
+    await caselog.log(ctx, case_id, actor=None, action="application_received", source=source, org_unit=org_unit)
 
 
 async def record_applicant(ctx: HandlerContext, case_id: str, *, migrant_worker: bool,
@@ -108,7 +108,7 @@ async def record_applicant(ctx: HandlerContext, case_id: str, *, migrant_worker:
     await ctx.conn.execute(
         "UPDATE aid_cases SET migrant_worker = $2, monthly_income = $3, limitation_date = $4 WHERE case_id = $1",
         case_id, migrant_worker, monthly_income, limitation_date)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="applicant_recorded", migrant_worker=migrant_worker)
+    await caselog.log(ctx, case_id, actor=actor, action="applicant_recorded", migrant_worker=migrant_worker)
     return assess(dict(row) | {"migrant_worker": migrant_worker, "monthly_income": monthly_income,
                                "limitation_date": limitation_date}, config, today=local_date(ctx.now))
 
@@ -132,7 +132,7 @@ async def request_materials(ctx: HandlerContext, case_id: str, *, what: str, act
         await ctx.deadlines.pause(case_id=case_id, kind=DECISION, at=ctx.now, reason="awaiting_materials", actor=actor)
     except DeadlineError as exc:
         raise Refused(409, f"不能暂停审查期限：{exc}") from exc
-    await caselog.log(ctx.conn, case_id, actor=actor, action="materials_requested", what=what)
+    await caselog.log(ctx, case_id, actor=actor, action="materials_requested", what=what)
 
 
 async def materials_received(ctx: HandlerContext, case_id: str, *, actor: str) -> None:
@@ -141,7 +141,7 @@ async def materials_received(ctx: HandlerContext, case_id: str, *, actor: str) -
         await ctx.deadlines.resume(case_id=case_id, kind=DECISION, at=ctx.now, actor=actor, reason="材料已补齐")
     except DeadlineError as exc:
         raise Refused(409, f"审查期限未暂停：{exc}") from exc
-    await caselog.log(ctx.conn, case_id, actor=actor, action="materials_received")
+    await caselog.log(ctx, case_id, actor=actor, action="materials_received")
 
 
 async def decide(ctx: HandlerContext, case_id: str, *, decision: str, reasons: list[str], actor: str,
@@ -160,7 +160,7 @@ async def decide(ctx: HandlerContext, case_id: str, *, decision: str, reasons: l
     ctx.publish("legalaid.eligibility_decided", EligibilityDecided(
         case_id=case_id, decision=decision, reasons=reasons,  # type: ignore[arg-type]
         means_test_skipped=assessment["means_test_skipped"], decided_at=ctx.now, actor=actor), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action=f"eligibility_{decision}", reasons=reasons)
+    await caselog.log(ctx, case_id, actor=actor, action=f"eligibility_{decision}", reasons=reasons)
     if after.state == "approved" and after.lawyer_id is None:
         await _start_assignment_clock(ctx, case_id, row["org_unit"], config)
 
@@ -177,7 +177,7 @@ async def object_to_denial(ctx: HandlerContext, case_id: str, *, reason: str) ->
     await _save(ctx, _step(case.object))
     ctx.publish("legalaid.objection_filed", ObjectionFiled(case_id=case_id, reason=reason, filed_at=ctx.now),
                 subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor="applicant", action="objection_filed", reason=reason)
+    await caselog.log(ctx, case_id, actor="applicant", action="objection_filed", reason=reason)
 
 
 async def review_objection(ctx: HandlerContext, case_id: str, *, upheld: bool, reason: str, actor: str,
@@ -187,7 +187,7 @@ async def review_objection(ctx: HandlerContext, case_id: str, *, upheld: bool, r
     await _save(ctx, after)
     ctx.publish("legalaid.objection_reviewed", ObjectionReviewed(case_id=case_id, upheld=upheld, reason=reason,
                                                                  reviewed_at=ctx.now, actor=actor), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="objection_reviewed", upheld=upheld, reason=reason)
+    await caselog.log(ctx, case_id, actor=actor, action="objection_reviewed", upheld=upheld, reason=reason)
     if after.state == "approved":
         await _start_assignment_clock(ctx, case_id, row["org_unit"], config)
     elif after.state == "closed":
@@ -237,7 +237,7 @@ async def assign_lawyer(ctx: HandlerContext, case_id: str, *, actor: str, config
     ctx.publish("legalaid.lawyer_assigned", LawyerAssigned(
         case_id=case_id, lawyer_id=chosen_id, lawyer_name=lawyer["name"], firm=lawyer["firm"], urgent=urgent,
         actor=actor), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="lawyer_assigned", lawyer_id=chosen_id,
+    await caselog.log(ctx, case_id, actor=actor, action="lawyer_assigned", lawyer_id=chosen_id,
                       lawyer=lawyer["name"], urgent=urgent)
     return chosen_id
 
@@ -255,7 +255,7 @@ async def record_progress(ctx: HandlerContext, case_id: str, *, stage: str, note
     ctx.publish("legalaid.progress_recorded", ProgressRecorded(
         case_id=case_id, stage=stage, note=note, at=ctx.now, arbitration_case_no=arbitration_case_no,  # type: ignore[arg-type]
         amount_awarded_cny=amount_awarded, actor=actor), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action=f"progress_{stage}", note=note,
+    await caselog.log(ctx, case_id, actor=actor, action=f"progress_{stage}", note=note,
                       arbitration_case_no=arbitration_case_no, amount_awarded=amount_awarded)
 
 
@@ -279,7 +279,7 @@ async def conclude(ctx: HandlerContext, case_id: str, *, outcome: str, method: s
         case_id=case_id, org_unit=row["org_unit"], outcome=outcome, method=method,  # type: ignore[arg-type]
         amount_recovered_cny=amount_recovered, concluded_at=ctx.now, lawyer_id=case.lawyer_id, actor=actor),
         subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="concluded", outcome=outcome, method=method,
+    await caselog.log(ctx, case_id, actor=actor, action="concluded", outcome=outcome, method=method,
                       amount_recovered=amount_recovered)
 
 
@@ -291,7 +291,7 @@ async def reopen(ctx: HandlerContext, *, case_id: str, reason: str) -> bool:
     ctx.publish("legalaid.progress_recorded", ProgressRecorded(
         case_id=case_id, stage="enforcement", note=f"回访发现未履行：{reason}", at=ctx.now, actor="followup"),
         subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor="followup", action="reopened_for_enforcement", reason=reason)
+    await caselog.log(ctx, case_id, actor="followup", action="reopened_for_enforcement", reason=reason)
     return True
 
 

@@ -129,7 +129,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
             "SELECT kind, state, due_at, warned, paused_at, provisional FROM deadlines WHERE case_id = $1 "
             "AND owner = 'mediation' ORDER BY started_at", case_id)
         return {
-            **_summary(row), "facts": row["facts"], "agreement": row["agreement"],
+            **_summary(row, now=runtime.clock.now()), "facts": row["facts"], "agreement": row["agreement"],
             "representatives": row["representatives"], "disputed_points": row["disputed_points"],
             "deadlines": [{"kind": d["kind"], "state": d["state"], "due_at": shanghai_iso(d["due_at"]),
                            "warned": d["warned"], "paused": d["paused_at"] is not None,
@@ -148,7 +148,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         authorize(request, "read", roles=("mediator", "supervisor"), unit=org_unit, hierarchy=config.hierarchy)
         rows = await repo.worklist(runtime.pool, org_unit=org_unit, mediator_id=mediator_id, include_resolved=all,
                                    limit=max(1, min(limit, 1000)))
-        return {"cases": [_summary(r) for r in rows]}
+        return {"cases": [_summary(r, now=runtime.clock.now()) for r in rows]}
 
     @router.get("/api/v1/mediation/cases/{case_id}")
     async def get_case(request: Request, case_id: str) -> dict[str, Any]:
@@ -275,8 +275,8 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
                                    include_resolved=False, limit=500)
         units = sorted(config.hierarchy.units.values(), key=lambda u: u.code)
         return templates.TemplateResponse(request, "mediation_worklist.html", {
-            "cases": [_summary(r) for r in rows], "units": units, "org_unit": org_unit, "mediator_id": mediator_id,
-            "states": STATE_ZH})
+            "cases": [_summary(r, now=runtime.clock.now()) for r in rows], "units": units, "org_unit": org_unit,
+            "mediator_id": mediator_id, "states": STATE_ZH})
 
     @router.get("/mediation/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
     async def case_page(request: Request, case_id: str) -> Response:
@@ -288,11 +288,10 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
     return router
 
 
-def _summary(row: Any) -> dict[str, Any]:
+def _summary(row: Any, *, now: datetime) -> dict[str, Any]:
     keys = row.keys()
     due = row["tier_due_at"] if "tier_due_at" in keys and row["tier_due_at"] else row["due_at"]
     tier_state = row["tier_state"] if "tier_state" in keys else None
-    now = datetime.now(due.tzinfo)
     return {
         "case_id": row["case_id"], "org_unit": row["org_unit"], "kind": row["kind"], "state": row["state"],
         "state_zh": STATE_ZH.get(row["state"], row["state"]), "tier": row["tier"], "due_at": shanghai_iso(due),

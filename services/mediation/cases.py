@@ -118,7 +118,7 @@ async def open_case(ctx: HandlerContext, data: CaseDispatched, config: Mediation
         if case.state == "resolved" or case.org_unit == data.org_unit:
             return
         await repo.save(ctx.conn, case.move_to(data.org_unit))
-        await caselog.log(ctx.conn, data.case_id, actor=None, action="moved", org_unit=data.org_unit,
+        await caselog.log(ctx, data.case_id, actor=None, action="moved", org_unit=data.org_unit,
                        attempt=data.attempt)
         await ctx.conn.execute("UPDATE deadlines SET org_unit = $2 WHERE case_id = $1 AND owner = 'mediation'",
                                data.case_id, data.org_unit)
@@ -139,7 +139,7 @@ async def open_case(ctx: HandlerContext, data: CaseDispatched, config: Mediation
     if data.deadline is not None:
         await ctx.deadlines.adopt(data.deadline, case_id=data.case_id, org_unit=data.org_unit, at=ctx.now,
                                   reason="派单至调解")
-    await caselog.log(ctx.conn, data.case_id, actor=None, action="opened", org_unit=data.org_unit, kind=kind)
+    await caselog.log(ctx, data.case_id, actor=None, action="opened", org_unit=data.org_unit, kind=kind)
     ctx.publish("mediation.case_opened", CaseOpened(
         case_id=data.case_id, org_unit=data.org_unit, kind=kind, tier=str(data.tier),  # type: ignore[arg-type]
         due_at=data.due_at, court_case_no=facts.refs.court_case_no,
@@ -157,7 +157,7 @@ async def reclassified(ctx: HandlerContext, data: CaseReclassified) -> None:
         await ctx.deadlines.reschedule(case_id=data.case_id, kind=TIER, due_at=data.due_at,
                                        provisional=data.provisional, at=ctx.now, actor=data.actor, reason=data.reason,
                                        rule=tier_rule(data.to_tier, data.received_at))
-    await caselog.log(ctx.conn, data.case_id, actor=data.actor, action="reclassified", tier=str(data.to_tier),
+    await caselog.log(ctx, data.case_id, actor=data.actor, action="reclassified", tier=str(data.to_tier),
                    reason=data.reason)
 
 
@@ -189,14 +189,14 @@ async def assign(ctx: HandlerContext, case_id: str, *, config: MediationConfig, 
             return None
         ctx.publish("mediation.assignment_pending", AssignmentPending(
             case_id=case_id, org_unit=case.org_unit, reason="本单位暂无可接案的调解员"), subject=case_id)
-        await caselog.log(ctx.conn, case_id, actor=actor, action="assignment_pending", org_unit=case.org_unit)
+        await caselog.log(ctx, case_id, actor=actor, action="assignment_pending", org_unit=case.org_unit)
         return None
     case = _step(case.offer, chosen.person_id)
     await repo.save(ctx.conn, case)
     ctx.publish("mediation.mediator_assigned", MediatorAssigned(
         case_id=case_id, mediator_id=chosen.person_id, mediator_name=chosen.name, org_unit=chosen.org_unit,
         reason=reason, actor=actor), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="assigned", mediator_id=chosen.person_id,
+    await caselog.log(ctx, case_id, actor=actor, action="assigned", mediator_id=chosen.person_id,
                    mediator_name=chosen.name, reason=reason)
     return chosen.person_id
 
@@ -209,7 +209,7 @@ async def accept(ctx: HandlerContext, case_id: str, *, mediator_id: str, config:
     await repo.save(ctx.conn, case)
     ctx.publish("mediation.assignment_accepted", AssignmentAnswered(case_id=case_id, mediator_id=mediator_id,
                                                                     at=ctx.now), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=mediator_id, action="accepted")
+    await caselog.log(ctx, case_id, actor=mediator_id, action="accepted")
     if not first:
         return
     union = DueRule(config.clocks.union.method, config.clocks.union.days, ctx.now)
@@ -231,7 +231,7 @@ async def decline(ctx: HandlerContext, case_id: str, *, mediator_id: str, reason
     await repo.save(ctx.conn, _step(case.decline, mediator_id))
     ctx.publish("mediation.assignment_declined", AssignmentAnswered(
         case_id=case_id, mediator_id=mediator_id, at=ctx.now, reason=reason), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=mediator_id, action="declined", reason=reason)
+    await caselog.log(ctx, case_id, actor=mediator_id, action="declined", reason=reason)
     return await assign(ctx, case_id, config=config, reason="调解员拒绝后重新分派")
 
 
@@ -239,7 +239,7 @@ async def reassign(ctx: HandlerContext, case_id: str, *, reason: str, actor: str
                    mediator_id: str | None = None) -> str | None:
     _, case = await _require(ctx, case_id)
     await repo.save(ctx.conn, _step(case.reassign))
-    await caselog.log(ctx.conn, case_id, actor=actor, action="reassigning", reason=reason,
+    await caselog.log(ctx, case_id, actor=actor, action="reassigning", reason=reason,
                    previous=case.mediator_id)
     return await assign(ctx, case_id, config=config, reason=f"改派：{reason}", actor=actor, mediator_id=mediator_id)
 
@@ -300,7 +300,7 @@ async def schedule_session(ctx: HandlerContext, case_id: str, *, scheduled_at: d
     ctx.publish("mediation.session_scheduled", SessionScheduled(
         case_id=case_id, session_id=str(session_id), scheduled_at=scheduled_at, location=location, actor=actor),
         subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="session_scheduled", at=scheduled_at.isoformat(),
+    await caselog.log(ctx, case_id, actor=actor, action="session_scheduled", at=scheduled_at.isoformat(),
                    location=location)
     return str(session_id)
 
@@ -317,7 +317,7 @@ async def record_session(ctx: HandlerContext, case_id: str, session_id: str, *, 
     ctx.publish("mediation.session_held", SessionHeld(
         case_id=case_id, session_id=session_id, held_at=held_at, parties_present=parties_present, notes=notes,
         actor=actor), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="session_held", parties_present=parties_present)
+    await caselog.log(ctx, case_id, actor=actor, action="session_held", parties_present=parties_present)
 
 
 # --- outcomes --------------------------------------------------------------------------------------------
@@ -384,7 +384,7 @@ async def settle(ctx: HandlerContext, case_id: str, *, agreement: Agreement, rep
     ctx.publish("mediation.settled", Settled(case_id=case_id, settled_at=ctx.now, agreement=agreement,
                                              representatives=representatives, confirmation_requested=wants_court,
                                              actor=actor), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="settled", amount_cny=str(agreement.amount_cny),
+    await caselog.log(ctx, case_id, actor=actor, action="settled", amount_cny=str(agreement.amount_cny),
                    instalments=len(agreement.instalments), confirmation_requested=wants_court)
     partner = _partner_topic(row)
     if partner is not None:
@@ -416,7 +416,7 @@ async def confirmation_decided(ctx: HandlerContext, *, court_case_no: str, decis
     ctx.publish("mediation.confirmation_recorded", ConfirmationRecorded(
         case_id=case.case_id, court_case_no=court_case_no, decision=decision,  # type: ignore[arg-type]
         decided_at=decided_at, reason=reason), subject=case.case_id)
-    await caselog.log(ctx.conn, case.case_id, actor=f"court:{row['court_code']}", action=f"confirmation_{decision}",
+    await caselog.log(ctx, case.case_id, actor=f"court:{row['court_code']}", action=f"confirmation_{decision}",
                    reason=reason)
     await _quietly(ctx.deadlines.resume(case_id=case.case_id, kind=TIER, at=ctx.now, actor="court",
                                         reason=f"司法确认：{decision}"))
@@ -439,7 +439,7 @@ async def fail(ctx: HandlerContext, case_id: str, *, disputed_points: list[str],
     await repo.save(ctx.conn, failed, disputed_points=points)
     ctx.publish("mediation.failed", Failed(case_id=case_id, failed_at=ctx.now, disputed_points=points,
                                            summary=summary, to_legal_aid=to_legal_aid, actor=actor), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="failed", disputed_points=points, to_legal_aid=to_legal_aid)
+    await caselog.log(ctx, case_id, actor=actor, action="failed", disputed_points=points, to_legal_aid=to_legal_aid)
     partner = _partner_topic(row)
     returned_to = None
     if partner is not None:
@@ -468,7 +468,7 @@ async def hold_clock(ctx: HandlerContext, case_id: str, *, pause: bool, reason: 
             await ctx.deadlines.resume(case_id=case_id, kind=TIER, at=ctx.now, actor=actor, reason=reason)
     except DeadlineError as exc:
         raise Refused(409, f"不能{'暂停' if pause else '恢复'}计时：{exc}") from exc
-    await caselog.log(ctx.conn, case_id, actor=actor, action="clock_paused" if pause else "clock_resumed",
+    await caselog.log(ctx, case_id, actor=actor, action="clock_paused" if pause else "clock_resumed",
                       reason=reason)
 
 
@@ -478,7 +478,7 @@ async def withdraw(ctx: HandlerContext, case_id: str, *, reason: str, actor: str
     await repo.save(ctx.conn, after)
     ctx.publish("mediation.withdrawn", Withdrawn(case_id=case_id, withdrawn_at=ctx.now, reason=reason, actor=actor),
                 subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="withdrawn", reason=reason)
+    await caselog.log(ctx, case_id, actor=actor, action="withdrawn", reason=reason)
     await _resolve(ctx, row, after, outcome="withdrawn", actor=actor)
 
 
@@ -497,7 +497,7 @@ async def extend_court_window(ctx: HandlerContext, case_id: str, *, consent: str
     await ctx.conn.execute("UPDATE deadlines SET attributes = attributes || '{\"extended\": true}' WHERE id = $1", d.id)
     ctx.publish("mediation.window_extended", WindowExtended(case_id=case_id, due_at=due_at, consent=consent,
                                                             actor=actor), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor=actor, action="window_extended", due_at=due_at.isoformat(),
+    await caselog.log(ctx, case_id, actor=actor, action="window_extended", due_at=due_at.isoformat(),
                    consent=consent)
     return due_at
 
@@ -511,7 +511,7 @@ async def reopen(ctx: HandlerContext, *, case_id: str, route: str, reason: str, 
         ctx.publish("mediation.handed_to_legal_aid", HandedToLegalAid(
             case_id=case_id, org_unit=row["org_unit"], facts=CaseFacts.model_validate(row["facts"]),
             disputed_points=["调解协议未履行，申请强制执行"], summary=reason), subject=case_id)
-        await caselog.log(ctx.conn, case_id, actor="followup", action="enforcement_requested", reason=reason)
+        await caselog.log(ctx, case_id, actor="followup", action="enforcement_requested", reason=reason)
         return
     after = _step(repo.domain(row).reopen)
     await repo.save(ctx.conn, after, resolved_at=None)
@@ -521,7 +521,7 @@ async def reopen(ctx: HandlerContext, *, case_id: str, route: str, reason: str, 
                               org_unit=row["org_unit"], rule=rule, actor="followup", reason=f"重新调解：{reason}")
     ctx.publish("mediation.case_reopened", CaseReopened(case_id=case_id, reason=reason, mediator_id=after.mediator_id,
                                                         due_at=due_at), subject=case_id)
-    await caselog.log(ctx.conn, case_id, actor="followup", action="reopened", reason=reason)
+    await caselog.log(ctx, case_id, actor="followup", action="reopened", reason=reason)
     if after.state == "awaiting_assignment":
         await assign(ctx, case_id, config=config, reason="重新调解")
 
@@ -533,7 +533,7 @@ async def court_filed(ctx: HandlerContext, *, court_case_no: str, filed_at: date
     case = repo.domain(row)
     ctx.publish("mediation.partner_progress", PartnerProgress(
         case_id=case.case_id, kind="case_filed", at=filed_at, court_case_no=court_case_no), subject=case.case_id)
-    await caselog.log(ctx.conn, case.case_id, actor=f"court:{row['court_code']}", action="court_filed")
+    await caselog.log(ctx, case.case_id, actor=f"court:{row['court_code']}", action="court_filed")
     if case.state != "resolved":
         after = case.court_filed()
         await repo.save(ctx.conn, after)
@@ -549,7 +549,7 @@ async def bureau_progress(ctx: HandlerContext, *, arbitration_case_no: str, kind
     ctx.publish("mediation.partner_progress", PartnerProgress(
         case_id=row["case_id"], kind=kind, at=at, arbitration_case_no=arbitration_case_no,  # type: ignore[arg-type]
         amount_awarded_cny=amount), subject=row["case_id"])
-    await caselog.log(ctx.conn, row["case_id"], actor=f"bureau:{row['bureau_code']}", action=kind,
+    await caselog.log(ctx, row["case_id"], actor=f"bureau:{row['bureau_code']}", action=kind,
                    amount_awarded_cny=amount)
     return True
 

@@ -343,7 +343,8 @@ async def alert_latency(dsns: dict[str, str], count: int) -> list[float]:
     try:
         async with pool.acquire() as conn, conn.transaction():
             records: list[Record] = []
-            store = DeadlineStore(conn, owner="mediation", topic="mediation.events", emit=records.append)
+            store = DeadlineStore(conn, owner="mediation", topic="mediation.events", emit=records.append,
+                                  now=datetime.now(UTC))
             for case_id in case_ids:
                 await store.start(case_id=case_id, kind="tier", started_at=datetime.now(UTC), due_at=due,
                                   org_unit="QH-XN-CD")
@@ -386,7 +387,7 @@ async def scan_cost(admin_dsn: str, open_deadlines: int) -> float:
             "now() - interval '2 days', now() - interval '1 second', now() - interval '1 day', 0.8, true, "
             "now() - interval '1 second' FROM generate_series(1, 100) g", str(round_))
         t = time.perf_counter()
-        fired = await fire_due(pool, owner="bench", topic="bench.events", service="bench")
+        fired = await fire_due(pool, owner="bench", topic="bench.events", service="bench", now=datetime.now(UTC))
         timings.append((time.perf_counter() - t) * 1000)
         assert fired == 100, fired
     await pool.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from services.backbone.settings import Settings
 from services.calendar.model import SHANGHAI
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.security.partners import signed_headers
@@ -30,6 +31,11 @@ NAMES = ["马建军", "李秀兰", "韩文忠", "张海燕", "祁玉梅", "才�
          "杨春花", "刘德胜", "陈志强"]
 
 
+def _now() -> datetime:
+    """Business time, as the services read it (shifted only in test mode)."""
+    return Settings().clock.now().astimezone(SHANGHAI)
+
+
 def _worker(i: int, area: str = "630102") -> dict[str, str]:
     birth = date(1975 + i % 25, 1 + i % 12, 3 + i % 25)
     return {"name": NAMES[i % len(NAMES)], "id_number": make_id_number(area, birth, i),
@@ -43,7 +49,7 @@ def _employer(n: int) -> dict[str, str]:
 
 def _case(n: int, *, hours_ago: float, workers: list[dict[str, str]], claims: list[dict[str, Any]], summary: str,
           channel: str = "hotline", **extra: Any) -> dict[str, Any]:
-    received = datetime.now(SHANGHAI) - timedelta(hours=hours_ago)
+    received = _now() - timedelta(hours=hours_ago)
     region = EMPLOYERS[n][1]
     return {"channel": channel, "received_at": received.replace(microsecond=0).isoformat(), "region_code": region,
             "workers": workers, "employer": _employer(n), "claims": claims, "summary": summary,
@@ -51,7 +57,7 @@ def _case(n: int, *, hours_ago: float, workers: list[dict[str, str]], claims: li
 
 
 def _court_referral(case_no: str, *, days_ago: int) -> dict[str, Any]:
-    at = (datetime.now(SHANGHAI) - timedelta(days=days_ago)).replace(microsecond=0).isoformat()
+    at = (_now() - timedelta(days=days_ago)).replace(microsecond=0).isoformat()
     return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "court/QH0103", "type": "court.case_referred",
             "time": at, "subject": case_no, "datacontenttype": "application/json",
             "data": {"court_code": "QH0103", "court_case_no": case_no, "referral_kind": "pre_filing",
@@ -61,7 +67,7 @@ def _court_referral(case_no: str, *, days_ago: int) -> dict[str, Any]:
 
 
 def _bureau_referral(case_no: str) -> dict[str, Any]:
-    at = datetime.now(SHANGHAI).replace(microsecond=0).isoformat()
+    at = _now().replace(microsecond=0).isoformat()
     return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "bureau/XNLZ", "type": "bureau.case_referred",
             "time": at, "subject": case_no, "datacontenttype": "application/json",
             "data": {"bureau_code": "XNLZ", "arbitration_case_no": case_no, "region_code": "630104",
@@ -77,7 +83,8 @@ def credentials(home: Path) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
 
 
 def seed(console: str, home: Path) -> Iterator[str]:
-    stamp = datetime.now(SHANGHAI).strftime("%m%d%H%M")
+    now = _now()
+    stamp, year = now.strftime("%m%d%H%M"), now.year
     passwords, partners = credentials(home)
     with httpx.Client(base_url=console, timeout=30) as http:
         def bearer(user: str) -> dict[str, str]:
@@ -112,8 +119,8 @@ def seed(console: str, home: Path) -> Iterator[str]:
                 yield f"{label}：{c['case_id']} 分级={c['tier']} 办结期限={c['due_at'][:19]} {where}"
             else:
                 yield f"{label}：失败 {r.status_code} {r.text[:200]}"
-        for label, event in (("法院诉前委派调解", _court_referral(f"(2026)青0103民诉前调{stamp}号", days_ago=1)),
-                             ("仲裁委裁前调解", _bureau_referral(f"西劳人仲案字〔2026〕{stamp}号"))):
+        for label, event in (("法院诉前委派调解", _court_referral(f"({year})青0103民诉前调{stamp}号", days_ago=1)),
+                             ("仲裁委裁前调解", _bureau_referral(f"西劳人仲案字〔{year}〕{stamp}号"))):
             body = json.dumps(event, ensure_ascii=False).encode()
             partner = partners[event["type"].split(".")[0]]
             r = http.post("/api/v1/events", content=body, headers={

@@ -83,8 +83,9 @@ async def stop_escalation(store: DeadlineStore, row: asyncpg.Record, *, at: date
                        actor=None, reason=reason)
 
 
-async def escalate(conn: asyncpg.Connection, records: list[Record], *, alert_id: int, at: datetime,
+async def escalate(conn: asyncpg.Connection, records: list[Record], *, alert_id: int, at: datetime, now: datetime,
                    calendar: WorkCalendar, hierarchy: Hierarchy) -> asyncpg.Record | None:
+    """``at``: when the escalation takes effect (one working day after the breach); ``now``: business time."""
     row = await conn.fetchrow("SELECT * FROM alerts WHERE alert_id = $1 FOR UPDATE", alert_id)
     if row is None or row["state"] != "open":
         return None
@@ -95,7 +96,7 @@ async def escalate(conn: asyncpg.Connection, records: list[Record], *, alert_id:
                               "WHERE alert_id = $1 RETURNING *", alert_id, parent.code)
     _event("escalated", row, at, records)
     await notify(conn)
-    store = DeadlineStore(conn, owner="supervision", topic=TOPIC, emit=records.append)
+    store = DeadlineStore(conn, owner="supervision", topic=TOPIC, emit=records.append, now=now)
     await start_escalation(store, row, breach_at=at, calendar=calendar, hierarchy=hierarchy)
     return row
 
@@ -110,6 +111,6 @@ async def acknowledge(conn: asyncpg.Connection, records: list[Record], *, alert_
     _event("acknowledged", row, at, records, actor=actor, note=note)
     await notify(conn)
     if row["kind"] == "overdue" and row["case_id"]:
-        store = DeadlineStore(conn, owner="supervision", topic=TOPIC, emit=records.append)
+        store = DeadlineStore(conn, owner="supervision", topic=TOPIC, emit=records.append, now=at)
         await stop_escalation(store, row, at=at, reason=f"{actor} 已确认督办：{note}")
     return row

@@ -119,7 +119,7 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
         async with runtime.pool.acquire() as conn, conn.transaction():
             records: list[Any] = []
             row = await alerts.acknowledge(conn, records, alert_id=alert_id, actor=actor, note=body.note,
-                                           at=datetime.now(UTC))
+                                           at=runtime.clock.now())
             if row is None:
                 raise Problem(409, "该督办提醒不存在或已确认、已解除")
             await enqueue(conn, records, service="supervision")
@@ -145,7 +145,7 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
     async def get_forecast(request: Request, org_unit: str | None = None,
                            horizon: int = Query(default=5, ge=1, le=15)) -> dict[str, Any]:
         units = _scoped(request, hierarchy, org_unit, "read")
-        now = datetime.now(UTC)
+        now = runtime.clock.now()
         rows = await runtime.pool.fetch(
             "SELECT case_id, org_unit, due_at FROM cases WHERE status NOT IN ('resolved', 'closed') "
             "AND due_at IS NOT NULL "
@@ -181,7 +181,7 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
                 if board.version != seen:
                     seen = board.version
                     rows = await queries.open_alerts(runtime.pool, kinds=KINDS["all"], units=units)
-                    payload = {"version": seen, "at": shanghai_iso(datetime.now(UTC)),
+                    payload = {"version": seen, "at": shanghai_iso(runtime.clock.now()),
                                "alerts": [queries.alert_json(a, hierarchy) for a in rows]}
                     yield f"event: board\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
                 elif not await board.wait(seen, 10):

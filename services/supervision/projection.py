@@ -227,7 +227,7 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
                 await _set(conn, case_id, on_time=d.get("on_time"))
         if not changed:
             return  # an older event about this deadline: alerts follow the newest state only
-        store = DeadlineStore(conn, owner="supervision", topic=alerts.TOPIC, emit=ctx.records.append)
+        store = DeadlineStore(conn, owner="supervision", topic=alerts.TOPIC, emit=ctx.records.append, now=ctx.now)
         unit = d.get("org_unit") or await conn.fetchval("SELECT org_unit FROM cases WHERE case_id = $1", case_id)
         if signal == "warning":
             await alerts.raise_alert(conn, ctx.records, kind="warning", case_id=case_id, deadline_id=d["deadline_id"],

@@ -29,7 +29,7 @@ async def _on_deadline(runtime: Runtime, conn: asyncpg.Connection, deadline: Dea
     """An escalation clock ran out: the case is still overdue one working day later → the parent unit."""
     if signal == "breached" and deadline.kind.startswith("escalate:"):
         await alerts.escalate(conn, records, alert_id=int(deadline.attributes["alert_id"]), at=deadline.due_at,
-                              calendar=runtime.calendar, hierarchy=HIERARCHY)
+                              now=runtime.clock.now(), calendar=runtime.calendar, hierarchy=HIERARCHY)
 
 
 SPEC = ServiceSpec(

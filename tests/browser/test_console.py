@@ -6,13 +6,14 @@ Screenshots land in test-artifacts/.
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from services.intake.domain.identifiers import make_id_number, make_uscc
+from tests import clock
 from tests.stack import laborcase_up
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -43,7 +44,7 @@ def browser():
 
 
 def overdue_case(n: int) -> dict:
-    return {"channel": "hotline", "received_at": (datetime.now(UTC) - timedelta(days=4)).replace(
+    return {"channel": "hotline", "received_at": (clock.now() - timedelta(days=4)).replace(
                 microsecond=0).isoformat(),
             "region_code": "630102", "summary": "浏览器测试：拖欠工资", "actor": "热线",
             "workers": [{"name": f"浏览器职工{n}", "id_number": make_id_number("630102", date(1991, 2, 3), 500 + n),
@@ -103,7 +104,8 @@ def test_mediator_sees_validation_errors_next_to_the_field(stack, browser):
     page.wait_for_selector("text=调解成功（调解协议）", timeout=15_000)
     form = page.locator("form[data-shape='settle']")
     form.locator("input[name='amount_cny']").fill("8800")
-    form.locator("textarea[name='instalments']").fill("2026-12-20 4000\n2027-01-20 4000")
+    first, second = (clock.today() + timedelta(days=18)).isoformat(), (clock.today() + timedelta(days=49)).isoformat()
+    form.locator("textarea[name='instalments']").fill(f"{first} 4000\n{second} 4000")
     form.locator("button").click()
     error = form.locator(".field-error[data-field='agreement.instalments']")
     error.wait_for(timeout=10_000)

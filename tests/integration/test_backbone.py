@@ -23,6 +23,7 @@ from services.backbone.outbox import Record, Relay, enqueue, record_of
 from services.backbone.runtime import Runtime
 from services.stack.broker import LocalBroker
 from services.stack.postgres import EmbeddedPostgres
+from tests import clock
 from tests.conftest import runtime_settings, wait_until
 from tests.factories import court_referral, decided, filed, referred
 from tests.integration.ledger import counter, ledger, prefix
@@ -334,6 +335,7 @@ async def test_records_keep_foreign_bytes(kafka_bootstrap, embedded_admin, make_
     await pool.close()
 
 
+@pytest.mark.clock
 async def test_metrics_show_lag_backlog_and_deadlines_due_or_late(kafka_bootstrap, embedded_admin, make_db):
     """What an operator alerts on: consumer lag, outbox backlog, deadlines due soon and deadlines the scanner missed."""
     from prometheus_client import generate_latest
@@ -348,12 +350,13 @@ async def test_metrics_show_lag_backlog_and_deadlines_due_or_late(kafka_bootstra
         assert await wait_until(lambda: _eq(lambda: runtime.pool.fetchval(
             "SELECT count(*) FROM outbox WHERE published_at IS NULL"), 0), what="their effects published")
         insert = ("INSERT INTO deadlines (id, case_id, kind, owner, state, started_at, due_at, warn_at, warn_ratio, "
-                  "warned, next_fire_at) SELECT gen_random_uuid(), $1 || g, 'tier', 'elsewhere', 'open', now(), "
-                  "now() + $2::text::interval, now() + $2::text::interval, 0.8, true, now() + $2::text::interval "
-                  "FROM generate_series(1, $3) g")
-        await runtime.pool.execute(insert, "LATE", "-1 hour", 2)  # another owner's: this scanner leaves them
-        await runtime.pool.execute(insert, "SOON", "2 hours", 3)
-        await runtime.pool.execute(insert, "LATER", "20 days", 4)
+                  "warned, next_fire_at) SELECT gen_random_uuid(), $1 || g, 'tier', 'elsewhere', 'open', t0, "
+                  "t0 + $2::text::interval, t0 + $2::text::interval, 0.8, true, t0 + $2::text::interval "
+                  "FROM generate_series(1, $3) g, (SELECT $4::timestamptz AS t0) now")
+        now = clock.now()  # the business clock the runtime reads
+        await runtime.pool.execute(insert, "LATE", "-1 hour", 2, now)  # another owner's: this scanner leaves them
+        await runtime.pool.execute(insert, "SOON", "2 hours", 3, now)
+        await runtime.pool.execute(insert, "LATER", "20 days", 4, now)
         await runtime.pool.execute("ANALYZE deadlines")
         await runtime._housekeeping()
         text = generate_latest().decode()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date, timedelta
 
 import pytest
 import pytest_asyncio
@@ -13,11 +13,21 @@ from services.followup.service import SPEC as FOLLOWUP
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
+from tests import clock
 from tests.conftest import wait_until
 from tests.integration.conftest import running_all
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.integration, pytest.mark.clock, pytest.mark.asyncio(loop_scope="session")]
 _n = iter(range(1, 10**6))
+
+
+def instalment(days_from_today: int, amount: int) -> dict:
+    return {"due_date": (clock.today() + timedelta(days=days_from_today)).isoformat(), "amount_cny": amount}
+
+
+def check_day(fu, due_date: str) -> str:
+    """Follow-up checks an instalment one working day after it is due (policy), on the service's own calendar."""
+    return fu.runtime.calendar.add_working_days(date.fromisoformat(due_date), 1).day.isoformat()
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
@@ -28,7 +38,7 @@ async def stack(kafka_bootstrap, embedded_pg):
 
 async def settled_case(intake, med, *, instalments: list[dict]) -> str:
     n = next(_n)
-    body = {"channel": "hotline", "received_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    body = {"channel": "hotline", "received_at": clock.now_iso(),
             "region_code": "630105", "summary": "拖欠工资", "actor": "热线",
             "workers": [{"name": f"回访职工{n}", "id_number": make_id_number("630105", date(1988, 1, 2), 300 + n),
                          "phone": f"1370971{n:04d}"}],
@@ -59,12 +69,12 @@ async def followup_case(fu, case_id: str, calls: int) -> dict:
 
 async def test_two_instalments_one_missed_reopens_the_case(stack, kafka_bootstrap):
     intake, med, fu = stack
-    case_id = await settled_case(intake, med, instalments=[{"due_date": "2026-12-10", "amount_cny": 6000},
-                                                           {"due_date": "2027-01-11", "amount_cny": 6000}])
+    instalments = [instalment(8, 6000), instalment(40, 6000)]
+    case_id = await settled_case(intake, med, instalments=instalments)
     case = await followup_case(fu, case_id, 3)
     calls = {(c["kind"], c["seq"]): c for c in case["calls"]}
-    assert calls[("instalment", 1)]["due_date"] == "2026-12-11"  # one working day after Dec 10 (Thu)
-    assert calls[("instalment", 2)]["due_date"] == "2027-01-12"
+    assert calls[("instalment", 1)]["due_date"] == check_day(fu, instalments[0]["due_date"])
+    assert calls[("instalment", 2)]["due_date"] == check_day(fu, instalments[1]["due_date"])
     worklist = (await fu.get("/api/v1/followup/worklist")).json()["calls"]
     assert {c["followup_id"] for c in worklist} >= {c["followup_id"] for c in case["calls"]}
 
@@ -106,7 +116,7 @@ async def test_two_instalments_one_missed_reopens_the_case(stack, kafka_bootstra
 
 async def test_paid_agreement_closes_and_unreachable_worker_is_flagged(stack):
     intake, med, fu = stack
-    case_id = await settled_case(intake, med, instalments=[{"due_date": "2026-12-01", "amount_cny": 2000}])
+    case_id = await settled_case(intake, med, instalments=[instalment(1, 2000)])
     calls = {c["kind"]: c for c in (await followup_case(fu, case_id, 2))["calls"]}
     await fu.post(f"/api/v1/followup/calls/{calls['first']['followup_id']}",
                   json={"reached": True, "satisfaction": 2, "comment": "等待时间过长", "actor": "回访员"})

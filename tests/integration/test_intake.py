@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,10 @@ from services.calendar.rules import tier_rule
 from services.calendar.seed import package_years, year_to_json
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC
+from tests import clock
 from tests.conftest import runtime_settings, unique_case_numbers, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.integration, pytest.mark.clock, pytest.mark.asyncio(loop_scope="session")]
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "schemas"
 
 
@@ -52,7 +53,7 @@ def case_body(*, workers: int = 1, region: str = "630102", claims: list | None =
     n = next(_n)
     body = {
         "channel": "hotline",
-        "received_at": datetime.now(SHANGHAI).replace(microsecond=0).isoformat(),
+        "received_at": clock.now_iso(),
         "region_code": region,
         "workers": [{"name": f"职工{n}-{i}",
                      "id_number": make_id_number("630102", date(1985, 3, 1 + i % 27), n * 7 + i),
@@ -75,10 +76,11 @@ async def test_hotline_case_is_triaged_dispatched_and_its_deadline_handed_over(i
     resp = await intake.post("/api/v1/cases", json=body)
     assert resp.status_code == 201, resp.text
     out = resp.json()
-    expected_due, _ = tier_rule("general", datetime.fromisoformat(body["received_at"])).due(intake.runtime.calendar)
+    expected_due, provisional = tier_rule("general", datetime.fromisoformat(body["received_at"])).due(
+        intake.runtime.calendar)
     assert out["tier"] == "general" and datetime.fromisoformat(out["due_at"]) == expected_due
     assert out["org_unit"] == "QH-XN-CD" and out["org_unit_name"] == "城东区总工会" and out["route"] == "mediation"
-    assert out["status"] == "dispatched" and not out["provisional"]
+    assert out["status"] == "dispatched" and out["provisional"] == provisional
 
     got = (await intake.get(f"/api/v1/intake/cases/{out['case_id']}")).json()
     assert got["status"] == "dispatched" and [a["action"] for a in got["audit"]] == ["received", "dispatched"]
@@ -268,8 +270,8 @@ def validate_against_contract(event: dict) -> None:
 async def test_court_referral_from_a_stock_kafka_client_becomes_a_case(intake, kafka_bootstrap):
     from confluent_kafka import Producer
 
-    case_no = f"(2026)青0103民初{next(_n)}号"
-    referred_at = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0).isoformat()
+    case_no = f"({clock.today().year})青0103民初{next(_n)}号"
+    referred_at = clock.now_iso(hours=-3)
     event = hand_built_referral(case_no, referred_at)
     validate_against_contract(event)
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all"})
@@ -291,8 +293,8 @@ async def test_court_referral_from_a_stock_kafka_client_becomes_a_case(intake, k
 
 
 async def test_partner_ingress_over_http(intake):
-    case_no = f"(2026)青0103民诉前调{next(_n)}号"
-    event = hand_built_referral(case_no, datetime.now(UTC).replace(microsecond=0).isoformat())
+    case_no = f"({clock.today().year})青0103民诉前调{next(_n)}号"
+    event = hand_built_referral(case_no, clock.now_iso())
     headers = {"content-type": "application/cloudevents+json"}
     resp = await intake.post("/api/v1/events", content=json.dumps(event), headers=headers)
     assert resp.status_code == 202, resp.text
@@ -320,8 +322,8 @@ async def test_partner_ingress_over_http(intake):
 
 
 async def test_referral_for_an_unknown_region_is_dead_lettered(intake, kafka_bootstrap):
-    case_no = f"(2026)青0103民诉前调{next(_n)}号"
-    event = hand_built_referral(case_no, datetime.now(UTC).replace(microsecond=0).isoformat(), region="639999")
+    case_no = f"({clock.today().year})青0103民诉前调{next(_n)}号"
+    event = hand_built_referral(case_no, clock.now_iso(), region="639999")
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
@@ -345,18 +347,23 @@ async def test_calendar_year_loaded_by_the_operator_reaches_other_services(intak
 
     mediation = Runtime(MEDIATION, runtime_settings(kafka_bootstrap), dsn=await make_db(embedded_pg.admin_dsn()))
     await mediation.start()
+    # A notice for a year no test clock reaches: the event goes to every service reading intake.events on the
+    # shared test broker, and must not change the calendar that other tests' deadlines are computed on.
+    year = clock.today().year + 6
+    saturday = next(date(year, 2, d) for d in range(1, 8) if date(year, 2, d).weekday() == 5)
+    holiday = saturday + timedelta(days=2)  # the Monday after it
     try:
-        notice = {"year": 2027, "source": "国务院办公厅关于2027年部分节假日安排的通知（测试）",
-                  "holidays": ["2027-01-01", "2027-02-05", "2027-02-08", "2027-02-09", "2027-02-10", "2027-02-11"],
-                  "workdays": ["2027-02-13"]}
-        resp = await intake.put("/api/v1/intake/calendar/2027", json=notice)
-        assert resp.status_code == 200 and resp.json()["year"] == 2027
-        assert (await intake.get("/api/v1/intake/calendar/2027")).json()["holidays"][0] == "2027-01-01"
-        await wait_until(lambda: mediation.pool.fetchval("SELECT 1 FROM calendar_years WHERE year = 2027"),
+        notice = {"year": year, "source": f"国务院办公厅关于{year}年部分节假日安排的通知（测试）",
+                  "holidays": [f"{year}-01-01", holiday.isoformat()], "workdays": [saturday.isoformat()]}
+        resp = await intake.put(f"/api/v1/intake/calendar/{year}", json=notice)
+        assert resp.status_code == 200 and resp.json()["year"] == year
+        assert (await intake.get(f"/api/v1/intake/calendar/{year}")).json()["holidays"][0] == f"{year}-01-01"
+        await wait_until(lambda: mediation.pool.fetchval("SELECT 1 FROM calendar_years WHERE year = $1", year),
                          what="mediation to store the year from calendar.year_loaded")
-        assert not mediation.calendar.is_working_day(date(2027, 2, 8))
-        assert mediation.calendar.is_working_day(date(2027, 2, 13))
-        bad = await intake.put("/api/v1/intake/calendar/2027", json={"year": 2027, "workdays": ["2027-02-15"]})
+        assert not mediation.calendar.is_working_day(holiday)
+        assert mediation.calendar.is_working_day(saturday)
+        weekday = (holiday + timedelta(days=1)).isoformat()
+        bad = await intake.put(f"/api/v1/intake/calendar/{year}", json={"year": year, "workdays": [weekday]})
         assert bad.status_code == 422
     finally:
         await mediation.stop()

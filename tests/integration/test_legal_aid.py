@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 import pytest_asyncio
@@ -16,10 +16,11 @@ from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.legal_aid.service import SPEC as LEGAL_AID
 from services.mediation.service import SPEC as MEDIATION
+from tests import clock
 from tests.conftest import wait_until
 from tests.integration.conftest import running_all
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.integration, pytest.mark.clock, pytest.mark.asyncio(loop_scope="session")]
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
@@ -30,7 +31,7 @@ async def stack(kafka_bootstrap, embedded_pg):
 
 async def bureau_sends(bootstrap: str, event_type: str, case_no: str, data: dict) -> None:
     event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "bureau/XNLZ", "type": event_type,
-             "time": datetime.now(UTC).isoformat(), "subject": case_no, "data": data}
+             "time": clock.now().isoformat(), "subject": case_no, "data": data}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     await producer.send_and_wait("bureau.events", json.dumps(event, ensure_ascii=False).encode(), key=case_no.encode())
@@ -39,7 +40,7 @@ async def bureau_sends(bootstrap: str, event_type: str, case_no: str, data: dict
 
 async def test_failed_mediation_gets_legal_aid_a_lawyer_an_award_and_money_back(stack, kafka_bootstrap):
     intake, med, aid = stack
-    body = {"channel": "window", "received_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    body = {"channel": "window", "received_at": clock.now_iso(),
             "region_code": "630102", "summary": "农民工被拖欠工资，用人单位否认劳动关系", "actor": "窗口",
             "workers": [{"name": "马福祥", "id_number": make_id_number("632126", date(1983, 4, 9), 31),
                          "phone": "13709712345"}],
@@ -97,11 +98,11 @@ async def test_failed_mediation_gets_legal_aid_a_lawyer_an_award_and_money_back(
     assert {d["kind"]: d["state"] for d in case["deadlines"]} == {
         "tier": "met", "legal_aid_decision": "met", "lawyer_assignment": "met"}
 
-    arbitration_no = f"西劳人仲案字〔2026〕第{uuid.uuid4().hex[:6]}号"
+    arbitration_no = f"西劳人仲案字〔{clock.today().year}〕第{uuid.uuid4().hex[:6]}号"
     await aid.post(f"/api/v1/legal-aid/cases/{case_id}/progress", json={
         "stage": "arbitration", "note": "已代为申请仲裁", "arbitration_case_no": arbitration_no, "actor": case["lawyer_id"]})
     await bureau_sends(kafka_bootstrap, "bureau.award_issued", arbitration_no, {
-        "arbitration_case_no": arbitration_no, "issued_at": datetime.now(UTC).isoformat(), "amount_awarded_cny": 35000})
+        "arbitration_case_no": arbitration_no, "issued_at": clock.now().isoformat(), "amount_awarded_cny": 35000})
 
     async def awarded():
         c = (await aid.get(f"/api/v1/legal-aid/cases/{case_id}")).json()
@@ -125,7 +126,7 @@ async def test_failed_mediation_gets_legal_aid_a_lawyer_an_award_and_money_back(
 
 async def test_denial_objection_and_urgent_aid(stack, kafka_bootstrap):
     intake, _, aid = stack
-    body = {"channel": "hotline", "received_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    body = {"channel": "hotline", "received_at": clock.now_iso(),
             "region_code": "630103", "summary": "工伤后单位拒绝赔偿", "actor": "热线",
             "workers": [{"name": "韩永红", "id_number": make_id_number("630103", date(1990, 8, 8), 55),
                          "phone": "13897000055"}],
@@ -143,7 +144,7 @@ async def test_denial_objection_and_urgent_aid(stack, kafka_bootstrap):
     assert case["source"] == "dispatch"
     assessment = (await aid.post(f"/api/v1/legal-aid/cases/{case_id}/applicant", json={
         "migrant_worker": False, "monthly_income_per_capita": 5200,
-        "limitation_date": date.today().isoformat(), "actor": "援助中心"})).json()
+        "limitation_date": clock.today().isoformat(), "actor": "援助中心"})).json()
     assert assessment["recommendation"] == "deny" and assessment["urgent"]
     r = await aid.post(f"/api/v1/legal-aid/cases/{case_id}/lawyer", json={"actor": "援助中心"})
     assert r.status_code == 200 and r.json()["urgent"] and r.json()["state"] == "represented"  # Art. 44

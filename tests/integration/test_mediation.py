@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,10 +17,11 @@ from services.backbone import kafka
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
+from tests import clock
 from tests.conftest import wait_until
 from tests.integration.conftest import running_all
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.integration, pytest.mark.clock, pytest.mark.asyncio(loop_scope="session")]
 _n = iter(range(1, 10**6))
 
 
@@ -32,7 +33,7 @@ async def stack(kafka_bootstrap, embedded_pg):
 
 async def court_sends(bootstrap: str, event_type: str, case_no: str, data: dict[str, Any]) -> dict:
     event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "court/QH0103", "type": event_type,
-             "time": datetime.now(UTC).isoformat(), "subject": case_no, "data": data}
+             "time": clock.now().isoformat(), "subject": case_no, "data": data}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     await producer.send_and_wait("court.events", json.dumps(event, ensure_ascii=False).encode(), key=case_no.encode(),
@@ -44,9 +45,9 @@ async def court_sends(bootstrap: str, event_type: str, case_no: str, data: dict[
 async def refer(bootstrap: str, *, kind: str = "post_filing", procedure: str | None = "simplified",
                 workers: int = 1, region: str = "630103") -> str:
     n = next(_n)
-    case_no = f"(2026)青0103民{'初' if kind == 'post_filing' else '诉前调'}{9000 + n}号"
+    case_no = f"({clock.today().year})青0103民{'初' if kind == 'post_filing' else '诉前调'}{9000 + n}号"
     data = {"court_code": "QH0103", "court_case_no": case_no, "referral_kind": kind, "region_code": region,
-            "referred_at": datetime.now(UTC).isoformat(),
+            "referred_at": clock.now().isoformat(),
             "workers": [{"name": f"工人{n}-{i}", "id_number": make_id_number("630103", date(1980, 2, 1 + i), 900 + n * 20 + i),
                          "phone": f"1380971{n:02d}{i:02d}"} for i in range(workers)],
             "employer": {"name": f"西宁某建设公司{n}", "uscc": make_uscc("630103", 7000 + n)},
@@ -73,6 +74,10 @@ async def feedback(bootstrap: str, case_no: str) -> list[dict]:
     return [json.loads(r.value) for r in await kafka.read_all(bootstrap, "court.feedback") if r.key == case_no.encode()]
 
 
+def day(days_from_today: int) -> str:
+    return (clock.today() + timedelta(days=days_from_today)).isoformat()
+
+
 def post(client, path: str, body: dict) -> Any:
     return client.post(path, json=body)
 
@@ -92,25 +97,25 @@ async def test_court_referral_settles_is_rejected_then_confirmed(stack, kafka_bo
     assert case["state"] == "in_mediation"
     kinds = {d["kind"]: d for d in case["deadlines"]}
     assert set(kinds) == {"tier", "union_mediation", "court_entrusted"}
-    signed = datetime.now(UTC)
+    signed = clock.now()
     court_due = datetime.fromisoformat(kinds["court_entrusted"]["due_at"])
     assert court_due.date() == (signed.astimezone(court_due.tzinfo) + timedelta(days=7)).date()  # simplified: 7 days
 
     s = await post(med, f"/api/v1/mediation/cases/{case_id}/sessions",
-                   {"scheduled_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(), "location": "城中区调解室",
+                   {"scheduled_at": (clock.now() + timedelta(days=1)).isoformat(), "location": "城中区调解室",
                     "actor": mediator})
     assert s.status_code == 201
     r = await post(med, f"/api/v1/mediation/cases/{case_id}/sessions/{s.json()['session_id']}/record",
-                   {"held_at": datetime.now(UTC).isoformat(), "parties_present": ["申请人", "被申请人代理人"],
+                   {"held_at": clock.now().isoformat(), "parties_present": ["申请人", "被申请人代理人"],
                     "notes": "双方同意分两期支付", "actor": mediator})
     assert r.status_code == 200
 
     bad = await post(med, f"/api/v1/mediation/cases/{case_id}/settle", {"agreement": {
-        "amount_cny": 48000, "instalments": [{"due_date": "2026-12-20", "amount_cny": 20000},
-                                             {"due_date": "2027-01-20", "amount_cny": 20000}]}, "actor": mediator})
+        "amount_cny": 48000, "instalments": [{"due_date": day(18), "amount_cny": 20000},
+                                             {"due_date": day(49), "amount_cny": 20000}]}, "actor": mediator})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "agreement.instalments"
     agreement = {"amount_cny": 48000, "terms": "分两期付清", "instalments": [
-        {"due_date": "2026-12-20", "amount_cny": 20000}, {"due_date": "2027-01-20", "amount_cny": 28000}]}
+        {"due_date": day(18), "amount_cny": 20000}, {"due_date": day(49), "amount_cny": 28000}]}
     case = (await post(med, f"/api/v1/mediation/cases/{case_id}/settle",
                        {"agreement": agreement, "actor": mediator})).json()
     assert case["state"] == "awaiting_confirmation"
@@ -127,7 +132,7 @@ async def test_court_referral_settles_is_rejected_then_confirmed(stack, kafka_bo
     assert settled["data"]["agreement"]["amount_cny"] == 48000 and "id_number" not in text and "phone" not in text
 
     await court_sends(kafka_bootstrap, "court.confirmation_decided", case_no, {
-        "court_case_no": case_no, "decision": "rejected", "decided_at": datetime.now(UTC).isoformat(),
+        "court_case_no": case_no, "decision": "rejected", "decided_at": clock.now().isoformat(),
         "reason": "分期履行条款约定不明确"})
 
     async def state(expected: str):
@@ -141,7 +146,7 @@ async def test_court_referral_settles_is_rejected_then_confirmed(stack, kafka_bo
 
     await post(med, f"/api/v1/mediation/cases/{case_id}/settle", {"agreement": agreement, "actor": mediator})
     await court_sends(kafka_bootstrap, "court.confirmation_decided", case_no, {
-        "court_case_no": case_no, "decision": "confirmed", "decided_at": datetime.now(UTC).isoformat(), "reason": ""})
+        "court_case_no": case_no, "decision": "confirmed", "decided_at": clock.now().isoformat(), "reason": ""})
     case = await wait_until(lambda: state("resolved"), what="confirmation to resolve the case")
     assert case["outcome"] == "settled"
     assert {d["kind"]: d["state"] for d in case["deadlines"]} == {
@@ -193,7 +198,7 @@ async def test_confirmation_before_settlement_is_parked_not_dropped(stack, kafka
     case_id, mediator = case["case_id"], case["mediator_id"]
     await post(med, f"/api/v1/mediation/cases/{case_id}/accept", {"mediator_id": mediator})
     await court_sends(kafka_bootstrap, "court.confirmation_decided", case_no, {
-        "court_case_no": case_no, "decision": "confirmed", "decided_at": datetime.now(UTC).isoformat(), "reason": ""})
+        "court_case_no": case_no, "decision": "confirmed", "decided_at": clock.now().isoformat(), "reason": ""})
     await wait_until(lambda: med.runtime.pool.fetchval("SELECT count(*) FROM parked WHERE event_type = "
                                                        "'court.confirmation_decided'"), what="parking")
     await post(med, f"/api/v1/mediation/cases/{case_id}/settle",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,7 @@ from services.security.partners import signed_headers
 from services.security.policy import Principal
 from services.stack.processes import free_port
 from services.supervision.service import SPEC as SUPERVISION
+from tests import clock
 from tests.conftest import runtime_settings, unique_case_numbers, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -92,7 +94,7 @@ SCOPES = {"own": "630123", "child": "630102", "sibling": "630202", "other_provin
 async def make_case(apps, region: str, *, days_ago: int = 0) -> str:
     n = next(_n)
     area = region if not region.startswith("51") else "510107"
-    body = {"channel": "hotline", "received_at": (datetime.now(UTC) - timedelta(days=days_ago)).replace(
+    body = {"channel": "hotline", "received_at": (clock.now() - timedelta(days=days_ago)).replace(
                 microsecond=0).isoformat(), "region_code": region, "summary": "矩阵测试",
             "workers": [{"name": f"矩阵{n}", "id_number": make_id_number(area, date(1990, 1, 1), 100 + n),
                          "phone": f"1380000{n:04d}"}],
@@ -145,7 +147,7 @@ async def attempt(apps, action: str, role: str, scope: str, case_id: str) -> int
         return (await apps["supervision"].get(f"/api/v1/cases/{case_id}", headers=headers)).status_code
     if action == "write":
         r = await apps["mediation"].post(f"/api/v1/mediation/cases/{case_id}/sessions", headers=headers, json={
-            "scheduled_at": datetime.now(UTC).isoformat(), "location": "调解室", "actor": role})
+            "scheduled_at": clock.now().isoformat(), "location": "调解室", "actor": role})
         return r.status_code
     if action == "stream":
         async with apps["supervision_http"].stream("GET", "/api/v1/stream", params={"org_unit": UNIT_OF[scope]},
@@ -190,11 +192,11 @@ async def test_requests_without_a_valid_token_are_refused(secured):
 
 async def test_partner_ingress_rejects_unsigned_forged_replayed_and_out_of_scope(secured, kafka_bootstrap):
     intake = secured["intake"]
-    case_no = f"(2026)青0103民诉前调{uuid.uuid4().hex[:6]}号"
+    case_no = f"({clock.today().year})青0103民诉前调{uuid.uuid4().hex[:6]}号"
     event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "court/QH0103", "type": "court.case_referred",
-             "time": datetime.now(UTC).isoformat(), "subject": case_no, "data": {
+             "time": clock.now().isoformat(), "subject": case_no, "data": {
                  "court_code": "QH0103", "court_case_no": case_no, "referral_kind": "pre_filing",
-                 "region_code": "630103", "referred_at": datetime.now(UTC).isoformat(),
+                 "region_code": "630103", "referred_at": clock.now().isoformat(),
                  "workers": [{"name": "签名测试", "id_number": make_id_number("630103", date(1980, 1, 1), 9),
                               "phone": "13800009999"}],
                  "employer": {"name": "签名测试公司", "uscc": make_uscc("630103", 99)},
@@ -209,7 +211,7 @@ async def test_partner_ingress_rejects_unsigned_forged_replayed_and_out_of_scope
     wrong = signed_headers(COURT["key_id"], "not-the-secret", body)
     r = await post(wrong)
     assert r.status_code == 401 and r.json()["type"] == "urn:laborcase:problem:bad-signature"
-    stale = signed_headers(COURT["key_id"], COURT["secret"], body, at=datetime.now(UTC).timestamp() - 3600)
+    stale = signed_headers(COURT["key_id"], COURT["secret"], body, at=time.time() - 3600)  # signatures: wall time
     assert (await post(stale)).json()["type"] == "urn:laborcase:problem:stale"
     tampered = body.replace(b"100", b"999999")
     assert (await post(signed_headers(COURT["key_id"], COURT["secret"], body), tampered)).status_code == 401
@@ -220,7 +222,7 @@ async def test_partner_ingress_rejects_unsigned_forged_replayed_and_out_of_scope
     replay = await post(signed_headers(COURT["key_id"], COURT["secret"], body))
     assert replay.status_code == 409 and replay.json()["type"] == "urn:laborcase:problem:replayed"
     bureau_type = json.dumps(event | {"id": str(uuid.uuid4()), "type": "bureau.award_issued",
-                                      "data": {"arbitration_case_no": "X", "issued_at": datetime.now(UTC).isoformat(),
+                                      "data": {"arbitration_case_no": "X", "issued_at": clock.now().isoformat(),
                                                "amount_awarded_cny": 1}}).encode()
     assert (await post(signed_headers(COURT["key_id"], COURT["secret"], bureau_type), bureau_type)).status_code == 403
     # nothing refused reached the outbox: exactly one row for this case number
@@ -234,7 +236,7 @@ async def test_partner_ingress_rejects_unsigned_forged_replayed_and_out_of_scope
     await wait_until(known, what="the referral to become a case")
     decision = json.dumps({**event, "id": str(uuid.uuid4()), "type": "court.confirmation_decided",
                            "source": "court/QH0104", "data": {"court_case_no": case_no, "decision": "confirmed",
-                                                              "decided_at": datetime.now(UTC).isoformat()}}).encode()
+                                                              "decided_at": clock.now().isoformat()}}).encode()
     r = await post(signed_headers(OTHER_COURT["key_id"], OTHER_COURT["secret"], decision), decision)
     assert r.status_code == 403
 

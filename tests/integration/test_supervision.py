@@ -4,7 +4,7 @@ hierarchy one working day at a time, and the projection can be rebuilt from the 
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import asyncpg
 import pytest
@@ -15,10 +15,11 @@ from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
 from services.supervision.rebuild import rebuild
 from services.supervision.service import SPEC as SUPERVISION
+from tests import clock
 from tests.conftest import wait_until
 from tests.integration.conftest import running_all
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.integration, pytest.mark.clock, pytest.mark.asyncio(loop_scope="session")]
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
@@ -28,7 +29,7 @@ async def stack(kafka_bootstrap, embedded_pg):
 
 
 def old_case(days_ago: int, n: int) -> dict:
-    return {"channel": "hotline", "received_at": (datetime.now(UTC) - timedelta(days=days_ago)).replace(
+    return {"channel": "hotline", "received_at": (clock.now() - timedelta(days=days_ago)).replace(
                 microsecond=0).isoformat(),
             "region_code": "630102", "summary": "拖欠工资", "actor": "热线",
             "workers": [{"name": f"督办职工{n}", "id_number": make_id_number("630102", date(1986, 5, 5), 700 + n),

@@ -10,6 +10,8 @@ from services.calendar.model import SHANGHAI, WorkCalendar, local_date
 from services.calendar.rules import DueRule, tier_rule
 from services.calendar.seed import package_years, parse_year_file
 
+pytestmark = pytest.mark.clock
+
 
 def _days(start: str, end: str) -> set[date]:
     a, b = date.fromisoformat(start), date.fromisoformat(end)

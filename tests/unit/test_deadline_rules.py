@@ -4,6 +4,8 @@ import pytest
 
 from services.backbone import deadline as rules
 
+pytestmark = pytest.mark.clock
+
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 

@@ -1,10 +1,14 @@
 from datetime import date, datetime
 from decimal import Decimal
 
+import pytest
+
 from events.common import Instalment
 from services.calendar.model import SHANGHAI, WorkCalendar
 from services.calendar.seed import package_years
 from services.followup.domain.schedule import Call, Policy, is_low, next_attempt, plan, verdict
+
+pytestmark = pytest.mark.clock
 
 CAL = WorkCalendar.of(package_years())
 POLICY = Policy()

@@ -16,6 +16,8 @@ from services.intake.domain.identifiers import (
 from services.intake.domain.triage import Facts, TriageError, default_policy
 from services.intake.domain.validation import check
 
+pytestmark = pytest.mark.clock
+
 NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
 
 

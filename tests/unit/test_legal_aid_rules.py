@@ -6,6 +6,8 @@ import pytest
 from services.legal_aid.domain.case import LegalAidCase, LegalAidError
 from services.legal_aid.domain.eligibility import Applicant, default_policy
 
+pytestmark = pytest.mark.clock
+
 TODAY = date(2026, 3, 2)
 
 

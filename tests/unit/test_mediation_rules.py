@@ -7,6 +7,8 @@ from events.common import Agreement, Instalment
 from services.mediation.domain.case import MediationCase, MediationError, check_agreement
 from services.staffing.assignment import Load, choose
 
+pytestmark = pytest.mark.clock
+
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 

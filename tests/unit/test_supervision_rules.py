@@ -1,11 +1,15 @@
 from datetime import datetime, timedelta
 
+import pytest
+
 from services.calendar.model import SHANGHAI, WorkCalendar
 from services.calendar.seed import package_years
 from services.supervision.domain.escalation import next_escalation
 from services.supervision.domain.forecast import OpenCase, forecast
 from services.supervision.domain.timeline import describe
 from services.supervision.stats import to_csv
+
+pytestmark = pytest.mark.clock
 
 CAL = WorkCalendar.of(package_years())
 
