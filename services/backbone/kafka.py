@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import BrokerResponseError, TopicAlreadyExistsError
 
 from events.catalog import MARKER_TOPIC, TOPICS, dead_letter_topic
 
@@ -30,6 +30,41 @@ def producer(bootstrap: str, *, idempotence: bool, client_id: str) -> AIOKafkaPr
         max_batch_size=256 * 1024,
         request_timeout_ms=15_000,
     )
+
+
+class BrokerRefused(RuntimeError):
+    """The broker cannot do what the configuration asks (a configuration error, not a transient fault)."""
+
+
+IDEMPOTENCE_HINT = ("set LABORCASE_KAFKA_IDEMPOTENCE=false for a broker without the idempotent producer "
+                    "(such as Tansu); keep it on for Apache Kafka")
+
+
+async def start_producer(producer_: AIOKafkaProducer, *, bootstrap: str, idempotence: bool) -> None:
+    """Start a producer; a broker that refuses the idempotent producer is a configuration error, said in one line.
+
+    Against a broker without it (Tansu answers InitProducerId with an error) aiokafka fails at ``start()``.
+    """
+    try:
+        await producer_.start()
+    except BrokerResponseError as exc:
+        with contextlib.suppress(Exception):
+            await producer_.stop()
+        if not idempotence:
+            raise
+        raise BrokerRefused(f"the Kafka broker at {bootstrap} refused the idempotent producer "
+                            f"(InitProducerId: {type(exc).__name__}): {IDEMPOTENCE_HINT}") from exc
+
+
+async def supports_idempotence(bootstrap: str) -> bool:
+    """Whether the broker lets aiokafka start an idempotent producer (Apache Kafka yes, Tansu no)."""
+    probe = producer(bootstrap, idempotence=True, client_id="laborcase-probe")
+    try:
+        await start_producer(probe, bootstrap=bootstrap, idempotence=True)
+    except BrokerRefused:
+        return False
+    await probe.stop()
+    return True
 
 
 def topics_for(names: Iterable[str], *, with_dead_letters: Iterable[str] = ()) -> dict[str, int]:

@@ -39,6 +39,11 @@ from services.security.guard import EdgeMiddleware, principal, write_audit
 
 log = logging.getLogger(__name__)
 
+#: Exit status of a service that cannot start because of its configuration (sysexits.h EX_CONFIG): restarting
+#: it cannot help, so ``laborcase up`` stops instead of restarting it, and shows the logged reason.
+EX_CONFIG = 78
+CONFIGURATION_ERROR = "cannot start: configuration error"
+
 Loop = Callable[["Runtime", asyncio.Event], Awaitable[None]]
 
 
@@ -105,7 +110,7 @@ class Runtime:
         await self.ensure_topics()
         self.producer = kafka.producer(self.bootstrap, idempotence=s.kafka_idempotence,
                                        client_id=f"laborcase-{self.spec.name}")
-        await self.producer.start()
+        await kafka.start_producer(self.producer, bootstrap=self.bootstrap, idempotence=s.kafka_idempotence)
         handlers = dict(self.spec.handlers)
         if "intake.events" in self.spec.consumes:
             handlers.setdefault("calendar.year_loaded", self._on_calendar_year)
@@ -429,6 +434,13 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     http = asyncio.ensure_future(server.serve())
     try:
         await runtime.start()
+    except kafka.BrokerRefused as exc:
+        log.error(CONFIGURATION_ERROR, extra={"reason": str(exc)})
+        server.should_exit = True
+        await http
+        with contextlib.suppress(Exception):
+            await runtime.stop()
+        raise SystemExit(EX_CONFIG) from None
     except Exception:
         log.exception("service failed to start")
         server.should_exit = True

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 _SYSTEM_USER = "embedded_postgres"
 #: Where root keeps what the server's system user must reach when the project's own directory is private
 #: (a clone in ``mktemp -d`` or under ``/root``): a copy of the server binaries, and the data directory.
-SYSTEM_DIR = Path(os.environ.get("LABORCASE_SYSTEM_DIR", "/var/lib/laborcase"))
+DEFAULT_SYSTEM_DIR = "/var/lib/laborcase"
 
 
 def _as_root() -> bool:
@@ -41,7 +41,8 @@ def reachable(path: Path, user: str) -> bool:
 
 def _system_dir() -> Path:
     """A root-owned directory every user can traverse (never world-writable: nobody can plant binaries)."""
-    for candidate in (SYSTEM_DIR, Path(tempfile.gettempdir()) / f"laborcase-system-{os.geteuid()}"):
+    configured = Path(os.environ.get("LABORCASE_SYSTEM_DIR") or DEFAULT_SYSTEM_DIR)
+    for candidate in (configured, Path(tempfile.gettempdir()) / f"laborcase-system-{os.geteuid()}"):
         try:
             candidate.mkdir(parents=True, exist_ok=True)
             if candidate.stat().st_uid != 0:
@@ -50,7 +51,7 @@ def _system_dir() -> Path:
             return candidate
         except OSError:
             continue
-    raise RuntimeError(f"cannot create {SYSTEM_DIR} for the embedded PostgreSQL (set LABORCASE_SYSTEM_DIR)")
+    raise RuntimeError(f"cannot create {configured} for the embedded PostgreSQL (set LABORCASE_SYSTEM_DIR)")
 
 
 def server_binaries(user: str) -> Path:
@@ -68,25 +69,32 @@ def server_binaries(user: str) -> Path:
         ensure_folder_permissions(install / "lib", 0o044)
         ensure_folder_permissions(install / "share", 0o044)
         return POSTGRES_BIN_PATH
-    target = _system_dir() / f"pginstall-{version('embedded-postgres')}"
+    # The binaries find their shared libraries at $ORIGIN/../../../embedded_postgres.libs (auditwheel):
+    # copy both, in the same layout.
+    site = install.parent.parent
+    parts = [Path(install.parent.name) / install.name] + [
+        Path(p.name) for p in (site / f"{install.parent.name}.libs",) if p.is_dir()]
+    target = _system_dir() / f"embedded-postgres-{version('embedded-postgres')}"
     if not (target / ".complete").exists():
-        staging = Path(tempfile.mkdtemp(prefix=".pginstall-", dir=target.parent))
+        staging = Path(tempfile.mkdtemp(prefix=".embedded-postgres-", dir=target.parent))
         try:
-            shutil.copytree(install, staging / "pginstall", symlinks=True)
-            for folder, _dirs, files in os.walk(staging / "pginstall"):
+            for part in parts:
+                shutil.copytree(site / part, staging / "copy" / part, symlinks=True)
+            for folder, _dirs, files in os.walk(staging / "copy"):
                 os.chmod(folder, 0o755)
                 for name in files:
                     path = Path(folder) / name
                     if not path.is_symlink():
-                        path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.stat().st_mode & 0o100 else 0))
-            (staging / "pginstall" / ".complete").touch()
+                        mode = path.stat().st_mode
+                        path.chmod(mode | 0o444 | (0o111 if mode & 0o100 else 0))
+            (staging / "copy" / ".complete").touch()
             shutil.rmtree(target, ignore_errors=True)
-            (staging / "pginstall").rename(target)
+            (staging / "copy").rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         log.warning("embedded PostgreSQL binaries copied where its system user can reach them",
                     extra={"from": str(install), "to": str(target)})
-    return target / "bin"
+    return target / parts[0] / "bin"
 
 
 class EmbeddedPostgres:

@@ -8,6 +8,7 @@ and on SIGINT/SIGTERM stops everything it started (children die with it even if 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 from events.catalog import SERVICES, TOPICS
 from services.backbone import kafka
 from services.backbone.db import ensure_database
+from services.backbone.runtime import CONFIGURATION_ERROR, EX_CONFIG
 from services.backbone.settings import Settings
 from services.stack.broker import LocalBroker
 from services.stack.postgres import EmbeddedPostgres
@@ -39,6 +41,8 @@ class Stack:
     passwords: Path | None = None
     #: per-process additions to ``env`` (the fault-injection harness puts each service behind its own proxy)
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: restarts of a service that keeps dying wait longer each time (name -> (failures in a row, last start))
+    restarts: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     @classmethod
     def isolated(cls, prefix: str, **env: str) -> Stack:
@@ -93,6 +97,8 @@ class Stack:
             # 100 ms → 45/87 ms, 25 ms → 42/75 ms, 10 ms → 52/88 ms (Tansu's CPU for the polling eats the rest).
             self.env.setdefault("LABORCASE_KAFKA_FETCH_MAX_WAIT_MS", "100")
         bootstrap = self.env.get("KAFKA_BOOTSTRAP_SERVERS") or self.env["LABORCASE_KAFKA_BOOTSTRAP_SERVERS"]
+        if self.broker is None:
+            self.check_idempotence(bootstrap)
         missing = [s for s in SERVICES if not getattr(self.settings, f"{s}_dsn")]
         if missing:
             self.postgres = EmbeddedPostgres(self.home / "pgdata")
@@ -106,6 +112,38 @@ class Stack:
             for service in missing:
                 self.env[f"LABORCASE_{service.upper()}_DSN"] = self.postgres.admin_dsn(f"laborcase_{service}")
         asyncio.run(kafka.ensure_topics(bootstrap, {t.name: t.partitions for t in TOPICS.values()}))
+
+    def check_idempotence(self, bootstrap: str) -> None:
+        """A configured broker without the idempotent producer (an operator's own Tansu): fall back, or say why not."""
+        asyncio.run(kafka.wait_for_broker(bootstrap, timeout=60))
+        if asyncio.run(kafka.supports_idempotence(bootstrap)):
+            return
+        wanted = self.env.get("LABORCASE_KAFKA_IDEMPOTENCE")
+        if wanted is None:
+            print(f"laborcase: 警告：Kafka 代理 {bootstrap} 不支持幂等生产者，已改为 LABORCASE_KAFKA_IDEMPOTENCE=false"
+                  "（事件去重由各服务的收件箱保证）/ the broker refused the idempotent producer; running without it",
+                  flush=True)
+            self.env["LABORCASE_KAFKA_IDEMPOTENCE"] = "false"
+        elif wanted.strip().lower() in ("1", "true", "yes", "on"):
+            raise RuntimeError(f"Kafka 代理 {bootstrap} 不支持幂等生产者，但配置了 LABORCASE_KAFKA_IDEMPOTENCE={wanted}；"
+                               f"请改为 false / {kafka.IDEMPOTENCE_HINT}")
+
+    def exit_reason(self, name: str) -> str | None:
+        """The reason a service logged for refusing to start (a configuration error), if it did."""
+        path = self.log_path(name)
+        if path is None or not path.exists():
+            return None
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 65536))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        for line in reversed(lines):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("msg") == CONFIGURATION_ERROR:
+                return str(entry.get("reason"))
+        return None
 
     def start_process(self, name: str) -> None:
         module = "services.console" if name == "console" else f"services.{name}"
@@ -122,7 +160,9 @@ class Stack:
         while time.monotonic() < deadline:
             for name, proc in self.children.items():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with code {proc.returncode}; see {self.log_path(name)}")
+                    reason = self.exit_reason(name) if proc.returncode == EX_CONFIG else None
+                    raise RuntimeError(f"{name} 无法启动：{reason}" if reason else
+                                       f"{name} exited with code {proc.returncode}; see {self.log_path(name)}")
             try:
                 with urllib.request.urlopen(url, timeout=2) as resp:
                     if resp.status == 200:
@@ -143,13 +183,40 @@ class Stack:
         if self.broker is not None:
             self.broker.stop()
 
-    def supervise(self, stopping: threading.Event) -> None:
-        """Restart a service that died (with a pause), until asked to stop."""
-        while not stopping.wait(1.0):
+    def restarted(self, name: str, now: float) -> None:
+        self.restarts[name] = (self.restarts.get(name, (0, 0.0))[0], now)
+
+    def restart_delay(self, name: str, now: float) -> float:
+        """Seconds to wait before restarting ``name``: 1, 2, 4 … 30 while it keeps dying within a minute."""
+        failures, last_start = self.restarts.get(name, (0, 0.0))
+        failures = failures + 1 if now - last_start < 60 else 1
+        self.restarts[name] = (failures, last_start)
+        return min(30.0, 2.0 ** (failures - 1))
+
+    def supervise(self, stopping: threading.Event) -> int:
+        """Restart a service that died (waiting longer each time it dies again soon), until asked to stop.
+
+        A service that refuses its configuration (exit status EX_CONFIG) is not restarted: the stack stops
+        and says why. Returns the launcher's exit status."""
+        due: dict[str, float] = {}
+        while not stopping.wait(0.5):
+            now = time.monotonic()
             for name, proc in list(self.children.items()):
-                if proc.poll() is not None and not stopping.is_set():
-                    print(f"  ! {name} 已退出（代码 {proc.returncode}），正在重启", flush=True)
+                if proc.poll() is None or stopping.is_set():
+                    continue
+                if proc.returncode == EX_CONFIG:
+                    reason = self.exit_reason(name) or f"see {self.log_path(name)}"
+                    print(f"laborcase: {name} 配置错误，停止运行：{reason}", file=sys.stderr, flush=True)
+                    return 1
+                if name not in due:
+                    delay = self.restart_delay(name, now)
+                    due[name] = now + delay
+                    print(f"  ! {name} 已退出（代码 {proc.returncode}），{delay:.0f} 秒后重启", flush=True)
+                elif now >= due[name]:
+                    del due[name]
+                    self.restarted(name, now)
                     self.start_process(name)
+        return 0
 
 
 def up(*, demo: bool = False, verbose: bool = False) -> int:
@@ -196,8 +263,7 @@ def up(*, demo: bool = False, verbose: bool = False) -> int:
             for line in seed(console, stack.home):
                 print(f"  {line}")
         print("按 Ctrl-C 停止 (Ctrl-C stops everything).", flush=True)
-        stack.supervise(stopping)
-        return 0
+        return stack.supervise(stopping)
     except RuntimeError as exc:
         print(f"laborcase: {exc}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.request
+from pathlib import Path
 
 import psutil
 import pytest
@@ -22,7 +23,9 @@ def test_up_starts_everything_and_ctrl_c_stops_it(tmp_path):
             assert resp.url.endswith("/login?next=/") and "登录" in resp.read().decode()
         children = psutil.Process(stack.proc.pid).children(recursive=True)
         assert len(children) >= 7  # 5 services, console, broker (pg_ctl daemonizes PostgreSQL)
-        pidfile = tmp_path / "home" / "pgdata" / "postmaster.pid"
+        # where the data is, as the launcher says (as root, out of pytest's private directory)
+        data = next(line.split("data in ", 1)[1].rstrip(")\n") for line in stack.output if "data in " in line)
+        pidfile = Path(data) / "postmaster.pid"
         assert pidfile.exists()
     assert stack.proc.returncode == 0
     _, alive = psutil.wait_procs(children, timeout=10)

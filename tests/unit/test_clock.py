@@ -73,3 +73,14 @@ def test_tier_due_dates_at_the_test_clocks_now(tier: Tier):
     crossed = {day.year + i for i in range(due_day.year - day.year + 1)}
     assert provisional == any(not CALENDAR.has_year(y) for y in crossed)
     assert due_at >= end_of_day(day)  # never before the end of the day received
+
+
+def test_the_readme_test_command_runs_every_shifted_moment():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("dev", Path(__file__).resolve().parents[2] / "dev.py")
+    assert spec is not None and spec.loader is not None
+    dev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dev)
+    assert set(dev.SHIFTED_CLOCKS) == set(clock.SHIFTED_MOMENTS)
