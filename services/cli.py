@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 
+from events.catalog import SERVICES
 from services.backbone.settings import Settings
 
 
@@ -60,6 +62,22 @@ def _calendar(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from services.backbone.audit_archive import ArchiveRefused, archive_month
+    from services.calendar.model import local_date
+
+    settings = Settings()
+    try:
+        done = asyncio.run(archive_month(args.dsn or settings.dsn_for(args.service), month=args.month,
+                                         out_dir=Path(args.out), by=args.by, service=args.service,
+                                         today=local_date(settings.clock.now())))
+    except ArchiveRefused as exc:
+        print(f"laborcase: {exc}", file=sys.stderr)
+        return 1
+    print(f"{done.month}: {done.rows} 条审计记录已归档到 {done.file} (sha256 {done.sha256})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="laborcase", description="工会劳动争议调解案件管理 — laborcase")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -107,6 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     p_chaos.add_argument("--cut-seconds", type=float, default=30)
     p_chaos.add_argument("--rate", type=float, default=2.0, help="new cases per second")
 
+    p_audit = sub.add_parser("audit", help="the audit log (operators)")
+    asub = p_audit.add_subparsers(dest="audit_command", required=True)
+    p_archive = asub.add_parser("archive", help="move a finished month of a service's audit log to a file")
+    p_archive.add_argument("--month", required=True, help="YYYY-MM (Asia/Shanghai), a month that is over")
+    p_archive.add_argument("--service", required=True, choices=list(SERVICES))
+    p_archive.add_argument("--dsn", help="the service's database (default: LABORCASE_<SERVICE>_DSN)")
+    p_archive.add_argument("--out", default=".laborcase/audit-archive", help="directory for the archive files")
+    p_archive.add_argument("--by", default=os.environ.get("USER", "operator"), help="who archives (recorded)")
+
     p_topics = sub.add_parser("topics", help="Kafka topics")
     p_topics.add_subparsers(dest="topics_command", required=True).add_parser(
         "create", help="create every catalogued topic with its partition count (and replication on a cluster)")
@@ -123,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         return _dlq(args)
     if args.command == "calendar":
         return _calendar(args)
+    if args.command == "audit":
+        return _audit(args)
     if args.command == "supervision":
         from services.supervision.rebuild import rebuild
 
@@ -146,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         from events.catalog import TOPICS
         from services.backbone import kafka
 
-        bootstrap = Settings().kafka_bootstrap_servers
+        settings = Settings()
+        bootstrap = settings.kafka_bootstrap_servers
         asyncio.run(kafka.wait_for_broker(bootstrap, timeout=120))
-        created = asyncio.run(kafka.ensure_topics(bootstrap, {t.name: t.partitions for t in TOPICS.values()}))
+        created = asyncio.run(kafka.ensure_topics(bootstrap, {t.name: t.partitions for t in TOPICS.values()},
+                                                  settings=settings))
         print(f"{len(created)} topic(s) created: {', '.join(created) or '-'}")
         return 0
     if args.command == "contracts":

@@ -45,6 +45,11 @@ def common_env() -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "KAFKA_BOOTSTRAP_SERVERS", "value": ",".join(f"kafka-{i}.kafka:9092" for i in range(3))},
         {"name": "LABORCASE_KAFKA_IDEMPOTENCE", "value": "true"},
+        # every topic three copies, a write acknowledged by two (acks=all); dead letters kept 90 days
+        {"name": "LABORCASE_KAFKA_REPLICATION_FACTOR", "value": "3"},
+        {"name": "LABORCASE_KAFKA_MIN_INSYNC_REPLICAS", "value": "2"},
+        {"name": "LABORCASE_TOPIC_RETENTION_DAYS", "value": "14"},
+        {"name": "LABORCASE_DEAD_LETTER_RETENTION_DAYS", "value": "90"},
         {"name": "LABORCASE_HOST", "value": "0.0.0.0"},
         {"name": "LABORCASE_ACCOUNTS_FILE", "value": "/etc/laborcase/accounts.json"},
         secret_env("LABORCASE_SECRET_KEY", "secret-key"),

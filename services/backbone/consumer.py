@@ -40,8 +40,40 @@ class Reject(Exception):
     """The event is well-formed but can never be applied here: dead-letter it with this reason."""
 
 
-class _HandlerFailed(Exception):
-    pass
+@dataclass
+class Stall:
+    """Consecutive failed rounds of the batch that starts at the same offsets (a rewound batch comes back)."""
+
+    start: frozenset[tuple[str, int, int]] = frozenset()
+    rounds: int = 0
+
+    @staticmethod
+    def start_of(records: Sequence[Inbound]) -> frozenset[tuple[str, int, int]]:
+        first: dict[tuple[str, int], int] = {}
+        for r in records:
+            first[(r.topic, r.partition)] = min(r.offset, first.get((r.topic, r.partition), r.offset))
+        return frozenset((t, p, o) for (t, p), o in first.items())
+
+    def failed(self, records: Sequence[Inbound]) -> int:
+        start = self.start_of(records)
+        self.rounds = self.rounds + 1 if start == self.start else 1
+        self.start = start
+        return self.rounds
+
+    def cleared(self) -> None:
+        self.start, self.rounds = frozenset(), 0
+
+    @staticmethod
+    def describe(records: Sequence[Inbound]) -> list[str]:
+        """Offsets per partition, as an operator reads them: ``court.events[2]@118-130``."""
+        spans: dict[tuple[str, int], list[int]] = {}
+        for r in records:
+            spans.setdefault((r.topic, r.partition), []).append(r.offset)
+        return [f"{t}[{p}]@{min(o)}-{max(o)}" for (t, p), o in sorted(spans.items())]
+
+
+class _BatchFailed(Exception):
+    """The fast path failed for a reason that is not transient: redo the batch one savepoint per event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +151,19 @@ class _Item:
     data: BaseModel
 
 
+#: A dead letter's reason is kept to this many bytes (the record's own bytes are kept whole).
+REASON_BYTES = 4000
+
+
+def _text(value: str, limit: int = REASON_BYTES) -> bytes:
+    return value.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").encode()
+
+
 def dead_letter(inbound: Inbound, *, reason: str, service: str) -> Record:
-    """The original bytes and headers, plus why and where from."""
+    """The original bytes and headers, plus why, where from and which service refused it."""
     extra = (
-        ("x-dlq-reason", reason.encode()[:4000]),
-        ("x-dlq-topic", inbound.topic.encode()),
+        ("x-dlq-reason", _text(reason)),
+        ("x-dlq-topic", _text(inbound.topic, 300)),
         ("x-dlq-partition", str(inbound.partition).encode()),
         ("x-dlq-offset", str(inbound.offset).encode()),
         ("x-dlq-service", service.encode()),
@@ -131,6 +171,12 @@ def dead_letter(inbound: Inbound, *, reason: str, service: str) -> Record:
     )
     return Record(topic=dead_letter_topic(inbound.topic), key=inbound.key, value=inbound.value or b"",
                   headers=tuple(h for h in inbound.headers if not h[0].startswith("x-dlq-")) + extra)
+
+
+def _traceparent(event: CloudEvent, inbound: Inbound) -> str | None:
+    """The W3C trace context the event carries, if it is a plausible one (hostile input otherwise)."""
+    value = (event.model_extra or {}).get("traceparent") or tracing.from_headers(inbound.headers)
+    return value if isinstance(value, str) and len(value) <= 128 else None
 
 
 @dataclass
@@ -145,6 +191,8 @@ class EventProcessor:
     on_committed: Callable[[], None] | None = None
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
     clock: Clock = SYSTEM_CLOCK
+    #: A record larger than this is dead-lettered unread (the broker's own limit is the outer bound).
+    max_event_bytes: int = 1_048_576
 
     def context(self, conn: asyncpg.Connection) -> HandlerContext:
         return HandlerContext(conn, self.service, self.topic, self.warn_ratio, self.calendar, now=self.clock.now())
@@ -152,21 +200,43 @@ class EventProcessor:
     # --- decoding ---------------------------------------------------------------------------
 
     def _decode(self, records: Sequence[Inbound]) -> tuple[list[_Item], list[Record]]:
+        """The records this service handles, decoded; every other record is skipped or dead-lettered.
+
+        Never raises: whatever is wrong with a record (not JSON, not UTF-8, too deep, too large, wrong types, an
+        unreadable header, or something the decoder was not written for) dead-letters that record alone.
+        """
         items: list[_Item] = []
         dead: list[Record] = []
         for inbound in records:
-            routed = type_header(inbound.headers)
-            if routed is not None and routed not in self.handlers and spec_for(routed) is not None:
-                continue  # a catalogued event this service has no interest in: not even parsed
             try:
-                event, data = decode_kafka_data(inbound.value, inbound.headers)
-                if event.type in self.handlers:  # a known event this service has no interest in is dropped
-                    items.append(_Item(inbound, event, data))
+                item = self._decode_one(inbound)
             except EventRejected as exc:
-                dead.append(dead_letter(inbound, reason=f"{exc.code}: {exc.detail}", service=self.service))
-                log.warning("event rejected", extra={"topic": inbound.topic, "offset": inbound.offset,
-                                                     "reason": exc.code, "detail": exc.detail})
+                reason, code = f"{exc.code}: {exc.detail}", exc.code
+            except Exception as exc:  # the decoder met something it was not written for: still only this record
+                reason, code = f"undecodable: {type(exc).__name__}: {exc}", "undecodable"
+                log.warning("event could not be decoded", exc_info=True,
+                            extra={"topic": inbound.topic, "partition": inbound.partition, "offset": inbound.offset})
+            else:
+                if item is not None:
+                    items.append(item)
+                continue
+            dead.append(dead_letter(inbound, reason=reason, service=self.service))
+            log.warning("event rejected", extra={"topic": inbound.topic, "partition": inbound.partition,
+                                                 "offset": inbound.offset, "reason": code,
+                                                 "detail": reason[:500]})
         return items, dead
+
+    def _decode_one(self, inbound: Inbound) -> _Item | None:
+        routed = type_header(inbound.headers)
+        if routed is not None and routed not in self.handlers and spec_for(routed) is not None:
+            return None  # a catalogued event this service has no interest in: not even parsed
+        if inbound.value is not None and len(inbound.value) > self.max_event_bytes:
+            raise EventRejected("too_large", f"{len(inbound.value)} bytes, more than the {self.max_event_bytes} "
+                                             "accepted (LABORCASE_MAX_EVENT_BYTES)")
+        event, data = decode_kafka_data(inbound.value, inbound.headers)
+        if event.type not in self.handlers:
+            return None  # a known event this service has no interest in
+        return _Item(inbound, event, data)
 
     # --- one batch --------------------------------------------------------------------------
 
@@ -201,13 +271,20 @@ class EventProcessor:
                 async with conn.transaction():
                     await self._apply(conn, items, dead, careful=False)
                 return
-            except _HandlerFailed:
-                pass  # isolate the failing event: redo the batch with a savepoint per event
+            except _BatchFailed:
+                pass  # isolate what failed: redo the batch with a savepoint per event
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                log.warning("batch failed outside a handler; isolating its events", exc_info=True)
             async with conn.transaction():
                 await self._apply(conn, items, dead, careful=True)
 
     async def _apply(self, conn: asyncpg.Connection, items: list[_Item], dead: list[Record], *,
                      careful: bool) -> None:
+        """Every event of the batch in one transaction. Careful: each event in its own savepoint with its inbox
+        row and its published records, so that whatever one event makes fail (a handler, its data in a
+        statement) rolls back that event alone and dead-letters it."""
         ids = [i.event.id for i in items]
         seen = {r["event_id"] for r in await conn.fetch(
             "SELECT event_id FROM inbox WHERE event_id = ANY($1::uuid[])", ids)} if ids else set()
@@ -221,45 +298,58 @@ class EventProcessor:
                 continue
             seen.add(item.event.id)
             handler = self.handlers[item.event.type]  # _decode kept only handled types
-            ctx.traceparent = (item.event.model_extra or {}).get("traceparent") or tracing.from_headers(
-                item.inbound.headers)
+            ctx.traceparent = _traceparent(item.event, item.inbound)
             if not careful:
                 try:
                     await handler(ctx, item.event, item.data)
                 except Exception as exc:
                     if is_transient(exc):
                         raise
-                    raise _HandlerFailed from exc
+                    raise _BatchFailed from exc
                 done.append(item)
                 continue
-            outcome = await self._run_isolated(ctx, handler, item)
+            outcome = await self._run_isolated(ctx, handler, item, commit=True)
             if outcome is None:
-                done.append(item)
+                metrics.EVENTS_CONSUMED.labels(self.service, item.inbound.topic, "processed").inc()
             elif isinstance(outcome, NotYetKnown):
                 parked.append((item, str(outcome)))
             else:
                 dlq.append(dead_letter(item.inbound, reason=outcome, service=self.service))
-        await self._record(conn, done)
+        if not careful:
+            await self._record(conn, done)
+            await enqueue(conn, ctx.records, service=self.service)
         if parked:
-            await conn.executemany(
-                'INSERT INTO parked (event_id, event_type, topic, "partition", "offset", key, value, headers, '
-                "reason, next_attempt_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, now() + interval '1 second') "
-                "ON CONFLICT (event_id) DO NOTHING",
-                [(i.event.id, i.event.type, i.inbound.topic, i.inbound.partition, i.inbound.offset,
-                  i.inbound.key, i.inbound.value, encode_headers(i.inbound.headers), reason)
-                 for i, reason in parked],
-            )
-            log.info("events parked", extra={"count": len(parked), "reasons": [r for _, r in parked][:5]})
-        await enqueue(conn, ctx.records + dlq, service=self.service)
+            await self._park(conn, parked)
+        await enqueue(conn, dlq, service=self.service)
         for item in done:
             metrics.EVENTS_CONSUMED.labels(self.service, item.inbound.topic, "processed").inc()
 
-    async def _run_isolated(self, ctx: HandlerContext, handler: Handler, item: _Item) -> NotYetKnown | str | None:
-        """Run one handler in a savepoint. None: applied; NotYetKnown: park; str: dead-letter reason."""
+    async def _park(self, conn: asyncpg.Connection, parked: Sequence[tuple[_Item, str]]) -> None:
+        await conn.executemany(
+            'INSERT INTO parked (event_id, event_type, topic, "partition", "offset", key, value, headers, '
+            "reason, next_attempt_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, now() + interval '1 second') "
+            "ON CONFLICT (event_id) DO NOTHING",
+            [(i.event.id, i.event.type, i.inbound.topic, i.inbound.partition, i.inbound.offset,
+              i.inbound.key, i.inbound.value, encode_headers(i.inbound.headers), reason[:REASON_BYTES])
+             for i, reason in parked],
+        )
+        log.info("events parked", extra={"count": len(parked), "reasons": [r for _, r in parked][:5]})
+
+    async def _run_isolated(self, ctx: HandlerContext, handler: Handler, item: _Item, *,
+                            commit: bool = False) -> NotYetKnown | str | None:
+        """Run one handler in a savepoint. None: applied; NotYetKnown: park; str: dead-letter reason.
+
+        ``commit``: the event's inbox row and the records it published are written inside the same savepoint
+        (so a statement failing on this event's data rolls back this event only)."""
         mark = len(ctx.records)
         try:
             async with ctx.conn.transaction():
                 await handler(ctx, item.event, item.data)
+                if commit:
+                    await self._record(ctx.conn, [item])
+                    await enqueue(ctx.conn, ctx.records[mark:], service=self.service)
+            if commit:
+                del ctx.records[mark:]  # written
             return None
         except NotYetKnown as exc:
             del ctx.records[mark:]
@@ -282,10 +372,43 @@ class EventProcessor:
                 [i.event.id for i in done], [i.event.type for i in done],
             )
 
+    # --- a batch that keeps failing ------------------------------------------------------------
+
+    async def process_one_by_one(self, records: Sequence[Inbound], *, rounds: int,
+                                 healthy: Callable[[], Awaitable[bool]]) -> int:
+        """The last resort for a batch that keeps failing: each record in its own transaction, in order.
+
+        A record that still fails while the database answers is the cause: it is dead-lettered, so that the
+        partition moves on. While the database does not answer, nothing is dead-lettered (it is not the
+        records' fault): this raises and the batch waits. Returns how many records were dead-lettered."""
+        isolated = 0
+        for inbound in records:
+            try:
+                await self.process([inbound])
+                continue
+            except Exception as exc:
+                if not await healthy():
+                    raise
+                reason = f"kept failing after {rounds} rounds: {type(exc).__name__}: {exc}"
+            async with self.pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, [dead_letter(inbound, reason=reason, service=self.service)], service=self.service)
+            isolated += 1
+            metrics.ISOLATED.labels(self.service).inc()
+            metrics.DEAD_LETTERS.labels(self.service, dead_letter_topic(inbound.topic)).inc()
+            log.error("event kept failing; dead-lettered so that its partition moves on",
+                      extra={"topic": inbound.topic, "partition": inbound.partition, "offset": inbound.offset,
+                             "reason": reason[:500]})
+        if isolated and self.on_committed is not None:
+            self.on_committed()
+        return isolated
+
     # --- parked events ----------------------------------------------------------------------
 
     async def retry_parked(self, limit: int = 200) -> int:
-        """Retry the parked events whose time has come; returns how many were applied."""
+        """Retry the parked events whose time has come; returns how many were applied.
+
+        Each row on its own (a savepoint each): one that no longer decodes, or whose handler fails for good, is
+        dead-lettered without holding back the others."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 'SELECT event_id, topic, "partition", "offset", key, value, headers, attempts, parked_at '
@@ -296,34 +419,41 @@ class EventProcessor:
             if not rows:
                 return 0
             ctx = self.context(conn)
-            applied: list[_Item] = []
+            applied = 0
             dlq: list[Record] = []
             seen = {r["event_id"] for r in await conn.fetch(
                 "SELECT event_id FROM inbox WHERE event_id = ANY($1::uuid[])", [r["event_id"] for r in rows])}
             for row in rows:
                 inbound = Inbound(row["topic"], row["partition"], row["offset"], row["key"], row["value"],
                                   tuple(decode_headers(row["headers"])))
-                event, data = decode_kafka_data(inbound.value, inbound.headers)
-                if row["event_id"] in seen or event.type not in self.handlers:
+                if row["event_id"] in seen:
                     await conn.execute("DELETE FROM parked WHERE event_id = $1", row["event_id"])
                     continue
-                item = _Item(inbound, event, data)
-                outcome = await self._run_isolated(ctx, self.handlers[event.type], item)
+                item: _Item | None = None
+                try:
+                    item = self._decode_one(inbound)
+                except Exception as exc:
+                    outcome: NotYetKnown | str | None = f"parked event no longer decodes: {exc}"
+                else:
+                    if item is None:  # no longer handled here
+                        await conn.execute("DELETE FROM parked WHERE event_id = $1", row["event_id"])
+                        continue
+                    outcome = await self._run_isolated(ctx, self.handlers[item.event.type], item, commit=True)
                 if isinstance(outcome, NotYetKnown) and row["parked_at"] > datetime.now(UTC) - self.park_max_age:
                     delay = min(2 ** min(row["attempts"], 10) * 0.5, 60.0)
                     await conn.execute(
                         "UPDATE parked SET attempts = attempts + 1, reason = $2, "
                         "next_attempt_at = now() + make_interval(secs => $3) WHERE event_id = $1",
-                        row["event_id"], str(outcome), delay,
+                        row["event_id"], str(outcome)[:REASON_BYTES], delay,
                     )
                     continue
                 await conn.execute("DELETE FROM parked WHERE event_id = $1", row["event_id"])
                 if outcome is None:
-                    applied.append(item)
+                    applied += 1
                 else:
                     reason = outcome if isinstance(outcome, str) else f"parked too long: {outcome}"
                     dlq.append(dead_letter(inbound, reason=reason, service=self.service))
-            await self._record(conn, applied)
-            await enqueue(conn, ctx.records + dlq, service=self.service)
-            return len(applied)
-
+            await enqueue(conn, dlq, service=self.service)
+            for topic in {r.topic for r in dlq}:
+                metrics.DEAD_LETTERS.labels(self.service, topic).inc(sum(1 for r in dlq if r.topic == topic))
+            return applied

@@ -18,17 +18,28 @@ _MIGRATION_LOCK = 7_243_001
 
 _TRANSIENT_PG = (
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections, out of memory
     asyncpg.exceptions.TransactionRollbackError,  # serialization failure, deadlock
 )
+#: asyncpg's client-side errors that say the connection, not the data, is the problem.
+_CONNECTION_STATES = ("connection is closed", "connection was closed", "pool is closing", "pool is closed",
+                      "another operation is in progress", "underlying connection is closed")
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A fault that may go away by itself: retry, and never commit the offset meanwhile."""
+    """A fault that may go away by itself: retry, and never commit the offset meanwhile.
+
+    Decided precisely: an error the data causes (asyncpg's client-side ``DataError`` for an argument it cannot
+    encode, a server-side data or constraint error) fails the same way every time and is not transient."""
     from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, RequestTimedOutError
 
+    if isinstance(exc, asyncpg.InterfaceError):
+        # DataError, ClientConfigurationError, Unsupported*Error: the same every time
+        return type(exc) is asyncpg.InterfaceError and any(s in str(exc) for s in _CONNECTION_STATES)
+    if isinstance(exc, asyncpg.InternalClientError):
+        # a request cancelled mid-query (client gone, server restarting): the pool drops that connection
+        return "another operation" in str(exc)
     transient = (
         *_TRANSIENT_PG,
         OSError,
@@ -38,9 +49,6 @@ def is_transient(exc: BaseException) -> bool:
         KafkaTimeoutError,
         RequestTimedOutError,
     )
-    if isinstance(exc, asyncpg.InternalClientError) and "another operation" in str(exc):
-        # a request cancelled mid-query (client gone, server restarting): the pool drops that connection
-        return True
     return isinstance(exc, transient)
 
 

@@ -7,6 +7,7 @@ claims due rows with ``FOR UPDATE SKIP LOCKED``: several replicas never fire one
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -19,10 +20,13 @@ from events.deadlines import DeadlineHandover, DeadlineSignal
 from events.envelope import new_event
 from services.backbone import deadline as rules
 from services.backbone import metrics
+from services.backbone.db import is_transient
 from services.backbone.deadline import Deadline, Signal
 from services.backbone.outbox import Record, enqueue, record_of
 from services.calendar.model import WorkCalendar
 from services.calendar.rules import DueRule
+
+log = logging.getLogger(__name__)
 
 _COLUMNS = (
     "id, case_id, kind, owner, state, started_at, due_at, warn_at, warn_ratio, warned, paused_at, "
@@ -234,7 +238,9 @@ async def fire_due(pool: asyncpg.Pool, *, owner: str, topic: str, service: str,
                    now: datetime, limit: int = 500, on_fire: OnFire | None = None) -> int:
     """Fire every warning and breach whose time has come; returns how many fired.
 
-    ``on_fire`` lets the owning service act on its own clocks in the same transaction (escalation).
+    ``on_fire`` lets the owning service act on its own clocks in the same transaction (escalation). Each
+    deadline fires in its own savepoint: one whose firing fails for good is retried on its own later (with a
+    growing delay, counted and logged) and never holds back the others.
     """
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(_DUE, now, limit)
@@ -244,16 +250,40 @@ async def fire_due(pool: asyncpg.Pool, *, owner: str, topic: str, service: str,
         store = DeadlineStore(conn, owner=owner, topic=topic, emit=records.append, now=now)
         fired = 0
         for row in rows:
-            d, signals = rules.fire(_from_row(row), now)
-            await store._save(d)
+            deadline, mark = _from_row(row), len(records)
+            try:
+                async with conn.transaction():
+                    d, signals = rules.fire(deadline, now)
+                    await store._save(d)
+                    for signal in signals:
+                        records.append(signal_record(d, signal, topic=topic, at=now, time=now))
+                        if on_fire is not None:
+                            await on_fire(conn, d, signal, records)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                del records[mark:]
+                await _postpone(conn, deadline, now=now, error=exc, service=service)
+                continue
             for signal in signals:
-                records.append(signal_record(d, signal, topic=topic, at=now, time=now))
                 metrics.DEADLINES_FIRED.labels(service, signal).inc()
                 fired += 1
-                if on_fire is not None:
-                    await on_fire(conn, d, signal, records)
         await enqueue(conn, records, service=service)
         return fired
+
+
+async def _postpone(conn: asyncpg.Connection, d: Deadline, *, now: datetime, error: BaseException,
+                    service: str) -> None:
+    """A deadline whose firing failed: try it again alone, later each time (30 s, 1 min … 1 h)."""
+    failures = int(d.attributes.get("fire_failures", 0)) + 1
+    retry_at = now + timedelta(seconds=min(30 * 2 ** (failures - 1), 3600))
+    await conn.execute(
+        "UPDATE deadlines SET next_fire_at = $2, attributes = attributes || $3::jsonb, updated_at = now() "
+        "WHERE id = $1", d.id, retry_at, {"fire_failures": failures, "fire_error": repr(error)[:500]})
+    metrics.DEADLINE_FAILURES.labels(service).inc()
+    log.error("deadline could not fire; retried alone later", exc_info=error, extra={
+        "deadline_id": str(d.id), "case_id": d.case_id, "kind": d.kind, "failures": failures,
+        "retry_at": retry_at.isoformat()})
 
 
 async def next_fire_at(pool: asyncpg.Pool) -> datetime | None:

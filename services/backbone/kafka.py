@@ -7,12 +7,15 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import BrokerResponseError, TopicAlreadyExistsError
+from aiokafka.errors import BrokerResponseError, KafkaError, TopicAlreadyExistsError
 
 from events.catalog import MARKER_TOPIC, TOPICS, dead_letter_topic
+from services.backbone.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,8 @@ def producer(bootstrap: str, *, idempotence: bool, client_id: str) -> AIOKafkaPr
         enable_idempotence=idempotence,
         linger_ms=2,
         max_batch_size=256 * 1024,
+        # room for a dead letter: a refused record of the largest accepted size plus the reason headers
+        max_request_size=2 * 1024 * 1024,
         request_timeout_ms=15_000,
     )
 
@@ -77,13 +82,57 @@ def topics_for(names: Iterable[str], *, with_dead_letters: Iterable[str] = ()) -
     return wanted
 
 
-async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
-    """Create the missing topics with their final partition counts; returns those created."""
+@dataclass(frozen=True)
+class TopicPlan:
+    """How a topic is created: its partitions, copies and configuration."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str]
+
+
+DAY_MS = 24 * 3600 * 1000
+#: A dead letter carries a refused record of the largest accepted size plus its reason headers.
+DEAD_LETTER_MAX_BYTES = 2 * 1024 * 1024 + 65536
+
+
+def topic_plan(topics: dict[str, int], *, brokers: int, settings: Settings) -> list[TopicPlan]:
+    """The durable shape of each topic (DESIGN §7): copies and min in-sync from configuration or the cluster's
+    size, dead letters kept far longer than events, generation markers kept for good."""
+    rf = settings.kafka_replication_factor or max(1, min(3, brokers))
+    min_isr = settings.kafka_min_insync_replicas or (2 if rf >= 3 else rf - 1 if rf == 2 else None)
+    if min_isr is not None and min_isr > rf:
+        raise ValueError(f"LABORCASE_KAFKA_MIN_INSYNC_REPLICAS={min_isr} exceeds the replication factor {rf}")
+    plans = []
+    for name, partitions in sorted(topics.items()):
+        configs: dict[str, str] = {}
+        if name.endswith(".dlq"):
+            configs["retention.ms"] = str(int(settings.dead_letter_retention_days * DAY_MS))
+            configs["max.message.bytes"] = str(DEAD_LETTER_MAX_BYTES)
+        elif name == MARKER_TOPIC:
+            configs["retention.ms"] = "-1"  # a marker that expired would look like a lost log
+        else:
+            configs["retention.ms"] = str(int(settings.topic_retention_days * DAY_MS))
+        if min_isr is not None and rf > 1:
+            configs["min.insync.replicas"] = str(min_isr)
+        plans.append(TopicPlan(name, partitions, rf, configs))
+    return plans
+
+
+async def ensure_topics(bootstrap: str, topics: dict[str, int], *, settings: Settings | None = None) -> list[str]:
+    """Create the missing topics with their final partition counts, copies and configuration; returns those
+    created. An existing topic with fewer copies than wanted is reported (changing it is a reassignment)."""
+    settings = settings or Settings()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
     try:
+        brokers = len(admin._client.cluster.brokers()) or 1
+        plans = topic_plan(topics, brokers=brokers, settings=settings)
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, n, 1) for name, n in sorted(topics.items()) if name not in existing]
+        missing = [NewTopic(p.name, p.partitions, p.replication_factor, topic_configs=p.configs)
+                   for p in plans if p.name not in existing]
+        await _report_under_replicated(admin, [p for p in plans if p.name in existing])
         if not missing:
             return []
         response = await admin.create_topics(missing)
@@ -94,10 +143,22 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
             elif code != TopicAlreadyExistsError.errno:
                 raise RuntimeError(f"cannot create topic {name}: error code {code}")
         if created:
-            log.info("topics created", extra={"topics": created})
+            log.info("topics created", extra={"topics": created, "replication_factor": plans[0].replication_factor})
         return created
     finally:
         await admin.close()
+
+
+async def _report_under_replicated(admin: AIOKafkaAdminClient, plans: list[TopicPlan]) -> None:
+    wanted = {p.name: p.replication_factor for p in plans if p.replication_factor > 1}
+    if not wanted:
+        return
+    with contextlib.suppress(Exception):  # a report only: never in the way of starting
+        for topic in await admin.describe_topics(list(wanted)):
+            copies = min((len(p["replicas"]) for p in topic.get("partitions", ())), default=0)
+            if copies and copies < wanted[topic["topic"]]:
+                log.warning("topic has fewer copies than configured", extra={
+                    "topic": topic["topic"], "copies": copies, "wanted": wanted[topic["topic"]]})
 
 
 async def wait_for_broker(bootstrap: str, timeout: float = 30) -> None:
@@ -147,9 +208,50 @@ async def read_all(bootstrap: str, topic: str, *, idle_ms: int = 400) -> list:
         await consumer.stop()
 
 
-async def marker_present(bootstrap: str, marker: uuid.UUID) -> bool:
+MarkerState = Literal["present", "absent", "empty", "no_topic", "unknown"]
+
+
+async def marker_state(bootstrap: str, marker: uuid.UUID, *, timeout: float = 10) -> MarkerState:
+    """Whether the broker still holds ``marker``, decided only on evidence.
+
+    ``present``; ``absent`` (the whole topic read, the marker is not in it); ``empty`` (the topic exists and
+    holds nothing); ``no_topic``; ``unknown`` when the broker could not be read in time (slow, cut off,
+    electing a leader) — which must never be taken for a lost log. Tansu under-reports end offsets after
+    multi-record batches, so reading goes on past them until two fetches come back empty.
+    """
     wanted = str(marker).encode()
-    return any(r.value == wanted for r in await read_all(bootstrap, MARKER_TOPIC))
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", request_timeout_ms=int(timeout * 1000) + 1000)
+    try:
+        async with asyncio.timeout(timeout):
+            await consumer.start()
+            topics = await consumer.topics()
+            if MARKER_TOPIC not in topics:
+                return "no_topic"
+            partitions = consumer.partitions_for_topic(MARKER_TOPIC) or set()
+            tps = [TopicPartition(MARKER_TOPIC, p) for p in sorted(partitions)]
+            if not tps:
+                return "unknown"
+            begin, end = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+            if all(end[tp] <= begin[tp] for tp in tps):
+                return "empty"
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            empty_after_end = 0
+            while empty_after_end < 2:
+                batch = await consumer.getmany(timeout_ms=300)
+                if any(r.value == wanted for rs in batch.values() for r in rs):
+                    return "present"
+                positions = [await consumer.position(tp) for tp in tps]
+                reached = all(pos >= end[tp] for pos, tp in zip(positions, tps, strict=True))
+                empty_after_end = empty_after_end + 1 if reached and not batch else 0
+            return "absent"
+    except (TimeoutError, KafkaError, OSError) as exc:
+        log.warning("broker generation unknown: could not read the marker topic", extra={"error": repr(exc)})
+        return "unknown"
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
 
 
 async def write_marker(producer_: AIOKafkaProducer, service: str, marker: uuid.UUID) -> None:

@@ -22,3 +22,13 @@ DEADLINES_LATE = Gauge("laborcase_deadlines_late", "Deadline signals due more th
 CONSUMER_LAG = Gauge("laborcase_consumer_lag", "Records behind the high watermark, per consumed topic "
                      "(from the last fetch; unreliable on the local Tansu broker)", ["service", "topic"])
 RETRIES = Counter("laborcase_transient_retries_total", "Transient faults retried", ["service", "where"])
+ISOLATED = Counter("laborcase_events_isolated_total", "Events dead-lettered because their batch kept failing "
+                   "while the database answered", ["service"])
+FAILING_ROUNDS = Gauge("laborcase_consumer_failing_rounds", "Consecutive rounds the current batch failed after its "
+                       "retries (0: consuming normally)", ["service"])
+BATCH_FAILURES = Counter("laborcase_consumer_batch_failures_total", "Consumed batches rewound after their retries",
+                         ["service"])
+DEADLINE_FAILURES = Counter("laborcase_deadline_failures_total", "Deadlines whose firing failed (retried alone)",
+                            ["service"])
+RELAY_SKIPPED = Counter("laborcase_outbox_skipped_total", "Outbox rows the broker refused for good (reported, "
+                        "skipped)", ["service", "topic"])

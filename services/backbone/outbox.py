@@ -21,7 +21,12 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    UnknownTopicOrPartitionError,
+)
 
 from events.envelope import CloudEvent, encode, kafka_headers
 from services.backbone import metrics
@@ -109,9 +114,12 @@ RETURNING lane
 
 _PENDING = """
 SELECT id, topic, key, value, headers FROM outbox
-WHERE published_at IS NULL AND lane = ANY($1::int2[])
+WHERE published_at IS NULL AND refused_at IS NULL AND lane = ANY($1::int2[])
 ORDER BY id LIMIT $2
 """
+
+#: The broker (or the client, before sending) refuses this record whatever happens: retrying cannot help.
+REFUSED_FOR_GOOD = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
 @dataclass
@@ -143,19 +151,27 @@ class Relay:
             rows = await conn.fetch(_PENDING, lanes, self.batch_size)
         if not rows:
             return 0
-        futures = [
-            await self.producer.send(
-                r["topic"], r["value"], key=r["key"], headers=decode_headers(r["headers"])
-            )
-            for r in rows
-        ]
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        sent: list[Any] = []
+        for r in rows:
+            try:
+                sent.append(await self.producer.send(
+                    r["topic"], r["value"], key=r["key"], headers=decode_headers(r["headers"])))
+            except REFUSED_FOR_GOOD as exc:  # e.g. larger than the producer may send
+                sent.append(exc)
+        pending = [f for f in sent if not isinstance(f, BaseException)]
+        outcomes = iter(await asyncio.gather(*pending, return_exceptions=True))
+        results = [f if isinstance(f, BaseException) else next(outcomes) for f in sent]
         if self.after_publish is not None:
             await self.after_publish(list(rows))
-        # Mark the rows before the first failure: later ones are sent again, in order.
-        done = []
+        # Mark the rows before the first failure: later ones are sent again, in order. A row refused for good
+        # is skipped and reported (its lane goes on).
+        done: list[int] = []
+        refused: list[tuple[int, str, str]] = []
         failure: BaseException | None = None
         for row, result in zip(rows, results, strict=True):
+            if isinstance(result, REFUSED_FOR_GOOD):
+                refused.append((row["id"], row["topic"], repr(result)[:1000]))
+                continue
             if isinstance(result, BaseException):
                 failure = result
                 break
@@ -166,6 +182,13 @@ class Relay:
             )
             self.published += len(done)
             metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(done))
+        if refused:
+            await self.pool.executemany(
+                "UPDATE outbox SET refused_at = now(), refusal = $2 WHERE id = $1", [(i, why) for i, _, why in refused])
+            for row_id, topic, why in refused:
+                metrics.RELAY_SKIPPED.labels(self.service, topic).inc()
+                log.error("outbox row refused by the broker for good; skipped", extra={
+                    "outbox_id": row_id, "topic": topic, "refusal": why})
         if failure is not None:
             raise failure
         return len(rows)
@@ -248,9 +271,14 @@ async def republish_retained(pool: asyncpg.Pool) -> int:
     return int(status.split()[-1])
 
 
-async def prune(pool: asyncpg.Pool, *, outbox_hours: float, inbox_hours: float) -> None:
+async def prune(pool: asyncpg.Pool, *, outbox_hours: float, inbox_hours: float, refused_days: float = 90) -> None:
+    """The backbone's retention: published events (kept for re-publication), processed event ids (kept
+    longer than any topic keeps an event), refused rows (kept as long as dead letters)."""
     await pool.execute(
         "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)", outbox_hours * 3600
+    )
+    await pool.execute(
+        "DELETE FROM outbox WHERE refused_at < now() - make_interval(secs => $1)", refused_days * 86400
     )
     await pool.execute(
         "DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)", inbox_hours * 3600

@@ -25,7 +25,7 @@ from events.calendar import CalendarYearLoaded
 from events.catalog import MARKER_TOPIC
 from events.contracts import asyncapi
 from services.backbone import kafka, logs, metrics, tracing
-from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound
+from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound, Stall
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, is_transient, migrate
 from services.backbone.deadline_store import fire_due, next_fire_at
 from services.backbone.deadline_store import gauges as deadline_gauges
@@ -60,6 +60,8 @@ class ServiceSpec:
     loops: Sequence[Loop] = ()
     #: Runs once the database is migrated, before consuming (e.g. seeding registries from configuration).
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
+    #: Retention rules of the service's own tables, run with the backbone's (docs/operations/retention.md).
+    housekeeping: Sequence[Callable[[Runtime], Awaitable[Any]]] = ()
     #: Called in the firing transaction when one of this service's own deadlines warns or breaches.
     on_deadline: Callable[..., Awaitable[None]] | None = None
     """(runtime, conn, deadline, signal, records) -> None"""
@@ -118,7 +120,9 @@ class Runtime:
             self.pool, self.spec.name, self.spec.topic, handlers,
             warn_ratio=s.deadline_warning_ratio, park_max_age=timedelta(hours=s.park_max_age_hours),
             on_committed=self._after_commit, calendar=self.calendar, clock=self.clock,
+            max_event_bytes=s.max_event_bytes,
         )
+        self._stall = Stall()
         self.relay = Relay(self.pool, self.producer, self.spec.name, owner=self.instance,
                            batch_size=s.relay_batch_size, on_missing_topic=self.check_broker_generation,
                            dsn=self.dsn)
@@ -226,15 +230,18 @@ class Runtime:
         async def on_batch(body: Any, msg: KafkaMessage) -> None:
             records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
             self._joined = True
+            inbound = [Inbound.of(r) for r in records]
             try:
-                await self.processor.process([Inbound.of(r) for r in records])
+                await self.processor.process(inbound)
             except Exception as exc:
-                # Transient fault that outlived the bounded retries (or a bug): rewind, commit nothing.
-                log.error("batch not processed; rewinding", extra={"error": repr(exc)},
-                          exc_info=not is_transient(exc))
-                await msg.nack()
-                await asyncio.sleep(1)
-                return
+                if not await self._after_failed_batch(inbound, exc):
+                    await msg.nack()  # rewind every partition of the batch; nothing committed
+                    await asyncio.sleep(1)
+                    return
+            if self._stall.rounds:
+                log.warning("batch processed after failing rounds", extra={"rounds": self._stall.rounds})
+                self._stall.cleared()
+                metrics.FAILING_ROUNDS.labels(self.spec.name).set(0)
             try:
                 await msg.ack()
             except Exception as exc:  # rebalance: the new owner re-reads; the inbox absorbs it
@@ -242,6 +249,33 @@ class Runtime:
 
         self._broker, self._subscriber = broker, subscriber
         await broker.start()
+
+    async def _after_failed_batch(self, inbound: list[Inbound], exc: BaseException) -> bool:
+        """A batch failed after its retries: count and report it; after enough rounds, while the database
+        answers, isolate the event that keeps failing. True when the batch is now done (commit it)."""
+        rounds = self._stall.failed(inbound)
+        metrics.BATCH_FAILURES.labels(self.spec.name).inc()
+        metrics.FAILING_ROUNDS.labels(self.spec.name).set(rounds)
+        log.error("batch not processed; rewinding", exc_info=not is_transient(exc), extra={
+            "round": rounds, "offsets": Stall.describe(inbound), "error": repr(exc)})
+        if rounds < self.settings.consumer_isolate_after_rounds or not await self.database_answers():
+            return False
+        try:
+            isolated = await self.processor.process_one_by_one(inbound, rounds=rounds,
+                                                               healthy=self.database_answers)
+        except Exception as again:
+            log.error("batch still failing one event at a time; rewinding", extra={"error": repr(again)})
+            return False
+        log.warning("batch processed one event at a time", extra={"isolated": isolated,
+                                                                  "offsets": Stall.describe(inbound)})
+        return True
+
+    async def database_answers(self) -> bool:
+        try:
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
+            return True
+        except Exception:
+            return False
 
     # --- loops -------------------------------------------------------------------------------
 
@@ -310,7 +344,10 @@ class Runtime:
         metrics.DEADLINES_DUE_SOON.labels(self.spec.name).set(soon)
         metrics.DEADLINES_LATE.labels(self.spec.name).set(late)
         await self._consumer_lag()
-        await prune(self.pool, outbox_hours=s.outbox_retention_hours, inbox_hours=s.inbox_retention_hours)
+        await prune(self.pool, outbox_hours=s.outbox_retention_hours, inbox_hours=s.inbox_retention_hours,
+                    refused_days=s.dead_letter_retention_days)
+        for job in self.spec.housekeeping:
+            await job(self)
 
     async def _consumer_lag(self) -> None:
         consumer = getattr(self._subscriber, "consumer", None)
@@ -330,17 +367,22 @@ class Runtime:
     async def ensure_topics(self) -> list[str]:
         topics = kafka.topics_for([self.spec.topic, *self.spec.consumes, MARKER_TOPIC],
                                   with_dead_letters=self.spec.consumes)
-        return await kafka.ensure_topics(self.bootstrap, topics)
+        return await kafka.ensure_topics(self.bootstrap, topics, settings=self.settings)
 
     async def check_broker_generation(self) -> bool:
-        """Re-publish the retained outbox when the broker no longer holds our marker.
+        """Re-publish the retained outbox when the broker has positively lost our marker.
 
-        The local broker keeps its log in memory: after a restart it is empty while our database
-        is not. The same check restores a production cluster rebuilt after a disaster.
+        The local broker keeps its log in memory: after a restart it is empty while our database is not.
+        The same check restores a production cluster rebuilt after a disaster. Only evidence counts — the
+        marker topic gone, present and empty, or read whole without our marker; a broker that cannot be
+        read in time (slow, cut off) is "unknown" and checked again later, never taken for a lost log.
         """
         marker = await self.pool.fetchval("SELECT marker FROM broker_marker WHERE service = $1", self.spec.name)
-        if marker is not None and await kafka.marker_present(self.bootstrap, marker):
-            return False
+        if marker is not None:
+            state = await kafka.marker_state(self.bootstrap, marker)
+            if state in ("present", "unknown"):
+                return False
+            log.warning("broker lost its log: re-publishing retained events", extra={"marker": state})
         await self.ensure_topics()
         count = await republish_retained(self.pool)
         new_marker = uuid.uuid4()
@@ -351,7 +393,7 @@ class Runtime:
             self.spec.name, new_marker,
         )
         if marker is not None:
-            log.warning("broker lost its log: re-publishing retained events", extra={"events": count})
+            log.warning("retained events re-published", extra={"events": count})
         if count:
             self.relay.wake()
         return True

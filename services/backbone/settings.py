@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.backbone.clock import Clock
@@ -26,6 +26,19 @@ class Settings(BaseSettings):
     #: How long a fetch may wait for data. The local broker does not answer a waiting fetch when data
     #: arrives, so a long wait is pure latency there; on Apache Kafka it only bounds idle polling.
     kafka_fetch_max_wait_ms: int = 500
+
+    #: Copies of every topic: unset means 3 on a cluster of three or more brokers, else the broker count
+    #: (1 on the local Tansu). Production sets it explicitly (deploy/).
+    kafka_replication_factor: int | None = Field(default=None, ge=1)
+    #: Copies that must have a write before it is acknowledged (acks=all): unset means 2 with three copies,
+    #: one fewer than the copies with two, and the broker's default with one.
+    kafka_min_insync_replicas: int | None = Field(default=None, ge=1)
+    #: How long the event, partner and feedback topics keep records. Must exceed the outbox retention (events
+    #: re-published after a broker loss must still fit) and stay below the inbox retention (a consumer that
+    #: re-reads a whole topic must still recognise every event it has seen).
+    topic_retention_days: float = Field(default=14, gt=0)
+    #: Dead letters are kept far longer: an operator must still find them weeks later.
+    dead_letter_retention_days: float = Field(default=90, gt=0)
 
     intake_dsn: str | None = None
     mediation_dsn: str | None = None
@@ -49,6 +62,13 @@ class Settings(BaseSettings):
     #: Must exceed the outbox retention so that every re-published event is recognised as seen.
     inbox_retention_hours: float = 720
     park_max_age_hours: float = 168
+    #: Intake's replay cache of partner ingress event ids (must exceed the signature's clock skew by far).
+    ingress_retention_days: float = Field(default=90, gt=1)
+    #: A consumed record larger than this is dead-lettered unread.
+    max_event_bytes: int = 1_048_576
+    #: A batch still failing after its retries this many rounds in a row (while the database answers) is run
+    #: one event at a time, and the event that keeps failing is dead-lettered so that its partition moves on.
+    consumer_isolate_after_rounds: int = 5
     marker_check_seconds: float = 15
     deadline_warning_ratio: float = 0.8
 
@@ -66,6 +86,16 @@ class Settings(BaseSettings):
     @property
     def clock(self) -> Clock:
         return Clock.shifted_by(self.clock_offset_seconds)
+
+    @model_validator(mode="after")
+    def _retention_windows_nest(self) -> Settings:
+        topic_hours = self.topic_retention_days * 24
+        if not self.outbox_retention_hours < topic_hours < self.inbox_retention_hours:
+            raise ValueError(
+                "retention windows must nest: LABORCASE_OUTBOX_RETENTION_HOURS "
+                f"({self.outbox_retention_hours:g} h) < LABORCASE_TOPIC_RETENTION_DAYS ({topic_hours:g} h) "
+                f"< LABORCASE_INBOX_RETENTION_HOURS ({self.inbox_retention_hours:g} h)")
+        return self
 
     def dsn_for(self, service: str) -> str:
         dsn = getattr(self, f"{service}_dsn")

@@ -99,3 +99,10 @@ async def find(pool: asyncpg.Pool, *, ref: str | None, status: str | None, limit
 async def refs_of(conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> list[dict[str, str]]:
     rows = await conn.fetch("SELECT kind, ref FROM case_refs WHERE case_id = $1 ORDER BY kind, ref", case_id)
     return [dict(r) for r in rows]
+
+
+async def prune_ingress(conn: asyncpg.Connection | asyncpg.Pool, *, days: float) -> int:
+    """Forget ingress event ids older than the retention (the replay cache; DESIGN §6)."""
+    status = await conn.execute("DELETE FROM ingress WHERE received_at < now() - make_interval(days => $1)",
+                                int(days))
+    return int(status.split()[-1])

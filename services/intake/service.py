@@ -6,6 +6,7 @@ from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import ServiceSpec
+from services.intake import repository as repo
 from services.intake.api import build_router
 from services.intake.cases import IntakeConfig
 from services.intake.handlers import referral_handlers
@@ -19,4 +20,5 @@ SPEC = ServiceSpec(
     handlers=referral_handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
     routers=lambda runtime: [build_router(runtime, CONFIG)],
+    housekeeping=(lambda runtime: repo.prune_ingress(runtime.pool, days=runtime.settings.ingress_retention_days),),
 )

@@ -111,7 +111,8 @@ class Stack:
             asyncio.run(create())
             for service in missing:
                 self.env[f"LABORCASE_{service.upper()}_DSN"] = self.postgres.admin_dsn(f"laborcase_{service}")
-        asyncio.run(kafka.ensure_topics(bootstrap, {t.name: t.partitions for t in TOPICS.values()}))
+        asyncio.run(kafka.ensure_topics(bootstrap, {t.name: t.partitions for t in TOPICS.values()},
+                                        settings=self.settings))
 
     def check_idempotence(self, bootstrap: str) -> None:
         """A configured broker without the idempotent producer (an operator's own Tansu): fall back, or say why not."""

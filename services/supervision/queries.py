@@ -50,9 +50,9 @@ async def case_detail(pool: asyncpg.Pool, case_id: str, hierarchy: Hierarchy) ->
     deadlines = await pool.fetch("SELECT * FROM case_deadlines WHERE case_id = $1 AND owner <> 'supervision' "
                                  "ORDER BY changed_at", case_id)
     timeline = await pool.fetch(
-        "SELECT type, source, at, summary, data, trace_id FROM timeline WHERE case_id = $1 UNION ALL "
-        "SELECT p.type, p.source, p.at, p.summary, p.data, NULL FROM partner_events p "
-        "JOIN case_refs r ON r.ref = p.ref WHERE r.case_id = $1 ORDER BY at", case_id)
+        "SELECT type, source, at, summary, data, trace_id, seq FROM timeline WHERE case_id = $1 UNION ALL "
+        "SELECT p.type, p.source, p.at, p.summary, p.data, NULL, NULL FROM partner_events p "
+        "JOIN case_refs r ON r.ref = p.ref WHERE r.case_id = $1 ORDER BY at, seq NULLS FIRST", case_id)
     alert_rows = await pool.fetch("SELECT * FROM alerts WHERE case_id = $1 ORDER BY alert_id", case_id)
     refs = [r["ref"] for r in await pool.fetch("SELECT ref FROM case_refs WHERE case_id = $1 ORDER BY ref", case_id)]
     return {

@@ -99,3 +99,49 @@ def test_ingress_sends_api_paths_to_the_service_that_owns_them():
         for method in ("GET", "POST", "PATCH"):  # every method under the prefix has the same owner
             assert owner_of(method, path + "/x") in (None, owner)
     assert "/api/v1/cases" not in paths  # POST → intake, GET → supervision: the console tells them apart
+
+
+def _topic_job_settings(env: dict[str, str]):
+    from services.backbone.settings import Settings
+
+    keep = {k: v for k, v in env.items() if k.startswith("LABORCASE_") and "DSN" not in k and "SECRET" not in k}
+    return Settings(**{k.removeprefix("LABORCASE_").lower(): v for k, v in keep.items()
+                       if k.removeprefix("LABORCASE_").lower() in Settings.model_fields})
+
+
+def _compose_topic_job_env() -> dict[str, str]:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    return {k: str(v) for k, v in compose["services"]["topics"]["environment"].items()}
+
+
+def _k8s_topic_job_env() -> dict[str, str]:
+    job = next(d for d in k8s_docs() if d["kind"] == "Job" and d["metadata"]["name"] == "topics")
+    return {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
+
+
+@pytest.mark.parametrize("env", [_compose_topic_job_env, _k8s_topic_job_env], ids=["compose", "k8s"])
+def test_the_topic_job_creates_durable_topics_on_the_three_broker_cluster(env):
+    """What `laborcase topics create` asks the cluster for: every topic 3 copies, acks=all needs 2 of them
+    (brokers run min.insync.replicas=2: a topic with one copy would refuse every write), dead letters 90 days."""
+    from events.catalog import TOPICS
+    from services.backbone.kafka import topic_plan
+
+    plans = {p.name: p for p in topic_plan({t.name: t.partitions for t in TOPICS.values()}, brokers=3,
+                                           settings=_topic_job_settings(env()))}
+    assert set(plans) == set(TOPICS)
+    for plan in plans.values():
+        assert plan.replication_factor == 3 and plan.configs["min.insync.replicas"] == "2", plan
+    day = 24 * 3600 * 1000
+    assert plans["court.events.dlq"].configs["retention.ms"] == str(90 * day)
+    assert plans["court.events"].configs["retention.ms"] == str(14 * day)
+    assert plans["laborcase.markers"].configs["retention.ms"] == "-1"
+
+
+def test_the_local_broker_keeps_one_copy():
+    from services.backbone.kafka import topic_plan
+    from services.backbone.settings import Settings
+
+    [plan] = topic_plan({"court.events": 8}, brokers=1, settings=Settings())
+    assert plan.replication_factor == 1 and "min.insync.replicas" not in plan.configs
+    with pytest.raises(ValueError, match="retention windows must nest"):
+        Settings(topic_retention_days=60)  # beyond the inbox's 30 days: a full re-read would double effects
