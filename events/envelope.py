@@ -114,6 +114,8 @@ def _json(value: bytes | None, what: str) -> Any:
         return json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EventRejected("malformed", f"{what} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise EventRejected("malformed", f"{what} is nested too deeply") from exc
 
 
 def _envelope_errors(exc: ValidationError) -> str:

@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p_chaos.add_argument("--cuts", type=int, default=1, help="cut services off the broker this many times")
     p_chaos.add_argument("--cut-seconds", type=float, default=30)
     p_chaos.add_argument("--rate", type=float, default=2.0, help="new cases per second")
+    p_chaos.add_argument("--hostile", type=int, default=6,
+                         help="rounds of hostile records (and a valid referral) written to each partner topic")
 
     p_audit = sub.add_parser("audit", help="the audit log (operators)")
     asub = p_audit.add_subparsers(dest="audit_command", required=True)
@@ -170,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         from services.stack.chaos import main as chaos
 
         return chaos(cases=args.cases, kills=args.kills, pg_restarts=args.pg_restarts,
-                     pause_seconds=args.pause_seconds, cuts=args.cuts, cut_seconds=args.cut_seconds, rate=args.rate)
+                     pause_seconds=args.pause_seconds, cuts=args.cuts, cut_seconds=args.cut_seconds, rate=args.rate,
+                     hostile_rounds=args.hostile)
     if args.command == "topics":
         from events.catalog import TOPICS
         from services.backbone import kafka

@@ -8,6 +8,7 @@ the batch back and retries it (bounded, jittered) without committing anything.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -424,13 +425,13 @@ class EventProcessor:
             seen = {r["event_id"] for r in await conn.fetch(
                 "SELECT event_id FROM inbox WHERE event_id = ANY($1::uuid[])", [r["event_id"] for r in rows])}
             for row in rows:
-                inbound = Inbound(row["topic"], row["partition"], row["offset"], row["key"], row["value"],
-                                  tuple(decode_headers(row["headers"])))
                 if row["event_id"] in seen:
                     await conn.execute("DELETE FROM parked WHERE event_id = $1", row["event_id"])
                     continue
+                inbound = Inbound(row["topic"], row["partition"], row["offset"], row["key"], row["value"])
                 item: _Item | None = None
                 try:
+                    inbound = dataclasses.replace(inbound, headers=tuple(decode_headers(row["headers"])))
                     item = self._decode_one(inbound)
                 except Exception as exc:
                     outcome: NotYetKnown | str | None = f"parked event no longer decodes: {exc}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -214,6 +215,7 @@ class Runtime:
 
         subscriber = broker.subscriber(
             *self.spec.consumes,
+            parser=tolerant_parser,
             group_id=f"laborcase.{self.spec.name}",
             auto_offset_reset="earliest",
             batch=True,
@@ -415,6 +417,31 @@ class Runtime:
             checks["consumer"] = "ok" if self._joined else "joining group"
         ready = all(v == "ok" for v in checks.values())
         return ready, {"checks": checks}
+
+
+def _readable(record: Any) -> Any:
+    if all(_is_text(v) for _, v in record.headers or ()):
+        return record
+    return dataclasses.replace(record, headers=[(k, (v or b"").decode("utf-8", "replace").encode())
+                                                for k, v in record.headers])
+
+
+def _is_text(value: bytes | None) -> bool:
+    try:
+        (value or b"").decode()
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+async def tolerant_parser(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream decodes every header value of a batch as UTF-8 before the handler runs: one partner record
+    with a header that is not text would stop the consumer for good. It parses copies whose unreadable header
+    values are replaced; the handler gets the original records back (a dead letter keeps their own bytes)."""
+    batch = records if isinstance(records, tuple) else (records,)
+    message = await original(tuple(_readable(r) for r in batch) if isinstance(records, tuple) else _readable(records))
+    message.raw_message = records
+    return message
 
 
 def secured_app(runtime: Runtime, routers: Sequence[APIRouter]) -> Any:

@@ -22,6 +22,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from events.catalog import SERVICES
+from services.backbone.settings import Settings
+from services.stack import hostile
 from services.stack.bench import SETTLED_CNY, Driver, call_as_settled, closed_count
 from services.stack.kafka_proxy import KafkaProxy, open_proxies
 from services.stack.supervisor import Stack
@@ -97,6 +99,71 @@ async def chaos(stack: Stack, proxies: dict[str, KafkaProxy], report: Report, pl
             mode, cuts = ("drop" if cuts % 2 == 0 else "stall"), cuts + 1
             report.faults.append(f"{at} cut {name} off the broker for {plan.cut_seconds:.0f} s (proxy: {mode})")
             await proxies[name].cut(plan.cut_seconds, mode=mode)
+
+
+@dataclass
+class Injected:
+    """Partner records written straight to the partner topics during the run: hostile and valid ones."""
+
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex)
+    hostile: list[tuple[str, int, int, str]] = field(default_factory=list)  # topic, partition, offset, kind
+    valid: list[str] = field(default_factory=list)  # partner case numbers
+
+
+async def inject_partner_records(bootstrap: str, injected: Injected, *, rounds: int, spread_seconds: float,
+                                 until: asyncio.Event) -> None:
+    """Every so often, a hostile record and a valid referral on each partner topic, while cases flow."""
+    from aiokafka import AIOKafkaProducer
+
+    kinds = list(hostile.records(injected.tag, max_event_bytes=Settings().max_event_bytes))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        for n in range(rounds):
+            await asyncio.sleep(spread_seconds / max(1, rounds))
+            if until.is_set():
+                return
+            for topic in ("court.events", "bureau.events"):
+                bad = kinds[(n + len(topic)) % len(kinds)]
+                meta = await producer.send_and_wait(topic, bad.value, key=f"{injected.tag}-{n}".encode(),
+                                                    headers=list(bad.headers))
+                injected.hostile.append((topic, meta.partition, meta.offset, bad.kind))
+                ref, value, headers = hostile.valid_referral(topic, n, tag=injected.tag)
+                await producer.send_and_wait(topic, value, key=ref.encode(), headers=headers)
+                injected.valid.append(ref)
+    finally:
+        await producer.stop()
+
+
+async def partner_invariants(dsns: dict[str, str], bootstrap: str, injected: Injected, report: Report) -> None:
+    """Every hostile record dead-lettered by every service reading its topic; every valid referral a case."""
+    from services.backbone import dlq
+
+    refused: dict[tuple[str, int, int], set[str]] = {}
+    waited = time.monotonic() + 60
+    while True:
+        refused.clear()
+        for letter in await dlq.list_dead_letters(bootstrap, ["court.events.dlq", "bureau.events.dlq"]):
+            if letter.header(hostile.TAG_HEADER) == injected.tag:
+                where = (letter.original_topic, int(letter.header("x-dlq-partition")), int(letter.header("x-dlq-offset")))
+                refused.setdefault(where, set()).add(letter.header("x-dlq-service"))
+        missing = [(t, p, o, k) for t, p, o, k in injected.hostile
+                   if not refused.get((t, p, o), set()) >= hostile.readers(t)]
+        conn = await asyncpg.connect(dsns["intake"])
+        try:
+            known = {r["ref"] for r in await conn.fetch("SELECT ref FROM case_refs WHERE ref = ANY($1)", injected.valid)}
+        finally:
+            await conn.close()
+        if (not missing and len(known) == len(injected.valid)) or time.monotonic() > waited:
+            break
+        await asyncio.sleep(2)
+    report.figures["hostile partner records (dead-lettered by every reader)"] = (
+        f"{len(injected.hostile) - len(missing)}/{len(injected.hostile)}; valid referrals between them became "
+        f"cases: {len(known)}/{len(injected.valid)}")
+    if missing:
+        report.violations.append(f"hostile records not dead-lettered by every reader: {missing[:3]}")
+    if len(known) != len(injected.valid):
+        report.violations.append(f"valid partner referrals lost: {sorted(set(injected.valid) - known)[:3]}")
 
 
 async def invariants(dsns: dict[str, str], bootstrap: str, case_ids: set[str], report: Report) -> None:
@@ -212,7 +279,7 @@ async def stuck(dsns: dict[str, str], ids: set[str]) -> str:
     return "; ".join(out)
 
 
-async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.0) -> Report:
+async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.0, hostile_rounds: int = 0) -> Report:
     report = Report()
     stack = Stack.isolated("laborcase-chaos-", LABORCASE_KAFKA_SESSION_TIMEOUT_MS="6000")
     home, console_port = stack.home, stack.settings.console_port
@@ -230,6 +297,9 @@ async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.
         dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
         stop = asyncio.Event()
         faults = asyncio.ensure_future(chaos(stack, proxies, report, plan, until=stop, spread_seconds=cases / rate))
+        injected = Injected()
+        partner_records = asyncio.ensure_future(inject_partner_records(
+            bootstrap, injected, rounds=hostile_rounds, spread_seconds=cases / rate, until=stop))
         sem = asyncio.Semaphore(16)
         mediated: asyncio.Queue[str] = asyncio.Queue()
 
@@ -263,11 +333,14 @@ async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.
             print(f"not every case closed ({done}/{len(ids)}): {await stuck(dsns, ids)}; faults: {report.faults}",
                   flush=True)
             raise TimeoutError
+        await partner_records  # written within the paced part of the run
         stop.set()
         await faults
         await asyncio.sleep(3)  # let every relay drain
         report.figures["lifecycle complete"] = f"{len(ids)} cases closed after {time.monotonic() - started:.0f} s"
         await invariants(dsns, bootstrap, ids, report)
+        if hostile_rounds:
+            await partner_invariants(dsns, bootstrap, injected, report)
         report.figures["proxy connections (opened / aborted / refused)"] = ", ".join(
             f"{s} {p.stats.connections}/{p.stats.aborted}/{p.stats.refused}" for s, p in proxies.items())
         await driver.http.aclose()
@@ -280,12 +353,13 @@ async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.
 
 
 def main(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float, cut_seconds: float = 30, cuts: int = 1,
-         rate: float = 2.0) -> int:
+         rate: float = 2.0, hostile_rounds: int = 0) -> int:
     plan = Plan(kills=kills, pg_restarts=pg_restarts, freeze_seconds=pause_seconds, cut_seconds=cut_seconds, cuts=cuts)
     print(f"laborcase chaos: {cases} cases at {rate:g}/s; faults: {kills} SIGKILL, {pg_restarts} PostgreSQL restart(s), "
-          f"{cuts} broker cut(s) of {cut_seconds:g} s, freeze {pause_seconds:g} s", flush=True)
+          f"{cuts} broker cut(s) of {cut_seconds:g} s, freeze {pause_seconds:g} s, "
+          f"{hostile_rounds} round(s) of hostile partner records", flush=True)
     try:
-        report = asyncio.run(run(cases=cases, plan=plan, rate=rate,
+        report = asyncio.run(run(cases=cases, plan=plan, rate=rate, hostile_rounds=hostile_rounds,
                                  budget_seconds=max(180.0, cases / rate * 3)))
     except TimeoutError:
         print("chaos run did not finish in time")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import asyncpg
+
 from events.intake import CaseFacts, CaseReceived, CaseRefs
 from events.partner import CourtCaseFiled, CourtCaseReferred, CourtConfirmationDecided
 from services.backbone.consumer import HandlerContext, NotYetKnown, Reject
@@ -17,7 +19,16 @@ from services.backbone.runtime import ServiceSpec
 MIGRATIONS = Path(__file__).parent / "ledger_migrations"
 
 
+#: Summaries that make the ledger fail the way real data sometimes does.
+ALWAYS_DEADLOCKS = "always deadlocks"  # a transient fault that never goes away for this one event
+CANNOT_ENCODE = "cannot encode"  # an argument asyncpg cannot encode: the same every time
+
+
 async def on_referred(ctx: HandlerContext, event, data: CourtCaseReferred) -> None:
+    if data.summary == ALWAYS_DEADLOCKS:
+        raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected (test)")
+    if data.summary == CANNOT_ENCODE:
+        await ctx.conn.execute("SELECT $1::integer", data.summary)
     await ctx.conn.execute(
         "INSERT INTO ledger_cases (court_case_no) VALUES ($1) ON CONFLICT (court_case_no) "
         "DO UPDATE SET referrals = ledger_cases.referrals + 1",

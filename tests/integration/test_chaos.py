@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 def test_short_chaos_run_keeps_every_invariant():
     result = subprocess.run(
         [sys.executable, "-m", "services.cli", "chaos", "--cases", "24", "--kills", "2", "--pg-restarts", "1",
-         "--pause-seconds", "8", "--cuts", "2", "--cut-seconds", "10", "--rate", "3"],
+         "--pause-seconds", "8", "--cuts", "2", "--cut-seconds", "10", "--rate", "3", "--hostile", "3"],
         capture_output=True, text=True, timeout=600)
     print(result.stdout[-3000:])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -23,3 +23,4 @@ def test_short_chaos_run_keeps_every_invariant():
     faults = [ln for ln in result.stdout.splitlines() if ln.startswith("  - ")]
     assert sum("SIGKILL" in f for f in faults) == 2 and any("restart PostgreSQL" in f for f in faults)
     assert any("(proxy: drop)" in f for f in faults) and any("(proxy: stall)" in f for f in faults)
+    assert "hostile partner records (dead-lettered by every reader): 6/6" in result.stdout
