@@ -256,3 +256,46 @@ async def test_a_broker_that_cannot_be_read_in_time_is_not_taken_for_a_lost_log(
     finally:
         await proxy.stop()
         await runtime.stop()
+
+
+async def test_the_audit_log_is_archived_by_finished_month_and_otherwise_append_only(embedded_admin, make_db, tmp_path):
+    import gzip
+
+    import asyncpg
+
+    from services.backbone.audit_archive import ArchiveRefused, archive_month
+
+    dsn = await make_db(embedded_admin)
+    pool = await create_pool(dsn, size=2)
+    await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
+    today = clock.today()
+    this_month = f"{today:%Y-%m}"
+    last = today.replace(day=1) - timedelta(days=1)
+    last_month = f"{last:%Y-%m}"
+    try:
+        insert = ("INSERT INTO audit_log (at, service, actor, role, action, case_id, method, path, status) "
+                  "VALUES ($1, 'intake', 'clerk', 'clerk', 'read', $2, 'GET', '/x', 200)")
+        from datetime import datetime
+
+        from services.calendar.model import SHANGHAI
+        # the last second of last month and the first of this one, in Shanghai time
+        end_of_last = datetime(last.year, last.month, last.day, 23, 59, 59, tzinfo=SHANGHAI)
+        await pool.execute(insert, end_of_last, "OLD-1")
+        await pool.execute(insert, end_of_last - timedelta(days=3), "OLD-2")
+        await pool.execute(insert, end_of_last + timedelta(seconds=1), "NEW-1")
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await pool.execute("DELETE FROM audit_log WHERE case_id = 'OLD-1'")
+        with pytest.raises(ArchiveRefused):
+            await archive_month(dsn, month=this_month, out_dir=tmp_path, by="ops", service="intake", today=today)
+        done = await archive_month(dsn, month=last_month, out_dir=tmp_path, by="ops", service="intake", today=today)
+        assert done.rows == 2
+        with gzip.open(done.file, "rt", encoding="utf-8") as f:
+            assert sorted(json.loads(line)["case_id"] for line in f) == ["OLD-1", "OLD-2"]
+        assert [r["case_id"] for r in await pool.fetch("SELECT case_id FROM audit_log")] == ["NEW-1"]
+        assert await pool.fetchval("SELECT row_count FROM audit_archives WHERE month = $1", last_month) == 2
+        with pytest.raises(ArchiveRefused):
+            await archive_month(dsn, month=last_month, out_dir=tmp_path, by="ops", service="intake", today=today)
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):  # still append-only for everyone else
+            await pool.execute("DELETE FROM audit_log")
+    finally:
+        await pool.close()
