@@ -48,6 +48,7 @@ class Stack:
     def isolated(cls, prefix: str, **env: str) -> Stack:
         """A stack in a new temporary home on free ports, beside anything else running (bench, chaos)."""
         home = Path(tempfile.mkdtemp(prefix=prefix))
+        home.chmod(0o755)  # as root, the embedded PostgreSQL's own user keeps its data in here
         settings = Settings(home=home, console_port=free_port(),
                             **{f"{s}_port": free_port() for s in SERVICES})  # type: ignore[arg-type]
         return cls(settings, env=dict(os.environ) | env | {
