@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from events import calendar, deadlines, followup, intake, legalaid, mediation, partner, supervision
+from events import auth, calendar, deadlines, followup, intake, legalaid, mediation, partner, supervision
 
 CONTRACT_URN = "urn:laborcase:contract"
 
@@ -58,6 +58,8 @@ CONSUMES: dict[str, tuple[str, ...]] = {
 SERVICES: tuple[str, ...] = tuple(_SERVICE_TOPICS)
 
 MARKER_TOPIC = "laborcase.markers"
+#: Where partners write; every record there must carry its sender's signature (DESIGN §4.1).
+PARTNER_TOPICS: tuple[str, ...] = ("court.events", "bureau.events")
 
 
 def _topics() -> dict[str, Topic]:
@@ -167,6 +169,8 @@ _SPECS = [
                        "handed_over")
     ),
     EventSpec("calendar.year_loaded", 1, calendar.CalendarYearLoaded, ("intake.events",)),
+    EventSpec("auth.session_revoked", 1, auth.SessionRevoked, ("intake.events",)),
+    EventSpec("intake.duplicate_suspected", 1, intake.DuplicateSuspected, ("intake.events",)),
     EventSpec("calendar.year_missing", 1, calendar.CalendarYearMissing, _ALL_SERVICE_TOPICS),
 ]
 

@@ -15,7 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from events.catalog import CONSUMES, EVENTS, SERVICES, TOPICS, EventSpec, dead_letter_topic, service_topic
+from events.catalog import (
+    CONSUMES,
+    EVENTS,
+    PARTNER_TOPICS,
+    SERVICES,
+    TOPICS,
+    EventSpec,
+    dead_letter_topic,
+    service_topic,
+)
 from events.envelope import CloudEvent
 
 ROOT = Path(__file__).resolve().parent.parent / "contracts"
@@ -31,6 +40,29 @@ def envelope_schema() -> dict[str, Any]:
     schema = CloudEvent.model_json_schema(mode="validation")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "urn:laborcase:contract:cloudevent",
             **schema}
+
+
+#: How a partner proves it sent a record to its topic: the same key and signature as the HTTP ingress.
+PARTNER_SIGNATURE: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "Every record a court or bureau writes to court.events or bureau.events is signed with the organisation's "
+        "own key (the one it uses for POST /api/v1/events), in Kafka record headers: "
+        "x-laborcase-signature = lowercase hex HMAC-SHA256(secret, \"<x-laborcase-timestamp>.\" + record value), "
+        "where the value is the structured-mode CloudEvent (JSON) exactly as written. A court may send only court "
+        "events, for its own court_code and for cases it referred; a bureau likewise. Unsigned, forged or "
+        "out-of-scope records are dead-lettered with the reason. Binary mode (ce_* headers) is not accepted on "
+        "partner topics: the signature must cover every attribute."),
+    "required": ["x-laborcase-key-id", "x-laborcase-timestamp", "x-laborcase-signature"],
+    "properties": {
+        "x-laborcase-key-id": {"type": "string", "pattern": "^[0-9A-Za-z._-]{1,64}$",
+                               "description": "the organisation's key id, e.g. court-QH0103"},
+        "x-laborcase-timestamp": {"type": "string", "pattern": "^[0-9]{1,12}$",
+                                  "description": "Unix seconds when the record was signed"},
+        "x-laborcase-signature": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "content-type": {"const": "application/cloudevents+json"},
+    },
+}
 
 
 def _message_name(event_type: str) -> str:
@@ -68,6 +100,7 @@ def asyncapi(service: str) -> dict[str, Any]:
                 "summary": (s.model.__doc__ or "").strip().splitlines()[0] if s.model.__doc__ else s.type,
                 "bindings": {"kafka": {"key": {"type": "string", "description": TOPICS[topic].key},
                                        "bindingVersion": "0.5.0"}},
+                **({"headers": PARTNER_SIGNATURE} if set(s.topics) & set(PARTNER_TOPICS) else {}),
                 "payload": {
                     "allOf": [
                         {"$ref": "#/components/schemas/CloudEvent"},

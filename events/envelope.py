@@ -25,8 +25,8 @@ Headers = Sequence[tuple[str, bytes]]
 class EventRejected(Exception):
     """An event that can never be processed as it is: it belongs in the dead-letter topic."""
 
-    def __init__(self, code: Literal["malformed", "unknown_type", "schema_violation", "invalid", "too_large"],
-                 detail: str):
+    def __init__(self, code: Literal["malformed", "unknown_type", "schema_violation", "invalid", "too_large",
+                                     "unauthenticated", "out_of_scope"], detail: str):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail

@@ -134,3 +134,16 @@ class SubmissionRejected(Contract):
     partner_case_no: str
     source_type: str
     reason: str
+
+
+class DuplicateSuspected(Contract):
+    """intake.duplicate_suspected — a new case looks like an open case outside the registering clerk's scope
+    (another province: 省际联动维权). It was not linked and the clerk was told nothing; supervisors who may see
+    both sides are told, and otherwise each side's province is told that the other side exists."""
+
+    case_id: str = Field(description="the case just registered")
+    org_unit: str | None = Field(default=None, description="the unit the new case went to")
+    other_case_id: str = Field(description="the open case it resembles")
+    other_org_unit: str | None = None
+    reason: str
+    detected_at: Timestamp

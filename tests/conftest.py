@@ -30,6 +30,25 @@ SYSTEM_PG = os.environ.get("LABORCASE_TEST_SYSTEM_PG_DSN", "postgresql://postgre
 
 
 @pytest.fixture(scope="session", autouse=True)
+def test_identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One signing key and one accounts file (with the partners tests sign as) for the whole session."""
+    from tests import identity
+
+    path = identity.write_accounts(tmp_path_factory.mktemp("identity") / "accounts.json")
+    saved = {k: os.environ.get(k) for k in ("LABORCASE_SECRET_KEY", "LABORCASE_ACCOUNTS_FILE")}
+    os.environ["LABORCASE_SECRET_KEY"], os.environ["LABORCASE_ACCOUNTS_FILE"] = identity.KEY, str(path)
+    from services.security import tokens
+
+    tokens.secret_key.cache_clear()
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session", autouse=True)
 def system_dir() -> Iterator[None]:
     """As root, what the embedded PostgreSQL's system user must reach goes to a directory of this run's own.
 

@@ -19,7 +19,7 @@ import asyncpg
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from events.catalog import dead_letter_topic, spec_for
+from events.catalog import PARTNER_TOPICS, dead_letter_topic, spec_for
 from events.envelope import CloudEvent, EventRejected, decode_kafka_data, new_event, type_header
 from services.backbone import metrics, tracing
 from services.backbone.clock import SYSTEM_CLOCK, Clock
@@ -108,6 +108,8 @@ class HandlerContext:
     records: list[Record] = field(default_factory=list)
     #: W3C trace context of what is being handled; events published now are its children.
     traceparent: str | None = None
+    #: the proven sender of the partner event being handled (court or bureau), None for our own events
+    partner: Any = None
 
     async def due(self, rule: DueRule, *, case_id: str | None = None) -> tuple[datetime, bool]:
         """A due time on the working-day calendar; a provisional one raises the operator alert once."""
@@ -150,6 +152,12 @@ class _Item:
     inbound: Inbound
     event: CloudEvent
     data: BaseModel
+    #: the sender proven by its signature (partner topics only)
+    partner: Any = None
+
+
+#: Proves the sender of a record on a partner topic: returns who it is, or raises ``EventRejected``.
+Authenticate = Callable[[Inbound, CloudEvent], Any]
 
 
 #: A dead letter's reason is kept to this many bytes (the record's own bytes are kept whole).
@@ -194,6 +202,8 @@ class EventProcessor:
     clock: Clock = SYSTEM_CLOCK
     #: A record larger than this is dead-lettered unread (the broker's own limit is the outer bound).
     max_event_bytes: int = 1_048_576
+    #: Records on partner topics must prove their sender (None: nothing on partner topics is accepted).
+    authenticate: Authenticate | None = None
 
     def context(self, conn: asyncpg.Connection) -> HandlerContext:
         return HandlerContext(conn, self.service, self.topic, self.warn_ratio, self.calendar, now=self.clock.now())
@@ -237,7 +247,12 @@ class EventProcessor:
         event, data = decode_kafka_data(inbound.value, inbound.headers)
         if event.type not in self.handlers:
             return None  # a known event this service has no interest in
-        return _Item(inbound, event, data)
+        partner = None
+        if inbound.topic in PARTNER_TOPICS:
+            if self.authenticate is None:
+                raise EventRejected("unauthenticated", "partner events are not accepted here")
+            partner = self.authenticate(inbound, event)
+        return _Item(inbound, event, data, partner)
 
     # --- one batch --------------------------------------------------------------------------
 
@@ -300,6 +315,7 @@ class EventProcessor:
             seen.add(item.event.id)
             handler = self.handlers[item.event.type]  # _decode kept only handled types
             ctx.traceparent = _traceparent(item.event, item.inbound)
+            ctx.partner = item.partner
             if not careful:
                 try:
                     await handler(ctx, item.event, item.data)
@@ -439,6 +455,7 @@ class EventProcessor:
                     if item is None:  # no longer handled here
                         await conn.execute("DELETE FROM parked WHERE event_id = $1", row["event_id"])
                         continue
+                    ctx.partner = item.partner
                     outcome = await self._run_isolated(ctx, self.handlers[item.event.type], item, commit=True)
                 if isinstance(outcome, NotYetKnown) and row["parked_at"] > datetime.now(UTC) - self.park_max_age:
                     delay = min(2 ** min(row["attempts"], 10) * 0.5, 60.0)

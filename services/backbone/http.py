@@ -94,7 +94,8 @@ class Problem(Exception):
         if self.errors:
             body["errors"] = self.errors
         body.update(self.extra)
-        return JSONResponse(body, status_code=self.status, media_type=PROBLEM)
+        headers = {"retry-after": str(self.extra["retry_after"])} if "retry_after" in self.extra else None
+        return JSONResponse(body, status_code=self.status, media_type=PROBLEM, headers=headers)
 
 
 def validation_problem(errors: Sequence[dict[str, Any]]) -> Problem:

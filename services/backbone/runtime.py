@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import uvicorn
 from fastapi import APIRouter, Request
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
+from events.auth import SessionRevoked
 from events.calendar import CalendarYearLoaded
 from events.catalog import MARKER_TOPIC
 from events.contracts import asyncapi
 from services.backbone import kafka, logs, metrics, tracing
+from services.backbone import server as http_server
 from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound, Stall
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, is_transient, migrate
 from services.backbone.deadline_store import fire_due, next_fire_at
@@ -36,7 +37,11 @@ from services.backbone.settings import Settings
 from services.calendar import store as calendar_store
 from services.calendar.model import WorkCalendar, YearData, shanghai_iso
 from services.hierarchy.orgunits import default_hierarchy
-from services.security.guard import EdgeMiddleware, principal, write_audit
+from services.security import partners
+from services.security.guard import ClientAddress, EdgeMiddleware, is_system, require_role, write_audit
+from services.security.policy import audit_scope
+from services.security.sessions import SessionRegistry, record_revocation
+from services.security.sessions import prune as prune_sessions
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +93,8 @@ class Runtime:
         self.calendar = WorkCalendar()
         #: business time (shifted only in test mode, see services/backbone/clock.py)
         self.clock = self.settings.clock
+        #: revoked tokens and account changes every request is held against
+        self.sessions = SessionRegistry()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -107,6 +114,8 @@ class Runtime:
         await migrate(self.pool, sources)
         await calendar_store.seed(self.pool)
         self.calendar = await calendar_store.load(self.pool)
+        self.sessions.pool = self.pool
+        await self.sessions.load()
         if self.spec.on_start is not None:
             await self.spec.on_start(self)
         await kafka.wait_for_broker(self.bootstrap)
@@ -117,11 +126,12 @@ class Runtime:
         handlers = dict(self.spec.handlers)
         if "intake.events" in self.spec.consumes:
             handlers.setdefault("calendar.year_loaded", self._on_calendar_year)
+            handlers.setdefault("auth.session_revoked", self._on_session_revoked)
         self.processor = EventProcessor(
             self.pool, self.spec.name, self.spec.topic, handlers,
             warn_ratio=s.deadline_warning_ratio, park_max_age=timedelta(hours=s.park_max_age_hours),
             on_committed=self._after_commit, calendar=self.calendar, clock=self.clock,
-            max_event_bytes=s.max_event_bytes,
+            max_event_bytes=s.max_event_bytes, authenticate=partners.authenticate_record,
         )
         self._stall = Stall()
         self.relay = Relay(self.pool, self.producer, self.spec.name, owner=self.instance,
@@ -133,6 +143,7 @@ class Runtime:
         self._spawn(self._parked_loop(), "parked")
         self._spawn(self._every(s.marker_check_seconds, self.check_broker_generation), "marker")
         self._spawn(self._every(10, self._housekeeping), "housekeeping")
+        self._spawn(self._every(1, self.sessions.refresh), "sessions")
         for loop in self.spec.loops:
             self._spawn(loop(self, self.stopping), getattr(loop, "__name__", "loop"))
         if self.spec.consumes:
@@ -196,6 +207,10 @@ class Runtime:
 
     async def _on_calendar_year(self, ctx: HandlerContext, event: Any, data: CalendarYearLoaded) -> None:
         await self.apply_calendar_year(ctx, calendar_store.year_of(data))
+
+    async def _on_session_revoked(self, ctx: HandlerContext, event: Any, data: SessionRevoked) -> None:
+        await record_revocation(ctx.conn, token_id=data.token_id, subject=data.subject, expires_at=data.expires_at)
+        self.sessions.knows(data.token_id, data.expires_at.timestamp())
 
     # --- consumer ----------------------------------------------------------------------------
 
@@ -348,6 +363,7 @@ class Runtime:
         await self._consumer_lag()
         await prune(self.pool, outbox_hours=s.outbox_retention_hours, inbox_hours=s.inbox_retention_hours,
                     refused_days=s.dead_letter_retention_days)
+        await prune_sessions(self.pool)
         for job in self.spec.housekeeping:
             await job(self)
 
@@ -445,7 +461,7 @@ async def tolerant_parser(records: Any, original: Callable[[Any], Awaitable[Any]
 
 
 def secured_app(runtime: Runtime, routers: Sequence[APIRouter]) -> Any:
-    """The service's HTTP app behind the edge: tokens, body limits, audit log (DESIGN §6)."""
+    """The service's HTTP app behind the edge: tokens, sessions, body limits, audit log (DESIGN §6)."""
     spec, settings = runtime.spec, runtime.settings
     app = service_app(spec.name, readiness=runtime.readiness, asyncapi=lambda: asyncapi(spec.name),
                       routers=[*routers, audit_router(runtime)])
@@ -455,7 +471,8 @@ def secured_app(runtime: Runtime, routers: Sequence[APIRouter]) -> Any:
         await write_audit(runtime.pool, spec.name, entry)
 
     return EdgeMiddleware(app, service=spec.name, required=settings.auth_required, audit=audit,
-                          max_body=settings.max_body_bytes, ready=lambda: runtime.started)
+                          max_body=settings.max_body_bytes, ready=lambda: runtime.started, sessions=runtime.sessions,
+                          clients=ClientAddress(settings.trusted_proxy_list), body_seconds=settings.request_body_seconds)
 
 
 def audit_router(runtime: Runtime) -> APIRouter:
@@ -464,28 +481,23 @@ def audit_router(runtime: Runtime) -> APIRouter:
     @router.get(f"/api/v1/audit/{runtime.spec.name}")
     async def audit_log(request: Request, case_id: str | None = None, actor: str | None = None,
                         limit: int = 200) -> dict[str, Any]:
-        """Who read or changed what: operators, and supervisors of a whole province."""
-        p = principal(request)
-        if not (p.role == "operator" or (p.role == "supervisor" and p.org_unit and
-                                         default_hierarchy().parent(p.org_unit) is None) or p.subject == "system"):
-            raise Problem(403, "只有运维人员和省级督办人员可以查询审计日志")
+        """Who read or changed what: operators everyone's; supervisors their own unit's people and below."""
+        p = require_role(request, ("supervisor", "operator"))
+        units = None if is_system(p) else audit_scope(p, default_hierarchy())
+        if units == ():
+            raise Problem(403, "无权查询审计日志")
         rows = await runtime.pool.fetch(
             "SELECT * FROM audit_log WHERE ($1::text IS NULL OR case_id = $1) AND ($2::text IS NULL OR actor = $2) "
-            "ORDER BY id DESC LIMIT $3", case_id, actor, max(1, min(limit, 2000)))
+            "AND ($3::text[] IS NULL OR org_unit = ANY($3)) ORDER BY id DESC LIMIT $4",
+            case_id, actor, list(units) if units is not None else None, max(1, min(limit, 2000)))
+        request.state.audit_action = "audit"
         return {"entries": [{"at": shanghai_iso(r["at"]), "service": r["service"], "actor": r["actor"],
                              "role": r["role"], "action": r["action"], "case_id": r["case_id"], "method": r["method"],
-                             "path": r["path"], "status": r["status"], "client": r["forwarded_for"] or r["client"]}
+                             "path": r["path"], "status": r["status"], "client": r["client"],
+                             "cases": (r["detail"] or {}).get("cases")}
                             for r in rows]}
 
     return router
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the runtime owns shutdown."""
-
-    @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[override]
-        yield
 
 
 async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
@@ -498,8 +510,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     routers = spec.routers(runtime) if spec.routers else ()
     app = secured_app(runtime, routers)
-    server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port_for(spec.name),
-                                    log_config=None, access_log=False, lifespan="off"))
+    server = http_server.Server(http_server.config(app, host=settings.host, port=settings.port_for(spec.name),
+                                                   header_seconds=settings.request_header_seconds, lifespan="off"))
     http = asyncio.ensure_future(server.serve())
     try:
         await runtime.start()

@@ -75,6 +75,21 @@ class Settings(BaseSettings):
     #: Every request needs a valid access token (off only in in-process functional tests).
     auth_required: bool = True
     max_body_bytes: int = 1_048_576
+    #: A request's headers must arrive within this many seconds, its body within ``request_body_seconds``
+    #: (a client that sends a few bytes a minute holds a connection forever otherwise).
+    request_header_seconds: float = Field(default=10, gt=0)
+    request_body_seconds: float = Field(default=30, gt=0)
+    #: The session cookie is sent over HTTPS only: set when the console is served over HTTPS (deploy/ does).
+    cookie_secure: bool = False
+    #: Proxies in front of the services or the console whose X-Forwarded-For is believed (CIDRs, comma-separated);
+    #: the console's own forwarding is signed and needs no entry here.
+    trusted_proxies: str = ""
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    #: Server-sent event streams one person may hold open at once (a supervisors' board in several tabs).
+    streams_per_person: int = Field(default=4, ge=1)
 
     home: Path = Path(".laborcase")
     log_level: str = "INFO"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,19 +16,19 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
 
 from events.catalog import SERVICES
 from services.backbone import logs
+from services.backbone import server as http_server
 from services.backbone.http import Problem, install_problem_handlers
 from services.backbone.settings import Settings
 from services.console.routing import owner_of, page_owner
-from services.security import tokens
-from services.security.accounts import accounts
-from services.security.guard import COOKIE, EdgeMiddleware
+from services.security.guard import CLIENT_HEADER, ClientAddress, EdgeMiddleware, client_statement, safe_next
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
+#: never passed on from a caller: only the console itself says who the caller is
+_NOT_FORWARDED = {"x-laborcase-client", "x-forwarded-for"}
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
                "content-length", "proxy-authorization", "proxy-authenticate"}
 SERVICE_NAMES_ZH = {"intake": "受理", "mediation": "调解", "legal_aid": "法律援助", "followup": "回访",
@@ -41,8 +42,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         app.state.client = httpx.AsyncClient(timeout=httpx.Timeout(30, connect=2))
+        # Server-sent event streams never share the request pool: 110 open boards used to exhaust it and every
+        # API call then waited 30 s for a connection. Their own client, no read timeout, a cap per person.
+        app.state.streams = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=2),
+                                              limits=httpx.Limits(max_connections=None, max_keepalive_connections=0))
         yield
         await app.state.client.aclose()
+        await app.state.streams.aclose()
 
     app = FastAPI(title="laborcase console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     install_problem_handlers(app)
@@ -82,33 +88,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request, next: str = "/") -> Response:
-        return templates.TemplateResponse(request, "login.html", {"next": next if next.startswith("/") else "/"})
-
-    @app.post("/api/v1/auth/login")
-    async def login(body: LoginBody) -> JSONResponse:
-        who = accounts().login(body.username, body.password)
-        if who is None:
-            raise Problem(401, "用户名或密码错误")
-        token = tokens.issue(who)
-        response = JSONResponse({"access_token": token, "token_type": "bearer", "expires_in":
-                                 int(tokens.DEFAULT_TTL.total_seconds()), "role": who.role, "org_unit": who.org_unit,
-                                 "name": who.name})
-        response.set_cookie(COOKIE, token, max_age=int(tokens.DEFAULT_TTL.total_seconds()), httponly=True,
-                            samesite="strict")
-        return response
-
-    @app.post("/api/v1/auth/logout")
-    async def logout() -> JSONResponse:
-        response = JSONResponse({"ok": True})
-        response.delete_cookie(COOKIE)
-        return response
-
-    @app.get("/api/v1/auth/me")
-    async def me(request: Request) -> dict[str, Any]:
-        p = getattr(request.state, "principal", None)
-        if p is None:
-            raise Problem(401, "未登录")
-        return {"username": p.subject, "role": p.role, "org_unit": p.org_unit, "name": p.name}
+        return templates.TemplateResponse(request, "login.html", {"next": safe_next(next)})
 
     @app.get("/api/v1/audit")
     async def audit(request: Request, case_id: str | None = None) -> dict[str, Any]:
@@ -139,39 +119,52 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             raise Problem(404, "页面不存在")
         return await forward(request, service)
 
+    streams_open: dict[str, int] = {}
+
     async def forward(request: Request, service: str) -> Response:
-        client: httpx.AsyncClient = request.app.state.client
+        is_stream = "text/event-stream" in request.headers.get("accept", "") or request.url.path == "/api/v1/stream"
+        client: httpx.AsyncClient = request.app.state.streams if is_stream else request.app.state.client
         upstream = httpx.URL(settings.url_for(service) + request.url.path, query=request.url.query.encode())
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
-        headers.append(("x-forwarded-for", request.client.host if request.client else ""))
+        headers = [(k, v) for k, v in request.headers.items()
+                   if k.lower() not in _HOP_BY_HOP and k.lower() not in _NOT_FORWARDED]
+        caller = getattr(request.state, "client", None)
+        if caller:  # signed: a service believes no other statement of who called
+            headers.append((CLIENT_HEADER, client_statement(caller)))
+        person = getattr(getattr(request.state, "principal", None), "subject", None) or (caller or "?")
+        if is_stream:
+            if streams_open.get(person, 0) >= settings.streams_per_person:
+                raise Problem(429, f"同时打开的实时看板过多（每人最多 {settings.streams_per_person} 个），请关闭其他窗口后重试")
+            streams_open[person] = streams_open.get(person, 0) + 1
         try:
             req = client.build_request(request.method, upstream, headers=headers, content=await request.body())
             resp = await client.send(req, stream=True)
         except httpx.HTTPError as exc:
+            if is_stream:
+                streams_open[person] -= 1
             log.warning("upstream unavailable", extra={"service": service, "error": repr(exc)})
             raise Problem(503, f"{SERVICE_NAMES_ZH[service]}服务暂不可用，请稍后重试", service=service) from exc
         out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP_BY_HOP}
-        return StreamingResponse(resp.aiter_raw(), status_code=resp.status_code, headers=out_headers,
-                                 background=_Close(resp))
 
-    return EdgeMiddleware(app, service="console", required=settings.auth_required)  # type: ignore[return-value]
+        async def body() -> AsyncIterator[bytes]:
+            """Relay the upstream bytes; when the client leaves (or the stream ends) close upstream at once."""
+            try:
+                async for chunk in resp.aiter_raw():
+                    yield chunk
+            finally:
+                await resp.aclose()
+                if is_stream:
+                    streams_open[person] -= 1
+                    if not streams_open[person]:
+                        del streams_open[person]
 
+        return StreamingResponse(body(), status_code=resp.status_code, headers=out_headers)
 
-class LoginBody(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
-
-
-class _Close:
-    def __init__(self, resp: httpx.Response):
-        self.resp = resp
-
-    async def __call__(self) -> None:
-        await self.resp.aclose()
+    return EdgeMiddleware(app, service="console", required=settings.auth_required,  # type: ignore[return-value]
+                          clients=ClientAddress(settings.trusted_proxy_list), body_seconds=settings.request_body_seconds)
 
 
 def main() -> None:
     settings = Settings()
     logs.configure("console", settings.log_level)
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.console_port, log_config=None,
-                access_log=False)
+    uvicorn.Server(http_server.config(build_app(settings), host=settings.host, port=settings.console_port,
+                                      header_seconds=settings.request_header_seconds)).run()

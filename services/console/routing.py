@@ -10,6 +10,7 @@ ROUTES: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
     for methods, pattern, service in (
         ("POST", r"^/api/v1/cases$", "intake"),
         ("POST", r"^/api/v1/events$", "intake"),
+        ("GET POST", r"^/api/v1/auth/(login|logout|me)$", "intake"),
         ("GET HEAD", r"^/api/v1/cases(/[^/]+)?$", "supervision"),
         ("GET HEAD", r"^/api/v1/(alerts|stats|stream|forecast)(/.*)?$", "supervision"),
         ("GET POST PUT PATCH DELETE", r"^/api/v1/intake(/.*)?$", "intake"),

@@ -85,6 +85,18 @@ class Hierarchy:
     def is_within(self, code: str, ancestor: str) -> bool:
         return any(u.code == ancestor for u in self.ancestors(code))
 
+    def root(self, code: str) -> OrgUnit | None:
+        """The province a unit belongs to."""
+        last = None
+        for unit in self.ancestors(code):
+            last = unit
+        return last
+
+    def common_ancestor(self, a: str, b: str) -> str | None:
+        """The lowest unit both ``a`` and ``b`` lie within (None across provinces)."""
+        above_b = {u.code for u in self.ancestors(b)}
+        return next((u.code for u in self.ancestors(a) if u.code in above_b), None)
+
     def serving(self, region: str, *, home_province: str | None = None) -> OrgUnit | None:
         """The unit that serves a case in ``region`` (a worker from ``home_province``, 2 digits)."""
         local = [(u.covers(region), u) for u in self.units.values() if u.serves_home_province is None]

@@ -16,7 +16,7 @@ from events.common import Claim, Employer, RegionCode, Tier, Worker
 from events.envelope import EventRejected, parse_envelope
 from services.backbone import caselog, usecase
 from services.backbone.http import Problem, StrictModel
-from services.backbone.outbox import record_of
+from services.backbone.outbox import Record
 from services.backbone.runtime import Runtime
 from services.calendar.model import shanghai_iso
 from services.calendar.rules import tier_rule
@@ -26,7 +26,8 @@ from services.intake import repository as repo
 from services.intake.cases import IntakeConfig, Submission, decline, reclassify, register
 from services.security import partners
 from services.security.accounts import accounts
-from services.security.guard import authorize, principal, visible
+from services.security.guard import acting, audit_cases, authorize, not_found, principal, require_role, visible
+from services.security.policy import Role
 
 INGRESS_MAX_BYTES = 256 * 1024
 limiter = partners.RateLimiter()
@@ -55,7 +56,8 @@ class CaseIn(BaseModel):
     route: Literal["mediation", "legal_aid", "answered", "referred_elsewhere"] | None = None
     answer: str | None = Field(default=None, max_length=4000, description="the answer given on the spot")
     overrides: list[Override] = Field(default_factory=list, max_length=100)
-    actor: str | None = Field(default=None, max_length=100, description="the clerk (until login exists)")
+    actor: str | None = Field(default=None, max_length=100,
+                              description="ignored when logged in: the case log records the authenticated clerk")
 
 
 class CaseAccepted(BaseModel):
@@ -71,25 +73,31 @@ class CaseAccepted(BaseModel):
     warnings: list[dict[str, Any]]
 
 
+ACTOR = Field(default=None, max_length=100, description="ignored when logged in: the log records who is logged in")
+
+
 class TierChange(StrictModel):
     tier: Tier
     reason: str = Field(min_length=2, max_length=500)
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = ACTOR
 
 
 class Decline(StrictModel):
     org_unit: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=2, max_length=500)
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = ACTOR
 
 
 def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
     router = APIRouter()
 
-    async def case_unit(request: Request, case_id: str) -> str | None:
+    async def case_unit(request: Request, case_id: str, roles: tuple[Role, ...]) -> str | None:
+        """The unit holding a case; the role is checked first, and a case out of scope is not found like a missing
+        one (callers pass the same message to ``authorize``)."""
+        require_role(request, roles)
         row = await repo.get(runtime.pool, case_id)
         if row is None:
-            raise Problem(404, f"案件 {case_id} 不存在")
+            raise not_found(f"案件 {case_id} 不存在")
         return row["org_unit"] or _serving(row["region_code"], None)
 
     def _serving(region: str, id_number: str | None) -> str | None:
@@ -102,21 +110,23 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
         caller = principal(request)
         unit = _serving(body.region_code, body.workers[0].id_number) or caller.org_unit
         authorize(request, "write", roles=("clerk",), unit=unit, hierarchy=config.hierarchy)
-        actor = body.actor if caller.subject == "system" else (caller.name or caller.subject)
+        actor = acting(request, body.actor)
         sub = Submission(channel=body.channel, received_at=body.received_at, region_code=body.region_code,  # type: ignore[arg-type]
                          workers=body.workers, employer=body.employer, claims=body.claims, summary=body.summary,
                          tier=body.tier, tier_reason=body.tier_reason, route=body.route, answer=body.answer,
                          overrides={o.field: o.reason for o in body.overrides}, actor=actor)
-        outcome = await usecase.run(runtime, lambda ctx: register(ctx, sub, config=config))
+        outcome = await usecase.run(runtime, lambda ctx: register(
+            ctx, sub, config=config, visible=lambda held: visible(request, "read", held, hierarchy=config.hierarchy)))
         request.state.audit_case = outcome.case_id
         return JSONResponse(outcome.as_json(config.hierarchy), status_code=200 if outcome.linked else 201)
 
     @router.post("/api/v1/cases/{case_id}/tier", response_model=CaseAccepted)
     async def change_tier(request: Request, case_id: str, body: TierChange) -> dict[str, Any]:
-        authorize(request, "write", roles=("clerk", "supervisor"), unit=await case_unit(request, case_id),
-                  case_id=case_id, hierarchy=config.hierarchy)
+        authorize(request, "write", roles=("clerk", "supervisor"),
+                  unit=await case_unit(request, case_id, ("clerk", "supervisor")), case_id=case_id,
+                  missing=f"案件 {case_id} 不存在", hierarchy=config.hierarchy)
         outcome = await usecase.run(runtime, lambda ctx: reclassify(
-            ctx, case_id, tier=body.tier, reason=body.reason, actor=body.actor, config=config))
+            ctx, case_id, tier=body.tier, reason=body.reason, actor=acting(request, body.actor), config=config))
         return outcome.as_json(config.hierarchy)
 
     @router.post("/api/v1/cases/{case_id}/decline", response_model=CaseAccepted)
@@ -124,7 +134,8 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
         authorize(request, "write", roles=("mediator", "legal_aid_officer", "supervisor"), unit=body.org_unit,
                   case_id=case_id, hierarchy=config.hierarchy)
         outcome = await usecase.run(runtime, lambda ctx: decline(
-            ctx, case_id, org_unit=body.org_unit, reason=body.reason, actor=body.actor, config=config))
+            ctx, case_id, org_unit=body.org_unit, reason=body.reason, actor=acting(request, body.actor),
+            config=config))
         return outcome.as_json(config.hierarchy)
 
     @router.post("/api/v1/events", status_code=202)
@@ -136,14 +147,13 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
         body_bytes = await request.body()
         if len(body_bytes) > INGRESS_MAX_BYTES:
             raise Problem(413, f"事件大小超过 {INGRESS_MAX_BYTES // 1024} KiB 上限")
-        partner = None
-        if runtime.settings.auth_required:
-            partner = partners.verify(request.headers, body_bytes, accounts())
-            if not limiter.allow(partner.key_id):
-                raise Problem(429, "请求过于频繁，请稍后重试", retry_after=1)
+        # Partners prove themselves whatever the people's login settings: this signature travels on with the event
+        partner = partners.verify(request.headers, body_bytes, accounts())
+        if not limiter.allow(partner.key_id):
+            raise Problem(429, "请求过于频繁，请稍后重试", retry_after=1)
         try:
             raw = json.loads(body_bytes)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise Problem(400, f"请求体不是有效的 JSON：{exc}") from exc
         if not isinstance(raw, dict):
             raise Problem(400, "CloudEvent 必须是 JSON 对象")
@@ -156,17 +166,25 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
         spec = spec_for(event.type)
         assert spec is not None and event.data is not None
         key = event.data.get("court_case_no") or event.data.get("arbitration_case_no")
-        if partner is not None:
-            known = await repo.by_partner_ref(runtime.pool, court_case_no=event.data.get("court_case_no"),  # type: ignore[arg-type]
-                                              arbitration_case_no=event.data.get("arbitration_case_no"))
-            owner = None if known is None else (known["court_code"] if partner.kind == "court" else known["bureau_code"])
-            partners.check_scope(partner, event.type, event.data, case_court=owner)
+        known = await repo.by_partner_ref(runtime.pool, court_case_no=event.data.get("court_case_no"),  # type: ignore[arg-type]
+                                          arbitration_case_no=event.data.get("arbitration_case_no"))
+        owner = None if known is None else (known["court_code"] if partner.kind == "court" else known["bureau_code"])
+        try:
+            partners.check_scope(partner, event.type, event.data, case_partner=owner)
+        except partners.PartnerRefused as exc:
+            raise exc.problem() from exc
         async with runtime.unit_of_work() as ctx:
             fresh = await ctx.conn.fetchval(
-                "INSERT INTO ingress (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
-                event.id, event.type)
+                "INSERT INTO ingress (event_id, event_type, key_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING "
+                "RETURNING 1", event.id, event.type, partner.key_id)
             if fresh:
-                ctx.records.append(record_of(event, topic=spec.topics[0], key=key))
+                # the partner's own bytes and signature: every consumer verifies the sender, as on Kafka
+                signature = [(k, request.headers[k].encode()) for k in (partners.KEY_ID, partners.TIMESTAMP,
+                                                                         partners.SIGNATURE)]
+                ctx.records.append(Record(topic=spec.topics[0], key=key.encode() if key else None, value=body_bytes,
+                                          headers=(("content-type", b"application/cloudevents+json"),
+                                                   ("ce_type", event.type.encode()), *signature),
+                                          event_id=event.id, event_type=event.type))
         if not fresh:
             raise Problem(409, f"事件 {event.id} 已经收到过（重放）", type_="urn:laborcase:problem:replayed")
         body = {"id": str(event.id), "type": event.type, "topic": spec.topics[0],
@@ -179,13 +197,16 @@ def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
         authorize(request, "read", roles=("clerk", "supervisor"), unit=principal(request).org_unit,
                   hierarchy=config.hierarchy)
         rows = await repo.find(runtime.pool, ref=ref, status=status, limit=max(1, min(limit, 500)))
-        return {"cases": [_case_json(r, config) for r in rows
-                          if visible(request, "read", r["org_unit"] or _serving(r["region_code"], None))]}
+        shown = [_case_json(r, config) for r in rows
+                 if visible(request, "read", r["org_unit"] or _serving(r["region_code"], None))]
+        audit_cases(request, [c["case_id"] for c in shown])
+        return {"cases": shown}
 
     @router.get("/api/v1/intake/cases/{case_id}")
     async def get_case(request: Request, case_id: str) -> dict[str, Any]:
-        authorize(request, "read", roles=("clerk", "supervisor"), unit=await case_unit(request, case_id),
-                  case_id=case_id, hierarchy=config.hierarchy)
+        authorize(request, "read", roles=("clerk", "supervisor"),
+                  unit=await case_unit(request, case_id, ("clerk", "supervisor")), case_id=case_id,
+                  missing=f"案件 {case_id} 不存在", hierarchy=config.hierarchy)
         row = await repo.get(runtime.pool, case_id)
         refs = await repo.refs_of(runtime.pool, case_id)
         return _case_json(row, config) | {"refs": refs, "audit": await caselog.entries(runtime.pool, case_id)}

@@ -6,6 +6,7 @@ routes and the partner-referral consumers share them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from events.intake import (
     CaseReclassified,
     CaseRefs,
     CaseTriaged,
+    DuplicateSuspected,
     ValidationWarning,
 )
 from services.backbone import caselog
@@ -124,7 +126,10 @@ def _outcome(row: asyncpg.Record, *, linked: bool = False) -> Outcome:
                    row["route"], linked, [ValidationWarning(**w) for w in row["warnings"]])
 
 
-async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig) -> Outcome:
+async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig,
+                   visible: Callable[[str | None], bool] | None = None) -> Outcome:
+    """Register a submission. ``visible``: which units' cases the submitter may see (a clerk's scope); a possible
+    duplicate outside it is never linked, written into or disclosed — it is flagged to supervisors instead."""
     checked = check(received_at=sub.received_at, region_code=sub.region_code, workers=sub.workers,
                     employer=sub.employer, regions=config.regions, now=ctx.now)
     if checked.errors:
@@ -144,14 +149,36 @@ async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig
     existing = await repo.by_partner_ref(ctx.conn, court_case_no=sub.refs.court_case_no,
                                          arbitration_case_no=sub.refs.arbitration_case_no)
     reason = "同一合作方案号已登记"
+    if existing is not None and sub.partner and not _same_partner(existing, sub.refs):
+        raise IntakeRefused(403, "该案号已由其他法院或仲裁委登记", code="out_of_scope")
     if existing is None:
         existing = await repo.open_match(ctx.conn, uscc=sub.employer.uscc,
                                          id_numbers=[w.id_number for w in sub.workers],
                                          claim_types=sorted(sub.triage_facts.claim_types))
         reason = "同一职工、同一用人单位、诉求重叠，原案件尚未办结"
+    elsewhere: asyncpg.Record | None = None
+    if existing is not None and visible is not None and not visible(existing["org_unit"]):
+        existing, elsewhere = None, existing  # outside the submitter's scope: a new case, flagged, not disclosed
     if existing is not None:
         return await _link(ctx, existing, sub, reason=reason, config=config)
+    outcome = await _new_case(ctx, sub, warnings, config=config)
+    if elsewhere is not None:
+        ctx.publish("intake.duplicate_suspected", DuplicateSuspected(
+            case_id=outcome.case_id, org_unit=outcome.org_unit, other_case_id=elsewhere["case_id"],
+            other_org_unit=elsewhere["org_unit"], reason=reason, detected_at=ctx.now), subject=outcome.case_id)
+        await caselog.log(ctx, outcome.case_id, actor=None, action="duplicate_suspected", reason=reason)
+    return outcome
 
+
+def _same_partner(row: asyncpg.Record, refs: CaseRefs) -> bool:
+    """A partner's referral may join only a case it (the same court or bureau) referred."""
+    if refs.court_code and row["court_code"] and row["court_code"] != refs.court_code:
+        return False
+    return not (refs.bureau_code and row["bureau_code"] and row["bureau_code"] != refs.bureau_code)
+
+
+async def _new_case(ctx: HandlerContext, sub: Submission, warnings: list[ValidationWarning], *,
+                    config: IntakeConfig) -> Outcome:
     facts = sub.triage_facts
     try:
         policy = config.policy

@@ -10,6 +10,7 @@ from services.intake import repository as repo
 from services.intake.api import build_router
 from services.intake.cases import IntakeConfig
 from services.intake.handlers import referral_handlers
+from services.security.auth_api import auth_router
 
 CONFIG = IntakeConfig.default()
 
@@ -19,6 +20,6 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["intake"],
     handlers=referral_handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [build_router(runtime, CONFIG)],
+    routers=lambda runtime: [build_router(runtime, CONFIG), auth_router(runtime)],
     housekeeping=(lambda runtime: repo.prune_ingress(runtime.pool, days=runtime.settings.ingress_retention_days),),
 )

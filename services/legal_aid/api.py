@@ -19,7 +19,16 @@ from services.calendar.model import local_date, shanghai_iso
 from services.legal_aid import cases
 from services.legal_aid.cases import LegalAidConfig
 from services.legal_aid.domain.case import STATE_ZH
-from services.security.guard import authorize, authorize_held, manage_registry, principal, scope_units
+from services.security.guard import (
+    acting,
+    audit_cases,
+    authorize,
+    authorize_held,
+    manage_registry,
+    principal,
+    require_role,
+    scope_units,
+)
 from services.security.pii import mask
 from services.security.policy import Action, Role
 
@@ -27,7 +36,7 @@ TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parent
 
 
 class Actor(StrictModel):
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = Field(default=None, max_length=100, description="ignored when logged in")
 
 
 class ApplicantBody(Actor):
@@ -90,6 +99,7 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
     base = "/api/v1/legal-aid/cases/{case_id}"
 
     async def guard_case(request: Request, case_id: str, action: Action, roles: tuple[Role, ...]) -> None:
+        require_role(request, roles)
         unit = await runtime.pool.fetchval("SELECT org_unit FROM aid_cases WHERE case_id = $1", case_id)
         authorize_held(request, action, unit=unit, case_id=case_id, roles=roles, missing=f"法律援助案件 {case_id} 不存在",
                        hierarchy=config.hierarchy)
@@ -132,6 +142,7 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
             "LEFT JOIN deadlines d ON d.case_id = c.case_id AND d.kind = 'legal_aid_decision' "
             "WHERE ($1::text[] IS NULL OR c.org_unit = ANY($1)) AND ($2::text IS NULL OR c.state = $2) "
             "ORDER BY d.due_at NULLS LAST, c.applied_at LIMIT $3", units, state, max(1, min(limit, 1000)))
+        audit_cases(request, [r["case_id"] for r in rows])
         return {"applications": [{
             "case_id": r["case_id"], "org_unit": r["org_unit"], "state": r["state"], "state_zh": STATE_ZH[r["state"]],
             "applied_at": shanghai_iso(r["applied_at"]), "claim_types": r["claim_types"], "urgent": r["urgent"],
@@ -150,25 +161,26 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
         await guard_case(request, case_id, "write", ("legal_aid_officer",))
         return await usecase.run(runtime, lambda ctx: cases.record_applicant(
             ctx, case_id, migrant_worker=body.migrant_worker, monthly_income=body.monthly_income_per_capita,
-            limitation_date=body.limitation_date, actor=body.actor, config=config))
+            limitation_date=body.limitation_date, actor=acting(request, body.actor), config=config))
 
     @router.post(base + "/materials/request")
     async def materials_request(request: Request, case_id: str, body: MaterialsBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        await usecase.run(runtime, lambda ctx: cases.request_materials(ctx, case_id, what=body.what, actor=body.actor))
+        await usecase.run(runtime, lambda ctx: cases.request_materials(ctx, case_id, what=body.what,
+                                                                       actor=acting(request, body.actor)))
         return await case_json(case_id)
 
     @router.post(base + "/materials/received")
     async def materials_received(request: Request, case_id: str, body: Actor) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        await usecase.run(runtime, lambda ctx: cases.materials_received(ctx, case_id, actor=body.actor))
+        await usecase.run(runtime, lambda ctx: cases.materials_received(ctx, case_id, actor=acting(request, body.actor)))
         return await case_json(case_id)
 
     @router.post(base + "/decision")
     async def decision(request: Request, case_id: str, body: DecisionBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.decide(ctx, case_id, decision=body.decision, reasons=body.reasons,
-                                                            actor=body.actor, config=config))
+                                                            actor=acting(request, body.actor), config=config))
         return await case_json(case_id)
 
     @router.post(base + "/objection")
@@ -181,14 +193,14 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
     async def review(request: Request, case_id: str, body: ReviewBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.review_objection(ctx, case_id, upheld=body.upheld,
-                                                                      reason=body.reason, actor=body.actor,
+                                                                      reason=body.reason, actor=acting(request, body.actor),
                                                                       config=config))
         return await case_json(case_id)
 
     @router.post(base + "/lawyer")
     async def lawyer(request: Request, case_id: str, body: AssignBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        await usecase.run(runtime, lambda ctx: cases.assign_lawyer(ctx, case_id, actor=body.actor, config=config,
+        await usecase.run(runtime, lambda ctx: cases.assign_lawyer(ctx, case_id, actor=acting(request, body.actor), config=config,
                                                                    lawyer_id=body.lawyer_id))
         return await case_json(case_id)
 
@@ -196,7 +208,7 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
     async def progress(request: Request, case_id: str, body: ProgressBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.record_progress(
-            ctx, case_id, stage=body.stage, note=body.note, actor=body.actor,
+            ctx, case_id, stage=body.stage, note=body.note, actor=acting(request, body.actor),
             arbitration_case_no=body.arbitration_case_no))
         return await case_json(case_id)
 
@@ -205,7 +217,7 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
         await guard_case(request, case_id, "write", ("legal_aid_officer",))
         await usecase.run(runtime, lambda ctx: cases.conclude(ctx, case_id, outcome=body.outcome, method=body.method,
                                                               amount_recovered=body.amount_recovered_cny,
-                                                              actor=body.actor))
+                                                              actor=acting(request, body.actor)))
         return await case_json(case_id)
 
     @router.get("/api/v1/legal-aid/lawyers")

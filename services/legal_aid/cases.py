@@ -21,7 +21,7 @@ from events.legalaid import (
     ProgressRecorded,
 )
 from services.backbone import caselog
-from services.backbone.consumer import HandlerContext
+from services.backbone.consumer import HandlerContext, Reject
 from services.backbone.deadline import DeadlineError
 from services.backbone.usecase import Refused
 from services.calendar.model import local_date
@@ -265,7 +265,13 @@ async def bureau_update(ctx: HandlerContext, *, arbitration_case_no: str, stage:
                                   arbitration_case_no)
     if row is None or row["state"] != "represented":
         return False
-    await record_progress(ctx, row["case_id"], stage=stage, note="仲裁委通报", actor="bureau",
+    referred_by = ((row["facts"] or {}).get("refs") or {}).get("bureau_code")
+    sender = getattr(ctx.partner, "code", None)
+    if ctx.partner is not None and referred_by and referred_by != sender:
+        # bound to the signer where the case says which bureau it is (a referral); a number a lawyer filed
+        # elsewhere carries no bureau code to check against
+        raise Reject(f"out_of_scope: the case was not referred by bureau {sender}")
+    await record_progress(ctx, row["case_id"], stage=stage, note="仲裁委通报", actor=f"bureau:{sender or ''}",
                           arbitration_case_no=arbitration_case_no, amount_awarded=amount)
     return True
 

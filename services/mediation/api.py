@@ -22,7 +22,17 @@ from services.mediation import cases
 from services.mediation import repository as repo
 from services.mediation.cases import MediationConfig, room_may_have_freed
 from services.mediation.domain.case import STATE_ZH
-from services.security.guard import authorize, authorize_held, manage_registry, principal, scope_units
+from services.security.guard import (
+    acting,
+    acting_mediator,
+    audit_cases,
+    authorize,
+    authorize_held,
+    manage_registry,
+    principal,
+    require_role,
+    scope_units,
+)
 from services.security.pii import mask
 from services.security.policy import Action, Role
 from services.supervision.stats import CLAIM_ZH
@@ -38,8 +48,12 @@ ACTION_ZH = {"opened": "调解立案", "assigned": "分派调解员", "accepted"
 TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
 
 
+ACTOR = Field(default=None, max_length=100, description="ignored when logged in: the log records who is logged in")
+
+
 class MediatorAction(StrictModel):
-    mediator_id: str = Field(min_length=1, max_length=64)
+    mediator_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                    description="ignored for a logged-in mediator, who acts as themselves")
 
 
 class DeclineBody(MediatorAction):
@@ -48,50 +62,50 @@ class DeclineBody(MediatorAction):
 
 class ReassignBody(StrictModel):
     reason: str = Field(min_length=2, max_length=500)
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = ACTOR
     mediator_id: str | None = None
 
 
 class SessionBody(StrictModel):
     scheduled_at: AwareDatetime
     location: str = Field(min_length=1, max_length=200)
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = ACTOR
 
 
 class SessionRecord(StrictModel):
     held_at: AwareDatetime
     parties_present: list[str] = Field(min_length=1, max_length=100)
     notes: str = Field(default="", max_length=8000)
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = ACTOR
 
 
 class SettleBody(StrictModel):
     agreement: Agreement
     representatives: list[str] = Field(default_factory=list, max_length=50)
     request_confirmation: bool = True
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = ACTOR
 
 
 class FailBody(StrictModel):
     disputed_points: list[str] = Field(min_length=1, max_length=50)
     summary: str = Field(default="", max_length=4000)
     to_legal_aid: bool = False
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = ACTOR
 
 
 class WithdrawBody(StrictModel):
     reason: str = Field(min_length=2, max_length=500)
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = ACTOR
 
 
 class ExtendBody(StrictModel):
     consent: str = Field(min_length=2, max_length=500, description="how both parties consented (书面同意)")
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = ACTOR
 
 
 class PauseBody(StrictModel):
     reason: str = Field(pattern="^(party_unreachable|awaiting_materials)$")
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = ACTOR
 
 
 class MediatorIn(StrictModel):
@@ -117,9 +131,20 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         return result
 
     async def guard_case(request: Request, case_id: str, action: Action, roles: tuple[Role, ...]) -> None:
-        unit = await runtime.pool.fetchval("SELECT org_unit FROM mediation_cases WHERE case_id = $1", case_id)
-        authorize_held(request, action, unit=unit, case_id=case_id, roles=roles, missing=f"调解案件 {case_id} 不存在",
-                       hierarchy=config.hierarchy)
+        require_role(request, roles)
+        row = await runtime.pool.fetchrow("SELECT org_unit, mediator_id, state FROM mediation_cases WHERE case_id = $1",
+                                          case_id)
+        p = authorize_held(request, action, unit=row["org_unit"] if row else None, case_id=case_id, roles=roles,
+                           missing=f"调解案件 {case_id} 不存在", hierarchy=config.hierarchy)
+        if action == "write" and p.role == "mediator" and row and row["mediator_id"] and row["state"] != "offered" \
+                and row["mediator_id"] != p.mediator_id:
+            raise Problem(403, "该案件由其他调解员承办，只有承办调解员或督办人员可以办理")
+
+    def required_mediator(request: Request, claimed: str | None) -> str:
+        me = acting_mediator(request, claimed)
+        if me is None:
+            raise Problem(422, "请指明调解员", errors=[{"field": "mediator_id", "reason": "缺少调解员"}])
+        return me
 
     async def case_json(case_id: str) -> dict[str, Any]:
         row = await repo.get(runtime.pool, case_id)
@@ -148,6 +173,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         authorize(request, "read", roles=("mediator", "supervisor"), unit=org_unit, hierarchy=config.hierarchy)
         rows = await repo.worklist(runtime.pool, org_unit=org_unit, mediator_id=mediator_id, include_resolved=all,
                                    limit=max(1, min(limit, 1000)))
+        audit_cases(request, [r["case_id"] for r in rows])
         return {"cases": [_summary(r, now=runtime.clock.now()) for r in rows]}
 
     @router.get("/api/v1/mediation/cases/{case_id}")
@@ -158,20 +184,22 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
     @router.post("/api/v1/mediation/cases/{case_id}/accept")
     async def accept(request: Request, case_id: str, body: MediatorAction) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator",))
-        await run(lambda ctx: cases.accept(ctx, case_id, mediator_id=body.mediator_id, config=config))
+        me = required_mediator(request, body.mediator_id)
+        await run(lambda ctx: cases.accept(ctx, case_id, mediator_id=me, config=config))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/decline")
     async def decline(request: Request, case_id: str, body: DeclineBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator",))
-        await run(lambda ctx: cases.decline(ctx, case_id, mediator_id=body.mediator_id, reason=body.reason,
+        me = required_mediator(request, body.mediator_id)
+        await run(lambda ctx: cases.decline(ctx, case_id, mediator_id=me, reason=body.reason,
                                             config=config))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/reassign")
     async def reassign(request: Request, case_id: str, body: ReassignBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator", "supervisor"))
-        await run(lambda ctx: cases.reassign(ctx, case_id, reason=body.reason, actor=body.actor, config=config,
+        await run(lambda ctx: cases.reassign(ctx, case_id, reason=body.reason, actor=acting(request, body.actor), config=config,
                                              mediator_id=body.mediator_id))
         return await case_json(case_id)
 
@@ -179,7 +207,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
     async def schedule(request: Request, case_id: str, body: SessionBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator",))
         session_id = await run(lambda ctx: cases.schedule_session(
-            ctx, case_id, scheduled_at=body.scheduled_at, location=body.location, actor=body.actor))
+            ctx, case_id, scheduled_at=body.scheduled_at, location=body.location, actor=acting(request, body.actor)))
         return {"session_id": session_id}
 
     @router.post("/api/v1/mediation/cases/{case_id}/sessions/{session_id}/record")
@@ -187,14 +215,14 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         await guard_case(request, case_id, "write", ("mediator",))
         await run(lambda ctx: cases.record_session(ctx, case_id, session_id, held_at=body.held_at,
                                                    parties_present=body.parties_present, notes=body.notes,
-                                                   actor=body.actor))
+                                                   actor=acting(request, body.actor)))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/settle")
     async def settle(request: Request, case_id: str, body: SettleBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator",))
         await run(lambda ctx: cases.settle(ctx, case_id, agreement=body.agreement,
-                                           representatives=body.representatives, actor=body.actor,
+                                           representatives=body.representatives, actor=acting(request, body.actor),
                                            request_confirmation=body.request_confirmation))
         return await case_json(case_id)
 
@@ -202,32 +230,32 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
     async def fail(request: Request, case_id: str, body: FailBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator",))
         await run(lambda ctx: cases.fail(ctx, case_id, disputed_points=body.disputed_points, summary=body.summary,
-                                         to_legal_aid=body.to_legal_aid, actor=body.actor))
+                                         to_legal_aid=body.to_legal_aid, actor=acting(request, body.actor)))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/withdraw")
     async def withdraw(request: Request, case_id: str, body: WithdrawBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator",))
-        await run(lambda ctx: cases.withdraw(ctx, case_id, reason=body.reason, actor=body.actor))
+        await run(lambda ctx: cases.withdraw(ctx, case_id, reason=body.reason, actor=acting(request, body.actor)))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/extend")
     async def extend(request: Request, case_id: str, body: ExtendBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator",))
-        await run(lambda ctx: cases.extend_court_window(ctx, case_id, consent=body.consent, actor=body.actor,
+        await run(lambda ctx: cases.extend_court_window(ctx, case_id, consent=body.consent, actor=acting(request, body.actor),
                                                         config=config))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/pause")
     async def pause(request: Request, case_id: str, body: PauseBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator",))
-        await run(lambda ctx: cases.hold_clock(ctx, case_id, pause=True, reason=body.reason, actor=body.actor))
+        await run(lambda ctx: cases.hold_clock(ctx, case_id, pause=True, reason=body.reason, actor=acting(request, body.actor)))
         return await case_json(case_id)
 
     @router.post("/api/v1/mediation/cases/{case_id}/resume")
     async def resume(request: Request, case_id: str, body: WithdrawBody) -> dict[str, Any]:
         await guard_case(request, case_id, "write", ("mediator",))
-        await run(lambda ctx: cases.hold_clock(ctx, case_id, pause=False, reason=body.reason, actor=body.actor))
+        await run(lambda ctx: cases.hold_clock(ctx, case_id, pause=False, reason=body.reason, actor=acting(request, body.actor)))
         return await case_json(case_id)
 
     @router.get("/api/v1/mediation/mediators")
@@ -273,6 +301,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         authorize(request, "read", roles=("mediator", "supervisor"), unit=org_unit, hierarchy=config.hierarchy)
         rows = await repo.worklist(runtime.pool, org_unit=org_unit or None, mediator_id=mediator_id or None,
                                    include_resolved=False, limit=500)
+        audit_cases(request, [r["case_id"] for r in rows])
         units = sorted(config.hierarchy.units.values(), key=lambda u: u.code)
         return templates.TemplateResponse(request, "mediation_worklist.html", {
             "cases": [_summary(r, now=runtime.clock.now()) for r in rows], "units": units, "org_unit": org_unit,

@@ -38,7 +38,7 @@ from events.mediation import (
 )
 from events.partner import UnionConfirmationRequested, UnionMediationFailed, UnionMediationSettled
 from services.backbone import caselog
-from services.backbone.consumer import HandlerContext
+from services.backbone.consumer import HandlerContext, Reject
 from services.backbone.deadline import DeadlineError
 from services.backbone.usecase import Refused
 from services.calendar.model import local_date
@@ -410,6 +410,7 @@ async def confirmation_decided(ctx: HandlerContext, *, court_case_no: str, decis
     row = await repo.by_ref(ctx.conn, "court_case_no", court_case_no)
     if row is None or row["state"] != "awaiting_confirmation":
         return False
+    _held_by_sender(ctx, row, "court")
     case = repo.domain(row)
     after = _step(case.confirmation, decision)
     await repo.save(ctx.conn, after)
@@ -530,6 +531,7 @@ async def court_filed(ctx: HandlerContext, *, court_case_no: str, filed_at: date
     row = await repo.by_ref(ctx.conn, "court_case_no", court_case_no)
     if row is None:
         return False
+    _held_by_sender(ctx, row, "court")
     case = repo.domain(row)
     ctx.publish("mediation.partner_progress", PartnerProgress(
         case_id=case.case_id, kind="case_filed", at=filed_at, court_case_no=court_case_no), subject=case.case_id)
@@ -546,12 +548,20 @@ async def bureau_progress(ctx: HandlerContext, *, arbitration_case_no: str, kind
     row = await repo.by_ref(ctx.conn, "arbitration_case_no", arbitration_case_no)
     if row is None:
         return False
+    _held_by_sender(ctx, row, "bureau")
     ctx.publish("mediation.partner_progress", PartnerProgress(
         case_id=row["case_id"], kind=kind, at=at, arbitration_case_no=arbitration_case_no,  # type: ignore[arg-type]
         amount_awarded_cny=amount), subject=row["case_id"])
     await caselog.log(ctx, row["case_id"], actor=f"bureau:{row['bureau_code']}", action=kind,
                    amount_awarded_cny=amount)
     return True
+
+
+def _held_by_sender(ctx: HandlerContext, row: asyncpg.Record, kind: str) -> None:
+    """A court's (bureau's) event applies only to a case that court (bureau) referred: bound to the signer."""
+    sender = getattr(ctx.partner, "code", None)
+    if ctx.partner is not None and row[f"{kind}_code"] != sender:
+        raise Reject(f"out_of_scope: the case was not referred by {kind} {sender}")
 
 
 async def sync_mediators(pool: asyncpg.Pool, hierarchy: Hierarchy) -> int:

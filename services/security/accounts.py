@@ -51,24 +51,55 @@ class Accounts:
             return None
         if not check_password(user["password_hash"], password):
             return None
-        return Principal(username, user["role"], user.get("org_unit"), user.get("partner_code"), user.get("name", ""))
+        return Principal(username, user["role"], user.get("org_unit"), user.get("partner_code"), user.get("name", ""),
+                         mediator_id=user.get("mediator_id"))
+
+    def changed(self, p: Principal) -> str | None:
+        """Why a token no longer stands for its account (gone, or its role, unit or identity changed), if so."""
+        user = self.users.get(p.subject)
+        if user is None:
+            return "账号已停用，请联系管理员"
+        if (user["role"], user.get("org_unit"), user.get("partner_code"), user.get("mediator_id")) != (
+                p.role, p.org_unit, p.partner_code, p.mediator_id):
+            return "账号的角色或所属单位已变更，请重新登录"
+        return None
 
 
 _DUMMY = hash_password("not-a-password")
 
 
-@lru_cache(maxsize=1)
 def accounts() -> Accounts:
+    """The accounts file as it is now: re-read when it changes (a role or unit changed, a user removed)."""
     path = os.environ.get("LABORCASE_ACCOUNTS_FILE")
     if not path:
-        return Accounts({}, {})
+        return _EMPTY
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return _EMPTY
+    return _load(path, stat.st_mtime_ns, stat.st_size)
+
+
+_EMPTY = Accounts({}, {})
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, mtime_ns: int, size: int) -> Accounts:
     return Accounts.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a secret file that is never readable by others, not even for a moment (created 0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(path, 0o600)  # an existing file keeps its old mode on O_CREAT
 
 
 DEMO_USERS = (
     ("clerk", "clerk", "QH", "青海省总工会12351热线坐席"),
     ("clerk-sc", "clerk", "SC", "四川省总工会12351热线坐席"),
-    ("mediator-cd", "mediator", "QH-XN-CD", "城东区调解员 王淑芬"),
+    ("mediator-cd", "mediator", "QH-XN-CD", "城东区调解员 王淑芬"),  # M-CD-01 in the demo hierarchy
     ("legalaid-xn", "legal_aid_officer", "QH-XN", "西宁市法律援助工作人员"),
     ("supervisor-xn", "supervisor", "QH-XN", "西宁市总工会督办"),
     ("supervisor-qh", "supervisor", "QH", "青海省总工会督办"),
@@ -76,11 +107,16 @@ DEMO_USERS = (
 )
 
 
+#: demo accounts that are a mediator of the hierarchy (a mediator acts as themselves only)
+DEMO_MEDIATORS = {"mediator-cd": "M-CD-01"}
+
+
 def make_demo(path: Path) -> dict[str, str]:
     """A demo accounts file with fresh random passwords (printed once by `laborcase up --demo`)."""
     passwords = {name: secrets.token_urlsafe(9) for name, *_ in DEMO_USERS}
     raw = {
-        "users": [{"username": n, "password_hash": hash_password(passwords[n]), "role": r, "org_unit": u, "name": label}
+        "users": [{"username": n, "password_hash": hash_password(passwords[n]), "role": r, "org_unit": u, "name": label,
+                   **({"mediator_id": DEMO_MEDIATORS[n]} if n in DEMO_MEDIATORS else {})}
                   for n, r, u, label in DEMO_USERS],
         "partners": [
             {"key_id": "court-QH0103", "secret": secrets.token_urlsafe(32), "kind": "court", "code": "QH0103",
@@ -89,6 +125,5 @@ def make_demo(path: Path) -> dict[str, str]:
              "name": "西宁市劳动人事争议仲裁委员会"},
         ],
     }
-    path.write_text(json.dumps(raw, ensure_ascii=False, indent=2), encoding="utf-8")
-    path.chmod(0o600)
+    write_private(path, json.dumps(raw, ensure_ascii=False, indent=2))
     return passwords

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Request
 
 from services.backbone.logs import mask_id_number, mask_phone
-from services.security.guard import principal
+from services.security.guard import is_system, principal
 
 
 def mask_workers(workers: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -18,7 +18,7 @@ def mask_workers(workers: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def mask(request: Request, case: dict[str, Any]) -> dict[str, Any]:
     """A case view with the workers' ID and phone numbers masked unless the caller needs them."""
     p = principal(request)
-    if p.sees_pii or p.subject == "system" or "facts" not in case:
+    if p.sees_pii or is_system(p) or "facts" not in case:
         return case
     facts = dict(case["facts"])
     facts["workers"] = mask_workers(facts.get("workers", []))

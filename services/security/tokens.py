@@ -40,21 +40,23 @@ def new_secret() -> str:
 def issue(p: Principal, *, ttl: timedelta = DEFAULT_TTL, key: str | None = None) -> str:
     now = datetime.now(UTC)
     claims = {"iss": ISSUER, "sub": p.subject, "role": p.role, "unit": p.org_unit, "partner": p.partner_code,
-              "name": p.name, "iat": now, "exp": now + ttl, "jti": secrets.token_hex(8)}
+              "name": p.name, "mediator": p.mediator_id, "iat": now, "exp": now + ttl,
+              "jti": secrets.token_hex(16)}
     return jwt.encode(claims, key or secret_key(), algorithm="HS256")
 
 
 def verify(token: str, *, key: str | None = None) -> Principal:
     try:
         claims = jwt.decode(token, key or secret_key(), algorithms=["HS256"], issuer=ISSUER,
-                            options={"require": ["exp", "iat", "sub", "iss"]})
+                            options={"require": ["exp", "iat", "sub", "iss", "jti"]})
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("登录已过期，请重新登录") from exc
     except jwt.PyJWTError as exc:
         raise InvalidToken("凭证无效") from exc
     if claims.get("role") not in ROLES:
         raise InvalidToken("凭证无效")
-    return Principal(claims["sub"], claims["role"], claims.get("unit"), claims.get("partner"), claims.get("name", ""))
+    return Principal(claims["sub"], claims["role"], claims.get("unit"), claims.get("partner"), claims.get("name", ""),
+                     mediator_id=claims.get("mediator"), token_id=str(claims["jti"]), expires_at=float(claims["exp"]))
 
 
 def hash_password(password: str) -> str:

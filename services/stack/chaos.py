@@ -111,9 +111,12 @@ class Injected:
 
 
 async def inject_partner_records(bootstrap: str, injected: Injected, *, rounds: int, spread_seconds: float,
-                                 until: asyncio.Event) -> None:
-    """Every so often, a hostile record and a valid referral on each partner topic, while cases flow."""
+                                 until: asyncio.Event, partners: dict[str, dict[str, str]]) -> None:
+    """Every so often, a hostile record and a valid referral (signed by its court or bureau) on each partner topic,
+    while cases flow."""
     from aiokafka import AIOKafkaProducer
+
+    from services.security.partners import record_headers
 
     kinds = list(hostile.records(injected.tag, max_event_bytes=Settings().max_event_bytes))
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024)
@@ -129,7 +132,9 @@ async def inject_partner_records(bootstrap: str, injected: Injected, *, rounds: 
                                                     headers=list(bad.headers))
                 injected.hostile.append((topic, meta.partition, meta.offset, bad.kind))
                 ref, value, headers = hostile.valid_referral(topic, n, tag=injected.tag)
-                await producer.send_and_wait(topic, value, key=ref.encode(), headers=headers)
+                signer = partners[topic.split(".")[0]]
+                await producer.send_and_wait(topic, value, key=ref.encode(), headers=headers + record_headers(
+                    signer["key_id"], signer["secret"], value))
                 injected.valid.append(ref)
     finally:
         await producer.stop()
@@ -298,8 +303,9 @@ async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.
         stop = asyncio.Event()
         faults = asyncio.ensure_future(chaos(stack, proxies, report, plan, until=stop, spread_seconds=cases / rate))
         injected = Injected()
+        partner_keys = {p["kind"]: p for p in json.loads((home / "accounts.json").read_text())["partners"]}
         partner_records = asyncio.ensure_future(inject_partner_records(
-            bootstrap, injected, rounds=hostile_rounds, spread_seconds=cases / rate, until=stop))
+            bootstrap, injected, rounds=hostile_rounds, spread_seconds=cases / rate, until=stop, partners=partner_keys))
         sem = asyncio.Semaphore(16)
         mediated: asyncio.Queue[str] = asyncio.Queue()
 

@@ -64,22 +64,20 @@ class Stack:
 
     def ensure_credentials(self) -> Path | None:
         """A signing key and accounts for people and partners, unless configured (never in the repo)."""
-        from services.security.accounts import make_demo
+        from services.security.accounts import make_demo, write_private
         from services.security.tokens import new_secret
 
         if not self.env.get("LABORCASE_SECRET_KEY"):
             key = self.home / "secret.key"
             if not key.exists():
-                key.write_text(new_secret())
-                key.chmod(0o600)
+                write_private(key, new_secret())
             self.env["LABORCASE_SECRET_KEY"] = key.read_text().strip()
         if self.env.get("LABORCASE_ACCOUNTS_FILE"):
             return None
         accounts, passwords = self.home / "accounts.json", self.home / "initial-passwords.txt"
         if not accounts.exists():
             created = make_demo(accounts)
-            passwords.write_text("".join(f"{user}\t{pw}\n" for user, pw in created.items()))
-            passwords.chmod(0o600)
+            write_private(passwords, "".join(f"{user}\t{pw}\n" for user, pw in created.items()))
         self.env["LABORCASE_ACCOUNTS_FILE"] = str(accounts)
         return passwords
 

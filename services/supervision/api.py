@@ -21,7 +21,18 @@ from services.backbone.outbox import enqueue
 from services.backbone.runtime import Runtime
 from services.calendar.model import local_date, shanghai_iso
 from services.hierarchy.orgunits import Hierarchy
-from services.security.guard import authorize, principal, scope_units, visible
+from services.security.guard import (
+    acting,
+    audit_cases,
+    authorize,
+    authorize_held,
+    is_system,
+    not_found,
+    principal,
+    require_role,
+    scope_units,
+    visible,
+)
 from services.security.policy import Action
 from services.supervision import alerts, queries, stats
 from services.supervision.board import Board
@@ -30,12 +41,13 @@ from services.supervision.domain.forecast import OpenCase, forecast
 
 TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
 HANDLING_DAYS = float(os.environ.get("LABORCASE_FORECAST_HANDLING_DAYS", "8"))
-KINDS = {"overdue": ["overdue"], "warning": ["warning"], "attention": ["low_satisfaction", "unreachable"],
-         "operator": ["calendar"], "all": ["overdue", "warning", "low_satisfaction", "unreachable", "calendar"]}
+NOT_FOUND = "案件 {} 不存在"
+KINDS = {"overdue": ["overdue"], "warning": ["warning"], "attention": ["low_satisfaction", "unreachable", "duplicate"],
+         "operator": ["calendar"], "all": ["overdue", "warning", "low_satisfaction", "unreachable", "duplicate", "calendar"]}
 
 
 class AckBody(StrictModel):
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = Field(default=None, max_length=100, description="ignored when logged in")
     note: str = Field(min_length=2, max_length=1000)
 
 
@@ -81,22 +93,32 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
         rows = await queries.find_cases(runtime.pool, ref=ref, status=status, tier=tier,
                                         org_units=_units(hierarchy, org_unit), overdue=overdue,
                                         limit=max(1, min(limit, 1000)))
-        return {"cases": [queries.case_row(r, hierarchy) for r in rows
-                          if visible(request, "read", r["org_unit"], r["partner_code"], hierarchy)]}
+        shown = [queries.case_row(r, hierarchy) for r in rows
+                 if visible(request, "read", r["org_unit"], r["partner_code"], hierarchy)]
+        if p.role == "partner":
+            shown = [timeline.for_partner_case(c) for c in shown]
+        audit_cases(request, [c["case_id"] for c in shown])
+        return {"cases": shown}
 
     async def guard_case(request: Request, case_id: str) -> None:
+        """The role first; a case out of scope answers exactly like one that is not there."""
+        require_role(request, ("clerk", "mediator", "legal_aid_officer", "supervisor", "partner"))
         row = await runtime.pool.fetchrow("SELECT org_unit, partner_code FROM cases WHERE case_id = $1", case_id)
-        if row is None:
-            raise Problem(404, f"案件 {case_id} 不存在（或尚未同步到督办）")
-        authorize(request, "read", unit=row["org_unit"], partner_code=row["partner_code"], case_id=case_id,
-                  hierarchy=hierarchy)
+        authorize_held(request, "read", unit=row["org_unit"] if row else None,
+                       partner_code=row["partner_code"] if row else None, case_id=case_id, missing=NOT_FOUND.format(case_id),
+                       roles=("clerk", "mediator", "legal_aid_officer", "supervisor", "partner"), hierarchy=hierarchy)
+
+    async def case_view(request: Request, case_id: str) -> dict[str, Any]:
+        await guard_case(request, case_id)
+        detail = await queries.case_detail(runtime.pool, case_id, hierarchy)
+        if detail is None:
+            raise not_found(NOT_FOUND.format(case_id))
+        # a court or bureau sees what it needs of the case it referred, not the union's internal record (§6)
+        return timeline.for_partner(detail) if principal(request).role == "partner" else detail
 
     @router.get("/api/v1/cases/{case_id}")
     async def get_case(request: Request, case_id: str) -> dict[str, Any]:
-        await guard_case(request, case_id)
-        detail = await queries.case_detail(runtime.pool, case_id, hierarchy)
-        assert detail is not None
-        return detail
+        return await case_view(request, case_id)
 
     @router.get("/api/v1/alerts")
     async def list_alerts(request: Request,
@@ -105,17 +127,19 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
         rows = await queries.open_alerts(runtime.pool, kinds=KINDS[state],
                                          units=_scoped(request, hierarchy, org_unit, "read"),
                                          limit=max(1, min(limit, 2000)))
+        audit_cases(request, [a["case_id"] for a in rows])
         return {"alerts": [queries.alert_json(a, hierarchy) for a in rows]}
 
     @router.post("/api/v1/supervision/alerts/{alert_id}/ack")
     async def ack(request: Request, body: AckBody,
                   alert_id: int = FastPath(ge=1, le=2**63 - 1)) -> dict[str, Any]:
+        require_role(request, ("supervisor",))
         target = await runtime.pool.fetchrow("SELECT case_id, escalated_to FROM alerts WHERE alert_id = $1", alert_id)
         if target is None:
-            raise Problem(404, "督办提醒不存在")
-        p = authorize(request, "write", roles=("supervisor",), unit=target["escalated_to"], case_id=target["case_id"],
-                      hierarchy=hierarchy)
-        actor = body.actor if p.subject == "system" else (p.name or p.subject)
+            raise not_found("督办提醒不存在")
+        authorize(request, "write", roles=("supervisor",), unit=target["escalated_to"], case_id=target["case_id"],
+                  missing="督办提醒不存在", hierarchy=hierarchy)
+        actor = acting(request, body.actor)
         async with runtime.pool.acquire() as conn, conn.transaction():
             records: list[Any] = []
             row = await alerts.acknowledge(conn, records, alert_id=alert_id, actor=actor, note=body.note,
@@ -136,6 +160,7 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
         units = _scoped(request, hierarchy, org_unit, "export" if format == "csv" else "read")
         scope = stats.Scope(region, tuple(units) if units else None, from_, to, tier)
         result = await stats.compute(runtime.pool, scope)
+        request.state.audit_action = "export" if format == "csv" else "read"
         if format == "csv":
             return Response(stats.to_csv(result), media_type="text/csv; charset=utf-8",
                             headers={"content-disposition": 'attachment; filename="laborcase-stats.csv"'})
@@ -155,6 +180,7 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
         inflow = {r["org_unit"]: r["n"] / 10.0 for r in await runtime.pool.fetch(
             "SELECT org_unit, count(*) AS n FROM cases WHERE tier = 'general' AND received_at >= $1 "
             "AND org_unit IS NOT NULL GROUP BY org_unit", since)}
+        audit_cases(request, [r["case_id"] for r in rows])
         result = forecast([OpenCase(r["case_id"], r["org_unit"], r["due_at"]) for r in rows],
                           capacity=capacity(hierarchy), same_day_inflow=inflow, calendar=runtime.calendar, now=now,
                           horizon_working_days=horizon)
@@ -171,12 +197,18 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
     async def stream(request: Request, org_unit: str | None = None) -> StreamingResponse:
         """Server-sent events: the open overdue and warning alerts, pushed on every change."""
         units = _scoped(request, hierarchy, org_unit, "stream")
+        viewer = principal(request)
+        request.state.audit_action = "stream"
 
         async def events() -> AsyncIterator[str]:
             seen = -1
             yield "retry: 2000\n\n"
             while not runtime.stopping.is_set():
                 if await request.is_disconnected():
+                    return
+                ended = None if is_system(viewer) else await runtime.sessions.refused(viewer)
+                if ended:  # logged out, expired, or the account changed: the board stops at once
+                    yield f"event: end\ndata: {json.dumps({'reason': ended}, ensure_ascii=False)}\n\n"
                     return
                 if board.version != seen:
                     seen = board.version
@@ -200,10 +232,7 @@ def build_router(runtime: Runtime, hierarchy: Hierarchy, board: Board) -> APIRou
 
     @router.get("/supervision/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
     async def case_page(request: Request, case_id: str) -> Response:
-        await guard_case(request, case_id)
-        detail = await queries.case_detail(runtime.pool, case_id, hierarchy)
-        if detail is None:
-            raise Problem(404, f"案件 {case_id} 不存在")
+        detail = await case_view(request, case_id)
         return templates.TemplateResponse(request, "supervision_case.html", {
             "case": detail, "status_zh": timeline.STATUS_ZH, "stage_zh": timeline.STAGE_ZH, "clock": timeline.clock,
             "deadline_zh": timeline.DEADLINE_STATE_ZH, "service_zh": timeline.SERVICE_ZH})

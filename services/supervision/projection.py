@@ -176,9 +176,13 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
         summary = describe(event.type, raw, names)
         if event.type in PARTNER_INBOUND:
             ref = d.get("court_case_no") or d.get("arbitration_case_no")
-            await conn.execute("INSERT INTO partner_events (event_id, ref, type, source, at, summary, data) "
-                               "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                               event.id, ref, event.type, event.source, event.time, summary, raw)
+            await conn.execute("INSERT INTO partner_events (event_id, ref, type, source, at, summary, data, sender) "
+                               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                               event.id, ref, event.type, event.source, event.time, summary, raw,
+                               getattr(ctx.partner, "code", None))
+            return
+        if event.type == "intake.duplicate_suspected":
+            await _duplicate(ctx, d)
             return
         if event.type == "calendar.year_missing":
             await alerts.raise_alert(conn, ctx.records, kind="calendar", case_id=None, deadline_id=f"calendar-{d['year']}",
@@ -246,4 +250,25 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
                 await alerts.stop_escalation(store, alert, at=at, reason="期限已完成或调整")
             await alerts.resolve(conn, ctx.records, deadline_id=d["deadline_id"], at=at)
 
-    return {t: project for t in EVENTS if not t.startswith("supervision.")}
+    async def _duplicate(ctx: HandlerContext, d: dict[str, Any]) -> None:
+        """A possible duplicate across scopes: those who may see both cases are told both; where nobody may (two
+        provinces), each side's province is told of its own case and that the other province has one."""
+        mine, theirs = d.get("org_unit"), d.get("other_org_unit")
+        common = hierarchy.common_ancestor(mine, theirs) if mine and theirs else None
+        if common is not None:
+            await alerts.raise_alert(ctx.conn, ctx.records, kind="duplicate", case_id=d["case_id"],
+                                     deadline_id=f"duplicate-{d['case_id']}", deadline_kind=None, org_unit=common,
+                                     at=d["detected_at"], detail={"other_case_id": d["other_case_id"],
+                                                                  "reason": d["reason"]})
+            return
+        for case_id, unit, other in ((d["case_id"], mine, theirs), (d["other_case_id"], theirs, mine)):
+            root = hierarchy.root(unit) if unit else None
+            other_root = hierarchy.root(other) if other else None
+            await alerts.raise_alert(ctx.conn, ctx.records, kind="duplicate", case_id=case_id,
+                                     deadline_id=f"duplicate-{d['case_id']}-{case_id}", deadline_kind=None,
+                                     org_unit=root.code if root else None, at=d["detected_at"],
+                                     detail={"reason": d["reason"], "other_province": other_root.name if other_root
+                                             else None})
+
+    # auth.* concern sessions, not cases (the runtime keeps the revocations)
+    return {t: project for t in EVENTS if not t.startswith(("supervision.", "auth."))}

@@ -52,7 +52,9 @@ async def case_detail(pool: asyncpg.Pool, case_id: str, hierarchy: Hierarchy) ->
     timeline = await pool.fetch(
         "SELECT type, source, at, summary, data, trace_id, seq FROM timeline WHERE case_id = $1 UNION ALL "
         "SELECT p.type, p.source, p.at, p.summary, p.data, NULL, NULL FROM partner_events p "
-        "JOIN case_refs r ON r.ref = p.ref WHERE r.case_id = $1 ORDER BY at, seq NULLS FIRST", case_id)
+        "JOIN case_refs r ON r.ref = p.ref JOIN cases c ON c.case_id = r.case_id WHERE r.case_id = $1 "
+        "AND (p.sender IS NULL OR c.partner_code IS NULL OR p.sender = c.partner_code) "  # only the case's own partner
+        "ORDER BY at, seq NULLS FIRST", case_id)
     alert_rows = await pool.fetch("SELECT * FROM alerts WHERE case_id = $1 ORDER BY alert_id", case_id)
     refs = [r["ref"] for r in await pool.fetch("SELECT ref FROM case_refs WHERE case_id = $1 ORDER BY ref", case_id)]
     return {

@@ -21,7 +21,7 @@ from services.calendar.rules import tier_rule
 from services.calendar.seed import package_years, year_to_json
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC
-from tests import clock
+from tests import clock, identity
 from tests.conftest import runtime_settings, unique_case_numbers, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.clock, pytest.mark.asyncio(loop_scope="session")]
@@ -276,8 +276,11 @@ async def test_court_referral_from_a_stock_kafka_client_becomes_a_case(intake, k
     validate_against_contract(event)
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all"})
     delivered: list[Any] = []
-    producer.produce("court.events", key=case_no.encode(), value=json.dumps(event, ensure_ascii=False).encode(),
-                     headers=[("content-type", b"application/cloudevents+json")],
+    value = json.dumps(event, ensure_ascii=False).encode()
+    # the court signs the record value with its key, as on the HTTP ingress (documented in the AsyncAPI contract)
+    producer.produce("court.events", key=case_no.encode(), value=value,
+                     headers=[("content-type", b"application/cloudevents+json"),
+                              *identity.kafka_signature(value, identity.COURT)],
                      on_delivery=lambda err, msg: delivered.append(err))
     producer.flush(10)
     assert delivered == [None]
@@ -295,11 +298,15 @@ async def test_court_referral_from_a_stock_kafka_client_becomes_a_case(intake, k
 async def test_partner_ingress_over_http(intake):
     case_no = f"({clock.today().year})青0103民诉前调{next(_n)}号"
     event = hand_built_referral(case_no, clock.now_iso())
-    headers = {"content-type": "application/cloudevents+json"}
-    resp = await intake.post("/api/v1/events", content=json.dumps(event), headers=headers)
+    ct = {"content-type": "application/cloudevents+json"}
+
+    def post(body: bytes, headers: dict[str, str] = ct) -> Any:
+        return intake.post("/api/v1/events", content=body, headers=headers | identity.http_signature(body))
+
+    resp = await post(json.dumps(event).encode())
     assert resp.status_code == 202, resp.text
     assert resp.json()["topic"] == "court.events"
-    again = await intake.post("/api/v1/events", content=json.dumps(event), headers=headers)
+    again = await post(json.dumps(event).encode())
     assert again.status_code == 409 and again.json()["type"] == "urn:laborcase:problem:replayed"
 
     async def case():
@@ -310,14 +317,13 @@ async def test_partner_ingress_over_http(intake):
     bad = json.loads(json.dumps(event)) | {"id": str(uuid.uuid4())}
     bad["data"]["referral_kind"] = "post_filing"
     del bad["data"]["procedure"]
-    resp = await intake.post("/api/v1/events", content=json.dumps(bad), headers=headers)
+    resp = await post(json.dumps(bad).encode())
     assert resp.status_code == 422 and "procedure" in resp.json()["detail"]
-    resp = await intake.post("/api/v1/events", content=b"{oops", headers=headers)
+    resp = await post(b"{oops")
     assert resp.status_code == 400
-    resp = await intake.post("/api/v1/events", content=json.dumps(event | {"type": "union.mediation_settled"}),
-                             headers=headers)
+    resp = await post(json.dumps(event | {"type": "union.mediation_settled"}).encode())
     assert resp.status_code == 422
-    resp = await intake.post("/api/v1/events", content=b"x", headers={"content-type": "text/plain"})
+    resp = await post(b"x", {"content-type": "text/plain"})
     assert resp.status_code == 415
 
 
@@ -328,7 +334,9 @@ async def test_referral_for_an_unknown_region_is_dead_lettered(intake, kafka_boo
 
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
-    await producer.send_and_wait("court.events", json.dumps(event).encode(), key=case_no.encode())
+    value = json.dumps(event).encode()
+    await producer.send_and_wait("court.events", value, key=case_no.encode(),
+                                 headers=identity.kafka_signature(value, identity.COURT))
     await producer.stop()
 
     async def letter():

@@ -16,7 +16,7 @@ from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.legal_aid.service import SPEC as LEGAL_AID
 from services.mediation.service import SPEC as MEDIATION
-from tests import clock
+from tests import clock, identity
 from tests.conftest import wait_until
 from tests.integration.conftest import running_all
 
@@ -34,7 +34,9 @@ async def bureau_sends(bootstrap: str, event_type: str, case_no: str, data: dict
              "time": clock.now().isoformat(), "subject": case_no, "data": data}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
-    await producer.send_and_wait("bureau.events", json.dumps(event, ensure_ascii=False).encode(), key=case_no.encode())
+    value = json.dumps(event, ensure_ascii=False).encode()
+    await producer.send_and_wait("bureau.events", value, key=case_no.encode(),
+                                 headers=identity.kafka_signature(value, identity.BUREAU))
     await producer.stop()
 
 

@@ -17,7 +17,7 @@ from services.backbone import kafka
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
-from tests import clock
+from tests import clock, identity
 from tests.conftest import wait_until
 from tests.integration.conftest import running_all
 
@@ -34,10 +34,12 @@ async def stack(kafka_bootstrap, embedded_pg):
 async def court_sends(bootstrap: str, event_type: str, case_no: str, data: dict[str, Any]) -> dict:
     event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "court/QH0103", "type": event_type,
              "time": clock.now().isoformat(), "subject": case_no, "data": data}
+    value = json.dumps(event, ensure_ascii=False).encode()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
-    await producer.send_and_wait("court.events", json.dumps(event, ensure_ascii=False).encode(), key=case_no.encode(),
-                                 headers=[("content-type", b"application/cloudevents+json")])
+    await producer.send_and_wait("court.events", value, key=case_no.encode(),  # signed, as every partner must
+                                 headers=[("content-type", b"application/cloudevents+json"),
+                                          *identity.kafka_signature(value, identity.COURT)])
     await producer.stop()
     return event
 

@@ -21,7 +21,7 @@ from services.legal_aid.service import SPEC as LEGAL_AID
 from services.mediation.service import SPEC as MEDIATION
 from services.stack.hostile import TAG_HEADER, readers, records
 from services.supervision.service import SPEC as SUPERVISION
-from tests import clock
+from tests import clock, identity
 from tests.conftest import wait_until
 from tests.factories import employer, referred, worker
 from tests.integration.conftest import running
@@ -38,6 +38,10 @@ async def stack(kafka_bootstrap, embedded_pg):
         yield {spec.name: await services.enter_async_context(
             running(spec, kafka_bootstrap, embedded_pg.admin_dsn(), max_event_bytes=LIMIT))
             for spec in (INTAKE, MEDIATION, LEGAL_AID, SUPERVISION)}
+
+
+def signed(event) -> list[tuple[str, bytes]]:
+    return identity.kafka_signature(encode(event), event_type=event.type)
 
 
 def bureau_referral(case_no: str):
@@ -59,13 +63,15 @@ async def test_hostile_records_are_dead_lettered_and_the_valid_ones_between_them
     try:
         for topic, valid in (("court.events", court), ("bureau.events", bureau)):
             first, last = valid
-            await producer.send_and_wait(topic, encode(first), key=first.subject.encode(), headers=kafka_headers(first))
+            await producer.send_and_wait(topic, encode(first), key=first.subject.encode(),
+                                         headers=kafka_headers(first) + signed(first))
             for n, bad in enumerate(records(tag, max_event_bytes=LIMIT)):
                 # spread over the partitions: the valid events share partitions with hostile ones
                 meta = await producer.send_and_wait(topic, bad.value, key=f"{tag}-{n}".encode(),
                                                     headers=list(bad.headers))
                 written[topic].append((meta.partition, meta.offset, bad.kind))
-            await producer.send_and_wait(topic, encode(last), key=last.subject.encode(), headers=kafka_headers(last))
+            await producer.send_and_wait(topic, encode(last), key=last.subject.encode(),
+                                         headers=kafka_headers(last) + signed(last))
     finally:
         await producer.stop()
     sent = time.monotonic()

@@ -26,28 +26,15 @@ from services.security.partners import signed_headers
 from services.security.policy import Principal
 from services.stack.processes import free_port
 from services.supervision.service import SPEC as SUPERVISION
-from tests import clock
+from tests import clock, identity
 from tests.conftest import runtime_settings, unique_case_numbers, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
-KEY = "test-secret-key-" + "x" * 40
-COURT = {"key_id": "court-QH0103", "secret": "court-secret-value", "kind": "court", "code": "QH0103",
-         "name": "城中区人民法院"}
-OTHER_COURT = {"key_id": "court-QH0104", "secret": "other-secret-value", "kind": "court", "code": "QH0104"}
+KEY, COURT, OTHER_COURT = identity.KEY, identity.COURT, identity.OTHER_COURT
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def secured(kafka_bootstrap, embedded_pg, tmp_path_factory):
-    import os
-
-    from services.security import accounts as accounts_module
-
-    path = tmp_path_factory.mktemp("accounts") / "accounts.json"
-    path.write_text(json.dumps({"users": [], "partners": [COURT, OTHER_COURT]}))
-    os.environ["LABORCASE_SECRET_KEY"] = KEY
-    os.environ["LABORCASE_ACCOUNTS_FILE"] = str(path)
-    tokens.secret_key.cache_clear()
-    accounts_module.accounts.cache_clear()
     apps: dict[str, Any] = {}
     runtimes = []
     servers = []

@@ -36,7 +36,7 @@ def envelope(event_type: str, data: Any) -> dict[str, Any]:
 def test_every_catalogued_type_has_a_valid_example_to_mutate():
     for event_type, spec in EVENTS.items():
         spec.model.model_validate(example(event_type))
-    items, dead = processor()._decode([Inbound("court.events", 0, n, None, json.dumps(envelope(t, example(t))).encode())
+    items, dead = processor()._decode([Inbound("fuzz.in", 0, n, None, json.dumps(envelope(t, example(t))).encode())
                                        for n, t in enumerate(TYPES)])
     assert len(items) == len(TYPES) and not dead
 
@@ -73,7 +73,7 @@ def mutated(draw: st.DrawFn) -> Inbound:
         depth = draw(st.integers(50, 5000))
         raw["data"] = json.loads("[" * min(depth, 900) + "]" * min(depth, 900)) if depth < 900 else None
         if depth >= 900:
-            return Inbound("court.events", 0, 1, None, b"[" * depth + b"]" * depth, tuple(headers))
+            return Inbound("fuzz.in", 0, 1, None, b"[" * depth + b"]" * depth, tuple(headers))
     value = json.dumps(raw, ensure_ascii=draw(st.booleans())).encode()
     if how == "bytes":
         at = draw(st.integers(0, len(value) - 1))
@@ -88,10 +88,10 @@ def mutated(draw: st.DrawFn) -> Inbound:
         value = json.dumps(data).encode()
     headers += draw(st.lists(HEADER, max_size=3))
     key = draw(st.none() | st.binary(max_size=20))
-    return Inbound("court.events", draw(st.integers(0, 7)), draw(st.integers(0, 2**40)), key, value, tuple(headers))
+    return Inbound("fuzz.in", draw(st.integers(0, 7)), draw(st.integers(0, 2**40)), key, value, tuple(headers))
 
 
-RAW = st.builds(Inbound, st.just("bureau.events"), st.integers(0, 7), st.integers(0, 2**40),
+RAW = st.builds(Inbound, st.just("fuzz.in"), st.integers(0, 7), st.integers(0, 2**40),
                 st.none() | st.binary(max_size=20), st.none() | st.binary(max_size=2000),
                 st.lists(HEADER, max_size=5).map(tuple))
 
@@ -128,14 +128,46 @@ def test_random_bytes_and_headers_never_make_decoding_raise(records):
     (None, "malformed"),  # a tombstone
 ])
 def test_each_kind_of_hostile_record_is_dead_lettered_with_its_reason(value, reason):
-    [letter] = processor()._decode([Inbound("court.events", 3, 42, b"k", value)])[1]
+    [letter] = processor()._decode([Inbound("fuzz.in", 3, 42, b"k", value)])[1]
     headers = dict(letter.headers)
     assert headers["x-dlq-reason"].decode().startswith(reason) or reason in headers["x-dlq-reason"].decode()
-    assert (headers["x-dlq-topic"], headers["x-dlq-offset"]) == (b"court.events", b"42")
+    assert (headers["x-dlq-topic"], headers["x-dlq-offset"]) == (b"fuzz.in", b"42")
 
 
 def test_an_unreadable_header_is_a_reason_not_a_crash():
     value = json.dumps({"court_case_no": "X", "filed_at": "2026-03-02T09:00:00+08:00"}).encode()
     binary = (("ce_specversion", b"1.0"), ("ce_type", b"court.case_filed\xff"), ("ce_id", b"\x00\x01"))
-    items, [letter] = processor()._decode([Inbound("court.events", 0, 1, None, value, binary)])
+    items, [letter] = processor()._decode([Inbound("fuzz.in", 0, 1, None, value, binary)])
     assert not items and b"not UTF-8" in dict(letter.headers)["x-dlq-reason"]
+
+
+def test_records_on_partner_topics_must_prove_their_sender(monkeypatch, tmp_path):
+    """Unsigned, forged, wrongly encoded or someone else's: dead-lettered with the reason; signed: handled."""
+    from services.security.partners import authenticate_record
+    from tests import identity
+
+    monkeypatch.setenv("LABORCASE_ACCOUNTS_FILE", str(identity.write_accounts(tmp_path / "accounts.json")))
+    p = processor()
+    p.authenticate = authenticate_record
+    referral = example("court.case_referred") | {"court_code": "QH0103"}
+    value = json.dumps(envelope("court.case_referred", referral)).encode()
+    other = json.dumps(envelope("court.case_referred", referral | {"court_code": "QH0104"})).encode()
+    bureau = json.dumps(envelope("court.case_referred", referral)).encode()
+    records = [
+        Inbound("court.events", 0, 1, None, value, tuple(identity.kafka_signature(value, identity.COURT))),
+        Inbound("court.events", 0, 2, None, value),  # unsigned
+        Inbound("court.events", 0, 3, None, value, tuple(identity.kafka_signature(b"other bytes", identity.COURT))),
+        Inbound("court.events", 0, 4, None, other, tuple(identity.kafka_signature(other, identity.COURT))),
+        Inbound("court.events", 0, 5, None, bureau, tuple(identity.kafka_signature(bureau, identity.BUREAU))),
+        Inbound("court.events", 0, 6, None, value, (("x-laborcase-key-id", b"court-QH0103"),
+                                                    ("x-laborcase-timestamp", "²".encode()),
+                                                    ("x-laborcase-signature", b"g" * 64))),
+    ]
+    items, dead = p._decode(records)
+    assert [i.inbound.offset for i in items] == [1] and items[0].partner.code == "QH0103"
+    reasons = {int(dict(d.headers)["x-dlq-offset"]): dict(d.headers)["x-dlq-reason"].decode() for d in dead}
+    assert reasons[2].startswith("unauthenticated: unsigned")
+    assert reasons[3].startswith("unauthenticated: bad_signature")
+    assert reasons[4].startswith("out_of_scope") and "QH0104" in reasons[4]
+    assert reasons[5].startswith("out_of_scope")  # a bureau may not send court events
+    assert reasons[6].startswith("unauthenticated")

@@ -140,3 +140,34 @@ def describe(event_type: str, data: dict[str, Any], names: Mapping[str, str] | N
         return {"raised": "督办提醒", "escalated": f"升级督办至 {d.get('escalated_to')}",
                 "acknowledged": f"督办已确认：{d.get('note', '')}", "resolved": "督办解除"}[event_type.rsplit("_", 1)[1]]
     return event_type
+
+
+#: What a court or bureau sees of a case it referred (DESIGN §6 data minimisation — the same as the feedback
+#: events carry): where the case is and the mediation's course; never legal aid, follow-up calls, deadlines'
+#: bookkeeping, supervisors' alerts, internal reasons or the workers' personal data.
+PARTNER_TIMELINE = frozenset({
+    "intake.case_received", "intake.case_dispatched", "mediation.case_opened", "mediation.mediator_assigned",
+    "mediation.session_scheduled", "mediation.session_held", "mediation.settled", "mediation.confirmation_recorded",
+    "mediation.failed", "mediation.withdrawn", "mediation.case_resolved", "mediation.window_extended",
+    "union.mediation_settled", "union.confirmation_requested", "union.mediation_failed",
+    "court.case_referred", "court.confirmation_decided", "court.case_filed", "bureau.case_referred",
+    "bureau.arbitration_accepted", "bureau.award_issued",
+})
+PARTNER_CASE_FIELDS = ("case_id", "partner_code", "status", "stage", "org_unit", "org_unit_name", "received_at",
+                       "due_at", "mediation_outcome", "returned_to", "settled_amount", "resolved_at", "closed_at", "refs")
+PARTNER_CLOCKS = frozenset({"tier", "union_mediation", "court_entrusted"})
+
+
+def for_partner_case(case: Mapping[str, Any]) -> dict[str, Any]:
+    """A case row as a partner may read it."""
+    return {k: case[k] for k in PARTNER_CASE_FIELDS if k in case}
+
+
+def for_partner(case: Mapping[str, Any]) -> dict[str, Any]:
+    """A case's whole view as the court or bureau that referred it may read it."""
+    out = for_partner_case(case)
+    out["deadlines"] = [{k: d[k] for k in ("kind", "state", "due_at") if k in d}
+                        for d in case.get("deadlines", []) if d.get("kind") in PARTNER_CLOCKS]
+    out["timeline"] = [{k: t[k] for k in ("type", "at", "summary")} for t in case.get("timeline", [])
+                       if t.get("type") in PARTNER_TIMELINE]
+    return out

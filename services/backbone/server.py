@@ -1,0 +1,71 @@
+"""The HTTP server of every process (uvicorn), with a deadline for a request's headers.
+
+uvicorn closes idle keep-alive connections, but a client that opens a connection and sends a few header
+bytes a minute holds it forever (and its first byte cancels the keep-alive timer): 150 such sockets were held
+for 40 s in a probe. Here a request's headers must be complete within ``header_seconds`` of the connection, or
+of the first byte of the next request on a kept-alive connection; the body's time is bounded by the edge
+middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+class _HeaderDeadline(H11Protocol):
+    header_seconds: float = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def _waiting_for_headers(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.header_seconds, self._expire)
+
+    def _disarm(self) -> None:
+        if getattr(self, "_deadline", None) is not None:
+            self._deadline.cancel()  # type: ignore[union-attr]
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if self._waiting_for_headers():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None and self._waiting_for_headers():
+            self._arm()  # the first bytes of the next request on a kept-alive connection
+        super().data_received(data)
+        if not self._waiting_for_headers():
+            self._disarm()  # the headers are in: the request runs (its body has its own limit)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def protocol(header_seconds: float) -> type[H11Protocol]:
+    return type("HeaderDeadlineProtocol", (_HeaderDeadline,), {"header_seconds": header_seconds})
+
+
+class Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[override]
+        yield
+
+
+def config(app: Any, *, host: str, port: int, header_seconds: float, **kw: Any) -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, port=port, http=protocol(header_seconds), log_config=None,
+                          access_log=False, **kw)
