@@ -160,7 +160,8 @@ _SPECS = [
     EventSpec("followup.case_reopened", 1, followup.CaseReopened, ("followup.events",)),
     EventSpec("followup.flagged", 1, followup.CaseFlagged, ("followup.events",)),
     # supervision
-    *(EventSpec(f"supervision.alert_{change}", 1, supervision.AlertChanged, ("supervision.events",))
+    # v2: an alert may be about a possible duplicate across scopes (kind "duplicate")
+    *(EventSpec(f"supervision.alert_{change}", 2, supervision.AlertChanged, ("supervision.events",))
       for change in ("raised", "escalated", "acknowledged", "resolved")),
     # durable deadlines, published by whichever service owns the clock
     *(

@@ -6,7 +6,7 @@ from typing import Literal
 
 from events.common import Contract, Timestamp
 
-AlertKind = Literal["warning", "overdue", "low_satisfaction", "unreachable", "calendar"]
+AlertKind = Literal["warning", "overdue", "low_satisfaction", "unreachable", "calendar", "duplicate"]
 
 
 class AlertChanged(Contract):

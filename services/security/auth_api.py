@@ -82,7 +82,7 @@ def auth_router(runtime: Runtime) -> APIRouter:
             await audit(request, actor=body.username, role="anonymous", org_unit=None, action="login_failed",
                         status=401, detail={"failures": user.failures})
             log.warning("login failed", extra={"user": body.username, "client": address, "failures": user.failures})
-            await asyncio.sleep(throttle.answer_delay(max(user.failures, addr.failures - 15)))
+            await asyncio.sleep(throttle.answer_delay(max(user.failures, addr.failures - 40)))
             raise Problem(401, "用户名或密码错误")
         await runtime.pool.execute("DELETE FROM login_throttle WHERE key = $1", keys[0])
         token = tokens.issue(who)

@@ -49,10 +49,6 @@ class _TooLarge(Exception):
     pass
 
 
-class _TooSlow(Exception):
-    pass
-
-
 class Sessions(Protocol):
     """Whether a verified token still stands: not revoked (logout), still matching its account."""
 
@@ -161,15 +157,16 @@ class EdgeMiddleware:
         state["auth_required"] = self.required
         traceparent = tracing.child_of(headers.get("traceparent"))
         tracing.CURRENT.set(traceparent)
-        status = {"code": 0, "suppressed": False}
+        status: dict[str, Any] = {"code": 0, "suppressed": False, "slow": False}
         received = {"bytes": 0}
         audited = principal is not None and self.audit is not None and not path.startswith(UNAUDITED)
 
         async def guarded_receive() -> Message:
             try:
                 message = await asyncio.wait_for(receive(), self.body_seconds)
-            except TimeoutError as exc:  # a body that never ends (slow client or slowloris)
-                raise _TooSlow from exc
+            except TimeoutError:  # a body that never ends (slow client or slowloris): the app sees a disconnect,
+                status["slow"] = True  # and whatever it answers becomes a 408
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received["bytes"] += len(message.get("body", b""))
                 if received["bytes"] > self.max_body:
@@ -178,6 +175,10 @@ class EdgeMiddleware:
 
         async def capture(message: Message) -> None:
             if status["suppressed"]:
+                return
+            if status.get("slow") and message["type"] == "http.response.start":
+                status["suppressed"], status["code"] = True, 408
+                await _reply(send, 408, _problem(408, f"请求体在 {self.body_seconds:g} 秒内未传完"))
                 return
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
@@ -194,11 +195,10 @@ class EdgeMiddleware:
             if not status["code"]:
                 await _reply(send, 413, _problem(413, f"请求体超过 {self.max_body // 1024} KiB 上限"))
             return
-        except _TooSlow:
-            if not status["code"]:
-                await _reply(send, 408, _problem(408, f"请求体在 {self.body_seconds:g} 秒内未传完"))
-            return
         except Exception:
+            if status.get("slow") and not status["code"]:
+                await _reply(send, 408, _problem(408, f"请求体在 {self.body_seconds:g} 秒内未传完"))
+                return
             # Starlette answers with the error handler's problem (503 for a transient fault, logged there)
             # and re-raises for the server to log again; once answered, the second traceback is noise.
             if not status["code"]:

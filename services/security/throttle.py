@@ -2,7 +2,7 @@
 
 Per account (someone guessing one person's password): from the 5th failure in a row the account is locked
 for 30 s, doubling with each further failure, at most 15 min. Per address (someone trying many accounts):
-from the 20th failure, 60 s doubling, at most 30 min. Every wrong password is also answered after a delay
+from the 50th failure (an office's clerks often share one address), 60 s doubling, at most 30 min. Every wrong password is also answered after a delay
 that grows with the failures (0.25 s … 4 s). Thirty minutes without a failure start the count over.
 """
 
@@ -22,7 +22,7 @@ class Limit:
 
 
 ACCOUNT = Limit(5, timedelta(seconds=30), timedelta(minutes=15))
-ADDRESS = Limit(20, timedelta(seconds=60), timedelta(minutes=30))
+ADDRESS = Limit(50, timedelta(seconds=60), timedelta(minutes=30))  # an office's clerks share one address
 
 
 @dataclass(frozen=True)

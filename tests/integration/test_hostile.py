@@ -34,6 +34,8 @@ def test_fuzzing_the_api_finds_no_server_errors(demo, service):
     calls = 0
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.path.startswith("/api/v1/auth/"):
+            continue  # logging in is throttled on purpose (random passwords lock the address): tests/…/test_access.py
 
         @given(operation.as_strategy())
         @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
