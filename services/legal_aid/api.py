@@ -28,6 +28,7 @@ from services.security.guard import (
     principal,
     require_role,
     scope_units,
+    visible,
 )
 from services.security.pii import mask
 from services.security.policy import Action, Role
@@ -222,13 +223,15 @@ def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
 
     @router.get("/api/v1/legal-aid/lawyers")
     async def lawyers(request: Request, org_unit: str | None = None) -> dict[str, Any]:
-        principal(request)
+        """The registry within the caller's scope (operators: all of it)."""
+        p = principal(request)
         rows = await runtime.pool.fetch(
             "SELECT l.*, (SELECT count(*) FROM aid_cases c WHERE c.lawyer_id = l.lawyer_id AND c.state = 'represented') "
             "AS open_cases FROM lawyers l WHERE $1::text IS NULL OR l.org_unit = $1 ORDER BY l.org_unit, l.lawyer_id",
             org_unit)
         return {"lawyers": [{k: r[k] for k in ("lawyer_id", "name", "firm", "org_unit", "capacity", "active",
-                                               "specialties", "open_cases")} for r in rows]}
+                                               "specialties", "open_cases")} for r in rows
+                                    if p.role == "operator" or visible(request, "read", r["org_unit"])]}
 
     @router.post("/api/v1/legal-aid/lawyers", status_code=201)
     async def add_lawyer(request: Request, body: LawyerIn) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from services.security.guard import (
     principal,
     require_role,
     scope_units,
+    visible,
 )
 from services.security.pii import mask
 from services.security.policy import Action, Role
@@ -260,13 +261,15 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
 
     @router.get("/api/v1/mediation/mediators")
     async def mediators(request: Request, org_unit: str | None = None) -> dict[str, Any]:
-        principal(request)
+        """The registry within the caller's scope (operators: all of it)."""
+        p = principal(request)
         rows = await runtime.pool.fetch(
             "SELECT m.*, (SELECT count(*) FROM mediation_cases c WHERE c.mediator_id = m.mediator_id "
             "AND c.state IN ('offered', 'in_mediation', 'awaiting_confirmation')) AS open_cases FROM mediators m "
             "WHERE $1::text IS NULL OR m.org_unit = $1 ORDER BY m.org_unit, m.mediator_id", org_unit)
         return {"mediators": [{k: r[k] for k in ("mediator_id", "name", "org_unit", "capacity", "active",
-                                                 "specialties", "open_cases")} for r in rows]}
+                                                 "specialties", "open_cases")} for r in rows
+                                    if p.role == "operator" or visible(request, "read", r["org_unit"])]}
 
     @router.post("/api/v1/mediation/mediators", status_code=201)
     async def add_mediator(request: Request, body: MediatorIn) -> dict[str, Any]:

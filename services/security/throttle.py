@@ -2,8 +2,9 @@
 
 Per account (someone guessing one person's password): from the 5th failure in a row the account is locked
 for 30 s, doubling with each further failure, at most 15 min. Per address (someone trying many accounts):
-from the 50th failure (an office's clerks often share one address), 60 s doubling, at most 30 min. Every wrong password is also answered after a delay
-that grows with the failures (0.25 s … 4 s). Thirty minutes without a failure start the count over.
+from the 50th failure (an office's clerks often share one address), 60 s doubling, at most 30 min. Every
+wrong password is also answered after a delay that grows with the failures (0.25 s … 4 s). Thirty minutes
+without a failure start the count over.
 """
 
 from __future__ import annotations

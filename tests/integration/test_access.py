@@ -21,6 +21,8 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Request
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.backbone import dlq
 from services.intake.domain.identifiers import make_id_number, make_uscc
@@ -454,3 +456,139 @@ async def test_the_cookie_is_secure_when_configured(kafka_bootstrap, embedded_pg
         r = await intake.post("/api/v1/auth/login", json={"username": "sup-a", "password": people["sup-a"]})
         cookie = r.headers["set-cookie"]
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+
+
+# --- the authorization property ------------------------------------------------------------------------------
+
+READS = {  # every read route, stream and export of case data, by service ({case_id} filled with each case)
+    "intake": ["/api/v1/intake/cases", "/api/v1/intake/cases/{case_id}"],
+    "mediation": ["/api/v1/mediation/worklist", "/api/v1/mediation/cases/{case_id}", "/api/v1/mediation/mediators",
+                  "/mediation", "/mediation/cases/{case_id}"],
+    "legal_aid": ["/api/v1/legal-aid/applications", "/api/v1/legal-aid/cases/{case_id}", "/api/v1/legal-aid/lawyers",
+                  "/legal-aid", "/legal-aid/cases/{case_id}"],
+    "supervision": ["/api/v1/cases", "/api/v1/cases/{case_id}", "/api/v1/alerts?state=all", "/api/v1/forecast",
+                    "/api/v1/stats?format=csv", "/supervision", "/supervision/cases/{case_id}"],
+}
+UNITS = [None, "QH", "QH-XN", "QH-XN-CD", "QH-XN-CZ", "QH-HD", "SC", "SC-CD", "SC-BJ"]
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def spread(apps) -> list[dict[str, Any]]:
+    """Cases in units across both provinces, each with its worker's personal data, known to every service."""
+    from services.hierarchy.orgunits import default_hierarchy
+
+    made = []
+    for region, worker_area, clerk in (("630102", None, "QH"), ("630103", None, "QH"), ("630202", None, "QH"),
+                                       ("510107", None, "SC"), ("110105", "511502", "SC")):
+        n = next(_n)
+        body = case_body(region, n=n, worker_area=worker_area)
+        r = await apps["intake"].post("/api/v1/cases", json=body, headers=auth("clerk", clerk))
+        assert r.status_code == 201, r.text
+        made.append({"case_id": r.json()["case_id"], "unit": r.json()["org_unit"], "partner": None,
+                     "pii": [body["workers"][0]["id_number"], body["workers"][0]["phone"]]})
+    for c in made:
+        await wait_until(lambda c=c: _ok(apps["supervision"].get(f"/api/v1/cases/{c['case_id']}",
+                                                                  headers=auth("supervisor", default_hierarchy().root(
+                                                                      c["unit"]).code))), what="projection")
+    return made
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+@given(role=st.sampled_from(["clerk", "mediator", "legal_aid_officer", "supervisor", "partner", "operator"]),
+       unit=st.sampled_from(UNITS), court=st.sampled_from(["QH0103", "QH0104"]))
+async def test_no_answer_carries_a_case_unit_or_personal_data_outside_the_callers_scope(apps, spread, role, unit,
+                                                                                      court):
+    """For random (role, unit) and every read route, page and export: nothing of a case outside the caller's scope is
+    in the answer — not its id, not its unit, not its worker's ID or phone — and every answer left an audit row."""
+    from services.hierarchy.orgunits import default_hierarchy
+    from services.security.policy import can
+
+    hierarchy = default_hierarchy()
+    p = Principal(f"prop-{uuid.uuid4().hex[:8]}", role, unit,  # type: ignore[arg-type]
+                  court if role == "partner" else None, mediator_id="M-CD-01" if role == "mediator" else None)
+    headers = {"authorization": f"Bearer {tokens.issue(p)}", "accept": "text/html,application/json"}
+    hidden = [c for c in spread if not can(p, "read", unit=c["unit"], hierarchy=hierarchy, partner_code=c["partner"])]
+    answered = 0
+    for service, paths in READS.items():
+        for template in paths:
+            for c in spread if "{case_id}" in template else [None]:
+                path = template.format(case_id=c["case_id"]) if c else template
+                r = await apps[service].get(path, headers=headers)
+                assert r.status_code < 500, f"{path}: {r.status_code}"
+                answered += 1
+                for h in hidden:
+                    # (a refusal may repeat the case number the caller asked for: nothing it did not know)
+                    leaked = [v for v in (h["case_id"], *h["pii"]) if v in r.text and v not in path]
+                    assert not leaked, f"{role}@{unit} {path} → {r.status_code} carries {leaked}"
+                if r.headers.get("content-type", "").startswith("application/json") and r.status_code == 200:
+                    for held in _units_in(r.json()):
+                        assert role == "operator" or can(p, "read", unit=held, hierarchy=hierarchy), (path, held)
+    assert await _audited(apps, p.subject) == answered  # every answer, granted or refused, left its audit row
+    shown = [c for c in spread if c not in hidden]
+    if role == "supervisor" and shown:  # not vacuous: what is in scope is answered
+        r = await apps["supervision"].get(f"/api/v1/cases/{shown[0]['case_id']}", headers=headers)
+        assert r.status_code == 200 and shown[0]["pii"][0] not in r.text  # masked for a supervisor
+
+
+def _units_in(doc: Any) -> list[str]:
+    """Every unit a JSON answer names as holding something."""
+    out: list[str] = []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k in ("org_unit", "escalated_to") and isinstance(v, str):
+                out.append(v)
+            else:
+                out += _units_in(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            out += _units_in(v)
+    return out
+
+
+async def _audited(apps, subject: str) -> int:
+    total = 0
+    for client in apps.values():
+        total += await client.runtime.pool.fetchval("SELECT count(*) FROM audit_log WHERE actor = $1", subject)
+    return total
+
+
+async def test_a_court_reads_what_it_needs_of_the_case_it_referred(apps, kafka_bootstrap):
+    """Not the union's internal record: no deadline bookkeeping, legal-aid reasons, follow-up comments, alerts, or
+    the workers' personal data (§6 data minimisation, as the feedback events already do)."""
+    case_no = f"({clock.today().year})青0103民诉前调{uuid.uuid4().hex[:6]}号"
+    n = next(_n)
+    value = json.dumps({
+        "specversion": "1.0", "id": str(uuid.uuid4()), "source": "court/QH0103", "type": "court.case_referred",
+        "time": clock.now().isoformat(), "subject": case_no, "data": {
+            "court_code": "QH0103", "court_case_no": case_no, "referral_kind": "pre_filing", "region_code": "630103",
+            "referred_at": clock.now().isoformat(), "summary": "法院读取测试",
+            "workers": [{"name": f"法院读{n}", "id_number": make_id_number("630103", date(1982, 2, 2), 8600 + n),
+                         "phone": f"1370000{n:04d}"}],
+            "employer": {"name": f"法院读公司{n}", "uscc": make_uscc("630103", 8700 + n)},
+            "claims": [{"type": "wage_arrears", "amount_cny": 100}]}}, ensure_ascii=False).encode()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait("court.events", value, key=case_no.encode(),
+                                     headers=identity.kafka_signature(value, identity.COURT))
+    finally:
+        await producer.stop()
+    court = auth("partner", None, subject="court-reader", partner="QH0103")
+
+    async def found() -> dict | None:
+        cases = (await apps["supervision"].get("/api/v1/cases", params={"ref": case_no}, headers=court)).json()
+        if not cases["cases"]:
+            return None
+        full = (await apps["supervision"].get(f"/api/v1/cases/{cases['cases'][0]['case_id']}",
+                                              headers=auth("supervisor", "QH"))).json()
+        return full if any(t["type"].startswith("deadline.") for t in full["timeline"]) else None
+
+    full = await wait_until(found, what="the referral in supervision, with its internal timeline")
+    seen = (await apps["supervision"].get(f"/api/v1/cases/{full['case_id']}", headers=court)).json()
+    assert seen["case_id"] == full["case_id"] and seen["timeline"]
+    assert not [t for t in seen["timeline"] if t["type"].startswith(("deadline.", "legalaid.", "followup.",
+                                                                      "supervision.", "intake.case_triaged"))]
+    assert not {"alerts", "worker_count", "satisfaction", "legal_aid", "mediator_id"} & set(seen)
+    assert all(set(t) == {"type", "at", "summary"} for t in seen["timeline"])
+    other_court = auth("partner", None, subject="other-court", partner="QH0104")
+    assert (await apps["supervision"].get(f"/api/v1/cases/{full['case_id']}", headers=other_court)).status_code == 404
