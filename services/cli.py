@@ -136,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     p_archive.add_argument("--out", default=".laborcase/audit-archive", help="directory for the archive files")
     p_archive.add_argument("--by", default=os.environ.get("USER", "operator"), help="who archives (recorded)")
 
+    p_kafka = sub.add_parser("kafka", help="the brokers' access control")
+    ksub = p_kafka.add_subparsers(dest="kafka_command", required=True)
+    ksub.add_parser("acls", help="print the SCRAM users and ACLs (services and the accounts file's partners) as "
+                                 "a shell script for kafka-configs.sh / kafka-acls.sh")
+
     p_topics = sub.add_parser("topics", help="Kafka topics")
     p_topics.add_subparsers(dest="topics_command", required=True).add_parser(
         "create", help="create every catalogued topic with its partition count (and replication on a cluster)")
@@ -154,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         return _calendar(args)
     if args.command == "audit":
         return _audit(args)
+    if args.command == "kafka":
+        from services.security.accounts import accounts
+        from services.security.kafka_acls import plan, script, service_principal
+
+        partners = [(p.key_id, p.kind) for p in accounts().partners.values()]
+        users = [service_principal(s) for s in SERVICES] + [k for k, _ in partners]
+        print(script(plan(partners), users=users), end="")
+        return 0
     if args.command == "supervision":
         from services.supervision.rebuild import rebuild
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 NS = "laborcase"
+DEPLOY = Path(__file__).resolve().parents[1]
 IMAGE = "registry.example/laborcase:0.1.0"
 SERVICES = {"intake": 8101, "mediation": 8102, "legal-aid": 8103, "followup": 8104, "supervision": 8105}
 ENV_NAME = {"legal-aid": "LEGAL_AID"}
@@ -41,7 +42,15 @@ def secret_env(name: str, key: str, secret: str = "laborcase-secrets") -> dict[s
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def common_env() -> list[dict[str, Any]]:
+def kafka_client_env(user: str, password_key: str) -> list[dict[str, Any]]:
+    """SASL/SCRAM as ``user`` (the brokers' ACLs give it only its own topics: laborcase kafka acls)."""
+    return [{"name": "LABORCASE_KAFKA_SECURITY_PROTOCOL", "value": "SASL_PLAINTEXT"},
+            {"name": "LABORCASE_KAFKA_SASL_USERNAME", "value": user},
+            secret_env("LABORCASE_KAFKA_SASL_PASSWORD", password_key)]
+
+
+def common_env(name: str) -> list[dict[str, Any]]:
+    """What every process needs; a service also gets its own database and broker credentials, and nothing else's."""
     env: list[dict[str, Any]] = [
         {"name": "KAFKA_BOOTSTRAP_SERVERS", "value": ",".join(f"kafka-{i}.kafka:9092" for i in range(3))},
         {"name": "LABORCASE_KAFKA_IDEMPOTENCE", "value": "true"},
@@ -52,13 +61,24 @@ def common_env() -> list[dict[str, Any]]:
         {"name": "LABORCASE_DEAD_LETTER_RETENTION_DAYS", "value": "90"},
         {"name": "LABORCASE_HOST", "value": "0.0.0.0"},
         {"name": "LABORCASE_ACCOUNTS_FILE", "value": "/etc/laborcase/accounts.json"},
+        # served over HTTPS by the Ingress: the session cookie is sent over HTTPS only
+        {"name": "LABORCASE_COOKIE_SECURE", "value": "true"},
         secret_env("LABORCASE_SECRET_KEY", "secret-key"),
-        secret_env("PGPASSWORD", "postgres-password"),
     ]
     for svc, port in SERVICES.items():
-        var = ENV_NAME.get(svc, svc.upper())
-        env.append({"name": f"LABORCASE_{var}_DSN", "value": f"postgresql://laborcase@pg-{svc}:5432/laborcase"})
-        env.append({"name": f"LABORCASE_{var}_URL", "value": f"http://{svc}:{port}"})
+        env.append({"name": f"LABORCASE_{ENV_NAME.get(svc, svc.upper())}_URL", "value": f"http://{svc}:{port}"})
+    if name in SERVICES:
+        var = ENV_NAME.get(name, name.upper())
+        env += [
+            secret_env("PG_APP_PASSWORD", f"pg-{name}-app-password"),
+            secret_env("PG_OWNER_PASSWORD", f"pg-{name}-owner-password"),
+            # connects with a role that owns nothing; migrations run as the owner (deploy/postgres/roles.sh)
+            {"name": f"LABORCASE_{var}_DSN",
+             "value": f"postgresql://laborcase_app:$(PG_APP_PASSWORD)@pg-{name}:5432/laborcase"},
+            {"name": f"LABORCASE_{var}_MIGRATION_DSN",
+             "value": f"postgresql://laborcase_owner:$(PG_OWNER_PASSWORD)@pg-{name}:5432/laborcase"},
+            *kafka_client_env(f"laborcase-{name.replace('-', '_')}", f"kafka-{name}-password"),
+        ]
     return env
 
 
@@ -66,7 +86,7 @@ def container(name: str, module: str, port: int) -> dict[str, Any]:
     probe = {"httpGet": {"path": "/readyz", "port": port}, "periodSeconds": 10, "failureThreshold": 3}
     return {
         "name": name, "image": IMAGE, "command": ["python", "-m", module],
-        "ports": [{"containerPort": port, "name": "http"}], "env": common_env(),
+        "ports": [{"containerPort": port, "name": "http"}], "env": common_env(name),
         "readinessProbe": probe,
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": port}, "periodSeconds": 20, "failureThreshold": 3},
         "startupProbe": {"httpGet": {"path": "/healthz", "port": port}, "periodSeconds": 2, "failureThreshold": 60},
@@ -113,18 +133,33 @@ def postgres(svc: str) -> list[dict[str, Any]]:
                       "env": [{"name": "POSTGRES_USER", "value": "laborcase"},
                               {"name": "POSTGRES_DB", "value": "laborcase"},
                               {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
-                              secret_env("POSTGRES_PASSWORD", "postgres-password")],
+                              secret_env("POSTGRES_PASSWORD", "postgres-password"),
+                              secret_env("POSTGRES_OWNER_PASSWORD", f"pg-{svc}-owner-password"),
+                              secret_env("POSTGRES_APP_PASSWORD", f"pg-{svc}-app-password")],
                       "ports": [{"containerPort": 5432, "name": "postgres"}],
                       "readinessProbe": {"exec": {"command": ["pg_isready", "-U", "laborcase"]}, "periodSeconds": 5},
                       "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
                                     "limits": {"cpu": "2", "memory": "1Gi"}},
-                      "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}]}]}},
+                      "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"},
+                                       {"name": "roles", "mountPath": "/docker-entrypoint-initdb.d", "readOnly": True}]}],
+                      "volumes": [{"name": "roles", "configMap": {"name": "pg-roles", "defaultMode": 0o555}}]}},
                   "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
                       "accessModes": ["ReadWriteOnce"], "storageClassName": "encrypted-ssd",
                       "resources": {"requests": {"storage": "20Gi"}}}}]}},
         {"apiVersion": "v1", "kind": "Service", "metadata": meta(name),
          "spec": {"selector": labels, "ports": [{"name": "postgres", "port": 5432}], "clusterIP": "None"}},
     ]
+
+
+# the brokers' own (super) user; the controller listener is on the cluster network only
+SCRAM_JAAS = ('org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" '
+              'password="$(KAFKA_ADMIN_PASSWORD)";')
+
+
+#: the admin client configuration the ACL job writes from its secret (never into the manifest)
+ADMIN_CONFIG = ('printf \'security.protocol=SASL_PLAINTEXT\\nsasl.mechanism=SCRAM-SHA-512\\nsasl.jaas.config='
+                'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="%s";\\n\' '
+                '"$KAFKA_ADMIN_PASSWORD" > /tmp/admin.properties')
 
 
 def kafka() -> list[dict[str, Any]]:
@@ -140,14 +175,31 @@ def kafka() -> list[dict[str, Any]]:
                   "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
                       "name": "kafka", "image": "apache/kafka:3.9.1",
                       "command": ["sh", "-c",
-                                  "export KAFKA_NODE_ID=${HOSTNAME##*-} "
-                                  "KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://${HOSTNAME}.kafka:9092 && "
-                                  "exec /etc/kafka/docker/run"],
+                                  "export KAFKA_NODE_ID=${HOSTNAME##*-} KAFKA_ADVERTISED_LISTENERS="
+                                  "INTERNAL://${HOSTNAME}.kafka:9092,PARTNER://${HOSTNAME}.partners.laborcase.example:9094"
+                                  " && exec /etc/kafka/docker/run"],
                       "env": [{"name": "KAFKA_PROCESS_ROLES", "value": "broker,controller"},
                               {"name": "KAFKA_CONTROLLER_QUORUM_VOTERS", "value": voters},
-                              {"name": "KAFKA_LISTENERS", "value": "PLAINTEXT://:9092,CONTROLLER://:9093"},
+                              # INTERNAL: services (SASL/SCRAM); PARTNER: courts and bureaus (SASL/SCRAM over TLS)
+                              {"name": "KAFKA_LISTENERS", "value": "INTERNAL://:9092,PARTNER://:9094,CONTROLLER://:9093"},
+                              {"name": "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+                               "value": "INTERNAL:SASL_PLAINTEXT,PARTNER:SASL_SSL,CONTROLLER:PLAINTEXT"},
                               {"name": "KAFKA_CONTROLLER_LISTENER_NAMES", "value": "CONTROLLER"},
-                              {"name": "KAFKA_INTER_BROKER_LISTENER_NAME", "value": "PLAINTEXT"},
+                              {"name": "KAFKA_INTER_BROKER_LISTENER_NAME", "value": "INTERNAL"},
+                              {"name": "KAFKA_SASL_ENABLED_MECHANISMS", "value": "SCRAM-SHA-512"},
+                              {"name": "KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL", "value": "SCRAM-SHA-512"},
+                              secret_env("KAFKA_ADMIN_PASSWORD", "kafka-admin-password"),
+                              {"name": "KAFKA_LISTENER_NAME_INTERNAL_SCRAM___SHA___512_SASL_JAAS_CONFIG",
+                               "value": SCRAM_JAAS},
+                              {"name": "KAFKA_LISTENER_NAME_PARTNER_SCRAM___SHA___512_SASL_JAAS_CONFIG",
+                               "value": SCRAM_JAAS},
+                              {"name": "KAFKA_AUTHORIZER_CLASS_NAME",
+                               "value": "org.apache.kafka.metadata.authorizer.StandardAuthorizer"},
+                              {"name": "KAFKA_SUPER_USERS", "value": "User:admin;User:ANONYMOUS"},
+                              {"name": "KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND", "value": "false"},
+                              {"name": "KAFKA_SSL_KEYSTORE_LOCATION", "value": "/etc/kafka/tls/broker.p12"},
+                              {"name": "KAFKA_SSL_KEYSTORE_TYPE", "value": "PKCS12"},
+                              secret_env("KAFKA_SSL_KEYSTORE_PASSWORD", "keystore-password", "kafka-tls"),
                               {"name": "KAFKA_DEFAULT_REPLICATION_FACTOR", "value": "3"},
                               {"name": "KAFKA_MIN_INSYNC_REPLICAS", "value": "2"},
                               {"name": "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "value": "3"},
@@ -159,7 +211,9 @@ def kafka() -> list[dict[str, Any]]:
                       "ports": [{"containerPort": 9092, "name": "broker"}, {"containerPort": 9093, "name": "controller"}],
                       "readinessProbe": {"tcpSocket": {"port": 9092}, "periodSeconds": 10},
                       "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
-                      "volumeMounts": [{"name": "data", "mountPath": "/var/lib/kafka/data"}]}]}},
+                      "volumeMounts": [{"name": "data", "mountPath": "/var/lib/kafka/data"},
+                                       {"name": "tls", "mountPath": "/etc/kafka/tls", "readOnly": True}]}],
+                      "volumes": [{"name": "tls", "secret": {"secretName": "kafka-tls"}}]}},
                   "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
                       "accessModes": ["ReadWriteOnce"], "storageClassName": "encrypted-ssd",
                       "resources": {"requests": {"storage": "50Gi"}}}}]}},
@@ -173,17 +227,44 @@ def documents() -> list[dict[str, Any]]:
     docs += kafka()
     for svc in SERVICES:
         docs += postgres(svc)
+    docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("pg-roles"),
+                 "data": {"10-roles.sh": (DEPLOY / "postgres" / "roles.sh").read_text()}})
+    topics = container("topics", "services.cli", 8000)
+    topics["env"] = topics["env"] + kafka_client_env("admin", "kafka-admin-password")
     docs.append({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta("topics"),
                  "spec": {"backoffLimit": 20, "template": {"spec": {
                      "restartPolicy": "OnFailure",
-                     "containers": [{**container("topics", "services.cli", 8000),
-                                     "command": ["python", "-m", "services.cli", "topics", "create"]}],
+                     "containers": [{**topics, "command": ["python", "-m", "services.cli", "topics", "create"]}],
                      "volumes": [{"name": "accounts", "secret": {"secretName": "laborcase-accounts"}}]}}}})
+    # SCRAM users and ACLs: the laborcase image writes the plan (services + the accounts file's partners), the Kafka
+    # image applies it with the admin user. SCRAM_<USER> passwords come from the laborcase-kafka-users secret.
+    acl_script = container("kafka-acls-plan", "services.cli", 8000)
+    acl_script |= {"command": ["sh", "-c", "python -m services.cli kafka acls > /plan/acls.sh"],
+                   "volumeMounts": acl_script["volumeMounts"] + [{"name": "plan", "mountPath": "/plan"}]}
+    for key in ("ports", "readinessProbe", "livenessProbe", "startupProbe"):
+        acl_script.pop(key)
+    docs.append({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta("kafka-acls"),
+                 "spec": {"backoffLimit": 20, "template": {"spec": {
+                     "restartPolicy": "OnFailure",
+                     "initContainers": [acl_script],
+                     "containers": [{
+                         "name": "kafka-acls", "image": "apache/kafka:3.9.1",
+                         "command": ["sh", "-c", ADMIN_CONFIG + " && PATH=$PATH:/opt/kafka/bin "
+                                     "KAFKA_ADMIN_CONFIG=/tmp/admin.properties sh /plan/acls.sh"],
+                         "env": [secret_env("KAFKA_ADMIN_PASSWORD", "kafka-admin-password"),
+                                 {"name": "KAFKA_BOOTSTRAP", "value": "kafka-0.kafka:9092"}],
+                         "envFrom": [{"secretRef": {"name": "laborcase-kafka-users"}}],
+                         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                                       "limits": {"cpu": "1", "memory": "512Mi"}},
+                         "volumeMounts": [{"name": "plan", "mountPath": "/plan"}]}],
+                     "volumes": [{"name": "accounts", "secret": {"secretName": "laborcase-accounts"}},
+                                 {"name": "plan", "emptyDir": {}}]}}}})
     for svc, port in SERVICES.items():
         docs += deployment(svc, f"services.{svc.replace('-', '_')}", port)
     docs += deployment("console", "services.console", 8000)
     docs.append({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta("console"),
-                 "spec": {"rules": [{"host": "laborcase.example", "http": {"paths": [
+                 "spec": {"tls": [{"hosts": ["laborcase.example"], "secretName": "laborcase-tls"}],
+                          "rules": [{"host": "laborcase.example", "http": {"paths": [
                      {"path": path, "pathType": "Prefix",
                       "backend": {"service": {"name": svc, "port": {"number": {**SERVICES, "console": 8000}[svc]}}}}
                      for path, svc in INGRESS]}}]}})

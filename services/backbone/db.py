@@ -108,6 +108,23 @@ async def migrate(pool: asyncpg.Pool, sources: Sequence[tuple[str, Path]]) -> li
     return applied
 
 
+#: Tables a service may only add to (and read): nobody but their owner changes or removes a row.
+APPEND_ONLY = ("audit_log", "audit_archives")
+
+
+async def grant_runtime_role(owner: asyncpg.Pool, role: str) -> None:
+    """What a service's own database role may do, granted by the role that owns the tables: read and write its
+    state, only append to its audit trail, never alter or drop a table or a trigger (it owns none)."""
+    ident = '"' + role.replace('"', '""') + '"'
+    async with owner.acquire() as conn, conn.transaction():
+        await conn.execute(f"GRANT USAGE ON SCHEMA public TO {ident}")
+        await conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {ident}")
+        await conn.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {ident}")
+        for table in APPEND_ONLY:
+            await conn.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {ident}")
+        await conn.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM {ident}")
+
+
 async def ensure_database(admin_dsn: str, name: str) -> bool:
     """Create database ``name`` on the server of ``admin_dsn`` unless it exists. True when created."""
     conn = await asyncpg.connect(admin_dsn)

@@ -76,7 +76,7 @@ async def replay(bootstrap: str, letter: DeadLetter, *, value: bytes | None = No
     """Send the dead letter (or a corrected value) back to its original topic."""
     headers = [(k, v) for k, v in letter.headers if not k.startswith("x-dlq-")]
     headers.append(("x-replayed-from", letter.id.encode()))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka.connection(), bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(letter.original_topic, value if value is not None else letter.value,

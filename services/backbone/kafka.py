@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -22,9 +23,36 @@ log = logging.getLogger(__name__)
 DEFAULT_PARTITIONS = 4
 
 
-def producer(bootstrap: str, *, idempotence: bool, client_id: str) -> AIOKafkaProducer:
+def connection(settings: Settings | None = None) -> dict[str, Any]:
+    """How every client of this process reaches the brokers: plain locally, SASL/SCRAM (over TLS) on a cluster."""
+    s = settings or Settings()
+    if s.kafka_security_protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": s.kafka_security_protocol}
+    if s.kafka_security_protocol.startswith("SASL"):
+        options |= {"sasl_mechanism": s.kafka_sasl_mechanism, "sasl_plain_username": s.kafka_sasl_username,
+                    "sasl_plain_password": s.kafka_sasl_password}
+    if s.kafka_security_protocol.endswith("SSL"):
+        options["ssl_context"] = ssl.create_default_context()
+    return options
+
+
+def broker_security(settings: Settings) -> Any:
+    """The same credentials for FastStream's consumer."""
+    from faststream.security import SASLScram256, SASLScram512
+
+    if not settings.kafka_security_protocol.startswith("SASL"):
+        return None
+    kind = SASLScram512 if settings.kafka_sasl_mechanism == "SCRAM-SHA-512" else SASLScram256
+    return kind(settings.kafka_sasl_username or "", settings.kafka_sasl_password or "",
+                ssl_context=ssl.create_default_context() if settings.kafka_security_protocol == "SASL_SSL" else None)
+
+
+def producer(bootstrap: str, *, idempotence: bool, client_id: str, settings: Settings | None = None
+             ) -> AIOKafkaProducer:
     """acks=all always; the idempotent producer only where the broker supports it (not Tansu)."""
     return AIOKafkaProducer(
+        **connection(settings),
         bootstrap_servers=bootstrap,
         client_id=client_id,
         acks="all",
@@ -124,7 +152,7 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int], *, settings: Set
     """Create the missing topics with their final partition counts, copies and configuration; returns those
     created. An existing topic with fewer copies than wanted is reported (changing it is a reassignment)."""
     settings = settings or Settings()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**connection(settings), bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
     try:
         brokers = len(admin._client.cluster.brokers()) or 1
@@ -165,7 +193,7 @@ async def wait_for_broker(bootstrap: str, timeout: float = 30) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2_000)
+        admin = AIOKafkaAdminClient(**connection(), bootstrap_servers=bootstrap, request_timeout_ms=2_000)
         try:
             await admin.start()
             await admin.list_topics()
@@ -184,7 +212,8 @@ async def read_all(bootstrap: str, topic: str, *, idle_ms: int = 400) -> list:
 
     The local broker reports wrong end offsets, so "the end" is two fetches that return nothing.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(**connection(), bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic)
@@ -220,7 +249,7 @@ async def marker_state(bootstrap: str, marker: uuid.UUID, *, timeout: float = 10
     multi-record batches, so reading goes on past them until two fetches come back empty.
     """
     wanted = str(marker).encode()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**connection(), bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest", request_timeout_ms=int(timeout * 1000) + 1000)
     try:
         async with asyncio.timeout(timeout):

@@ -28,7 +28,7 @@ from events.contracts import asyncapi
 from services.backbone import kafka, logs, metrics, tracing
 from services.backbone import server as http_server
 from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound, Stall
-from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, is_transient, migrate
+from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, grant_runtime_role, is_transient, migrate
 from services.backbone.deadline_store import fire_due, next_fire_at
 from services.backbone.deadline_store import gauges as deadline_gauges
 from services.backbone.http import Problem, service_app
@@ -111,7 +111,16 @@ class Runtime:
         sources = [("backbone", BACKBONE_MIGRATIONS)]
         if self.spec.migrations is not None:
             sources.append((self.spec.name, self.spec.migrations))
-        await migrate(self.pool, sources)
+        owner_dsn = self.settings.migration_dsn_for(self.spec.name)
+        if owner_dsn:  # migrations as the owning role; this service's own role gets only what it needs
+            owner = await create_pool(owner_dsn, size=1)
+            try:
+                await migrate(owner, sources)
+                await grant_runtime_role(owner, await self.pool.fetchval("SELECT current_user"))
+            finally:
+                await owner.close()
+        else:
+            await migrate(self.pool, sources)
         await calendar_store.seed(self.pool)
         self.calendar = await calendar_store.load(self.pool)
         self.sessions.pool = self.pool
@@ -121,7 +130,7 @@ class Runtime:
         await kafka.wait_for_broker(self.bootstrap)
         await self.ensure_topics()
         self.producer = kafka.producer(self.bootstrap, idempotence=s.kafka_idempotence,
-                                       client_id=f"laborcase-{self.spec.name}")
+                                       client_id=f"laborcase-{self.spec.name}", settings=s)
         await kafka.start_producer(self.producer, bootstrap=self.bootstrap, idempotence=s.kafka_idempotence)
         handlers = dict(self.spec.handlers)
         if "intake.events" in self.spec.consumes:
@@ -218,6 +227,7 @@ class Runtime:
         s = self.settings
         broker = KafkaBroker(
             self.bootstrap,
+            security=kafka.broker_security(s),
             client_id=f"laborcase-{self.spec.name}",
             allow_auto_create_topics=False,
             graceful_timeout=30,

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     #: arrives, so a long wait is pure latency there; on Apache Kafka it only bounds idle polling.
     kafka_fetch_max_wait_ms: int = 500
 
+    #: How services authenticate to the brokers (deploy/: SASL/SCRAM; ACLs give each principal only its topics).
+    kafka_security_protocol: str = Field(default="PLAINTEXT", pattern="^(PLAINTEXT|SASL_PLAINTEXT|SASL_SSL|SSL)$")
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+
     #: Copies of every topic: unset means 3 on a cluster of three or more brokers, else the broker count
     #: (1 on the local Tansu). Production sets it explicitly (deploy/).
     kafka_replication_factor: int | None = Field(default=None, ge=1)
@@ -39,6 +45,14 @@ class Settings(BaseSettings):
     topic_retention_days: float = Field(default=14, gt=0)
     #: Dead letters are kept far longer: an operator must still find them weeks later.
     dead_letter_retention_days: float = Field(default=90, gt=0)
+
+    #: A database role that owns the tables and runs the migrations, when the service itself connects with a
+    #: least-privilege role (LABORCASE_<SERVICE>_MIGRATION_DSN): the service then never owns its audit table.
+    intake_migration_dsn: str | None = None
+    mediation_migration_dsn: str | None = None
+    legal_aid_migration_dsn: str | None = None
+    followup_migration_dsn: str | None = None
+    supervision_migration_dsn: str | None = None
 
     intake_dsn: str | None = None
     mediation_dsn: str | None = None
@@ -117,6 +131,9 @@ class Settings(BaseSettings):
         if not dsn:
             raise RuntimeError(f"LABORCASE_{service.upper()}_DSN is not set")
         return dsn
+
+    def migration_dsn_for(self, service: str) -> str | None:
+        return getattr(self, f"{service}_migration_dsn", None)
 
     def port_for(self, service: str) -> int:
         return int(getattr(self, f"{service}_port"))

@@ -592,3 +592,49 @@ async def test_a_court_reads_what_it_needs_of_the_case_it_referred(apps, kafka_b
     assert all(set(t) == {"type", "at", "summary"} for t in seen["timeline"])
     other_court = auth("partner", None, subject="other-court", partner="QH0104")
     assert (await apps["supervision"].get(f"/api/v1/cases/{full['case_id']}", headers=other_court)).status_code == 404
+
+
+async def test_a_service_connects_with_a_role_that_cannot_touch_its_audit_trail(kafka_bootstrap):
+    """One role per service database with least privilege: the tables belong to a role the service does not use,
+    so it can append to its audit log but never change a row, drop its trigger or alter a table."""
+    import asyncpg
+
+    from tests.conftest import SYSTEM_PG
+
+    try:  # roles need a server we may create roles on: the configured one (the embedded one is per-run too)
+        admin = await asyncpg.connect(SYSTEM_PG, timeout=3)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"no PostgreSQL at {SYSTEM_PG} ({type(exc).__name__}); set LABORCASE_TEST_SYSTEM_PG_DSN")
+    suffix = uuid.uuid4().hex[:8]
+    owner, app, db = f"lc_owner_{suffix}", f"lc_app_{suffix}", f"lc_roles_{suffix}"
+    base = SYSTEM_PG.rsplit("@", 1)[1].rsplit("/", 1)[0]
+    try:
+        await admin.execute(f"CREATE ROLE {owner} LOGIN PASSWORD 'owner-pw'")
+        await admin.execute(f"CREATE ROLE {app} LOGIN PASSWORD 'app-pw'")
+        await admin.execute(f"CREATE DATABASE {db} OWNER {owner}")
+        await admin.execute(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")
+        await admin.execute(f"GRANT CONNECT ON DATABASE {db} TO {app}")
+        from services.backbone.runtime import Runtime
+        from tests.conftest import runtime_settings
+
+        runtime = Runtime(MEDIATION, runtime_settings(kafka_bootstrap, mediation_migration_dsn=(
+            f"postgresql://{owner}:owner-pw@{base}/{db}")), dsn=f"postgresql://{app}:app-pw@{base}/{db}")
+        await runtime.start()
+        try:
+            pool = runtime.pool
+            assert await pool.fetchval("SELECT current_user") == app
+            await pool.execute("INSERT INTO audit_log (service, actor, role, action, method, path, status) "
+                               "VALUES ('mediation', 'a', 'clerk', 'read', 'GET', '/', 200)")
+            for statement in ("DELETE FROM audit_log", "UPDATE audit_log SET actor = 'b'", "TRUNCATE audit_log",
+                              "DROP TRIGGER audit_log_append_only ON audit_log", "ALTER TABLE audit_log DROP COLUMN actor",
+                              "DROP TABLE mediation_cases", "DELETE FROM schema_migrations"):
+                with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
+                    await pool.execute(statement)
+            assert await pool.fetchval("SELECT count(*) FROM mediators") > 0  # the service's own work goes on
+        finally:
+            await runtime.stop()
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        await admin.execute(f"DROP ROLE IF EXISTS {app}")
+        await admin.execute(f"DROP ROLE IF EXISTS {owner}")
+        await admin.close()

@@ -145,3 +145,52 @@ def test_the_local_broker_keeps_one_copy():
     assert plan.replication_factor == 1 and "min.insync.replicas" not in plan.configs
     with pytest.raises(ValueError, match="retention windows must nest"):
         Settings(topic_retention_days=60)  # beyond the inbox's 30 days: a full re-read would double effects
+
+
+def test_each_partner_may_only_write_its_inbound_topic_and_read_its_feedback():
+    from services.security.kafka_acls import plan, script
+
+    acls = plan([("court-QH0103", "court"), ("bureau-XNLZ", "bureau")])
+    court = {(a.resource, a.name, a.operation) for a in acls if a.principal == "User:court-QH0103"}
+    assert {(r, n) for r, n, o in court if o == "Write"} == {("topic", "court.events")}
+    assert {(r, n) for r, n, o in court if o == "Read"} == {("topic", "court.feedback"), ("group", "partner.court-QH0103.")}
+    bureau = {(a.resource, a.name, a.operation) for a in acls if a.principal == "User:bureau-XNLZ"}
+    assert {n for r, n, o in bureau if o == "Write"} == {"bureau.events"}
+    # services: what the catalog says, nothing more
+    legal_aid = {a.name for a in acls if a.principal == "User:laborcase-legal_aid" and a.operation == "Write"}
+    assert "court.feedback" not in legal_aid and "legalaid.events" in legal_aid
+    supervision = {a.name for a in acls if a.principal == "User:laborcase-supervision" and a.operation == "Write"}
+    assert not supervision & {"intake.events", "court.events", "court.feedback"}
+    text = script(acls, users=["laborcase-intake", "court-QH0103"])
+    assert "--allow-principal User:court-QH0103 --operation Write --topic court.events" in text
+    assert 'SCRAM-SHA-512=[password=${SCRAM_COURT_QH0103}]' in text
+
+
+def test_the_cluster_authenticates_everyone_and_gives_each_service_only_its_own_credentials():
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in k8s_docs()}
+    broker = {e["name"]: e.get("value") for e in
+              docs[("StatefulSet", "kafka")]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert broker["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false" and "StandardAuthorizer" in broker[
+        "KAFKA_AUTHORIZER_CLASS_NAME"] and "PARTNER:SASL_SSL" in broker["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    for name in ("intake", "mediation", "legal-aid", "followup", "supervision"):
+        env = docs[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["env"]
+        values = {e["name"]: e.get("value") for e in env}
+        secrets = {e["valueFrom"]["secretKeyRef"]["key"] for e in env if "valueFrom" in e}
+        var = name.upper().replace("-", "_")
+        assert values[f"LABORCASE_{var}_DSN"].startswith("postgresql://laborcase_app:")
+        assert values[f"LABORCASE_{var}_MIGRATION_DSN"].startswith("postgresql://laborcase_owner:")
+        assert values["LABORCASE_KAFKA_SASL_USERNAME"] == f"laborcase-{name.replace('-', '_')}"
+        assert values["LABORCASE_COOKIE_SECURE"] == "true"
+        others = [s for s in SERVICE_NAMES if s != name]
+        assert not [k for k in secrets if any(k.startswith((f"pg-{o}-", f"kafka-{o}-")) for o in others)], name
+        assert not [v for k, v in values.items() if k.endswith("_DSN") and f"LABORCASE_{var}_" not in k]
+    ingress = docs[("Ingress", "console")]["spec"]
+    assert ingress["tls"][0]["secretName"] and ingress["tls"][0]["hosts"] == [ingress["rules"][0]["host"]]
+    roles = docs[("ConfigMap", "pg-roles")]["data"]["10-roles.sh"]
+    assert "laborcase_app" in roles and "laborcase_owner" in roles
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    assert compose["services"]["intake"]["environment"]["LABORCASE_INTAKE_DSN"].startswith("postgresql://laborcase_app:")
+    assert "kafka-acls" in compose["services"]
+
+
+SERVICE_NAMES = ("intake", "mediation", "legal-aid", "followup", "supervision")
