@@ -135,7 +135,11 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         require_role(request, roles)
         row = await runtime.pool.fetchrow("SELECT org_unit, mediator_id, state FROM mediation_cases WHERE case_id = $1",
                                           case_id)
-        p = authorize_held(request, action, unit=row["org_unit"] if row else None, case_id=case_id, roles=roles,
+        me = principal(request)
+        unit = row["org_unit"] if row else None
+        if row and me.role == "mediator" and me.mediator_id and row["mediator_id"] == me.mediator_id:
+            unit = me.org_unit  # the mediator carrying the case (a station's, for a case its parent unit holds)
+        p = authorize_held(request, action, unit=unit, case_id=case_id, roles=roles,
                            missing=f"调解案件 {case_id} 不存在", hierarchy=config.hierarchy)
         if action == "write" and p.role == "mediator" and row and row["mediator_id"] and row["state"] != "offered" \
                 and row["mediator_id"] != p.mediator_id:
@@ -173,7 +177,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         org_unit = scope_units(request, org_unit, config.hierarchy)
         authorize(request, "read", roles=("mediator", "supervisor"), unit=org_unit, hierarchy=config.hierarchy)
         rows = await repo.worklist(runtime.pool, org_unit=org_unit, mediator_id=mediator_id, include_resolved=all,
-                                   limit=max(1, min(limit, 1000)))
+                                   limit=max(1, min(limit, 1000)), also_assigned_to=principal(request).mediator_id)
         audit_cases(request, [r["case_id"] for r in rows])
         return {"cases": [_summary(r, now=runtime.clock.now()) for r in rows]}
 
@@ -303,7 +307,7 @@ def build_router(runtime: Runtime, config: MediationConfig) -> APIRouter:
         org_unit = scope_units(request, org_unit, config.hierarchy) or "QH-XN-CD"
         authorize(request, "read", roles=("mediator", "supervisor"), unit=org_unit, hierarchy=config.hierarchy)
         rows = await repo.worklist(runtime.pool, org_unit=org_unit or None, mediator_id=mediator_id or None,
-                                   include_resolved=False, limit=500)
+                                   include_resolved=False, limit=500, also_assigned_to=principal(request).mediator_id)
         audit_cases(request, [r["case_id"] for r in rows])
         units = sorted(config.hierarchy.units.values(), key=lambda u: u.code)
         return templates.TemplateResponse(request, "mediation_worklist.html", {

@@ -71,12 +71,13 @@ async def sessions_of(pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]:
 
 
 async def worklist(pool: asyncpg.Pool, *, org_unit: str | None, mediator_id: str | None,
-                   include_resolved: bool, limit: int) -> list[asyncpg.Record]:
+                   include_resolved: bool, limit: int, also_assigned_to: str | None = None) -> list[asyncpg.Record]:
+    """A unit's cases (and ``also_assigned_to``'s: a station's mediator may carry a case its parent unit holds)."""
     return await pool.fetch(
         "SELECT c.*, d.state AS tier_state, d.warned AS tier_warned, d.due_at AS tier_due_at, m.name AS mediator_name "
         "FROM mediation_cases c "
         "LEFT JOIN deadlines d ON d.case_id = c.case_id AND d.kind = 'tier' AND d.owner = 'mediation' "
         "LEFT JOIN mediators m ON m.mediator_id = c.mediator_id "
-        "WHERE ($1::text IS NULL OR c.org_unit = $1) AND ($2::text IS NULL OR c.mediator_id = $2) "
+        "WHERE ($1::text IS NULL OR c.org_unit = $1 OR c.mediator_id = $5) AND ($2::text IS NULL OR c.mediator_id = $2) "
         "AND ($3 OR c.state <> 'resolved') ORDER BY COALESCE(d.due_at, c.due_at) LIMIT $4",
-        org_unit, mediator_id, include_resolved, limit)
+        org_unit, mediator_id, include_resolved, limit, also_assigned_to)

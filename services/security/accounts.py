@@ -99,7 +99,11 @@ def write_private(path: Path, text: str) -> None:
 DEMO_USERS = (
     ("clerk", "clerk", "QH", "青海省总工会12351热线坐席"),
     ("clerk-sc", "clerk", "SC", "四川省总工会12351热线坐席"),
-    ("mediator-cd", "mediator", "QH-XN-CD", "城东区调解员 王淑芬"),  # M-CD-01 in the demo hierarchy
+    ("mediator-cd", "mediator", "QH-XN-CD", "王淑芬"),
+    ("mediator-cd2", "mediator", "QH-XN-CD", "祁生福"),
+    ("mediator-by", "mediator", "QH-XN-CD-BY", "杨秀梅"),
+    ("mediator-cz", "mediator", "QH-XN-CZ", "赵德明"),
+    ("mediator-nc", "mediator", "QH-XN-CZ-NC", "刘建国"),
     ("legalaid-xn", "legal_aid_officer", "QH-XN", "西宁市法律援助工作人员"),
     ("supervisor-xn", "supervisor", "QH-XN", "西宁市总工会督办"),
     ("supervisor-qh", "supervisor", "QH", "青海省总工会督办"),
@@ -108,7 +112,8 @@ DEMO_USERS = (
 
 
 #: demo accounts that are a mediator of the hierarchy (a mediator acts as themselves only)
-DEMO_MEDIATORS = {"mediator-cd": "M-CD-01"}
+DEMO_MEDIATORS = {"mediator-cd": "M-CD-01", "mediator-cd2": "M-CD-02", "mediator-by": "M-CD-BY-01",
+                  "mediator-cz": "M-CZ-01", "mediator-nc": "M-CZ-NC-01"}
 
 
 def make_demo(path: Path) -> dict[str, str]:

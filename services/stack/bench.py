@@ -178,9 +178,14 @@ class Driver:
             request.url = request.url.copy_with(port=self.direct[owner])
 
     async def login(self) -> None:
-        for user in ("clerk", "mediator-cd", "supervisor-qh"):
+        """The clerk, the supervisor, and every mediator of the demo (each acts only as themselves)."""
+        from services.security.accounts import DEMO_MEDIATORS
+
+        for user in ("clerk", "supervisor-qh", *DEMO_MEDIATORS):
             r = await self.http.post("/api/v1/auth/login", json={"username": user, "password": self.passwords[user]})
+            r.raise_for_status()
             self.headers[user] = {"authorization": f"Bearer {r.json()['access_token']}"}
+        self.mediators = {m: self.headers[user] for user, m in DEMO_MEDIATORS.items()}
 
     async def new_case(self, n: int, *, days_ago: float = 0) -> str:
         body = {"channel": "hotline", "received_at": (datetime.now(UTC) - timedelta(days=days_ago)).replace(
@@ -194,7 +199,7 @@ class Driver:
         return r.json()["case_id"]
 
     async def mediate(self, case_id: str) -> None:
-        h = self.headers["mediator-cd"]
+        h = self.headers["supervisor-qh"]  # who looks for the case's mediator
         pause = 0.05
         while True:  # the case reaches the mediator's worklist a moment after registration
             r = await self.http.get(f"/api/v1/mediation/cases/{case_id}", headers=h)
@@ -208,7 +213,7 @@ class Driver:
 
     async def settle(self, case_id: str, mediator: str, state: str = "offered") -> None:
         """The mediator accepts the case (when offered) and records a settlement (when still open)."""
-        h = self.headers["mediator-cd"]
+        h = self.mediators[mediator]
         if state == "offered":
             accepted = await self.http.post(f"/api/v1/mediation/cases/{case_id}/accept",
                                             json={"mediator_id": mediator}, headers=h)
@@ -216,7 +221,7 @@ class Driver:
                 accepted.raise_for_status()
         if state in ("offered", "in_mediation"):
             settled = await self.http.post(f"/api/v1/mediation/cases/{case_id}/settle",
-                                           json={"agreement": {"amount_cny": SETTLED_CNY}, "actor": mediator},
+                                           json={"agreement": {"amount_cny": SETTLED_CNY}},
                                            headers=h)
             if settled.status_code != 409:
                 settled.raise_for_status()
@@ -335,6 +340,48 @@ async def hop_latency(driver: Driver, dsns: dict[str, str], rate: int, seconds: 
         await mediation.close()
 
 
+async def board_streams(driver: Driver, streams: int, calls: int = 200) -> tuple[list[float], list[float], int]:
+    """The API's latency through the console with no supervisors' boards open, then with ``streams`` of them open
+    (server-sent events held by the console and supervision): (ms without, ms with, boards opened)."""
+    headers = driver.headers["supervisor-qh"]
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(base_url=driver.console, timeout=30) as api, \
+            httpx.AsyncClient(base_url=driver.console, timeout=httpx.Timeout(None, connect=10), limits=limits) as sse:
+
+        async def measure() -> list[float]:
+            out = []
+            for _ in range(calls):
+                t = time.perf_counter()
+                r = await api.get("/api/v1/alerts", headers=headers)
+                r.raise_for_status()
+                out.append((time.perf_counter() - t) * 1000)
+            return out
+
+        quiet = await measure()
+        ready = asyncio.Semaphore(0)
+        stop = asyncio.Event()
+        opened = 0
+
+        async def board() -> None:
+            nonlocal opened
+            async with sse.stream("GET", "/api/v1/stream", headers=headers) as r:
+                if r.status_code == 200:
+                    async for line in r.aiter_lines():
+                        if line.startswith("retry:"):
+                            opened += 1
+                            break
+                ready.release()
+                await stop.wait()
+
+        tasks = [asyncio.ensure_future(board()) for _ in range(streams)]
+        for _ in range(streams):
+            await asyncio.wait_for(ready.acquire(), 120)
+        busy = await measure()
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return quiet, busy, opened
+
+
 async def alert_latency(dsns: dict[str, str], count: int) -> list[float]:
     """Mediation-owned deadlines due in 3 s → breached by its scanner → alerts raised by supervision."""
     pool = await create_pool(dsns["mediation"], size=1)  # with the JSON codecs the store relies on
@@ -423,19 +470,21 @@ class Sizes:
     paced_seconds: int = 10
     alerts: int = 100
     large_scan: int = 1_000_000
+    streams: int = 1_000  # supervisors' boards held open while the API is measured
     grow_to: int = 0  # then grow every database to this many cases and measure memory and queries again
     through_console: bool = False  # every API call through the console's proxy instead of straight to its owner
 
     @classmethod
     def of(cls, mode: str, cases: int | None) -> Sizes:
-        sizes = {"full": cls(), "quick": cls(100, 5_000, 4, 20, 100_000),
-                 "smoke": cls(10, 500, 2, 5, 10_000, 2_000)}[mode]
+        sizes = {"full": cls(), "quick": cls(100, 5_000, 4, 20, 100_000, 300),
+                 "smoke": cls(10, 500, 2, 5, 10_000, 20, 2_000)}[mode]
         return replace(sizes, cases=cases) if cases else sizes
 
 
 async def run(sizes: Sizes) -> Figures:
     figures = Figures()
-    stack = Stack.isolated("laborcase-bench-")
+    # the per-person cap on boards is not what is measured here: the console's capacity is
+    stack = Stack.isolated("laborcase-bench-", LABORCASE_STREAMS_PER_PERSON=str(sizes.streams + 10))
     settings, home = stack.settings, stack.home
     await asyncio.to_thread(stack.start_infrastructure)
     try:
@@ -472,6 +521,11 @@ async def run(sizes: Sizes) -> Figures:
             figures.add(f"overdue alert latency, due → on the board, p50 (ms, {len(alerts)} alerts)", pct(alerts, 50),
                         "{:,.0f}")
             figures.add("overdue alert latency, due → on the board, p99 (ms)", pct(alerts, 99), "{:,.0f}")
+            quiet, busy, opened = await board_streams(driver, sizes.streams)
+            figures.add("GET /api/v1/alerts through the console, no boards open, p99 (ms)", pct(quiet, 99),
+                        note=f"p50 {pct(quiet, 50):.1f}")
+            figures.add(f"GET /api/v1/alerts through the console, {opened} boards open, p99 (ms)", pct(busy, 99),
+                        note=f"p50 {pct(busy, 50):.1f}")
         for name, peak in rss.peak.items():
             figures.add(f"peak RSS {name} (MiB)", peak, "{:,.0f}")
         if sizes.grow_to:

@@ -6,6 +6,7 @@ Screenshots land in test-artifacts/.
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -94,10 +95,24 @@ def test_board_shows_a_new_overdue_case_without_reload(stack, browser):
     page.close()
 
 
+def assigned_mediator(stack, case_id: str) -> str:
+    """The demo account of the mediator the case was offered to (a mediator acts only as themselves)."""
+    from services.security.accounts import DEMO_MEDIATORS
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{stack.console}/api/v1/mediation/cases/{case_id}", headers=stack.bearer("supervisor-qh"),
+                      timeout=10)
+        if r.status_code == 200 and r.json()["mediator_id"]:
+            return {m: user for user, m in DEMO_MEDIATORS.items()}[r.json()["mediator_id"]]
+        time.sleep(0.3)
+    raise AssertionError(f"{case_id} was not offered to a mediator")
+
+
 def test_mediator_sees_validation_errors_next_to_the_field(stack, browser):
     case_id = httpx.post(f"{stack.console}/api/v1/cases", json=overdue_case(2), timeout=30,
                          headers=stack.bearer("clerk")).json()["case_id"]
-    page = login(browser, stack, "mediator-cd", "/mediation")
+    page = login(browser, stack, assigned_mediator(stack, case_id), "/mediation")
     page.wait_for_selector(f"tr[data-case='{case_id}']", timeout=20_000)
     page.goto(f"{stack.console}/mediation/cases/{case_id}")
     page.click("form[data-action$='/accept'] button")

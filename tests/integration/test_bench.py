@@ -14,6 +14,8 @@ pytestmark = pytest.mark.integration
 FIGURES = ("floor:", "start-up of the services", "full lifecycle", "events published by the services",
            "ratio of the lifecycle's event rate to the floor", "hop latency at 50 cases/s, p50",
            "hop latency at 50 cases/s, p99", "overdue alert latency, due → on the board, p99",
+           "GET /api/v1/alerts through the console, no boards open, p99",
+           "GET /api/v1/alerts through the console, 20 boards open, p99",
            "peak RSS intake", "peak RSS mediation", "peak RSS legal_aid", "peak RSS followup", "peak RSS supervision",
            "deadline scan, 100 due among 1 thousand open", "deadline scan, 100 due among 10,000 open",
            "deadline scan cost ratio", "grow every database to 2,000 cases", "supervision statistics (all units) with 2,000",
