@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--quick", action="store_true", help="smaller run (100k deadlines, fewer events)")
     p_bench.add_argument("--smoke", action="store_true", help="tiny run that only proves every figure is measured")
     p_bench.add_argument("--runs", type=int, default=1, help="repeat the whole run and print medians")
+    p_bench.add_argument("--streams", type=int, default=None,
+                         help="supervisors' boards held open while the API is measured (1000)")
     p_bench.add_argument("--through-console", action="store_true",
                          help="send every API call through the console's proxy (one more HTTP hop each)")
     p_bench.add_argument("--grow-to", type=int, default=None, metavar="CASES",
@@ -180,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         from services.stack.bench import main as bench
 
         return bench(cases=args.cases, mode="smoke" if args.smoke else "quick" if args.quick else "full",
-                     runs=args.runs, grow_to=args.grow_to, through_console=args.through_console)
+                     runs=args.runs, grow_to=args.grow_to, through_console=args.through_console,
+                     streams=args.streams)
     if args.command == "chaos":
         from services.stack.chaos import main as chaos
 

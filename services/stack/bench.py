@@ -586,10 +586,12 @@ async def published(dsns: dict[str, str]) -> int:
 
 
 def main(*, cases: int | None = None, mode: str = "full", runs: int = 1, grow_to: int | None = None,
-         through_console: bool = False) -> int:
+         through_console: bool = False, streams: int | None = None) -> int:
     sizes = replace(Sizes.of(mode, cases), through_console=through_console)
     if grow_to is not None:
         sizes = replace(sizes, grow_to=grow_to)
+    if streams is not None:
+        sizes = replace(sizes, streams=streams)
     cpus = os.cpu_count()
     print(f"laborcase bench — {cpus} cores, Tansu broker, embedded PostgreSQL; {runs} run(s), {mode} sizes; API calls "
           f"{'through the console' if through_console else 'straight to the owning service (as a gateway routes them)'}",

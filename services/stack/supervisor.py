@@ -51,7 +51,9 @@ class Stack:
         home.chmod(0o755)  # as root, the embedded PostgreSQL's own user keeps its data in here
         settings = Settings(home=home, console_port=free_port(),
                             **{f"{s}_port": free_port() for s in SERVICES})  # type: ignore[arg-type]
-        return cls(settings, env=dict(os.environ) | env | {
+        inherited = {k: v for k, v in os.environ.items()  # its own key and demo accounts, not the caller's
+                     if k not in ("LABORCASE_ACCOUNTS_FILE", "LABORCASE_SECRET_KEY")}
+        return cls(settings, env=inherited | env | {
             "LABORCASE_HOME": str(home), "LABORCASE_CONSOLE_PORT": str(settings.console_port),
             **{f"LABORCASE_{s.upper()}_PORT": str(settings.port_for(s)) for s in SERVICES}})
 

