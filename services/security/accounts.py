@@ -47,7 +47,7 @@ class Accounts:
     def login(self, username: str, password: str) -> Principal | None:
         user = self.users.get(username)
         if user is None:
-            check_password(_DUMMY, password)  # same time whether the user exists or not
+            check_password(_dummy_hash(), password)  # same time whether the user exists or not
             return None
         if not check_password(user["password_hash"], password):
             return None
@@ -65,7 +65,11 @@ class Accounts:
         return None
 
 
-_DUMMY = hash_password("not-a-password")
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Made on the first failed login, not at import: an argon2 hash costs 64 MiB of memory, and every service
+    imports this module (the sessions check) though only the login service hashes passwords."""
+    return hash_password("not-a-password")
 
 
 def accounts() -> Accounts:
