@@ -54,6 +54,14 @@ class ClaimType(StrEnum):
     other = "other"
 
 
+#: How each claim type is named to people (pages, statistics, exports).
+CLAIM_ZH: dict[str, str] = {
+    ClaimType.wage_arrears: "欠薪", ClaimType.work_injury: "工伤", ClaimType.social_insurance: "社保",
+    ClaimType.termination: "解除补偿", ClaimType.overtime: "加班费", ClaimType.labor_relationship: "劳动关系确认",
+    ClaimType.other: "其他",
+}
+
+
 class Channel(StrEnum):
     """How a case reached the union (受理渠道)."""
 

@@ -141,3 +141,11 @@ def _identifier(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"not a safe database name: {name!r}")
     return name
+
+
+def assignments(columns: Sequence[str], *, first: int = 2) -> str:
+    """``a = $2, b = $3`` for a repository's UPDATE of the given columns ($1 is the key)."""
+    for column in columns:
+        if not column.isidentifier():
+            raise ValueError(f"not a column name: {column!r}")
+    return ", ".join(f"{c} = ${i + first}" for i, c in enumerate(columns))

@@ -34,6 +34,16 @@ _COLUMNS = (
 )
 
 
+MOVE_UNIT = "UPDATE deadlines SET org_unit = $3, updated_at = now() WHERE case_id = $1 AND owner = $2"
+ANNOTATE = "UPDATE deadlines SET attributes = attributes || $2::jsonb, updated_at = now() WHERE id = $1"
+CASE_CLOCKS = f"SELECT {_COLUMNS} FROM deadlines WHERE case_id = $1 AND owner = $2 ORDER BY started_at"
+
+
+async def case_clocks(conn: asyncpg.Connection | asyncpg.Pool, case_id: str, *, owner: str) -> list[Deadline]:
+    """A service's clocks of one case, oldest first (for the case's page)."""
+    return [_from_row(r) for r in await conn.fetch(CASE_CLOCKS, case_id, owner)]
+
+
 def _from_row(row: asyncpg.Record) -> Deadline:
     return Deadline(**{k: row[k] for k in row.keys() if k != "next_fire_at"})
 
@@ -115,6 +125,15 @@ class DeadlineStore:
             f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 ORDER BY started_at", case_id
         )
         return [_from_row(r) for r in rows]
+
+    async def move_unit(self, case_id: str, org_unit: str) -> None:
+        """The case moved to another unit (退单后重新分派): this service's clocks follow it."""
+        await self.conn.execute(MOVE_UNIT, case_id, self.owner, org_unit)
+
+    async def annotate(self, d: Deadline, **attributes: Any) -> None:
+        """Remember a fact about a clock (e.g. ``extended``) in its attributes."""
+        await self.conn.execute(ANNOTATE, d.id, json.dumps(attributes))
+        d.attributes.update(attributes)
 
     async def _require(self, case_id: str, kind: str) -> Deadline:
         d = await self.active(case_id, kind)

@@ -13,6 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.backbone.errors import DomainError
+
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 
@@ -104,7 +106,21 @@ def validation_problem(errors: Sequence[dict[str, Any]]) -> Problem:
     return Problem(422, detail, errors=fields, type_="urn:laborcase:problem:validation")
 
 
+#: The one mapping from what a use case says to what HTTP answers.
+DOMAIN_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422, "forbidden": 403, "refused": 409}
+
+
+def domain_problem(exc: DomainError) -> Problem:
+    return Problem(DOMAIN_STATUS[exc.kind], exc.message, type_=f"urn:laborcase:problem:{exc.code.replace('_', '-')}",
+                   errors=[{"field": e.field, "reason": e.reason, **({"code": e.code} if e.code else {})}
+                           for e in exc.errors])
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    async def on_domain(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        return domain_problem(exc).response()
+
     async def on_problem(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
         return exc.response()
@@ -129,6 +145,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return Problem(500, "服务器内部错误，已记录，请联系运维人员", type_="urn:laborcase:problem:internal").response()
 
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(Exception, on_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

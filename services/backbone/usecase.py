@@ -1,12 +1,17 @@
-"""Running a use case from HTTP: one unit of work, refusals as RFC 9457 problems."""
+"""The pieces every service's use cases share: running one from HTTP, turning a domain rule's refusal into a
+domain error, clocks that may already be where they are asked to go, and a row that must be there.
+
+Use cases raise ``services.backbone.errors`` (NotFound, Conflict, Invalid); the edge maps them to problems.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from services.backbone.consumer import HandlerContext
-from services.backbone.http import Problem
+from services.backbone.deadline import DeadlineError
+from services.backbone.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from services.backbone.runtime import Runtime
@@ -14,20 +19,42 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class Refused(Exception):
-    """A request the case cannot take: ``status`` for HTTP, ``errors`` field by field (Chinese)."""
-
-    def __init__(self, status: int, message: str, errors: list[tuple[str, str]] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors or []
-
-    def problem(self) -> Problem:
-        return Problem(self.status, self.message, errors=[{"field": f, "reason": r} for f, r in self.errors])
-
-
 async def run(runtime: Runtime, step: Callable[[HandlerContext], Awaitable[T]]) -> T:
+    """One use case in one unit of work (state, events and deadlines commit together)."""
+    async with runtime.unit_of_work() as ctx:
+        return await step(ctx)
+
+
+def step(rule: Callable[..., T], *args: Any, refusal: type[Exception] = ValueError, **kwargs: Any) -> T:
+    """Apply a pure domain transition; the domain's own refusal (``refusal``) becomes a Conflict."""
     try:
-        async with runtime.unit_of_work() as ctx:
-            return await step(ctx)
-    except Refused as exc:
-        raise exc.problem() from exc
+        return rule(*args, **kwargs)
+    except refusal as exc:
+        raise Conflict(str(exc)) from exc
+
+
+async def quietly(clock_change: Awaitable[T]) -> T | None:
+    """A clock asked to go where it already is (paused twice, met after a breach): nothing to do."""
+    try:
+        return await clock_change
+    except DeadlineError:
+        return None
+
+
+def found(value: T | None, message: str) -> T:
+    """The row a use case acts on; missing (or out of the caller's sight) is NotFound."""
+    if value is None:
+        raise NotFound(message)
+    return value
+
+
+class Refused(Conflict):
+    """Transitional: the old status-coded refusal, now a domain error (removed once no use case raises it)."""
+
+    _KINDS: ClassVar[dict[int, tuple[str, str]]] = {404: ("not_found", "not-found"), 409: ("conflict", "conflict"), 422: ("invalid", "invalid"),
+              403: ("forbidden", "forbidden")}
+
+    def __init__(self, status: int, message: str, errors: list[tuple[str, str]] | None = None, **_: Any):
+        super().__init__(message, errors=errors or ())
+        self.status = status
+        self.kind, self.code = self._KINDS[status]

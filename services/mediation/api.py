@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import AwareDatetime, Field
 
-from events.common import Agreement
+from events.common import CLAIM_ZH, Agreement
 from services.backbone import caselog, usecase
 from services.backbone.consumer import HandlerContext
 from services.backbone.http import Problem, StrictModel
@@ -36,7 +36,6 @@ from services.security.guard import (
 )
 from services.security.pii import mask
 from services.security.policy import Action, Role
-from services.supervision.stats import CLAIM_ZH
 
 T = TypeVar("T")
 ACTION_ZH = {"opened": "调解立案", "assigned": "分派调解员", "accepted": "签收", "declined": "拒绝接收",

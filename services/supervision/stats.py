@@ -10,12 +10,11 @@ from typing import Any
 
 import asyncpg
 
+from events.common import CLAIM_ZH
 from services.calendar.model import SHANGHAI
 from services.supervision.domain.timeline import CHANNEL_ZH, TIER_ZH
 
 MEDIATION_TARGET = 0.6  # union plans: 调解成功率保持在60%以上
-CLAIM_ZH = {"wage_arrears": "欠薪", "work_injury": "工伤", "social_insurance": "社保", "termination": "解除补偿",
-            "overtime": "加班费", "labor_relationship": "劳动关系确认", "other": "其他"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,88 @@
+"""Intake's tables (services/intake/migrations): cases, their workers and references, the partners' ingress.
+
+The migrations are what runs; these models are what the code reads rows into and writes from. A test holds
+the two together (tests/integration/test_models.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Index, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+
+class IntakeModel(SQLModel, registry=registry()):
+    """intake's own tables (the backbone's are services.backbone.models)."""
+
+
+class CaseRef(IntakeModel, table=True):
+    __tablename__ = "case_refs"
+    __table_args__ = (Index("case_refs_case", "case_id"),)
+
+    kind: str = Field(sa_type=Text, primary_key=True)
+    ref: str = Field(sa_type=Text, primary_key=True)
+    case_id: str = Field(sa_type=Text)
+
+
+class CaseWorker(IntakeModel, table=True):
+    __tablename__ = "case_workers"
+    __table_args__ = (Index("case_workers_id_number", "id_number"),)
+
+    case_id: str = Field(sa_type=Text, primary_key=True)
+    id_number: str = Field(sa_type=Text, primary_key=True)
+    name: str = Field(sa_type=Text)
+    phone: str = Field(sa_type=Text)
+
+
+class Case(IntakeModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index(
+            "cases_open_by_employer",
+            "employer_uscc",
+            postgresql_where=text("(status = ANY (ARRAY['received'::text, 'dispatched'::text]))"),
+        ),
+    )
+
+    case_id: str = Field(sa_type=Text, primary_key=True)
+    status: str = Field(sa_type=Text)
+    channel: str = Field(sa_type=Text)
+    received_at: datetime = Field(sa_type=DateTime(timezone=True))
+    region_code: str = Field(sa_type=Text)
+    employer_uscc: str = Field(sa_type=Text)
+    employer_name: str = Field(sa_type=Text)
+    claim_types: list[str] = Field(sa_type=ARRAY(Text))
+    worker_count: int
+    group_dispute: bool
+    tier: str = Field(sa_type=Text)
+    tier_rule: str = Field(sa_type=Text)
+    tier_reason: str | None = Field(default=None, sa_type=Text)
+    due_at: datetime = Field(sa_type=DateTime(timezone=True))
+    provisional: bool
+    org_unit: str | None = Field(default=None, sa_type=Text)
+    route: str | None = Field(default=None, sa_type=Text)
+    dispatch_attempt: int
+    court_code: str | None = Field(default=None, sa_type=Text)
+    court_case_no: str | None = Field(default=None, sa_type=Text)
+    bureau_code: str | None = Field(default=None, sa_type=Text)
+    arbitration_case_no: str | None = Field(default=None, sa_type=Text)
+    facts: Any = Field(sa_type=JSONB)
+    warnings: Any = Field(sa_type=JSONB)
+    answer: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class Ingress(IntakeModel, table=True):
+    __tablename__ = "ingress"
+    __table_args__ = (Index("ingress_received", "received_at"),)
+
+    event_id: uuid.UUID = Field(primary_key=True)
+    event_type: str = Field(sa_type=Text)
+    received_at: datetime = Field(sa_type=DateTime(timezone=True))
+    key_id: str | None = Field(default=None, sa_type=Text)
