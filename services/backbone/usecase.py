@@ -51,8 +51,9 @@ def found(value: T | None, message: str) -> T:
 class Refused(Conflict):
     """Transitional: the old status-coded refusal, now a domain error (removed once no use case raises it)."""
 
-    _KINDS: ClassVar[dict[int, tuple[str, str]]] = {404: ("not_found", "not-found"), 409: ("conflict", "conflict"), 422: ("invalid", "invalid"),
-              403: ("forbidden", "forbidden")}
+    _KINDS: ClassVar[dict[int, tuple[str, str]]] = {
+        404: ("not_found", "not-found"), 409: ("conflict", "conflict"), 422: ("invalid", "invalid"),
+        403: ("forbidden", "forbidden")}
 
     def __init__(self, status: int, message: str, errors: list[tuple[str, str]] | None = None, **_: Any):
         super().__init__(message, errors=errors or ())
