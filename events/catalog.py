@@ -55,6 +55,16 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: Where each service writes (besides dead letters and the marker): its own topic; intake's HTTP ingress passes
+#: signed partner events on to the partner topics; mediation answers courts and bureaus on the feedback topics.
+PUBLISHES: dict[str, tuple[str, ...]] = {
+    "intake": ("intake.events", "court.events", "bureau.events"),
+    "mediation": ("mediation.events", "court.feedback", "bureau.feedback"),
+    "legal_aid": ("legalaid.events",),
+    "followup": ("followup.events",),
+    "supervision": ("supervision.events",),
+}
+
 SERVICES: tuple[str, ...] = tuple(_SERVICE_TOPICS)
 
 MARKER_TOPIC = "laborcase.markers"
@@ -180,4 +190,10 @@ EVENTS: dict[str, EventSpec] = {s.type: s for s in _SPECS}
 
 def spec_for(event_type: str) -> EventSpec | None:
     return EVENTS.get(event_type)
+
+
+def carried_by(event_type: str, topics: tuple[str, ...] | list[str]) -> bool:
+    """Whether a service reading ``topics`` receives events of this type."""
+    spec = EVENTS.get(event_type)
+    return spec is not None and bool(set(spec.topics) & set(topics))
 

@@ -19,11 +19,11 @@ from events.catalog import (
     CONSUMES,
     EVENTS,
     PARTNER_TOPICS,
+    PUBLISHES,
     SERVICES,
     TOPICS,
     EventSpec,
     dead_letter_topic,
-    service_topic,
 )
 from events.envelope import CloudEvent
 
@@ -71,11 +71,7 @@ def _message_name(event_type: str) -> str:
 
 def asyncapi(service: str) -> dict[str, Any]:
     """One AsyncAPI 3 document per service: what it sends and what it receives."""
-    own = service_topic(service)
-    sends = {own: [s for s in EVENTS.values() if own in s.topics]}
-    if service == "mediation":  # answers courts and bureaus
-        for t in ("court.feedback", "bureau.feedback"):
-            sends[t] = [s for s in EVENTS.values() if t in s.topics]
+    sends = {t: [s for s in EVENTS.values() if t in s.topics] for t in PUBLISHES[service]}
     receives = {t: [s for s in EVENTS.values() if t in s.topics] for t in CONSUMES[service]}
     dlqs = {dead_letter_topic(t): [] for t in CONSUMES[service]}
     channels: dict[str, Any] = {}

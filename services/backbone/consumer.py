@@ -475,3 +475,10 @@ class EventProcessor:
             for topic in {r.topic for r in dlq}:
                 metrics.DEAD_LETTERS.labels(self.service, topic).inc(sum(1 for r in dlq if r.topic == topic))
             return applied
+
+
+PARKED_COUNT = "SELECT count(*) FROM parked"
+
+
+async def parked_count(pool: asyncpg.Pool) -> int:
+    return await pool.fetchval(PARKED_COUNT)

@@ -149,3 +149,17 @@ def assignments(columns: Sequence[str], *, first: int = 2) -> str:
         if not column.isidentifier():
             raise ValueError(f"not a column name: {column!r}")
     return ", ".join(f"{c} = ${i + first}" for i, c in enumerate(columns))
+
+
+async def answers(pool: asyncpg.Pool, *, seconds: float = 2) -> bool:
+    """Whether the database answers a trivial query in time."""
+    try:
+        await asyncio.wait_for(pool.fetchval("SELECT 1"), seconds)
+        return True
+    except Exception:
+        return False
+
+
+async def current_role(pool: asyncpg.Pool) -> str:
+    """The role this pool's connections run as (the runtime role that migrations grant to)."""
+    return await pool.fetchval("SELECT current_user")

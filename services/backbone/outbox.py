@@ -283,3 +283,23 @@ async def prune(pool: asyncpg.Pool, *, outbox_hours: float, inbox_hours: float, 
     await pool.execute(
         "DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)", inbox_hours * 3600
     )
+
+
+BACKLOG = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+MARKER = "SELECT marker FROM broker_marker WHERE service = $1"
+SAVE_MARKER = ("INSERT INTO broker_marker (service, marker) VALUES ($1, $2) "
+               "ON CONFLICT (service) DO UPDATE SET marker = EXCLUDED.marker, written_at = now()")
+
+
+async def backlog(pool: asyncpg.Pool) -> int:
+    """Events committed and not yet published."""
+    return await pool.fetchval(BACKLOG)
+
+
+async def marker(pool: asyncpg.Pool, service: str) -> uuid.UUID | None:
+    """The marker this service last wrote to the broker (services/backbone/kafka.py reads it back there)."""
+    return await pool.fetchval(MARKER, service)
+
+
+async def save_marker(pool: asyncpg.Pool, service: str, value: uuid.UUID) -> None:
+    await pool.execute(SAVE_MARKER, service, value)

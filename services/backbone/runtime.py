@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import signal
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -17,31 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from events.auth import SessionRevoked
 from events.calendar import CalendarYearLoaded
-from events.catalog import MARKER_TOPIC
-from events.contracts import asyncapi
-from services.backbone import kafka, logs, metrics, tracing
-from services.backbone import server as http_server
-from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound, Stall
+from events.catalog import MARKER_TOPIC, carried_by
+from services.backbone import db, kafka, metrics, outbox, tracing
+from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound, Stall, parked_count
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, grant_runtime_role, is_transient, migrate
 from services.backbone.deadline_store import fire_due, next_fire_at
 from services.backbone.deadline_store import gauges as deadline_gauges
-from services.backbone.http import Problem, service_app
 from services.backbone.outbox import Relay, enqueue, prune, republish_retained
 from services.backbone.settings import Settings
 from services.calendar import store as calendar_store
-from services.calendar.model import WorkCalendar, YearData, shanghai_iso
-from services.hierarchy.orgunits import default_hierarchy
-from services.security import partners
-from services.security.guard import ClientAddress, EdgeMiddleware, is_system, require_role, write_audit
-from services.security.policy import audit_scope
-from services.security.sessions import SessionRegistry, record_revocation
-from services.security.sessions import prune as prune_sessions
+from services.calendar.model import WorkCalendar, YearData
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +62,27 @@ class ServiceSpec:
     """(runtime, conn, deadline, signal, records) -> None"""
 
 
+@dataclass
+class Extension:
+    """What the process adds to every service's runtime beside the service's own spec (services/process.py
+    wires them: sessions, for instance). The backbone knows only this shape, never what fills it."""
+
+    name: str
+    #: handlers of events that every service reading their topic applies (e.g. ``auth.session_revoked``)
+    handlers: Handlers = field(default_factory=dict)
+    on_start: Callable[[Runtime], Awaitable[None]] | None = None
+    housekeeping: Callable[[Runtime], Awaitable[Any]] | None = None
+    #: (seconds, job): a job run that often while the service runs
+    every: tuple[float, Callable[[], Awaitable[Any]]] | None = None
+
+
+#: Checks a partner record's signature before it is decoded (services/security/partners.py); None: no check.
+Authenticate = Callable[..., Any]
+
+
 class Runtime:
-    def __init__(self, spec: ServiceSpec, settings: Settings | None = None, *, dsn: str | None = None):
+    def __init__(self, spec: ServiceSpec, settings: Settings | None = None, *, dsn: str | None = None,
+                 authenticate: Authenticate | None = None, extensions: Sequence[Extension] = ()):
         self.spec = spec
         self.settings = settings or Settings()
         self.dsn = dsn or self.settings.dsn_for(spec.name)
@@ -93,8 +101,10 @@ class Runtime:
         self.calendar = WorkCalendar()
         #: business time (shifted only in test mode, see services/backbone/clock.py)
         self.clock = self.settings.clock
-        #: revoked tokens and account changes every request is held against
-        self.sessions = SessionRegistry()
+        self.authenticate = authenticate
+        self.extensions = tuple(extensions)
+        #: the session registry every request is held against, when the process wires one (services/process.py)
+        self.sessions: Any = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -116,15 +126,16 @@ class Runtime:
             owner = await create_pool(owner_dsn, size=1)
             try:
                 await migrate(owner, sources)
-                await grant_runtime_role(owner, await self.pool.fetchval("SELECT current_user"))
+                await grant_runtime_role(owner, await db.current_role(self.pool))
             finally:
                 await owner.close()
         else:
             await migrate(self.pool, sources)
         await calendar_store.seed(self.pool)
         self.calendar = await calendar_store.load(self.pool)
-        self.sessions.pool = self.pool
-        await self.sessions.load()
+        for extension in self.extensions:
+            if extension.on_start is not None:
+                await extension.on_start(self)
         if self.spec.on_start is not None:
             await self.spec.on_start(self)
         await kafka.wait_for_broker(self.bootstrap)
@@ -133,14 +144,17 @@ class Runtime:
                                        client_id=f"laborcase-{self.spec.name}", settings=s)
         await kafka.start_producer(self.producer, bootstrap=self.bootstrap, idempotence=s.kafka_idempotence)
         handlers = dict(self.spec.handlers)
-        if "intake.events" in self.spec.consumes:
-            handlers.setdefault("calendar.year_loaded", self._on_calendar_year)
-            handlers.setdefault("auth.session_revoked", self._on_session_revoked)
+        shared: Handlers = {"calendar.year_loaded": self._on_calendar_year}
+        for extension in self.extensions:
+            shared.update(extension.handlers)
+        for event_type, handler in shared.items():
+            if carried_by(event_type, self.spec.consumes):  # every service reading the event's topic applies it
+                handlers.setdefault(event_type, handler)
         self.processor = EventProcessor(
             self.pool, self.spec.name, self.spec.topic, handlers,
             warn_ratio=s.deadline_warning_ratio, park_max_age=timedelta(hours=s.park_max_age_hours),
             on_committed=self._after_commit, calendar=self.calendar, clock=self.clock,
-            max_event_bytes=s.max_event_bytes, authenticate=partners.authenticate_record,
+            max_event_bytes=s.max_event_bytes, authenticate=self.authenticate,
         )
         self._stall = Stall()
         self.relay = Relay(self.pool, self.producer, self.spec.name, owner=self.instance,
@@ -152,7 +166,9 @@ class Runtime:
         self._spawn(self._parked_loop(), "parked")
         self._spawn(self._every(s.marker_check_seconds, self.check_broker_generation), "marker")
         self._spawn(self._every(10, self._housekeeping), "housekeeping")
-        self._spawn(self._every(1, self.sessions.refresh), "sessions")
+        for extension in self.extensions:
+            if extension.every is not None:
+                self._spawn(self._every(*extension.every), extension.name)
         for loop in self.spec.loops:
             self._spawn(loop(self, self.stopping), getattr(loop, "__name__", "loop"))
         if self.spec.consumes:
@@ -216,10 +232,6 @@ class Runtime:
 
     async def _on_calendar_year(self, ctx: HandlerContext, event: Any, data: CalendarYearLoaded) -> None:
         await self.apply_calendar_year(ctx, calendar_store.year_of(data))
-
-    async def _on_session_revoked(self, ctx: HandlerContext, event: Any, data: SessionRevoked) -> None:
-        await record_revocation(ctx.conn, token_id=data.token_id, subject=data.subject, expires_at=data.expires_at)
-        self.sessions.knows(data.token_id, data.expires_at.timestamp())
 
     # --- consumer ----------------------------------------------------------------------------
 
@@ -298,11 +310,7 @@ class Runtime:
         return True
 
     async def database_answers(self) -> bool:
-        try:
-            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
-            return True
-        except Exception:
-            return False
+        return await db.answers(self.pool)
 
     # --- loops -------------------------------------------------------------------------------
 
@@ -350,7 +358,7 @@ class Runtime:
         while not self.stopping.is_set():
             try:
                 applied = await self.processor.retry_parked()
-                remaining = await self.pool.fetchval("SELECT count(*) FROM parked")
+                remaining = await parked_count(self.pool)
                 metrics.PARKED.labels(self.spec.name).set(remaining)
                 self._has_parked = remaining > 0
                 if applied:
@@ -364,8 +372,7 @@ class Runtime:
 
     async def _housekeeping(self) -> None:
         s = self.settings
-        backlog = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        metrics.OUTBOX_BACKLOG.labels(self.spec.name).set(backlog)
+        metrics.OUTBOX_BACKLOG.labels(self.spec.name).set(await outbox.backlog(self.pool))
         running, soon, late = await deadline_gauges(self.pool, now=self.clock.now())
         metrics.DEADLINES_OPEN.labels(self.spec.name).set(running)
         metrics.DEADLINES_DUE_SOON.labels(self.spec.name).set(soon)
@@ -373,7 +380,9 @@ class Runtime:
         await self._consumer_lag()
         await prune(self.pool, outbox_hours=s.outbox_retention_hours, inbox_hours=s.inbox_retention_hours,
                     refused_days=s.dead_letter_retention_days)
-        await prune_sessions(self.pool)
+        for extension in self.extensions:
+            if extension.housekeeping is not None:
+                await extension.housekeeping(self)
         for job in self.spec.housekeeping:
             await job(self)
 
@@ -405,7 +414,7 @@ class Runtime:
         marker topic gone, present and empty, or read whole without our marker; a broker that cannot be
         read in time (slow, cut off) is "unknown" and checked again later, never taken for a lost log.
         """
-        marker = await self.pool.fetchval("SELECT marker FROM broker_marker WHERE service = $1", self.spec.name)
+        marker = await outbox.marker(self.pool, self.spec.name)
         if marker is not None:
             state = await kafka.marker_state(self.bootstrap, marker)
             if state in ("present", "unknown"):
@@ -415,11 +424,7 @@ class Runtime:
         count = await republish_retained(self.pool)
         new_marker = uuid.uuid4()
         await kafka.write_marker(self.producer, self.spec.name, new_marker)
-        await self.pool.execute(
-            "INSERT INTO broker_marker (service, marker) VALUES ($1, $2) "
-            "ON CONFLICT (service) DO UPDATE SET marker = EXCLUDED.marker, written_at = now()",
-            self.spec.name, new_marker,
-        )
+        await outbox.save_marker(self.pool, self.spec.name, new_marker)
         if marker is not None:
             log.warning("retained events re-published", extra={"events": count})
         if count:
@@ -430,11 +435,7 @@ class Runtime:
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         checks: dict[str, Any] = {}
-        try:
-            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"unavailable: {type(exc).__name__}"
+        checks["database"] = "ok" if await db.answers(self.pool) else "unavailable"
         checks["relay"] = "ok" if self.started and not self.stopping.is_set() else "stopped"
         if self.spec.consumes:
             consumer = getattr(self._subscriber, "consumer", None)
@@ -468,83 +469,3 @@ async def tolerant_parser(records: Any, original: Callable[[Any], Awaitable[Any]
     message = await original(tuple(_readable(r) for r in batch) if isinstance(records, tuple) else _readable(records))
     message.raw_message = records
     return message
-
-
-def secured_app(runtime: Runtime, routers: Sequence[APIRouter]) -> Any:
-    """The service's HTTP app behind the edge: tokens, sessions, body limits, audit log (DESIGN §6)."""
-    spec, settings = runtime.spec, runtime.settings
-    app = service_app(spec.name, readiness=runtime.readiness, asyncapi=lambda: asyncapi(spec.name),
-                      routers=[*routers, audit_router(runtime)])
-    app.state.runtime = runtime
-
-    async def audit(entry: dict[str, Any]) -> None:
-        await write_audit(runtime.pool, spec.name, entry)
-
-    return EdgeMiddleware(app, service=spec.name, required=settings.auth_required, audit=audit,
-                          max_body=settings.max_body_bytes, ready=lambda: runtime.started, sessions=runtime.sessions,
-                          clients=ClientAddress(settings.trusted_proxy_list), body_seconds=settings.request_body_seconds)
-
-
-def audit_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter()
-
-    @router.get(f"/api/v1/audit/{runtime.spec.name}")
-    async def audit_log(request: Request, case_id: str | None = None, actor: str | None = None,
-                        limit: int = 200) -> dict[str, Any]:
-        """Who read or changed what: operators everyone's; supervisors their own unit's people and below."""
-        p = require_role(request, ("supervisor", "operator"))
-        units = None if is_system(p) else audit_scope(p, default_hierarchy())
-        if units == ():
-            raise Problem(403, "无权查询审计日志")
-        rows = await runtime.pool.fetch(
-            "SELECT * FROM audit_log WHERE ($1::text IS NULL OR case_id = $1) AND ($2::text IS NULL OR actor = $2) "
-            "AND ($3::text[] IS NULL OR org_unit = ANY($3)) ORDER BY id DESC LIMIT $4",
-            case_id, actor, list(units) if units is not None else None, max(1, min(limit, 2000)))
-        request.state.audit_action = "audit"
-        return {"entries": [{"at": shanghai_iso(r["at"]), "service": r["service"], "actor": r["actor"],
-                             "role": r["role"], "action": r["action"], "case_id": r["case_id"], "method": r["method"],
-                             "path": r["path"], "status": r["status"], "client": r["client"],
-                             "cases": (r["detail"] or {}).get("cases")}
-                            for r in rows]}
-
-    return router
-
-
-async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
-    """Run one service until SIGTERM/SIGINT, then stop gracefully."""
-    settings = settings or Settings()
-    runtime = Runtime(spec, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    routers = spec.routers(runtime) if spec.routers else ()
-    app = secured_app(runtime, routers)
-    server = http_server.Server(http_server.config(app, host=settings.host, port=settings.port_for(spec.name),
-                                                   header_seconds=settings.request_header_seconds, lifespan="off"))
-    http = asyncio.ensure_future(server.serve())
-    try:
-        await runtime.start()
-    except kafka.BrokerRefused as exc:
-        log.error(CONFIGURATION_ERROR, extra={"reason": str(exc)})
-        server.should_exit = True
-        await http
-        with contextlib.suppress(Exception):
-            await runtime.stop()
-        raise SystemExit(EX_CONFIG) from None
-    except Exception:
-        log.exception("service failed to start")
-        server.should_exit = True
-        await http
-        raise
-    await stop.wait()
-    log.info("shutting down")
-    server.should_exit = True
-    await runtime.stop()
-    await http
-
-
-def main(spec: ServiceSpec) -> None:
-    settings = Settings()
-    logs.configure(spec.name, settings.log_level)
-    asyncio.run(serve(spec, settings))

@@ -1,7 +1,7 @@
 """Run the followup service: ``python -m services.followup``."""
 
-from services.backbone.runtime import main
 from services.followup.service import SPEC
+from services.process import main
 
 if __name__ == "__main__":
     main(SPEC)

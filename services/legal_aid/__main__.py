@@ -1,7 +1,7 @@
 """Run the legal_aid service: ``python -m services.legal_aid``."""
 
-from services.backbone.runtime import main
 from services.legal_aid.service import SPEC
+from services.process import main
 
 if __name__ == "__main__":
     main(SPEC)

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from events.auth import SessionRevoked
+from services.backbone import session_store
 from services.backbone.http import Problem
 from services.security import throttle, tokens
 from services.security.accounts import accounts
@@ -36,16 +37,12 @@ class LoginBody(BaseModel):
 
 
 async def _attempts(conn: asyncpg.Connection, key: str) -> throttle.Attempts:
-    row = await conn.fetchrow("SELECT failures, last_failure, locked_until FROM login_throttle WHERE key = $1 "
-                              "FOR UPDATE", key)
-    return throttle.Attempts(row["failures"], row["last_failure"], row["locked_until"]) if row else throttle.Attempts()
+    row = await session_store.throttle_for_update(conn, key)
+    return throttle.Attempts(row.failures, row.last_failure, row.locked_until) if row else throttle.Attempts()
 
 
 async def _save(conn: asyncpg.Connection, key: str, a: throttle.Attempts) -> None:
-    await conn.execute(
-        "INSERT INTO login_throttle (key, failures, last_failure, locked_until) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (key) DO UPDATE SET failures = $2, last_failure = $3, locked_until = $4",
-        key, a.failures, a.last_failure, a.locked_until)
+    await session_store.save_throttle(conn, key, a.failures, a.last_failure, a.locked_until)
 
 
 def auth_router(runtime: Runtime) -> APIRouter:
@@ -84,7 +81,7 @@ def auth_router(runtime: Runtime) -> APIRouter:
             log.warning("login failed", extra={"user": body.username, "client": address, "failures": user.failures})
             await asyncio.sleep(throttle.answer_delay(max(user.failures, addr.failures - 40)))
             raise Problem(401, "用户名或密码错误")
-        await runtime.pool.execute("DELETE FROM login_throttle WHERE key = $1", keys[0])
+        await session_store.clear_throttle(runtime.pool, keys[0])
         token = tokens.issue(who)
         await audit(request, actor=who.subject, role=who.role, org_unit=who.org_unit, action="login", status=200)
         ttl = int(tokens.DEFAULT_TTL.total_seconds())

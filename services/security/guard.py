@@ -22,11 +22,11 @@ import asyncpg
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.backbone import tracing
+from services.backbone import audit_store, tracing
 from services.backbone.http import Problem
 from services.hierarchy.orgunits import Hierarchy, default_hierarchy
 from services.security import tokens
-from services.security.policy import ROLE_ZH, Action, Principal, Role, can
+from services.security.policy import ROLE_ZH, SYSTEM, Action, Principal, Role, can
 
 log = logging.getLogger(__name__)
 COOKIE = "laborcase_session"
@@ -261,9 +261,6 @@ async def _redirect(send: Send, location: str) -> None:
 
 # --- inside routes ---------------------------------------------------------------------------------------
 
-#: The principal of in-process functional tests, which run without authentication. It exists only as this one
-#: object (an account called "system" is an ordinary account): privilege is ``p is SYSTEM``, never a name.
-SYSTEM = Principal("system", "supervisor", None)
 
 
 def principal(request: Request) -> Principal:
@@ -376,8 +373,4 @@ def scope_units(request: Request, requested: str | None, hierarchy: Hierarchy | 
 
 
 async def write_audit(pool: asyncpg.Pool, service: str, entry: dict[str, Any]) -> None:
-    await pool.execute(
-        "INSERT INTO audit_log (service, actor, role, org_unit, action, case_id, method, path, status, client, "
-        "forwarded_for, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        service, entry["actor"], entry["role"], entry["org_unit"], entry["action"], entry["case_id"], entry["method"],
-        entry["path"], entry["status"], entry["client"], entry["forwarded_for"], entry.get("detail"))
+    await audit_store.write(pool, service, entry)

@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from events.catalog import CONSUMES, MARKER_TOPIC, SERVICES, dead_letter_topic, service_topic
+from events.catalog import CONSUMES, MARKER_TOPIC, PUBLISHES, SERVICES, dead_letter_topic
 
 
 @dataclass(frozen=True, order=True)
@@ -49,11 +49,7 @@ def service_acls(service: str) -> list[Acl]:
     acls = [Acl(user, "group", f"laborcase.{service}", "literal", "Read"),
             Acl(user, "cluster", "kafka-cluster", "literal", "IdempotentWrite"),
             Acl(user, "cluster", "kafka-cluster", "literal", "Describe")]
-    writes = {service_topic(service), MARKER_TOPIC, *(dead_letter_topic(t) for t in CONSUMES[service])}
-    if service == "mediation":
-        writes |= set(FEEDBACK.values())  # answers courts and bureaus
-    if service == "intake":
-        writes |= set(INBOUND.values())  # the HTTP ingress passes signed partner events on
+    writes = {*PUBLISHES[service], MARKER_TOPIC, *(dead_letter_topic(t) for t in CONSUMES[service])}
     for topic in sorted(writes):
         acls += [Acl(user, "topic", topic, "literal", "Write"), Acl(user, "topic", topic, "literal", "Describe")]
     for topic in sorted({*CONSUMES[service], MARKER_TOPIC}):

@@ -12,9 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
+from events.auth import SessionRevoked
+from services.backbone import session_store
+from services.backbone.consumer import HandlerContext
+from services.backbone.runtime import Extension, Runtime
 from services.security.accounts import accounts
 from services.security.policy import Principal
 
@@ -47,11 +52,10 @@ class SessionRegistry:
         """Learn what other replicas (and the revocation events) wrote; forget what has expired."""
         if self.pool is None:
             return 0
-        rows = await self.pool.fetch("SELECT token_id, expires_at, revoked_at FROM revoked_tokens "
-                                     "WHERE revoked_at > $1 ORDER BY revoked_at", self._since - timedelta(seconds=5))
+        rows = await session_store.revoked_since(self.pool, self._since - timedelta(seconds=5))
         for row in rows:
-            self._revoked[row["token_id"]] = row["expires_at"].timestamp()
-            self._since = max(self._since, row["revoked_at"])
+            self._revoked[row.token_id] = row.expires_at.timestamp()
+            self._since = max(self._since, row.revoked_at)
         now = time.time()
         for token_id in [t for t, exp in self._revoked.items() if exp < now]:
             del self._revoked[token_id]
@@ -60,18 +64,28 @@ class SessionRegistry:
     async def load(self) -> None:
         if self.pool is None:
             return
-        rows = await self.pool.fetch("SELECT token_id, expires_at FROM revoked_tokens WHERE expires_at > now()")
-        self._revoked = {r["token_id"]: r["expires_at"].timestamp() for r in rows}
-        self._since = await self.pool.fetchval("SELECT coalesce(max(revoked_at), 'epoch') FROM revoked_tokens")
+        rows, self._since = await session_store.revoked_live(self.pool)
+        self._revoked = {r.token_id: r.expires_at.timestamp() for r in rows}
 
 
-async def record_revocation(conn: asyncpg.Connection, *, token_id: str, subject: str, expires_at: datetime) -> bool:
-    """Store a revoked token id (in the caller's transaction); False when it was already known."""
-    done = await conn.fetchval(
-        "INSERT INTO revoked_tokens (token_id, subject, expires_at) VALUES ($1, $2, $3) "
-        "ON CONFLICT DO NOTHING RETURNING 1", token_id, subject, expires_at)
-    return bool(done)
+record_revocation = session_store.record_revocation
+prune = session_store.prune_revoked
 
 
-async def prune(pool: asyncpg.Pool) -> None:
-    await pool.execute("DELETE FROM revoked_tokens WHERE expires_at < now() - interval '1 hour'")
+def extension(registry: SessionRegistry) -> Extension:
+    """Sessions in every service process: loaded at start, refreshed every second, revocations applied as
+    ``auth.session_revoked`` arrives, expired ids pruned with the housekeeping."""
+
+    async def start(runtime: Runtime) -> None:
+        registry.pool = runtime.pool
+        await registry.load()
+
+    async def on_revoked(ctx: HandlerContext, event: Any, data: SessionRevoked) -> None:
+        await record_revocation(ctx.conn, token_id=data.token_id, subject=data.subject, expires_at=data.expires_at)
+        registry.knows(data.token_id, data.expires_at.timestamp())
+
+    async def housekeeping(runtime: Runtime) -> None:
+        await prune(runtime.pool)
+
+    return Extension("sessions", handlers={"auth.session_revoked": on_revoked}, on_start=start,
+                     housekeeping=housekeeping, every=(1.0, registry.refresh))

@@ -1,6 +1,6 @@
 """Run the supervision service: ``python -m services.supervision``."""
 
-from services.backbone.runtime import main
+from services.process import main
 from services.supervision.service import SPEC
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.backbone.runtime import Runtime, ServiceSpec, secured_app
+from services.backbone.runtime import ServiceSpec
+from services.process import runtime_for, secured_app
 from tests.conftest import runtime_settings, unique_case_numbers
 
 
@@ -21,7 +22,7 @@ async def running(spec: ServiceSpec, bootstrap: str, admin_dsn: str, **settings:
     conn = await asyncpg.connect(admin_dsn)
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
-    runtime = Runtime(spec, runtime_settings(bootstrap, **settings), dsn=admin_dsn.rsplit("/", 1)[0] + "/" + name)
+    runtime = runtime_for(spec, runtime_settings(bootstrap, **settings), dsn=admin_dsn.rsplit("/", 1)[0] + "/" + name)
     await runtime.start()
     await unique_case_numbers(runtime)
     app = secured_app(runtime, spec.routers(runtime) if spec.routers else ())

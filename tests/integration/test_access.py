@@ -359,7 +359,7 @@ async def test_guessing_a_password_is_slowed_then_locked_and_audited(apps, peopl
 async def test_a_supervisors_stream_ends_when_the_session_is_revoked(apps, people, embedded_pg):
     import uvicorn
 
-    from services.backbone.runtime import secured_app
+    from services.process import secured_app
     from services.stack.processes import free_port
 
     runtime = apps["supervision"].runtime
@@ -618,10 +618,10 @@ async def test_a_service_connects_with_a_role_that_cannot_touch_its_audit_trail(
         await admin.execute(f"CREATE DATABASE {db} OWNER {owner}")
         await admin.execute(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")
         await admin.execute(f"GRANT CONNECT ON DATABASE {db} TO {app}")
-        from services.backbone.runtime import Runtime
+        from services.process import runtime_for
         from tests.conftest import runtime_settings
 
-        runtime = Runtime(MEDIATION, runtime_settings(kafka_bootstrap, mediation_migration_dsn=(
+        runtime = runtime_for(MEDIATION, runtime_settings(kafka_bootstrap, mediation_migration_dsn=(
             f"postgresql://{owner}:owner-pw@{base}/{db}")), dsn=f"postgresql://{app}:app-pw@{base}/{db}")
         await runtime.start()
         try:

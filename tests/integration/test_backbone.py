@@ -21,6 +21,7 @@ from events.intake import CaseFacts, CaseReceived
 from services.backbone import dlq, kafka
 from services.backbone.outbox import Record, Relay, enqueue, record_of
 from services.backbone.runtime import Runtime
+from services.process import runtime_for
 from services.stack.broker import LocalBroker
 from services.stack.postgres import EmbeddedPostgres
 from tests import clock
@@ -46,7 +47,7 @@ async def produce_events(bootstrap: str, topic: str, events: list) -> None:
 
 
 async def start(spec, bootstrap: str, dsn: str, **overrides) -> Runtime:
-    runtime = Runtime(spec, runtime_settings(bootstrap, **overrides), dsn=dsn)
+    runtime = runtime_for(spec, runtime_settings(bootstrap, **overrides), dsn=dsn)
     await runtime.start()
     return runtime
 
@@ -381,10 +382,10 @@ async def test_api_answers_503_while_the_runtime_starts_and_probes_still_answer(
     """A restarted service's HTTP server is up before its runtime: requests get a retryable 503, not a 500."""
     import httpx
 
-    from services.backbone.runtime import secured_app
+    from services.process import secured_app
 
     p = prefix()
-    runtime = Runtime(ledger(p), runtime_settings(kafka_bootstrap), dsn=await make_db(embedded_admin))
+    runtime = runtime_for(ledger(p), runtime_settings(kafka_bootstrap), dsn=await make_db(embedded_admin))
     app = secured_app(runtime, ())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
         r = await client.get("/api/v1/audit/intake")

@@ -15,12 +15,12 @@ import pytest_asyncio
 
 from events.catalog import EVENTS
 from services.backbone import dlq, kafka
-from services.backbone.runtime import Runtime, secured_app
 from services.calendar.model import SHANGHAI
 from services.calendar.rules import tier_rule
 from services.calendar.seed import package_years, year_to_json
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC
+from services.process import runtime_for, secured_app
 from tests import clock, identity
 from tests.conftest import runtime_settings, unique_case_numbers, wait_until
 
@@ -36,7 +36,7 @@ async def intake(kafka_bootstrap, embedded_pg):
     conn = await asyncpg.connect(embedded_pg.admin_dsn())
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
-    runtime = Runtime(SPEC, runtime_settings(kafka_bootstrap), dsn=embedded_pg.admin_dsn(name))
+    runtime = runtime_for(SPEC, runtime_settings(kafka_bootstrap), dsn=embedded_pg.admin_dsn(name))
     await runtime.start()
     await unique_case_numbers(runtime)
     app = secured_app(runtime, SPEC.routers(runtime))
@@ -353,7 +353,7 @@ async def test_calendar_year_loaded_by_the_operator_reaches_other_services(intak
                                                                            make_db):
     from services.mediation.service import SPEC as MEDIATION
 
-    mediation = Runtime(MEDIATION, runtime_settings(kafka_bootstrap), dsn=await make_db(embedded_pg.admin_dsn()))
+    mediation = runtime_for(MEDIATION, runtime_settings(kafka_bootstrap), dsn=await make_db(embedded_pg.admin_dsn()))
     await mediation.start()
     # A notice for a year no test clock reaches: the event goes to every service reading intake.events on the
     # shared test broker, and must not change the calendar that other tests' deadlines are computed on.

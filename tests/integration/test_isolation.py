@@ -22,6 +22,7 @@ from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, is_transient,
 from services.backbone.deadline_store import DeadlineStore, fire_due
 from services.backbone.outbox import Record, Relay, encode_headers, enqueue
 from services.backbone.runtime import Runtime
+from services.process import runtime_for
 from services.stack.kafka_proxy import KafkaProxy
 from services.stack.postgres import EmbeddedPostgres
 from tests import clock
@@ -45,7 +46,7 @@ async def produce_events(bootstrap: str, topic: str, events: list) -> None:
 
 
 async def start(spec, bootstrap: str, dsn: str, **overrides) -> Runtime:
-    runtime = Runtime(spec, runtime_settings(bootstrap, **overrides), dsn=dsn)
+    runtime = runtime_for(spec, runtime_settings(bootstrap, **overrides), dsn=dsn)
     await runtime.start()
     return runtime
 

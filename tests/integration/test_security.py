@@ -16,10 +16,10 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
-from services.backbone.runtime import Runtime, secured_app
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
+from services.process import runtime_for, secured_app
 from services.security import tokens
 from services.security.accounts import Accounts
 from services.security.partners import signed_headers
@@ -43,7 +43,7 @@ async def secured(kafka_bootstrap, embedded_pg, tmp_path_factory):
         conn = await asyncpg.connect(embedded_pg.admin_dsn())
         await conn.execute(f'CREATE DATABASE "{name}"')
         await conn.close()
-        runtime = Runtime(spec, runtime_settings(kafka_bootstrap, auth_required=True), dsn=embedded_pg.admin_dsn(name))
+        runtime = runtime_for(spec, runtime_settings(kafka_bootstrap, auth_required=True), dsn=embedded_pg.admin_dsn(name))
         await runtime.start()
         await unique_case_numbers(runtime)
         runtimes.append(runtime)
