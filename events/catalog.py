@@ -68,7 +68,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
 SERVICES: tuple[str, ...] = tuple(_SERVICE_TOPICS)
 
 MARKER_TOPIC = "laborcase.markers"
-#: Where partners write; every record there must carry its sender's signature (DESIGN §4.1).
+#: Where partners write; every record there must carry its sender's signature (docs/domain/partner-contracts.md).
 PARTNER_TOPICS: tuple[str, ...] = ("court.events", "bureau.events")
 
 

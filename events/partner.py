@@ -1,4 +1,7 @@
-"""The public contract with courts and labor bureaus (DESIGN §4.1). Names are fixed: partners depend on them."""
+"""The public contract with courts and labor bureaus (docs/domain/partner-contracts.md).
+
+Names are fixed: partners depend on them.
+"""
 
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p_rebuild = ssub.add_parser("rebuild", help="rebuild the projection from scratch by replaying the topics")
     p_rebuild.add_argument("--dsn", help="target database (default: LABORCASE_SUPERVISION_DSN; stop supervision first)")
 
-    p_bench = sub.add_parser("bench", help="measure the DESIGN §8 figures against the floor (local stack)")
+    p_bench = sub.add_parser("bench", help="measure the docs/domain/targets.md figures against the floor (local stack)")
     p_bench.add_argument("--cases", type=int, default=None, help="cases through the full lifecycle (300)")
     p_bench.add_argument("--quick", action="store_true", help="smaller run (100k deadlines, fewer events)")
     p_bench.add_argument("--smoke", action="store_true", help="tiny run that only proves every figure is measured")

@@ -126,7 +126,7 @@ DEAD_LETTER_MAX_BYTES = 2 * 1024 * 1024 + 65536
 
 
 def topic_plan(topics: dict[str, int], *, brokers: int, settings: Settings) -> list[TopicPlan]:
-    """The durable shape of each topic (DESIGN §7): copies and min in-sync from configuration or the cluster's
+    """The durable shape of each topic (docs/domain/events.md): copies and min in-sync from configuration or the cluster's
     size, dead letters kept far longer than events, generation markers kept for good."""
     rf = settings.kafka_replication_factor or max(1, min(3, brokers))
     min_isr = settings.kafka_min_insync_replicas or (2 if rf >= 3 else rf - 1 if rf == 2 else None)

@@ -1,4 +1,4 @@
-"""Due times on the working-day calendar (DESIGN §3.1, §3.3), pure.
+"""Due times on the working-day calendar (docs/domain/tiers-and-calendar.md, docs/domain/statutory-clocks.md), pure.
 
 A ``DueRule`` is stored with a deadline so that any service can recompute it when the calendar
 changes (next year's notice loaded, a correction) — the due time follows the rule, not a copy.

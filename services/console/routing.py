@@ -1,4 +1,4 @@
-"""Which service owns which public API route (DESIGN §4.2). Pure: tested without servers."""
+"""Which service owns which public API route (docs/domain/routes.md). Pure: tested without servers."""
 
 from __future__ import annotations
 

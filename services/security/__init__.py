@@ -1,1 +1,1 @@
-"""Security and personal data (DESIGN §6): who is calling, what they may see and do, and the audit trail."""
+"""Security and personal data (docs/domain/security.md): who is calling, what they may see and do, and the audit trail."""

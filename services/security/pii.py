@@ -1,4 +1,4 @@
-"""Personal information in views: full only for roles that need it (个人信息保护法, DESIGN §6)."""
+"""Personal information in views: full only for roles that need it (个人信息保护法, docs/domain/security.md)."""
 
 from __future__ import annotations
 

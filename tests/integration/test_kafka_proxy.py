@@ -1,5 +1,5 @@
 """The fault-injection proxy against the real broker: every connection goes through it, and a cut takes a
-client off the broker until it is restored (DESIGN §8 "cutting a service off the broker for 30 s")."""
+client off the broker until it is restored (docs/domain/targets.md "cutting a service off the broker for 30 s")."""
 
 from __future__ import annotations
 
