@@ -113,6 +113,35 @@ class Runtime:
         return self.settings.kafka_bootstrap_servers
 
     async def start(self) -> None:
+        await self.open()
+        s = self.settings
+        await kafka.wait_for_broker(self.bootstrap)
+        await self.ensure_topics()
+        self.producer = kafka.producer(self.bootstrap, idempotence=s.kafka_idempotence,
+                                       client_id=f"laborcase-{self.spec.name}", settings=s)
+        await kafka.start_producer(self.producer, bootstrap=self.bootstrap, idempotence=s.kafka_idempotence)
+        self.relay = Relay(self.pool, self.producer, self.spec.name, owner=self.instance,
+                           batch_size=s.relay_batch_size, on_missing_topic=self.check_broker_generation,
+                           dsn=self.dsn)
+        await self.check_broker_generation()
+        self._spawn(self.relay.run(self.stopping), "relay")
+        self._spawn(self._deadline_loop(), "deadlines")
+        self._spawn(self._parked_loop(), "parked")
+        self._spawn(self._every(s.marker_check_seconds, self.check_broker_generation), "marker")
+        self._spawn(self._every(10, self._housekeeping), "housekeeping")
+        for extension in self.extensions:
+            if extension.every is not None:
+                self._spawn(self._every(*extension.every), extension.name)
+        for loop in self.spec.loops:
+            self._spawn(loop(self, self.stopping), getattr(loop, "__name__", "loop"))
+        if self.spec.consumes:
+            await self._start_consumer()
+        self.started = True
+        log.info("service started", extra={"instance": self.instance, "consumes": list(self.spec.consumes)})
+
+    async def open(self) -> None:
+        """Everything but the broker: the database migrated, the calendar loaded, the extensions and the
+        service's start hook run, the event processor ready. ``start`` opens, then connects to Kafka."""
         s = self.settings
         if self.clock.shifted:
             log.warning("business clock shifted (test mode)", extra={"now": self.clock.now().isoformat(),
@@ -138,11 +167,6 @@ class Runtime:
                 await extension.on_start(self)
         if self.spec.on_start is not None:
             await self.spec.on_start(self)
-        await kafka.wait_for_broker(self.bootstrap)
-        await self.ensure_topics()
-        self.producer = kafka.producer(self.bootstrap, idempotence=s.kafka_idempotence,
-                                       client_id=f"laborcase-{self.spec.name}", settings=s)
-        await kafka.start_producer(self.producer, bootstrap=self.bootstrap, idempotence=s.kafka_idempotence)
         handlers = dict(self.spec.handlers)
         shared: Handlers = {"calendar.year_loaded": self._on_calendar_year}
         for extension in self.extensions:
@@ -157,24 +181,6 @@ class Runtime:
             max_event_bytes=s.max_event_bytes, authenticate=self.authenticate,
         )
         self._stall = Stall()
-        self.relay = Relay(self.pool, self.producer, self.spec.name, owner=self.instance,
-                           batch_size=s.relay_batch_size, on_missing_topic=self.check_broker_generation,
-                           dsn=self.dsn)
-        await self.check_broker_generation()
-        self._spawn(self.relay.run(self.stopping), "relay")
-        self._spawn(self._deadline_loop(), "deadlines")
-        self._spawn(self._parked_loop(), "parked")
-        self._spawn(self._every(s.marker_check_seconds, self.check_broker_generation), "marker")
-        self._spawn(self._every(10, self._housekeeping), "housekeeping")
-        for extension in self.extensions:
-            if extension.every is not None:
-                self._spawn(self._every(*extension.every), extension.name)
-        for loop in self.spec.loops:
-            self._spawn(loop(self, self.stopping), getattr(loop, "__name__", "loop"))
-        if self.spec.consumes:
-            await self._start_consumer()
-        self.started = True
-        log.info("service started", extra={"instance": self.instance, "consumes": list(self.spec.consumes)})
 
     async def stop(self) -> None:
         """Graceful: finish the in-flight batch, drain the outbox, release leases."""
@@ -236,6 +242,13 @@ class Runtime:
     # --- consumer ----------------------------------------------------------------------------
 
     async def _start_consumer(self) -> None:
+        self._broker, self._subscriber = self.consumer_broker()
+        await self._broker.start()
+
+    def consumer_broker(self) -> tuple[KafkaBroker, Any]:
+        """The service's Kafka consumer: one batch subscriber on every consumed topic, each batch handed to the
+        event processor, committed after it (or rewound). Built apart from starting it, so a test can run it on
+        FastStream's TestKafkaBroker (tests/integration/test_consumer_routing.py)."""
         s = self.settings
         broker = KafkaBroker(
             self.bootstrap,
@@ -267,7 +280,7 @@ class Runtime:
 
         @subscriber
         async def on_batch(body: Any, msg: KafkaMessage) -> None:
-            records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+            records = tuple(msg.raw_message) if isinstance(msg.raw_message, tuple | list) else (msg.raw_message,)
             self._joined = True
             inbound = [Inbound.of(r) for r in records]
             try:
@@ -286,8 +299,7 @@ class Runtime:
             except Exception as exc:  # rebalance: the new owner re-reads; the inbox absorbs it
                 log.warning("offset commit failed", extra={"error": repr(exc)})
 
-        self._broker, self._subscriber = broker, subscriber
-        await broker.start()
+        return broker, subscriber
 
     async def _after_failed_batch(self, inbound: list[Inbound], exc: BaseException) -> bool:
         """A batch failed after its retries: count and report it; after enough rounds, while the database
@@ -465,7 +477,7 @@ async def tolerant_parser(records: Any, original: Callable[[Any], Awaitable[Any]
     """FastStream decodes every header value of a batch as UTF-8 before the handler runs: one partner record
     with a header that is not text would stop the consumer for good. It parses copies whose unreadable header
     values are replaced; the handler gets the original records back (a dead letter keeps their own bytes)."""
-    batch = records if isinstance(records, tuple) else (records,)
-    message = await original(tuple(_readable(r) for r in batch) if isinstance(records, tuple) else _readable(records))
+    batch = isinstance(records, tuple | list)  # aiokafka gives a batch as a tuple, FastStream's test broker a list
+    message = await original(type(records)(_readable(r) for r in records) if batch else _readable(records))
     message.raw_message = records
     return message
