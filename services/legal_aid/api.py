@@ -13,25 +13,18 @@ from fastapi.templating import Jinja2Templates
 from pydantic import Field
 
 from services.backbone import caselog, usecase
-from services.backbone.http import Problem, StrictModel
+from services.backbone.deadline_store import case_clocks
+from services.backbone.http import StrictModel
 from services.backbone.runtime import Runtime
+from services.backbone.usecase import found
 from services.calendar.model import local_date, shanghai_iso
-from services.legal_aid import cases
-from services.legal_aid.cases import LegalAidConfig
+from services.legal_aid import applications as aid_applications
+from services.legal_aid import decisions, registry, repository, representation
+from services.legal_aid.config import LegalAidConfig, missing
+from services.legal_aid.deps import READERS, ConfigDep, ReadableCase, RuntimeDep, WritableCase
 from services.legal_aid.domain.case import STATE_ZH
-from services.security.guard import (
-    acting,
-    audit_cases,
-    authorize,
-    authorize_held,
-    manage_registry,
-    principal,
-    require_role,
-    scope_units,
-    visible,
-)
+from services.security.guard import acting, audit_cases, authorize, manage_registry, principal, scope_units, visible
 from services.security.pii import mask
-from services.security.policy import Action, Role
 
 TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
 
@@ -94,180 +87,169 @@ class ConflictIn(StrictModel):
     note: str = Field(default="", max_length=500)
 
 
-def build_router(runtime: Runtime, config: LegalAidConfig) -> APIRouter:
-    router = APIRouter()
-    templates = Jinja2Templates(directory=TEMPLATES)
-    base = "/api/v1/legal-aid/cases/{case_id}"
+router = APIRouter()
+templates = Jinja2Templates(directory=TEMPLATES)
+BASE = "/api/v1/legal-aid/cases/{case_id}"
 
-    async def guard_case(request: Request, case_id: str, action: Action, roles: tuple[Role, ...]) -> None:
-        require_role(request, roles)
-        unit = await runtime.pool.fetchval("SELECT org_unit FROM aid_cases WHERE case_id = $1", case_id)
-        authorize_held(request, action, unit=unit, case_id=case_id, roles=roles, missing=f"法律援助案件 {case_id} 不存在",
-                       hierarchy=config.hierarchy)
 
-    async def case_json(case_id: str) -> dict[str, Any]:
-        row = await runtime.pool.fetchrow(
-            "SELECT c.*, l.name AS lawyer_name, l.firm AS lawyer_firm FROM aid_cases c "
-            "LEFT JOIN lawyers l ON l.lawyer_id = c.lawyer_id WHERE c.case_id = $1", case_id)
-        if row is None:
-            raise Problem(404, f"法律援助案件 {case_id} 不存在")
-        deadlines = await runtime.pool.fetch(
-            "SELECT kind, state, due_at, paused_at FROM deadlines WHERE case_id = $1 AND owner = 'legal_aid' "
-            "ORDER BY started_at", case_id)
-        return {
-            "case_id": case_id, "org_unit": row["org_unit"], "source": row["source"], "state": row["state"],
-            "state_zh": STATE_ZH[row["state"]], "applied_at": shanghai_iso(row["applied_at"]), "facts": row["facts"],
-            "claim_types": row["claim_types"], "migrant_worker": row["migrant_worker"],
-            "monthly_income_per_capita": row["monthly_income"], "limitation_date": row["limitation_date"],
-            "disputed_points": row["disputed_points"], "decision": row["decision"],
-            "decision_reasons": row["decision_reasons"], "urgent": row["urgent"], "lawyer_id": row["lawyer_id"],
-            "lawyer_name": row["lawyer_name"], "lawyer_firm": row["lawyer_firm"], "stage": row["stage"],
-            "arbitration_case_no": row["arbitration_case_no"], "amount_awarded_cny": row["amount_awarded"],
-            "outcome": row["outcome"], "method": row["method"], "amount_recovered_cny": row["amount_recovered"],
-            "assessment": cases.assess(row, config, today=local_date(runtime.clock.now())),
-            "deadlines": [{"kind": d["kind"], "state": d["state"], "due_at": shanghai_iso(d["due_at"]),
-                           "paused": d["paused_at"] is not None} for d in deadlines],
-            "log": await caselog.entries(runtime.pool, case_id),
-        }
+async def case_json(runtime: Runtime, config: LegalAidConfig, case_id: str) -> dict[str, Any]:
+    """The case's page: the application, the assessment, the lawyer, the clocks and the case log."""
+    held = found(await repository.view(runtime.pool, case_id), missing(case_id))
+    c = held.case
+    clocks = await case_clocks(runtime.pool, case_id, owner="legal_aid")
+    return {
+        "case_id": case_id, "org_unit": c.org_unit, "source": c.source, "state": c.state,
+        "state_zh": STATE_ZH[c.state], "applied_at": shanghai_iso(c.applied_at), "facts": c.facts,
+        "claim_types": c.claim_types, "migrant_worker": c.migrant_worker,
+        "monthly_income_per_capita": c.monthly_income, "limitation_date": c.limitation_date,
+        "disputed_points": c.disputed_points, "decision": c.decision,
+        "decision_reasons": c.decision_reasons, "urgent": c.urgent, "lawyer_id": c.lawyer_id,
+        "lawyer_name": held.lawyer_name, "lawyer_firm": held.lawyer_firm, "stage": c.stage,
+        "arbitration_case_no": c.arbitration_case_no, "amount_awarded_cny": c.amount_awarded,
+        "outcome": c.outcome, "method": c.method, "amount_recovered_cny": c.amount_recovered,
+        "assessment": aid_applications.assess(c, config, today=local_date(runtime.clock.now())),
+        "deadlines": [{"kind": d.kind, "state": d.state, "due_at": shanghai_iso(d.due_at),
+                       "paused": d.paused_at is not None} for d in clocks],
+        "log": await caselog.entries(runtime.pool, case_id),
+    }
 
-    @router.get("/api/v1/legal-aid/applications")
-    async def applications(request: Request, org_unit: str | None = None, state: str | None = None,
-                           limit: int = 200) -> dict[str, Any]:
-        org_unit = scope_units(request, org_unit, config.hierarchy)
-        authorize(request, "read", roles=("legal_aid_officer", "supervisor"), unit=org_unit,
-                  hierarchy=config.hierarchy)
-        units = list(config.hierarchy.subtree(org_unit)) if org_unit else None
-        rows = await runtime.pool.fetch(
-            "SELECT c.case_id, c.org_unit, c.state, c.applied_at, c.claim_types, c.urgent, c.lawyer_id, "
-            "d.due_at AS decision_due, d.state AS decision_state, d.warned FROM aid_cases c "
-            "LEFT JOIN deadlines d ON d.case_id = c.case_id AND d.kind = 'legal_aid_decision' "
-            "WHERE ($1::text[] IS NULL OR c.org_unit = ANY($1)) AND ($2::text IS NULL OR c.state = $2) "
-            "ORDER BY d.due_at NULLS LAST, c.applied_at LIMIT $3", units, state, max(1, min(limit, 1000)))
-        audit_cases(request, [r["case_id"] for r in rows])
-        return {"applications": [{
-            "case_id": r["case_id"], "org_unit": r["org_unit"], "state": r["state"], "state_zh": STATE_ZH[r["state"]],
-            "applied_at": shanghai_iso(r["applied_at"]), "claim_types": r["claim_types"], "urgent": r["urgent"],
-            "lawyer_id": r["lawyer_id"],
-            "decision_due": shanghai_iso(r["decision_due"]) if r["decision_due"] else None,
-            "overdue": r["decision_state"] == "breached", "at_risk": bool(r["warned"]) and r["decision_state"] == "open",
-        } for r in rows]}
 
-    @router.get(base)
-    async def get_case(request: Request, case_id: str) -> dict[str, Any]:
-        await guard_case(request, case_id, "read", ("legal_aid_officer", "supervisor"))
-        return mask(request, await case_json(case_id))
+@router.get("/api/v1/legal-aid/applications")
+async def applications(request: Request, runtime: RuntimeDep, config: ConfigDep, org_unit: str | None = None,
+                       state: str | None = None, limit: int = 200) -> dict[str, Any]:
+    org_unit = scope_units(request, org_unit, config.hierarchy)
+    authorize(request, "read", roles=READERS, unit=org_unit, hierarchy=config.hierarchy)
+    units = list(config.hierarchy.subtree(org_unit)) if org_unit else None
+    rows = await repository.worklist(runtime.pool, units=units, state=state, limit=max(1, min(limit, 1000)))
+    audit_cases(request, [r["case_id"] for r in rows])
+    return {"applications": [{
+        "case_id": r["case_id"], "org_unit": r["org_unit"], "state": r["state"], "state_zh": STATE_ZH[r["state"]],
+        "applied_at": shanghai_iso(r["applied_at"]), "claim_types": r["claim_types"], "urgent": r["urgent"],
+        "lawyer_id": r["lawyer_id"],
+        "decision_due": shanghai_iso(r["decision_due"]) if r["decision_due"] else None,
+        "overdue": r["decision_state"] == "breached", "at_risk": bool(r["warned"]) and r["decision_state"] == "open",
+    } for r in rows]}
 
-    @router.post(base + "/applicant")
-    async def applicant(request: Request, case_id: str, body: ApplicantBody) -> dict[str, Any]:
-        await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        return await usecase.run(runtime, lambda ctx: cases.record_applicant(
-            ctx, case_id, migrant_worker=body.migrant_worker, monthly_income=body.monthly_income_per_capita,
-            limitation_date=body.limitation_date, actor=acting(request, body.actor), config=config))
 
-    @router.post(base + "/materials/request")
-    async def materials_request(request: Request, case_id: str, body: MaterialsBody) -> dict[str, Any]:
-        await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        await usecase.run(runtime, lambda ctx: cases.request_materials(ctx, case_id, what=body.what,
-                                                                       actor=acting(request, body.actor)))
-        return await case_json(case_id)
+@router.get(BASE)
+async def get_case(request: Request, case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep) -> dict[str, Any]:
+    return mask(request, await case_json(runtime, config, case_id))
 
-    @router.post(base + "/materials/received")
-    async def materials_received(request: Request, case_id: str, body: Actor) -> dict[str, Any]:
-        await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        await usecase.run(runtime, lambda ctx: cases.materials_received(ctx, case_id, actor=acting(request, body.actor)))
-        return await case_json(case_id)
 
-    @router.post(base + "/decision")
-    async def decision(request: Request, case_id: str, body: DecisionBody) -> dict[str, Any]:
-        await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        await usecase.run(runtime, lambda ctx: cases.decide(ctx, case_id, decision=body.decision, reasons=body.reasons,
+@router.post(BASE + "/applicant")
+async def applicant(request: Request, case_id: WritableCase, body: ApplicantBody, runtime: RuntimeDep,
+                    config: ConfigDep) -> dict[str, Any]:
+    return await usecase.run(runtime, lambda ctx: aid_applications.record_applicant(
+        ctx, case_id, migrant_worker=body.migrant_worker, monthly_income=body.monthly_income_per_capita,
+        limitation_date=body.limitation_date, actor=acting(request, body.actor), config=config))
+
+
+@router.post(BASE + "/materials/request")
+async def materials_request(request: Request, case_id: WritableCase, body: MaterialsBody, runtime: RuntimeDep,
+                            config: ConfigDep) -> dict[str, Any]:
+    await usecase.run(runtime, lambda ctx: aid_applications.request_materials(ctx, case_id, what=body.what,
+                                                                               actor=acting(request, body.actor)))
+    return await case_json(runtime, config, case_id)
+
+
+@router.post(BASE + "/materials/received")
+async def materials_received(request: Request, case_id: WritableCase, body: Actor, runtime: RuntimeDep,
+                             config: ConfigDep) -> dict[str, Any]:
+    await usecase.run(runtime, lambda ctx: aid_applications.materials_received(ctx, case_id,
+                                                                                actor=acting(request, body.actor)))
+    return await case_json(runtime, config, case_id)
+
+
+@router.post(BASE + "/decision")
+async def decision(request: Request, case_id: WritableCase, body: DecisionBody, runtime: RuntimeDep,
+                   config: ConfigDep) -> dict[str, Any]:
+    await usecase.run(runtime, lambda ctx: decisions.decide(ctx, case_id, decision=body.decision, reasons=body.reasons,
                                                             actor=acting(request, body.actor), config=config))
-        return await case_json(case_id)
+    return await case_json(runtime, config, case_id)
 
-    @router.post(base + "/objection")
-    async def objection(request: Request, case_id: str, body: ObjectionBody) -> dict[str, Any]:
-        await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        await usecase.run(runtime, lambda ctx: cases.object_to_denial(ctx, case_id, reason=body.reason))
-        return await case_json(case_id)
 
-    @router.post(base + "/objection/review")
-    async def review(request: Request, case_id: str, body: ReviewBody) -> dict[str, Any]:
-        await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        await usecase.run(runtime, lambda ctx: cases.review_objection(ctx, case_id, upheld=body.upheld,
-                                                                      reason=body.reason, actor=acting(request, body.actor),
-                                                                      config=config))
-        return await case_json(case_id)
+@router.post(BASE + "/objection")
+async def objection(case_id: WritableCase, body: ObjectionBody, runtime: RuntimeDep,
+                    config: ConfigDep) -> dict[str, Any]:
+    await usecase.run(runtime, lambda ctx: decisions.object_to_denial(ctx, case_id, reason=body.reason))
+    return await case_json(runtime, config, case_id)
 
-    @router.post(base + "/lawyer")
-    async def lawyer(request: Request, case_id: str, body: AssignBody) -> dict[str, Any]:
-        await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        await usecase.run(runtime, lambda ctx: cases.assign_lawyer(ctx, case_id, actor=acting(request, body.actor), config=config,
-                                                                   lawyer_id=body.lawyer_id))
-        return await case_json(case_id)
 
-    @router.post(base + "/progress")
-    async def progress(request: Request, case_id: str, body: ProgressBody) -> dict[str, Any]:
-        await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        await usecase.run(runtime, lambda ctx: cases.record_progress(
-            ctx, case_id, stage=body.stage, note=body.note, actor=acting(request, body.actor),
-            arbitration_case_no=body.arbitration_case_no))
-        return await case_json(case_id)
+@router.post(BASE + "/objection/review")
+async def review(request: Request, case_id: WritableCase, body: ReviewBody, runtime: RuntimeDep,
+                 config: ConfigDep) -> dict[str, Any]:
+    await usecase.run(runtime, lambda ctx: decisions.review_objection(
+        ctx, case_id, upheld=body.upheld, reason=body.reason, actor=acting(request, body.actor), config=config))
+    return await case_json(runtime, config, case_id)
 
-    @router.post(base + "/conclude")
-    async def conclude(request: Request, case_id: str, body: ConcludeBody) -> dict[str, Any]:
-        await guard_case(request, case_id, "write", ("legal_aid_officer",))
-        await usecase.run(runtime, lambda ctx: cases.conclude(ctx, case_id, outcome=body.outcome, method=body.method,
-                                                              amount_recovered=body.amount_recovered_cny,
-                                                              actor=acting(request, body.actor)))
-        return await case_json(case_id)
 
-    @router.get("/api/v1/legal-aid/lawyers")
-    async def lawyers(request: Request, org_unit: str | None = None) -> dict[str, Any]:
-        """The registry within the caller's scope (operators: all of it)."""
-        p = principal(request)
-        rows = await runtime.pool.fetch(
-            "SELECT l.*, (SELECT count(*) FROM aid_cases c WHERE c.lawyer_id = l.lawyer_id AND c.state = 'represented') "
-            "AS open_cases FROM lawyers l WHERE $1::text IS NULL OR l.org_unit = $1 ORDER BY l.org_unit, l.lawyer_id",
-            org_unit)
-        return {"lawyers": [{k: r[k] for k in ("lawyer_id", "name", "firm", "org_unit", "capacity", "active",
-                                               "specialties", "open_cases")} for r in rows
-                                    if p.role == "operator" or visible(request, "read", r["org_unit"])]}
+@router.post(BASE + "/lawyer")
+async def lawyer(request: Request, case_id: WritableCase, body: AssignBody, runtime: RuntimeDep,
+                 config: ConfigDep) -> dict[str, Any]:
+    await usecase.run(runtime, lambda ctx: representation.assign_lawyer(
+        ctx, case_id, actor=acting(request, body.actor), config=config, lawyer_id=body.lawyer_id))
+    return await case_json(runtime, config, case_id)
 
-    @router.post("/api/v1/legal-aid/lawyers", status_code=201)
-    async def add_lawyer(request: Request, body: LawyerIn) -> dict[str, Any]:
-        if config.hierarchy.get(body.org_unit) is None:
-            raise Problem(422, "未知的工会单位", errors=[{"field": "org_unit", "reason": "未知的工会单位"}])
-        manage_registry(request, body.org_unit)
-        if not await runtime.pool.fetchval(
-                "INSERT INTO lawyers (lawyer_id, name, firm, org_unit, capacity, specialties) VALUES ($1,$2,$3,$4,$5,$6) "
-                "ON CONFLICT DO NOTHING RETURNING 1", body.lawyer_id, body.name, body.firm, body.org_unit,
-                body.capacity, body.specialties):
-            raise Problem(409, f"律师编号 {body.lawyer_id} 已存在")
-        return body.model_dump()
 
-    @router.post("/api/v1/legal-aid/lawyers/{lawyer_id}/conflicts", status_code=201)
-    async def add_conflict(request: Request, lawyer_id: str, body: ConflictIn) -> dict[str, Any]:
-        unit = await runtime.pool.fetchval("SELECT org_unit FROM lawyers WHERE lawyer_id = $1", lawyer_id)
-        if unit is None:
-            raise Problem(404, f"律师 {lawyer_id} 不存在")
-        p = principal(request)
-        if p.role == "legal_aid_officer":
-            authorize(request, "write", unit=unit, hierarchy=config.hierarchy)
-        else:
-            manage_registry(request, unit, config.hierarchy)
-        await runtime.pool.execute("INSERT INTO lawyer_conflicts (lawyer_id, uscc, note) VALUES ($1, $2, $3) "
-                                   "ON CONFLICT DO NOTHING", lawyer_id, body.uscc, body.note)
-        return {"lawyer_id": lawyer_id, "uscc": body.uscc}
+@router.post(BASE + "/progress")
+async def progress(request: Request, case_id: WritableCase, body: ProgressBody, runtime: RuntimeDep,
+                   config: ConfigDep) -> dict[str, Any]:
+    await usecase.run(runtime, lambda ctx: representation.record_progress(
+        ctx, case_id, stage=body.stage, note=body.note, actor=acting(request, body.actor),
+        arbitration_case_no=body.arbitration_case_no))
+    return await case_json(runtime, config, case_id)
 
-    @router.get("/legal-aid", response_class=HTMLResponse, include_in_schema=False)
-    async def page(request: Request, org_unit: str | None = None) -> Response:
-        data = await applications(request, org_unit=org_unit)
-        return templates.TemplateResponse(request, "legal_aid_worklist.html", {"applications": data["applications"],
-                                                                              "org_unit": org_unit})
 
-    @router.get("/legal-aid/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
-    async def case_page(request: Request, case_id: str) -> Response:
-        await guard_case(request, case_id, "read", ("legal_aid_officer", "supervisor"))
-        return templates.TemplateResponse(request, "legal_aid_case.html", {"case": mask(request, await case_json(case_id))})
+@router.post(BASE + "/conclude")
+async def conclude(request: Request, case_id: WritableCase, body: ConcludeBody, runtime: RuntimeDep,
+                   config: ConfigDep) -> dict[str, Any]:
+    await usecase.run(runtime, lambda ctx: representation.conclude(
+        ctx, case_id, outcome=body.outcome, method=body.method, amount_recovered=body.amount_recovered_cny,
+        actor=acting(request, body.actor)))
+    return await case_json(runtime, config, case_id)
 
-    return router
+
+@router.get("/api/v1/legal-aid/lawyers")
+async def lawyers(request: Request, runtime: RuntimeDep, org_unit: str | None = None) -> dict[str, Any]:
+    """The registry within the caller's scope (operators: all of it)."""
+    p = principal(request)
+    return {"lawyers": [{**e.lawyer.model_dump(include={"lawyer_id", "name", "firm", "org_unit", "capacity", "active",
+                                                        "specialties"}), "open_cases": e.open_cases}
+                        for e in await repository.registry(runtime.pool, org_unit=org_unit)
+                        if p.role == "operator" or visible(request, "read", e.lawyer.org_unit)]}
+
+
+@router.post("/api/v1/legal-aid/lawyers", status_code=201)
+async def add_lawyer(request: Request, body: LawyerIn, runtime: RuntimeDep, config: ConfigDep) -> dict[str, Any]:
+    registry.known_unit(config.hierarchy, body.org_unit)
+    manage_registry(request, body.org_unit)
+    await usecase.run(runtime, lambda ctx: registry.add_lawyer(
+        ctx, lawyer_id=body.lawyer_id, name=body.name, firm=body.firm, org_unit=body.org_unit, capacity=body.capacity,
+        specialties=body.specialties))
+    return body.model_dump()
+
+
+@router.post("/api/v1/legal-aid/lawyers/{lawyer_id}/conflicts", status_code=201)
+async def add_conflict(request: Request, lawyer_id: str, body: ConflictIn, runtime: RuntimeDep,
+                       config: ConfigDep) -> dict[str, Any]:
+    unit = found(await repository.lawyer_unit(runtime.pool, lawyer_id), f"律师 {lawyer_id} 不存在")
+    if principal(request).role == "legal_aid_officer":
+        authorize(request, "write", unit=unit, hierarchy=config.hierarchy)
+    else:
+        manage_registry(request, unit, config.hierarchy)
+    await usecase.run(runtime, lambda ctx: registry.add_conflict(ctx, lawyer_id=lawyer_id, uscc=body.uscc,
+                                                                 note=body.note))
+    return {"lawyer_id": lawyer_id, "uscc": body.uscc}
+
+
+@router.get("/legal-aid", response_class=HTMLResponse, include_in_schema=False)
+async def page(request: Request, runtime: RuntimeDep, config: ConfigDep, org_unit: str | None = None) -> Response:
+    data = await applications(request, runtime, config, org_unit=org_unit)
+    return templates.TemplateResponse(request, "legal_aid_worklist.html", {"applications": data["applications"],
+                                                                          "org_unit": org_unit})
+
+
+@router.get("/legal-aid/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
+async def case_page(request: Request, case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep) -> Response:
+    return templates.TemplateResponse(request, "legal_aid_case.html",
+                                      {"case": mask(request, await case_json(runtime, config, case_id))})

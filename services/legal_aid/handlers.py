@@ -1,4 +1,5 @@
-"""What legal aid consumes: dispatches and mediation hand-offs (applications), bureau progress."""
+"""What legal aid consumes: dispatches and mediation hand-offs (applications), bureau progress, follow-up's
+reopened cases."""
 
 from __future__ import annotations
 
@@ -8,31 +9,32 @@ from events.intake import CaseDispatched
 from events.mediation import HandedToLegalAid
 from events.partner import BureauArbitrationAccepted, BureauAwardIssued
 from services.backbone.consumer import HandlerContext, Handlers
-from services.legal_aid import cases
-from services.legal_aid.cases import LegalAidConfig
+from services.legal_aid import applications, representation
+from services.legal_aid.config import LegalAidConfig
 
 
 def handlers(config: LegalAidConfig) -> Handlers:
     async def on_dispatched(ctx: HandlerContext, event: CloudEvent, data: CaseDispatched) -> None:
         if data.route == "legal_aid":
-            await cases.apply(ctx, case_id=data.case_id, org_unit=data.org_unit, facts=data.facts, source="dispatch",
-                              deadline=data.deadline, config=config)
+            await applications.apply(ctx, case_id=data.case_id, org_unit=data.org_unit, facts=data.facts,
+                                     source="dispatch", deadline=data.deadline, config=config)
 
     async def on_handed(ctx: HandlerContext, event: CloudEvent, data: HandedToLegalAid) -> None:
-        await cases.apply(ctx, case_id=data.case_id, org_unit=data.org_unit, facts=data.facts, source="mediation",
-                          deadline=data.deadline, config=config, disputed_points=data.disputed_points)
+        await applications.apply(ctx, case_id=data.case_id, org_unit=data.org_unit, facts=data.facts,
+                                 source="mediation", deadline=data.deadline, config=config,
+                                 disputed_points=data.disputed_points)
 
     async def on_accepted(ctx: HandlerContext, event: CloudEvent, data: BureauArbitrationAccepted) -> None:
-        await cases.bureau_update(ctx, arbitration_case_no=data.arbitration_case_no, stage="arbitration",
-                                  at=data.accepted_at)
+        await representation.bureau_update(ctx, arbitration_case_no=data.arbitration_case_no, stage="arbitration",
+                                           at=data.accepted_at)
 
     async def on_award(ctx: HandlerContext, event: CloudEvent, data: BureauAwardIssued) -> None:
-        await cases.bureau_update(ctx, arbitration_case_no=data.arbitration_case_no, stage="arbitration",
-                                  at=data.issued_at, amount=data.amount_awarded_cny)
+        await representation.bureau_update(ctx, arbitration_case_no=data.arbitration_case_no, stage="arbitration",
+                                           at=data.issued_at, amount=data.amount_awarded_cny)
 
     async def on_reopened(ctx: HandlerContext, event: CloudEvent, data: FollowupReopened) -> None:
         if data.route == "legal_aid":
-            await cases.reopen(ctx, case_id=data.case_id, reason=data.reason)
+            await representation.reopen(ctx, case_id=data.case_id, reason=data.reason)
 
     return {"followup.case_reopened": on_reopened, "intake.case_dispatched": on_dispatched,
             "mediation.handed_to_legal_aid": on_handed, "bureau.arbitration_accepted": on_accepted,

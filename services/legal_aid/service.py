@@ -6,11 +6,12 @@ from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import Runtime, ServiceSpec
-from services.legal_aid.api import build_router
-from services.legal_aid.cases import LegalAidConfig, sync_lawyers
+from services.legal_aid.api import router
+from services.legal_aid.config import configured
 from services.legal_aid.handlers import handlers
+from services.legal_aid.registry import sync_lawyers
 
-CONFIG = LegalAidConfig.default()
+CONFIG = configured()
 
 
 async def _seed(runtime: Runtime) -> None:
@@ -23,6 +24,6 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["legal_aid"],
     handlers=handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [build_router(runtime, CONFIG)],
+    routers=lambda runtime: [router],
     on_start=_seed,
 )
