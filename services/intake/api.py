@@ -16,18 +16,19 @@ from events.common import Claim, Employer, RegionCode, Tier, Worker
 from events.envelope import EventRejected, parse_envelope
 from services.backbone import caselog, usecase
 from services.backbone.http import Problem, StrictModel
-from services.backbone.outbox import Record
-from services.backbone.runtime import Runtime
+from services.backbone.usecase import found
 from services.calendar.model import shanghai_iso
-from services.calendar.rules import tier_rule
 from services.calendar.seed import parse_year_file, year_to_json
-from services.calendar.store import loaded_event
+from services.intake import ingress, tiering
 from services.intake import repository as repo
-from services.intake.cases import IntakeConfig, Submission, decline, reclassify, register
+from services.intake.config import IntakeConfig
+from services.intake.deps import ConfigDep, ReadableCase, RuntimeDep, WritableCase
+from services.intake.dispatch import decline
+from services.intake.models import IntakeCase
+from services.intake.registration import Submission, register
 from services.security import partners
 from services.security.accounts import accounts
-from services.security.guard import acting, audit_cases, authorize, not_found, principal, require_role, visible
-from services.security.policy import Role
+from services.security.guard import acting, audit_cases, authorize, principal, visible
 
 INGRESS_MAX_BYTES = 256 * 1024
 limiter = partners.RateLimiter()
@@ -88,177 +89,149 @@ class Decline(StrictModel):
     actor: str | None = ACTOR
 
 
-def build_router(runtime: Runtime, config: IntakeConfig) -> APIRouter:
-    router = APIRouter()
-
-    async def case_unit(request: Request, case_id: str, roles: tuple[Role, ...]) -> str | None:
-        """The unit holding a case; the role is checked first, and a case out of scope is not found like a missing
-        one (callers pass the same message to ``authorize``)."""
-        require_role(request, roles)
-        row = await repo.get(runtime.pool, case_id)
-        if row is None:
-            raise not_found(f"案件 {case_id} 不存在")
-        return row["org_unit"] or _serving(row["region_code"], None)
-
-    def _serving(region: str, id_number: str | None) -> str | None:
-        unit = config.hierarchy.serving(region, home_province=id_number[:2] if id_number else None)
-        return unit.code if unit else None
-
-    @router.post("/api/v1/cases", status_code=201, response_model=CaseAccepted,
-                 responses={200: {"description": "linked to an open case of the same worker and employer"}})
-    async def create_case(request: Request, body: CaseIn) -> JSONResponse:
-        caller = principal(request)
-        unit = _serving(body.region_code, body.workers[0].id_number) or caller.org_unit
-        authorize(request, "write", roles=("clerk",), unit=unit, hierarchy=config.hierarchy)
-        actor = acting(request, body.actor)
-        sub = Submission(channel=body.channel, received_at=body.received_at, region_code=body.region_code,  # type: ignore[arg-type]
-                         workers=body.workers, employer=body.employer, claims=body.claims, summary=body.summary,
-                         tier=body.tier, tier_reason=body.tier_reason, route=body.route, answer=body.answer,
-                         overrides={o.field: o.reason for o in body.overrides}, actor=actor)
-        outcome = await usecase.run(runtime, lambda ctx: register(
-            ctx, sub, config=config, visible=lambda held: visible(request, "read", held, hierarchy=config.hierarchy)))
-        request.state.audit_case = outcome.case_id
-        return JSONResponse(outcome.as_json(config.hierarchy), status_code=200 if outcome.linked else 201)
-
-    @router.post("/api/v1/cases/{case_id}/tier", response_model=CaseAccepted)
-    async def change_tier(request: Request, case_id: str, body: TierChange) -> dict[str, Any]:
-        authorize(request, "write", roles=("clerk", "supervisor"),
-                  unit=await case_unit(request, case_id, ("clerk", "supervisor")), case_id=case_id,
-                  missing=f"案件 {case_id} 不存在", hierarchy=config.hierarchy)
-        outcome = await usecase.run(runtime, lambda ctx: reclassify(
-            ctx, case_id, tier=body.tier, reason=body.reason, actor=acting(request, body.actor), config=config))
-        return outcome.as_json(config.hierarchy)
-
-    @router.post("/api/v1/cases/{case_id}/decline", response_model=CaseAccepted)
-    async def decline_case(request: Request, case_id: str, body: Decline) -> dict[str, Any]:
-        authorize(request, "write", roles=("mediator", "legal_aid_officer", "supervisor"), unit=body.org_unit,
-                  case_id=case_id, hierarchy=config.hierarchy)
-        outcome = await usecase.run(runtime, lambda ctx: decline(
-            ctx, case_id, org_unit=body.org_unit, reason=body.reason, actor=acting(request, body.actor),
-            config=config))
-        return outcome.as_json(config.hierarchy)
-
-    @router.post("/api/v1/events", status_code=202)
-    async def partner_event(request: Request) -> JSONResponse:
-        """Partner ingress: the same CloudEvents courts and bureaus may publish to Kafka (structured JSON)."""
-        content_type = request.headers.get("content-type", "")
-        if not content_type.startswith(("application/cloudevents+json", "application/json")):
-            raise Problem(415, "请以 application/cloudevents+json 提交 CloudEvent")
-        body_bytes = await request.body()
-        if len(body_bytes) > INGRESS_MAX_BYTES:
-            raise Problem(413, f"事件大小超过 {INGRESS_MAX_BYTES // 1024} KiB 上限")
-        # Partners prove themselves whatever the people's login settings: this signature travels on with the event
-        partner = partners.verify(request.headers, body_bytes, accounts())
-        if not limiter.allow(partner.key_id):
-            raise Problem(429, "请求过于频繁，请稍后重试", retry_after=1)
-        try:
-            raw = json.loads(body_bytes)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise Problem(400, f"请求体不是有效的 JSON：{exc}") from exc
-        if not isinstance(raw, dict):
-            raise Problem(400, "CloudEvent 必须是 JSON 对象")
-        try:
-            event = parse_envelope(raw)
-        except EventRejected as exc:
-            raise Problem(422, exc.detail, type_=f"urn:laborcase:problem:{exc.code.replace('_', '-')}") from exc
-        if event.type not in PARTNER_TYPES:
-            raise Problem(422, f"不支持的事件类型：{event.type}", type_="urn:laborcase:problem:unknown-type")
-        spec = spec_for(event.type)
-        assert spec is not None and event.data is not None
-        key = event.data.get("court_case_no") or event.data.get("arbitration_case_no")
-        known = await repo.by_partner_ref(runtime.pool, court_case_no=event.data.get("court_case_no"),  # type: ignore[arg-type]
-                                          arbitration_case_no=event.data.get("arbitration_case_no"))
-        owner = None if known is None else (known["court_code"] if partner.kind == "court" else known["bureau_code"])
-        try:
-            partners.check_scope(partner, event.type, event.data, case_partner=owner)
-        except partners.PartnerRefused as exc:
-            raise exc.problem() from exc
-        async with runtime.unit_of_work() as ctx:
-            fresh = await ctx.conn.fetchval(
-                "INSERT INTO ingress (event_id, event_type, key_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING "
-                "RETURNING 1", event.id, event.type, partner.key_id)
-            if fresh:
-                # the partner's own bytes and signature: every consumer verifies the sender, as on Kafka
-                signature = [(k, request.headers[k].encode()) for k in (partners.KEY_ID, partners.TIMESTAMP,
-                                                                         partners.SIGNATURE)]
-                ctx.records.append(Record(topic=spec.topics[0], key=key.encode() if key else None, value=body_bytes,
-                                          headers=(("content-type", b"application/cloudevents+json"),
-                                                   ("ce_type", event.type.encode()), *signature),
-                                          event_id=event.id, event_type=event.type))
-        if not fresh:
-            raise Problem(409, f"事件 {event.id} 已经收到过（重放）", type_="urn:laborcase:problem:replayed")
-        body = {"id": str(event.id), "type": event.type, "topic": spec.topics[0],
-                "lookup": f"/api/v1/cases?ref={key}"}
-        return JSONResponse(body, status_code=202)
-
-    @router.get("/api/v1/intake/cases")
-    async def list_cases(request: Request, ref: str | None = None, status: str | None = None,
-                         limit: int = 50) -> dict[str, Any]:
-        authorize(request, "read", roles=("clerk", "supervisor"), unit=principal(request).org_unit,
-                  hierarchy=config.hierarchy)
-        rows = await repo.find(runtime.pool, ref=ref, status=status, limit=max(1, min(limit, 500)))
-        shown = [_case_json(r, config) for r in rows
-                 if visible(request, "read", r["org_unit"] or _serving(r["region_code"], None))]
-        audit_cases(request, [c["case_id"] for c in shown])
-        return {"cases": shown}
-
-    @router.get("/api/v1/intake/cases/{case_id}")
-    async def get_case(request: Request, case_id: str) -> dict[str, Any]:
-        authorize(request, "read", roles=("clerk", "supervisor"),
-                  unit=await case_unit(request, case_id, ("clerk", "supervisor")), case_id=case_id,
-                  missing=f"案件 {case_id} 不存在", hierarchy=config.hierarchy)
-        row = await repo.get(runtime.pool, case_id)
-        refs = await repo.refs_of(runtime.pool, case_id)
-        return _case_json(row, config) | {"refs": refs, "audit": await caselog.entries(runtime.pool, case_id)}
-
-    @router.get("/api/v1/intake/org-units")
-    async def org_units(request: Request) -> dict[str, Any]:
-        principal(request)
-        return {"units": [{"code": u.code, "name": u.name, "level": u.level, "parent": u.parent,
-                           "regions": list(u.regions), "serves_home_province": u.serves_home_province}
-                          for u in config.hierarchy.units.values()]}
-
-    @router.get("/api/v1/intake/calendar/{year}")
-    async def calendar_year(year: int = FastPath(ge=1900, le=2200)) -> dict[str, Any]:
-        data = runtime.calendar.years.get(year)
-        if data is None:
-            return {"year": year, "loaded": False, "fallback": "Monday–Friday, deadlines provisional"}
-        return {"loaded": True, **year_to_json(data)}
-
-    @router.put("/api/v1/intake/calendar/{year}")
-    async def load_calendar_year(request: Request, year: int = FastPath(ge=1900, le=2200)) -> dict[str, Any]:
-        """Operator: load a year of the State Council's notice (``laborcase calendar load FILE``)."""
-        authorize(request, "operate", roles=("operator",))
-        try:
-            raw = json.loads(await request.body())
-            data = parse_year_file(raw)
-        except (json.JSONDecodeError, ValueError, ValidationError) as exc:
-            raise Problem(422, f"工作日历文件不合法：{exc}") from exc
-        if data.year != year:
-            raise Problem(422, f"文件中的年份 {data.year} 与地址中的 {year} 不一致")
-        async with runtime.unit_of_work() as ctx:
-            saved = await runtime.apply_calendar_year(ctx, data)
-            ctx.publish("calendar.year_loaded", loaded_event(saved), subject=f"calendar-{saved.year}")
-            rows = await ctx.conn.fetch(
-                "SELECT case_id, tier, received_at, due_at FROM cases WHERE provisional AND status = 'received'")
-            for row in rows:  # intake's copy of due times it still owns
-                due_at, provisional = tier_rule(row["tier"], row["received_at"]).due(runtime.calendar)
-                await repo.update_case(ctx.conn, row["case_id"], due_at=due_at, provisional=provisional)
-        return {"year": saved.year, "version": saved.version, "source": saved.source}
-
-    return router
+router = APIRouter()
 
 
-def _case_json(row: Any, config: IntakeConfig) -> dict[str, Any]:
-    unit = config.hierarchy.get(row["org_unit"]) if row["org_unit"] else None
+@router.post("/api/v1/cases", status_code=201, response_model=CaseAccepted,
+             responses={200: {"description": "linked to an open case of the same worker and employer"}})
+async def create_case(request: Request, body: CaseIn, runtime: RuntimeDep, config: ConfigDep) -> JSONResponse:
+    caller = principal(request)
+    unit = config.serving(body.region_code, body.workers[0].id_number) or caller.org_unit
+    authorize(request, "write", roles=("clerk",), unit=unit, hierarchy=config.hierarchy)
+    actor = acting(request, body.actor)
+    sub = Submission(channel=body.channel, received_at=body.received_at, region_code=body.region_code,  # type: ignore[arg-type]
+                     workers=body.workers, employer=body.employer, claims=body.claims, summary=body.summary,
+                     tier=body.tier, tier_reason=body.tier_reason, route=body.route, answer=body.answer,
+                     overrides={o.field: o.reason for o in body.overrides}, actor=actor)
+    outcome = await usecase.run(runtime, lambda ctx: register(
+        ctx, sub, config=config, visible=lambda held: visible(request, "read", held, hierarchy=config.hierarchy)))
+    request.state.audit_case = outcome.case_id
+    return JSONResponse(outcome.as_json(config.hierarchy), status_code=200 if outcome.linked else 201)
+
+
+@router.post("/api/v1/cases/{case_id}/tier", response_model=CaseAccepted)
+async def change_tier(request: Request, case_id: WritableCase, body: TierChange, runtime: RuntimeDep,
+                      config: ConfigDep) -> dict[str, Any]:
+    outcome = await usecase.run(runtime, lambda ctx: tiering.reclassify(
+        ctx, case_id, tier=body.tier, reason=body.reason, actor=acting(request, body.actor), config=config))
+    return outcome.as_json(config.hierarchy)
+
+
+@router.post("/api/v1/cases/{case_id}/decline", response_model=CaseAccepted)
+async def decline_case(request: Request, case_id: str, body: Decline, runtime: RuntimeDep,
+                       config: ConfigDep) -> dict[str, Any]:
+    authorize(request, "write", roles=("mediator", "legal_aid_officer", "supervisor"), unit=body.org_unit,
+              case_id=case_id, hierarchy=config.hierarchy)
+    outcome = await usecase.run(runtime, lambda ctx: decline(
+        ctx, case_id, org_unit=body.org_unit, reason=body.reason, actor=acting(request, body.actor), config=config))
+    return outcome.as_json(config.hierarchy)
+
+
+@router.post("/api/v1/events", status_code=202)
+async def partner_event(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """Partner ingress: the same CloudEvents courts and bureaus may publish to Kafka (structured JSON)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/cloudevents+json", "application/json")):
+        raise Problem(415, "请以 application/cloudevents+json 提交 CloudEvent")
+    body_bytes = await request.body()
+    if len(body_bytes) > INGRESS_MAX_BYTES:
+        raise Problem(413, f"事件大小超过 {INGRESS_MAX_BYTES // 1024} KiB 上限")
+    # Partners prove themselves whatever the people's login settings: this signature travels on with the event
+    partner = partners.verify(request.headers, body_bytes, accounts())
+    if not limiter.allow(partner.key_id):
+        raise Problem(429, "请求过于频繁，请稍后重试", retry_after=1)
+    try:
+        raw = json.loads(body_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise Problem(400, f"请求体不是有效的 JSON：{exc}") from exc
+    if not isinstance(raw, dict):
+        raise Problem(400, "CloudEvent 必须是 JSON 对象")
+    try:
+        event = parse_envelope(raw)
+    except EventRejected as exc:
+        raise Problem(422, exc.detail, type_=f"urn:laborcase:problem:{exc.code.replace('_', '-')}") from exc
+    if event.type not in PARTNER_TYPES:
+        raise Problem(422, f"不支持的事件类型：{event.type}", type_="urn:laborcase:problem:unknown-type")
+    spec = spec_for(event.type)
+    assert spec is not None and event.data is not None
+    data = event.data
+    key = data.get("court_case_no") or data.get("arbitration_case_no")
+    try:
+        partners.check_scope(partner, event.type, data,
+                             case_partner=await ingress.case_partner(runtime.pool, partner, data))
+    except partners.PartnerRefused as exc:
+        raise exc.problem() from exc
+    # the partner's own bytes and signature: every consumer verifies the sender, as on Kafka
+    signature = [(k, request.headers[k].encode()) for k in (partners.KEY_ID, partners.TIMESTAMP, partners.SIGNATURE)]
+    fresh = await usecase.run(runtime, lambda ctx: ingress.forward(
+        ctx, event, partner=partner, topic=spec.topics[0], key=key, value=body_bytes, signature=signature))
+    if not fresh:
+        raise Problem(409, f"事件 {event.id} 已经收到过（重放）", type_="urn:laborcase:problem:replayed")
+    body = {"id": str(event.id), "type": event.type, "topic": spec.topics[0], "lookup": f"/api/v1/cases?ref={key}"}
+    return JSONResponse(body, status_code=202)
+
+
+@router.get("/api/v1/intake/cases")
+async def list_cases(request: Request, runtime: RuntimeDep, config: ConfigDep, ref: str | None = None,
+                     status: str | None = None, limit: int = 50) -> dict[str, Any]:
+    authorize(request, "read", roles=("clerk", "supervisor"), unit=principal(request).org_unit,
+              hierarchy=config.hierarchy)
+    cases = await repo.find(runtime.pool, ref=ref, status=status, limit=max(1, min(limit, 500)))
+    shown = [_case_json(c, config) for c in cases
+             if visible(request, "read", c.org_unit or config.serving(c.region_code))]
+    audit_cases(request, [c["case_id"] for c in shown])
+    return {"cases": shown}
+
+
+@router.get("/api/v1/intake/cases/{case_id}")
+async def get_case(case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep) -> dict[str, Any]:
+    case = found(await repo.get(runtime.pool, case_id), f"案件 {case_id} 不存在")
+    refs = await repo.refs_of(runtime.pool, case_id)
+    return _case_json(case, config) | {"refs": refs, "audit": await caselog.entries(runtime.pool, case_id)}
+
+
+@router.get("/api/v1/intake/org-units")
+async def org_units(request: Request, config: ConfigDep) -> dict[str, Any]:
+    principal(request)
+    return {"units": [{"code": u.code, "name": u.name, "level": u.level, "parent": u.parent,
+                       "regions": list(u.regions), "serves_home_province": u.serves_home_province}
+                      for u in config.hierarchy.units.values()]}
+
+
+@router.get("/api/v1/intake/calendar/{year}")
+async def calendar_year(runtime: RuntimeDep, year: int = FastPath(ge=1900, le=2200)) -> dict[str, Any]:
+    data = runtime.calendar.years.get(year)
+    if data is None:
+        return {"year": year, "loaded": False, "fallback": "Monday–Friday, deadlines provisional"}
+    return {"loaded": True, **year_to_json(data)}
+
+
+@router.put("/api/v1/intake/calendar/{year}")
+async def load_calendar_year(request: Request, runtime: RuntimeDep,
+                             year: int = FastPath(ge=1900, le=2200)) -> dict[str, Any]:
+    """Operator: load a year of the State Council's notice (``laborcase calendar load FILE``)."""
+    authorize(request, "operate", roles=("operator",))
+    try:
+        raw = json.loads(await request.body())
+        data = parse_year_file(raw)
+    except (json.JSONDecodeError, ValueError, ValidationError) as exc:
+        raise Problem(422, f"工作日历文件不合法：{exc}") from exc
+    if data.year != year:
+        raise Problem(422, f"文件中的年份 {data.year} 与地址中的 {year} 不一致")
+    saved = await usecase.run(runtime, lambda ctx: tiering.load_calendar_year(ctx, runtime, data))
+    return {"year": saved.year, "version": saved.version, "source": saved.source}
+
+
+def _case_json(case: IntakeCase, config: IntakeConfig) -> dict[str, Any]:
+    unit = config.hierarchy.get(case.org_unit) if case.org_unit else None
     return {
-        "case_id": row["case_id"], "status": row["status"], "channel": row["channel"],
-        "received_at": shanghai_iso(row["received_at"]), "region_code": row["region_code"],
-        "region_name": config.regions.name(row["region_code"]), "employer_name": row["employer_name"],
-        "claim_types": row["claim_types"], "worker_count": row["worker_count"], "group_dispute": row["group_dispute"],
-        "tier": row["tier"], "tier_rule": row["tier_rule"], "tier_reason": row["tier_reason"],
-        "due_at": shanghai_iso(row["due_at"]), "provisional": row["provisional"], "org_unit": row["org_unit"],
-        "org_unit_name": unit.name if unit else None, "route": row["route"],
-        "dispatch_attempt": row["dispatch_attempt"], "court_case_no": row["court_case_no"],
-        "arbitration_case_no": row["arbitration_case_no"], "warnings": row["warnings"], "answer": row["answer"],
+        "case_id": case.case_id, "status": case.status, "channel": case.channel,
+        "received_at": shanghai_iso(case.received_at), "region_code": case.region_code,
+        "region_name": config.regions.name(case.region_code), "employer_name": case.employer_name,
+        "claim_types": case.claim_types, "worker_count": case.worker_count, "group_dispute": case.group_dispute,
+        "tier": case.tier, "tier_rule": case.tier_rule, "tier_reason": case.tier_reason,
+        "due_at": shanghai_iso(case.due_at), "provisional": case.provisional, "org_unit": case.org_unit,
+        "org_unit_name": unit.name if unit else None, "route": case.route,
+        "dispatch_attempt": case.dispatch_attempt, "court_case_no": case.court_case_no,
+        "arbitration_case_no": case.arbitration_case_no, "warnings": case.warnings, "answer": case.answer,
     }

@@ -39,7 +39,9 @@ class CaseWorker(IntakeModel, table=True):
     phone: str = Field(sa_type=Text)
 
 
-class Case(IntakeModel, table=True):
+class IntakeCase(IntakeModel, table=True):
+    """A case as intake registered it (案件): its facts, triage, and where it was dispatched."""
+
     __tablename__ = "cases"
     __table_args__ = (
         Index(

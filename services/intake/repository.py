@@ -1,108 +1,169 @@
-"""Intake's SQL, in one place."""
+"""Intake's SQL, in one place: every statement on cases, case_workers, case_refs and ingress.
+
+Functions take the unit of work's connection (or the pool, for reads) and return ``models`` rows.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import asyncpg
 
 from events.common import Worker
+from services.backbone.db import assignments
 from services.calendar.model import local_date
+from services.intake.models import IntakeCase
 
+#: the statuses of a case intake still holds open: new submissions of the same dispute link to it
 OPEN = ("received", "dispatched")
+#: the partner case numbers a case may be known by (case_refs.kind)
+REF_KINDS = ("court_case_no", "arbitration_case_no")
+
+NEXT_CASE_NUMBER = "SELECT nextval('case_number')"
+CASE = "SELECT * FROM cases WHERE case_id = $1"
+CASE_FOR_UPDATE = "SELECT * FROM cases WHERE case_id = $1 FOR UPDATE"
+CASE_SCOPE = "SELECT org_unit, region_code FROM cases WHERE case_id = $1"
+CASE_BY_REF = "SELECT c.* FROM cases c JOIN case_refs r ON r.case_id = c.case_id WHERE r.kind = $1 AND r.ref = $2"
+CASE_BY_REF_FOR_UPDATE = CASE_BY_REF + " FOR UPDATE OF c"
+OPEN_MATCH = (
+    "SELECT c.* FROM cases c WHERE c.status = ANY($4::text[]) AND c.employer_uscc = $1 "
+    "AND c.claim_types && $3::text[] AND EXISTS (SELECT 1 FROM case_workers w "
+    "WHERE w.case_id = c.case_id AND w.id_number = ANY($2::text[])) "
+    "ORDER BY c.received_at LIMIT 1 FOR UPDATE"
+)
+#: the columns a new case is written with (the rest take their defaults)
+NEW_CASE_COLUMNS = (
+    "case_id", "status", "channel", "received_at", "region_code", "employer_uscc", "employer_name", "claim_types",
+    "worker_count", "group_dispute", "tier", "tier_rule", "tier_reason", "due_at", "provisional", "court_code",
+    "court_case_no", "bureau_code", "arbitration_case_no", "facts", "warnings",
+)
+INSERT_CASE = (
+    f"INSERT INTO cases ({', '.join(NEW_CASE_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i + 1}' for i in range(len(NEW_CASE_COLUMNS)))}) RETURNING *"
+)
+INSERT_REF = "INSERT INTO case_refs (kind, ref, case_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1"
+INSERT_WORKERS = (
+    "INSERT INTO case_workers (case_id, id_number, name, phone) "
+    "SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING"
+)
+COUNT_WORKERS = "SELECT count(*) FROM case_workers WHERE case_id = $1"
+FIND_CASES = (
+    "SELECT * FROM cases c WHERE ($1::text IS NULL OR c.case_id = $1 OR EXISTS "
+    "(SELECT 1 FROM case_refs r WHERE r.case_id = c.case_id AND r.ref = $1)) "
+    "AND ($2::text IS NULL OR c.status = $2) ORDER BY c.received_at DESC LIMIT $3"
+)
+REFS_OF_CASE = "SELECT kind, ref FROM case_refs WHERE case_id = $1 ORDER BY kind, ref"
+PROVISIONAL_RECEIVED = "SELECT * FROM cases WHERE provisional AND status = 'received'"
+INSERT_INGRESS = (
+    "INSERT INTO ingress (event_id, event_type, key_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1"
+)
+PRUNE_INGRESS = "DELETE FROM ingress WHERE received_at < now() - make_interval(days => $1)"
+
+Executor = asyncpg.Connection | asyncpg.Pool
 
 
-async def next_case_id(conn: asyncpg.Connection, received_at: Any) -> str:
+class CaseScope(NamedTuple):
+    """What authorization needs of a case: the unit holding it (None before dispatch) and its region."""
+
+    org_unit: str | None
+    region_code: str
+
+
+def _case(row: asyncpg.Record | None) -> IntakeCase | None:
+    return None if row is None else IntakeCase.model_validate(dict(row))
+
+
+async def next_case_id(conn: asyncpg.Connection, received_at: datetime) -> str:
     """案件编号 such as LC20260302000123: the day received and a sequence number."""
-    seq = await conn.fetchval("SELECT nextval('case_number')")
+    seq = await conn.fetchval(NEXT_CASE_NUMBER)
     return f"LC{local_date(received_at):%Y%m%d}{seq:06d}"
 
 
-async def by_partner_ref(conn: asyncpg.Connection, *, court_case_no: str | None,
-                         arbitration_case_no: str | None) -> asyncpg.Record | None:
-    for kind, ref in (("court_case_no", court_case_no), ("arbitration_case_no", arbitration_case_no)):
+async def get(conn: Executor, case_id: str, *, lock: bool = False) -> IntakeCase | None:
+    return _case(await conn.fetchrow(CASE_FOR_UPDATE if lock else CASE, case_id))
+
+
+async def case_scope(pool: Executor, case_id: str) -> CaseScope | None:
+    row = await pool.fetchrow(CASE_SCOPE, case_id)
+    return None if row is None else CaseScope(row["org_unit"], row["region_code"])
+
+
+async def by_partner_ref(conn: Executor, *, court_case_no: str | None, arbitration_case_no: str | None,
+                         lock: bool = True) -> IntakeCase | None:
+    """The case a partner case number (案号) belongs to; locked for the unit of work unless ``lock`` is False."""
+    for kind, ref in zip(REF_KINDS, (court_case_no, arbitration_case_no), strict=True):
         if ref:
-            row = await conn.fetchrow(
-                "SELECT c.* FROM cases c JOIN case_refs r ON r.case_id = c.case_id "
-                "WHERE r.kind = $1 AND r.ref = $2 FOR UPDATE OF c", kind, ref)
+            row = await conn.fetchrow(CASE_BY_REF_FOR_UPDATE if lock else CASE_BY_REF, kind, ref)
             if row:
-                return row
+                return _case(row)
     return None
+
+
+async def open_match(conn: asyncpg.Connection, *, uscc: str, id_numbers: Sequence[str],
+                     claim_types: Sequence[str]) -> IntakeCase | None:
+    """An open case of the same worker(s) against the same employer with an overlapping claim (locked)."""
+    return _case(await conn.fetchrow(OPEN_MATCH, uscc, list(id_numbers), list(claim_types), list(OPEN)))
+
+
+async def insert_case(conn: asyncpg.Connection, **values: Any) -> IntakeCase:
+    """Write a new case: ``values`` names every column of ``NEW_CASE_COLUMNS``."""
+    if set(values) != set(NEW_CASE_COLUMNS):
+        raise ValueError(f"a new case needs exactly {NEW_CASE_COLUMNS}, got {sorted(values)}")
+    case = _case(await conn.fetchrow(INSERT_CASE, *(values[c] for c in NEW_CASE_COLUMNS)))
+    assert case is not None
+    return case
+
+
+async def update_case(conn: asyncpg.Connection, case_id: str, **values: Any) -> IntakeCase | None:
+    """Update columns (names from code, never from input); returns the updated case in the same round trip."""
+    statement = f"UPDATE cases SET {assignments(list(values))}, updated_at = now() WHERE case_id = $1 RETURNING *"
+    return _case(await conn.fetchrow(statement, case_id, *values.values()))
 
 
 async def add_refs(conn: asyncpg.Connection, case_id: str, *, court_case_no: str | None,
                    arbitration_case_no: str | None) -> list[str]:
     """Record the partner case numbers a case is known by; returns the new ones."""
     added = []
-    for kind, ref in (("court_case_no", court_case_no), ("arbitration_case_no", arbitration_case_no)):
-        if ref and await conn.fetchval(
-                "INSERT INTO case_refs (kind, ref, case_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
-                kind, ref, case_id):
+    for kind, ref in zip(REF_KINDS, (court_case_no, arbitration_case_no), strict=True):
+        if ref and await conn.fetchval(INSERT_REF, kind, ref, case_id):
             added.append(ref)
     return added
 
 
-async def open_match(conn: asyncpg.Connection, *, uscc: str, id_numbers: Sequence[str],
-                     claim_types: Sequence[str]) -> asyncpg.Record | None:
-    """An open case of the same worker(s) against the same employer with an overlapping claim."""
-    return await conn.fetchrow(
-        "SELECT c.* FROM cases c WHERE c.status = ANY($4::text[]) AND c.employer_uscc = $1 "
-        "AND c.claim_types && $3::text[] AND EXISTS (SELECT 1 FROM case_workers w "
-        "WHERE w.case_id = c.case_id AND w.id_number = ANY($2::text[])) "
-        "ORDER BY c.received_at LIMIT 1 FOR UPDATE",
-        uscc, list(id_numbers), list(claim_types), list(OPEN),
-    )
-
-
-async def insert_case(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
-    columns = list(values)
-    await conn.execute(
-        f"INSERT INTO cases ({', '.join(columns)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})",
-        *values.values(),
-    )
-
-
-async def update_case(conn: asyncpg.Connection, case_id: str, **values: Any) -> asyncpg.Record | None:
-    """Update columns (names from code, never from input); returns the updated row in the same round trip."""
-    columns = list(values)
-    assignments = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(columns))
-    return await conn.fetchrow(f"UPDATE cases SET {assignments}, updated_at = now() WHERE case_id = $1 RETURNING *",
-                               case_id, *values.values())
-
-
 async def add_workers(conn: asyncpg.Connection, case_id: str, workers: Sequence[Worker]) -> int:
     """Add workers not yet on the case; returns how many were new."""
-    status = await conn.execute(
-        "INSERT INTO case_workers (case_id, id_number, name, phone) "
-        "SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
-        case_id, [w.id_number for w in workers], [w.name for w in workers], [w.phone for w in workers])
+    status = await conn.execute(INSERT_WORKERS, case_id, [w.id_number for w in workers], [w.name for w in workers],
+                                [w.phone for w in workers])
     return int(status.split()[-1])
 
 
-async def workers_of(conn: asyncpg.Connection, case_id: str) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM case_workers WHERE case_id = $1", case_id))
+async def workers_of(conn: Executor, case_id: str) -> int:
+    return int(await conn.fetchval(COUNT_WORKERS, case_id))
 
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, case_id: str, *, lock: bool = False) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT * FROM cases WHERE case_id = $1{' FOR UPDATE' if lock else ''}", case_id)
+async def find(pool: Executor, *, ref: str | None, status: str | None, limit: int) -> list[IntakeCase]:
+    """Newest first: by case id or partner case number (``ref``), by status."""
+    return [IntakeCase.model_validate(dict(r)) for r in await pool.fetch(FIND_CASES, ref, status, limit)]
 
 
-async def find(pool: asyncpg.Pool, *, ref: str | None, status: str | None, limit: int) -> list[asyncpg.Record]:
-    return await pool.fetch(
-        "SELECT * FROM cases c WHERE ($1::text IS NULL OR c.case_id = $1 OR EXISTS "
-        "(SELECT 1 FROM case_refs r WHERE r.case_id = c.case_id AND r.ref = $1)) "
-        "AND ($2::text IS NULL OR c.status = $2) ORDER BY c.received_at DESC LIMIT $3",
-        ref, status, limit)
+async def refs_of(conn: Executor, case_id: str) -> list[dict[str, str]]:
+    return [dict(r) for r in await conn.fetch(REFS_OF_CASE, case_id)]
 
 
-async def refs_of(conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> list[dict[str, str]]:
-    rows = await conn.fetch("SELECT kind, ref FROM case_refs WHERE case_id = $1 ORDER BY kind, ref", case_id)
-    return [dict(r) for r in rows]
+async def provisional_received(conn: asyncpg.Connection) -> list[IntakeCase]:
+    """Cases whose tier clock intake still holds (not yet dispatched) on a provisional due time."""
+    return [IntakeCase.model_validate(dict(r)) for r in await conn.fetch(PROVISIONAL_RECEIVED)]
 
 
-async def prune_ingress(conn: asyncpg.Connection | asyncpg.Pool, *, days: float) -> int:
+async def record_ingress(conn: asyncpg.Connection, *, event_id: uuid.UUID, event_type: str, key_id: str) -> bool:
+    """Remember a partner event received over HTTP; False if it was received before (a replay)."""
+    return bool(await conn.fetchval(INSERT_INGRESS, event_id, event_type, key_id))
+
+
+async def prune_ingress(conn: Executor, *, days: float) -> int:
     """Forget ingress event ids older than the retention (the replay cache; DESIGN §6)."""
-    status = await conn.execute("DELETE FROM ingress WHERE received_at < now() - make_interval(days => $1)",
-                                int(days))
+    status = await conn.execute(PRUNE_INGRESS, int(days))
     return int(status.split()[-1])

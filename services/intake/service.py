@@ -7,12 +7,12 @@ from pathlib import Path
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import ServiceSpec
 from services.intake import repository as repo
-from services.intake.api import build_router
-from services.intake.cases import IntakeConfig
+from services.intake.api import router
+from services.intake.config import intake_config
 from services.intake.handlers import referral_handlers
 from services.security.auth_api import auth_router
 
-CONFIG = IntakeConfig.default()
+CONFIG = intake_config()
 
 SPEC = ServiceSpec(
     name="intake",
@@ -20,6 +20,6 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["intake"],
     handlers=referral_handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [build_router(runtime, CONFIG), auth_router(runtime)],
+    routers=lambda runtime: [router, auth_router(runtime)],
     housekeeping=(lambda runtime: repo.prune_ingress(runtime.pool, days=runtime.settings.ingress_retention_days),),
 )

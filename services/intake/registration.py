@@ -1,0 +1,206 @@
+"""Registering a submission (受理登记): validate it, link it to the open case of the same dispute or register a new
+case, triage it, and send it on its way (``dispatch``).
+
+A submission comes from a clerk (hotline, window, online form) or a partner's referral (court, arbitration
+bureau). It links to an open case known by the same partner case number, or of the same worker(s) against the
+same employer with an overlapping claim — only inside the submitter's scope: a possible duplicate elsewhere is
+never linked, written into or disclosed; supervisors are told instead (``intake.duplicate_suspected``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from events.common import Channel, Claim, Employer, Tier, Worker
+from events.intake import CaseFacts, CaseLinked, CaseReceived, CaseRefs, CaseTriaged, DuplicateSuspected, ValidationWarning
+from services.backbone import caselog
+from services.backbone.consumer import HandlerContext
+from services.backbone.errors import FieldError, Forbidden, Invalid
+from services.backbone.usecase import found
+from services.calendar.rules import tier_rule
+from services.intake import repository as repo
+from services.intake.config import IntakeConfig
+from services.intake.dispatch import OUT_OF_AREA, RESOLVED_IN_INTAKE, TIER_DEADLINE, Outcome, dispatch, resolve_in_intake
+from services.intake.domain.triage import TIER_ORDER, Facts, TriageError
+from services.intake.domain.validation import Finding, check
+from services.intake.models import IntakeCase
+from services.intake.tiering import apply_tier, tier_refused
+
+SAME_PARTNER_REF = "同一合作方案号已登记"
+SAME_DISPUTE = "同一职工、同一用人单位、诉求重叠，原案件尚未办结"
+BECAME_GROUP = "关联后人数达到集体争议标准，至少按难点问题办理"
+
+
+@dataclass(frozen=True)
+class Submission:
+    channel: Channel
+    received_at: datetime
+    region_code: str
+    workers: list[Worker]
+    employer: Employer
+    claims: list[Claim]
+    summary: str = ""
+    refs: CaseRefs = field(default_factory=CaseRefs)
+    tier: Tier | None = None
+    tier_reason: str | None = None
+    route: str | None = None
+    answer: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    actor: str | None = None
+    partner: bool = False
+    """Partner referrals are accepted with checksum warnings recorded (no clerk to override them)."""
+
+    @property
+    def triage_facts(self) -> Facts:
+        return Facts(str(self.channel), self.claims, len(self.workers))
+
+    def facts(self, *, group_dispute: bool) -> CaseFacts:
+        return CaseFacts(channel=self.channel, received_at=self.received_at, region_code=self.region_code,
+                         workers=self.workers, employer=self.employer, claims=self.claims, summary=self.summary,
+                         refs=self.refs, group_dispute=group_dispute)
+
+
+def field_errors(findings: list[Finding]) -> list[FieldError]:
+    return [FieldError(f.field, reason=f.message, code=f.code) for f in findings]
+
+
+async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig,
+                   visible: Callable[[str | None], bool] | None = None) -> Outcome:
+    """Register a submission. ``visible``: which units' cases the submitter may see (a clerk's scope); a possible
+    duplicate outside it is never linked, written into or disclosed — it is flagged to supervisors instead."""
+    warnings = _validated(ctx, sub, config)
+    existing = await repo.by_partner_ref(ctx.conn, court_case_no=sub.refs.court_case_no,
+                                         arbitration_case_no=sub.refs.arbitration_case_no)
+    reason = SAME_PARTNER_REF
+    if existing is not None and sub.partner and not _same_partner(existing, sub.refs):
+        raise Forbidden("该案号已由其他法院或仲裁委登记", code="out-of-scope")
+    if existing is None:
+        existing = await repo.open_match(ctx.conn, uscc=sub.employer.uscc,
+                                         id_numbers=[w.id_number for w in sub.workers],
+                                         claim_types=sorted(sub.triage_facts.claim_types))
+        reason = SAME_DISPUTE
+    elsewhere: IntakeCase | None = None
+    if existing is not None and visible is not None and not visible(existing.org_unit):
+        existing, elsewhere = None, existing  # outside the submitter's scope: a new case, flagged, not disclosed
+    if existing is not None:
+        return await _link(ctx, existing, sub, reason=reason, config=config)
+    outcome = await _new_case(ctx, sub, warnings, config=config)
+    if elsewhere is not None:
+        ctx.publish("intake.duplicate_suspected", DuplicateSuspected(
+            case_id=outcome.case_id, org_unit=outcome.org_unit, other_case_id=elsewhere.case_id,
+            other_org_unit=elsewhere.org_unit, reason=reason, detected_at=ctx.now), subject=outcome.case_id)
+        await caselog.log(ctx, outcome.case_id, actor=None, action="duplicate_suspected", reason=reason)
+    return outcome
+
+
+def _validated(ctx: HandlerContext, sub: Submission, config: IntakeConfig) -> list[ValidationWarning]:
+    """Errors refuse the submission; checksum warnings need a clerk's reason each (partners: recorded)."""
+    checked = check(received_at=sub.received_at, region_code=sub.region_code, workers=sub.workers,
+                    employer=sub.employer, regions=config.regions, now=ctx.now)
+    if checked.errors:
+        raise Invalid("；".join(f.message for f in checked.errors), errors=field_errors(checked.errors))
+    unresolved = [] if sub.partner else checked.unresolved(sub.overrides)
+    if unresolved:
+        raise Invalid("以下信息未通过校验，请核对；确认无误的，请逐项说明理由后重新提交", errors=field_errors(unresolved),
+                      code="needs-override")
+    if sub.route in RESOLVED_IN_INTAKE and not (sub.answer or "").strip():
+        raise Invalid("当场答复或转出需要填写答复内容", errors=[FieldError("answer", reason="缺少答复内容", code="missing")])
+    return [ValidationWarning(field=w.field, code=w.code, message=w.message,
+                              override_reason=sub.overrides.get(w.field),
+                              overridden_by=sub.actor if sub.overrides.get(w.field) else None)
+            for w in checked.warnings]
+
+
+def _same_partner(case: IntakeCase, refs: CaseRefs) -> bool:
+    """A partner's referral may join only a case it (the same court or bureau) referred."""
+    if refs.court_code and case.court_code and case.court_code != refs.court_code:
+        return False
+    return not (refs.bureau_code and case.bureau_code and case.bureau_code != refs.bureau_code)
+
+
+async def _new_case(ctx: HandlerContext, sub: Submission, warnings: list[ValidationWarning], *,
+                    config: IntakeConfig) -> Outcome:
+    facts = sub.triage_facts
+    policy = config.policy
+    try:
+        decision = policy.override(facts, sub.tier, sub.tier_reason) if sub.tier else policy.classify(facts)
+    except TriageError as exc:
+        raise tier_refused(exc) from exc
+    case_id = await repo.next_case_id(ctx.conn, sub.received_at)
+    group = policy.is_group(facts)
+    rule = tier_rule(decision.tier, sub.received_at)
+    due_at, provisional = await ctx.due(rule, case_id=case_id)
+    case_facts = sub.facts(group_dispute=group)
+    await repo.insert_case(
+        ctx.conn, case_id=case_id, status="received", channel=str(sub.channel), received_at=sub.received_at,
+        region_code=sub.region_code, employer_uscc=sub.employer.uscc, employer_name=sub.employer.name,
+        claim_types=sorted(facts.claim_types), worker_count=len(sub.workers), group_dispute=group,
+        tier=str(decision.tier), tier_rule=decision.rule, tier_reason=decision.reason, due_at=due_at,
+        provisional=provisional, court_code=sub.refs.court_code, court_case_no=sub.refs.court_case_no,
+        bureau_code=sub.refs.bureau_code, arbitration_case_no=sub.refs.arbitration_case_no,
+        facts=case_facts.model_dump(mode="json"), warnings=[w.model_dump() for w in warnings])
+    await repo.add_workers(ctx.conn, case_id, sub.workers)
+    await repo.add_refs(ctx.conn, case_id, court_case_no=sub.refs.court_case_no,
+                        arbitration_case_no=sub.refs.arbitration_case_no)
+    await caselog.log(ctx, case_id, actor=sub.actor, action="received", channel=str(sub.channel),
+                      tier=str(decision.tier), rule=decision.rule, warnings=[w.code for w in warnings])
+    ctx.publish("intake.case_received", CaseReceived(case_id=case_id, facts=case_facts, warnings=warnings,
+                                                     actor=sub.actor), subject=case_id)
+    ctx.publish("intake.case_triaged", CaseTriaged(
+        case_id=case_id, tier=decision.tier, rule=decision.rule, reason=decision.reason,
+        received_at=sub.received_at, due_at=due_at, provisional=provisional,
+        actor=sub.actor if decision.rule == "clerk_override" else None), subject=case_id)
+    clock = await ctx.deadlines.start(case_id=case_id, kind=TIER_DEADLINE, started_at=sub.received_at, due_at=due_at,
+                                      provisional=provisional, rule=rule, attributes={"tier": str(decision.tier)})
+
+    route = sub.route or policy.route(facts)
+    answer = sub.answer
+    unit = config.hierarchy.serving(sub.region_code, home_province=sub.workers[0].id_number[:2])
+    if route not in RESOLVED_IN_INTAKE and unit is None:
+        route, answer = "referred_elsewhere", OUT_OF_AREA
+    if route in RESOLVED_IN_INTAKE:
+        return await resolve_in_intake(ctx, case_id, route, answer or "", actor=sub.actor,
+                                       org_unit=unit.code if unit else None)
+    assert unit is not None
+    handover = await ctx.deadlines.hand_over(case_id=case_id, kind=TIER_DEADLINE, at=ctx.now, to=route, current=clock)
+    return await dispatch(ctx, case_id, unit, route, attempt=1, handover=handover, actor=sub.actor)
+
+
+async def _link(ctx: HandlerContext, case: IntakeCase, sub: Submission, *, reason: str,
+                config: IntakeConfig) -> Outcome:
+    """关联: the submission joins the open case — new workers and partner case numbers; a link that makes it a
+    group dispute raises its tier to at least 难点."""
+    case_id = case.case_id
+    new_workers = await repo.add_workers(ctx.conn, case_id, sub.workers)
+    refs: dict[str, Any] = {}
+    for key in ("court_code", "court_case_no", "bureau_code", "arbitration_case_no"):
+        value = getattr(sub.refs, key)
+        if value and not getattr(case, key):
+            refs[key] = value
+    new_refs = await repo.add_refs(ctx.conn, case_id, court_case_no=sub.refs.court_case_no,
+                                   arbitration_case_no=sub.refs.arbitration_case_no)
+    total = await repo.workers_of(ctx.conn, case_id)
+    group = case.group_dispute or config.policy.is_group(Facts(case.channel, sub.claims, total))
+    if refs or new_workers:
+        await repo.update_case(ctx.conn, case_id, worker_count=total, group_dispute=group, **refs)
+    ctx.publish("intake.case_linked", CaseLinked(case_id=case_id, submission=sub.facts(group_dispute=group),
+                                                 reason=reason, new_workers=new_workers, group_dispute=group),
+                subject=case_id)
+    await caselog.log(ctx, case_id, actor=sub.actor, action="linked", reason=reason, new_workers=new_workers,
+                      channel=str(sub.channel), refs=new_refs)
+    if group and not case.group_dispute and TIER_ORDER[Tier(case.tier)] < TIER_ORDER[Tier.difficult]:
+        await apply_tier(ctx, case, Tier.difficult, BECAME_GROUP, actor=sub.actor)
+    return Outcome.of(found(await repo.get(ctx.conn, case_id), f"案件 {case_id} 不存在"), linked=True)
+
+
+async def case_closed(ctx: HandlerContext, case_id: str) -> None:
+    """Follow-up closed the case (结案): new submissions of the same dispute no longer link to it."""
+    await repo.update_case(ctx.conn, case_id, status="closed")
+
+
+async def case_reopened(ctx: HandlerContext, case_id: str) -> None:
+    """Follow-up reopened the case: open again, new submissions link to it."""
+    await repo.update_case(ctx.conn, case_id, status="dispatched")
