@@ -10,7 +10,7 @@ from services.intake import repository as repo
 from services.intake.api import router
 from services.intake.config import intake_config
 from services.intake.handlers import referral_handlers
-from services.security.auth_api import auth_router
+from services.security import auth_api
 
 CONFIG = intake_config()
 
@@ -20,6 +20,6 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["intake"],
     handlers=referral_handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [router, auth_router(runtime)],
+    routers=lambda runtime: [router, auth_api.router],
     housekeeping=(lambda runtime: repo.prune_ingress(runtime.pool, days=runtime.settings.ingress_retention_days),),
 )
