@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,17 @@ from pydantic import Field
 
 from services.backbone import caselog, usecase
 from services.backbone.http import StrictModel
-from services.backbone.runtime import Runtime
 from services.calendar.model import shanghai_iso
-from services.followup import cases
-from services.followup.cases import FollowupConfig
-from services.hierarchy.orgunits import default_hierarchy
-from services.security.guard import acting, audit_cases, authorize, authorize_held, not_found, require_role, scope_units
+from services.followup import calls, repository
+from services.followup.deps import Config, HeldCall, HeldCase, RuntimeDep, WorklistUnits
+from services.followup.models import Followup
+from services.followup.repository import WorkItem
+from services.security.guard import acting, audit_cases
 
-HIERARCHY = default_hierarchy()
 TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
+
+router = APIRouter()
+templates = Jinja2Templates(directory=TEMPLATES)
 
 
 class CallBody(StrictModel):
@@ -32,65 +33,49 @@ class CallBody(StrictModel):
     actor: str | None = Field(default=None, max_length=100, description="ignored when logged in")
 
 
-def build_router(runtime: Runtime, config: FollowupConfig) -> APIRouter:
-    router = APIRouter()
-    templates = Jinja2Templates(directory=TEMPLATES)
+def _work_item(item: WorkItem) -> dict[str, Any]:
+    c = item.call
+    return {"followup_id": str(c.followup_id), "case_id": c.case_id, "kind": c.kind, "seq": c.seq,
+            "due_date": c.due_date.isoformat(), "attempts": c.attempts, "org_unit": item.org_unit,
+            "outcome": item.outcome, "amount_cny": c.amount,
+            "instalment_due": c.instalment_due.isoformat() if c.instalment_due else None}
 
-    async def worklist_rows(units: list[str] | None, limit: int) -> list[dict[str, Any]]:
-        rows = await runtime.pool.fetch(
-            "SELECT f.*, c.org_unit, c.outcome, c.agreement IS NOT NULL AS has_agreement FROM followups f "
-            "JOIN followup_cases c USING (case_id) WHERE f.state = 'scheduled' "
-            "AND ($1::text[] IS NULL OR c.org_unit = ANY($1)) ORDER BY f.due_date, f.case_id LIMIT $2", units, limit)
-        return [{"followup_id": str(r["followup_id"]), "case_id": r["case_id"], "kind": r["kind"], "seq": r["seq"],
-                 "due_date": r["due_date"].isoformat(), "attempts": r["attempts"], "org_unit": r["org_unit"],
-                 "outcome": r["outcome"], "amount_cny": r["amount"],
-                 "instalment_due": r["instalment_due"].isoformat() if r["instalment_due"] else None} for r in rows]
 
-    def scoped(request: Request, org_unit: str | None) -> list[str] | None:
-        unit = scope_units(request, org_unit, HIERARCHY)
-        authorize(request, "read", roles=("clerk", "supervisor"), unit=unit, hierarchy=HIERARCHY)
-        return list(HIERARCHY.subtree(unit)) if unit else None
+def _call(c: Followup) -> dict[str, Any]:
+    return {"followup_id": str(c.followup_id), "cycle": c.cycle, "kind": c.kind, "seq": c.seq,
+            "due_date": c.due_date.isoformat(), "state": c.state, "attempts": c.attempts, "paid": c.paid,
+            "satisfaction": c.satisfaction}
 
-    @router.get("/api/v1/followup/worklist")
-    async def worklist(request: Request, org_unit: str | None = None, limit: int = 200) -> dict[str, Any]:
-        calls = await worklist_rows(scoped(request, org_unit), max(1, min(limit, 1000)))
-        audit_cases(request, {c["case_id"] for c in calls})
-        return {"calls": calls}
 
-    @router.post("/api/v1/followup/calls/{followup_id}")
-    async def record(request: Request, followup_id: str, body: CallBody) -> dict[str, Any]:
-        require_role(request, ("clerk", "mediator"))
-        try:
-            row = await runtime.pool.fetchrow("SELECT c.case_id, c.org_unit FROM followups f JOIN followup_cases c "
-                                              "USING (case_id) WHERE f.followup_id = $1", uuid.UUID(followup_id))
-        except ValueError as exc:
-            raise not_found("回访任务不存在") from exc
-        authorize_held(request, "write", roles=("clerk", "mediator"), unit=row["org_unit"] if row else None,
-                       case_id=row["case_id"] if row else followup_id, missing="回访任务不存在", hierarchy=HIERARCHY)
-        return await usecase.run(runtime, lambda ctx: cases.record_call(
-            ctx, followup_id, reached=body.reached, satisfaction=body.satisfaction, comment=body.comment,
-            paid=body.paid, actor=acting(request, body.actor), config=config))
+async def _worklist(request: Request, runtime: RuntimeDep, units: list[str] | None, limit: int) -> list[dict[str, Any]]:
+    items = [_work_item(i) for i in await repository.worklist(runtime.pool, units, limit)]
+    audit_cases(request, {i["case_id"] for i in items})
+    return items
 
-    @router.get("/api/v1/followup/cases/{case_id}")
-    async def get_case(request: Request, case_id: str) -> dict[str, Any]:
-        require_role(request, ("clerk", "mediator", "supervisor"))
-        row = await runtime.pool.fetchrow("SELECT * FROM followup_cases WHERE case_id = $1", case_id)
-        authorize_held(request, "read", roles=("clerk", "mediator", "supervisor"), unit=row["org_unit"] if row else None,
-                       case_id=case_id, missing=f"回访案件 {case_id} 不存在", hierarchy=HIERARCHY)
-        calls = await runtime.pool.fetch("SELECT * FROM followups WHERE case_id = $1 ORDER BY cycle, due_date, seq",
-                                         case_id)
-        return {"case_id": case_id, "state": row["state"], "source": row["source"], "outcome": row["outcome"],
-                "resolved_at": shanghai_iso(row["resolved_at"]), "satisfaction": row["satisfaction"],
-                "flagged": row["flagged"], "cycle": row["cycle"], "agreement": row["agreement"],
-                "calls": [{"followup_id": str(c["followup_id"]), "cycle": c["cycle"], "kind": c["kind"], "seq": c["seq"],
-                           "due_date": c["due_date"].isoformat(), "state": c["state"], "attempts": c["attempts"],
-                           "paid": c["paid"], "satisfaction": c["satisfaction"]} for c in calls],
-                "log": await caselog.entries(runtime.pool, case_id)}
 
-    @router.get("/followup", response_class=HTMLResponse, include_in_schema=False)
-    async def page(request: Request, org_unit: str | None = None) -> Response:
-        calls = await worklist_rows(scoped(request, org_unit), 500)
-        audit_cases(request, {c["case_id"] for c in calls})
-        return templates.TemplateResponse(request, "followup_worklist.html", {"calls": calls, "org_unit": org_unit})
+@router.get("/api/v1/followup/worklist")
+async def worklist(request: Request, runtime: RuntimeDep, units: WorklistUnits, limit: int = 200) -> dict[str, Any]:
+    return {"calls": await _worklist(request, runtime, units, max(1, min(limit, 1000)))}
 
-    return router
+
+@router.post("/api/v1/followup/calls/{followup_id}")
+async def record(request: Request, followup_id: str, body: CallBody, runtime: RuntimeDep, config: Config,
+                 _: HeldCall) -> dict[str, Any]:
+    return await usecase.run(runtime, lambda ctx: calls.record_call(
+        ctx, followup_id, reached=body.reached, satisfaction=body.satisfaction, comment=body.comment, paid=body.paid,
+        actor=acting(request, body.actor), config=config))
+
+
+@router.get("/api/v1/followup/cases/{case_id}")
+async def get_case(case_id: str, case: HeldCase, runtime: RuntimeDep) -> dict[str, Any]:
+    return {"case_id": case_id, "state": case.state, "source": case.source, "outcome": case.outcome,
+            "resolved_at": shanghai_iso(case.resolved_at), "satisfaction": case.satisfaction, "flagged": case.flagged,
+            "cycle": case.cycle, "agreement": case.agreement,
+            "calls": [_call(c) for c in await repository.case_calls(runtime.pool, case_id)],
+            "log": await caselog.entries(runtime.pool, case_id)}
+
+
+@router.get("/followup", response_class=HTMLResponse, include_in_schema=False)
+async def page(request: Request, runtime: RuntimeDep, units: WorklistUnits, org_unit: str | None = None) -> Response:
+    items = await _worklist(request, runtime, units, 500)
+    return templates.TemplateResponse(request, "followup_worklist.html", {"calls": items, "org_unit": org_unit})

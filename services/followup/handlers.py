@@ -7,27 +7,27 @@ from events.intake import CaseAnswered
 from events.legalaid import CaseConcluded
 from events.mediation import CaseResolved
 from services.backbone.consumer import HandlerContext, Handlers
-from services.followup import cases
-from services.followup.cases import FollowupConfig
+from services.followup.config import FollowupConfig
+from services.followup.scheduling import case_resolved
 
 
 def handlers(config: FollowupConfig) -> Handlers:
     async def on_mediation(ctx: HandlerContext, event: CloudEvent, data: CaseResolved) -> None:
         if data.to_legal_aid:
             return  # not resolved: legal aid continues
-        await cases.case_resolved(ctx, case_id=data.case_id, source="mediation", org_unit=data.org_unit,
-                                  outcome=data.outcome, resolved_at=data.resolved_at, agreement=data.agreement,
-                                  confirmed_by_court=data.confirmed_by_court, config=config)
+        await case_resolved(ctx, case_id=data.case_id, source="mediation", org_unit=data.org_unit,
+                            outcome=data.outcome, resolved_at=data.resolved_at, agreement=data.agreement,
+                            confirmed_by_court=data.confirmed_by_court, config=config)
 
     async def on_legal_aid(ctx: HandlerContext, event: CloudEvent, data: CaseConcluded) -> None:
-        await cases.case_resolved(ctx, case_id=data.case_id, source="legal_aid", org_unit=data.org_unit,
-                                  outcome=data.outcome, resolved_at=data.concluded_at, agreement=None,
-                                  confirmed_by_court=False, config=config)
+        await case_resolved(ctx, case_id=data.case_id, source="legal_aid", org_unit=data.org_unit,
+                            outcome=data.outcome, resolved_at=data.concluded_at, agreement=None,
+                            confirmed_by_court=False, config=config)
 
     async def on_answered(ctx: HandlerContext, event: CloudEvent, data: CaseAnswered) -> None:
-        await cases.case_resolved(ctx, case_id=data.case_id, source="intake", org_unit=data.org_unit or "intake",
-                                  outcome=data.resolution, resolved_at=data.answered_at, agreement=None,
-                                  confirmed_by_court=False, config=config)
+        await case_resolved(ctx, case_id=data.case_id, source="intake", org_unit=data.org_unit or "intake",
+                            outcome=data.resolution, resolved_at=data.answered_at, agreement=None,
+                            confirmed_by_court=False, config=config)
 
     return {"mediation.case_resolved": on_mediation, "legalaid.case_concluded": on_legal_aid,
             "intake.case_answered": on_answered}

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import ServiceSpec
-from services.followup.api import build_router
-from services.followup.cases import FollowupConfig
+from services.followup.api import router
+from services.followup.config import current
 from services.followup.handlers import handlers
 
-CONFIG = FollowupConfig.default()
+CONFIG = current()
 
 SPEC = ServiceSpec(
     name="followup",
@@ -18,5 +18,5 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["followup"],
     handlers=handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [build_router(runtime, CONFIG)],
+    routers=lambda runtime: [router],
 )

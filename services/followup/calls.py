@@ -1,0 +1,89 @@
+"""Recording a follow-up call (回访登记): the first call asks the worker's satisfaction, an instalment check asks
+whether that instalment was paid; a worker not reached is called again the next working day, up to the policy's
+number of attempts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from events.followup import FollowupAttempted, FollowupCompleted, InstalmentChecked
+from services.backbone import caselog
+from services.backbone.consumer import HandlerContext
+from services.backbone.errors import Conflict, Invalid
+from services.backbone.usecase import found, quietly
+from services.calendar.model import end_of_day, local_date
+from services.followup import closing, repository
+from services.followup.config import FollowupConfig
+from services.followup.domain.schedule import is_low, next_attempt
+from services.followup.models import Followup, FollowupCase
+from services.followup.scheduling import clock_kind
+
+MISSING = "回访任务不存在"
+
+
+async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, actor: str,
+                      satisfaction: int | None = None, comment: str = "", paid: bool | None = None,
+                      config: FollowupConfig) -> dict[str, Any]:
+    """Record one call; returns the case's state after it (and the next attempt's day when not reached)."""
+    key = repository.call_id(followup_id)
+    call = found(await repository.locked_call(ctx.conn, key) if key else None, MISSING)
+    if call.state != "scheduled":
+        raise Conflict("该回访已完成，不能重复登记")
+    case = found(await repository.case(ctx.conn, call.case_id, lock=True), MISSING)
+    attempt = call.attempts + 1
+    if not reached:
+        return await _not_reached(ctx, call, case, attempt=attempt, actor=actor, config=config)
+    if call.kind == "first" and satisfaction is None:
+        raise Invalid("接通后请登记满意度（1–5分）", errors=[("satisfaction", "缺少满意度")])
+    if call.kind == "instalment" and paid is None:
+        raise Invalid("请登记该期款项是否已支付", errors=[("paid", "缺少履行情况")])
+    case_id = call.case_id
+    await repository.save_call(ctx.conn, call.model_copy(update={
+        "state": "done", "attempts": attempt, "reached": True, "paid": paid, "satisfaction": satisfaction,
+        "comment": comment, "done_at": ctx.now}))
+    await ctx.deadlines.meet(case_id=case_id, kind=clock_kind(call.kind, call.seq, call.cycle), at=ctx.now,
+                             actor=actor, reason="reached")
+    ctx.publish("followup.attempted", FollowupAttempted(case_id=case_id, followup_id=followup_id, reached=True,
+                                                        attempt=attempt, actor=actor), subject=case_id)
+    if call.kind == "first":
+        case = await repository.update_case(ctx.conn, case_id, satisfaction=satisfaction, comment=comment)
+        ctx.publish("followup.completed", FollowupCompleted(case_id=case_id, followup_id=followup_id,
+                                                            satisfaction=satisfaction, comment=comment, actor=actor),
+                    subject=case_id)
+        if is_low(satisfaction, config.policy):
+            case = await closing.flag_dissatisfied(ctx, case_id, satisfaction=satisfaction, comment=comment)
+    else:
+        assert call.instalment_due is not None
+        event_type = "followup.instalment_paid" if paid else "followup.instalment_missed"
+        ctx.publish(event_type, InstalmentChecked(case_id=case_id, instalment_no=call.seq,
+                                                  due_date=call.instalment_due.isoformat(), amount_cny=call.amount,
+                                                  actor=actor), subject=case_id)
+    await caselog.log(ctx, case_id, actor=actor, action=f"call_{call.kind}", reached=True, paid=paid,
+                      satisfaction=satisfaction)
+    return {"case_id": case_id, "case_state": await closing.settle(ctx, case, actor=actor, config=config)}
+
+
+async def _not_reached(ctx: HandlerContext, call: Followup, case: FollowupCase, *, attempt: int, actor: str,
+                       config: FollowupConfig) -> dict[str, Any]:
+    """Not reached: again the next working day, or — the attempts spent — the call is given up and flagged."""
+    case_id, followup_id, kind = call.case_id, str(call.followup_id), clock_kind(call.kind, call.seq, call.cycle)
+    if attempt >= config.policy.max_attempts:
+        await repository.save_call(ctx.conn, call.model_copy(update={
+            "state": "unreachable", "attempts": attempt, "reached": False, "done_at": ctx.now}))
+        await ctx.deadlines.meet(case_id=case_id, kind=kind, at=ctx.now, actor=actor, reason="unreachable")
+        ctx.publish("followup.attempted", FollowupAttempted(case_id=case_id, followup_id=followup_id, reached=False,
+                                                            attempt=attempt, actor=actor), subject=case_id)
+        closing.flag_unreachable(ctx, case_id)
+        await caselog.log(ctx, case_id, actor=actor, action="unreachable", attempts=attempt)
+        return {"case_id": case_id, "case_state": await closing.settle(ctx, case, actor=actor, config=config)}
+    retry = next_attempt(ctx.calendar, local_date(ctx.now))
+    await repository.save_call(ctx.conn, call.model_copy(update={"attempts": attempt, "due_date": retry.day}))
+    await quietly(ctx.deadlines.reschedule(case_id=case_id, kind=kind, due_at=end_of_day(retry.day),
+                                           provisional=retry.provisional, at=ctx.now, actor=actor,
+                                           reason=f"第{attempt}次未接通，次一工作日再次回访"))
+    ctx.publish("followup.attempted", FollowupAttempted(
+        case_id=case_id, followup_id=followup_id, reached=False, attempt=attempt,
+        next_attempt_date=retry.day.isoformat(), actor=actor), subject=case_id)
+    await caselog.log(ctx, case_id, actor=actor, action="not_reached", attempt=attempt,
+                      next_attempt=retry.day.isoformat())
+    return {"case_id": case_id, "case_state": case.state, "next_attempt_date": retry.day.isoformat()}

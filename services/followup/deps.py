@@ -1,0 +1,68 @@
+"""What follow-up's routes depend on: the runtime, the configuration, and the guards that authorize the caller on
+the case (or call) in the path — a case out of the caller's scope answers exactly like one that does not exist."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.backbone.errors import NotFound
+from services.backbone.runtime import Runtime
+from services.followup import repository
+from services.followup.calls import MISSING
+from services.followup.config import FollowupConfig, current
+from services.followup.models import FollowupCase
+from services.followup.repository import CallScope
+from services.hierarchy.orgunits import default_hierarchy
+from services.security.guard import authorize, authorize_held, require_role, scope_units
+from services.security.policy import Role
+
+HIERARCHY = default_hierarchy()
+#: who reads a case's follow-up, who records calls, who sees the worklist
+READERS: tuple[Role, ...] = ("clerk", "mediator", "supervisor")
+CALLERS: tuple[Role, ...] = ("clerk", "mediator")
+WORKLIST: tuple[Role, ...] = ("clerk", "supervisor")
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+Config = Annotated[FollowupConfig, Depends(current)]
+
+
+async def held_case(request: Request, case_id: str, runtime: RuntimeDep) -> FollowupCase:
+    """The case in the path, for a caller who may read it."""
+    require_role(request, READERS)
+    case = await repository.case(runtime.pool, case_id)
+    authorize_held(request, "read", roles=READERS, unit=case.org_unit if case else None, case_id=case_id,
+                   missing=f"回访案件 {case_id} 不存在", hierarchy=HIERARCHY)
+    assert case is not None
+    return case
+
+
+async def held_call(request: Request, followup_id: str, runtime: RuntimeDep) -> CallScope:
+    """The call in the path, for a caller who may record it (write on its case)."""
+    require_role(request, CALLERS)
+    key = repository.call_id(followup_id)
+    if key is None:
+        raise NotFound(MISSING)
+    scope = await repository.call_scope(runtime.pool, key)
+    authorize_held(request, "write", roles=CALLERS, unit=scope.org_unit if scope else None,
+                   case_id=scope.case_id if scope else followup_id, missing=MISSING, hierarchy=HIERARCHY)
+    assert scope is not None
+    return scope
+
+
+def worklist_units(request: Request, org_unit: str | None = None) -> list[str] | None:
+    """The units whose calls a worklist shows: the caller's own (or one asked for, in scope) and those below it."""
+    unit = scope_units(request, org_unit, HIERARCHY)
+    authorize(request, "read", roles=WORKLIST, unit=unit, hierarchy=HIERARCHY)
+    return list(HIERARCHY.subtree(unit)) if unit else None
+
+
+HeldCase = Annotated[FollowupCase, Depends(held_case)]
+HeldCall = Annotated[CallScope, Depends(held_call)]
+WorklistUnits = Annotated[list[str] | None, Depends(worklist_units)]

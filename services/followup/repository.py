@@ -1,0 +1,148 @@
+"""Follow-up's SQL, in one place: the cases followed up (``followup_cases``) and their calls (``followups``).
+
+Every statement is a named constant (a test PREPAREs each against a freshly migrated database); the functions
+take a connection (a pool for reads) and return the models of ``services.followup.models``, or a typed row for
+the worklist's join.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.backbone.db import assignments
+from services.followup.models import Followup, FollowupCase
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+# --- the case followed up --------------------------------------------------------------------------------
+
+CASE = "SELECT * FROM followup_cases WHERE case_id = $1"
+CASE_FOR_UPDATE = "SELECT * FROM followup_cases WHERE case_id = $1 FOR UPDATE"
+#: A resolved case enters follow-up: the first cycle, or a new one after a reopening (what the last cycle learnt
+#: of the worker — satisfaction, comment, flag — stays).
+START_CYCLE = (
+    "INSERT INTO followup_cases (case_id, source, org_unit, outcome, resolved_at, confirmed_by_court, agreement, "
+    "state, cycle) VALUES ($1, $2, $3, $4, $5, $6, $7, 'monitoring', $8) "
+    "ON CONFLICT (case_id) DO UPDATE SET source = EXCLUDED.source, org_unit = EXCLUDED.org_unit, "
+    "outcome = EXCLUDED.outcome, resolved_at = EXCLUDED.resolved_at, confirmed_by_court = EXCLUDED.confirmed_by_court, "
+    "agreement = EXCLUDED.agreement, state = 'monitoring', cycle = EXCLUDED.cycle, closed_at = NULL, updated_at = now() "
+    "RETURNING *")
+#: Which case a call belongs to, and the unit holding it (the guard's scope lookup).
+CALL_SCOPE = ("SELECT c.case_id, c.org_unit FROM followups f JOIN followup_cases c USING (case_id) "
+              "WHERE f.followup_id = $1")
+
+# --- its calls --------------------------------------------------------------------------------------------
+
+CALL_FOR_UPDATE = "SELECT * FROM followups WHERE followup_id = $1 FOR UPDATE"
+INSERT_CALL = (
+    "INSERT INTO followups (followup_id, case_id, cycle, kind, seq, due_date, instalment_due, amount, state, attempts, "
+    "comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+#: A call's outcome so far (attempts, the day of the next one, what the worker said).
+SAVE_CALL = (
+    "UPDATE followups SET state = $2, attempts = $3, due_date = $4, reached = $5, paid = $6, satisfaction = $7, "
+    "comment = $8, done_at = $9 WHERE followup_id = $1")
+CYCLE_CALLS = "SELECT * FROM followups WHERE case_id = $1 AND cycle = $2"
+CASE_CALLS = "SELECT * FROM followups WHERE case_id = $1 ORDER BY cycle, due_date, seq"
+CANCEL_SCHEDULED = ("UPDATE followups SET state = 'cancelled' WHERE case_id = $1 AND cycle = $2 AND state = 'scheduled' "
+                    "RETURNING *")
+WORKLIST = (
+    "SELECT f.*, c.org_unit, c.outcome, c.agreement IS NOT NULL AS has_agreement FROM followups f "
+    "JOIN followup_cases c USING (case_id) WHERE f.state = 'scheduled' "
+    "AND ($1::text[] IS NULL OR c.org_unit = ANY($1::text[])) ORDER BY f.due_date, f.case_id LIMIT $2")
+
+
+def call_id(followup_id: str) -> uuid.UUID | None:
+    """A call's id from the path; anything that is not one names no call."""
+    try:
+        return uuid.UUID(followup_id)
+    except ValueError:
+        return None
+
+
+async def case(conn: Conn, case_id: str, *, lock: bool = False) -> FollowupCase | None:
+    row = await conn.fetchrow(CASE_FOR_UPDATE if lock else CASE, case_id)
+    return FollowupCase.model_validate(dict(row)) if row else None
+
+
+async def start_cycle(conn: asyncpg.Connection, *, case_id: str, source: str, org_unit: str, outcome: str,
+                      resolved_at: datetime, confirmed_by_court: bool, agreement: dict[str, Any] | None,
+                      cycle: int) -> FollowupCase:
+    row = await conn.fetchrow(START_CYCLE, case_id, source, org_unit, outcome, resolved_at, confirmed_by_court,
+                              agreement, cycle)
+    return FollowupCase.model_validate(dict(row))
+
+
+async def update_case(conn: asyncpg.Connection, case_id: str, **changes: Any) -> FollowupCase:
+    """Change some of a case's columns (its state, the worker's satisfaction, the flag); the case as it now is."""
+    row = await conn.fetchrow(f"UPDATE followup_cases SET {assignments(list(changes))}, updated_at = now() "
+                              "WHERE case_id = $1 RETURNING *", case_id, *changes.values())
+    return FollowupCase.model_validate(dict(row))
+
+
+@dataclass(frozen=True)
+class CallScope:
+    """Where a call's case is held (for the guard)."""
+
+    case_id: str
+    org_unit: str
+
+
+async def call_scope(pool: Conn, followup_id: uuid.UUID) -> CallScope | None:
+    row = await pool.fetchrow(CALL_SCOPE, followup_id)
+    return CallScope(row["case_id"], row["org_unit"]) if row else None
+
+
+async def locked_call(conn: asyncpg.Connection, followup_id: uuid.UUID) -> Followup | None:
+    """The call, locked for the unit of work that records it."""
+    row = await conn.fetchrow(CALL_FOR_UPDATE, followup_id)
+    return Followup.model_validate(dict(row)) if row else None
+
+
+async def insert_call(conn: asyncpg.Connection, *, case_id: str, cycle: int, kind: str, seq: int, due_date: date,
+                      instalment_due: date | None, amount: Decimal | None) -> Followup:
+    planned = Followup(followup_id=uuid.uuid4(), case_id=case_id, cycle=cycle, kind=kind, seq=seq, due_date=due_date,
+                       instalment_due=instalment_due, amount=amount, state="scheduled", attempts=0, comment="")
+    await conn.execute(INSERT_CALL, planned.followup_id, planned.case_id, planned.cycle, planned.kind, planned.seq,
+                       planned.due_date, planned.instalment_due, planned.amount, planned.state, planned.attempts,
+                       planned.comment)
+    return planned
+
+
+async def save_call(conn: asyncpg.Connection, call: Followup) -> None:
+    await conn.execute(SAVE_CALL, call.followup_id, call.state, call.attempts, call.due_date, call.reached, call.paid,
+                       call.satisfaction, call.comment, call.done_at)
+
+
+async def cycle_calls(conn: asyncpg.Connection, case_id: str, cycle: int) -> list[Followup]:
+    return [Followup.model_validate(dict(r)) for r in await conn.fetch(CYCLE_CALLS, case_id, cycle)]
+
+
+async def case_calls(pool: Conn, case_id: str) -> list[Followup]:
+    return [Followup.model_validate(dict(r)) for r in await pool.fetch(CASE_CALLS, case_id)]
+
+
+async def cancel_scheduled(conn: asyncpg.Connection, case_id: str, cycle: int) -> list[Followup]:
+    """The cycle's calls not made yet are not to be made: the ones cancelled."""
+    return [Followup.model_validate(dict(r)) for r in await conn.fetch(CANCEL_SCHEDULED, case_id, cycle)]
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A call to make, with what the worklist shows of its case."""
+
+    call: Followup
+    org_unit: str
+    outcome: str
+    has_agreement: bool
+
+
+async def worklist(pool: Conn, units: list[str] | None, limit: int) -> list[WorkItem]:
+    """The calls still to make (in ``units``, or everywhere), the earliest first."""
+    return [WorkItem(Followup.model_validate(dict(r)), r["org_unit"], r["outcome"], r["has_agreement"])
+            for r in await pool.fetch(WORKLIST, units, limit)]

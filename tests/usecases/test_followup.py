@@ -1,0 +1,181 @@
+"""Follow-up's use cases on real PostgreSQL, without a broker: a resolved case enters follow-up, calls are
+recorded, and the case closes, reopens or is flagged."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from events.common import Agreement, Instalment
+from services.backbone.errors import Conflict, Invalid, NotFound
+from services.calendar.model import local_date
+from services.followup import calls, repository, scheduling
+from services.followup.config import FollowupConfig
+from tests.usecases.conftest import world_fixture
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+world = world_fixture("followup")
+CONFIG = FollowupConfig.default()
+CASE = "FU-2026-0001"
+
+
+def agreement(world, *days_and_amounts: tuple[int, int]) -> Agreement:
+    """An agreement paid in instalments due some days from the test's today."""
+    today = local_date(world.now)
+    return Agreement(amount_cny=sum(a for _, a in days_and_amounts) or 3000, terms="分期支付",
+                     instalments=[Instalment(due_date=(today + timedelta(days=d)).isoformat(), amount_cny=a)
+                                  for d, a in days_and_amounts])
+
+
+async def resolve(world, *, agreement: Agreement | None = None, confirmed_by_court: bool = False,
+                  case_id: str = CASE) -> dict:
+    """Mediation resolved the case: follow-up plans its calls; the calls by (kind, seq)."""
+    await world.run(lambda ctx: scheduling.case_resolved(
+        ctx, case_id=case_id, source="mediation", org_unit="xining-chengbei", outcome="settled",
+        resolved_at=world.now, agreement=agreement, confirmed_by_court=confirmed_by_court, config=CONFIG))
+    return await calls_of(world, case_id)
+
+
+async def calls_of(world, case_id: str = CASE) -> dict:
+    """The case's calls as they are now, by (kind, seq)."""
+    return {(c.kind, c.seq): c for c in await repository.case_calls(world.conn, case_id)}
+
+
+async def record(world, call, **answers) -> dict:
+    answers.setdefault("actor", "回访员")
+    return await world.run(lambda ctx: calls.record_call(ctx, str(call.followup_id), config=CONFIG, **answers))
+
+
+def published(world, event_type: str) -> list[dict]:
+    return [json.loads(r.value)["data"] for ctx in world._contexts for r in ctx.records if r.event_type == event_type]
+
+
+async def clocks(world, case_id: str = CASE) -> dict[str, str]:
+    rows = await world.conn.fetch("SELECT kind, state FROM deadlines WHERE case_id = $1 AND owner = 'followup'", case_id)
+    return {r["kind"]: r["state"] for r in rows}
+
+
+async def test_a_resolved_case_with_instalments_schedules_its_calls(world):
+    deal = agreement(world, (8, 6000), (40, 6000))
+    planned = await resolve(world, agreement=deal)
+
+    assert set(planned) == {("first", 0), ("instalment", 1), ("instalment", 2)}
+    assert {c.state for c in planned.values()} == {"scheduled"}
+    for n, inst in enumerate(deal.instalments, start=1):
+        due = date.fromisoformat(inst.due_date)
+        assert planned[("instalment", n)].instalment_due == due
+        assert planned[("instalment", n)].due_date == world.calendar.add_working_days(due, 1).day
+        assert planned[("instalment", n)].amount == Decimal(inst.amount_cny)
+    first_day = world.calendar.add_working_days(local_date(world.now), CONFIG.policy.first_call_working_days).day
+    assert planned[("first", 0)].due_date == first_day
+    case = await repository.case(world.conn, CASE)
+    assert case is not None and (case.state, case.cycle, case.source) == ("monitoring", 1, "mediation")
+    assert case.agreement["instalments"][0]["due_date"] == deal.instalments[0].due_date
+    assert await clocks(world) == {"followup_first": "open", "instalment_check_1": "open", "instalment_check_2": "open"}
+    assert len(world.events("followup.scheduled")) == 3
+    assert {e["followup_id"] for e in published(world, "followup.scheduled")} == {
+        str(c.followup_id) for c in planned.values()}
+
+    await resolve(world, agreement=deal)  # redelivered: already followed up
+    assert len(await repository.case_calls(world.conn, CASE)) == 3
+    assert len(world.events("followup.scheduled")) == 3
+
+
+async def test_a_reached_first_call_needs_the_satisfaction(world):
+    planned = await resolve(world)
+    with pytest.raises(Invalid) as refused:
+        await record(world, planned[("first", 0)], reached=True)
+    assert [e.field for e in refused.value.errors] == ["satisfaction"]
+    assert (await calls_of(world))[("first", 0)].state == "scheduled"
+
+
+async def test_an_instalment_check_needs_to_know_whether_it_was_paid(world):
+    planned = await resolve(world, agreement=agreement(world, (3, 2000)))
+    with pytest.raises(Invalid) as refused:
+        await record(world, planned[("instalment", 1)], reached=True)
+    assert [e.field for e in refused.value.errors] == ["paid"]
+
+
+async def test_a_call_is_recorded_once(world):
+    planned = await resolve(world, agreement=agreement(world, (3, 2000)))
+    answer = await record(world, planned[("first", 0)], reached=True, satisfaction=4, comment="满意")
+    assert answer == {"case_id": CASE, "case_state": "monitoring"}
+    with pytest.raises(Conflict):
+        await record(world, planned[("first", 0)], reached=True, satisfaction=5)
+    call = (await calls_of(world))[("first", 0)]
+    assert (call.state, call.satisfaction, call.attempts) == ("done", 4, 1)
+
+
+async def test_an_unknown_call_is_not_found(world):
+    with pytest.raises(NotFound):
+        await world.run(lambda ctx: calls.record_call(ctx, str(uuid.uuid4()), reached=True, satisfaction=3,
+                                                      actor="回访员", config=CONFIG))
+    with pytest.raises(NotFound):
+        await world.run(lambda ctx: calls.record_call(ctx, "not-a-call", reached=True, satisfaction=3,
+                                                      actor="回访员", config=CONFIG))
+
+
+async def test_a_paid_agreement_closes_the_case(world):
+    planned = await resolve(world, agreement=agreement(world, (1, 2000)))
+    first = await record(world, planned[("first", 0)], reached=True, satisfaction=2, comment="等待时间过长")
+    assert first["case_state"] == "monitoring"
+    last = await record(world, planned[("instalment", 1)], reached=True, paid=True)
+
+    assert last == {"case_id": CASE, "case_state": "closed"}
+    case = await repository.case(world.conn, CASE)
+    assert case is not None and (case.state, case.satisfaction, case.flagged) == ("closed", 2, True)
+    assert case.closed_at is not None
+    assert await clocks(world) == {"followup_first": "met", "instalment_check_1": "met"}
+    assert world.events("followup.instalment_paid") and world.events("followup.completed")
+    assert published(world, "followup.flagged") == [
+        {"case_id": CASE, "reason": "low_satisfaction", "satisfaction": 2, "comment": "等待时间过长"}]
+    assert [e["satisfaction"] for e in published(world, "followup.case_closed")] == [2]
+
+
+async def test_an_unreachable_worker_is_flagged_after_the_attempts(world):
+    planned = await resolve(world)
+    first = planned[("first", 0)]
+    for attempt in range(1, CONFIG.policy.max_attempts):
+        answer = await record(world, first, reached=False)
+        retry = world.calendar.add_working_days(local_date(world.now), 1).day
+        assert answer == {"case_id": CASE, "case_state": "monitoring", "next_attempt_date": retry.isoformat()}
+        call = (await calls_of(world))[("first", 0)]
+        assert (call.state, call.attempts, call.due_date) == ("scheduled", attempt, retry)
+    assert not world.events("followup.flagged")
+
+    answer = await record(world, first, reached=False)
+    assert answer == {"case_id": CASE, "case_state": "unreachable"}
+    call = (await calls_of(world))[("first", 0)]
+    assert (call.state, call.reached, call.attempts) == ("unreachable", False, CONFIG.policy.max_attempts)
+    assert [e["reason"] for e in published(world, "followup.flagged")] == ["unreachable"]
+    assert len(world.events("followup.attempted")) == CONFIG.policy.max_attempts
+    assert world.events("followup.case_closed")
+    assert (await repository.case(world.conn, CASE)).state == "unreachable"  # type: ignore[union-attr]
+    assert await clocks(world) == {"followup_first": "met"}
+
+
+async def test_a_missed_instalment_reopens_the_case_and_a_new_resolution_starts_a_new_cycle(world):
+    planned = await resolve(world, agreement=agreement(world, (8, 6000), (40, 6000)), confirmed_by_court=True)
+    await record(world, planned[("first", 0)], reached=True, satisfaction=4)
+    answer = await record(world, planned[("instalment", 1)], reached=True, paid=False, comment="资金困难")
+
+    assert answer["case_state"] == "reopened"
+    assert (await repository.case(world.conn, CASE)).state == "reopened"  # type: ignore[union-attr]
+    states = {key: c.state for key, c in (await calls_of(world)).items()}
+    assert states == {("first", 0): "done", ("instalment", 1): "done", ("instalment", 2): "cancelled"}
+    assert await clocks(world) == {"followup_first": "met", "instalment_check_1": "met", "instalment_check_2": "cancelled"}
+    assert [e["route"] for e in published(world, "followup.escalated")] == ["legal_aid"]
+    assert world.events()[-2:] == ["followup.escalated", "followup.case_reopened"]
+
+    later = world.now + timedelta(days=30)
+    await world.run(lambda ctx: scheduling.case_resolved(
+        ctx, case_id=CASE, source="legal_aid", org_unit="xining-chengbei", outcome="enforced", resolved_at=later,
+        agreement=None, confirmed_by_court=False, config=CONFIG), now=later)
+    case = await repository.case(world.conn, CASE)
+    assert case is not None and (case.state, case.cycle, case.satisfaction) == ("monitoring", 2, 4)
+    assert "followup_first_c2" in await clocks(world)
