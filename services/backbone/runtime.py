@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -456,6 +456,15 @@ class Runtime:
             checks["consumer"] = "ok" if self._joined else "joining group"
         ready = all(v == "ok" for v in checks.values())
         return ready, {"checks": checks}
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The runtime serving this request (set on the app by the composition root)."""
+    return request.app.state.runtime
+
+
+#: A route's runtime: ``runtime: RuntimeDep``.
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 
 def _readable(record: Any) -> Any:

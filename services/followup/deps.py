@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.backbone.errors import NotFound
-from services.backbone.runtime import Runtime
+from services.backbone.runtime import RuntimeDep
 from services.followup import repository
 from services.followup.calls import MISSING
 from services.followup.config import FollowupConfig, current
@@ -25,11 +25,8 @@ CALLERS: tuple[Role, ...] = ("clerk", "mediator")
 WORKLIST: tuple[Role, ...] = ("clerk", "supervisor")
 
 
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-RuntimeDep = Annotated[Runtime, Depends(runtime)]
 Config = Annotated[FollowupConfig, Depends(current)]
 
 

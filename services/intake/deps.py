@@ -7,18 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.backbone.runtime import Runtime
+from services.backbone.runtime import RuntimeDep
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig, intake_config
 from services.security.guard import authorize, authorize_held, require_role
 from services.security.policy import Action, Role
 
-
-def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
-
-
-RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 ConfigDep = Annotated[IntakeConfig, Depends(intake_config)]
 
 

@@ -7,18 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.backbone.runtime import Runtime
+from services.backbone.runtime import RuntimeDep
 from services.legal_aid import repository
 from services.legal_aid.config import LegalAidConfig, configured, missing
 from services.security.guard import authorize_held, require_role
 from services.security.policy import Action, Role
 
-
-def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
-RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 ConfigDep = Annotated[LegalAidConfig, Depends(configured)]
 
 READERS: tuple[Role, ...] = ("legal_aid_officer", "supervisor")

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 
 from services.backbone import audit_store
 from services.backbone.http import Problem
+from services.backbone.runtime import runtime_of
 from services.calendar.model import shanghai_iso
 from services.hierarchy.orgunits import Hierarchy, default_hierarchy
 from services.security.guard import require_role
@@ -27,7 +28,7 @@ def hierarchy() -> Hierarchy:
 @router.get("/api/v1/audit/{service}")
 async def audit_log(request: Request, service: str, units_of: Annotated[Hierarchy, Depends(hierarchy)],
                     case_id: str | None = None, actor: str | None = None, limit: int = 200) -> dict[str, Any]:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     if service != runtime.spec.name:
         raise Problem(404, "未找到")
     p = require_role(request, ("supervisor", "operator"))

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from events.auth import SessionRevoked
 from services.backbone import session_store
 from services.backbone.http import Problem
-from services.backbone.runtime import Runtime
+from services.backbone.runtime import runtime_of
 from services.security import throttle, tokens
 from services.security.accounts import accounts
 from services.security.guard import COOKIE, write_audit
@@ -46,13 +46,9 @@ async def _save(conn: asyncpg.Connection, key: str, a: throttle.Attempts) -> Non
 router = APIRouter()
 
 
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
 async def audit(request: Request, *, actor: str, role: str, org_unit: str | None, action: str, status: int,
                 detail: dict[str, Any] | None = None) -> None:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     await write_audit(runtime.pool, runtime.spec.name, {
         "actor": actor[:64], "role": role, "org_unit": org_unit, "action": action, "case_id": None,
         "method": request.method, "path": request.url.path, "status": status,
@@ -61,7 +57,7 @@ async def audit(request: Request, *, actor: str, role: str, org_unit: str | None
 
 @router.post("/api/v1/auth/login")
 async def login(request: Request, body: LoginBody) -> JSONResponse:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     now = datetime.now(UTC)  # a security clock: never the shifted business clock
     address = getattr(request.state, "client", None) or "unknown"
     keys = (f"user:{body.username}", f"addr:{address}")
@@ -99,7 +95,7 @@ async def login(request: Request, body: LoginBody) -> JSONResponse:
 
 @router.post("/api/v1/auth/logout")
 async def logout(request: Request) -> JSONResponse:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     p = getattr(request.state, "principal", None)
     if p is not None and p.token_id is not None:
         expires = datetime.fromtimestamp(p.expires_at or 0, UTC)

@@ -35,6 +35,7 @@ from services.backbone.outbox import Record, enqueue
 from services.backbone.settings import Settings
 from services.console.routing import owner_of
 from services.intake.domain.identifiers import make_id_number, make_uscc
+from services.stack import repository
 from services.stack.scale import grow_all
 from services.stack.supervisor import Stack
 
@@ -104,7 +105,7 @@ async def floor(bootstrap: str, admin_dsn: str, events: int) -> float:
     dsn = admin_dsn.rsplit("/", 1)[0] + "/" + name
     pool = await create_pool(dsn, size=2)
     await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
-    await pool.execute("CREATE TABLE IF NOT EXISTS floor_state (event_id uuid PRIMARY KEY, body bytea)")
+    await pool.execute(repository.CREATE_FLOOR_STATE)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
     await producer.start()
     payload = os.urandom(250).hex().encode()  # 500 bytes
@@ -125,7 +126,7 @@ async def floor(bootstrap: str, admin_dsn: str, events: int) -> float:
                     started = started or time.perf_counter()
                     async with conn.transaction():  # one transaction per event: state + outbox row
                         event_id = uuid.uuid4()
-                        await conn.execute("INSERT INTO floor_state VALUES ($1, $2)", event_id, r.value)
+                        await conn.execute(repository.INSERT_FLOOR_STATE, event_id, r.value)
                         await enqueue(conn, [Record(topic + ".out", r.key, r.value, (), event_id, "floor")],
                                       service="floor")
                     seen += 1
@@ -259,8 +260,7 @@ async def closed_count(dsns: dict[str, str], ids: set[str]) -> int:
     """Cases of ``ids`` the supervision projection shows closed (read from its database: any number of cases)."""
     conn = await asyncpg.connect(dsns["supervision"])
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM cases WHERE case_id = ANY($1) AND status = 'closed'",
-                                       list(ids)))
+        return int(await conn.fetchval(repository.CLOSED_COUNT, list(ids)))
     finally:
         await conn.close()
 
@@ -329,11 +329,9 @@ async def hop_latency(driver: Driver, dsns: dict[str, str], rate: int, seconds: 
     mediation = await asyncpg.connect(dsns["mediation"])
     try:
         await asyncio.sleep(3)
-        sent = {r["event_id"]: r["created_at"] for r in await intake.fetch(
-            "SELECT event_id, created_at FROM outbox WHERE event_type = 'intake.case_dispatched' "
-            "AND convert_from(key, 'UTF8') = ANY($1::text[])", ids)}
-        done = {r["event_id"]: r["processed_at"] for r in await mediation.fetch(
-            "SELECT event_id, processed_at FROM inbox WHERE event_id = ANY($1::uuid[])", list(sent))}
+        sent = {r["event_id"]: r["created_at"] for r in await intake.fetch(repository.DISPATCHES_SENT, ids)}
+        done = {r["event_id"]: r["processed_at"] for r in await mediation.fetch(repository.DISPATCHES_PROCESSED,
+                                                                                list(sent))}
         return [(done[e] - sent[e]).total_seconds() * 1000 for e in sent if e in done], ids
     finally:
         await intake.close()
@@ -402,8 +400,7 @@ async def alert_latency(dsns: dict[str, str], count: int) -> list[float]:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            rows = await sup.fetch("SELECT raised_at, due_at FROM alerts WHERE kind = 'overdue' AND case_id = ANY($1)",
-                                   case_ids)
+            rows = await sup.fetch(repository.OVERDUE_ALERTS, case_ids)
             if len(rows) == count:
                 return [(r["raised_at"] - r["due_at"]).total_seconds() * 1000 for r in rows]
             await asyncio.sleep(0.2)
@@ -420,19 +417,11 @@ async def scan_cost(admin_dsn: str, open_deadlines: int) -> float:
     await ensure_database(admin_dsn, name)
     pool = await create_pool(admin_dsn.rsplit("/", 1)[0] + "/" + name, size=2)
     await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
-    await pool.execute(
-        "INSERT INTO deadlines (id, case_id, kind, owner, state, started_at, due_at, warn_at, warn_ratio, warned, "
-        "next_fire_at) SELECT gen_random_uuid(), 'C' || g, 'tier', 'bench', 'open', now(), now() + interval '30 days', "
-        "now() + interval '24 days', 0.8, false, now() + interval '24 days' FROM generate_series(1, $1) g",
-        open_deadlines)
-    await pool.execute("ANALYZE deadlines")
+    await pool.execute(repository.SEED_OPEN_DEADLINES, open_deadlines)
+    await pool.execute(repository.ANALYZE_DEADLINES)
     timings = []
     for round_ in range(5):
-        await pool.execute(
-            "INSERT INTO deadlines (id, case_id, kind, owner, state, started_at, due_at, warn_at, warn_ratio, warned, "
-            "next_fire_at) SELECT gen_random_uuid(), 'D' || $1 || '-' || g, 'tier', 'bench', 'open', "
-            "now() - interval '2 days', now() - interval '1 second', now() - interval '1 day', 0.8, true, "
-            "now() - interval '1 second' FROM generate_series(1, 100) g", str(round_))
+        await pool.execute(repository.SEED_DUE_DEADLINES, str(round_))
         t = time.perf_counter()
         fired = await fire_due(pool, owner="bench", topic="bench.events", service="bench", now=datetime.now(UTC))
         timings.append((time.perf_counter() - t) * 1000)
@@ -579,7 +568,7 @@ async def published(dsns: dict[str, str]) -> int:
     for dsn in dsns.values():
         conn = await asyncpg.connect(dsn)
         try:
-            total += await conn.fetchval("SELECT count(*) FROM outbox")
+            total += await conn.fetchval(repository.OUTBOX_COUNT)
         finally:
             await conn.close()
     return total

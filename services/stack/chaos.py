@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer
 
 from events.catalog import SERVICES
 from services.backbone.settings import Settings
-from services.stack import hostile
+from services.stack import hostile, repository
 from services.stack.bench import SETTLED_CNY, Driver, call_as_settled, closed_count
 from services.stack.kafka_proxy import KafkaProxy, open_proxies
 from services.stack.supervisor import Stack
@@ -156,7 +156,7 @@ async def partner_invariants(dsns: dict[str, str], bootstrap: str, injected: Inj
                    if not refused.get((t, p, o), set()) >= hostile.readers(t)]
         conn = await asyncpg.connect(dsns["intake"])
         try:
-            known = {r["ref"] for r in await conn.fetch("SELECT ref FROM case_refs WHERE ref = ANY($1)", injected.valid)}
+            known = {r["ref"] for r in await conn.fetch(repository.KNOWN_REFS, injected.valid)}
         finally:
             await conn.close()
         if (not missing and len(known) == len(injected.valid)) or time.monotonic() > waited:
@@ -180,46 +180,35 @@ async def invariants(dsns: dict[str, str], bootstrap: str, case_ids: set[str], r
             await conn.close()
 
     ids = list(case_ids)
-    rows = await q("intake", "SELECT case_id, count(*) OVER (PARTITION BY employer_uscc) AS n FROM cases "
-                             "WHERE case_id = ANY($1)", ids)
+    rows = await q("intake", repository.CASES_PER_EMPLOYER, ids)
     if len(rows) != len(ids) or any(r["n"] != 1 for r in rows):
         report.violations.append(f"intake holds {len(rows)} of {len(ids)} cases or duplicates them")
-    settled = await q("mediation", "SELECT convert_from(key, 'UTF8') AS case_id, count(*) AS n FROM outbox "
-                                   "WHERE event_type = 'mediation.settled' AND convert_from(key, 'UTF8') = ANY($1) "
-                                   "GROUP BY 1", ids)
+    settled = await q("mediation", repository.SETTLEMENTS_PER_CASE, ids)
     if len(settled) != len(ids) or any(r["n"] != 1 for r in settled):
         report.violations.append(f"settlements: {len(settled)} cases settled, duplicates "
                                  f"{[r['case_id'] for r in settled if r['n'] != 1][:5]}")
-    calls = await q("followup", "SELECT case_id, count(*) FILTER (WHERE kind = 'first' AND state = 'done') AS n, "
-                                "bool_and(state <> 'scheduled') AS all_done FROM followups WHERE case_id = ANY($1) "
-                                "GROUP BY case_id", ids)
+    calls = await q("followup", repository.FIRST_CALLS_PER_CASE, ids)
     if len(calls) != len(ids) or any(r["n"] != 1 for r in calls):
         report.violations.append("follow-up calls missing or recorded twice")
-    closed = await q("supervision", "SELECT count(*) AS n, coalesce(sum(settled_amount), 0) AS money FROM cases "
-                                    "WHERE case_id = ANY($1) AND status = 'closed'", ids)
+    closed = await q("supervision", repository.CLOSED_AND_SETTLED, ids)
     if closed[0]["n"] != len(ids):
         report.violations.append(f"supervision shows {closed[0]['n']} of {len(ids)} cases closed")
     money = float(closed[0]["money"])
     report.figures["money settled (supervision total, CNY)"] = f"{money:,.0f} (expected {SETTLED_CNY * len(ids):,.0f})"
     if money != SETTLED_CNY * len(ids):
         report.violations.append(f"money settled {money} != {SETTLED_CNY * len(ids)}: an effect lost or applied twice")
-    timeline = await q("supervision", "SELECT case_id, count(*) AS n FROM timeline WHERE case_id = ANY($1) "
-                                      "AND type = 'mediation.case_resolved' GROUP BY case_id", ids)
+    timeline = await q("supervision", repository.RESOLUTIONS_PER_CASE, ids)
     if len(timeline) != len(ids) or any(r["n"] != 1 for r in timeline):
         report.violations.append("timeline: a resolution missing or doubled")
     signals = 0
     for service in SERVICES:
-        fired = await q(service, "SELECT count(*) AS n FROM (SELECT 1 FROM outbox WHERE event_type IN "
-                                 "('deadline.warning', 'deadline.breached', 'deadline.met') GROUP BY event_type, "
-                                 "convert_from(value, 'UTF8')::jsonb -> 'data' ->> 'deadline_id' HAVING count(*) > 1) d")
+        fired = await q(service, repository.DEADLINE_SIGNALS_TWICE)
         if fired[0]["n"]:
             report.violations.append(f"{service}: {fired[0]['n']} deadline signal(s) written twice")
-        left = await q(service, "SELECT count(*) AS n FROM deadlines WHERE case_id = ANY($1) AND state IN ('open', 'paused')",
-                       ids)
+        left = await q(service, repository.DEADLINES_RUNNING, ids)
         if left[0]["n"]:
             report.violations.append(f"{service}: {left[0]['n']} deadline(s) of closed cases still running")
-        signals += (await q(service, "SELECT count(*) AS n FROM outbox WHERE event_type LIKE 'deadline.%' "
-                                     "AND convert_from(key, 'UTF8') = ANY($1)", ids))[0]["n"]
+        signals += (await q(service, repository.DEADLINE_SIGNALS, ids))[0]["n"]
     report.figures["deadline signals written (each once)"] = signals
     await topic_invariants(bootstrap, case_ids, report)
     report.figures["cases checked"] = len(ids)
@@ -269,13 +258,12 @@ async def topic_invariants(bootstrap: str, case_ids: set[str], report: Report) -
 async def stuck(dsns: dict[str, str], ids: set[str]) -> str:
     """Where the cases that did not finish are, service by service (for the report)."""
     out = []
-    for service, sql in (("mediation", "SELECT case_id, state FROM mediation_cases WHERE case_id = ANY($1)"),
-                         ("followup", "SELECT case_id, state FROM followup_cases WHERE case_id = ANY($1)")):
+    for service, sql in (("mediation", repository.MEDIATION_STATES), ("followup", repository.FOLLOWUP_STATES)):
         conn = await asyncpg.connect(dsns[service])
         try:
             rows = {r["case_id"]: r["state"] for r in await conn.fetch(sql, list(ids))}
-            parked = await conn.fetchval("SELECT count(*) FROM parked")
-            backlog = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            parked = await conn.fetchval(repository.PARKED_COUNT)
+            backlog = await conn.fetchval(repository.OUTBOX_BACKLOG)
         finally:
             await conn.close()
         missing = [c for c in ids if c not in rows]

@@ -14,26 +14,7 @@ import time
 
 import asyncpg
 
-_COLUMNS = """
-SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-       coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS default_expr
-FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-ORDER BY a.attnum
-"""
-
-_UNIQUE = """
-SELECT array_agg(a.attname::text) AS cols, bool_or(i.indisprimary) AS primary_key
-FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-WHERE i.indrelid = $1::regclass AND i.indisunique
-GROUP BY i.indexrelid
-"""
-
-_TABLES = """
-SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'case_id' AND NOT a.attisdropped
-WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> ALL($1)
-"""
+from services.stack import repository
 
 #: Append-only or transient tables a copy would not make more realistic.
 SKIP = ["audit_log", "parked", "ingress"]
@@ -46,29 +27,29 @@ async def grow(dsn: str, *, cases: int, template: list[str], max_rows: int = 2_0
     on a handful of mediators, not a database that has run for years."""
     conn = await asyncpg.connect(dsn)
     try:
-        tables = [r["relname"] for r in await conn.fetch(_TABLES, SKIP)]
+        tables = [r["relname"] for r in await conn.fetch(repository.CASE_TABLES, SKIP)]
         plan = []
         for table in tables:
-            uniques = await conn.fetch(_UNIQUE, table)
+            uniques = await conn.fetch(repository.UNIQUE_KEYS, table)
             parent = any(r["cols"] == ["case_id"] for r in uniques)
             plan.append((not parent, table, uniques))
         plan.sort()
         root = next((t for child, t, _ in plan if not child), None)
         if root is None:
             return {}
-        have = await conn.fetchval(f'SELECT count(*) FROM "{root}" WHERE case_id = ANY($1)', template)
+        have = await repository.count_of_cases(conn, root, template)
         copies = max(0, math.ceil(cases / max(have, 1)) - 1)
         sizes: dict[str, int] = {}
         for _child, table, uniques in plan:
-            rows = await conn.fetchval(f'SELECT count(*) FROM "{table}" WHERE case_id = ANY($1)', template)
+            rows = await repository.count_of_cases(conn, table, template)
             n = min(copies, max_rows // max(rows, 1))
             if n:
                 await _copy(conn, table, uniques, n, template)
-            sizes[table] = await conn.fetchval(f'SELECT count(*) FROM "{table}"')
+            sizes[table] = await repository.count_rows(conn, table)
         # A database that has run for years has been vacuumed (visibility map, hint bits) and checkpointed;
         # freshly copied rows have not, and autovacuum/checkpoints would otherwise run during the measurement.
-        await conn.execute("VACUUM (ANALYZE)")
-        await conn.execute("CHECKPOINT")
+        await conn.execute(repository.VACUUM_ANALYZE)
+        await conn.execute(repository.CHECKPOINT)
         return sizes
     finally:
         await conn.close()
@@ -76,7 +57,7 @@ async def grow(dsn: str, *, cases: int, template: list[str], max_rows: int = 2_0
 
 async def _copy(conn: asyncpg.Connection, table: str, uniques: list[asyncpg.Record], copies: int,
                 template: list[str]) -> None:
-    columns = await conn.fetch(_COLUMNS, table)
+    columns = await conn.fetch(repository.TABLE_COLUMNS, table)
     types = {c["name"]: c["type"] for c in columns}
     # a unique key without case_id must change in every copy: its uuid column, else its last text column
     fresh = set()
@@ -84,28 +65,14 @@ async def _copy(conn: asyncpg.Connection, table: str, uniques: list[asyncpg.Reco
         if "case_id" not in key["cols"]:
             ranked = sorted(key["cols"], key=lambda c: (types[c] == "uuid", types[c] == "text", key["cols"].index(c)))
             fresh.add(ranked[-1])
-    names, values = [], []
-    for col in columns:
-        name, type_, default = col["name"], col["type"], col["default_expr"]
-        if name in fresh and default.startswith("nextval("):
-            continue  # serial: its default
-        names.append(f'"{name}"')
-        if name == "case_id" or (name in fresh and type_ == "text"):
-            values.append(f"""t."{name}" || '~' || g""")
-        elif name in fresh and type_ == "uuid":
-            values.append("gen_random_uuid()")
-        else:
-            values.append(f't."{name}"')
-    await conn.execute(
-        f'INSERT INTO "{table}" ({", ".join(names)}) SELECT {", ".join(values)} '
-        f'FROM "{table}" t CROSS JOIN generate_series(1, {copies}) g WHERE t.case_id = ANY($1)', template)
+    await repository.copy_case_rows(conn, table, columns, fresh, copies, template)
 
 
 async def grow_all(dsns: dict[str, str], cases: int) -> dict[str, tuple[float, dict[str, int]]]:
     """Every service's database grown from the cases the supervision projection shows closed."""
     conn = await asyncpg.connect(dsns["supervision"])
     try:
-        template = [r["case_id"] for r in await conn.fetch("SELECT case_id FROM cases WHERE status = 'closed'")]
+        template = [r["case_id"] for r in await conn.fetch(repository.CLOSED_CASE_IDS)]
     finally:
         await conn.close()
     out = {}
