@@ -15,34 +15,18 @@ import asyncpg
 from events.envelope import CloudEvent
 from services.backbone import tracing
 from services.backbone.consumer import HandlerContext, Handlers
-from services.backbone.deadline_store import DeadlineStore
 from services.hierarchy.orgunits import Hierarchy
-from services.supervision import alerts
+from services.supervision import alerts, repository
 from services.supervision.domain.timeline import describe
+from services.supervision.repository import set_case, set_guarded
 
 PARTNER_INBOUND = ("court.case_referred", "court.confirmation_decided", "court.case_filed", "bureau.case_referred",
                    "bureau.arbitration_accepted", "bureau.award_issued")
-GUARDED = ("status", "stage", "org_unit", "tier")
 Apply = Callable[[asyncpg.Connection, str, CloudEvent, dict[str, Any]], Awaitable[None]]
 
 
-async def _guarded(conn: asyncpg.Connection, case_id: str, column: str, value: Any, at: Any) -> None:
-    assert column in GUARDED
-    await conn.execute(f"UPDATE cases SET {column} = $2, {column}_at = $3, updated_at = now() WHERE case_id = $1 "
-                       f"AND ({column}_at IS NULL OR {column}_at <= $3)", case_id, value, at)
-
-
-async def _set(conn: asyncpg.Connection, case_id: str, **values: Any) -> None:
-    assignments = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(values))
-    await conn.execute(f"UPDATE cases SET {assignments}, updated_at = now() WHERE case_id = $1", case_id,
-                       *values.values())
-
-
 async def _refs(conn: asyncpg.Connection, case_id: str, refs: dict[str, Any]) -> None:
-    for key in ("court_case_no", "arbitration_case_no"):
-        if refs.get(key):
-            await conn.execute("INSERT INTO case_refs (ref, case_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                               refs[key], case_id)
+    await repository.add_refs(conn, case_id, [refs[k] for k in ("court_case_no", "arbitration_case_no") if refs.get(k)])
 
 
 # --- per event type ----------------------------------------------------------------------------------------
@@ -51,96 +35,96 @@ async def _refs(conn: asyncpg.Connection, case_id: str, refs: dict[str, Any]) ->
 async def _received(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
     f = d["facts"]
     amount = sum(float(c.get("amount_cny") or 0) for c in f["claims"])
-    await _set(conn, case_id, channel=f["channel"], region_code=f["region_code"], received_at=f["received_at"],
-               worker_count=len(f["workers"]), claim_types=sorted({c["type"] for c in f["claims"]}),
-               claim_amount=amount, group_dispute=f.get("group_dispute", False))
+    await set_case(conn, case_id, channel=f["channel"], region_code=f["region_code"], received_at=f["received_at"],
+                   worker_count=len(f["workers"]), claim_types=sorted({c["type"] for c in f["claims"]}),
+                   claim_amount=amount, group_dispute=f.get("group_dispute", False))
     await _refs(conn, case_id, f.get("refs", {}))
     refs = f.get("refs", {})
     if refs.get("court_code") or refs.get("bureau_code"):
-        await _set(conn, case_id, partner_code=refs.get("court_code") or refs.get("bureau_code"))
-    await _guarded(conn, case_id, "status", "received", e.time)
-    await _guarded(conn, case_id, "stage", "intake", e.time)
+        await set_case(conn, case_id, partner_code=refs.get("court_code") or refs.get("bureau_code"))
+    await set_guarded(conn, case_id, "status", "received", e.time)
+    await set_guarded(conn, case_id, "stage", "intake", e.time)
 
 
 async def _tier(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await _guarded(conn, case_id, "tier", d.get("tier") or d.get("to_tier"), e.time)
+    await set_guarded(conn, case_id, "tier", d.get("tier") or d.get("to_tier"), e.time)
 
 
 async def _linked(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await conn.execute("UPDATE cases SET worker_count = worker_count + $2, group_dispute = group_dispute OR $3 "
-                       "WHERE case_id = $1", case_id, d.get("new_workers", 0), d.get("group_dispute", False))
+    await repository.add_workers(conn, case_id, new_workers=d.get("new_workers", 0),
+                                 group_dispute=d.get("group_dispute", False))
     await _refs(conn, case_id, d["submission"].get("refs", {}))
 
 
 async def _dispatched(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await _guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
-    await _guarded(conn, case_id, "status", "dispatched", e.time)
-    await _guarded(conn, case_id, "stage", d["route"], e.time)
-    await _set(conn, case_id, route=d["route"])
+    await set_guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
+    await set_guarded(conn, case_id, "status", "dispatched", e.time)
+    await set_guarded(conn, case_id, "stage", d["route"], e.time)
+    await set_case(conn, case_id, route=d["route"])
 
 
 async def _answered(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await _guarded(conn, case_id, "status", "resolved", e.time)
+    await set_guarded(conn, case_id, "status", "resolved", e.time)
     if d.get("org_unit"):
-        await _guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
-    await _set(conn, case_id, route=d["resolution"], resolved_at=d["answered_at"])
+        await set_guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
+    await set_case(conn, case_id, route=d["resolution"], resolved_at=d["answered_at"])
 
 
 async def _mediation_opened(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await _guarded(conn, case_id, "stage", "mediation", e.time)
-    await _guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
+    await set_guarded(conn, case_id, "stage", "mediation", e.time)
+    await set_guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
 
 
 async def _assigned(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await _set(conn, case_id, mediator_id=d["mediator_id"])
-    await _guarded(conn, case_id, "status", "in_mediation", e.time)
+    await set_case(conn, case_id, mediator_id=d["mediator_id"])
+    await set_guarded(conn, case_id, "status", "in_mediation", e.time)
 
 
 async def _settled(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await _set(conn, case_id, settled_amount=float(d["agreement"]["amount_cny"]))
+    await set_case(conn, case_id, settled_amount=float(d["agreement"]["amount_cny"]))
 
 
 async def _mediation_resolved(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await _set(conn, case_id, mediation_outcome=d["outcome"], returned_to=d.get("returned_to"))
+    await set_case(conn, case_id, mediation_outcome=d["outcome"], returned_to=d.get("returned_to"))
     if d.get("to_legal_aid"):
-        await _guarded(conn, case_id, "stage", "legal_aid", e.time)
+        await set_guarded(conn, case_id, "stage", "legal_aid", e.time)
         return
-    await _set(conn, case_id, resolved_at=d["resolved_at"])
-    await _guarded(conn, case_id, "status", "resolved", e.time)
-    await _guarded(conn, case_id, "stage", "followup", e.time)
+    await set_case(conn, case_id, resolved_at=d["resolved_at"])
+    await set_guarded(conn, case_id, "status", "resolved", e.time)
+    await set_guarded(conn, case_id, "stage", "followup", e.time)
 
 
 async def _reopened(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await conn.execute("UPDATE cases SET reopened = reopened + 1, closed_at = NULL WHERE case_id = $1", case_id)
-    await _guarded(conn, case_id, "status", "reopened", e.time)
+    await repository.count_reopening(conn, case_id)
+    await set_guarded(conn, case_id, "status", "reopened", e.time)
 
 
 async def _legal_aid(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await _set(conn, case_id, legal_aid=True)
-    await _guarded(conn, case_id, "stage", "legal_aid", e.time)
+    await set_case(conn, case_id, legal_aid=True)
+    await set_guarded(conn, case_id, "stage", "legal_aid", e.time)
     if d.get("org_unit"):
-        await _guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
+        await set_guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
 
 
 async def _represented(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await _guarded(conn, case_id, "status", "represented", e.time)
+    await set_guarded(conn, case_id, "status", "represented", e.time)
 
 
 async def _concluded(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await _set(conn, case_id, amount_recovered=float(d["amount_recovered_cny"]), resolved_at=d["concluded_at"])
-    await _guarded(conn, case_id, "status", "resolved", e.time)
-    await _guarded(conn, case_id, "stage", "followup", e.time)
+    await set_case(conn, case_id, amount_recovered=float(d["amount_recovered_cny"]), resolved_at=d["concluded_at"])
+    await set_guarded(conn, case_id, "status", "resolved", e.time)
+    await set_guarded(conn, case_id, "stage", "followup", e.time)
 
 
 async def _satisfaction(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
     if d.get("satisfaction"):
-        await _set(conn, case_id, satisfaction=d["satisfaction"])
+        await set_case(conn, case_id, satisfaction=d["satisfaction"])
 
 
 async def _closed(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await _set(conn, case_id, closed_at=d["closed_at"])
-    await _guarded(conn, case_id, "status", "closed", e.time)
-    await _guarded(conn, case_id, "stage", "closed", e.time)
+    await set_case(conn, case_id, closed_at=d["closed_at"])
+    await set_guarded(conn, case_id, "status", "closed", e.time)
+    await set_guarded(conn, case_id, "stage", "closed", e.time)
 
 
 APPLY: dict[str, Apply] = {
@@ -165,6 +149,8 @@ APPLY: dict[str, Apply] = {
 
 
 def handlers(*, hierarchy: Hierarchy) -> Handlers:
+    """One handler for every event type but supervision's own and sessions' (auth.* concern sessions, not cases:
+    the runtime keeps the revocations)."""
     from events.catalog import EVENTS
 
     names = {code: unit.name for code, unit in hierarchy.units.items()}
@@ -175,80 +161,65 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
         conn = ctx.conn
         summary = describe(event.type, raw, names)
         if event.type in PARTNER_INBOUND:
-            ref = d.get("court_case_no") or d.get("arbitration_case_no")
-            await conn.execute("INSERT INTO partner_events (event_id, ref, type, source, at, summary, data, sender) "
-                               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                               event.id, ref, event.type, event.source, event.time, summary, raw,
-                               getattr(ctx.partner, "code", None))
+            await repository.record_partner_event(
+                conn, event_id=event.id, ref=d.get("court_case_no") or d.get("arbitration_case_no"), type=event.type,
+                source=event.source, at=event.time, summary=summary, data=raw, sender=getattr(ctx.partner, "code", None))
             return
         if event.type == "intake.duplicate_suspected":
             await _duplicate(ctx, d)
             return
         if event.type == "calendar.year_missing":
-            await alerts.raise_alert(conn, ctx.records, kind="calendar", case_id=None, deadline_id=f"calendar-{d['year']}",
+            await alerts.raise_alert(ctx, kind="calendar", case_id=None, deadline_id=f"calendar-{d['year']}",
                                      deadline_kind="calendar", org_unit=None, at=event.time,
                                      detail={"year": d["year"], "service": d["service"]})
             return
         case_id = d.get("case_id") or event.subject
         if not case_id or event.type.startswith("supervision.") or event.type == "calendar.year_loaded":
             return
-        await conn.execute("WITH known AS (INSERT INTO cases (case_id) VALUES ($2) ON CONFLICT DO NOTHING) "
-                           "INSERT INTO timeline (event_id, case_id, type, source, at, summary, data, trace_id) "
-                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",  # one round trip
-                           event.id, case_id, event.type, event.source, event.time, summary, raw,
-                           tracing.trace_id((event.model_extra or {}).get("traceparent")))
+        await repository.record_timeline(conn, event_id=event.id, case_id=case_id, type=event.type, source=event.source,
+                                         at=event.time, summary=summary, data=raw,
+                                         trace_id=tracing.trace_id((event.model_extra or {}).get("traceparent")))
         if event.type.startswith("deadline."):
             await _deadline(ctx, case_id, event, d)
         elif event.type == "followup.flagged":
-            await alerts.raise_alert(conn, ctx.records, kind=d["reason"], case_id=case_id,
+            await alerts.raise_alert(ctx, kind=d["reason"], case_id=case_id,
                                      deadline_id=f"flag-{case_id}-{d['reason']}", deadline_kind=None,
-                                     org_unit=await conn.fetchval("SELECT org_unit FROM cases WHERE case_id = $1",
-                                                                  case_id),
-                                     at=event.time, detail={"satisfaction": d.get("satisfaction"),
-                                                            "comment": d.get("comment", "")})
+                                     org_unit=await repository.case_unit(conn, case_id), at=event.time,
+                                     detail={"satisfaction": d.get("satisfaction"), "comment": d.get("comment", "")})
         elif event.type in APPLY:
             await APPLY[event.type](conn, case_id, event, d)
 
     async def _deadline(ctx: HandlerContext, case_id: str, event: CloudEvent, d: dict[str, Any]) -> None:
+        """A service's clock changed: the case's copy follows, and the alerts follow its newest state."""
         conn = ctx.conn
         signal = event.type.split(".", 1)[1]
         at = d["at"]
         state = d["state"]
-        changed = await conn.fetchval(
-            "INSERT INTO case_deadlines (deadline_id, case_id, kind, owner, state, due_at, org_unit, provisional, "
-            "on_time, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-            "ON CONFLICT (deadline_id) DO UPDATE SET owner = EXCLUDED.owner, state = EXCLUDED.state, "
-            "due_at = EXCLUDED.due_at, org_unit = COALESCE(EXCLUDED.org_unit, case_deadlines.org_unit), "
-            "provisional = EXCLUDED.provisional, on_time = COALESCE(EXCLUDED.on_time, case_deadlines.on_time), "
-            "changed_at = EXCLUDED.changed_at WHERE case_deadlines.changed_at <= EXCLUDED.changed_at RETURNING 1",
-            d["deadline_id"], case_id, d["kind"], d["owner"], state, d["due_at"], d.get("org_unit"),
-            d.get("provisional", False), d.get("on_time"), at)
+        newest = await repository.upsert_deadline(
+            conn, deadline_id=d["deadline_id"], case_id=case_id, kind=d["kind"], owner=d["owner"], state=state,
+            due_at=d["due_at"], org_unit=d.get("org_unit"), provisional=d.get("provisional", False),
+            on_time=d.get("on_time"), changed_at=at)
         if d["kind"] == "tier":
-            await conn.execute(
-                "UPDATE cases SET (due_at, provisional) = (SELECT due_at, provisional FROM case_deadlines "
-                "WHERE case_id = $1 AND kind = 'tier' ORDER BY changed_at DESC LIMIT 1) WHERE case_id = $1", case_id)
+            await repository.follow_tier_deadline(conn, case_id)
             if signal == "met":
-                await _set(conn, case_id, on_time=d.get("on_time"))
-        if not changed:
+                await set_case(conn, case_id, on_time=d.get("on_time"))
+        if not newest:
             return  # an older event about this deadline: alerts follow the newest state only
-        store = DeadlineStore(conn, owner="supervision", topic=alerts.TOPIC, emit=ctx.records.append, now=ctx.now)
-        unit = d.get("org_unit") or await conn.fetchval("SELECT org_unit FROM cases WHERE case_id = $1", case_id)
+        unit = d.get("org_unit") or await repository.case_unit(conn, case_id)
         if signal == "warning":
-            await alerts.raise_alert(conn, ctx.records, kind="warning", case_id=case_id, deadline_id=d["deadline_id"],
+            await alerts.raise_alert(ctx, kind="warning", case_id=case_id, deadline_id=d["deadline_id"],
                                      deadline_kind=d["kind"], org_unit=unit, at=at, due_at=d["due_at"])
         elif signal == "breached":
-            await alerts.resolve(conn, ctx.records, deadline_id=d["deadline_id"], at=at, kinds=("warning",))
-            row = await alerts.raise_alert(conn, ctx.records, kind="overdue", case_id=case_id,
-                                           deadline_id=d["deadline_id"], deadline_kind=d["kind"], org_unit=unit,
-                                           at=at, due_at=d["due_at"])
-            if row is not None:  # the breach happened at the due time, whenever it was noticed
-                await alerts.start_escalation(store, row, breach_at=d["due_at"], calendar=ctx.calendar,
+            await alerts.resolve(ctx, deadline_id=d["deadline_id"], at=at, kinds=("warning",))
+            alert = await alerts.raise_alert(ctx, kind="overdue", case_id=case_id, deadline_id=d["deadline_id"],
+                                             deadline_kind=d["kind"], org_unit=unit, at=at, due_at=d["due_at"])
+            if alert is not None:  # the breach happened at the due time, whenever it was noticed
+                await alerts.start_escalation(ctx.deadlines, alert, breach_at=d["due_at"], calendar=ctx.calendar,
                                               hierarchy=hierarchy)
         elif signal in ("met", "cancelled") or (signal in ("extended", "resumed") and state == "open"):
-            for alert in await conn.fetch("SELECT * FROM alerts WHERE deadline_id = $1 AND state <> 'resolved' "
-                                          "AND kind = 'overdue'", d["deadline_id"]):
-                await alerts.stop_escalation(store, alert, at=at, reason="期限已完成或调整")
-            await alerts.resolve(conn, ctx.records, deadline_id=d["deadline_id"], at=at)
+            for alert in await repository.open_overdue_alerts(conn, d["deadline_id"]):
+                await alerts.stop_escalation(ctx.deadlines, alert, at=at, reason="期限已完成或调整")
+            await alerts.resolve(ctx, deadline_id=d["deadline_id"], at=at)
 
     async def _duplicate(ctx: HandlerContext, d: dict[str, Any]) -> None:
         """A possible duplicate across scopes: those who may see both cases are told both; where nobody may (two
@@ -256,19 +227,17 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
         mine, theirs = d.get("org_unit"), d.get("other_org_unit")
         common = hierarchy.common_ancestor(mine, theirs) if mine and theirs else None
         if common is not None:
-            await alerts.raise_alert(ctx.conn, ctx.records, kind="duplicate", case_id=d["case_id"],
-                                     deadline_id=f"duplicate-{d['case_id']}", deadline_kind=None, org_unit=common,
-                                     at=d["detected_at"], detail={"other_case_id": d["other_case_id"],
-                                                                  "reason": d["reason"]})
+            await alerts.raise_alert(ctx, kind="duplicate", case_id=d["case_id"], deadline_id=f"duplicate-{d['case_id']}",
+                                     deadline_kind=None, org_unit=common, at=d["detected_at"],
+                                     detail={"other_case_id": d["other_case_id"], "reason": d["reason"]})
             return
         for case_id, unit, other in ((d["case_id"], mine, theirs), (d["other_case_id"], theirs, mine)):
             root = hierarchy.root(unit) if unit else None
             other_root = hierarchy.root(other) if other else None
-            await alerts.raise_alert(ctx.conn, ctx.records, kind="duplicate", case_id=case_id,
+            await alerts.raise_alert(ctx, kind="duplicate", case_id=case_id,
                                      deadline_id=f"duplicate-{d['case_id']}-{case_id}", deadline_kind=None,
                                      org_unit=root.code if root else None, at=d["detected_at"],
                                      detail={"reason": d["reason"], "other_province": other_root.name if other_root
                                              else None})
 
-    # auth.* concern sessions, not cases (the runtime keeps the revocations)
     return {t: project for t in EVENTS if not t.startswith(("supervision.", "auth."))}

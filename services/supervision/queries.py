@@ -1,19 +1,32 @@
-"""Reads of the projection for the API and the console."""
+"""Reads of the projection for the API and the console: cases, a case's whole view, alerts, the breach forecast."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from services.calendar.model import shanghai_iso
+from services.backbone.errors import Invalid
+from services.backbone.usecase import found
+from services.calendar.model import WorkCalendar, local_date, shanghai_iso
 from services.hierarchy.orgunits import Hierarchy
+from services.supervision import repository
+from services.supervision.domain.forecast import OpenCase, forecast
+from services.supervision.models import Alert
 
 CASE_FIELDS = ("case_id", "partner_code", "status", "stage", "org_unit", "tier", "due_at", "provisional", "channel",
                "region_code",
                "received_at", "worker_count", "claim_types", "group_dispute", "route", "mediator_id",
                "mediation_outcome", "returned_to", "legal_aid", "amount_recovered", "settled_amount", "satisfaction",
                "on_time", "resolved_at", "closed_at", "reopened")
+NOT_FOUND = "案件 {} 不存在"
+HANDLING_DAYS = float(os.environ.get("LABORCASE_FORECAST_HANDLING_DAYS", "8"))
+#: The alerts each board filter shows.
+KINDS = {"overdue": ["overdue"], "warning": ["warning"], "attention": ["low_satisfaction", "unreachable", "duplicate"],
+         "operator": ["calendar"], "all": ["overdue", "warning", "low_satisfaction", "unreachable", "duplicate", "calendar"]}
 
 
 def _json(value: Any) -> Any:
@@ -24,7 +37,22 @@ def _json(value: Any) -> Any:
     return value
 
 
-def case_row(row: asyncpg.Record, hierarchy: Hierarchy) -> dict[str, Any]:
+def units_under(hierarchy: Hierarchy, org_unit: str | None) -> list[str] | None:
+    """A unit and every unit below it (None: no unit asked for, everywhere)."""
+    if not org_unit:
+        return None
+    known(hierarchy, org_unit)
+    return list(hierarchy.subtree(org_unit))
+
+
+def known(hierarchy: Hierarchy, org_unit: str | None) -> None:
+    """A unit asked for must be one of the union's."""
+    if org_unit and hierarchy.get(org_unit) is None:
+        raise Invalid(f"未知的工会单位：{org_unit}", errors=[("org_unit", "未知的工会单位")])
+
+
+def case_row(row: Mapping[str, Any], hierarchy: Hierarchy) -> dict[str, Any]:
+    """A projected case as the API shows it (times in Asia/Shanghai, amounts as numbers, the unit's name)."""
     out = {k: _json(row[k]) for k in CASE_FIELDS}
     unit = hierarchy.get(row["org_unit"]) if row["org_unit"] else None
     out["org_unit_name"] = unit.name if unit else None
@@ -32,33 +60,21 @@ def case_row(row: asyncpg.Record, hierarchy: Hierarchy) -> dict[str, Any]:
 
 
 async def find_cases(pool: asyncpg.Pool, *, ref: str | None, status: str | None, tier: str | None,
-                     org_units: list[str] | None, overdue: bool | None, limit: int) -> list[asyncpg.Record]:
-    return await pool.fetch(
-        "SELECT c.* FROM cases c WHERE ($1::text IS NULL OR c.case_id = $1 OR EXISTS "
-        "(SELECT 1 FROM case_refs r WHERE r.case_id = c.case_id AND r.ref = $1)) "
-        "AND ($2::text IS NULL OR c.status = $2) AND ($3::text IS NULL OR c.tier = $3) "
-        "AND ($4::text[] IS NULL OR c.org_unit = ANY($4)) "
-        "AND ($5::bool IS NULL OR $5 = EXISTS (SELECT 1 FROM alerts a WHERE a.case_id = c.case_id "
-        "AND a.kind = 'overdue' AND a.state <> 'resolved')) AND c.received_at IS NOT NULL "
-        "ORDER BY c.due_at NULLS LAST LIMIT $6", ref, status, tier, org_units, overdue, limit)
+                     org_units: Sequence[str] | None, overdue: bool | None, limit: int) -> list[asyncpg.Record]:
+    """Cases by id or partner case number, status, tier, units and whether overdue now; the nearest due first."""
+    return await repository.find_cases(pool, ref=ref, status=status, tier=tier, org_units=org_units, overdue=overdue,
+                                       limit=limit)
 
 
-async def case_detail(pool: asyncpg.Pool, case_id: str, hierarchy: Hierarchy) -> dict[str, Any] | None:
-    row = await pool.fetchrow("SELECT * FROM cases WHERE case_id = $1", case_id)
-    if row is None:
-        return None
-    deadlines = await pool.fetch("SELECT * FROM case_deadlines WHERE case_id = $1 AND owner <> 'supervision' "
-                                 "ORDER BY changed_at", case_id)
-    timeline = await pool.fetch(
-        "SELECT type, source, at, summary, data, trace_id, seq FROM timeline WHERE case_id = $1 UNION ALL "
-        "SELECT p.type, p.source, p.at, p.summary, p.data, NULL, NULL FROM partner_events p "
-        "JOIN case_refs r ON r.ref = p.ref JOIN cases c ON c.case_id = r.case_id WHERE r.case_id = $1 "
-        "AND (p.sender IS NULL OR c.partner_code IS NULL OR p.sender = c.partner_code) "  # only the case's own partner
-        "ORDER BY at, seq NULLS FIRST", case_id)
-    alert_rows = await pool.fetch("SELECT * FROM alerts WHERE case_id = $1 ORDER BY alert_id", case_id)
-    refs = [r["ref"] for r in await pool.fetch("SELECT ref FROM case_refs WHERE case_id = $1 ORDER BY ref", case_id)]
+async def case_detail(pool: asyncpg.Pool, case_id: str, hierarchy: Hierarchy) -> dict[str, Any]:
+    """A case's whole view: the case, its references, clocks, timeline (with its partner's events) and alerts."""
+    case = found(await repository.case_by_id(pool, case_id), NOT_FOUND.format(case_id))
+    deadlines = await repository.case_deadlines(pool, case_id)
+    timeline = await repository.case_timeline(pool, case_id)
+    alert_rows = await repository.case_alerts(pool, case_id)
+    refs = await repository.case_refs(pool, case_id)
     return {
-        **case_row(row, hierarchy), "refs": refs,
+        **case_row(case.model_dump(), hierarchy), "refs": refs,
         "deadlines": [{"deadline_id": d["deadline_id"], "kind": d["kind"], "owner": d["owner"], "state": d["state"],
                        "due_at": shanghai_iso(d["due_at"]), "provisional": d["provisional"], "on_time": d["on_time"]}
                       for d in deadlines],
@@ -68,19 +84,48 @@ async def case_detail(pool: asyncpg.Pool, case_id: str, hierarchy: Hierarchy) ->
     }
 
 
-def alert_json(a: asyncpg.Record, hierarchy: Hierarchy) -> dict[str, Any]:
-    unit = hierarchy.get(a["escalated_to"]) if a["escalated_to"] else None
-    return {"alert_id": a["alert_id"], "case_id": a["case_id"], "kind": a["kind"], "state": a["state"],
-            "deadline_kind": a["deadline_kind"], "org_unit": a["org_unit"], "escalated_to": a["escalated_to"],
-            "escalated_to_name": unit.name if unit else None, "level": a["level"],
-            "due_at": shanghai_iso(a["due_at"]) if a["due_at"] else None,
-            "raised_at": shanghai_iso(a["raised_at"]), "acknowledged_by": a["acknowledged_by"],
-            "ack_note": a["ack_note"], "detail": a["detail"]}
+def alert_json(a: Alert, hierarchy: Hierarchy) -> dict[str, Any]:
+    unit = hierarchy.get(a.escalated_to) if a.escalated_to else None
+    return {"alert_id": a.alert_id, "case_id": a.case_id, "kind": a.kind, "state": a.state,
+            "deadline_kind": a.deadline_kind, "org_unit": a.org_unit, "escalated_to": a.escalated_to,
+            "escalated_to_name": unit.name if unit else None, "level": a.level,
+            "due_at": shanghai_iso(a.due_at) if a.due_at else None,
+            "raised_at": shanghai_iso(a.raised_at), "acknowledged_by": a.acknowledged_by,
+            "ack_note": a.ack_note, "detail": a.detail}
 
 
 async def open_alerts(pool: asyncpg.Pool, *, kinds: list[str], units: list[str] | None, limit: int = 500
-                      ) -> list[asyncpg.Record]:
-    return await pool.fetch(
-        "SELECT * FROM alerts WHERE state <> 'resolved' AND kind = ANY($1::text[]) "
-        "AND ($2::text[] IS NULL OR escalated_to = ANY($2) OR org_unit = ANY($2)) "
-        "ORDER BY (kind = 'overdue') DESC, due_at NULLS LAST, alert_id LIMIT $3", kinds, units, limit)
+                      ) -> list[Alert]:
+    return await repository.open_alerts(pool, kinds=kinds, units=units, limit=limit)
+
+
+def capacity(hierarchy: Hierarchy) -> dict[str, float]:
+    """Cases a unit finishes per working day: its mediators' and lawyers' concurrent capacity / handling days."""
+    out: dict[str, float] = {}
+    for unit in hierarchy.units.values():
+        people = unit.attributes.get("mediators", []) + unit.attributes.get("lawyers", [])
+        target = unit.parent if unit.level == "station" and unit.serves_home_province is None else unit.code
+        out[target or unit.code] = out.get(target or unit.code, 0.0) + sum(p.get("capacity", 0) for p in people) / HANDLING_DAYS
+    return out
+
+
+async def breach_forecast(pool: asyncpg.Pool, *, units: list[str] | None, org_unit: str | None, horizon: int,
+                          now: datetime, calendar: WorkCalendar, hierarchy: Hierarchy) -> tuple[dict[str, Any], list[str]]:
+    """Which open cases are likely to breach within ``horizon`` working days, by unit (every unit when no
+    ``org_unit`` was asked for, else only those at risk); with the ids of the cases it read."""
+    rows = await repository.open_cases_due(pool, units)
+    since = datetime.combine(calendar.add_working_days(local_date(now), 0).day - timedelta(days=14),
+                             datetime.min.time(), UTC)
+    inflow = {unit: n / 10.0 for unit, n in (await repository.general_inflow(pool, since)).items()}
+    result = forecast([OpenCase(r["case_id"], r["org_unit"], r["due_at"]) for r in rows],
+                      capacity=capacity(hierarchy), same_day_inflow=inflow, calendar=calendar, now=now,
+                      horizon_working_days=horizon)
+    body = {"horizon_working_days": horizon, "handling_days": HANDLING_DAYS, "units": [
+        {"org_unit": u.org_unit, "org_unit_name": (hierarchy.get(u.org_unit).name if hierarchy.get(u.org_unit)
+                                                   else u.org_unit),
+         "open_cases": u.open_cases, "capacity_per_day": round(u.capacity_per_day, 2),
+         "effective_per_day": round(u.effective_per_day, 2),
+         "likely_to_breach": [{"case_id": c, "due_at": shanghai_iso(d),
+                               "expected_finish": shanghai_iso(f) if f.year < 9999 else None} for c, d, f in u.at_risk]}
+        for u in result if u.at_risk or not org_unit]}
+    return body, [r["case_id"] for r in rows]

@@ -14,18 +14,17 @@ from services.backbone import kafka
 from services.backbone.consumer import EventProcessor, Inbound
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
 from services.calendar import store as calendar_store
+from services.supervision import repository
 from services.supervision.service import SPEC
 
 log = logging.getLogger(__name__)
-PROJECTION = ("cases", "case_refs", "timeline", "partner_events", "case_deadlines", "alerts", "inbox", "deadlines",
-              "outbox", "parked", "case_log")
 
 
 async def rebuild(bootstrap: str, dsn: str, *, batch: int = 500) -> int:
     pool = await create_pool(dsn, size=2)
     try:
         await migrate(pool, [("backbone", BACKBONE_MIGRATIONS), ("supervision", SPEC.migrations)])  # type: ignore[list-item]
-        await pool.execute(f"TRUNCATE {', '.join(PROJECTION)} RESTART IDENTITY")
+        await repository.empty_projection(pool)
         await calendar_store.seed(pool)
         records: list[tuple[object, Inbound]] = []
         for topic in SPEC.consumes:

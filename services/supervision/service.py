@@ -9,17 +9,18 @@ from typing import Any
 import asyncpg
 
 from events.catalog import CONSUMES, service_topic
+from services.backbone.consumer import HandlerContext
 from services.backbone.deadline import Deadline
 from services.backbone.outbox import Record
 from services.backbone.runtime import Runtime, ServiceSpec
-from services.hierarchy.orgunits import default_hierarchy
 from services.supervision import alerts
-from services.supervision.api import build_router
-from services.supervision.board import Board
+from services.supervision.api import router
+from services.supervision.deps import BOARD, HIERARCHY
 from services.supervision.projection import handlers
 
-HIERARCHY = default_hierarchy()
-BOARD = Board()
+__all__ = ["BOARD", "HIERARCHY", "SPEC"]
+
+
 async def _board_loop(runtime: Runtime, stopping: asyncio.Event) -> None:
     await BOARD.listen(runtime.dsn, stopping)
 
@@ -28,8 +29,11 @@ async def _on_deadline(runtime: Runtime, conn: asyncpg.Connection, deadline: Dea
                        records: list[Record]) -> Any:
     """An escalation clock ran out: the case is still overdue one working day later → the parent unit."""
     if signal == "breached" and deadline.kind.startswith("escalate:"):
-        await alerts.escalate(conn, records, alert_id=int(deadline.attributes["alert_id"]), at=deadline.due_at,
-                              now=runtime.clock.now(), calendar=runtime.calendar, hierarchy=HIERARCHY)
+        # the firing transaction's unit of work: what the escalation publishes commits with it
+        ctx = HandlerContext(conn, SPEC.name, SPEC.topic, runtime.settings.deadline_warning_ratio, runtime.calendar,
+                             now=runtime.clock.now(), records=records)
+        await alerts.escalate(ctx, alert_id=int(deadline.attributes["alert_id"]), at=deadline.due_at,
+                              hierarchy=HIERARCHY)
 
 
 SPEC = ServiceSpec(
@@ -38,7 +42,7 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["supervision"],
     handlers=handlers(hierarchy=HIERARCHY),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [build_router(runtime, HIERARCHY, BOARD)],
+    routers=lambda runtime: [router],
     loops=(_board_loop,),
     on_deadline=_on_deadline,
 )

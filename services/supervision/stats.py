@@ -12,6 +12,7 @@ import asyncpg
 
 from events.common import CLAIM_ZH
 from services.calendar.model import SHANGHAI
+from services.supervision import repository
 from services.supervision.domain.timeline import CHANNEL_ZH, TIER_ZH
 
 MEDIATION_TARGET = 0.6  # union plans: 调解成功率保持在60%以上
@@ -33,44 +34,22 @@ class Scope:
         return r[:2] if r.endswith("0000") else r[:4] if r.endswith("00") else r
 
     def params(self) -> list[Any]:
+        """The statements' scope parameters (repository._IN_SCOPE)."""
         start = datetime.combine(self.start, time.min, SHANGHAI) if self.start else None
         end = datetime.combine(self.end + timedelta(days=1), time.min, SHANGHAI) if self.end else None
         units = list(self.org_units) if self.org_units is not None else None
         return [self.region_prefix, units, start, end, self.tier]
 
 
-_WHERE = ("($1::text IS NULL OR c.region_code LIKE $1 || '%') AND ($2::text[] IS NULL OR c.org_unit = ANY($2)) "
-          "AND ($3::timestamptz IS NULL OR c.received_at >= $3) AND ($4::timestamptz IS NULL OR c.received_at < $4) "
-          "AND ($5::text IS NULL OR c.tier = $5) AND c.received_at IS NOT NULL")
-
-
-async def compute(conn: asyncpg.Connection | asyncpg.Pool, scope: Scope) -> dict[str, Any]:
+async def compute(db: asyncpg.Connection | asyncpg.Pool, scope: Scope) -> dict[str, Any]:
     p = scope.params()
-    totals = await conn.fetchrow(
-        f"SELECT count(*) AS received, coalesce(sum(worker_count), 0) AS workers, "
-        f"count(*) FILTER (WHERE group_dispute) AS group_disputes, "
-        f"count(*) FILTER (WHERE channel = 'online') AS online, "
-        f"count(*) FILTER (WHERE legal_aid) AS legal_aid_cases, coalesce(sum(amount_recovered), 0) AS recovered, "
-        f"count(*) FILTER (WHERE mediation_outcome = 'settled') AS settled, "
-        f"count(*) FILTER (WHERE mediation_outcome = 'failed') AS failed, "
-        f"count(*) FILTER (WHERE returned_to = 'court') AS to_court, "
-        f"count(*) FILTER (WHERE returned_to = 'arbitration') AS to_arbitration, "
-        f"count(satisfaction) AS satisfaction_n, avg(satisfaction) AS satisfaction_avg, "
-        f"count(*) FILTER (WHERE status = 'closed') AS closed "
-        f"FROM cases c WHERE {_WHERE}", *p)
-    by_channel = {r["channel"]: r["n"] for r in await conn.fetch(
-        f"SELECT channel, count(*) AS n FROM cases c WHERE {_WHERE} GROUP BY channel ORDER BY channel", *p)}
-    by_claim = {r["t"]: r["n"] for r in await conn.fetch(
-        f"SELECT unnest(claim_types) AS t, count(*) AS n FROM cases c WHERE {_WHERE} GROUP BY 1 ORDER BY 1", *p)}
+    totals = await repository.stats_totals(db, p)
+    by_channel = await repository.stats_by_channel(db, p)
+    by_claim = await repository.stats_by_claim_type(db, p)
     on_time = {r["tier"]: {"resolved": r["resolved"], "on_time": r["on_time"],
                            "rate": round(r["on_time"] / r["resolved"], 4) if r["resolved"] else None}
-               for r in await conn.fetch(
-                   f"SELECT tier, count(*) FILTER (WHERE on_time IS NOT NULL) AS resolved, "
-                   f"count(*) FILTER (WHERE on_time) AS on_time FROM cases c WHERE {_WHERE} AND tier IS NOT NULL "
-                   f"GROUP BY tier", *p)}
-    overdue_now = await conn.fetchval(
-        f"SELECT count(DISTINCT a.case_id) FROM alerts a JOIN cases c ON c.case_id = a.case_id "
-        f"WHERE a.kind = 'overdue' AND a.state <> 'resolved' AND {_WHERE}", *p)
+               for r in await repository.stats_on_time(db, p)}
+    overdue_now = await repository.stats_overdue_now(db, p)
     decided = totals["settled"] + totals["failed"]
     rate = round(totals["settled"] / decided, 4) if decided else None
     return {

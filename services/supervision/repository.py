@@ -1,0 +1,329 @@
+"""Supervision's SQL, in one place: the projected cases, their timeline, references and deadlines, the partners'
+own events, and the supervisors' alerts.
+
+Every statement is a named constant; the projection's writes are set-based and stay SQL (one round trip each on
+the hot path). Single-row reads of one table come back as models (``services.supervision.models``); list and
+aggregate reads, and reads that join, as plain rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.backbone.db import assignments
+from services.supervision.models import Alert, Case
+
+Db = asyncpg.Connection | asyncpg.Pool
+
+# --- the projection's writes ---------------------------------------------------------------------------------
+
+#: A case's timeline entry; the case row is created with it when it is the first event of the case.
+RECORD_TIMELINE = (
+    "WITH known AS (INSERT INTO cases (case_id) VALUES ($2) ON CONFLICT DO NOTHING) "
+    "INSERT INTO timeline (event_id, case_id, type, source, at, summary, data, trace_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING")
+#: What a court or bureau sent about its own case number (attached to the case through case_refs when read).
+RECORD_PARTNER_EVENT = (
+    "INSERT INTO partner_events (event_id, ref, type, source, at, summary, data, sender) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING")
+ADD_REF = "INSERT INTO case_refs (ref, case_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+
+
+def _guarded(column: str) -> str:
+    """A field that keeps the time of the event that set it: an older event never overwrites a newer one."""
+    return (f"UPDATE cases SET {column} = $2, {column}_at = $3, updated_at = now() WHERE case_id = $1 "
+            f"AND ({column}_at IS NULL OR {column}_at <= $3)")
+
+
+SET_STATUS = _guarded("status")
+SET_STAGE = _guarded("stage")
+SET_ORG_UNIT = _guarded("org_unit")
+SET_TIER = _guarded("tier")
+GUARDED = {"status": SET_STATUS, "stage": SET_STAGE, "org_unit": SET_ORG_UNIT, "tier": SET_TIER}
+
+ADD_WORKERS = ("UPDATE cases SET worker_count = worker_count + $2, group_dispute = group_dispute OR $3 "
+               "WHERE case_id = $1")
+COUNT_REOPENING = "UPDATE cases SET reopened = reopened + 1, closed_at = NULL WHERE case_id = $1"
+#: The case's own copy of a backbone deadline; an older event about it changes nothing (RETURNING tells).
+UPSERT_DEADLINE = (
+    "INSERT INTO case_deadlines (deadline_id, case_id, kind, owner, state, due_at, org_unit, provisional, "
+    "on_time, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+    "ON CONFLICT (deadline_id) DO UPDATE SET owner = EXCLUDED.owner, state = EXCLUDED.state, "
+    "due_at = EXCLUDED.due_at, org_unit = COALESCE(EXCLUDED.org_unit, case_deadlines.org_unit), "
+    "provisional = EXCLUDED.provisional, on_time = COALESCE(EXCLUDED.on_time, case_deadlines.on_time), "
+    "changed_at = EXCLUDED.changed_at WHERE case_deadlines.changed_at <= EXCLUDED.changed_at RETURNING 1")
+#: The case's due time is its newest tier clock's.
+FOLLOW_TIER_DEADLINE = (
+    "UPDATE cases SET (due_at, provisional) = (SELECT due_at, provisional FROM case_deadlines "
+    "WHERE case_id = $1 AND kind = 'tier' ORDER BY changed_at DESC LIMIT 1) WHERE case_id = $1")
+CASE_UNIT = "SELECT org_unit FROM cases WHERE case_id = $1"
+
+
+async def record_timeline(conn: asyncpg.Connection, *, event_id: Any, case_id: str, type: str, source: str,
+                          at: datetime, summary: str, data: Any, trace_id: str | None) -> None:
+    await conn.execute(RECORD_TIMELINE, event_id, case_id, type, source, at, summary, data, trace_id)
+
+
+async def record_partner_event(conn: asyncpg.Connection, *, event_id: Any, ref: str | None, type: str, source: str,
+                               at: datetime, summary: str, data: Any, sender: str | None) -> None:
+    await conn.execute(RECORD_PARTNER_EVENT, event_id, ref, type, source, at, summary, data, sender)
+
+
+async def add_refs(conn: asyncpg.Connection, case_id: str, refs: Sequence[str]) -> None:
+    for ref in refs:
+        await conn.execute(ADD_REF, ref, case_id)
+
+
+async def set_guarded(conn: asyncpg.Connection, case_id: str, column: str, value: Any, at: datetime) -> None:
+    await conn.execute(GUARDED[column], case_id, value, at)
+
+
+async def set_case(conn: asyncpg.Connection, case_id: str, **values: Any) -> None:
+    """Update columns of a projected case (names from code, never from input)."""
+    await conn.execute(f"UPDATE cases SET {assignments(list(values))}, updated_at = now() WHERE case_id = $1",
+                       case_id, *values.values())
+
+
+async def add_workers(conn: asyncpg.Connection, case_id: str, *, new_workers: int, group_dispute: bool) -> None:
+    await conn.execute(ADD_WORKERS, case_id, new_workers, group_dispute)
+
+
+async def count_reopening(conn: asyncpg.Connection, case_id: str) -> None:
+    await conn.execute(COUNT_REOPENING, case_id)
+
+
+async def upsert_deadline(conn: asyncpg.Connection, *, deadline_id: str, case_id: str, kind: str, owner: str,
+                          state: str, due_at: datetime, org_unit: str | None, provisional: bool, on_time: bool | None,
+                          changed_at: datetime) -> bool:
+    """True when this is the newest known state of the deadline."""
+    return bool(await conn.fetchval(UPSERT_DEADLINE, deadline_id, case_id, kind, owner, state, due_at, org_unit,
+                                    provisional, on_time, changed_at))
+
+
+async def follow_tier_deadline(conn: asyncpg.Connection, case_id: str) -> None:
+    await conn.execute(FOLLOW_TIER_DEADLINE, case_id)
+
+
+async def case_unit(db: Db, case_id: str) -> str | None:
+    return await db.fetchval(CASE_UNIT, case_id)
+
+
+# --- alerts --------------------------------------------------------------------------------------------------
+
+NOTIFY = "SELECT pg_notify($1, '')"
+RAISE_ALERT = (
+    "INSERT INTO alerts (case_id, deadline_id, deadline_kind, kind, state, org_unit, escalated_to, due_at, "
+    "breach_at, detail) VALUES ($1, $2, $3, $4, 'open', $5, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *")
+RESOLVE_ALERTS = (
+    "UPDATE alerts SET state = 'resolved', resolved_at = $2, updated_at = now() "
+    "WHERE deadline_id = $1 AND kind = ANY($3::text[]) AND state <> 'resolved' RETURNING *")
+OPEN_OVERDUE_ALERTS = "SELECT * FROM alerts WHERE deadline_id = $1 AND state <> 'resolved' AND kind = 'overdue'"
+LOCK_ALERT = "SELECT * FROM alerts WHERE alert_id = $1 FOR UPDATE"
+ESCALATE_ALERT = ("UPDATE alerts SET escalated_to = $2, level = level + 1, updated_at = now() "
+                  "WHERE alert_id = $1 RETURNING *")
+ACKNOWLEDGE_ALERT = (
+    "UPDATE alerts SET state = 'acknowledged', acknowledged_by = $2, ack_note = $3, acknowledged_at = $4, "
+    "updated_at = now() WHERE alert_id = $1 AND state = 'open' RETURNING *")
+ALERT_SCOPE = "SELECT case_id, escalated_to FROM alerts WHERE alert_id = $1"
+OPEN_ALERTS = (
+    "SELECT * FROM alerts WHERE state <> 'resolved' AND kind = ANY($1::text[]) "
+    "AND ($2::text[] IS NULL OR escalated_to = ANY($2) OR org_unit = ANY($2)) "
+    "ORDER BY (kind = 'overdue') DESC, due_at NULLS LAST, alert_id LIMIT $3")
+CASE_ALERTS = "SELECT * FROM alerts WHERE case_id = $1 ORDER BY alert_id"
+
+
+def _alert(row: asyncpg.Record | None) -> Alert | None:
+    return Alert.model_validate(dict(row)) if row is not None else None
+
+
+def _alerts(rows: Sequence[asyncpg.Record]) -> list[Alert]:
+    return [Alert.model_validate(dict(r)) for r in rows]
+
+
+async def notify(conn: asyncpg.Connection, channel: str) -> None:
+    """Wake the boards' listeners when this transaction commits."""
+    await conn.execute(NOTIFY, channel)
+
+
+async def raise_alert(conn: asyncpg.Connection, *, kind: str, case_id: str | None, deadline_id: str | None,
+                      deadline_kind: str | None, org_unit: str | None, due_at: datetime | None,
+                      breach_at: datetime | None, detail: dict[str, Any]) -> Alert | None:
+    """The new alert, or None when the same one is already open."""
+    return _alert(await conn.fetchrow(RAISE_ALERT, case_id, deadline_id, deadline_kind, kind, org_unit, due_at,
+                                      breach_at, detail))
+
+
+async def resolve_alerts(conn: asyncpg.Connection, *, deadline_id: str, at: datetime, kinds: Sequence[str]
+                         ) -> list[Alert]:
+    return _alerts(await conn.fetch(RESOLVE_ALERTS, deadline_id, at, list(kinds)))
+
+
+async def open_overdue_alerts(conn: asyncpg.Connection, deadline_id: str) -> list[Alert]:
+    return _alerts(await conn.fetch(OPEN_OVERDUE_ALERTS, deadline_id))
+
+
+async def lock_alert(conn: asyncpg.Connection, alert_id: int) -> Alert | None:
+    return _alert(await conn.fetchrow(LOCK_ALERT, alert_id))
+
+
+async def escalate_alert(conn: asyncpg.Connection, alert_id: int, *, to: str) -> Alert:
+    row = await conn.fetchrow(ESCALATE_ALERT, alert_id, to)
+    assert row is not None  # locked by the caller
+    return Alert.model_validate(dict(row))
+
+
+async def acknowledge_alert(conn: asyncpg.Connection, alert_id: int, *, actor: str, note: str, at: datetime
+                            ) -> Alert | None:
+    """The acknowledged alert, or None when it is not there or no longer open."""
+    return _alert(await conn.fetchrow(ACKNOWLEDGE_ALERT, alert_id, actor, note, at))
+
+
+async def alert_scope(db: Db, alert_id: int) -> asyncpg.Record | None:
+    """Whose alert it is (its case and the unit it is escalated to), for authorization."""
+    return await db.fetchrow(ALERT_SCOPE, alert_id)
+
+
+async def open_alerts(db: Db, *, kinds: Sequence[str], units: Sequence[str] | None, limit: int) -> list[Alert]:
+    """Open and acknowledged alerts of these kinds within these units (None: all), overdue first."""
+    return _alerts(await db.fetch(OPEN_ALERTS, list(kinds), list(units) if units is not None else None, limit))
+
+
+async def case_alerts(db: Db, case_id: str) -> list[Alert]:
+    return _alerts(await db.fetch(CASE_ALERTS, case_id))
+
+
+# --- reads of cases ------------------------------------------------------------------------------------------
+
+CASE_SCOPE = "SELECT org_unit, partner_code FROM cases WHERE case_id = $1"
+CASE_BY_ID = "SELECT * FROM cases WHERE case_id = $1"
+FIND_CASES = (
+    "SELECT c.* FROM cases c WHERE ($1::text IS NULL OR c.case_id = $1 OR EXISTS "
+    "(SELECT 1 FROM case_refs r WHERE r.case_id = c.case_id AND r.ref = $1)) "
+    "AND ($2::text IS NULL OR c.status = $2) AND ($3::text IS NULL OR c.tier = $3) "
+    "AND ($4::text[] IS NULL OR c.org_unit = ANY($4)) "
+    "AND ($5::bool IS NULL OR $5 = EXISTS (SELECT 1 FROM alerts a WHERE a.case_id = c.case_id "
+    "AND a.kind = 'overdue' AND a.state <> 'resolved')) AND c.received_at IS NOT NULL "
+    "ORDER BY c.due_at NULLS LAST LIMIT $6")
+#: The services' clocks of a case (supervision's own escalation clocks are bookkeeping, not the case's).
+CASE_DEADLINES = "SELECT * FROM case_deadlines WHERE case_id = $1 AND owner <> 'supervision' ORDER BY changed_at"
+#: A case's timeline with what its own partner (the court or bureau that referred it) sent under its numbers.
+CASE_TIMELINE = (
+    "SELECT type, source, at, summary, data, trace_id, seq FROM timeline WHERE case_id = $1 UNION ALL "
+    "SELECT p.type, p.source, p.at, p.summary, p.data, NULL, NULL FROM partner_events p "
+    "JOIN case_refs r ON r.ref = p.ref JOIN cases c ON c.case_id = r.case_id WHERE r.case_id = $1 "
+    "AND (p.sender IS NULL OR c.partner_code IS NULL OR p.sender = c.partner_code) "
+    "ORDER BY at, seq NULLS FIRST")
+CASE_REFS = "SELECT ref FROM case_refs WHERE case_id = $1 ORDER BY ref"
+#: Open cases with a due time, for the breach forecast.
+OPEN_CASES_DUE = (
+    "SELECT case_id, org_unit, due_at FROM cases WHERE status NOT IN ('resolved', 'closed') "
+    "AND due_at IS NOT NULL AND org_unit IS NOT NULL AND ($1::text[] IS NULL OR org_unit = ANY($1))")
+GENERAL_INFLOW = (
+    "SELECT org_unit, count(*) AS n FROM cases WHERE tier = 'general' AND received_at >= $1 "
+    "AND org_unit IS NOT NULL GROUP BY org_unit")
+
+
+async def case_scope(db: Db, case_id: str) -> asyncpg.Record | None:
+    """Whose case it is (its unit and referring partner), for authorization; None when not projected."""
+    return await db.fetchrow(CASE_SCOPE, case_id)
+
+
+async def case_by_id(db: Db, case_id: str) -> Case | None:
+    row = await db.fetchrow(CASE_BY_ID, case_id)
+    return Case.model_validate(dict(row)) if row is not None else None
+
+
+async def find_cases(db: Db, *, ref: str | None, status: str | None, tier: str | None,
+                     org_units: Sequence[str] | None, overdue: bool | None, limit: int) -> list[asyncpg.Record]:
+    return await db.fetch(FIND_CASES, ref, status, tier, list(org_units) if org_units is not None else None,
+                          overdue, limit)
+
+
+async def case_deadlines(db: Db, case_id: str) -> list[asyncpg.Record]:
+    return await db.fetch(CASE_DEADLINES, case_id)
+
+
+async def case_timeline(db: Db, case_id: str) -> list[asyncpg.Record]:
+    return await db.fetch(CASE_TIMELINE, case_id)
+
+
+async def case_refs(db: Db, case_id: str) -> list[str]:
+    return [r["ref"] for r in await db.fetch(CASE_REFS, case_id)]
+
+
+async def open_cases_due(db: Db, units: Sequence[str] | None) -> list[asyncpg.Record]:
+    return await db.fetch(OPEN_CASES_DUE, list(units) if units is not None else None)
+
+
+async def general_inflow(db: Db, since: datetime) -> dict[str, int]:
+    """General-tier cases received since ``since``, by unit."""
+    return {r["org_unit"]: r["n"] for r in await db.fetch(GENERAL_INFLOW, since)}
+
+
+# --- statistics (DESIGN §5) ----------------------------------------------------------------------------------
+
+#: $1 region prefix, $2 org units, $3 received from, $4 received before, $5 tier (each None: any)
+_IN_SCOPE = ("($1::text IS NULL OR c.region_code LIKE $1 || '%') AND ($2::text[] IS NULL OR c.org_unit = ANY($2)) "
+             "AND ($3::timestamptz IS NULL OR c.received_at >= $3) "
+             "AND ($4::timestamptz IS NULL OR c.received_at < $4) "
+             "AND ($5::text IS NULL OR c.tier = $5) AND c.received_at IS NOT NULL")
+STATS_TOTALS = (
+    "SELECT count(*) AS received, coalesce(sum(worker_count), 0) AS workers, "
+    "count(*) FILTER (WHERE group_dispute) AS group_disputes, "
+    "count(*) FILTER (WHERE channel = 'online') AS online, "
+    "count(*) FILTER (WHERE legal_aid) AS legal_aid_cases, coalesce(sum(amount_recovered), 0) AS recovered, "
+    "count(*) FILTER (WHERE mediation_outcome = 'settled') AS settled, "
+    "count(*) FILTER (WHERE mediation_outcome = 'failed') AS failed, "
+    "count(*) FILTER (WHERE returned_to = 'court') AS to_court, "
+    "count(*) FILTER (WHERE returned_to = 'arbitration') AS to_arbitration, "
+    "count(satisfaction) AS satisfaction_n, avg(satisfaction) AS satisfaction_avg, "
+    "count(*) FILTER (WHERE status = 'closed') AS closed "
+    f"FROM cases c WHERE {_IN_SCOPE}")
+STATS_BY_CHANNEL = f"SELECT channel, count(*) AS n FROM cases c WHERE {_IN_SCOPE} GROUP BY channel ORDER BY channel"
+STATS_BY_CLAIM_TYPE = (f"SELECT unnest(claim_types) AS t, count(*) AS n FROM cases c WHERE {_IN_SCOPE} "
+                       "GROUP BY 1 ORDER BY 1")
+STATS_ON_TIME = (
+    "SELECT tier, count(*) FILTER (WHERE on_time IS NOT NULL) AS resolved, "
+    f"count(*) FILTER (WHERE on_time) AS on_time FROM cases c WHERE {_IN_SCOPE} AND tier IS NOT NULL "
+    "GROUP BY tier")
+STATS_OVERDUE_NOW = (
+    "SELECT count(DISTINCT a.case_id) FROM alerts a JOIN cases c ON c.case_id = a.case_id "
+    f"WHERE a.kind = 'overdue' AND a.state <> 'resolved' AND {_IN_SCOPE}")
+
+
+async def stats_totals(db: Db, scope: Sequence[Any]) -> asyncpg.Record:
+    row = await db.fetchrow(STATS_TOTALS, *scope)
+    assert row is not None  # an aggregate always answers
+    return row
+
+
+async def stats_by_channel(db: Db, scope: Sequence[Any]) -> dict[str, int]:
+    return {r["channel"]: r["n"] for r in await db.fetch(STATS_BY_CHANNEL, *scope)}
+
+
+async def stats_by_claim_type(db: Db, scope: Sequence[Any]) -> dict[str, int]:
+    return {r["t"]: r["n"] for r in await db.fetch(STATS_BY_CLAIM_TYPE, *scope)}
+
+
+async def stats_on_time(db: Db, scope: Sequence[Any]) -> list[asyncpg.Record]:
+    return await db.fetch(STATS_ON_TIME, *scope)
+
+
+async def stats_overdue_now(db: Db, scope: Sequence[Any]) -> int:
+    return int(await db.fetchval(STATS_OVERDUE_NOW, *scope))
+
+
+# --- rebuild -------------------------------------------------------------------------------------------------
+
+#: Everything the projection holds (its own tables and the backbone's bookkeeping of it), emptied for a rebuild.
+PROJECTION = ("cases", "case_refs", "timeline", "partner_events", "case_deadlines", "alerts", "inbox", "deadlines",
+              "outbox", "parked", "case_log")
+EMPTY_PROJECTION = f"TRUNCATE {', '.join(PROJECTION)} RESTART IDENTITY"
+
+
+async def empty_projection(db: Db) -> None:
+    await db.execute(EMPTY_PROJECTION)
