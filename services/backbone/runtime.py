@@ -25,6 +25,7 @@ from events.catalog import MARKER_TOPIC, carried_by
 from services.backbone import db, kafka, metrics, outbox, tracing
 from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound, Stall, parked_count
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, grant_runtime_role, is_transient, migrate
+from services.backbone.deadline import Deadline
 from services.backbone.deadline_store import fire_due, next_fire_at
 from services.backbone.deadline_store import gauges as deadline_gauges
 from services.backbone.outbox import Relay, enqueue, prune, republish_retained
@@ -57,9 +58,10 @@ class ServiceSpec:
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
     #: Retention rules of the service's own tables, run with the backbone's (docs/operations/retention.md).
     housekeeping: Sequence[Callable[[Runtime], Awaitable[Any]]] = ()
-    #: Called in the firing transaction when one of this service's own deadlines warns or breaches.
-    on_deadline: Callable[..., Awaitable[None]] | None = None
-    """(runtime, conn, deadline, signal, records) -> None"""
+    #: Called in the firing transaction when one of this service's own deadlines warns or breaches, with that
+    #: transaction's unit of work: what it publishes commits with the signal.
+    on_deadline: Callable[[HandlerContext, Deadline, str], Awaitable[None]] | None = None
+    """(ctx, deadline, signal) -> None"""
 
 
 @dataclass
@@ -358,9 +360,11 @@ class Runtime:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), wait)
 
-    async def _on_fire(self, conn: asyncpg.Connection, deadline: Any, signal: str, records: list[Any]) -> None:
+    async def _on_fire(self, conn: asyncpg.Connection, deadline: Deadline, signal: str, records: list[Any]) -> None:
         if self.spec.on_deadline is not None:
-            await self.spec.on_deadline(self, conn, deadline, signal, records)
+            ctx = self.processor.context(conn)
+            ctx.records = records  # the firing transaction's outbox records
+            await self.spec.on_deadline(ctx, deadline, signal)
 
     def _after_commit(self) -> None:
         if self._has_parked:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.backbone.runtime import Runtime
+from services.backbone.runtime import RuntimeDep
 from services.hierarchy.orgunits import Hierarchy, default_hierarchy
 from services.security.guard import authorize_held, require_role
 from services.security.policy import Role
@@ -22,10 +22,6 @@ BOARD = Board()
 CASE_READERS: tuple[Role, ...] = ("clerk", "mediator", "legal_aid_officer", "supervisor", "partner")
 
 
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
-
-
 def _hierarchy() -> Hierarchy:
     return HIERARCHY
 
@@ -34,7 +30,6 @@ def _board() -> Board:
     return BOARD
 
 
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 HierarchyDep = Annotated[Hierarchy, Depends(_hierarchy)]
 BoardDep = Annotated[Board, Depends(_board)]
 

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
-
-import asyncpg
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.consumer import HandlerContext
 from services.backbone.deadline import Deadline
-from services.backbone.outbox import Record
 from services.backbone.runtime import Runtime, ServiceSpec
 from services.supervision import alerts
 from services.supervision.api import router
@@ -25,13 +21,9 @@ async def _board_loop(runtime: Runtime, stopping: asyncio.Event) -> None:
     await BOARD.listen(runtime.dsn, stopping)
 
 
-async def _on_deadline(runtime: Runtime, conn: asyncpg.Connection, deadline: Deadline, signal: str,
-                       records: list[Record]) -> Any:
+async def _on_deadline(ctx: HandlerContext, deadline: Deadline, signal: str) -> None:
     """An escalation clock ran out: the case is still overdue one working day later → the parent unit."""
     if signal == "breached" and deadline.kind.startswith("escalate:"):
-        # the firing transaction's unit of work: what the escalation publishes commits with it
-        ctx = HandlerContext(conn, SPEC.name, SPEC.topic, runtime.settings.deadline_warning_ratio, runtime.calendar,
-                             now=runtime.clock.now(), records=records)
         await alerts.escalate(ctx, alert_id=int(deadline.attributes["alert_id"]), at=deadline.due_at,
                               hierarchy=HIERARCHY)
 

@@ -89,7 +89,7 @@ def statement_modules() -> dict[str, list[ModuleType]]:
                 or (parts[1] == "backbone" and leaf in ("outbox", "consumer", "db", "caselog", "audit_archive"))):
             continue
         module = importlib.import_module(info.name)
-        service = parts[1] if parts[1] in SERVICES else ""
+        service = parts[1] if parts[1] in SERVICES else "stack" if parts[1] == "stack" else ""
         owners.setdefault(service, []).append(module)
     return owners
 
@@ -103,6 +103,7 @@ async def test_every_named_statement_prepares(make_db, embedded_admin):
     owners = statement_modules()
     assert set(SERVICES) <= owners.keys(), "every service has a repository"
     prepared = 0
+    tools = owners.pop("stack", [])
     for service, modules in sorted(owners.items()):
         pool, _ = await migrated(make_db, embedded_admin, service or None)
         try:
@@ -116,4 +117,34 @@ async def test_every_named_statement_prepares(make_db, embedded_admin):
                         prepared += 1
         finally:
             await pool.close()
-    assert prepared >= 60, f"only {prepared} named statements found"
+    prepared += await _tools_prepare(make_db, embedded_admin, tools)
+    assert prepared >= 100, f"only {prepared} named statements found"
+
+
+async def _tools_prepare(make_db, admin: str, modules: list[ModuleType]) -> int:
+    """The operator tools (bench, chaos) read every service's database: each of their statements prepares
+    against the database of at least one service (their scratch table created first)."""
+    from services.stack import repository as tools
+
+    pools = [(await migrated(make_db, admin, s))[0] for s in SERVICES]
+    try:
+        for pool in pools:
+            await pool.execute(tools.CREATE_FLOOR_STATE)
+        count = 0
+        for module in modules:
+            for name, statement in named_statements(module).items():
+                errors = []
+                for pool in pools:
+                    async with pool.acquire() as conn:
+                        try:
+                            await conn.prepare(statement)
+                            break
+                        except asyncpg.PostgresError as exc:
+                            errors.append(str(exc))
+                else:
+                    pytest.fail(f"{module.__name__}.{name} prepares against no service's database: {errors}")
+                count += 1
+        return count
+    finally:
+        for pool in pools:
+            await pool.close()
