@@ -22,13 +22,13 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from events.catalog import PARTNER_TOPICS, dead_letter_topic, spec_for
 from events.envelope import CloudEvent, EventRejected, decode_kafka_data, new_event, type_header
 from services.backbone import metrics, tracing
+from services.backbone.calendar_store import missing_year_alerts
 from services.backbone.clock import SYSTEM_CLOCK, Clock
 from services.backbone.db import is_transient
 from services.backbone.deadline_store import DeadlineStore
 from services.backbone.outbox import Record, decode_headers, encode_headers, enqueue, record_of
 from services.calendar.model import WorkCalendar, local_date
 from services.calendar.rules import DueRule
-from services.calendar.store import missing_year_alerts
 
 log = logging.getLogger(__name__)
 

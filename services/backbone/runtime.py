@@ -22,7 +22,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from events.calendar import CalendarYearLoaded
 from events.catalog import MARKER_TOPIC, carried_by
-from services.backbone import db, kafka, metrics, outbox, tracing
+from services.backbone import calendar_store, db, kafka, metrics, outbox, tracing
 from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound, Stall, parked_count
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, grant_runtime_role, is_transient, migrate
 from services.backbone.deadline import Deadline
@@ -30,7 +30,6 @@ from services.backbone.deadline_store import fire_due, next_fire_at
 from services.backbone.deadline_store import gauges as deadline_gauges
 from services.backbone.outbox import Relay, enqueue, prune, republish_retained
 from services.backbone.settings import Settings
-from services.calendar import store as calendar_store
 from services.calendar.model import WorkCalendar, YearData
 
 log = logging.getLogger(__name__)

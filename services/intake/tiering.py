@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from events.common import Tier
 from events.intake import CaseReclassified
 from services.backbone import caselog
+from services.backbone.calendar_store import loaded_event
 from services.backbone.consumer import HandlerContext
 from services.backbone.errors import Conflict, FieldError, Invalid
 from services.backbone.usecase import found
 from services.calendar.model import YearData
 from services.calendar.rules import tier_rule
-from services.calendar.store import loaded_event
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig
 from services.intake.dispatch import TIER_DEADLINE, Outcome

@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 
 from events.envelope import EventRejected, decode_kafka
-from services.backbone import kafka
+from services.backbone import calendar_store, kafka
 from services.backbone.consumer import EventProcessor, Inbound
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
-from services.calendar import store as calendar_store
 from services.supervision import repository
 from services.supervision.service import SPEC
 

@@ -21,9 +21,9 @@ import pytest_asyncio
 
 import services
 from events.catalog import service_topic
+from services.backbone import calendar_store
 from services.backbone.consumer import HandlerContext
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
-from services.calendar import store as calendar_store
 from services.calendar.model import WorkCalendar
 from tests import clock
 
