@@ -132,7 +132,7 @@ class DeadlineStore:
 
     async def annotate(self, d: Deadline, **attributes: Any) -> None:
         """Remember a fact about a clock (e.g. ``extended``) in its attributes."""
-        await self.conn.execute(ANNOTATE, d.id, json.dumps(attributes))
+        await self.conn.execute(ANNOTATE, d.id, attributes)  # the pool encodes jsonb
         d.attributes.update(attributes)
 
     async def _require(self, case_id: str, kind: str) -> Deadline:
