@@ -15,7 +15,7 @@ from events.common import CLAIM_ZH, Agreement
 from services.backbone import usecase
 from services.backbone.consumer import HandlerContext
 from services.backbone.http import StrictModel
-from services.backbone.runtime import Runtime
+from services.backbone.runtime import Runtime, RuntimeDep
 from services.mediation import assignment, clocks, outcomes, registry, sessions
 from services.mediation import repository as repo
 from services.mediation.deps import (
@@ -23,7 +23,6 @@ from services.mediation.deps import (
     MediatorsCase,
     ReadableCase,
     RoomDep,
-    RuntimeDep,
     SupervisedCase,
     required_mediator,
 )

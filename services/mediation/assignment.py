@@ -32,7 +32,7 @@ async def assign(ctx: HandlerContext, case_id: str, *, config: MediationConfig, 
                  actor: str | None = None, mediator_id: str | None = None, announce_pending: bool = True) -> str | None:
     """Offer the case to ``mediator_id``, or to the mediator with room the load rule picks; None when nobody has
     room (the case waits, and says so unless ``announce_pending`` is False: it already did)."""
-    record = found(await repo.get(ctx.conn, case_id, lock=True), f"调解案件 {case_id} 不存在")
+    record = found(await repo.get(ctx.conn, case_id, lock=True), repo.missing(case_id))
     case = repo.domain(record)
     soon = ctx.calendar.add_working_days(local_date(ctx.now), 2).day
     candidates = await repo.loads(ctx.conn, units_for(config, case.org_unit),

@@ -104,9 +104,14 @@ async def get(conn: Executor, case_id: str, *, lock: bool = False) -> MediationC
     return _case(await conn.fetchrow(LOCK_CASE if lock else CASE, case_id))
 
 
+def missing(case_id: str) -> str:
+    """The one answer for a mediation case that is not here, or not the caller's."""
+    return f"调解案件 {case_id} 不存在"
+
+
 async def held(conn: asyncpg.Connection, case_id: str) -> tuple[MediationCaseRecord, MediationCase]:
     """The case a use case acts on, locked, with its state machine; NotFound when there is none."""
-    record = found(await get(conn, case_id, lock=True), f"调解案件 {case_id} 不存在")
+    record = found(await get(conn, case_id, lock=True), missing(case_id))
     return record, domain(record)
 
 

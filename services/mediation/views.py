@@ -45,7 +45,7 @@ def summary(row: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
 
 async def case_detail(pool: asyncpg.Pool, case_id: str, *, now: datetime) -> dict[str, Any]:
     """The case's file: its summary, facts, agreement, clocks, sessions and log."""
-    record = found(await repo.get(pool, case_id), f"调解案件 {case_id} 不存在")
+    record = found(await repo.get(pool, case_id), repo.missing(case_id))
     clocks = await case_clocks(pool, case_id, owner="mediation")
     return {
         **summary(record.model_dump(), now=now), "facts": record.facts, "agreement": record.agreement,
