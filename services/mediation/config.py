@@ -45,10 +45,6 @@ class MediationConfig:
     #: how often cases waiting for a mediator with room are offered again
     waiting_queue_seconds: float = 3.0
 
-    @classmethod
-    def default(cls) -> MediationConfig:
-        return default_config()
-
 
 @lru_cache(maxsize=1)
 def default_config() -> MediationConfig:
