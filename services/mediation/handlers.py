@@ -12,37 +12,37 @@ from events.partner import (
     CourtConfirmationDecided,
 )
 from services.backbone.consumer import HandlerContext, Handlers, NotYetKnown
-from services.mediation import cases
-from services.mediation.cases import MediationConfig
+from services.mediation import dispatches, outcomes
+from services.mediation.config import MediationConfig
 
 
 def handlers(config: MediationConfig) -> Handlers:
     async def on_dispatched(ctx: HandlerContext, event: CloudEvent, data: CaseDispatched) -> None:
         if data.route == "mediation":
-            await cases.open_case(ctx, data, config)
+            await dispatches.open_case(ctx, data, config)
 
     async def on_reclassified(ctx: HandlerContext, event: CloudEvent, data: CaseReclassified) -> None:
-        await cases.reclassified(ctx, data)
+        await dispatches.reclassified(ctx, data)
 
     async def on_confirmation(ctx: HandlerContext, event: CloudEvent, data: CourtConfirmationDecided) -> None:
-        if not await cases.confirmation_decided(ctx, court_case_no=data.court_case_no, decision=data.decision,
+        if not await outcomes.confirmation_decided(ctx, court_case_no=data.court_case_no, decision=data.decision,
                                                 decided_at=data.decided_at, reason=data.reason):
             raise NotYetKnown(f"no settlement of {data.court_case_no} is waiting for confirmation yet")
 
     async def on_filed(ctx: HandlerContext, event: CloudEvent, data: CourtCaseFiled) -> None:
-        if not await cases.court_filed(ctx, court_case_no=data.court_case_no, filed_at=data.filed_at):
+        if not await outcomes.court_filed(ctx, court_case_no=data.court_case_no, filed_at=data.filed_at):
             raise NotYetKnown(f"court case {data.court_case_no} is not known to mediation yet")
 
     async def on_accepted(ctx: HandlerContext, event: CloudEvent, data: BureauArbitrationAccepted) -> None:
-        await cases.bureau_progress(ctx, arbitration_case_no=data.arbitration_case_no, kind="arbitration_accepted",
+        await outcomes.bureau_progress(ctx, arbitration_case_no=data.arbitration_case_no, kind="arbitration_accepted",
                                     at=data.accepted_at)
 
     async def on_award(ctx: HandlerContext, event: CloudEvent, data: BureauAwardIssued) -> None:
-        await cases.bureau_progress(ctx, arbitration_case_no=data.arbitration_case_no, kind="award_issued",
+        await outcomes.bureau_progress(ctx, arbitration_case_no=data.arbitration_case_no, kind="award_issued",
                                     at=data.issued_at, amount=float(data.amount_awarded_cny))
 
     async def on_reopened(ctx: HandlerContext, event: CloudEvent, data: FollowupReopened) -> None:
-        await cases.reopen(ctx, case_id=data.case_id, route=data.route, reason=data.reason, config=config)
+        await outcomes.reopen(ctx, case_id=data.case_id, route=data.route, reason=data.reason, config=config)
 
     return {
         "followup.case_reopened": on_reopened,

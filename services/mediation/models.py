@@ -20,7 +20,9 @@ class MediationModel(SQLModel, registry=registry()):
     """mediation's own tables (the backbone's are services.backbone.models)."""
 
 
-class MediationCase(MediationModel, table=True):
+class MediationCaseRecord(MediationModel, table=True):
+    """A mediation case as stored (the state machine is ``domain.case.MediationCase``)."""
+
     __tablename__ = "mediation_cases"
     __table_args__ = (
         Index(
@@ -79,7 +81,9 @@ class PartnerRef(MediationModel, table=True):
     case_id: str = Field(sa_type=Text)
 
 
-class Session(MediationModel, table=True):
+class MediationSession(MediationModel, table=True):
+    """A mediation session (调解会): scheduled, then recorded as held."""
+
     __tablename__ = "sessions"
     __table_args__ = (Index("sessions_case", "case_id", "scheduled_at"),)
 

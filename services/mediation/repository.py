@@ -1,83 +1,249 @@
-"""Mediation's SQL, in one place."""
+"""Every statement on mediation's tables (mediation_cases, mediators, partner_refs, sessions), in one place.
+
+Writes take the use case's connection; reads for pages take the pool. Rows come back as the models of
+``services.mediation.models`` (or plain dicts for views that join other tables).
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from services.backbone.db import assignments
+from services.backbone.usecase import found
 from services.mediation.domain.case import OPEN_STATES, MediationCase
+from services.mediation.models import MediationCaseRecord, MediationSession, Mediator
 from services.staffing.assignment import Load
 
+Executor = asyncpg.Connection | asyncpg.Pool
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, case_id: str, *, lock: bool = False) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT * FROM mediation_cases WHERE case_id = $1{' FOR UPDATE' if lock else ''}",
-                               case_id)
+# --- cases -----------------------------------------------------------------------------------------------
+
+CASE = "SELECT * FROM mediation_cases WHERE case_id = $1"
+LOCK_CASE = "SELECT * FROM mediation_cases WHERE case_id = $1 FOR UPDATE"
+CASE_SCOPE = "SELECT org_unit, mediator_id, state FROM mediation_cases WHERE case_id = $1"
+INSERT_CASE = (
+    "INSERT INTO mediation_cases (case_id, org_unit, kind, state, tier, due_at, received_at, court_code, court_case_no, "
+    "referral_kind, procedure, bureau_code, arbitration_case_no, facts, group_dispute) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+)
+SET_TIER = "UPDATE mediation_cases SET tier = $2, due_at = $3, updated_at = now() WHERE case_id = $1"
+MARK_RESOLVED = "UPDATE mediation_cases SET resolved_at = $2, updated_at = now() WHERE case_id = $1"
+CLEAR_AGREEMENT = "UPDATE mediation_cases SET agreement = NULL, updated_at = now() WHERE case_id = $1"
+#: cases waiting for a mediator with room, earliest due first (index mediation_cases_waiting)
+WAITING = (
+    "SELECT case_id, org_unit FROM mediation_cases WHERE state = 'awaiting_assignment' "
+    "ORDER BY due_at NULLS LAST, case_id LIMIT $1"
+)
+WORKLIST = (
+    "SELECT c.*, d.state AS tier_state, d.warned AS tier_warned, d.due_at AS tier_due_at, m.name AS mediator_name "
+    "FROM mediation_cases c "
+    "LEFT JOIN deadlines d ON d.case_id = c.case_id AND d.kind = 'tier' AND d.owner = 'mediation' "
+    "LEFT JOIN mediators m ON m.mediator_id = c.mediator_id "
+    "WHERE ($1::text IS NULL OR c.org_unit = $1 OR c.mediator_id = $5::text) AND ($2::text IS NULL OR c.mediator_id = $2) "
+    "AND ($3::boolean OR c.state <> 'resolved') ORDER BY COALESCE(d.due_at, c.due_at) LIMIT $4"
+)
+
+# --- partner references (the court's / the bureau's case numbers) ----------------------------------------
+
+CASE_BY_REF = (
+    "SELECT c.* FROM mediation_cases c JOIN partner_refs r ON r.case_id = c.case_id "
+    "WHERE r.kind = $1 AND r.ref = $2 FOR UPDATE OF c"
+)
+ADD_REF = "INSERT INTO partner_refs (kind, ref, case_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+
+# --- mediators -------------------------------------------------------------------------------------------
+
+LOADS = (
+    "SELECT m.mediator_id, m.name, m.org_unit, m.capacity, count(c.case_id) AS open_cases, "
+    "count(c.case_id) FILTER (WHERE c.due_at <= $3) AS due_soon "
+    "FROM mediators m LEFT JOIN mediation_cases c ON c.mediator_id = m.mediator_id AND c.state = ANY($2::text[]) "
+    "WHERE m.active AND m.org_unit = ANY($1::text[]) GROUP BY m.mediator_id"
+)
+MEDIATOR = "SELECT * FROM mediators WHERE mediator_id = $1"
+INSERT_MEDIATOR = (
+    "INSERT INTO mediators (mediator_id, name, org_unit, capacity, specialties) VALUES ($1, $2, $3, $4, $5) "
+    "ON CONFLICT (mediator_id) DO NOTHING RETURNING *"
+)
+UPDATE_MEDIATOR = (
+    "UPDATE mediators SET capacity = COALESCE($2, capacity), active = COALESCE($3, active), updated_at = now() "
+    "WHERE mediator_id = $1 RETURNING *"
+)
+MEDIATORS = (
+    "SELECT m.*, (SELECT count(*) FROM mediation_cases c WHERE c.mediator_id = m.mediator_id "
+    "AND c.state IN ('offered', 'in_mediation', 'awaiting_confirmation')) AS open_cases FROM mediators m "
+    "WHERE $1::text IS NULL OR m.org_unit = $1 ORDER BY m.org_unit, m.mediator_id"
+)
+
+# --- sessions --------------------------------------------------------------------------------------------
+
+INSERT_SESSION = (
+    "INSERT INTO sessions (session_id, case_id, scheduled_at, location, created_by) VALUES ($1, $2, $3, $4, $5)"
+)
+RECORD_SESSION = (
+    "UPDATE sessions SET held_at = $3, parties_present = $4, notes = $5 WHERE case_id = $1 AND session_id = $2 "
+    "RETURNING *"
+)
+CASE_SESSIONS = "SELECT * FROM sessions WHERE case_id = $1 ORDER BY scheduled_at"
 
 
-def domain(row: asyncpg.Record) -> MediationCase:
-    return MediationCase(case_id=row["case_id"], org_unit=row["org_unit"], kind=row["kind"], state=row["state"],
-                         mediator_id=row["mediator_id"], declined_by=tuple(row["declined_by"]),
-                         signed_at=row["signed_at"], outcome=row["outcome"], court_case_no=row["court_case_no"])
+# --- cases -----------------------------------------------------------------------------------------------
+
+
+def _case(row: asyncpg.Record | None) -> MediationCaseRecord | None:
+    return MediationCaseRecord.model_validate(dict(row)) if row is not None else None
+
+
+async def get(conn: Executor, case_id: str, *, lock: bool = False) -> MediationCaseRecord | None:
+    """The case as stored; ``lock``: held for the rest of the caller's transaction."""
+    return _case(await conn.fetchrow(LOCK_CASE if lock else CASE, case_id))
+
+
+def missing(case_id: str) -> str:
+    """The one answer for a mediation case that is not here, or not the caller's."""
+    return f"调解案件 {case_id} 不存在"
+
+
+async def held(conn: asyncpg.Connection, case_id: str) -> tuple[MediationCaseRecord, MediationCase]:
+    """The case a use case acts on, locked, with its state machine; NotFound when there is none."""
+    record = found(await get(conn, case_id, lock=True), missing(case_id))
+    return record, domain(record)
+
+
+def domain(record: MediationCaseRecord) -> MediationCase:
+    """The stored case's state machine (services.mediation.domain.case)."""
+    return MediationCase(case_id=record.case_id, org_unit=record.org_unit, kind=record.kind,
+                         state=record.state,  # type: ignore[arg-type]
+                         mediator_id=record.mediator_id, declined_by=tuple(record.declined_by),
+                         signed_at=record.signed_at, outcome=record.outcome, court_case_no=record.court_case_no)
+
+
+@dataclass(frozen=True)
+class CaseScope:
+    """Who holds a case (for the guard): its unit, its mediator, its state."""
+
+    org_unit: str
+    mediator_id: str | None
+    state: str
+
+
+async def scope(pool: Executor, case_id: str) -> CaseScope | None:
+    row = await pool.fetchrow(CASE_SCOPE, case_id)
+    return CaseScope(row["org_unit"], row["mediator_id"], row["state"]) if row is not None else None
+
+
+async def insert(conn: asyncpg.Connection, *, case_id: str, org_unit: str, kind: str, state: str, tier: str,
+                 due_at: datetime, received_at: datetime, court_code: str | None, court_case_no: str | None,
+                 referral_kind: str | None, procedure: str | None, bureau_code: str | None,
+                 arbitration_case_no: str | None, facts: dict[str, Any], group_dispute: bool) -> None:
+    await conn.execute(INSERT_CASE, case_id, org_unit, kind, state, tier, due_at, received_at, court_code, court_case_no,
+                       referral_kind, procedure, bureau_code, arbitration_case_no, facts, group_dispute)
 
 
 async def save(conn: asyncpg.Connection, case: MediationCase, **extra: Any) -> None:
+    """Write the state machine's fields back, with ``extra`` columns (agreement, disputed_points, …)."""
     values = {"org_unit": case.org_unit, "state": case.state, "mediator_id": case.mediator_id,
               "declined_by": list(case.declined_by), "signed_at": case.signed_at, "outcome": case.outcome, **extra}
-    columns = list(values)
-    assignments = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(columns))
-    await conn.execute(f"UPDATE mediation_cases SET {assignments}, updated_at = now() WHERE case_id = $1",
+    await conn.execute(f"UPDATE mediation_cases SET {assignments(list(values))}, updated_at = now() WHERE case_id = $1",
                        case.case_id, *values.values())
 
 
-async def insert(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
-    columns = list(values)
-    await conn.execute(
-        f"INSERT INTO mediation_cases ({', '.join(columns)}) "
-        f"VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})", *values.values())
+async def set_tier(conn: asyncpg.Connection, case_id: str, tier: str, due_at: datetime) -> None:
+    await conn.execute(SET_TIER, case_id, tier, due_at)
 
 
-async def by_ref(conn: asyncpg.Connection, kind: str, ref: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT c.* FROM mediation_cases c JOIN partner_refs r ON r.case_id = c.case_id "
-        "WHERE r.kind = $1 AND r.ref = $2 FOR UPDATE OF c", kind, ref)
+async def mark_resolved(conn: asyncpg.Connection, case_id: str, at: datetime) -> None:
+    await conn.execute(MARK_RESOLVED, case_id, at)
+
+
+async def clear_agreement(conn: asyncpg.Connection, case_id: str) -> None:
+    await conn.execute(CLEAR_AGREEMENT, case_id)
+
+
+async def waiting(pool: Executor, *, limit: int) -> list[tuple[str, str]]:
+    """(case_id, org_unit) of cases waiting for a mediator, earliest due first."""
+    return [(r["case_id"], r["org_unit"]) for r in await pool.fetch(WAITING, limit)]
+
+
+async def worklist(pool: Executor, *, org_unit: str | None, mediator_id: str | None,
+                   include_resolved: bool, limit: int, also_assigned_to: str | None = None) -> list[dict[str, Any]]:
+    """A unit's cases (and ``also_assigned_to``'s: a station's mediator may carry a case its parent unit holds),
+    each with its tier clock (tier_state, tier_warned, tier_due_at) and its mediator's name."""
+    return [dict(r) for r in await pool.fetch(WORKLIST, org_unit, mediator_id, include_resolved, limit, also_assigned_to)]
+
+
+# --- partner references ----------------------------------------------------------------------------------
+
+
+async def by_ref(conn: asyncpg.Connection, kind: str, ref: str) -> MediationCaseRecord | None:
+    """The case a partner's number (``court_case_no`` / ``arbitration_case_no``) refers to, locked."""
+    return _case(await conn.fetchrow(CASE_BY_REF, kind, ref))
 
 
 async def add_ref(conn: asyncpg.Connection, kind: str, ref: str | None, case_id: str) -> None:
     if ref:
-        await conn.execute("INSERT INTO partner_refs (kind, ref, case_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                           kind, ref, case_id)
+        await conn.execute(ADD_REF, kind, ref, case_id)
+
+
+# --- mediators -------------------------------------------------------------------------------------------
 
 
 async def loads(conn: asyncpg.Connection, units: Sequence[str], *, soon: datetime) -> list[Load]:
-    rows = await conn.fetch(
-        "SELECT m.mediator_id, m.name, m.org_unit, m.capacity, count(c.case_id) AS open_cases, "
-        "count(c.case_id) FILTER (WHERE c.due_at <= $3) AS due_soon "
-        "FROM mediators m LEFT JOIN mediation_cases c ON c.mediator_id = m.mediator_id AND c.state = ANY($2::text[]) "
-        "WHERE m.active AND m.org_unit = ANY($1::text[]) GROUP BY m.mediator_id",
-        list(units), [s for s in OPEN_STATES if s != "awaiting_assignment"], soon)
+    """The active mediators of ``units`` with their open cases (and how many of those fall due by ``soon``)."""
+    rows = await conn.fetch(LOADS, list(units), [s for s in OPEN_STATES if s != "awaiting_assignment"], soon)
     return [Load(r["mediator_id"], r["name"], r["org_unit"], r["capacity"], r["open_cases"], r["due_soon"])
             for r in rows]
 
 
-async def mediator(conn: asyncpg.Connection | asyncpg.Pool, mediator_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM mediators WHERE mediator_id = $1", mediator_id)
+async def mediator(conn: Executor, mediator_id: str) -> Mediator | None:
+    row = await conn.fetchrow(MEDIATOR, mediator_id)
+    return Mediator.model_validate(dict(row)) if row is not None else None
 
 
-async def sessions_of(pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]:
-    return await pool.fetch("SELECT * FROM sessions WHERE case_id = $1 ORDER BY scheduled_at", case_id)
+async def insert_mediator(conn: Executor, *, mediator_id: str, name: str, org_unit: str, capacity: int,
+                          specialties: Sequence[str]) -> Mediator | None:
+    """The new mediator, or None when the number is taken."""
+    row = await conn.fetchrow(INSERT_MEDIATOR, mediator_id, name, org_unit, capacity, list(specialties))
+    return Mediator.model_validate(dict(row)) if row is not None else None
 
 
-async def worklist(pool: asyncpg.Pool, *, org_unit: str | None, mediator_id: str | None,
-                   include_resolved: bool, limit: int, also_assigned_to: str | None = None) -> list[asyncpg.Record]:
-    """A unit's cases (and ``also_assigned_to``'s: a station's mediator may carry a case its parent unit holds)."""
-    return await pool.fetch(
-        "SELECT c.*, d.state AS tier_state, d.warned AS tier_warned, d.due_at AS tier_due_at, m.name AS mediator_name "
-        "FROM mediation_cases c "
-        "LEFT JOIN deadlines d ON d.case_id = c.case_id AND d.kind = 'tier' AND d.owner = 'mediation' "
-        "LEFT JOIN mediators m ON m.mediator_id = c.mediator_id "
-        "WHERE ($1::text IS NULL OR c.org_unit = $1 OR c.mediator_id = $5) AND ($2::text IS NULL OR c.mediator_id = $2) "
-        "AND ($3 OR c.state <> 'resolved') ORDER BY COALESCE(d.due_at, c.due_at) LIMIT $4",
-        org_unit, mediator_id, include_resolved, limit, also_assigned_to)
+async def seed_mediators(conn: Executor, rows: Sequence[tuple[str, str, str, int, list[str]]]) -> None:
+    """(mediator_id, name, org_unit, capacity, specialties) rows; numbers already registered are left alone."""
+    await conn.executemany(INSERT_MEDIATOR, rows)
+
+
+async def update_mediator(conn: Executor, mediator_id: str, *, capacity: int | None,
+                          active: bool | None) -> Mediator | None:
+    row = await conn.fetchrow(UPDATE_MEDIATOR, mediator_id, capacity, active)
+    return Mediator.model_validate(dict(row)) if row is not None else None
+
+
+async def mediators(pool: Executor, *, org_unit: str | None) -> list[dict[str, Any]]:
+    """The registry (one unit's, or all), each mediator with the number of open cases they carry."""
+    return [dict(r) for r in await pool.fetch(MEDIATORS, org_unit)]
+
+
+# --- sessions --------------------------------------------------------------------------------------------
+
+
+async def insert_session(conn: asyncpg.Connection, *, case_id: str, scheduled_at: datetime, location: str,
+                         created_by: str) -> uuid.UUID:
+    session_id = uuid.uuid4()
+    await conn.execute(INSERT_SESSION, session_id, case_id, scheduled_at, location, created_by)
+    return session_id
+
+
+async def record_session(conn: asyncpg.Connection, case_id: str, session_id: uuid.UUID, *, held_at: datetime,
+                         parties_present: list[str], notes: str) -> MediationSession | None:
+    """The session as recorded; None when the case has no such session."""
+    row = await conn.fetchrow(RECORD_SESSION, case_id, session_id, held_at, parties_present, notes)
+    return MediationSession.model_validate(dict(row)) if row is not None else None
+
+
+async def sessions_of(pool: Executor, case_id: str) -> list[MediationSession]:
+    return [MediationSession.model_validate(dict(r)) for r in await pool.fetch(CASE_SESSIONS, case_id)]

@@ -8,11 +8,14 @@ from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import Runtime, ServiceSpec
-from services.mediation.api import build_router
-from services.mediation.cases import MediationConfig, offer_waiting, room_or_timeout, sync_mediators
+from services.mediation.api import router
+from services.mediation.assignment import offer_waiting
+from services.mediation.config import default_config
 from services.mediation.handlers import handlers
+from services.mediation.registry import sync_mediators
+from services.mediation.waiting import room_signal
 
-CONFIG = MediationConfig.default()
+CONFIG = default_config()
 
 
 log = logging.getLogger(__name__)
@@ -24,8 +27,9 @@ async def _seed(runtime: Runtime) -> None:
 
 async def waiting_queue(runtime: Runtime, stopping: asyncio.Event) -> None:
     """Offer waiting cases to mediators with room: at once after a use case here, every few seconds anyway."""
+    room = room_signal(runtime)
     while not stopping.is_set():
-        await room_or_timeout(CONFIG.waiting_queue_seconds)
+        await room.wait(CONFIG.waiting_queue_seconds)
         if stopping.is_set():
             return
         try:
@@ -41,7 +45,7 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["mediation"],
     handlers=handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [build_router(runtime, CONFIG)],
+    routers=lambda runtime: [router],
     on_start=_seed,
     loops=(waiting_queue,),
 )

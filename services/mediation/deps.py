@@ -1,0 +1,65 @@
+"""What mediation's routes depend on: the runtime, the service's configuration, the waiting queue's wake-up,
+and the case guard."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.backbone.http import Problem
+from services.backbone.runtime import RuntimeDep
+from services.mediation import repository as repo
+from services.mediation.config import MediationConfig, default_config
+from services.mediation.waiting import RoomSignal, room_signal
+from services.security.guard import acting_mediator, authorize_held, require_role
+from services.security.policy import Action, Role
+
+ConfigDep = Annotated[MediationConfig, Depends(default_config)]
+
+
+def current_room(runtime: RuntimeDep) -> RoomSignal:
+    return room_signal(runtime)
+
+
+#: raised after a use case that may free a mediator's room (settlement, failure, decline, capacity change)
+RoomDep = Annotated[RoomSignal, Depends(current_room)]
+
+
+def case_guard(action: Action, roles: tuple[Role, ...]) -> Callable[..., Awaitable[str]]:
+    """The case in the path, if the caller may ``action`` it: roles first, then scope (out of scope is not found).
+
+    A mediator carrying the case acts on it from their own unit (a station's mediator may carry a case its
+    parent unit holds); a mediator writes only the cases they carry (or one offered to them)."""
+
+    async def guard(request: Request, case_id: str, runtime: RuntimeDep, config: ConfigDep) -> str:
+        me = require_role(request, roles)
+        held = await repo.scope(runtime.pool, case_id)
+        unit = held.org_unit if held else None
+        if held and me.role == "mediator" and me.mediator_id and held.mediator_id == me.mediator_id:
+            unit = me.org_unit
+        p = authorize_held(request, action, unit=unit, case_id=case_id, roles=roles, missing=repo.missing(case_id),
+                           hierarchy=config.hierarchy)
+        if action == "write" and p.role == "mediator" and held and held.mediator_id \
+                and held.state != "offered" and held.mediator_id != p.mediator_id:
+            raise Problem(403, "该案件由其他调解员承办，只有承办调解员或督办人员可以办理")
+        return case_id
+
+    return guard
+
+
+#: a case the caller may read (mediators and supervisors in scope)
+ReadableCase = Annotated[str, Depends(case_guard("read", ("mediator", "supervisor")))]
+#: a case the caller works on as its mediator
+MediatorsCase = Annotated[str, Depends(case_guard("write", ("mediator",)))]
+#: a case the caller may reassign (its mediator, or a supervisor in scope)
+SupervisedCase = Annotated[str, Depends(case_guard("write", ("mediator", "supervisor")))]
+
+
+def required_mediator(request: Request, claimed: str | None) -> str:
+    """The mediator acting: a logged-in mediator themselves, or the one a supervisor (or a test setup) names."""
+    me = acting_mediator(request, claimed)
+    if me is None:
+        raise Problem(422, "请指明调解员", errors=[{"field": "mediator_id", "reason": "缺少调解员"}])
+    return me

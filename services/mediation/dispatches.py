@@ -1,0 +1,70 @@
+"""Cases arriving from intake (派单至调解): opened here (or moved here after 退单) and reclassified."""
+
+from __future__ import annotations
+
+from events.intake import CaseDispatched, CaseFacts, CaseReclassified
+from events.mediation import CaseOpened
+from services.backbone import caselog
+from services.backbone.consumer import HandlerContext
+from services.calendar.rules import tier_rule
+from services.mediation import repository as repo
+from services.mediation.assignment import assign
+from services.mediation.clocks import TIER
+from services.mediation.config import MediationConfig
+
+
+def kind_of(facts: CaseFacts) -> str:
+    """Where the case came from: a court's referral (before or after filing), the bureau's, or the union's own."""
+    if facts.refs.court_case_no:
+        return "court_post_filing" if facts.refs.referral_kind == "post_filing" else "court_pre_filing"
+    if facts.refs.arbitration_case_no:
+        return "bureau"
+    return "union"
+
+
+async def open_case(ctx: HandlerContext, data: CaseDispatched, config: MediationConfig) -> None:
+    """A case dispatched to mediation (first dispatch, or re-dispatch to another unit after 退单)."""
+    existing = await repo.get(ctx.conn, data.case_id, lock=True)
+    if existing is not None:
+        case = repo.domain(existing)
+        if case.state == "resolved" or case.org_unit == data.org_unit:
+            return
+        await repo.save(ctx.conn, case.move_to(data.org_unit))
+        await caselog.log(ctx, data.case_id, actor=None, action="moved", org_unit=data.org_unit, attempt=data.attempt)
+        await ctx.deadlines.move_unit(data.case_id, data.org_unit)
+        await assign(ctx, data.case_id, config=config, reason="退单后重新分派")
+        return
+    facts = data.facts
+    kind = kind_of(facts)
+    refs = facts.refs
+    await repo.insert(ctx.conn, case_id=data.case_id, org_unit=data.org_unit, kind=kind, state="awaiting_assignment",
+                      tier=str(data.tier), due_at=data.due_at, received_at=facts.received_at,
+                      court_code=refs.court_code, court_case_no=refs.court_case_no, referral_kind=refs.referral_kind,
+                      procedure=refs.procedure, bureau_code=refs.bureau_code,
+                      arbitration_case_no=refs.arbitration_case_no, facts=facts.model_dump(mode="json"),
+                      group_dispute=facts.group_dispute)
+    await repo.add_ref(ctx.conn, "court_case_no", refs.court_case_no, data.case_id)
+    await repo.add_ref(ctx.conn, "arbitration_case_no", refs.arbitration_case_no, data.case_id)
+    if data.deadline is not None:
+        await ctx.deadlines.adopt(data.deadline, case_id=data.case_id, org_unit=data.org_unit, at=ctx.now,
+                                  reason="派单至调解")
+    await caselog.log(ctx, data.case_id, actor=None, action="opened", org_unit=data.org_unit, kind=kind)
+    ctx.publish("mediation.case_opened", CaseOpened(
+        case_id=data.case_id, org_unit=data.org_unit, kind=kind, tier=str(data.tier),  # type: ignore[arg-type]
+        due_at=data.due_at, court_case_no=refs.court_case_no,
+        arbitration_case_no=refs.arbitration_case_no), subject=data.case_id)
+    await assign(ctx, data.case_id, config=config, reason="自动分派：按在办案件量与临近期限")
+
+
+async def reclassified(ctx: HandlerContext, data: CaseReclassified) -> None:
+    """Intake changed the case's tier (调整分级): its due time and tier clock follow."""
+    record = await repo.get(ctx.conn, data.case_id, lock=True)
+    if record is None or record.state == "resolved":
+        return
+    await repo.set_tier(ctx.conn, data.case_id, str(data.to_tier), data.due_at)
+    if await ctx.deadlines.active(data.case_id, TIER) is not None:
+        await ctx.deadlines.reschedule(case_id=data.case_id, kind=TIER, due_at=data.due_at,
+                                       provisional=data.provisional, at=ctx.now, actor=data.actor, reason=data.reason,
+                                       rule=tier_rule(data.to_tier, data.received_at))
+    await caselog.log(ctx, data.case_id, actor=data.actor, action="reclassified", tier=str(data.to_tier),
+                      reason=data.reason)
