@@ -7,7 +7,7 @@ Use cases raise ``services.backbone.errors`` (NotFound, Conflict, Invalid); the 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from services.backbone.consumer import HandlerContext
 from services.backbone.deadline import DeadlineError
@@ -47,15 +47,3 @@ def found(value: T | None, message: str) -> T:
         raise NotFound(message)
     return value
 
-
-class Refused(Conflict):
-    """Transitional: the old status-coded refusal, now a domain error (removed once no use case raises it)."""
-
-    _KINDS: ClassVar[dict[int, tuple[str, str]]] = {
-        404: ("not_found", "not-found"), 409: ("conflict", "conflict"), 422: ("invalid", "invalid"),
-        403: ("forbidden", "forbidden")}
-
-    def __init__(self, status: int, message: str, errors: list[tuple[str, str]] | None = None, **_: Any):
-        super().__init__(message, errors=errors or ())
-        self.status = status
-        self.kind, self.code = self._KINDS[status]
