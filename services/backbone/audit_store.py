@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services.backbone.models import AuditLog
+from services.backbone.models import AuditLog, from_row
 
 WRITE = ("INSERT INTO audit_log (service, actor, role, org_unit, action, case_id, method, path, status, client, "
          "forwarded_for, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
@@ -26,4 +26,4 @@ async def entries(pool: asyncpg.Pool, *, case_id: str | None, actor: str | None,
                   limit: int) -> list[AuditLog]:
     """Newest first; ``units`` None: every unit's."""
     rows = await pool.fetch(ENTRIES, case_id, actor, list(units) if units is not None else None, limit)
-    return [AuditLog.model_validate(dict(r)) for r in rows]
+    return [from_row(AuditLog, r) for r in rows]

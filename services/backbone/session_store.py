@@ -9,7 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.backbone.models import LoginThrottle, RevokedToken
+from services.backbone.models import LoginThrottle, RevokedToken, from_row
 
 REVOKED_SINCE = ("SELECT token_id, subject, expires_at, revoked_at FROM revoked_tokens WHERE revoked_at > $1 "
                  "ORDER BY revoked_at")
@@ -26,12 +26,12 @@ CLEAR_THROTTLE = "DELETE FROM login_throttle WHERE key = $1"
 
 
 async def revoked_since(pool: asyncpg.Pool, since: datetime) -> list[RevokedToken]:
-    return [RevokedToken.model_validate(dict(r)) for r in await pool.fetch(REVOKED_SINCE, since)]
+    return [from_row(RevokedToken, r) for r in await pool.fetch(REVOKED_SINCE, since)]
 
 
 async def revoked_live(pool: asyncpg.Pool) -> tuple[list[RevokedToken], datetime]:
     """Every token still revoked, and the time of the latest revocation (where refreshing starts)."""
-    rows = [RevokedToken.model_validate(dict(r)) for r in await pool.fetch(REVOKED_LIVE)]
+    rows = [from_row(RevokedToken, r) for r in await pool.fetch(REVOKED_LIVE)]
     return rows, await pool.fetchval(LATEST_REVOCATION)
 
 
@@ -46,7 +46,7 @@ async def prune_revoked(pool: asyncpg.Pool) -> None:
 
 async def throttle_for_update(conn: asyncpg.Connection, key: str) -> LoginThrottle | None:
     row = await conn.fetchrow(THROTTLE_FOR_UPDATE, key)
-    return LoginThrottle.model_validate(dict(row)) if row else None
+    return from_row(LoginThrottle, row) if row else None
 
 
 async def save_throttle(conn: asyncpg.Connection, key: str, failures: int, last_failure: datetime | None,

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from services.backbone.db import assignments
+from services.backbone.models import from_row
 from services.followup.models import Followup, FollowupCase
 
 Conn = asyncpg.Connection | asyncpg.Pool
@@ -67,7 +68,7 @@ def call_id(followup_id: str) -> uuid.UUID | None:
 
 async def case(conn: Conn, case_id: str, *, lock: bool = False) -> FollowupCase | None:
     row = await conn.fetchrow(CASE_FOR_UPDATE if lock else CASE, case_id)
-    return FollowupCase.model_validate(dict(row)) if row else None
+    return from_row(FollowupCase, row) if row else None
 
 
 async def start_cycle(conn: asyncpg.Connection, *, case_id: str, source: str, org_unit: str, outcome: str,
@@ -75,14 +76,14 @@ async def start_cycle(conn: asyncpg.Connection, *, case_id: str, source: str, or
                       cycle: int) -> FollowupCase:
     row = await conn.fetchrow(START_CYCLE, case_id, source, org_unit, outcome, resolved_at, confirmed_by_court,
                               agreement, cycle)
-    return FollowupCase.model_validate(dict(row))
+    return from_row(FollowupCase, row)
 
 
 async def update_case(conn: asyncpg.Connection, case_id: str, **changes: Any) -> FollowupCase:
     """Change some of a case's columns (its state, the worker's satisfaction, the flag); the case as it now is."""
     row = await conn.fetchrow(f"UPDATE followup_cases SET {assignments(list(changes))}, updated_at = now() "
                               "WHERE case_id = $1 RETURNING *", case_id, *changes.values())
-    return FollowupCase.model_validate(dict(row))
+    return from_row(FollowupCase, row)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ async def call_scope(pool: Conn, followup_id: uuid.UUID) -> CallScope | None:
 async def locked_call(conn: asyncpg.Connection, followup_id: uuid.UUID) -> Followup | None:
     """The call, locked for the unit of work that records it."""
     row = await conn.fetchrow(CALL_FOR_UPDATE, followup_id)
-    return Followup.model_validate(dict(row)) if row else None
+    return from_row(Followup, row) if row else None
 
 
 async def insert_call(conn: asyncpg.Connection, *, case_id: str, cycle: int, kind: str, seq: int, due_date: date,
@@ -120,16 +121,16 @@ async def save_call(conn: asyncpg.Connection, call: Followup) -> None:
 
 
 async def cycle_calls(conn: asyncpg.Connection, case_id: str, cycle: int) -> list[Followup]:
-    return [Followup.model_validate(dict(r)) for r in await conn.fetch(CYCLE_CALLS, case_id, cycle)]
+    return [from_row(Followup, r) for r in await conn.fetch(CYCLE_CALLS, case_id, cycle)]
 
 
 async def case_calls(pool: Conn, case_id: str) -> list[Followup]:
-    return [Followup.model_validate(dict(r)) for r in await pool.fetch(CASE_CALLS, case_id)]
+    return [from_row(Followup, r) for r in await pool.fetch(CASE_CALLS, case_id)]
 
 
 async def cancel_scheduled(conn: asyncpg.Connection, case_id: str, cycle: int) -> list[Followup]:
     """The cycle's calls not made yet are not to be made: the ones cancelled."""
-    return [Followup.model_validate(dict(r)) for r in await conn.fetch(CANCEL_SCHEDULED, case_id, cycle)]
+    return [from_row(Followup, r) for r in await conn.fetch(CANCEL_SCHEDULED, case_id, cycle)]
 
 
 @dataclass(frozen=True)
@@ -144,5 +145,5 @@ class WorkItem:
 
 async def worklist(pool: Conn, units: list[str] | None, limit: int) -> list[WorkItem]:
     """The calls still to make (in ``units``, or everywhere), the earliest first."""
-    return [WorkItem(Followup.model_validate(dict(r)), r["org_unit"], r["outcome"], r["has_agreement"])
+    return [WorkItem(from_row(Followup, r), r["org_unit"], r["outcome"], r["has_agreement"])
             for r in await pool.fetch(WORKLIST, units, limit)]

@@ -14,6 +14,7 @@ import asyncpg
 
 from events.common import Worker
 from services.backbone.db import assignments
+from services.backbone.models import from_row
 from services.calendar.model import local_date
 from services.intake.models import IntakeCase
 
@@ -73,7 +74,7 @@ class CaseScope(NamedTuple):
 
 
 def _case(row: asyncpg.Record | None) -> IntakeCase | None:
-    return None if row is None else IntakeCase.model_validate(dict(row))
+    return None if row is None else from_row(IntakeCase, row)
 
 
 async def next_case_id(conn: asyncpg.Connection, received_at: datetime) -> str:
@@ -146,7 +147,7 @@ async def workers_of(conn: Executor, case_id: str) -> int:
 
 async def find(pool: Executor, *, ref: str | None, status: str | None, limit: int) -> list[IntakeCase]:
     """Newest first: by case id or partner case number (``ref``), by status."""
-    return [IntakeCase.model_validate(dict(r)) for r in await pool.fetch(FIND_CASES, ref, status, limit)]
+    return [from_row(IntakeCase, r) for r in await pool.fetch(FIND_CASES, ref, status, limit)]
 
 
 async def refs_of(conn: Executor, case_id: str) -> list[dict[str, str]]:
@@ -155,7 +156,7 @@ async def refs_of(conn: Executor, case_id: str) -> list[dict[str, str]]:
 
 async def provisional_received(conn: asyncpg.Connection) -> list[IntakeCase]:
     """Cases whose tier clock intake still holds (not yet dispatched) on a provisional due time."""
-    return [IntakeCase.model_validate(dict(r)) for r in await conn.fetch(PROVISIONAL_RECEIVED)]
+    return [from_row(IntakeCase, r) for r in await conn.fetch(PROVISIONAL_RECEIVED)]
 
 
 async def record_ingress(conn: asyncpg.Connection, *, event_id: uuid.UUID, event_type: str, key_id: str) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from services.backbone.db import assignments
+from services.backbone.models import from_row
 from services.legal_aid.domain.case import LegalAidCase
 from services.legal_aid.models import AidCase, Lawyer
 
@@ -56,7 +57,7 @@ class CaseView:
 
 
 def _case(row: asyncpg.Record | None) -> AidCase | None:
-    return None if row is None else AidCase.model_validate(dict(row))
+    return None if row is None else from_row(AidCase, row)
 
 
 def state_of(case: AidCase) -> LegalAidCase:
@@ -111,7 +112,7 @@ async def view(pool: Conn, case_id: str) -> CaseView | None:
     row = await pool.fetchrow(CASE_WITH_LAWYER, case_id)
     if row is None:
         return None
-    return CaseView(AidCase.model_validate(dict(row)), row["lawyer_name"], row["lawyer_firm"])
+    return CaseView(from_row(AidCase, row), row["lawyer_name"], row["lawyer_firm"])
 
 
 async def worklist(pool: Conn, *, units: Sequence[str] | None, state: str | None, limit: int) -> list[dict[str, Any]]:
@@ -150,7 +151,7 @@ class LawyerLoad:
 
 
 def _load(row: asyncpg.Record) -> LawyerLoad:
-    return LawyerLoad(Lawyer.model_validate(dict(row)), row["open_cases"], bool(row.get("conflicted", False)))
+    return LawyerLoad(from_row(Lawyer, row), row["open_cases"], bool(row.get("conflicted", False)))
 
 
 async def candidates(conn: Conn, units: Sequence[str], *, employer_uscc: str) -> list[LawyerLoad]:

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from services.backbone.db import assignments
+from services.backbone.models import from_row
 from services.backbone.usecase import found
 from services.mediation.domain.case import OPEN_STATES, MediationCase
 from services.mediation.models import MediationCaseRecord, MediationSession, Mediator
@@ -96,7 +97,7 @@ CASE_SESSIONS = "SELECT * FROM sessions WHERE case_id = $1 ORDER BY scheduled_at
 
 
 def _case(row: asyncpg.Record | None) -> MediationCaseRecord | None:
-    return MediationCaseRecord.model_validate(dict(row)) if row is not None else None
+    return from_row(MediationCaseRecord, row) if row is not None else None
 
 
 async def get(conn: Executor, case_id: str, *, lock: bool = False) -> MediationCaseRecord | None:
@@ -202,14 +203,14 @@ async def loads(conn: asyncpg.Connection, units: Sequence[str], *, soon: datetim
 
 async def mediator(conn: Executor, mediator_id: str) -> Mediator | None:
     row = await conn.fetchrow(MEDIATOR, mediator_id)
-    return Mediator.model_validate(dict(row)) if row is not None else None
+    return from_row(Mediator, row) if row is not None else None
 
 
 async def insert_mediator(conn: Executor, *, mediator_id: str, name: str, org_unit: str, capacity: int,
                           specialties: Sequence[str]) -> Mediator | None:
     """The new mediator, or None when the number is taken."""
     row = await conn.fetchrow(INSERT_MEDIATOR, mediator_id, name, org_unit, capacity, list(specialties))
-    return Mediator.model_validate(dict(row)) if row is not None else None
+    return from_row(Mediator, row) if row is not None else None
 
 
 async def seed_mediators(conn: Executor, rows: Sequence[tuple[str, str, str, int, list[str]]]) -> None:
@@ -220,7 +221,7 @@ async def seed_mediators(conn: Executor, rows: Sequence[tuple[str, str, str, int
 async def update_mediator(conn: Executor, mediator_id: str, *, capacity: int | None,
                           active: bool | None) -> Mediator | None:
     row = await conn.fetchrow(UPDATE_MEDIATOR, mediator_id, capacity, active)
-    return Mediator.model_validate(dict(row)) if row is not None else None
+    return from_row(Mediator, row) if row is not None else None
 
 
 async def mediators(pool: Executor, *, org_unit: str | None) -> list[dict[str, Any]]:
@@ -242,8 +243,8 @@ async def record_session(conn: asyncpg.Connection, case_id: str, session_id: uui
                          parties_present: list[str], notes: str) -> MediationSession | None:
     """The session as recorded; None when the case has no such session."""
     row = await conn.fetchrow(RECORD_SESSION, case_id, session_id, held_at, parties_present, notes)
-    return MediationSession.model_validate(dict(row)) if row is not None else None
+    return from_row(MediationSession, row) if row is not None else None
 
 
 async def sessions_of(pool: Executor, case_id: str) -> list[MediationSession]:
-    return [MediationSession.model_validate(dict(r)) for r in await pool.fetch(CASE_SESSIONS, case_id)]
+    return [from_row(MediationSession, r) for r in await pool.fetch(CASE_SESSIONS, case_id)]

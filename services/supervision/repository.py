@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from services.backbone.db import assignments
+from services.backbone.models import from_row
 from services.supervision.models import Alert, Case
 
 Db = asyncpg.Connection | asyncpg.Pool
@@ -137,11 +138,11 @@ CASE_ALERTS = "SELECT * FROM alerts WHERE case_id = $1 ORDER BY alert_id"
 
 
 def _alert(row: asyncpg.Record | None) -> Alert | None:
-    return Alert.model_validate(dict(row)) if row is not None else None
+    return from_row(Alert, row) if row is not None else None
 
 
 def _alerts(rows: Sequence[asyncpg.Record]) -> list[Alert]:
-    return [Alert.model_validate(dict(r)) for r in rows]
+    return [from_row(Alert, r) for r in rows]
 
 
 async def notify(conn: asyncpg.Connection, channel: str) -> None:
@@ -173,7 +174,7 @@ async def lock_alert(conn: asyncpg.Connection, alert_id: int) -> Alert | None:
 async def escalate_alert(conn: asyncpg.Connection, alert_id: int, *, to: str) -> Alert:
     row = await conn.fetchrow(ESCALATE_ALERT, alert_id, to)
     assert row is not None  # locked by the caller
-    return Alert.model_validate(dict(row))
+    return from_row(Alert, row)
 
 
 async def acknowledge_alert(conn: asyncpg.Connection, alert_id: int, *, actor: str, note: str, at: datetime
@@ -234,7 +235,7 @@ async def case_scope(db: Db, case_id: str) -> asyncpg.Record | None:
 
 async def case_by_id(db: Db, case_id: str) -> Case | None:
     row = await db.fetchrow(CASE_BY_ID, case_id)
-    return Case.model_validate(dict(row)) if row is not None else None
+    return from_row(Case, row) if row is not None else None
 
 
 async def find_cases(db: Db, *, ref: str | None, status: str | None, tier: str | None,
