@@ -119,22 +119,19 @@ def _dsn_for(admin: str, name: str) -> str:
     return admin.rsplit("/", 1)[0] + "/" + name
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def make_db() -> AsyncIterator[Callable[[str], Awaitable[str]]]:
-    """Create fresh databases on a server (dropped afterwards); returns their DSNs."""
-    created: list[tuple[str, str]] = []
+async def create_database(admin: str, prefix: str = "t") -> tuple[str, str]:
+    """A fresh database on the server of ``admin``: (its name, its DSN)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return name, _dsn_for(admin, name)
 
-    async def make(admin: str) -> str:
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        created.append((admin, name))
-        return _dsn_for(admin, name)
 
-    yield make
+async def drop_databases(created: list[tuple[str, str]]) -> None:
+    """Drop (admin DSN, name) databases, forcing their connections off; a server already gone is fine."""
     for admin, name in created:
         try:
             conn = await asyncpg.connect(admin, timeout=5)
@@ -144,6 +141,20 @@ async def make_db() -> AsyncIterator[Callable[[str], Awaitable[str]]]:
                 await conn.close()
         except (OSError, asyncpg.PostgresError):
             pass
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def make_db() -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """Create fresh databases on a server (dropped afterwards); returns their DSNs."""
+    created: list[tuple[str, str]] = []
+
+    async def make(admin: str) -> str:
+        name, dsn = await create_database(admin)
+        created.append((admin, name))
+        return dsn
+
+    yield make
+    await drop_databases(created)
 
 
 def runtime_settings(bootstrap: str, **overrides: Any) -> Settings:

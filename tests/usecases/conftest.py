@@ -26,6 +26,7 @@ from services.backbone.consumer import HandlerContext
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
 from services.calendar.model import WorkCalendar
 from tests import clock
+from tests.conftest import create_database, drop_databases
 
 ROOT = Path(services.__file__).parent
 #: the deadline warning ratio the services run with (Settings.deadline_warning_ratio)
@@ -49,33 +50,18 @@ async def _database(make_db: Callable[[str], Awaitable[str]], admin: str, servic
 @pytest_asyncio.fixture(loop_scope="session", scope="session")
 async def usecase_make_db(embedded_pg: Any) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
     """Session-wide databases for this tier (the integration ``make_db`` is per test)."""
-    import uuid
-
     created: list[tuple[str, str]] = []
 
     async def make(admin: str) -> str:
-        name = f"u_{uuid.uuid4().hex[:12]}"
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
+        name, dsn = await create_database(admin, "u")
         created.append((admin, name))
-        return admin.rsplit("/", 1)[0] + "/" + name
+        return dsn
 
     yield make
     for pool, _ in _DATABASES.values():
         await pool.close()
     _DATABASES.clear()
-    for admin, name in created:
-        try:
-            conn = await asyncpg.connect(admin, timeout=5)
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
-        except (OSError, asyncpg.PostgresError):
-            pass
+    await drop_databases(created)
 
 
 class UseCaseWorld:
