@@ -4,11 +4,12 @@ security policy's decision (services/security/policy.py); this module only write
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from services.backbone.models import AuditLog, from_row
+if TYPE_CHECKING:  # the console writes audit rows without loading SQLModel
+    from services.backbone.models import AuditLog
 
 WRITE = ("INSERT INTO audit_log (service, actor, role, org_unit, action, case_id, method, path, status, client, "
          "forwarded_for, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
@@ -25,5 +26,7 @@ async def write(pool: asyncpg.Pool, service: str, entry: dict[str, Any]) -> None
 async def entries(pool: asyncpg.Pool, *, case_id: str | None, actor: str | None, units: Sequence[str] | None,
                   limit: int) -> list[AuditLog]:
     """Newest first; ``units`` None: every unit's."""
+    from services.backbone.models import AuditLog, from_row
+
     rows = await pool.fetch(ENTRIES, case_id, actor, list(units) if units is not None else None, limit)
     return [from_row(AuditLog, r) for r in rows]
