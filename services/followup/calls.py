@@ -4,6 +4,7 @@ number of attempts."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from events.followup import FollowupAttempted, FollowupCompleted, InstalmentChecked
@@ -37,6 +38,8 @@ async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, a
         raise Invalid("接通后请登记满意度（1–5分）", errors=[("satisfaction", "缺少满意度")])
     if call.kind == "instalment" and paid is None:
         raise Invalid("请登记该期款项是否已支付", errors=[("paid", "缺少履行情况")])
+    if call.kind == "instalment" and paid is False:
+        _due_before_missed(call, today=local_date(ctx.now))
     case_id = call.case_id
     await repository.save_call(ctx.conn, call.model_copy(update={
         "state": "done", "attempts": attempt, "reached": True, "paid": paid, "satisfaction": satisfaction,
@@ -61,6 +64,16 @@ async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, a
     await caselog.log(ctx, case_id, actor=actor, action=f"call_{call.kind}", reached=True, paid=paid,
                       satisfaction=satisfaction)
     return {"case_id": case_id, "case_state": await closing.settle(ctx, case, actor=actor, config=config)}
+
+
+def _due_before_missed(call: Followup, *, today: date) -> None:
+    """An instalment can only be missed once it has fallen due (its due date, Shanghai business day, included);
+    paid ahead of time is fine."""
+    due = call.instalment_due
+    if due is not None and today < due:
+        day = f"{due.month}月{due.day}日" if due.year == today.year else f"{due.year}年{due.month}月{due.day}日"
+        raise Invalid("该期款项尚未到期，不能登记为未履行",
+                      errors=[("paid", f"该期约定履行日期为{day}，尚未到期，不能登记为未履行")])
 
 
 async def _not_reached(ctx: HandlerContext, call: Followup, case: FollowupCase, *, attempt: int, actor: str,

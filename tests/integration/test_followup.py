@@ -69,7 +69,7 @@ async def followup_case(fu, case_id: str, calls: int) -> dict:
 
 async def test_two_instalments_one_missed_reopens_the_case(stack, kafka_bootstrap):
     intake, med, fu = stack
-    instalments = [instalment(8, 6000), instalment(40, 6000)]
+    instalments = [instalment(0, 6000), instalment(40, 6000)]  # the first falls due today, the second later
     case_id = await settled_case(intake, med, instalments=instalments)
     case = await followup_case(fu, case_id, 3)
     calls = {(c["kind"], c["seq"]): c for c in case["calls"]}
@@ -84,13 +84,16 @@ async def test_two_instalments_one_missed_reopens_the_case(stack, kafka_bootstra
     r = await fu.post(f"/api/v1/followup/calls/{first}", json={"reached": True, "satisfaction": 4, "comment": "满意",
                                                                "actor": "回访员"})
     assert r.json()["case_state"] == "monitoring"
-    r = await fu.post(f"/api/v1/followup/calls/{calls[('instalment', 1)]['followup_id']}",
-                      json={"reached": True, "paid": True, "actor": "回访员"})
-    assert r.json()["case_state"] == "monitoring"
+    early = await fu.post(f"/api/v1/followup/calls/{calls[('instalment', 2)]['followup_id']}",
+                          json={"reached": True, "paid": False, "actor": "回访员"})
+    assert early.status_code == 422 and early.json()["errors"][0]["field"] == "paid", early.text
     r = await fu.post(f"/api/v1/followup/calls/{calls[('instalment', 2)]['followup_id']}",
+                      json={"reached": True, "paid": True, "actor": "回访员"})  # paid ahead of time
+    assert r.json()["case_state"] == "monitoring"
+    r = await fu.post(f"/api/v1/followup/calls/{calls[('instalment', 1)]['followup_id']}",
                       json={"reached": True, "paid": False, "comment": "用人单位称资金困难", "actor": "回访员"})
     assert r.json()["case_state"] == "reopened"
-    again = await fu.post(f"/api/v1/followup/calls/{calls[('instalment', 2)]['followup_id']}",
+    again = await fu.post(f"/api/v1/followup/calls/{calls[('instalment', 1)]['followup_id']}",
                           json={"reached": True, "paid": True, "actor": "回访员"})
     assert again.status_code == 409
 

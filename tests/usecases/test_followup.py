@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -46,9 +46,15 @@ async def calls_of(world, case_id: str = CASE) -> dict:
     return {(c.kind, c.seq): c for c in await repository.case_calls(world.conn, case_id)}
 
 
-async def record(world, call, **answers) -> dict:
+async def record(world, call, *, now: datetime | None = None, **answers) -> dict:
+    """Record a call, at the test's clock or at business time ``now``."""
     answers.setdefault("actor", "回访员")
-    return await world.run(lambda ctx: calls.record_call(ctx, str(call.followup_id), config=CONFIG, **answers))
+    return await world.run(lambda ctx: calls.record_call(ctx, str(call.followup_id), config=CONFIG, **answers), now=now)
+
+
+def on(world, day: date) -> datetime:
+    """The test's instant moved to another Shanghai day (same time of day)."""
+    return world.now + timedelta(days=(day - local_date(world.now)).days)
 
 
 def published(world, event_type: str) -> list[dict]:
@@ -162,7 +168,8 @@ async def test_an_unreachable_worker_is_flagged_after_the_attempts(world):
 async def test_a_missed_instalment_reopens_the_case_and_a_new_resolution_starts_a_new_cycle(world):
     planned = await resolve(world, agreement=agreement(world, (8, 6000), (40, 6000)), confirmed_by_court=True)
     await record(world, planned[("first", 0)], reached=True, satisfaction=4)
-    answer = await record(world, planned[("instalment", 1)], reached=True, paid=False, comment="资金困难")
+    check = planned[("instalment", 1)]  # called on its check day, after the instalment fell due
+    answer = await record(world, check, reached=True, paid=False, comment="资金困难", now=on(world, check.due_date))
 
     assert answer["case_state"] == "reopened"
     assert (await repository.case(world.conn, CASE)).state == "reopened"  # type: ignore[union-attr]
@@ -179,3 +186,33 @@ async def test_a_missed_instalment_reopens_the_case_and_a_new_resolution_starts_
     case = await repository.case(world.conn, CASE)
     assert case is not None and (case.state, case.cycle, case.satisfaction) == ("monitoring", 2, 4)
     assert "followup_first_c2" in await clocks(world)
+
+
+async def test_an_instalment_cannot_be_missed_before_it_is_due(world):
+    planned = await resolve(world, agreement=agreement(world, (8, 6000), (40, 6000)))
+    await record(world, planned[("first", 0)], reached=True, satisfaction=4)
+    check = planned[("instalment", 1)]
+    assert check.instalment_due is not None
+    due = check.instalment_due
+    events_before = world.events()
+
+    for early in (world.now, on(world, due - timedelta(days=1))):
+        with pytest.raises(Invalid) as refused:
+            await record(world, check, reached=True, paid=False, comment="尚未支付", now=early)
+        assert [e.field for e in refused.value.errors] == ["paid"]
+        assert f"{due.month}月{due.day}日" in refused.value.errors[0].reason
+        assert "尚未到期" in refused.value.errors[0].reason
+    call = (await calls_of(world))[("instalment", 1)]
+    assert (call.state, call.attempts, call.paid, call.reached, call.done_at) == ("scheduled", 0, None, None, None)
+    assert (await repository.case(world.conn, CASE)).state == "monitoring"  # type: ignore[union-attr]
+    assert await clocks(world) == {"followup_first": "met", "instalment_check_1": "open", "instalment_check_2": "open"}
+    assert world.events() == events_before
+
+    ahead = await record(world, planned[("instalment", 2)], reached=True, paid=True)  # paid ahead of time: fine
+    assert ahead == {"case_id": CASE, "case_state": "monitoring"}
+
+    answer = await record(world, check, reached=True, paid=False, comment="尚未支付", now=on(world, due))
+    assert answer == {"case_id": CASE, "case_state": "reopened"}
+    call = (await calls_of(world))[("instalment", 1)]
+    assert (call.state, call.paid) == ("done", False)
+    assert world.events()[-3:] == ["followup.instalment_missed", "followup.escalated", "followup.case_reopened"]
