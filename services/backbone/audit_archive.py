@@ -22,6 +22,16 @@ import asyncpg
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
+ARCHIVED = "SELECT 1 FROM audit_archives WHERE month = $1"
+#: The month's rows ($1: YYYY-MM, in Asia/Shanghai time), locked until they are deleted.
+MONTH_ROWS = ("SELECT * FROM audit_log WHERE to_char((at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM') = $1 "
+              "ORDER BY id FOR UPDATE")
+#: Tells the audit table's trigger, for this transaction only, which month's rows it may let a delete through for.
+ALLOW_MONTH_DELETE = "SELECT set_config('laborcase.audit_archive_month', $1, true)"
+DELETE_ROWS = "DELETE FROM audit_log WHERE id = ANY($1::bigint[])"
+RECORD_ARCHIVE = ("INSERT INTO audit_archives (month, row_count, sha256, file, archived_by) "
+                  "VALUES ($1, $2, $3, $4, $5)")
+
 
 class ArchiveRefused(ValueError):
     """The month cannot be archived (not finished, already archived, malformed)."""
@@ -44,16 +54,13 @@ async def archive_month(dsn: str, *, month: str, out_dir: Path, by: str, service
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
-            if await conn.fetchval("SELECT 1 FROM audit_archives WHERE month = $1", month):
+            if await conn.fetchval(ARCHIVED, month):
                 raise ArchiveRefused(f"{month} 已经归档过")
-            rows = await conn.fetch(
-                "SELECT * FROM audit_log WHERE to_char((at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM') = $1 "
-                "ORDER BY id FOR UPDATE", month)
+            rows = await conn.fetch(MONTH_ROWS, month)
             digest = await asyncio.to_thread(_write, [dict(r) for r in rows], target)
-            await conn.execute("SELECT set_config('laborcase.audit_archive_month', $1, true)", month)
-            await conn.execute("DELETE FROM audit_log WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
-            await conn.execute("INSERT INTO audit_archives (month, row_count, sha256, file, archived_by) "
-                               "VALUES ($1, $2, $3, $4, $5)", month, len(rows), digest, str(target), by)
+            await conn.execute(ALLOW_MONTH_DELETE, month)
+            await conn.execute(DELETE_ROWS, [r["id"] for r in rows])
+            await conn.execute(RECORD_ARCHIVE, month, len(rows), digest, str(target), by)
         return Archived(month, len(rows), target, digest)
     finally:
         await conn.close()

@@ -14,37 +14,41 @@ from services.calendar.seed import package_years
 
 log = logging.getLogger(__name__)
 
+#: A year from the package, unless the database has it already (operator data is never overwritten).
+SEED_YEAR = ("INSERT INTO calendar_years (year, version, source, holidays, workdays) "
+             "SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM calendar_years WHERE year = $1)")
+ALL_YEARS = "SELECT year, version, source, holidays, workdays FROM calendar_years"
+#: The year's data arrived: its missing-year alert is resolved.
+RESOLVE_ALERT = "UPDATE calendar_alerts SET resolved_at = now() WHERE year = $1"
+LATEST_VERSION = "SELECT version, holidays, workdays FROM calendar_years WHERE year = $1 ORDER BY version DESC LIMIT 1"
+SAVE_VERSION = ("INSERT INTO calendar_years (year, version, source, holidays, workdays) VALUES ($1, $2, $3, $4, $5) "
+                "ON CONFLICT (year, version) DO NOTHING")
+#: Returns the year only the first time it is found missing (the alert is published once).
+FIRST_ALERT = "INSERT INTO calendar_alerts (year) VALUES ($1) ON CONFLICT (year) DO NOTHING RETURNING year"
+
 
 async def seed(conn: asyncpg.Connection | asyncpg.Pool, years: Iterable[YearData] | None = None) -> None:
     """Insert the package's years that the database does not have yet (operator data is never overwritten)."""
     rows = [(y.year, y.version, y.source, sorted(y.holidays), sorted(y.workdays))
             for y in (years if years is not None else package_years())]
-    await conn.executemany(
-        "INSERT INTO calendar_years (year, version, source, holidays, workdays) "
-        "SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM calendar_years WHERE year = $1)",
-        rows,
-    )
+    await conn.executemany(SEED_YEAR, rows)
 
 
 async def load(conn: asyncpg.Connection | asyncpg.Pool) -> WorkCalendar:
-    rows = await conn.fetch("SELECT year, version, source, holidays, workdays FROM calendar_years")
+    rows = await conn.fetch(ALL_YEARS)
     return WorkCalendar.of(YearData(r["year"], frozenset(r["holidays"]), frozenset(r["workdays"]), r["source"],
                                     r["version"]) for r in rows)
 
 
 async def save_year(conn: asyncpg.Connection, year: YearData) -> YearData:
     """Store a year as its next version (idempotent for identical data)."""
-    await conn.execute("UPDATE calendar_alerts SET resolved_at = now() WHERE year = $1", year.year)
-    current = await conn.fetchrow(
-        "SELECT version, holidays, workdays FROM calendar_years WHERE year = $1 ORDER BY version DESC LIMIT 1",
-        year.year)
+    await conn.execute(RESOLVE_ALERT, year.year)
+    current = await conn.fetchrow(LATEST_VERSION, year.year)
     if current and frozenset(current["holidays"]) == year.holidays and frozenset(current["workdays"]) == year.workdays:
         return YearData(year.year, year.holidays, year.workdays, year.source, current["version"])
     version = max(year.version, (current["version"] + 1) if current else 1)
     await conn.execute(
-        "INSERT INTO calendar_years (year, version, source, holidays, workdays) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (year, version) DO NOTHING",
-        year.year, version, year.source, sorted(year.holidays), sorted(year.workdays))
+        SAVE_VERSION, year.year, version, year.source, sorted(year.holidays), sorted(year.workdays))
     return YearData(year.year, year.holidays, year.workdays, year.source, version)
 
 
@@ -64,8 +68,7 @@ async def missing_year_alerts(conn: asyncpg.Connection, years: Sequence[int], *,
     """Alerts for years first found missing (once per year); the caller publishes them."""
     alerts = []
     for year in years:
-        inserted = await conn.fetchval(
-            "INSERT INTO calendar_alerts (year) VALUES ($1) ON CONFLICT (year) DO NOTHING RETURNING year", year)
+        inserted = await conn.fetchval(FIRST_ALERT, year)
         if inserted is not None:
             log.warning("no working-day calendar for year; deadlines are provisional (Mon-Fri)",
                         extra={"year": year, "case_id": case_id})

@@ -182,6 +182,24 @@ def dead_letter(inbound: Inbound, *, reason: str, service: str) -> Record:
                   headers=tuple(h for h in inbound.headers if not h[0].startswith("x-dlq-")) + extra)
 
 
+#: Which of these events this service has already processed.
+PROCESSED = "SELECT event_id FROM inbox WHERE event_id = ANY($1::uuid[])"
+RECORD_PROCESSED = ("INSERT INTO inbox (event_id, event_type) SELECT * FROM unnest($1::uuid[], $2::text[]) "
+                    "ON CONFLICT DO NOTHING")
+#: An event that refers to something not known yet, retried in a second (an event parked already stays as it is).
+PARK = ('INSERT INTO parked (event_id, event_type, topic, "partition", "offset", key, value, headers, '
+        "reason, next_attempt_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, now() + interval '1 second') "
+        "ON CONFLICT (event_id) DO NOTHING")
+#: The parked events whose time has come, locked (another replica retries the others).
+DUE_PARKED = ('SELECT event_id, topic, "partition", "offset", key, value, headers, attempts, parked_at '
+              "FROM parked WHERE next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 "
+              "FOR UPDATE SKIP LOCKED")
+#: Still not known: try again later ($3: the delay in seconds).
+PARK_AGAIN = ("UPDATE parked SET attempts = attempts + 1, reason = $2, "
+              "next_attempt_at = now() + make_interval(secs => $3) WHERE event_id = $1")
+UNPARK = "DELETE FROM parked WHERE event_id = $1"
+
+
 def _traceparent(event: CloudEvent, inbound: Inbound) -> str | None:
     """The W3C trace context the event carries, if it is a plausible one (hostile input otherwise)."""
     value = (event.model_extra or {}).get("traceparent") or tracing.from_headers(inbound.headers)
@@ -302,8 +320,7 @@ class EventProcessor:
         row and its published records, so that whatever one event makes fail (a handler, its data in a
         statement) rolls back that event alone and dead-letters it."""
         ids = [i.event.id for i in items]
-        seen = {r["event_id"] for r in await conn.fetch(
-            "SELECT event_id FROM inbox WHERE event_id = ANY($1::uuid[])", ids)} if ids else set()
+        seen = {r["event_id"] for r in await conn.fetch(PROCESSED, ids)} if ids else set()
         ctx = self.context(conn)
         done: list[_Item] = []
         parked: list[tuple[_Item, str]] = []
@@ -343,9 +360,7 @@ class EventProcessor:
 
     async def _park(self, conn: asyncpg.Connection, parked: Sequence[tuple[_Item, str]]) -> None:
         await conn.executemany(
-            'INSERT INTO parked (event_id, event_type, topic, "partition", "offset", key, value, headers, '
-            "reason, next_attempt_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, now() + interval '1 second') "
-            "ON CONFLICT (event_id) DO NOTHING",
+            PARK,
             [(i.event.id, i.event.type, i.inbound.topic, i.inbound.partition, i.inbound.offset,
               i.inbound.key, i.inbound.value, encode_headers(i.inbound.headers), reason[:REASON_BYTES])
              for i, reason in parked],
@@ -383,11 +398,7 @@ class EventProcessor:
 
     async def _record(self, conn: asyncpg.Connection, done: Sequence[_Item]) -> None:
         if done:
-            await conn.execute(
-                "INSERT INTO inbox (event_id, event_type) SELECT * FROM unnest($1::uuid[], $2::text[]) "
-                "ON CONFLICT DO NOTHING",
-                [i.event.id for i in done], [i.event.type for i in done],
-            )
+            await conn.execute(RECORD_PROCESSED, [i.event.id for i in done], [i.event.type for i in done])
 
     # --- a batch that keeps failing ------------------------------------------------------------
 
@@ -427,22 +438,16 @@ class EventProcessor:
         Each row on its own (a savepoint each): one that no longer decodes, or whose handler fails for good, is
         dead-lettered without holding back the others."""
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                'SELECT event_id, topic, "partition", "offset", key, value, headers, attempts, parked_at '
-                "FROM parked WHERE next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 "
-                "FOR UPDATE SKIP LOCKED",
-                limit,
-            )
+            rows = await conn.fetch(DUE_PARKED, limit)
             if not rows:
                 return 0
             ctx = self.context(conn)
             applied = 0
             dlq: list[Record] = []
-            seen = {r["event_id"] for r in await conn.fetch(
-                "SELECT event_id FROM inbox WHERE event_id = ANY($1::uuid[])", [r["event_id"] for r in rows])}
+            seen = {r["event_id"] for r in await conn.fetch(PROCESSED, [r["event_id"] for r in rows])}
             for row in rows:
                 if row["event_id"] in seen:
-                    await conn.execute("DELETE FROM parked WHERE event_id = $1", row["event_id"])
+                    await conn.execute(UNPARK, row["event_id"])
                     continue
                 inbound = Inbound(row["topic"], row["partition"], row["offset"], row["key"], row["value"])
                 item: _Item | None = None
@@ -453,19 +458,15 @@ class EventProcessor:
                     outcome: NotYetKnown | str | None = f"parked event no longer decodes: {exc}"
                 else:
                     if item is None:  # no longer handled here
-                        await conn.execute("DELETE FROM parked WHERE event_id = $1", row["event_id"])
+                        await conn.execute(UNPARK, row["event_id"])
                         continue
                     ctx.partner = item.partner
                     outcome = await self._run_isolated(ctx, self.handlers[item.event.type], item, commit=True)
                 if isinstance(outcome, NotYetKnown) and row["parked_at"] > datetime.now(UTC) - self.park_max_age:
                     delay = min(2 ** min(row["attempts"], 10) * 0.5, 60.0)
-                    await conn.execute(
-                        "UPDATE parked SET attempts = attempts + 1, reason = $2, "
-                        "next_attempt_at = now() + make_interval(secs => $3) WHERE event_id = $1",
-                        row["event_id"], str(outcome)[:REASON_BYTES], delay,
-                    )
+                    await conn.execute(PARK_AGAIN, row["event_id"], str(outcome)[:REASON_BYTES], delay)
                     continue
-                await conn.execute("DELETE FROM parked WHERE event_id = $1", row["event_id"])
+                await conn.execute(UNPARK, row["event_id"])
                 if outcome is None:
                     applied += 1
                 else:

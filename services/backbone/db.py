@@ -16,6 +16,19 @@ log = logging.getLogger(__name__)
 BACKBONE_MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 7_243_001
 
+# The migration runner's own statements. The whole run holds the advisory lock ($1: _MIGRATION_LOCK).
+ADVISORY_LOCK = "SELECT pg_advisory_lock($1)"
+ADVISORY_UNLOCK = "SELECT pg_advisory_unlock($1)"
+CREATE_MIGRATIONS_TABLE = ("CREATE TABLE IF NOT EXISTS schema_migrations "
+                           "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+APPLIED_MIGRATIONS = "SELECT name FROM schema_migrations"
+RECORD_MIGRATION = "INSERT INTO schema_migrations (name) VALUES ($1)"
+
+DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = $1"
+#: The cheapest question the database can answer (health).
+PING = "SELECT 1"
+CURRENT_ROLE = "SELECT current_user"
+
 _TRANSIENT_PG = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
@@ -86,25 +99,22 @@ async def migrate(pool: asyncpg.Pool, sources: Sequence[tuple[str, Path]]) -> li
     """
     applied: list[str] = []
     async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(ADVISORY_LOCK, _MIGRATION_LOCK)
         try:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            await conn.execute(CREATE_MIGRATIONS_TABLE)
+            done = {r["name"] for r in await conn.fetch(APPLIED_MIGRATIONS)}
             for namespace, folder in sources:
                 for path in sorted(folder.glob("*.sql")):
                     name = f"{namespace}/{path.name}"
                     if name in done:
                         continue
                     async with conn.transaction():
-                        await conn.execute(path.read_text())
-                        await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                        await conn.execute(path.read_text())  # the migration file itself (several statements)
+                        await conn.execute(RECORD_MIGRATION, name)
                     applied.append(name)
                     log.info("migration applied", extra={"migration": name})
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+            await conn.execute(ADVISORY_UNLOCK, _MIGRATION_LOCK)
     return applied
 
 
@@ -112,29 +122,43 @@ async def migrate(pool: asyncpg.Pool, sources: Sequence[tuple[str, Path]]) -> li
 APPEND_ONLY = ("audit_log", "audit_archives")
 
 
+def _runtime_grants(role: str) -> list[str]:
+    """The GRANT/REVOKE statements for ``role``, in order. Built at run time: a role name is an identifier,
+    which cannot be a parameter (it is quoted here instead)."""
+    ident = '"' + role.replace('"', '""') + '"'
+    return [
+        f"GRANT USAGE ON SCHEMA public TO {ident}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {ident}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {ident}",
+        *(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {ident}" for table in APPEND_ONLY),
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM {ident}",
+    ]
+
+
 async def grant_runtime_role(owner: asyncpg.Pool, role: str) -> None:
     """What a service's own database role may do, granted by the role that owns the tables: read and write its
     state, only append to its audit trail, never alter or drop a table or a trigger (it owns none)."""
-    ident = '"' + role.replace('"', '""') + '"'
+    statements = _runtime_grants(role)
     async with owner.acquire() as conn, conn.transaction():
-        await conn.execute(f"GRANT USAGE ON SCHEMA public TO {ident}")
-        await conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {ident}")
-        await conn.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {ident}")
-        for table in APPEND_ONLY:
-            await conn.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {ident}")
-        await conn.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM {ident}")
+        for statement in statements:
+            await conn.execute(statement)
 
 
 async def ensure_database(admin_dsn: str, name: str) -> bool:
     """Create database ``name`` on the server of ``admin_dsn`` unless it exists. True when created."""
     conn = await asyncpg.connect(admin_dsn)
     try:
-        if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+        if await conn.fetchval(DATABASE_EXISTS, name):
             return False
-        await conn.execute(f'CREATE DATABASE "{_identifier(name)}"')
+        await conn.execute(_create_database(name))
         return True
     finally:
         await conn.close()
+
+
+def _create_database(name: str) -> str:
+    """Built at run time: a database name is an identifier, which cannot be a parameter (checked instead)."""
+    return f'CREATE DATABASE "{_identifier(name)}"'
 
 
 def _identifier(name: str) -> str:
@@ -154,7 +178,7 @@ def assignments(columns: Sequence[str], *, first: int = 2) -> str:
 async def answers(pool: asyncpg.Pool, *, seconds: float = 2) -> bool:
     """Whether the database answers a trivial query in time."""
     try:
-        await asyncio.wait_for(pool.fetchval("SELECT 1"), seconds)
+        await asyncio.wait_for(pool.fetchval(PING), seconds)
         return True
     except Exception:
         return False
@@ -162,4 +186,4 @@ async def answers(pool: asyncpg.Pool, *, seconds: float = 2) -> bool:
 
 async def current_role(pool: asyncpg.Pool) -> str:
     """The role this pool's connections run as (the runtime role that migrations grant to)."""
-    return await pool.fetchval("SELECT current_user")
+    return await pool.fetchval(CURRENT_ROLE)

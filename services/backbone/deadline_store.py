@@ -38,6 +38,23 @@ MOVE_UNIT = "UPDATE deadlines SET org_unit = $3, updated_at = now() WHERE case_i
 ANNOTATE = "UPDATE deadlines SET attributes = attributes || $2::jsonb, updated_at = now() WHERE id = $1"
 CASE_CLOCKS = f"SELECT {_COLUMNS} FROM deadlines WHERE case_id = $1 AND owner = $2 ORDER BY started_at"
 
+#: A deadline's whole row: ``_COLUMNS`` in order, then next_fire_at ($19).
+INSERT_DEADLINE = (f"INSERT INTO deadlines ({_COLUMNS}, next_fire_at) VALUES "
+                   "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)")
+#: The same parameters as INSERT_DEADLINE: the identity ($1-$4) selects the row, the rest is written.
+UPDATE_DEADLINE = ("UPDATE deadlines SET state=$5, started_at=$6, due_at=$7, warn_at=$8, warn_ratio=$9, "
+                   "warned=$10, paused_at=$11, pause_reason=$12, paused_seconds=$13, provisional=$14, "
+                   "org_unit=$15, met_at=$16, breached_at=$17, attributes=$18, next_fire_at=$19, "
+                   "updated_at=now() WHERE id=$1 AND case_id=$2 AND kind=$3 AND owner=$4")
+#: The active clock of a kind on a case ($3: the active states), locked for the change that follows.
+ACTIVE_DEADLINE = (f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind=$2 AND state = ANY($3::text[]) "
+                   "FOR UPDATE")
+CASE_DEADLINES = f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 ORDER BY started_at"
+DEADLINE_BY_ID = f"SELECT {_COLUMNS} FROM deadlines WHERE id = $1"
+#: An owner's active provisional clocks that know their rule, locked: recomputed once calendar data arrives.
+PROVISIONAL_DEADLINES = (f"SELECT {_COLUMNS} FROM deadlines WHERE provisional AND owner = $1 AND state = ANY($2::text[]) "
+                         "AND attributes ? 'due_rule' FOR UPDATE")
+
 
 async def case_clocks(conn: asyncpg.Connection | asyncpg.Pool, case_id: str, *, owner: str) -> list[Deadline]:
     """A service's clocks of one case, oldest first (for the case's page)."""
@@ -81,19 +98,9 @@ class DeadlineStore:
             d.breached_at, d.attributes, d.next_fire_at,
         )
         if insert:
-            await self.conn.execute(
-                f"INSERT INTO deadlines ({_COLUMNS}, next_fire_at) VALUES "
-                "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
-                *values,
-            )
+            await self.conn.execute(INSERT_DEADLINE, *values)
         else:
-            await self.conn.execute(
-                "UPDATE deadlines SET state=$5, started_at=$6, due_at=$7, warn_at=$8, warn_ratio=$9, "
-                "warned=$10, paused_at=$11, pause_reason=$12, paused_seconds=$13, provisional=$14, "
-                "org_unit=$15, met_at=$16, breached_at=$17, attributes=$18, next_fire_at=$19, "
-                "updated_at=now() WHERE id=$1 AND case_id=$2 AND kind=$3 AND owner=$4",
-                *values,
-            )
+            await self.conn.execute(UPDATE_DEADLINE, *values)
 
     def _signal(self, d: Deadline, signal: Signal, at: datetime, **kw: Any) -> None:
         self.emit(signal_record(d, signal, topic=self.topic, at=at, time=self.now, **kw))
@@ -113,17 +120,11 @@ class DeadlineStore:
         return d
 
     async def active(self, case_id: str, kind: str) -> Deadline | None:
-        row = await self.conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind=$2 AND state = ANY($3::text[]) "
-            "FOR UPDATE",
-            case_id, kind, list(rules.ACTIVE),
-        )
+        row = await self.conn.fetchrow(ACTIVE_DEADLINE, case_id, kind, list(rules.ACTIVE))
         return _from_row(row) if row else None
 
     async def for_case(self, case_id: str) -> list[Deadline]:
-        rows = await self.conn.fetch(
-            f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 ORDER BY started_at", case_id
-        )
+        rows = await self.conn.fetch(CASE_DEADLINES, case_id)
         return [_from_row(r) for r in rows]
 
     async def move_unit(self, case_id: str, org_unit: str) -> None:
@@ -212,7 +213,7 @@ class DeadlineStore:
     async def adopt(self, h: DeadlineHandover, *, case_id: str, org_unit: str | None, at: datetime,
                     reason: str | None = None) -> Deadline:
         """Take over a handed-over clock: same id, start, due time, warning state and pauses."""
-        existing = await self.conn.fetchrow(f"SELECT {_COLUMNS} FROM deadlines WHERE id = $1", uuid.UUID(h.deadline_id))
+        existing = await self.conn.fetchrow(DEADLINE_BY_ID, uuid.UUID(h.deadline_id))
         if existing is not None:
             return _from_row(existing)
         d = rules.adopt(Deadline(
@@ -227,9 +228,7 @@ class DeadlineStore:
 
     async def recompute_provisional(self, calendar: WorkCalendar, *, at: datetime, reason: str) -> int:
         """Recompute the provisional deadlines from their rules once calendar data arrives."""
-        rows = await self.conn.fetch(
-            f"SELECT {_COLUMNS} FROM deadlines WHERE provisional AND owner = $1 AND state = ANY($2::text[]) "
-            "AND attributes ? 'due_rule' FOR UPDATE", self.owner, list(rules.ACTIVE))
+        rows = await self.conn.fetch(PROVISIONAL_DEADLINES, self.owner, list(rules.ACTIVE))
         changed = 0
         for row in rows:
             d = _from_row(row)
@@ -244,6 +243,7 @@ class DeadlineStore:
         return changed
 
 
+#: What is due to fire (a warning or a breach) at $1, locked: several replicas never fire one deadline twice.
 _DUE = f"""
 SELECT {_COLUMNS} FROM deadlines WHERE next_fire_at <= $1
 ORDER BY next_fire_at LIMIT $2 FOR UPDATE SKIP LOCKED
@@ -291,14 +291,24 @@ async def fire_due(pool: asyncpg.Pool, *, owner: str, topic: str, service: str,
         return fired
 
 
+#: A firing that failed: the next try ($2) and why ($3, merged into the attributes).
+POSTPONE_FIRING = ("UPDATE deadlines SET next_fire_at = $2, attributes = attributes || $3::jsonb, updated_at = now() "
+                   "WHERE id = $1")
+EARLIEST_FIRE = "SELECT min(next_fire_at) FROM deadlines WHERE next_fire_at IS NOT NULL"
+#: The planner's estimate of the running clocks (its "Plan Rows"), not a count: not PREPAREd by the test (EXPLAIN).
+RUNNING_ESTIMATE = "EXPLAIN (FORMAT JSON) SELECT 1 FROM deadlines WHERE next_fire_at IS NOT NULL"
+#: Due within 24 h of $1, and already late by more than 5 seconds.
+DUE_SOON_AND_LATE = ("SELECT count(*) FILTER (WHERE next_fire_at < $1::timestamptz - interval '5 seconds') AS late, "
+                     "count(*) AS soon FROM deadlines WHERE next_fire_at < $1::timestamptz + interval '24 hours'")
+
+
 async def _postpone(conn: asyncpg.Connection, d: Deadline, *, now: datetime, error: BaseException,
                     service: str) -> None:
     """A deadline whose firing failed: try it again alone, later each time (30 s, 1 min … 1 h)."""
     failures = int(d.attributes.get("fire_failures", 0)) + 1
     retry_at = now + timedelta(seconds=min(30 * 2 ** (failures - 1), 3600))
     await conn.execute(
-        "UPDATE deadlines SET next_fire_at = $2, attributes = attributes || $3::jsonb, updated_at = now() "
-        "WHERE id = $1", d.id, retry_at, {"fire_failures": failures, "fire_error": repr(error)[:500]})
+        POSTPONE_FIRING, d.id, retry_at, {"fire_failures": failures, "fire_error": repr(error)[:500]})
     metrics.DEADLINE_FAILURES.labels(service).inc()
     log.error("deadline could not fire; retried alone later", exc_info=error, extra={
         "deadline_id": str(d.id), "case_id": d.case_id, "kind": d.kind, "failures": failures,
@@ -306,7 +316,7 @@ async def _postpone(conn: asyncpg.Connection, d: Deadline, *, now: datetime, err
 
 
 async def next_fire_at(pool: asyncpg.Pool) -> datetime | None:
-    return await pool.fetchval("SELECT min(next_fire_at) FROM deadlines WHERE next_fire_at IS NOT NULL")
+    return await pool.fetchval(EARLIEST_FIRE)
 
 
 async def gauges(pool: asyncpg.Pool, *, now: datetime) -> tuple[int, int, int]:
@@ -315,9 +325,7 @@ async def gauges(pool: asyncpg.Pool, *, now: datetime) -> tuple[int, int, int]:
     The running count is the planner's estimate for the partial index (a ``count(*)`` would walk all of it:
     a million entries every few seconds); the other two are index range scans over what is due.
     """
-    plan = await pool.fetchval("EXPLAIN (FORMAT JSON) SELECT 1 FROM deadlines WHERE next_fire_at IS NOT NULL")
+    plan = await pool.fetchval(RUNNING_ESTIMATE)
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    row = await pool.fetchrow(
-        "SELECT count(*) FILTER (WHERE next_fire_at < $1::timestamptz - interval '5 seconds') AS late, "
-        "count(*) AS soon FROM deadlines WHERE next_fire_at < $1::timestamptz + interval '24 hours'", now)
+    row = await pool.fetchrow(DUE_SOON_AND_LATE, now)
     return int(plan[0]["Plan"]["Plan Rows"]), int(row["soon"]), int(row["late"])

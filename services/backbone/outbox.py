@@ -73,6 +73,7 @@ def decode_headers(stored: Sequence[Sequence[str]]) -> list[tuple[str, bytes]]:
     return [(k, base64.b64decode(v)) for k, v in stored]
 
 
+#: One round trip for the whole batch; the NOTIFY ($8: the channel) wakes the relays on commit.
 _INSERT = """
 WITH ins AS (
     INSERT INTO outbox (event_id, event_type, topic, key, value, headers, lane)
@@ -106,17 +107,25 @@ async def enqueue(conn: asyncpg.Connection, records: Sequence[Record], *, servic
     )
 
 
+#: Lease (or renew) the lanes this relay owns or whose lease ran out ($2: seconds).
 _CLAIM_LANES = """
 UPDATE outbox_lane SET owner = $1, lease_until = now() + make_interval(secs => $2)
 WHERE owner = $1 OR lease_until < now()
 RETURNING lane
 """
 
+#: The next rows to publish from the leased lanes, in id order.
 _PENDING = """
 SELECT id, topic, key, value, headers FROM outbox
 WHERE published_at IS NULL AND refused_at IS NULL AND lane = ANY($1::int2[])
 ORDER BY id LIMIT $2
 """
+
+MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+#: A row the broker refuses for good: set aside with why, so that its lane goes on.
+MARK_REFUSED = "UPDATE outbox SET refused_at = now(), refusal = $2 WHERE id = $1"
+#: A stopping relay lets its lanes go at once (another relay need not wait for the lease to run out).
+RELEASE_LANES = "UPDATE outbox_lane SET lease_until = '-infinity' WHERE owner = $1"
 
 #: The broker (or the client, before sending) refuses this record whatever happens: retrying cannot help.
 REFUSED_FOR_GOOD = (MessageSizeTooLargeError, RecordListTooLargeError)
@@ -177,14 +186,11 @@ class Relay:
                 break
             done.append(row["id"])
         if done:
-            await self.pool.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", done
-            )
+            await self.pool.execute(MARK_PUBLISHED, done)
             self.published += len(done)
             metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(done))
         if refused:
-            await self.pool.executemany(
-                "UPDATE outbox SET refused_at = now(), refusal = $2 WHERE id = $1", [(i, why) for i, _, why in refused])
+            await self.pool.executemany(MARK_REFUSED, [(i, why) for i, _, why in refused])
             for row_id, topic, why in refused:
                 metrics.RELAY_SKIPPED.labels(self.service, topic).inc()
                 log.error("outbox row refused by the broker for good; skipped", extra={
@@ -229,9 +235,7 @@ class Relay:
         finally:
             await listener.close()
             with contextlib.suppress(Exception):
-                await self.pool.execute(
-                    "UPDATE outbox_lane SET lease_until = '-infinity' WHERE owner = $1", self.owner
-                )
+                await self.pool.execute(RELEASE_LANES, self.owner)
 
 
 async def _sleep_or_stop(stopping: asyncio.Event, seconds: float) -> None:
@@ -265,24 +269,28 @@ class _Listener:
             await asyncio.wait_for(conn.close(), 2)
 
 
+#: The broker lost what it had: every retained published row becomes pending again.
+REPUBLISH_RETAINED = "UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL"
+
+
 async def republish_retained(pool: asyncpg.Pool) -> int:
     """Mark every retained published row as pending again (the broker lost them)."""
-    status = await pool.execute("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
+    status = await pool.execute(REPUBLISH_RETAINED)
     return int(status.split()[-1])
+
+
+#: Retention ($1: the age in seconds past which a row goes).
+PRUNE_PUBLISHED = "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)"
+PRUNE_REFUSED = "DELETE FROM outbox WHERE refused_at < now() - make_interval(secs => $1)"
+PRUNE_INBOX = "DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)"
 
 
 async def prune(pool: asyncpg.Pool, *, outbox_hours: float, inbox_hours: float, refused_days: float = 90) -> None:
     """The backbone's retention: published events (kept for re-publication), processed event ids (kept
     longer than any topic keeps an event), refused rows (kept as long as dead letters)."""
-    await pool.execute(
-        "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)", outbox_hours * 3600
-    )
-    await pool.execute(
-        "DELETE FROM outbox WHERE refused_at < now() - make_interval(secs => $1)", refused_days * 86400
-    )
-    await pool.execute(
-        "DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)", inbox_hours * 3600
-    )
+    await pool.execute(PRUNE_PUBLISHED, outbox_hours * 3600)
+    await pool.execute(PRUNE_REFUSED, refused_days * 86400)
+    await pool.execute(PRUNE_INBOX, inbox_hours * 3600)
 
 
 BACKLOG = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
