@@ -161,9 +161,8 @@ async def stream(request: Request, runtime: RuntimeDep, hierarchy: HierarchyDep,
                 return
             if board.version != seen:
                 seen = board.version
-                rows = await queries.open_alerts(runtime.pool, kinds=KINDS["all"], units=units)
                 payload = {"version": seen, "at": shanghai_iso(runtime.clock.now()),
-                           "alerts": [queries.alert_json(a, hierarchy) for a in rows]}
+                           **await queries.board(runtime.pool, units=units, hierarchy=hierarchy)}
                 yield f"event: board\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
             elif not await board.wait(seen, 10):
                 yield ": keepalive\n\n"

@@ -13,7 +13,7 @@ from services.backbone.errors import Invalid
 from services.backbone.usecase import found
 from services.calendar.model import WorkCalendar, local_date, shanghai_iso
 from services.hierarchy.orgunits import Hierarchy
-from services.supervision import repository
+from services.supervision import repository, stats
 from services.supervision.domain.forecast import OpenCase, forecast
 from services.supervision.models import Alert
 
@@ -97,6 +97,15 @@ def alert_json(a: Alert, hierarchy: Hierarchy) -> dict[str, Any]:
 async def open_alerts(pool: asyncpg.Pool, *, kinds: list[str], units: list[str] | None, limit: int = 500
                       ) -> list[Alert]:
     return await repository.open_alerts(pool, kinds=kinds, units=units, limit=limit)
+
+
+async def board(db: asyncpg.Connection | asyncpg.Pool, *, units: list[str] | None, hierarchy: Hierarchy
+                ) -> dict[str, Any]:
+    """What the live board shows (pushed over SSE): every unresolved alert of its units, and the cases overdue now
+    (已超期), counted as the statistics count them (``stats.count_overdue_now``) over the cases of these units."""
+    rows = await open_alerts(db, kinds=KINDS["all"], units=units)
+    overdue = await stats.count_overdue_now(db, stats.Scope(org_units=tuple(units) if units else None))
+    return {"alerts": [alert_json(a, hierarchy) for a in rows], "overdue_now": overdue}
 
 
 def capacity(hierarchy: Hierarchy) -> dict[str, float]:

@@ -291,9 +291,13 @@ STATS_ON_TIME = (
     "SELECT tier, count(*) FILTER (WHERE on_time IS NOT NULL) AS resolved, "
     f"count(*) FILTER (WHERE on_time) AS on_time FROM cases c WHERE {_IN_SCOPE} AND tier IS NOT NULL "
     "GROUP BY tier")
-STATS_OVERDUE_NOW = (
-    "SELECT count(DISTINCT a.case_id) FROM alerts a JOIN cases c ON c.case_id = a.case_id "
-    f"WHERE a.kind = 'overdue' AND a.state <> 'resolved' AND {_IN_SCOPE}")
+#: Overdue now (当前超期), the one definition the statistics and the live board share: a case neither resolved nor
+#: closed whose tier clock (the 1/5/15 rule) is breached, i.e. has an overdue alert not resolved (an acknowledged
+#: alert still counts: acknowledging stops the escalation, not the overdue). A case counts once.
+OVERDUE_NOW = (
+    "SELECT count(*) FROM cases c WHERE c.status NOT IN ('resolved', 'closed') AND EXISTS (SELECT 1 FROM alerts a "
+    "WHERE a.case_id = c.case_id AND a.kind = 'overdue' AND a.deadline_kind = 'tier' AND a.state <> 'resolved') "
+    f"AND {_IN_SCOPE}")
 
 
 async def stats_totals(db: Db, scope: Sequence[Any]) -> asyncpg.Record:
@@ -314,8 +318,8 @@ async def stats_on_time(db: Db, scope: Sequence[Any]) -> list[asyncpg.Record]:
     return await db.fetch(STATS_ON_TIME, *scope)
 
 
-async def stats_overdue_now(db: Db, scope: Sequence[Any]) -> int:
-    return int(await db.fetchval(STATS_OVERDUE_NOW, *scope))
+async def overdue_now(db: Db, scope: Sequence[Any]) -> int:
+    return int(await db.fetchval(OVERDUE_NOW, *scope))
 
 
 # --- rebuild -------------------------------------------------------------------------------------------------

@@ -41,6 +41,11 @@ class Scope:
         return [self.region_prefix, units, start, end, self.tier]
 
 
+async def count_overdue_now(db: asyncpg.Connection | asyncpg.Pool, scope: Scope) -> int:
+    """Cases overdue now (当前超期) within the scope: the figure of the statistics and of the live board's 已超期."""
+    return await repository.overdue_now(db, scope.params())
+
+
 async def compute(db: asyncpg.Connection | asyncpg.Pool, scope: Scope) -> dict[str, Any]:
     p = scope.params()
     totals = await repository.stats_totals(db, p)
@@ -49,7 +54,7 @@ async def compute(db: asyncpg.Connection | asyncpg.Pool, scope: Scope) -> dict[s
     on_time = {r["tier"]: {"resolved": r["resolved"], "on_time": r["on_time"],
                            "rate": round(r["on_time"] / r["resolved"], 4) if r["resolved"] else None}
                for r in await repository.stats_on_time(db, p)}
-    overdue_now = await repository.stats_overdue_now(db, p)
+    overdue_now = await count_overdue_now(db, scope)
     decided = totals["settled"] + totals["failed"]
     rate = round(totals["settled"] / decided, 4) if decided else None
     return {

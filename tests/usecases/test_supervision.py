@@ -308,3 +308,43 @@ async def test_statistics_over_the_projected_cases(world):
     later = (world.now + timedelta(days=2)).date()
     assert (await stats.compute(world.conn, stats.Scope(start=later)))["received"]["total"] == 0
     assert "调解成功率" in stats.to_csv(s)
+
+
+async def test_the_board_and_the_statistics_count_the_same_cases_overdue_now(world):
+    """当前超期 (overdue now), one definition for the board's 已超期 and the statistics' 当前超期: a case whose
+    tier clock (the 1/5/15 rule) is breached and which is neither resolved nor closed. An acknowledged alert
+    still counts (acknowledging stops the escalation, not the overdue); a case resolved since does not, even
+    while its alert is still open; a case counts once whatever the number of its breached clocks."""
+    t0 = world.now - timedelta(days=20)
+    due = world.now - timedelta(hours=2)
+
+    async def breached(case_id: str, kind: str = "tier") -> None:
+        await project(world, "deadline.breached", clock_signal(case_id, "breached", at=due, due_at=due, kind=kind),
+                      subject=case_id, at=due)
+
+    for n, case_id in enumerate(["O-open", "O-resolved", "O-acked", "O-two", "O-met", "O-stage"], start=1):
+        await received_and_dispatched(world, case_id, t0, n=n)
+    await breached("O-open")  # overdue, nobody has acted: counts
+    await breached("O-resolved")  # resolved since; its alert is still open (no `met` yet): does not count
+    await project(world, "mediation.case_resolved",
+                  CaseResolved(case_id="O-resolved", outcome="withdrawn", resolved_at=world.now, org_unit=UNIT),
+                  subject="O-resolved", at=world.now)
+    await breached("O-acked")  # acknowledged by a supervisor: still overdue, counts
+    [acked] = [a for a in await queries.open_alerts(world.conn, kinds=["overdue"], units=None) if a.case_id == "O-acked"]
+    await world.run(lambda ctx: alerts.acknowledge(ctx, alert_id=acked.alert_id, actor="市总督办室", note="已督促"))
+    await breached("O-two")  # the tier clock and the union's 15 days both breached: one case
+    await breached("O-two", kind="union_mediation")
+    await breached("O-met")  # breached, then met late: its alert is resolved, does not count
+    await project(world, "deadline.met", clock_signal("O-met", "met", at=world.now, due_at=due, on_time=False),
+                  subject="O-met", at=world.now)
+    await breached("O-stage", kind="union_mediation")  # only a stage clock breached, the tier clock runs: not 超期
+
+    for unit in (UNIT, "QH-XN", None):
+        units = queries.units_under(HIERARCHY, unit)
+        board = await queries.board(world.conn, units=units, hierarchy=HIERARCHY)
+        figures = await stats.compute(world.conn, stats.Scope(org_units=tuple(units) if units else None))
+        assert (board["overdue_now"], figures["overdue_now"]) == (3, 3), unit
+    # the board still lists every unresolved overdue alert for the supervisors to act on
+    listed = sorted(a["case_id"] for a in (await queries.board(world.conn, units=None, hierarchy=HIERARCHY))["alerts"]
+                    if a["kind"] == "overdue")
+    assert listed == ["O-acked", "O-open", "O-resolved", "O-stage", "O-two", "O-two"]

@@ -14,7 +14,7 @@ function renderBoard(board) {
   const overdue = board.alerts.filter(a => a.kind === 'overdue');
   const warning = board.alerts.filter(a => a.kind === 'warning');
   const other = board.alerts.filter(a => !['overdue', 'warning'].includes(a.kind));
-  document.getElementById('overdue-count').textContent = overdue.length;
+  document.getElementById('overdue-count').textContent = board.overdue_now;  // cases overdue now, as the statistics count them
   document.getElementById('warning-count').textContent = warning.length;
   document.getElementById('overdue').innerHTML = overdue.map(a => `
     <tr class="overdue" data-case="${esc(a.case_id)}"><td><a href="/supervision/cases/${esc(a.case_id)}">${esc(a.case_id)}</a></td>
