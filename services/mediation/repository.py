@@ -41,10 +41,15 @@ WAITING = (
     "SELECT case_id, org_unit FROM mediation_cases WHERE state = 'awaiting_assignment' "
     "ORDER BY due_at NULLS LAST, case_id LIMIT $1"
 )
+#: each case once, with its current tier clock: a reopened case (重新调解) has had one per cycle (the first met,
+#: the new one open); the active one (open/paused/breached, at most one by the deadlines_active index) wins,
+#: else the latest (a resolved case's last clock)
 WORKLIST = (
     "SELECT c.*, d.state AS tier_state, d.warned AS tier_warned, d.due_at AS tier_due_at, m.name AS mediator_name "
     "FROM mediation_cases c "
-    "LEFT JOIN deadlines d ON d.case_id = c.case_id AND d.kind = 'tier' AND d.owner = 'mediation' "
+    "LEFT JOIN LATERAL (SELECT t.state, t.warned, t.due_at FROM deadlines t "
+    "WHERE t.case_id = c.case_id AND t.kind = 'tier' AND t.owner = 'mediation' "
+    "ORDER BY t.state IN ('open', 'paused', 'breached') DESC, t.started_at DESC LIMIT 1) d ON true "
     "LEFT JOIN mediators m ON m.mediator_id = c.mediator_id "
     "WHERE ($1::text IS NULL OR c.org_unit = $1 OR c.mediator_id = $5::text) AND ($2::text IS NULL OR c.mediator_id = $2) "
     "AND ($3::boolean OR c.state <> 'resolved') ORDER BY COALESCE(d.due_at, c.due_at) LIMIT $4"

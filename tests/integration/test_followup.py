@@ -104,6 +104,10 @@ async def test_two_instalments_one_missed_reopens_the_case(stack, kafka_bootstra
     case = await wait_until(reopened, what="mediation to resume the case")
     assert [d["state"] for d in case["deadlines"] if d["kind"] == "tier"] == ["met", "open"]
     assert any(e["action"] == "reopened" for e in case["log"])
+    listed = [c for c in (await med.get("/api/v1/mediation/worklist", params={"limit": 1000})).json()["cases"]
+              if c["case_id"] == case_id]
+    assert [c["due_at"] for c in listed] == [d["due_at"] for d in case["deadlines"] if d["state"] == "open"
+                                             and d["kind"] == "tier"]  # once, with the reopened cycle's clock
 
     async def intake_open():
         c = (await intake.get(f"/api/v1/intake/cases/{case_id}")).json()

@@ -16,7 +16,7 @@ from events.intake import CaseDispatched, CaseFacts, CaseRefs
 from services.backbone.consumer import HandlerContext
 from services.backbone.errors import Conflict, Invalid, NotFound
 from services.calendar.model import local_date
-from services.mediation import assignment, clocks, outcomes, registry
+from services.mediation import assignment, clocks, outcomes, registry, views
 from services.mediation import repository as repo
 from services.mediation.config import default_config
 from services.mediation.dispatches import open_case
@@ -166,6 +166,31 @@ async def test_failing_needs_the_disputed_points(world):
                                               to_legal_aid=False, actor="M-T-1"))
     record = await repo.get(world.conn, "MC-1")
     assert record.outcome == "failed" and record.disputed_points == ["加班费计算基数"]
+
+
+async def test_a_reopened_case_is_listed_once_with_its_new_clock(world):
+    await mediator(world, "M-T-1")
+    await arrive(world, "MC-1")
+    await world.run(lambda ctx: ctx.deadlines.start(case_id="MC-1", kind=clocks.TIER, started_at=ctx.now,
+                                                    due_at=ctx.now + timedelta(days=5), org_unit=UNIT))
+    await world.conn.execute("UPDATE deadlines SET warned = true WHERE case_id = 'MC-1' AND kind = 'tier'")  # 临期提醒
+    await accepted(world, "MC-1")
+    await world.run(lambda ctx: outcomes.settle(ctx, "MC-1", agreement=agreement(), representatives=[], actor="M-T-1"),
+                    now=world.now + timedelta(days=1))
+    later = world.now + timedelta(days=20)  # the agreement was not honoured, long after the first clock's due time
+    await world.run(lambda ctx: outcomes.reopen(ctx, case_id="MC-1", route="mediation", reason="未按期付款",
+                                                config=CONFIG), now=later)
+    tiers = await world.conn.fetch("SELECT state, due_at FROM deadlines WHERE case_id = 'MC-1' AND kind = 'tier' "
+                                   "ORDER BY started_at")
+    assert [t["state"] for t in tiers] == ["met", "open"]
+
+    rows = await repo.worklist(world.conn, org_unit=UNIT, mediator_id=None, include_resolved=False, limit=100)
+    assert [r["case_id"] for r in rows] == ["MC-1"]
+    assert (rows[0]["tier_state"], rows[0]["tier_due_at"]) == ("open", tiers[1]["due_at"])
+    line = views.summary(rows[0], now=later)
+    assert (line["overdue"], line["at_risk"]) == (False, False)  # the first cycle's warned, past-due clock is history
+    every = await repo.worklist(world.conn, org_unit=UNIT, mediator_id=None, include_resolved=True, limit=100)
+    assert [r["case_id"] for r in every] == ["MC-1"]
 
 
 async def test_the_court_window_is_extended_once(world):
