@@ -38,11 +38,14 @@ RECORD_APPLICANT = (
 CASE_WITH_LAWYER = (
     "SELECT c.*, l.name AS lawyer_name, l.firm AS lawyer_firm FROM aid_cases c "
     "LEFT JOIN lawyers l ON l.lawyer_id = c.lawyer_id WHERE c.case_id = $1")
-#: the officers' worklist, soonest decision due first (the decision clock read from the backbone's deadlines)
+#: the officers' worklist, soonest decision due first (the current decision clock read from the backbone's deadlines;
+#: a case listed once even if it had more than one)
 WORKLIST = (
     "SELECT c.case_id, c.org_unit, c.state, c.applied_at, c.claim_types, c.urgent, c.lawyer_id, "
     "d.due_at AS decision_due, d.state AS decision_state, d.warned FROM aid_cases c "
-    "LEFT JOIN deadlines d ON d.case_id = c.case_id AND d.kind = 'legal_aid_decision' "
+    "LEFT JOIN LATERAL (SELECT t.due_at, t.state, t.warned FROM deadlines t "
+    "WHERE t.case_id = c.case_id AND t.kind = 'legal_aid_decision' "
+    "ORDER BY t.state IN ('open', 'paused', 'breached') DESC, t.started_at DESC LIMIT 1) d ON true "
     "WHERE ($1::text[] IS NULL OR c.org_unit = ANY($1)) AND ($2::text IS NULL OR c.state = $2) "
     "ORDER BY d.due_at NULLS LAST, c.applied_at LIMIT $3")
 
