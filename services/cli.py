@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--through-console", action="store_true",
                          help="send every API call through the console's proxy (one more HTTP hop each)")
     p_bench.add_argument("--grow-to", type=int, default=None, metavar="CASES",
-                         help="then grow every database to this many cases (1000000 for the DESIGN figure) and "
+                         help="then grow every database to this many cases (1000000 for the memory target) and "
                               "measure memory and reads again")
 
     p_chaos = sub.add_parser("chaos", help="fault injection: kill services, restart PostgreSQL, check invariants")

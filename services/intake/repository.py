@@ -165,6 +165,6 @@ async def record_ingress(conn: asyncpg.Connection, *, event_id: uuid.UUID, event
 
 
 async def prune_ingress(conn: Executor, *, days: float) -> int:
-    """Forget ingress event ids older than the retention (the replay cache; DESIGN §6)."""
+    """Forget ingress event ids older than the retention (the replay cache; docs/domain/security.md)."""
     status = await conn.execute(PRUNE_INGRESS, int(days))
     return int(status.split()[-1])

@@ -57,7 +57,7 @@ async def assign_lawyer(ctx: HandlerContext, case_id: str, *, actor: str, config
     after = step(case.assign, lawyer.lawyer_id, urgent=urgent, refusal=LegalAidError)
     await repository.save(ctx.conn, after, stage="consultation")
     await quietly(ctx.deadlines.meet(case_id=case_id, kind=ASSIGNMENT, at=ctx.now, actor=actor, reason="assigned"))
-    # legal aid in place: the case's resolution deadline is met (DESIGN §3.4)
+    # legal aid in place: the case's resolution deadline is met (docs/domain/tiers-and-calendar.md)
     await quietly(ctx.deadlines.meet(case_id=case_id, kind=TIER, at=ctx.now, actor=actor, reason="legal aid in place"))
     ctx.publish("legalaid.lawyer_assigned", LawyerAssigned(
         case_id=case_id, lawyer_id=lawyer.lawyer_id, lawyer_name=lawyer.name, firm=lawyer.firm, urgent=urgent,

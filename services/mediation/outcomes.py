@@ -171,7 +171,7 @@ async def withdraw(ctx: HandlerContext, case_id: str, *, reason: str, actor: str
 
 
 async def reopen(ctx: HandlerContext, *, case_id: str, route: str, reason: str, config: MediationConfig) -> None:
-    """Follow-up found the agreement not honoured (DESIGN §2: a case can be reopened)."""
+    """Follow-up found the agreement not honoured (docs/domain/case.md: a case can be reopened)."""
     record = await repo.get(ctx.conn, case_id, lock=True)
     if record is None or record.state != "resolved":
         return

@@ -1,4 +1,4 @@
-"""``laborcase bench``: the DESIGN §8 figures, measured in one run against the same broker and database.
+"""``laborcase bench``: the docs/domain/targets.md figures, measured in one run against the same broker and database.
 
 1. the floor: the same number of events through the same broker, one database transaction each, no logic;
 2. the full lifecycle with every service running (intake → dispatch → mediation settled → follow-up → closed);

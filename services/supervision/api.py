@@ -1,4 +1,4 @@
-"""Supervision's API (DESIGN §4.2: /api/v1/cases, /alerts, /stats, /stream) and the supervisor's dashboard."""
+"""Supervision's API (docs/domain/routes.md: /api/v1/cases, /alerts, /stats, /stream) and the supervisor's dashboard."""
 
 from __future__ import annotations
 

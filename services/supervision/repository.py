@@ -265,7 +265,7 @@ async def general_inflow(db: Db, since: datetime) -> dict[str, int]:
     return {r["org_unit"]: r["n"] for r in await db.fetch(GENERAL_INFLOW, since)}
 
 
-# --- statistics (DESIGN §5) ----------------------------------------------------------------------------------
+# --- statistics (docs/domain/case.md) ----------------------------------------------------------------------------------
 
 #: $1 region prefix, $2 org units, $3 received from, $4 received before, $5 tier (each None: any)
 _IN_SCOPE = ("($1::text IS NULL OR c.region_code LIKE $1 || '%') AND ($2::text[] IS NULL OR c.org_unit = ANY($2)) "

@@ -1,4 +1,4 @@
-"""The statistics supervisors read (DESIGN §5), by region, org unit, period and tier, and as CSV."""
+"""The statistics supervisors read (docs/domain/case.md), by region, org unit, period and tier, and as CSV."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Triage (分级) and routing rules, pure and configurable (DESIGN §3.1)."""
+"""Triage (分级) and routing rules, pure and configurable (docs/domain/tiers-and-calendar.md)."""
 
 from __future__ import annotations
 

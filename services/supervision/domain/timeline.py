@@ -142,7 +142,7 @@ def describe(event_type: str, data: dict[str, Any], names: Mapping[str, str] | N
     return event_type
 
 
-#: What a court or bureau sees of a case it referred (DESIGN §6 data minimisation — the same as the feedback
+#: What a court or bureau sees of a case it referred (docs/domain/security.md data minimisation — the same as the feedback
 #: events carry): where the case is and the mediation's course; never legal aid, follow-up calls, deadlines'
 #: bookkeeping, supervisors' alerts, internal reasons or the workers' personal data.
 PARTNER_TIMELINE = frozenset({
