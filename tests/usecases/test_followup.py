@@ -17,7 +17,8 @@ from services.followup import calls, repository, scheduling
 from services.followup.config import FollowupConfig
 from tests.usecases.conftest import world_fixture
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+#: every use case here starts, moves or meets clocks: run again at each shifted moment (tests/clock.py)
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.clock]
 
 world = world_fixture("followup")
 CONFIG = FollowupConfig.default()

@@ -20,7 +20,8 @@ from services.intake.tiering import reclassify
 from tests.factories import court_referral, employer, worker
 from tests.usecases.conftest import world_fixture
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+#: every use case here starts, moves or meets clocks: run again at each shifted moment (tests/clock.py)
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.clock]
 
 world = world_fixture("intake")
 CONFIG = IntakeConfig.default()

@@ -23,7 +23,8 @@ from services.mediation.dispatches import open_case
 from tests.factories import employer, worker
 from tests.usecases.conftest import UseCaseWorld, world_fixture
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+#: every use case here starts, moves or meets clocks: run again at each shifted moment (tests/clock.py)
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.clock]
 
 world = world_fixture("mediation")
 CONFIG = default_config()

@@ -27,7 +27,8 @@ from services.supervision.domain import timeline
 from services.supervision.projection import handlers
 from tests.usecases.conftest import world_fixture
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+#: every use case here starts, moves or meets clocks: run again at each shifted moment (tests/clock.py)
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.clock]
 
 world = world_fixture("supervision")
 
