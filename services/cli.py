@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ssub = p_sup.add_subparsers(dest="supervision_command", required=True)
     p_rebuild = ssub.add_parser("rebuild", help="rebuild the projection from scratch by replaying the topics")
     p_rebuild.add_argument("--dsn", help="target database (default: LABORCASE_SUPERVISION_DSN; stop supervision first)")
+    p_rebuild.add_argument("--resume", action="store_true",
+                           help="continue an interrupted rebuild (keeps what it applied; the inbox skips it)")
 
     p_bench = sub.add_parser("bench", help="measure the docs/domain/targets.md figures against the floor (local stack)")
     p_bench.add_argument("--cases", type=int, default=None, help="cases through the full lifecycle (300)")
@@ -173,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         from services.supervision.rebuild import rebuild
 
         settings = Settings()
-        count = asyncio.run(rebuild(settings.kafka_bootstrap_servers, args.dsn or settings.dsn_for("supervision")))
+        count = asyncio.run(rebuild(settings.kafka_bootstrap_servers, args.dsn or settings.dsn_for("supervision"),
+                                    resume=args.resume, on_progress=lambda line: print(line, flush=True)))
         print(f"projection rebuilt from {count} events")
         return 0
     if args.command in ("bench", "chaos"):  # SIGTERM (a timeout) stops the stack they started, like Ctrl-C

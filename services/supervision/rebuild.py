@@ -1,46 +1,66 @@
 """Rebuild the projection from scratch by replaying the topics (``laborcase supervision rebuild``).
 
-Reads every consumed topic from the beginning, orders the events by their CloudEvents time, and applies
-them through the same handlers as the live consumer, into an empty database. On Apache Kafka this needs the
-topics' retention to cover the period; the local broker keeps everything it has seen since it started.
+Reads every consumed topic from the beginning, merged partition by partition in CloudEvents time order with a
+bounded buffer per partition (services/backbone/replay.py: memory does not grow with the log), and applies the
+events in batches through the same handlers and the same partner signature check as the live consumer, into an
+empty database (or, resuming, into what an interrupted rebuild left). Progress — records read of the estimated
+total, rate, time left — is logged every few seconds. On Apache Kafka this needs the topics' retention to cover
+the period; the local broker keeps everything it has seen since it started.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from events.envelope import EventRejected, decode_kafka
-from services.backbone import calendar_store, kafka
+from services.backbone import calendar_store, replay
 from services.backbone.consumer import EventProcessor, Inbound
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
+from services.security import partners
 from services.supervision import repository
 from services.supervision.service import SPEC
 
 log = logging.getLogger(__name__)
 
 
-async def rebuild(bootstrap: str, dsn: str, *, batch: int = 500) -> int:
+def event_time(inbound: Inbound) -> object:
+    """A record's place in the replay: its CloudEvents time; dead letters and bytes that are no event: None."""
+    try:
+        return decode_kafka(inbound.value, inbound.headers).time
+    except EventRejected:
+        return None
+
+
+async def rebuild(bootstrap: str, dsn: str, *, batch: int = 500, resume: bool = False,
+                  report_every: float = 5.0, on_progress: Callable[[str], None] | None = None) -> int:
+    """Replay every consumed topic into ``dsn``; ``resume`` keeps what an interrupted rebuild applied (the
+    inbox passes over the events already in it) instead of starting from an empty projection."""
     pool = await create_pool(dsn, size=2)
     try:
         await migrate(pool, [("backbone", BACKBONE_MIGRATIONS), ("supervision", SPEC.migrations)])  # type: ignore[list-item]
-        await repository.empty_projection(pool)
+        if not resume:
+            await repository.empty_projection(pool)
         await calendar_store.seed(pool)
-        records: list[tuple[object, Inbound]] = []
-        for topic in SPEC.consumes:
-            for r in await kafka.read_all(bootstrap, topic):
-                inbound = Inbound.of(r)
-                try:
-                    key = decode_kafka(inbound.value, inbound.headers).time
-                except EventRejected:
-                    continue  # dead letters are not part of any case
-                records.append((key, inbound))
-        records.sort(key=lambda pair: (pair[0], pair[1].topic, pair[1].partition, pair[1].offset))
-        processor = EventProcessor(pool, SPEC.name, SPEC.topic, SPEC.handlers,
-                                   calendar=await calendar_store.load(pool))
-        ordered = [inbound for _, inbound in records]
-        for start in range(0, len(ordered), batch):
-            await processor.process(ordered[start:start + batch])
-        log.info("projection rebuilt", extra={"events": len(ordered)})
-        return len(ordered)
+        processor = EventProcessor(pool, SPEC.name, SPEC.topic, SPEC.handlers, calendar=await calendar_store.load(pool),
+                                   authenticate=partners.authenticate_record)
+        progress = replay.Progress()
+        pending: list[Inbound] = []
+        reported = time.monotonic()
+        async for inbound in replay.merged(bootstrap, SPEC.consumes, event_time, buffer=batch, progress=progress):
+            pending.append(inbound)
+            if len(pending) >= batch:
+                await processor.process(pending)
+                pending = []
+            if time.monotonic() - reported >= report_every:
+                reported = time.monotonic()
+                log.info("rebuilding the projection", extra={"progress": progress.describe()})
+                if on_progress is not None:
+                    on_progress(progress.describe())
+        if pending:
+            await processor.process(pending)
+        log.info("projection rebuilt", extra={"events": progress.yielded, "progress": progress.describe()})
+        return progress.yielded
     finally:
         await pool.close()
