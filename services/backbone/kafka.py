@@ -207,6 +207,18 @@ async def wait_for_broker(bootstrap: str, timeout: float = 30) -> None:
                 await admin.close()
 
 
+async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of ``topics`` (metadata refreshed once if the client does not know a topic yet)."""
+    tps: list[TopicPartition] = []
+    for topic in topics:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions is None:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+        tps += [TopicPartition(topic, p) for p in sorted(partitions or ())]
+    return tps
+
+
 async def read_all(bootstrap: str, topic: str, *, idle_ms: int = 400) -> list:
     """Every record of a topic from the beginning, without a consumer group.
 
@@ -216,13 +228,9 @@ async def read_all(bootstrap: str, topic: str, *, idle_ms: int = 400) -> list:
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
+        tps = await partitions_of(consumer, [topic])
+        if not tps:
             return []
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         records: list = []

@@ -27,7 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.backbone.consumer import Inbound
-from services.backbone.kafka import connection
+from services.backbone.kafka import connection, partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ async def merged(bootstrap: str, topics: Sequence[str], key: Key, *, buffer: int
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=256 * 1024)
     await consumer.start()
     try:
-        tps = await _partitions(consumer, topics)
+        tps = await partitions_of(consumer, topics)
         if not tps:
             return
         consumer.assign(tps)
@@ -116,13 +116,3 @@ async def merged(bootstrap: str, topics: Sequence[str], key: Key, *, buffer: int
     finally:
         await consumer.stop()
 
-
-async def _partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
-    tps: list[TopicPartition] = []
-    for topic in topics:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-        tps += [TopicPartition(topic, p) for p in sorted(partitions or ())]
-    return tps

@@ -18,13 +18,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from events.auth import SessionRevoked
-from services.backbone import session_store
+from services.backbone import audit_store, session_store
 from services.backbone.http import Problem
 from services.backbone.runtime import runtime_of
 from services.security import throttle, tokens
 from services.security.accounts import accounts
-from services.security.guard import COOKIE, write_audit
-from services.security.sessions import record_revocation
+from services.security.guard import COOKIE
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ router = APIRouter()
 async def audit(request: Request, *, actor: str, role: str, org_unit: str | None, action: str, status: int,
                 detail: dict[str, Any] | None = None) -> None:
     runtime = runtime_of(request)
-    await write_audit(runtime.pool, runtime.spec.name, {
+    await audit_store.write(runtime.pool, runtime.spec.name, {
         "actor": actor[:64], "role": role, "org_unit": org_unit, "action": action, "case_id": None,
         "method": request.method, "path": request.url.path, "status": status,
         "client": getattr(request.state, "client", None), "forwarded_for": None, "detail": detail})
@@ -100,7 +99,7 @@ async def logout(request: Request) -> JSONResponse:
     if p is not None and p.token_id is not None:
         expires = datetime.fromtimestamp(p.expires_at or 0, UTC)
         async with runtime.unit_of_work() as ctx:
-            if await record_revocation(ctx.conn, token_id=p.token_id, subject=p.subject, expires_at=expires):
+            if await session_store.record_revocation(ctx.conn, token_id=p.token_id, subject=p.subject, expires_at=expires):
                 ctx.publish("auth.session_revoked", SessionRevoked(
                     token_id=p.token_id, subject=p.subject, expires_at=expires, revoked_at=datetime.now(UTC)),
                     subject=f"session-{p.subject}")

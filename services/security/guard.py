@@ -18,11 +18,10 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-import asyncpg
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.backbone import audit_store, tracing
+from services.backbone import tracing
 from services.backbone.http import Problem
 from services.hierarchy.orgunits import Hierarchy, default_hierarchy
 from services.security import tokens
@@ -371,6 +370,3 @@ def scope_units(request: Request, requested: str | None, hierarchy: Hierarchy | 
         raise Problem(403, "无权查看该单位的数据")
     return requested
 
-
-async def write_audit(pool: asyncpg.Pool, service: str, entry: dict[str, Any]) -> None:
-    await audit_store.write(pool, service, entry)

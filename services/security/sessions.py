@@ -68,10 +68,6 @@ class SessionRegistry:
         self._revoked = {r.token_id: r.expires_at.timestamp() for r in rows}
 
 
-record_revocation = session_store.record_revocation
-prune = session_store.prune_revoked
-
-
 def extension(registry: SessionRegistry) -> Extension:
     """Sessions in every service process: loaded at start, refreshed every second, revocations applied as
     ``auth.session_revoked`` arrives, expired ids pruned with the housekeeping."""
@@ -81,11 +77,11 @@ def extension(registry: SessionRegistry) -> Extension:
         await registry.load()
 
     async def on_revoked(ctx: HandlerContext, event: Any, data: SessionRevoked) -> None:
-        await record_revocation(ctx.conn, token_id=data.token_id, subject=data.subject, expires_at=data.expires_at)
+        await session_store.record_revocation(ctx.conn, token_id=data.token_id, subject=data.subject, expires_at=data.expires_at)
         registry.knows(data.token_id, data.expires_at.timestamp())
 
     async def housekeeping(runtime: Runtime) -> None:
-        await prune(runtime.pool)
+        await session_store.prune_revoked(runtime.pool)
 
     return Extension("sessions", handlers={"auth.session_revoked": on_revoked}, on_start=start,
                      housekeeping=housekeeping, every=(1.0, registry.refresh))

@@ -24,6 +24,7 @@ from events.catalog import service_topic
 from services.backbone import calendar_store
 from services.backbone.consumer import HandlerContext
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
+from services.backbone.outbox import Record
 from services.calendar.model import WorkCalendar
 from tests import clock
 from tests.conftest import create_database, drop_databases
@@ -70,7 +71,7 @@ class UseCaseWorld:
     def __init__(self, conn: asyncpg.Connection, service: str, calendar: WorkCalendar):
         self.conn, self.service, self.calendar = conn, service, calendar
         self.now: datetime = clock.now()
-        self.published: list[Any] = []
+        self._contexts: list[HandlerContext] = []
 
     def context(self, *, now: datetime | None = None) -> HandlerContext:
         """A unit of work's context at business time ``now`` (the test's clock by default)."""
@@ -79,12 +80,13 @@ class UseCaseWorld:
         self._contexts.append(ctx)
         return ctx
 
-    _contexts: list[HandlerContext]
+    def records(self, event_type: str | None = None) -> list[Record]:
+        """The outbox records the use cases wrote so far (in order), or only one event type's."""
+        return [r for ctx in self._contexts for r in ctx.records if event_type is None or r.event_type == event_type]
 
     def events(self, event_type: str | None = None) -> list[str]:
         """The types of the events the use cases published so far (in order), or only one type's."""
-        types = [r.event_type or "" for ctx in self._contexts for r in ctx.records]
-        return [t for t in types if event_type is None or t == event_type]
+        return [r.event_type or "" for r in self.records(event_type)]
 
     async def run(self, step: Callable[[HandlerContext], Awaitable[Any]], *, now: datetime | None = None) -> Any:
         """A use case in a savepoint: a domain error leaves the test's transaction usable, like a refused request."""
@@ -104,7 +106,6 @@ def world_fixture(service: str) -> Any:
             tx = conn.transaction()
             await tx.start()
             w = UseCaseWorld(conn, service, calendar)
-            w._contexts = []
             try:
                 yield w
             finally:

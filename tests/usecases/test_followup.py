@@ -59,7 +59,7 @@ def on(world, day: date) -> datetime:
 
 
 def published(world, event_type: str) -> list[dict]:
-    return [json.loads(r.value)["data"] for ctx in world._contexts for r in ctx.records if r.event_type == event_type]
+    return [json.loads(r.value)["data"] for r in world.records(event_type)]
 
 
 async def clocks(world, case_id: str = CASE) -> dict[str, str]:

@@ -120,7 +120,7 @@ async def test_a_duplicate_outside_the_submitters_scope_is_a_new_case_flagged_no
     assert (await case_row(world, one.case_id))["worker_count"] == 1  # nothing written into it
     assert world.events("intake.duplicate_suspected") == ["intake.duplicate_suspected"]
     assert not world.events("intake.case_linked")
-    suspected = [r for ctx in world._contexts for r in ctx.records if r.event_type == "intake.duplicate_suspected"]
+    suspected = world.records("intake.duplicate_suspected")
     assert one.case_id.encode() in suspected[0].value and suspected[0].key == two.case_id.encode()
     assert "duplicate_suspected" in [e["action"] for e in await entries(world.conn, two.case_id)]
 
