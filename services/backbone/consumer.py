@@ -26,6 +26,7 @@ from services.backbone.calendar_store import missing_year_alerts
 from services.backbone.clock import SYSTEM_CLOCK, Clock
 from services.backbone.db import is_transient
 from services.backbone.deadline_store import DeadlineStore
+from services.backbone.errors import DomainError
 from services.backbone.outbox import Record, decode_headers, encode_headers, enqueue, record_of
 from services.calendar.model import WorkCalendar, local_date
 from services.calendar.rules import DueRule
@@ -38,7 +39,8 @@ class NotYetKnown(Exception):
 
 
 class Reject(Exception):
-    """The event is well-formed but can never be applied here: dead-letter it with this reason."""
+    """The event is well-formed but can never be applied here: dead-letter it with this reason. A use case's
+    domain error (services/backbone/errors.py) raised from a handler is dead-lettered the same way."""
 
 
 @dataclass
@@ -389,6 +391,9 @@ class EventProcessor:
         except Reject as exc:
             del ctx.records[mark:]
             return f"invalid: {exc}"
+        except DomainError as exc:  # a use case's refusal: the event can never be applied as it is
+            del ctx.records[mark:]
+            return f"invalid: {exc.describe()}"
         except Exception as exc:
             if is_transient(exc):
                 raise

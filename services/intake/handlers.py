@@ -6,8 +6,7 @@ from __future__ import annotations
 from events.envelope import CloudEvent
 from events.followup import CaseClosed, CaseReopened
 from events.partner import BureauCaseReferred, CourtCaseReferred
-from services.backbone.consumer import HandlerContext, Handlers, Reject
-from services.backbone.errors import DomainError
+from services.backbone.consumer import HandlerContext, Handlers
 from services.intake.config import IntakeConfig
 from services.intake.referrals import register_bureau_referral, register_court_referral
 from services.intake.registration import case_closed, case_reopened
@@ -15,16 +14,10 @@ from services.intake.registration import case_closed, case_reopened
 
 def referral_handlers(config: IntakeConfig) -> Handlers:
     async def on_court_referral(ctx: HandlerContext, event: CloudEvent, data: CourtCaseReferred) -> None:
-        try:
-            await register_court_referral(ctx, data, config=config)
-        except DomainError as exc:
-            raise Reject(exc.describe()) from exc
+        await register_court_referral(ctx, data, config=config)  # a refusal is dead-lettered with its reason
 
     async def on_bureau_referral(ctx: HandlerContext, event: CloudEvent, data: BureauCaseReferred) -> None:
-        try:
-            await register_bureau_referral(ctx, data, config=config)
-        except DomainError as exc:
-            raise Reject(exc.describe()) from exc
+        await register_bureau_referral(ctx, data, config=config)
 
     async def on_closed(ctx: HandlerContext, event: CloudEvent, data: CaseClosed) -> None:
         await case_closed(ctx, data.case_id)

@@ -14,6 +14,7 @@ import asyncpg
 from events.intake import CaseFacts, CaseReceived, CaseRefs
 from events.partner import CourtCaseFiled, CourtCaseReferred, CourtConfirmationDecided
 from services.backbone.consumer import HandlerContext, NotYetKnown, Reject
+from services.backbone.errors import NotFound
 from services.backbone.runtime import ServiceSpec
 
 MIGRATIONS = Path(__file__).parent / "ledger_migrations"
@@ -51,6 +52,8 @@ async def on_decided(ctx: HandlerContext, event, data: CourtConfirmationDecided)
 async def on_filed(ctx: HandlerContext, event, data: CourtCaseFiled) -> None:
     if data.court_case_no.startswith("BAD"):
         raise Reject(f"the ledger refuses case number {data.court_case_no}")
+    if data.court_case_no.startswith("GONE"):  # a use case's domain error, raised from a handler
+        raise NotFound(f"案件 {data.court_case_no} 不存在")
     await ctx.conn.execute("UPDATE ledger_cases SET filed = true WHERE court_case_no = $1", data.court_case_no)
 
 

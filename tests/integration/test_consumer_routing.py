@@ -14,7 +14,7 @@ from events.intake import CaseFacts, CaseReceived, CaseRefs
 from services.backbone.outbox import decode_headers
 from services.backbone.runtime import Runtime
 from tests.conftest import runtime_settings
-from tests.factories import court_referral, referred
+from tests.factories import court_referral, filed, referred
 from tests.integration.ledger import ledger, prefix
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -90,3 +90,15 @@ def _facts() -> CaseFacts:
     return CaseFacts(channel="court", received_at=r.referred_at, region_code=r.region_code, workers=r.workers,
                      employer=r.employer, claims=r.claims, summary=r.summary,
                      refs=CaseRefs(court_code=r.court_code, court_case_no=r.court_case_no))
+
+
+async def test_a_use_cases_refusal_is_dead_lettered_with_its_reason(opened):
+    p, runtime = opened
+    broker, _ = runtime.consumer_broker()
+    gone = filed("GONE-1")
+    async with TestKafkaBroker(broker) as test:
+        await test.publish(encode(gone), topic=f"{p}.in", key=b"GONE-1", headers=headers_of(gone))
+    (dead,) = [r for r in await outbox(runtime) if r["topic"] == f"{p}.in.dlq"]
+    reason = dict(decode_headers(dead["headers"]))["x-dlq-reason"].decode()
+    assert reason == "invalid: not-found: 案件 GONE-1 不存在"
+    assert await runtime.pool.fetchval("SELECT count(*) FROM inbox") == 0

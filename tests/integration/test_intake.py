@@ -346,7 +346,8 @@ async def test_referral_for_an_unknown_region_is_dead_lettered(intake, kafka_boo
         return None
 
     found = await wait_until(letter, what="the dead letter")
-    assert "unknown_region" in found.reason and json.loads(found.value)["id"] == event["id"]
+    assert found.reason.startswith("invalid: ") and "unknown_region" in found.reason
+    assert json.loads(found.value)["id"] == event["id"]
 
 
 async def test_calendar_year_loaded_by_the_operator_reaches_other_services(intake, kafka_bootstrap, embedded_pg,
