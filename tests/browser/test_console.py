@@ -85,6 +85,11 @@ def test_board_shows_a_new_overdue_case_without_reload(stack, browser):
                          headers=stack.bearer("clerk")).json()["case_id"]
     page.wait_for_selector(f"#overdue tr[data-case='{case_id}']", timeout=15_000)
     assert page.evaluate("window.__noReload") is True  # the same page: updated live over SSE
+    # the statistics' 当前超期 follows the board's 已超期 at once (one figure, one definition)
+    page.wait_for_function("() => { const row = [...document.querySelectorAll('#kpis tr')].find("
+                           "r => r.querySelector('th').textContent === '当前超期');"
+                           " return row && row.querySelector('td').textContent === "
+                           "document.getElementById('overdue-count').textContent; }", timeout=15_000)
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 

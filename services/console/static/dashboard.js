@@ -8,6 +8,7 @@ const CHANNEL = {hotline: '12351热线', window: '窗口', online: '网上', cou
 const CLAIM = {wage_arrears: '欠薪', work_injury: '工伤', social_insurance: '社保', termination: '解除补偿',
                overtime: '加班费', labor_relationship: '劳动关系', other: '其他'};
 const esc = (s) => String(s ?? '').replace(/[&<>"]/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]));
+let lastOverdueNow = null;  // the board's last 已超期, to refresh the statistics when it changes
 const when = (s) => (s || '').slice(0, 16).replace('T', ' ');
 
 function renderBoard(board) {
@@ -15,6 +16,8 @@ function renderBoard(board) {
   const warning = board.alerts.filter(a => a.kind === 'warning');
   const other = board.alerts.filter(a => !['overdue', 'warning'].includes(a.kind));
   document.getElementById('overdue-count').textContent = board.overdue_now;  // cases overdue now, as the statistics count them
+  if (lastOverdueNow !== null && board.overdue_now !== lastOverdueNow) loadStats();  // keep 当前超期 the same figure
+  lastOverdueNow = board.overdue_now;
   document.getElementById('warning-count').textContent = warning.length;
   document.getElementById('overdue').innerHTML = overdue.map(a => `
     <tr class="overdue" data-case="${esc(a.case_id)}"><td><a href="/supervision/cases/${esc(a.case_id)}">${esc(a.case_id)}</a></td>
