@@ -26,10 +26,17 @@ log = logging.getLogger(__name__)
 
 
 def event_time(inbound: Inbound) -> object:
-    """A record's place in the replay: its CloudEvents time; dead letters and bytes that are no event: None."""
+    """A record's place in the replay: its CloudEvents time; dead letters and bytes that are no event: None.
+
+    Never raises, like the live consumer's decoding: whatever a hostile record makes the decoder do (nesting
+    too deep, for one), that record alone is passed over — the live consumer dead-lettered it."""
     try:
         return decode_kafka(inbound.value, inbound.headers).time
     except EventRejected:
+        return None
+    except Exception as exc:  # the decoder met something it was not written for
+        log.warning("record passed over in the replay", extra={"topic": inbound.topic, "partition": inbound.partition,
+                                                               "offset": inbound.offset, "error": repr(exc)})
         return None
 
 
