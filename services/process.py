@@ -26,6 +26,7 @@ from services.backbone.runtime import CONFIGURATION_ERROR, EX_CONFIG, Runtime, S
 from services.backbone.settings import Settings
 from services.security import audit_api, partners, sessions
 from services.security.guard import ClientAddress, EdgeMiddleware
+from services.web import errors as error_pages
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def secured_app(runtime: Runtime, routers: Sequence[APIRouter] | None = None) ->
     if routers is None:
         routers = spec.routers(runtime) if spec.routers else ()
     app = service_app(spec.name, readiness=runtime.readiness, asyncapi=lambda: asyncapi(spec.name),
-                      routers=[*routers, audit_api.router])
+                      routers=[*routers, audit_api.router], page=error_pages.page)
     app.state.runtime = runtime
 
     async def audit(entry: dict[str, Any]) -> None:

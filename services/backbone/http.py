@@ -116,33 +116,42 @@ def domain_problem(exc: DomainError) -> Problem:
                            for e in exc.errors])
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    async def on_domain(_: Request, exc: Exception) -> Response:
+#: how a problem reads when a person's browser asked for a page: the page, or None to answer JSON
+PageRenderer = Callable[[Request, Problem], Response | None]
+
+
+def install_problem_handlers(app: FastAPI, page: PageRenderer | None = None) -> None:
+    def answer(request: Request, problem: Problem) -> Response:
+        shown = page(request, problem) if page is not None else None
+        return shown if shown is not None else problem.response()
+
+    async def on_domain(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
-        return domain_problem(exc).response()
+        return answer(request, domain_problem(exc))
 
-    async def on_problem(_: Request, exc: Exception) -> Response:
+    async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return exc.response()
+        return answer(request, exc)
 
-    async def on_validation(_: Request, exc: Exception) -> Response:
+    async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return validation_problem(exc.errors()).response()
+        return answer(request, validation_problem(exc.errors()))
 
-    async def on_http(_: Request, exc: Exception) -> Response:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else _TITLES.get(
             exc.status_code, "请求失败")
-        return Problem(exc.status_code, detail).response()
+        return answer(request, Problem(exc.status_code, detail))
 
-    async def on_error(_: Request, exc: Exception) -> Response:
+    async def on_error(request: Request, exc: Exception) -> Response:
         from services.backbone.db import is_transient
 
         if is_transient(exc):
             log.warning("transient fault answering a request", extra={"error": repr(exc)})
-            return Problem(503, "服务暂时不可用，请稍后重试", type_="urn:laborcase:problem:unavailable").response()
+            return answer(request, Problem(503, "服务暂时不可用，请稍后重试", type_="urn:laborcase:problem:unavailable"))
         log.exception("unexpected error answering a request")
-        return Problem(500, "服务器内部错误，已记录，请联系运维人员", type_="urn:laborcase:problem:internal").response()
+        return answer(request, Problem(500, "服务器内部错误，已记录，请联系运维人员",
+                                       type_="urn:laborcase:problem:internal"))
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(DomainError, on_domain)
@@ -157,9 +166,10 @@ def service_app(
     readiness: Callable[[], Awaitable[tuple[bool, dict[str, Any]]]],
     asyncapi: Callable[[], dict[str, Any]] | None = None,
     routers: Sequence[APIRouter] = (),
+    page: PageRenderer | None = None,
 ) -> FastAPI:
     app = FastAPI(title=f"laborcase {name}", version="1.0.0", docs_url=None, redoc_url=None)
-    install_problem_handlers(app)
+    install_problem_handlers(app, page)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,9 +13,8 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from events.catalog import SERVICES
@@ -23,7 +23,9 @@ from services.backbone import server as http_server
 from services.backbone.http import Problem, install_problem_handlers
 from services.backbone.settings import Settings
 from services.console.routing import owner_of, page_owner
-from services.security.guard import CLIENT_HEADER, ClientAddress, EdgeMiddleware, client_statement, safe_next
+from services.security.guard import CLIENT_HEADER, COOKIE, ClientAddress, EdgeMiddleware, client_statement, safe_next
+from services.web import errors as error_pages
+from services.web.pages import Pages
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -37,7 +39,7 @@ SERVICE_NAMES_ZH = {"intake": "受理", "mediation": "调解", "legal_aid": "法
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    pages = Pages(HERE / "templates")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
@@ -51,7 +53,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         await app.state.streams.aclose()
 
     app = FastAPI(title="laborcase console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    install_problem_handlers(app)
+    install_problem_handlers(app, error_pages.page)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     async def service_status(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -84,11 +86,25 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     async def home(request: Request) -> Response:
-        return templates.TemplateResponse(request, "index.html", {"services": SERVICE_NAMES_ZH})
+        return pages.render(request, "index.html", {"services": SERVICE_NAMES_ZH})
 
     @app.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request, next: str = "/") -> Response:
-        return templates.TemplateResponse(request, "login.html", {"next": safe_next(next)})
+        return pages.render(request, "login.html", {"next": safe_next(next)})
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        """Without a script: end the session at the login service, forget the cookie, back to the login page."""
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "cookie")}
+        with contextlib.suppress(httpx.HTTPError):
+            await request.app.state.client.post(f"{settings.url_for('intake')}/api/v1/auth/logout", headers=headers)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, httponly=True, samesite="strict", secure=settings.cookie_secure)
+        return response
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return RedirectResponse("/static/favicon.svg", status_code=301)
 
     @app.get("/api/v1/audit")
     async def audit(request: Request, case_id: str | None = None) -> dict[str, Any]:

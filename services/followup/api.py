@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import Field
 
 from services.backbone import caselog, usecase
@@ -18,11 +17,10 @@ from services.followup.deps import Config, HeldCall, HeldCase, RuntimeDep, Workl
 from services.followup.models import Followup
 from services.followup.repository import WorkItem
 from services.security.guard import acting, audit_cases
-
-TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
+from services.web.pages import Pages
 
 router = APIRouter()
-templates = Jinja2Templates(directory=TEMPLATES)
+pages = Pages(Path(__file__).parent / "templates")
 
 
 class CallBody(StrictModel):
@@ -78,4 +76,4 @@ async def get_case(case_id: str, case: HeldCase, runtime: RuntimeDep) -> dict[st
 @router.get("/followup", response_class=HTMLResponse, include_in_schema=False)
 async def page(request: Request, runtime: RuntimeDep, units: WorklistUnits, org_unit: str | None = None) -> Response:
     items = await _worklist(request, runtime, units, 500)
-    return templates.TemplateResponse(request, "followup_worklist.html", {"calls": items, "org_unit": org_unit})
+    return pages.render(request, "followup_worklist.html", {"calls": items, "org_unit": org_unit})

@@ -9,7 +9,6 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import Field
 
 from services.backbone import caselog, usecase
@@ -25,8 +24,7 @@ from services.legal_aid.deps import READERS, ConfigDep, ReadableCase, RuntimeDep
 from services.legal_aid.domain.case import STATE_ZH
 from services.security.guard import acting, audit_cases, authorize, manage_registry, principal, scope_units, visible
 from services.security.pii import mask
-
-TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
+from services.web.pages import Pages
 
 
 class Actor(StrictModel):
@@ -88,7 +86,7 @@ class ConflictIn(StrictModel):
 
 
 router = APIRouter()
-templates = Jinja2Templates(directory=TEMPLATES)
+pages = Pages(Path(__file__).parent / "templates")
 BASE = "/api/v1/legal-aid/cases/{case_id}"
 
 
@@ -245,11 +243,11 @@ async def add_conflict(request: Request, lawyer_id: str, body: ConflictIn, runti
 @router.get("/legal-aid", response_class=HTMLResponse, include_in_schema=False)
 async def page(request: Request, runtime: RuntimeDep, config: ConfigDep, org_unit: str | None = None) -> Response:
     data = await applications(request, runtime, config, org_unit=org_unit)
-    return templates.TemplateResponse(request, "legal_aid_worklist.html", {"applications": data["applications"],
+    return pages.render(request, "legal_aid_worklist.html", {"applications": data["applications"],
                                                                           "org_unit": org_unit})
 
 
 @router.get("/legal-aid/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
 async def case_page(request: Request, case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep) -> Response:
-    return templates.TemplateResponse(request, "legal_aid_case.html",
+    return pages.render(request, "legal_aid_case.html",
                                       {"case": mask(request, await case_json(runtime, config, case_id))})

@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import AwareDatetime, Field
 
 from events.common import CLAIM_ZH, Agreement
@@ -39,10 +38,10 @@ from services.security.guard import (
     visible,
 )
 from services.security.pii import mask
+from services.web.pages import Pages
 
 T = TypeVar("T")
-TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
-templates = Jinja2Templates(directory=TEMPLATES)
+pages = Pages(Path(__file__).parent / "templates")
 router = APIRouter()
 
 ACTOR = Field(default=None, max_length=100, description="ignored when logged in: the log records who is logged in")
@@ -291,7 +290,7 @@ async def worklist_page(request: Request, runtime: RuntimeDep, config: ConfigDep
                                include_resolved=False, limit=500, also_assigned_to=principal(request).mediator_id)
     audit_cases(request, [r["case_id"] for r in rows])
     units = sorted(config.hierarchy.units.values(), key=lambda u: u.code)
-    return templates.TemplateResponse(request, "mediation_worklist.html", {
+    return pages.render(request, "mediation_worklist.html", {
         "cases": [summary(r, now=runtime.clock.now()) for r in rows], "units": units, "org_unit": org_unit,
         "mediator_id": mediator_id, "states": STATE_ZH})
 
@@ -299,5 +298,5 @@ async def worklist_page(request: Request, runtime: RuntimeDep, config: ConfigDep
 @router.get("/mediation/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
 async def case_page(request: Request, case_id: ReadableCase, runtime: RuntimeDep) -> Response:
     case = mask(request, await detail(runtime, case_id))
-    return templates.TemplateResponse(request, "mediation_case.html", {
+    return pages.render(request, "mediation_case.html", {
         "case": case, "states": STATE_ZH, "claim_zh": CLAIM_ZH, "action_zh": ACTION_ZH})

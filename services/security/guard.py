@@ -144,10 +144,13 @@ class EdgeMiddleware:
             except tokens.InvalidToken as exc:
                 principal = None
                 if self.required and not path.startswith(PUBLIC):
-                    await _reply(send, 401, _problem(401, str(exc)))
+                    if _wants_page(scope, headers):
+                        await _redirect(send, "/login?next=" + safe_next(path))
+                    else:
+                        await _reply(send, 401, _problem(401, str(exc)))
                     return
         if principal is None and self.required and not path.startswith(PUBLIC):
-            if "text/html" in headers.get("accept", "") and scope["method"] == "GET":
+            if _wants_page(scope, headers):
                 await _redirect(send, "/login?next=" + safe_next(path))
             else:
                 await _reply(send, 401, _problem(401, "请先登录（Authorization: Bearer <token>）"))
@@ -235,6 +238,10 @@ def _token(headers: dict[str, str]) -> str | None:
         if name == COOKIE and value:
             return value
     return None
+
+
+def _wants_page(scope: Scope, headers: dict[str, str]) -> bool:
+    return "text/html" in headers.get("accept", "") and scope["method"] in ("GET", "HEAD")
 
 
 def safe_next(target: str | None) -> str:

@@ -12,7 +12,6 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import Field
 
 from services.backbone.http import Problem, StrictModel
@@ -36,11 +35,10 @@ from services.supervision import alerts, queries, repository, stats
 from services.supervision.deps import BoardDep, GuardedCase, HierarchyDep, RuntimeDep
 from services.supervision.domain import timeline
 from services.supervision.queries import KINDS
-
-TEMPLATES = [str(Path(__file__).parent / "templates"), str(Path(__file__).parents[1] / "console" / "templates")]
+from services.web.pages import Pages
 
 router = APIRouter()
-templates = Jinja2Templates(directory=TEMPLATES)
+pages = Pages(Path(__file__).parent / "templates")
 
 
 class AckBody(StrictModel):
@@ -176,12 +174,12 @@ async def stream(request: Request, runtime: RuntimeDep, hierarchy: HierarchyDep,
 async def dashboard(request: Request, hierarchy: HierarchyDep, org_unit: str | None = None) -> Response:
     _scoped(request, hierarchy, org_unit, "read")
     units = sorted(hierarchy.units.values(), key=lambda u: u.code)
-    return templates.TemplateResponse(request, "supervision_dashboard.html", {"units": units, "org_unit": org_unit or ""})
+    return pages.render(request, "supervision_dashboard.html", {"units": units, "org_unit": org_unit or ""})
 
 
 @router.get("/supervision/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
 async def case_page(request: Request, case_id: GuardedCase, runtime: RuntimeDep, hierarchy: HierarchyDep) -> Response:
     detail = await _case_view(request, case_id, runtime, hierarchy)
-    return templates.TemplateResponse(request, "supervision_case.html", {
+    return pages.render(request, "supervision_case.html", {
         "case": detail, "status_zh": timeline.STATUS_ZH, "stage_zh": timeline.STAGE_ZH, "clock": timeline.clock,
         "deadline_zh": timeline.DEADLINE_STATE_ZH, "service_zh": timeline.SERVICE_ZH})

@@ -5,43 +5,17 @@ Screenshots land in test-artifacts/.
 
 from __future__ import annotations
 
-import shutil
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from tests import clock
-from tests.stack import laborcase_up
+from tests.browser.journey import ARTIFACTS, login
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-if not Path(CHROMIUM).exists():
-    pytest.skip("browser tests skipped: Debian's chromium is not installed (apt-get install chromium; "
-                "python3 dev.py test installs it where it can)", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with laborcase_up(tmp_path_factory.mktemp("browser") / "home") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
 
 
 def overdue_case(n: int) -> dict:
@@ -52,18 +26,6 @@ def overdue_case(n: int) -> dict:
                          "phone": f"1390971{n:04d}"}],
             "employer": {"name": f"城东区某物流公司{n}", "uscc": make_uscc("630102", 9900 + n)},
             "claims": [{"type": "wage_arrears", "amount_cny": 8800}]}
-
-
-def login(browser, stack, user: str, path: str, **kw):
-    """Through the login page, as a person would: the console redirects there first."""
-    page = browser.new_context(locale="zh-CN", **kw).new_page()
-    page.goto(f"{stack.console}{path}")
-    page.wait_for_url("**/login**")
-    page.fill("input[name='username']", user)
-    page.fill("input[name='password']", stack.password(user))
-    page.click("form#login button")
-    page.wait_for_url(f"**{path}")
-    return page
 
 
 def test_login_is_required_and_wrong_passwords_are_refused(stack, browser):

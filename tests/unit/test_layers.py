@@ -18,8 +18,9 @@ ALLOWED: dict[str, set[str]] = {
     "services.backbone": {"events", "services.calendar"},
     "services.security": {"events", "services.calendar", "services.hierarchy", "services.backbone"},
     "services.staffing": {"events", "services.calendar", "services.hierarchy"},
+    "services.web": {"events", "services.calendar", "services.hierarchy", "services.backbone", "services.security"},
     **{f"services.{s}": {"events", "services.calendar", "services.hierarchy", "services.backbone",
-                         "services.security", "services.staffing"} for s in SERVICES},
+                         "services.security", "services.staffing", "services.web"} for s in SERVICES},
 }
 
 

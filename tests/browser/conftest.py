@@ -1,0 +1,36 @@
+"""One running `laborcase up` and one Chromium for every browser test (Debian's Chromium driven by Playwright).
+
+Journeys use tests/browser/journey.py (login, shot, wait_for, api)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.stack import laborcase_up
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("browser tests skipped: Debian's chromium is not installed (apt-get install chromium; "
+                "python3 dev.py test installs it where it can)", allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    with laborcase_up(tmp_path_factory.mktemp("browser") / "home") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
