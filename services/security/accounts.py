@@ -101,23 +101,37 @@ def write_private(path: Path, text: str) -> None:
 
 
 DEMO_USERS = (
-    ("clerk", "clerk", "QH", "青海省总工会12351热线坐席"),
-    ("clerk-sc", "clerk", "SC", "四川省总工会12351热线坐席"),
+    ("clerk", "clerk", "QH", "马丽娟"),
+    ("clerk-sc", "clerk", "SC", "杨蓉"),
     ("mediator-cd", "mediator", "QH-XN-CD", "王淑芬"),
     ("mediator-cd2", "mediator", "QH-XN-CD", "祁生福"),
     ("mediator-by", "mediator", "QH-XN-CD-BY", "杨秀梅"),
     ("mediator-cz", "mediator", "QH-XN-CZ", "赵德明"),
     ("mediator-nc", "mediator", "QH-XN-CZ-NC", "刘建国"),
-    ("legalaid-xn", "legal_aid_officer", "QH-XN", "西宁市法律援助工作人员"),
-    ("supervisor-xn", "supervisor", "QH-XN", "西宁市总工会督办"),
-    ("supervisor-qh", "supervisor", "QH", "青海省总工会督办"),
-    ("operator", "operator", None, "运维"),
+    ("mediator-cx", "mediator", "QH-XN-CX", "张桂英"),
+    ("legalaid-xn", "legal_aid_officer", "QH-XN", "韩志刚"),
+    ("supervisor-xn", "supervisor", "QH-XN", "李卫东"),
+    ("supervisor-qh", "supervisor", "QH", "陈建华"),
+    ("operator", "operator", None, "周运维"),
 )
+
+#: what each demo account does (README, the demo's printout)
+DEMO_DUTIES = {
+    "clerk": "青海省总工会 12351 热线受理员：受理登记、案件查询、回访",
+    "clerk-sc": "四川省总工会 12351 热线受理员（省际联动）",
+    "mediator-cd": "城东区总工会调解员", "mediator-cd2": "城东区总工会调解员",
+    "mediator-by": "城东区八一路街道职工服务站调解员",
+    "mediator-cz": "城中区总工会调解员（法院诉前委派案件）", "mediator-nc": "城中区南川工业园区职工服务站调解员",
+    "mediator-cx": "城西区总工会调解员（仲裁委裁前调解案件）",
+    "legalaid-xn": "西宁市总工会法律援助工作人员：审查、补充材料、决定、指派律师",
+    "supervisor-xn": "西宁市总工会督办人员", "supervisor-qh": "青海省总工会督办人员：看板、查询、统计导出",
+    "operator": "运维人员：系统状态（不看案件）",
+}
 
 
 #: demo accounts that are a mediator of the hierarchy (a mediator acts as themselves only)
 DEMO_MEDIATORS = {"mediator-cd": "M-CD-01", "mediator-cd2": "M-CD-02", "mediator-by": "M-CD-BY-01",
-                  "mediator-cz": "M-CZ-01", "mediator-nc": "M-CZ-NC-01"}
+                  "mediator-cz": "M-CZ-01", "mediator-nc": "M-CZ-NC-01", "mediator-cx": "M-CX-01"}
 
 
 def make_demo(path: Path) -> dict[str, str]:

@@ -255,9 +255,11 @@ def up(*, demo: bool = False, verbose: bool = False) -> int:
         if stack.passwords is not None and stack.passwords.exists():
             print(f"  登录账号 accounts   {stack.passwords}（用户名与初始密码 / usernames and initial passwords）")
             if demo:
+                from services.security.accounts import DEMO_DUTIES
+
                 for line in stack.passwords.read_text().splitlines():
                     user, password = line.split("\t")
-                    print(f"      {user:<16} {password}")
+                    print(f"      {user:<16} {password:<14} {DEMO_DUTIES.get(user, '')}")
         if demo:
             from services.stack.demo import seed
 
