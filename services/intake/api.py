@@ -24,11 +24,12 @@ from services.intake import repository as repo
 from services.intake.config import IntakeConfig
 from services.intake.deps import ConfigDep, ReadableCase, RuntimeDep, WritableCase
 from services.intake.dispatch import decline
+from services.intake.domain.duplicates import DuplicateChoice
 from services.intake.models import IntakeCase
-from services.intake.registration import Submission, register
+from services.intake.registration import Submission, preview, register
 from services.security import partners
 from services.security.accounts import accounts
-from services.security.guard import acting, audit_cases, authorize, principal, visible
+from services.security.guard import acting, audit_cases, authorize, is_system, principal, visible
 
 INGRESS_MAX_BYTES = 256 * 1024
 limiter = partners.RateLimiter()
@@ -39,6 +40,15 @@ PARTNER_TYPES = ("court.case_referred", "court.confirmation_decided", "court.cas
 class Override(StrictModel):
     field: str = Field(min_length=1, max_length=100, description="e.g. workers[0].id_number")
     reason: str = Field(min_length=2, max_length=500, description="why the clerk accepts the value (核实情况)")
+
+
+class DuplicateIn(StrictModel):
+    """The clerk's answer to the possible duplicates the preview showed (疑似重复来件)."""
+
+    action: Literal["link", "new"] = Field(description="link: join case_id (关联); new: register a new case (另立新案)")
+    case_id: str | None = Field(default=None, max_length=40,
+                                description="link: the open case to join, one the preview offered")
+    reason: str | None = Field(default=None, max_length=500, description="new: why it is not the same dispute")
 
 
 class CaseIn(BaseModel):
@@ -57,8 +67,43 @@ class CaseIn(BaseModel):
     route: Literal["mediation", "legal_aid", "answered", "referred_elsewhere"] | None = None
     answer: str | None = Field(default=None, max_length=4000, description="the answer given on the spot")
     overrides: list[Override] = Field(default_factory=list, max_length=100)
+    duplicate: DuplicateIn | None = Field(
+        default=None, description="the clerk's choice about possible duplicates; absent: join the oldest open case "
+                                  "of the same dispute within the clerk's scope (200, linked: true)")
     actor: str | None = Field(default=None, max_length=100,
                               description="ignored when logged in: the case log records the authenticated clerk")
+
+
+class DuplicateOut(BaseModel):
+    case_id: str
+    status: str
+    received_at: datetime
+    employer_name: str
+    claim_types: list[str]
+    worker_count: int
+    workers: list[str] = Field(description="the submission's workers who are on that case, by name")
+    tier: Tier
+    due_at: datetime
+    org_unit: str | None
+    org_unit_name: str | None
+    route: str | None
+
+
+class CasePreview(BaseModel):
+    """What registering the same body would do (nothing is written)."""
+
+    tier: Tier
+    tier_rule: str
+    tier_reason: str
+    due_at: datetime
+    provisional: bool
+    route: str
+    org_unit: str | None
+    org_unit_name: str | None
+    group_dispute: bool
+    answer: str | None
+    warnings: list[dict[str, Any]]
+    duplicates: list[DuplicateOut]
 
 
 class CaseAccepted(BaseModel):
@@ -95,18 +140,36 @@ router = APIRouter()
 @router.post("/api/v1/cases", status_code=201, response_model=CaseAccepted,
              responses={200: {"description": "linked to an open case of the same worker and employer"}})
 async def create_case(request: Request, body: CaseIn, runtime: RuntimeDep, config: ConfigDep) -> JSONResponse:
-    caller = principal(request)
-    unit = config.serving(body.region_code, body.workers[0].id_number) or caller.org_unit
-    authorize(request, "write", roles=("clerk",), unit=unit, hierarchy=config.hierarchy)
-    actor = acting(request, body.actor)
-    sub = Submission(channel=body.channel, received_at=body.received_at, region_code=body.region_code,  # type: ignore[arg-type]
-                     workers=body.workers, employer=body.employer, claims=body.claims, summary=body.summary,
-                     tier=body.tier, tier_reason=body.tier_reason, route=body.route, answer=body.answer,
-                     overrides={o.field: o.reason for o in body.overrides}, actor=actor)
+    sub = _submission(request, body, config)
     outcome = await usecase.run(runtime, lambda ctx: register(
         ctx, sub, config=config, visible=lambda held: visible(request, "read", held, hierarchy=config.hierarchy)))
     request.state.audit_case = outcome.case_id
     return JSONResponse(outcome.as_json(config.hierarchy), status_code=200 if outcome.linked else 201)
+
+
+@router.post("/api/v1/intake/preview", response_model=CasePreview)
+async def preview_case(request: Request, body: CaseIn, runtime: RuntimeDep, config: ConfigDep) -> dict[str, Any]:
+    """登记预览: the body of ``POST /api/v1/cases``, checked the same way; answers the tier, due time, route, the
+    unit it will go to and the possible duplicates within the clerk's scope. Writes nothing."""
+    sub = _submission(request, body, config)
+    shown = await usecase.run(runtime, lambda ctx: preview(
+        ctx, sub, config=config, visible=lambda held: visible(request, "read", held, hierarchy=config.hierarchy)))
+    audit_cases(request, [c.case_id for c in shown.duplicates])
+    return shown.as_json(config)
+
+
+def _submission(request: Request, body: CaseIn, config: IntakeConfig) -> Submission:
+    """A clerk's submission, once the clerk may register for the unit that will serve it."""
+    caller = principal(request)
+    unit = config.serving(body.region_code, body.workers[0].id_number) or caller.org_unit
+    authorize(request, "write", roles=("clerk",), unit=unit, hierarchy=config.hierarchy)
+    choice = body.duplicate
+    return Submission(channel=body.channel, received_at=body.received_at, region_code=body.region_code,  # type: ignore[arg-type]
+                      workers=body.workers, employer=body.employer, claims=body.claims, summary=body.summary,
+                      tier=body.tier, tier_reason=body.tier_reason, route=body.route, answer=body.answer,
+                      overrides={o.field: o.reason for o in body.overrides}, actor=acting(request, body.actor),
+                      duplicate=DuplicateChoice(choice.action, choice.case_id, choice.reason) if choice else None,
+                      registered_by=None if is_system(caller) else caller.subject)
 
 
 @router.post("/api/v1/cases/{case_id}/tier", response_model=CaseAccepted)
