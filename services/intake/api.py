@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi import Path as FastPath
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from events import glossary
 from events.catalog import spec_for
 from events.common import Claim, Employer, RegionCode, Tier, Worker
 from events.envelope import EventRejected, parse_envelope
@@ -19,6 +21,7 @@ from services.backbone.http import Problem, StrictModel
 from services.backbone.usecase import found
 from services.calendar.model import shanghai_iso
 from services.calendar.seed import parse_year_file, year_to_json
+from services.intake import desk as desk_views
 from services.intake import ingress, tiering
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig
@@ -30,6 +33,9 @@ from services.intake.registration import Submission, preview, register
 from services.security import partners
 from services.security.accounts import accounts
 from services.security.guard import acting, audit_cases, authorize, is_system, principal, visible
+from services.security.pii import mask_workers
+from services.web.pages import Pages
+from services.web.paging import Page, sort_key, window
 
 INGRESS_MAX_BYTES = 256 * 1024
 limiter = partners.RateLimiter()
@@ -283,6 +289,62 @@ async def load_calendar_year(request: Request, runtime: RuntimeDep,
         raise Problem(422, f"文件中的年份 {data.year} 与地址中的 {year} 不一致")
     saved = await usecase.run(runtime, lambda ctx: tiering.load_calendar_year(ctx, runtime, data))
     return {"year": saved.year, "version": saved.version, "source": saved.source}
+
+
+# --- the clerk's desk (受理登记台): console pages -------------------------------------------------------------
+
+pages = Pages(Path(__file__).parent / "templates")
+DESK_STATUSES = ("dispatched", "answered", "referred_elsewhere", "closed")
+
+
+@router.get("/intake", response_class=HTMLResponse, include_in_schema=False)
+async def desk(request: Request, runtime: RuntimeDep, config: ConfigDep) -> Response:
+    """The registration page, with the clerk's latest registrations."""
+    me = authorize(request, "write", roles=("clerk",), unit=principal(request).org_unit, hierarchy=config.hierarchy)
+    latest, total = await repo.desk_cases(runtime.pool, registered_by=me.subject, units=[], me=me.subject,
+                                          status=None, q=None, order="received_at DESC", limit=5, offset=0)
+    audit_cases(request, [c.case_id for c in latest])
+    return pages.render(request, "intake_desk.html", {
+        "hierarchy": config.hierarchy, "groups": desk_views.region_groups(config, me.org_unit),
+        "claims": glossary.CLAIM, "channels": {k: glossary.CHANNEL[k] for k in ("hotline", "window")},
+        "tiers": glossary.TIER, "now": desk_views.now_local(runtime.clock.now()), "words": desk_views.words(config),
+        "latest": latest, "total": total})
+
+
+@router.get("/intake/cases", response_class=HTMLResponse, include_in_schema=False)
+async def desk_cases(request: Request, runtime: RuntimeDep, config: ConfigDep, whose: str = "mine",
+                     status: str | None = None, q: str | None = None, sort: str | None = None,
+                     page: str | None = None) -> Response:
+    """登记记录: the clerk's own registrations (or every case of their units), newest first, paginated."""
+    me = authorize(request, "read", roles=("clerk",), unit=principal(request).org_unit, hierarchy=config.hierarchy)
+    number, limit, offset = window(page)
+    key, _ = sort_key(sort, repo.DESK_ORDER, "-received_at")
+    order = f"{key.lstrip('-')}{' DESC' if key.startswith('-') else ''}"
+    units = config.hierarchy.subtree(me.org_unit) if me.org_unit else ()
+    status = status if status in DESK_STATUSES else None
+    q = (q or "").strip()[:100] or None
+    rows, total = await repo.desk_cases(runtime.pool, registered_by=me.subject if whose != "unit" else None,
+                                        units=units, me=me.subject, status=status, q=q, order=order, limit=limit,
+                                        offset=offset)
+    audit_cases(request, [c.case_id for c in rows])
+    return pages.render(request, "intake_cases.html", {
+        "hierarchy": config.hierarchy, "page": Page(rows, total, number), "sort": key, "whose": whose,
+        "status": status or "", "q": q or "", "statuses": {s: glossary.STATUS[s]
+                                                            for s in DESK_STATUSES}})
+
+
+@router.get("/intake/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
+async def desk_case(request: Request, case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep,
+                    done: str | None = None) -> Response:
+    """登记结果: the case number, tier, due time and unit — where the printable receipt will be."""
+    case = found(await repo.get(runtime.pool, case_id), f"案件 {case_id} 不存在")
+    workers = await repo.workers_of_case(runtime.pool, case_id)
+    if not principal(request).sees_pii:
+        workers = mask_workers(workers)
+    return pages.render(request, "intake_case.html", {
+        "hierarchy": config.hierarchy, "case": case, "workers": workers, "done": done,
+        "region": config.regions.name(case.region_code), "claims": case.facts.get("claims", []),
+        "employer": case.facts.get("employer", {}), "overrides": desk_views.overrides(case)})
 
 
 def _case_json(case: IntakeCase, config: IntakeConfig) -> dict[str, Any]:

@@ -55,6 +55,7 @@ INSERT_WORKERS = (
     "INSERT INTO case_workers (case_id, id_number, name, phone) "
     "SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING"
 )
+CASE_WORKERS = "SELECT name, id_number, phone FROM case_workers WHERE case_id = $1 ORDER BY name, id_number"
 COUNT_WORKERS = "SELECT count(*) FROM case_workers WHERE case_id = $1"
 FIND_CASES = (
     "SELECT * FROM cases c WHERE ($1::text IS NULL OR c.case_id = $1 OR EXISTS "
@@ -175,6 +176,10 @@ async def add_workers(conn: asyncpg.Connection, case_id: str, workers: Sequence[
     status = await conn.execute(INSERT_WORKERS, case_id, [w.id_number for w in workers], [w.name for w in workers],
                                 [w.phone for w in workers])
     return int(status.split()[-1])
+
+
+async def workers_of_case(conn: Executor, case_id: str) -> list[dict[str, str]]:
+    return [dict(r) for r in await conn.fetch(CASE_WORKERS, case_id)]
 
 
 async def workers_of(conn: Executor, case_id: str) -> int:
