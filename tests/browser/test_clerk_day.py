@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 
 from services.intake.domain.identifiers import make_id_number, make_uscc
+from tests import clock
 from tests.browser.journey import PHONE, api, login, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -147,3 +148,49 @@ def test_only_clerks_are_offered_the_desk(stack, browser):
     assert "不属于您的工作范围" in page.inner_text("main")
     shot(page, "clerk-10-supervisor-refused")
     page.close()
+
+
+def complaint(n: int, **extra) -> dict:
+    body = {"channel": "hotline", "received_at": clock.now().replace(microsecond=0).isoformat(),
+            "region_code": "630105", "summary": "接口测试：拖欠工资",
+            "workers": [{"name": f"接口职工{n}", "id_number": make_id_number("630105", date(1990, 5, 6), n),
+                         "phone": "13909719999"}],
+            "employer": {"name": f"城北区某建材公司{n}", "uscc": make_uscc("630105", 80000 + n)},
+            "claims": [{"type": "overtime", "amount_cny": 3200}]}
+    return body | extra
+
+
+def test_the_preview_and_the_duplicate_choice_over_the_api(stack):
+    n = N + 500
+    before = api(stack, "clerk", "GET", "/api/v1/intake/cases?limit=500").json()["cases"]
+    shown = api(stack, "clerk", "POST", "/api/v1/intake/preview", json=complaint(n))
+    assert shown.status_code == 200, shown.text
+    p = shown.json()
+    assert (p["tier"], p["route"], p["org_unit"], p["org_unit_name"]) == ("general", "mediation", "QH-XN-CB", "城北区总工会")
+    assert p["duplicates"] == [] and p["due_at"].endswith("23:59:59+08:00")
+    assert len(api(stack, "clerk", "GET", "/api/v1/intake/cases?limit=500").json()["cases"]) == len(before)
+
+    first = api(stack, "clerk", "POST", "/api/v1/cases", json=complaint(n)).json()
+    offered = api(stack, "clerk", "POST", "/api/v1/intake/preview", json=complaint(n)).json()["duplicates"]
+    assert [d["case_id"] for d in offered] == [first["case_id"]] and offered[0]["workers"] == [f"接口职工{n}"]
+
+    # a link to a case that is not an offered duplicate: refused next to the field, in Chinese
+    wrong = api(stack, "clerk", "POST", "/api/v1/cases",
+                json=complaint(n + 1, duplicate={"action": "link", "case_id": first["case_id"]}))
+    assert wrong.status_code == 422
+    assert [e["field"] for e in wrong.json()["errors"]] == ["duplicate.case_id"] and "关联" in wrong.json()["detail"]
+    bad = api(stack, "clerk", "POST", "/api/v1/cases", json=complaint(n, duplicate={"action": "merge"}))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "duplicate.action"
+
+    # the clerk says it is another dispute: a new case, not merged
+    new = api(stack, "clerk", "POST", "/api/v1/cases", json=complaint(
+        n, duplicate={"action": "new", "case_id": first["case_id"], "reason": "另一段劳动关系"}))
+    assert new.status_code == 201 and new.json()["case_id"] != first["case_id"] and not new.json()["linked"]
+    linked = api(stack, "clerk", "POST", "/api/v1/cases",
+                 json=complaint(n, duplicate={"action": "link", "case_id": first["case_id"]}))
+    assert linked.status_code == 200 and linked.json()["linked"] and linked.json()["case_id"] == first["case_id"]
+
+    # a clerk of another province may not even ask
+    assert api(stack, "clerk-sc", "POST", "/api/v1/intake/preview", json=complaint(n)).status_code in (403, 404)
+    # the console no longer offers a route nobody serves
+    assert api(stack, "clerk", "POST", f"/api/v1/cases/{first['case_id']}/answer", json={}).status_code == 404
