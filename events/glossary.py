@@ -36,7 +36,8 @@ LEGAL_AID_METHOD = {"settlement": "和解", "award": "仲裁裁决", "judgment":
 LEGAL_AID_SOURCE = {"dispatch": "受理派单", "mediation": "调解不成转入"}
 DECISION = {"approved": "给予法律援助", "denied": "不予法律援助"}
 STATUS = {"received": "已受理", "dispatched": "已派单", "in_mediation": "调解中", "represented": "法律援助代理中",
-          "resolved": "已办结（待回访）", "closed": "已结案", "reopened": "重新办理"}
+          "resolved": "已办结（待回访）", "closed": "已结案", "reopened": "重新办理",
+          "answered": "已当场答复", "referred_elsewhere": "已告知转属地处理"}
 STAGE = {"intake": "受理", "mediation": "调解", "legal_aid": "法律援助", "followup": "回访", "closed": "结案",
          "answered": "当场答复", "referred_elsewhere": "转属地"}
 DEADLINE_STATE = {"open": "计时中", "paused": "已暂停", "met": "按期完成", "breached": "已超期", "cancelled": "已取消",

@@ -14,7 +14,7 @@ ROUTES: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
         ("GET HEAD", r"^/api/v1/cases(/[^/]+)?$", "supervision"),
         ("GET HEAD", r"^/api/v1/(alerts|stats|stream|forecast)(/.*)?$", "supervision"),
         ("GET POST PUT PATCH DELETE", r"^/api/v1/intake(/.*)?$", "intake"),
-        ("GET POST PUT PATCH DELETE", r"^/api/v1/cases/[^/]+/(tier|decline|answer)$", "intake"),
+        ("GET POST PUT PATCH DELETE", r"^/api/v1/cases/[^/]+/(tier|decline)$", "intake"),
         ("GET POST PUT PATCH DELETE", r"^/api/v1/mediation(/.*)?$", "mediation"),
         ("GET POST PUT PATCH DELETE", r"^/api/v1/legal-aid(/.*)?$", "legal_aid"),
         ("GET POST PUT PATCH DELETE", r"^/api/v1/followup(/.*)?$", "followup"),
@@ -32,6 +32,7 @@ def owner_of(method: str, path: str) -> str | None:
 
 #: Console pages owned by a service (served by it, through this one origin).
 PAGES: tuple[tuple[str, str], ...] = (
+    ("/intake", "intake"),
     ("/mediation", "mediation"),
     ("/legal-aid", "legal_aid"),
     ("/followup", "followup"),

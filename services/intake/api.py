@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi import Path as FastPath
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from events import glossary
 from events.catalog import spec_for
 from events.common import Claim, Employer, RegionCode, Tier, Worker
 from events.envelope import EventRejected, parse_envelope
@@ -19,16 +21,21 @@ from services.backbone.http import Problem, StrictModel
 from services.backbone.usecase import found
 from services.calendar.model import shanghai_iso
 from services.calendar.seed import parse_year_file, year_to_json
+from services.intake import desk as desk_views
 from services.intake import ingress, tiering
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig
 from services.intake.deps import ConfigDep, ReadableCase, RuntimeDep, WritableCase
 from services.intake.dispatch import decline
+from services.intake.domain.duplicates import DuplicateChoice
 from services.intake.models import IntakeCase
-from services.intake.registration import Submission, register
+from services.intake.registration import Submission, preview, register
 from services.security import partners
 from services.security.accounts import accounts
-from services.security.guard import acting, audit_cases, authorize, principal, visible
+from services.security.guard import acting, audit_cases, authorize, is_system, principal, visible
+from services.security.pii import mask_workers
+from services.web.pages import Pages
+from services.web.paging import Page, sort_key, window
 
 INGRESS_MAX_BYTES = 256 * 1024
 limiter = partners.RateLimiter()
@@ -39,6 +46,15 @@ PARTNER_TYPES = ("court.case_referred", "court.confirmation_decided", "court.cas
 class Override(StrictModel):
     field: str = Field(min_length=1, max_length=100, description="e.g. workers[0].id_number")
     reason: str = Field(min_length=2, max_length=500, description="why the clerk accepts the value (核实情况)")
+
+
+class DuplicateIn(StrictModel):
+    """The clerk's answer to the possible duplicates the preview showed (疑似重复来件)."""
+
+    action: Literal["link", "new"] = Field(description="link: join case_id (关联); new: register a new case (另立新案)")
+    case_id: str | None = Field(default=None, max_length=40,
+                                description="link: the open case to join, one the preview offered")
+    reason: str | None = Field(default=None, max_length=500, description="new: why it is not the same dispute")
 
 
 class CaseIn(BaseModel):
@@ -57,8 +73,43 @@ class CaseIn(BaseModel):
     route: Literal["mediation", "legal_aid", "answered", "referred_elsewhere"] | None = None
     answer: str | None = Field(default=None, max_length=4000, description="the answer given on the spot")
     overrides: list[Override] = Field(default_factory=list, max_length=100)
+    duplicate: DuplicateIn | None = Field(
+        default=None, description="the clerk's choice about possible duplicates; absent: join the oldest open case "
+                                  "of the same dispute within the clerk's scope (200, linked: true)")
     actor: str | None = Field(default=None, max_length=100,
                               description="ignored when logged in: the case log records the authenticated clerk")
+
+
+class DuplicateOut(BaseModel):
+    case_id: str
+    status: str
+    received_at: datetime
+    employer_name: str
+    claim_types: list[str]
+    worker_count: int
+    workers: list[str] = Field(description="the submission's workers who are on that case, by name")
+    tier: Tier
+    due_at: datetime
+    org_unit: str | None
+    org_unit_name: str | None
+    route: str | None
+
+
+class CasePreview(BaseModel):
+    """What registering the same body would do (nothing is written)."""
+
+    tier: Tier
+    tier_rule: str
+    tier_reason: str
+    due_at: datetime
+    provisional: bool
+    route: str
+    org_unit: str | None
+    org_unit_name: str | None
+    group_dispute: bool
+    answer: str | None
+    warnings: list[dict[str, Any]]
+    duplicates: list[DuplicateOut]
 
 
 class CaseAccepted(BaseModel):
@@ -95,18 +146,36 @@ router = APIRouter()
 @router.post("/api/v1/cases", status_code=201, response_model=CaseAccepted,
              responses={200: {"description": "linked to an open case of the same worker and employer"}})
 async def create_case(request: Request, body: CaseIn, runtime: RuntimeDep, config: ConfigDep) -> JSONResponse:
-    caller = principal(request)
-    unit = config.serving(body.region_code, body.workers[0].id_number) or caller.org_unit
-    authorize(request, "write", roles=("clerk",), unit=unit, hierarchy=config.hierarchy)
-    actor = acting(request, body.actor)
-    sub = Submission(channel=body.channel, received_at=body.received_at, region_code=body.region_code,  # type: ignore[arg-type]
-                     workers=body.workers, employer=body.employer, claims=body.claims, summary=body.summary,
-                     tier=body.tier, tier_reason=body.tier_reason, route=body.route, answer=body.answer,
-                     overrides={o.field: o.reason for o in body.overrides}, actor=actor)
+    sub = _submission(request, body, config)
     outcome = await usecase.run(runtime, lambda ctx: register(
         ctx, sub, config=config, visible=lambda held: visible(request, "read", held, hierarchy=config.hierarchy)))
     request.state.audit_case = outcome.case_id
     return JSONResponse(outcome.as_json(config.hierarchy), status_code=200 if outcome.linked else 201)
+
+
+@router.post("/api/v1/intake/preview", response_model=CasePreview)
+async def preview_case(request: Request, body: CaseIn, runtime: RuntimeDep, config: ConfigDep) -> dict[str, Any]:
+    """登记预览: the body of ``POST /api/v1/cases``, checked the same way; answers the tier, due time, route, the
+    unit it will go to and the possible duplicates within the clerk's scope. Writes nothing."""
+    sub = _submission(request, body, config)
+    shown = await usecase.run(runtime, lambda ctx: preview(
+        ctx, sub, config=config, visible=lambda held: visible(request, "read", held, hierarchy=config.hierarchy)))
+    audit_cases(request, [c.case_id for c in shown.duplicates])
+    return shown.as_json(config)
+
+
+def _submission(request: Request, body: CaseIn, config: IntakeConfig) -> Submission:
+    """A clerk's submission, once the clerk may register for the unit that will serve it."""
+    caller = principal(request)
+    unit = config.serving(body.region_code, body.workers[0].id_number) or caller.org_unit
+    authorize(request, "write", roles=("clerk",), unit=unit, hierarchy=config.hierarchy)
+    choice = body.duplicate
+    return Submission(channel=body.channel, received_at=body.received_at, region_code=body.region_code,  # type: ignore[arg-type]
+                      workers=body.workers, employer=body.employer, claims=body.claims, summary=body.summary,
+                      tier=body.tier, tier_reason=body.tier_reason, route=body.route, answer=body.answer,
+                      overrides={o.field: o.reason for o in body.overrides}, actor=acting(request, body.actor),
+                      duplicate=DuplicateChoice(choice.action, choice.case_id, choice.reason) if choice else None,
+                      registered_by=None if is_system(caller) else caller.subject)
 
 
 @router.post("/api/v1/cases/{case_id}/tier", response_model=CaseAccepted)
@@ -220,6 +289,62 @@ async def load_calendar_year(request: Request, runtime: RuntimeDep,
         raise Problem(422, f"文件中的年份 {data.year} 与地址中的 {year} 不一致")
     saved = await usecase.run(runtime, lambda ctx: tiering.load_calendar_year(ctx, runtime, data))
     return {"year": saved.year, "version": saved.version, "source": saved.source}
+
+
+# --- the clerk's desk (受理登记台): console pages -------------------------------------------------------------
+
+pages = Pages(Path(__file__).parent / "templates")
+DESK_STATUSES = ("dispatched", "answered", "referred_elsewhere", "closed")
+
+
+@router.get("/intake", response_class=HTMLResponse, include_in_schema=False)
+async def desk(request: Request, runtime: RuntimeDep, config: ConfigDep) -> Response:
+    """The registration page, with the clerk's latest registrations."""
+    me = authorize(request, "write", roles=("clerk",), unit=principal(request).org_unit, hierarchy=config.hierarchy)
+    latest, total = await repo.desk_cases(runtime.pool, registered_by=me.subject, units=[], me=me.subject,
+                                          status=None, q=None, order="received_at DESC", limit=5, offset=0)
+    audit_cases(request, [c.case_id for c in latest])
+    return pages.render(request, "intake_desk.html", {
+        "hierarchy": config.hierarchy, "groups": desk_views.region_groups(config, me.org_unit),
+        "claims": glossary.CLAIM, "channels": {k: glossary.CHANNEL[k] for k in ("hotline", "window")},
+        "tiers": glossary.TIER, "now": desk_views.now_local(runtime.clock.now()), "words": desk_views.words(config),
+        "latest": latest, "total": total})
+
+
+@router.get("/intake/cases", response_class=HTMLResponse, include_in_schema=False)
+async def desk_cases(request: Request, runtime: RuntimeDep, config: ConfigDep, whose: str = "mine",
+                     status: str | None = None, q: str | None = None, sort: str | None = None,
+                     page: str | None = None) -> Response:
+    """登记记录: the clerk's own registrations (or every case of their units), newest first, paginated."""
+    me = authorize(request, "read", roles=("clerk",), unit=principal(request).org_unit, hierarchy=config.hierarchy)
+    number, limit, offset = window(page)
+    key, _ = sort_key(sort, repo.DESK_ORDER, "-received_at")
+    order = f"{key.lstrip('-')}{' DESC' if key.startswith('-') else ''}"
+    units = config.hierarchy.subtree(me.org_unit) if me.org_unit else ()
+    status = status if status in DESK_STATUSES else None
+    q = (q or "").strip()[:100] or None
+    rows, total = await repo.desk_cases(runtime.pool, registered_by=me.subject if whose != "unit" else None,
+                                        units=units, me=me.subject, status=status, q=q, order=order, limit=limit,
+                                        offset=offset)
+    audit_cases(request, [c.case_id for c in rows])
+    return pages.render(request, "intake_cases.html", {
+        "hierarchy": config.hierarchy, "page": Page(rows, total, number), "sort": key, "whose": whose,
+        "status": status or "", "q": q or "", "statuses": {s: glossary.STATUS[s]
+                                                            for s in DESK_STATUSES}})
+
+
+@router.get("/intake/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
+async def desk_case(request: Request, case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep,
+                    done: str | None = None) -> Response:
+    """登记结果: the case number, tier, due time and unit — where the printable receipt will be."""
+    case = found(await repo.get(runtime.pool, case_id), f"案件 {case_id} 不存在")
+    workers = await repo.workers_of_case(runtime.pool, case_id)
+    if not principal(request).sees_pii:
+        workers = mask_workers(workers)
+    return pages.render(request, "intake_case.html", {
+        "hierarchy": config.hierarchy, "case": case, "workers": workers, "done": done,
+        "region": config.regions.name(case.region_code), "claims": case.facts.get("claims", []),
+        "employer": case.facts.get("employer", {}), "overrides": desk_views.overrides(case)})
 
 
 def _case_json(case: IntakeCase, config: IntakeConfig) -> dict[str, Any]:

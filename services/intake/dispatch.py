@@ -25,9 +25,6 @@ from services.intake.models import IntakeCase
 
 #: the deadline kind of the tier's time limit (分级办理时限)
 TIER_DEADLINE = "tier"
-#: routes that resolve a case in intake itself (当场答复, 告知转出)
-RESOLVED_IN_INTAKE = ("answered", "referred_elsewhere")
-OUT_OF_AREA = "案发地不在本系统服务范围内，已告知职工向属地工会或劳动保障监察机构求助"
 
 
 @dataclass(frozen=True)

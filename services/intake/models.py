@@ -49,6 +49,8 @@ class IntakeCase(IntakeModel, table=True):
             "employer_uscc",
             postgresql_where=text("(status = ANY (ARRAY['received'::text, 'dispatched'::text]))"),
         ),
+        Index("cases_registered_by", "registered_by", "received_at",
+              postgresql_where=text("(registered_by IS NOT NULL)")),
     )
 
     case_id: str = Field(sa_type=Text, primary_key=True)
@@ -76,6 +78,8 @@ class IntakeCase(IntakeModel, table=True):
     facts: Any = Field(sa_type=JSONB)
     warnings: Any = Field(sa_type=JSONB)
     answer: str | None = Field(default=None, sa_type=Text)
+    #: the login of the clerk who registered it at the desk (None: a partner's referral, a script)
+    registered_by: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
 

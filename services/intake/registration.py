@@ -20,10 +20,13 @@ from services.backbone import caselog
 from services.backbone.consumer import HandlerContext
 from services.backbone.errors import FieldError, Forbidden, Invalid
 from services.backbone.usecase import found
+from services.calendar.model import shanghai_iso
 from services.calendar.rules import tier_rule
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig
-from services.intake.dispatch import OUT_OF_AREA, RESOLVED_IN_INTAKE, TIER_DEADLINE, Outcome, dispatch, resolve_in_intake
+from services.intake.dispatch import TIER_DEADLINE, Outcome, dispatch, resolve_in_intake
+from services.intake.domain.duplicates import DuplicateChoice, DuplicateChoiceError, case_to_link
+from services.intake.domain.plan import RESOLVED_IN_INTAKE, Plan, plan
 from services.intake.domain.triage import TIER_ORDER, Facts, TriageError
 from services.intake.domain.validation import Finding, check
 from services.intake.models import IntakeCase
@@ -52,6 +55,10 @@ class Submission:
     actor: str | None = None
     partner: bool = False
     """Partner referrals are accepted with checksum warnings recorded (no clerk to override them)."""
+    duplicate: DuplicateChoice | None = None
+    """The clerk's choice about the possible duplicates the preview showed (None: join the oldest, as before)."""
+    registered_by: str | None = None
+    """The login of the clerk registering it at the desk."""
 
     @property
     def triage_facts(self) -> Facts:
@@ -61,6 +68,42 @@ class Submission:
         return CaseFacts(channel=self.channel, received_at=self.received_at, region_code=self.region_code,
                          workers=self.workers, employer=self.employer, claims=self.claims, summary=self.summary,
                          refs=self.refs, group_dispute=group_dispute)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What registering would do, before anything is written (登记预览): the triage, the due time, the route and
+    unit, and the open cases of the same dispute within the clerk's scope that the submission could join."""
+
+    plan: Plan
+    due_at: datetime
+    provisional: bool
+    duplicates: list[IntakeCase]
+    #: the names of the submission's workers on each possible duplicate
+    matched_workers: dict[str, list[str]]
+    warnings: list[ValidationWarning]
+
+    def as_json(self, config: IntakeConfig) -> dict[str, Any]:
+        unit = self.plan.unit
+        decision = self.plan.decision
+        return {
+            "tier": str(decision.tier), "tier_rule": decision.rule, "tier_reason": decision.reason,
+            "due_at": shanghai_iso(self.due_at), "provisional": self.provisional, "route": self.plan.route,
+            "org_unit": unit.code if unit else None, "org_unit_name": unit.name if unit else None,
+            "group_dispute": self.plan.group_dispute, "answer": self.plan.answer,
+            "warnings": [w.model_dump() for w in self.warnings],
+            "duplicates": [{
+                "case_id": c.case_id, "status": c.status, "received_at": shanghai_iso(c.received_at),
+                "employer_name": c.employer_name, "claim_types": c.claim_types, "worker_count": c.worker_count,
+                "workers": self.matched_workers.get(c.case_id, []), "tier": c.tier, "due_at": shanghai_iso(c.due_at),
+                "org_unit": c.org_unit, "org_unit_name": _unit_name(config, c.org_unit), "route": c.route,
+            } for c in self.duplicates],
+        }
+
+
+def _unit_name(config: IntakeConfig, code: str | None) -> str | None:
+    unit = config.hierarchy.get(code) if code else None
+    return unit.name if unit else None
 
 
 def field_errors(findings: list[Finding]) -> list[FieldError]:
@@ -77,23 +120,64 @@ async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig
     reason = SAME_PARTNER_REF
     if existing is not None and sub.partner and not _same_partner(existing, sub.refs):
         raise Forbidden("该案号已由其他法院或仲裁委登记", code="out-of-scope")
-    if existing is None:
-        existing = await repo.open_match(ctx.conn, uscc=sub.employer.uscc,
-                                         id_numbers=[w.id_number for w in sub.workers],
-                                         claim_types=sorted(sub.triage_facts.claim_types))
-        reason = SAME_DISPUTE
     elsewhere: IntakeCase | None = None
+    declined: list[str] = []
     if existing is not None and visible is not None and not visible(existing.org_unit):
         existing, elsewhere = None, existing  # outside the submitter's scope: a new case, flagged, not disclosed
+    elif existing is None:
+        reason = SAME_DISPUTE
+        inside, outside = await _possible_duplicates(ctx.conn, sub, visible, lock=True)
+        try:
+            chosen = case_to_link(sub.duplicate, [c.case_id for c in inside])
+        except DuplicateChoiceError as exc:
+            raise Invalid(str(exc), errors=[FieldError("duplicate.case_id", reason=str(exc), code="not_a_duplicate")],
+                          code="not-a-duplicate") from exc
+        existing = next((c for c in inside if c.case_id == chosen), None)
+        if existing is None:
+            declined = [c.case_id for c in inside]
+            elsewhere = outside[0] if outside else None
     if existing is not None:
         return await _link(ctx, existing, sub, reason=reason, config=config)
     outcome = await _new_case(ctx, sub, warnings, config=config)
+    if declined:  # the clerk saw the possible duplicates and registered a new case: the log says so
+        await caselog.log(ctx, outcome.case_id, actor=sub.actor, action="not_linked", other_cases=declined,
+                          reason=(sub.duplicate.reason if sub.duplicate else None) or "受理员确认不是同一争议")
     if elsewhere is not None:
         ctx.publish("intake.duplicate_suspected", DuplicateSuspected(
             case_id=outcome.case_id, org_unit=outcome.org_unit, other_case_id=elsewhere.case_id,
             other_org_unit=elsewhere.org_unit, reason=reason, detected_at=ctx.now), subject=outcome.case_id)
         await caselog.log(ctx, outcome.case_id, actor=None, action="duplicate_suspected", reason=reason)
     return outcome
+
+
+async def preview(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig,
+                  visible: Callable[[str | None], bool] | None = None) -> Preview:
+    """登记预览: the same checks as ``register`` (the same refusals), then what registering would do — nothing is
+    written. The possible duplicates are only those within the clerk's scope."""
+    warnings = _validated(ctx, sub, config)
+    chosen = _planned(sub, config)
+    due_at, provisional = tier_rule(chosen.decision.tier, sub.received_at).due(ctx.calendar)
+    inside, _ = await _possible_duplicates(ctx.conn, sub, visible, lock=False)
+    names = await repo.workers_among(ctx.conn, [c.case_id for c in inside], [w.id_number for w in sub.workers])
+    return Preview(chosen, due_at, provisional, inside, names, warnings)
+
+
+async def _possible_duplicates(conn: Any, sub: Submission, visible: Callable[[str | None], bool] | None, *,
+                               lock: bool) -> tuple[list[IntakeCase], list[IntakeCase]]:
+    """The open cases of the same dispute: (within the submitter's scope, outside it)."""
+    matches = await repo.open_matches(conn, uscc=sub.employer.uscc, id_numbers=[w.id_number for w in sub.workers],
+                                      claim_types=sorted(sub.triage_facts.claim_types), lock=lock)
+    inside = [c for c in matches if visible is None or visible(c.org_unit)]
+    return inside, [c for c in matches if c not in inside]
+
+
+def _planned(sub: Submission, config: IntakeConfig) -> Plan:
+    try:
+        return plan(config.policy, config.hierarchy, sub.triage_facts, region_code=sub.region_code,
+                    home_province=sub.workers[0].id_number[:2], tier=sub.tier, tier_reason=sub.tier_reason,
+                    route=sub.route, answer=sub.answer)
+    except TriageError as exc:
+        raise tier_refused(exc) from exc
 
 
 def _validated(ctx: HandlerContext, sub: Submission, config: IntakeConfig) -> list[ValidationWarning]:
@@ -124,13 +208,9 @@ def _same_partner(case: IntakeCase, refs: CaseRefs) -> bool:
 async def _new_case(ctx: HandlerContext, sub: Submission, warnings: list[ValidationWarning], *,
                     config: IntakeConfig) -> Outcome:
     facts = sub.triage_facts
-    policy = config.policy
-    try:
-        decision = policy.override(facts, sub.tier, sub.tier_reason) if sub.tier else policy.classify(facts)
-    except TriageError as exc:
-        raise tier_refused(exc) from exc
+    chosen = _planned(sub, config)
+    decision, group = chosen.decision, chosen.group_dispute
     case_id = await repo.next_case_id(ctx.conn, sub.received_at)
-    group = policy.is_group(facts)
     rule = tier_rule(decision.tier, sub.received_at)
     due_at, provisional = await ctx.due(rule, case_id=case_id)
     case_facts = sub.facts(group_dispute=group)
@@ -141,7 +221,8 @@ async def _new_case(ctx: HandlerContext, sub: Submission, warnings: list[Validat
         tier=str(decision.tier), tier_rule=decision.rule, tier_reason=decision.reason, due_at=due_at,
         provisional=provisional, court_code=sub.refs.court_code, court_case_no=sub.refs.court_case_no,
         bureau_code=sub.refs.bureau_code, arbitration_case_no=sub.refs.arbitration_case_no,
-        facts=case_facts.model_dump(mode="json"), warnings=[w.model_dump() for w in warnings])
+        facts=case_facts.model_dump(mode="json"), warnings=[w.model_dump() for w in warnings],
+        registered_by=sub.registered_by)
     await repo.add_workers(ctx.conn, case_id, sub.workers)
     await repo.add_refs(ctx.conn, case_id, court_case_no=sub.refs.court_case_no,
                         arbitration_case_no=sub.refs.arbitration_case_no)
@@ -156,12 +237,8 @@ async def _new_case(ctx: HandlerContext, sub: Submission, warnings: list[Validat
     clock = await ctx.deadlines.start(case_id=case_id, kind=TIER_DEADLINE, started_at=sub.received_at, due_at=due_at,
                                       provisional=provisional, rule=rule, attributes={"tier": str(decision.tier)})
 
-    route = sub.route or policy.route(facts)
-    answer = sub.answer
-    unit = config.hierarchy.serving(sub.region_code, home_province=sub.workers[0].id_number[:2])
-    if route not in RESOLVED_IN_INTAKE and unit is None:
-        route, answer = "referred_elsewhere", OUT_OF_AREA
-    if route in RESOLVED_IN_INTAKE:
+    route, answer, unit = chosen.route, chosen.answer, chosen.unit
+    if chosen.resolved_in_intake:
         return await resolve_in_intake(ctx, case_id, route, answer or "", actor=sub.actor,
                                        org_unit=unit.code if unit else None)
     assert unit is not None

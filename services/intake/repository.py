@@ -29,17 +29,22 @@ CASE_FOR_UPDATE = "SELECT * FROM cases WHERE case_id = $1 FOR UPDATE"
 CASE_SCOPE = "SELECT org_unit, region_code FROM cases WHERE case_id = $1"
 CASE_BY_REF = "SELECT c.* FROM cases c JOIN case_refs r ON r.case_id = c.case_id WHERE r.kind = $1 AND r.ref = $2"
 CASE_BY_REF_FOR_UPDATE = CASE_BY_REF + " FOR UPDATE OF c"
-OPEN_MATCH = (
+OPEN_MATCHES = (
     "SELECT c.* FROM cases c WHERE c.status = ANY($4::text[]) AND c.employer_uscc = $1 "
     "AND c.claim_types && $3::text[] AND EXISTS (SELECT 1 FROM case_workers w "
     "WHERE w.case_id = c.case_id AND w.id_number = ANY($2::text[])) "
-    "ORDER BY c.received_at LIMIT 1 FOR UPDATE"
+    "ORDER BY c.received_at, c.case_id LIMIT 20"
+)
+OPEN_MATCHES_FOR_UPDATE = OPEN_MATCHES + " FOR UPDATE"
+WORKERS_AMONG = (
+    "SELECT case_id, name FROM case_workers WHERE case_id = ANY($1::text[]) AND id_number = ANY($2::text[]) "
+    "ORDER BY case_id, name"
 )
 #: the columns a new case is written with (the rest take their defaults)
 NEW_CASE_COLUMNS = (
     "case_id", "status", "channel", "received_at", "region_code", "employer_uscc", "employer_name", "claim_types",
     "worker_count", "group_dispute", "tier", "tier_rule", "tier_reason", "due_at", "provisional", "court_code",
-    "court_case_no", "bureau_code", "arbitration_case_no", "facts", "warnings",
+    "court_case_no", "bureau_code", "arbitration_case_no", "facts", "warnings", "registered_by",
 )
 INSERT_CASE = (
     f"INSERT INTO cases ({', '.join(NEW_CASE_COLUMNS)}) "
@@ -50,12 +55,26 @@ INSERT_WORKERS = (
     "INSERT INTO case_workers (case_id, id_number, name, phone) "
     "SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING"
 )
+CASE_WORKERS = "SELECT name, id_number, phone FROM case_workers WHERE case_id = $1 ORDER BY name, id_number"
 COUNT_WORKERS = "SELECT count(*) FROM case_workers WHERE case_id = $1"
 FIND_CASES = (
     "SELECT * FROM cases c WHERE ($1::text IS NULL OR c.case_id = $1 OR EXISTS "
     "(SELECT 1 FROM case_refs r WHERE r.case_id = c.case_id AND r.ref = $1)) "
     "AND ($2::text IS NULL OR c.status = $2) ORDER BY c.received_at DESC LIMIT $3"
 )
+#: the desk's list: a clerk's own registrations ($1) or every case of their units ($2) they may see, by status ($4)
+#: and case number / employer ($5); one statement per sort order (``DESK_ORDER``)
+_DESK_CASES = (
+    "SELECT c.*, count(*) OVER () AS total FROM cases c "
+    "WHERE ($1::text IS NULL OR c.registered_by = $1) AND (c.org_unit = ANY($2::text[]) OR c.registered_by = $3) "
+    "AND ($4::text IS NULL OR c.status = $4) "
+    "AND ($5::text IS NULL OR c.case_id = upper($5) OR strpos(c.employer_name, $5) > 0) "
+)
+DESK_ORDER = {"received_at": "c.received_at", "due_at": "c.due_at", "case_id": "c.case_id"}
+DESK_CASES = {f"{key}{direction}": f"{_DESK_CASES}ORDER BY {column} {direction.strip() or 'ASC'}, c.case_id "
+                                   "LIMIT $6 OFFSET $7"
+              for key, column in DESK_ORDER.items() for direction in ("", " DESC")}
+DESK_CASES_NEWEST = DESK_CASES["received_at DESC"]
 REFS_OF_CASE = "SELECT kind, ref FROM case_refs WHERE case_id = $1 ORDER BY kind, ref"
 PROVISIONAL_RECEIVED = "SELECT * FROM cases WHERE provisional AND status = 'received'"
 INSERT_INGRESS = (
@@ -103,10 +122,28 @@ async def by_partner_ref(conn: Executor, *, court_case_no: str | None, arbitrati
     return None
 
 
-async def open_match(conn: asyncpg.Connection, *, uscc: str, id_numbers: Sequence[str],
-                     claim_types: Sequence[str]) -> IntakeCase | None:
-    """An open case of the same worker(s) against the same employer with an overlapping claim (locked)."""
-    return _case(await conn.fetchrow(OPEN_MATCH, uscc, list(id_numbers), list(claim_types), list(OPEN)))
+async def open_matches(conn: Executor, *, uscc: str, id_numbers: Sequence[str], claim_types: Sequence[str],
+                       lock: bool = True) -> list[IntakeCase]:
+    """The open cases of the same worker(s) against the same employer with an overlapping claim, oldest first
+    (locked for the unit of work unless ``lock`` is False)."""
+    rows = await conn.fetch(OPEN_MATCHES_FOR_UPDATE if lock else OPEN_MATCHES, uscc, list(id_numbers),
+                            list(claim_types), list(OPEN))
+    return [from_row(IntakeCase, r) for r in rows]
+
+
+async def workers_among(conn: Executor, case_ids: Sequence[str], id_numbers: Sequence[str]) -> dict[str, list[str]]:
+    """The names of the workers of ``case_ids`` who are among ``id_numbers``, by case."""
+    names: dict[str, list[str]] = {}
+    for r in await conn.fetch(WORKERS_AMONG, list(case_ids), list(id_numbers)):
+        names.setdefault(r["case_id"], []).append(r["name"])
+    return names
+
+
+async def desk_cases(pool: Executor, *, registered_by: str | None, units: Sequence[str], me: str, status: str | None,
+                     q: str | None, order: str, limit: int, offset: int) -> tuple[list[IntakeCase], int]:
+    """The desk's list (``order``: a key of ``DESK_CASES``) and how many rows match in all."""
+    rows = await pool.fetch(DESK_CASES[order], registered_by, list(units), me, status, q, limit, offset)
+    return [from_row(IntakeCase, r) for r in rows], (rows[0]["total"] if rows else 0)
 
 
 async def insert_case(conn: asyncpg.Connection, **values: Any) -> IntakeCase:
@@ -139,6 +176,10 @@ async def add_workers(conn: asyncpg.Connection, case_id: str, workers: Sequence[
     status = await conn.execute(INSERT_WORKERS, case_id, [w.id_number for w in workers], [w.name for w in workers],
                                 [w.phone for w in workers])
     return int(status.split()[-1])
+
+
+async def workers_of_case(conn: Executor, case_id: str) -> list[dict[str, str]]:
+    return [dict(r) for r in await conn.fetch(CASE_WORKERS, case_id)]
 
 
 async def workers_of(conn: Executor, case_id: str) -> int:
