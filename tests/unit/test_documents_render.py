@@ -55,7 +55,8 @@ def test_a_document_is_one_a4_page_and_the_same_bytes_every_time(kind):
 
 def test_the_receipt_says_what_the_worker_needs_and_masks_the_id_number():
     text = text_of(render("receipt", context("receipt")))
-    for fact in ("劳动争议受理回执", "LC20261203000123", "张建国", "李秀兰", "西宁市城东区宏达建筑工程有限公司", "欠薪18,600.00元",
+    for fact in ("劳动争议受理回执", "LC20261203000123", "张建国", "李秀兰", "西宁市城东区宏达建筑工程有限公司",
+                 "欠薪18,600.00元",
                  "服务窗口", "2026年12月3日14:30", "难点问题", "2026年12月10日23:59", "城东区总工会", "赵敏", "12351",
                  "6301**********1234"):
         assert fact in text, fact
