@@ -95,7 +95,12 @@ EVENT: dict[str, str] = {
     "auth.session_revoked": "登录已注销",
 }
 
+#: kinds of evidence attached to a case (证据材料类别; services/evidence/checks.py KINDS)
+ATTACHMENT_KIND = {"contract": "劳动合同", "payslip": "工资条/工资流水", "attendance": "考勤记录", "chat": "聊天记录截图",
+                   "photo": "照片", "medical": "病历/工伤材料", "other": "其他材料"}
+
 TABLES: dict[str, Mapping[str, str]] = {
+    "attachment_kind": ATTACHMENT_KIND,
     "claim": CLAIM, "channel": CHANNEL, "tier": TIER, "tier_short": TIER_SHORT, "route": ROUTE, "case_kind": CASE_KIND,
     "mediation_state": MEDIATION_STATE, "outcome": OUTCOME, "confirmation": CONFIRMATION,
     "legal_aid_state": LEGAL_AID_STATE, "legal_aid_stage": LEGAL_AID_STAGE, "legal_aid_outcome": LEGAL_AID_OUTCOME,
@@ -131,3 +136,4 @@ def raw_codes() -> Iterator[str]:
 
 def missing_event_labels() -> list[str]:
     return [t for t in EVENTS if t not in EVENT]
+

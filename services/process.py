@@ -55,7 +55,8 @@ def secured_app(runtime: Runtime, routers: Sequence[APIRouter] | None = None) ->
 
     return EdgeMiddleware(app, service=spec.name, required=settings.auth_required, audit=audit,
                           max_body=settings.max_body_bytes, ready=lambda: runtime.started, sessions=runtime.sessions,
-                          clients=ClientAddress(settings.trusted_proxy_list), body_seconds=settings.request_body_seconds)
+                          clients=ClientAddress(settings.trusted_proxy_list), body_seconds=settings.request_body_seconds,
+                          max_upload=settings.upload_max_body)
 
 
 async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:

@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     #: Every request needs a valid access token (off only in in-process functional tests).
     auth_required: bool = True
     max_body_bytes: int = 1_048_576
+    #: Attachments (证据材料): the largest file, and what one case may hold (files and bytes). An upload's body may
+    #: exceed ``max_body_bytes`` by the file limit (plus the multipart envelope), on the upload route only.
+    attachment_max_bytes: int = Field(default=10 * 1_048_576, gt=0)
+    attachment_case_max_bytes: int = Field(default=100 * 1_048_576, gt=0)
+    attachment_case_max_files: int = Field(default=200, gt=0)
+
+    @property
+    def upload_max_body(self) -> int:
+        return self.attachment_max_bytes + 65_536
     #: A request's headers must arrive within this many seconds, its body within ``request_body_seconds``
     #: (a client that sends a few bytes a minute holds a connection forever otherwise).
     request_header_seconds: float = Field(default=10, gt=0)

@@ -176,7 +176,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         return StreamingResponse(body(), status_code=resp.status_code, headers=out_headers)
 
     return EdgeMiddleware(app, service="console", required=settings.auth_required,  # type: ignore[return-value]
-                          clients=ClientAddress(settings.trusted_proxy_list), body_seconds=settings.request_body_seconds)
+                          clients=ClientAddress(settings.trusted_proxy_list), body_seconds=settings.request_body_seconds,
+                          max_upload=settings.upload_max_body)
 
 
 def main() -> None:

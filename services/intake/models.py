@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Text, text
+from sqlalchemy import BigInteger, DateTime, Index, LargeBinary, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -92,3 +92,24 @@ class Ingress(IntakeModel, table=True):
     event_type: str = Field(sa_type=Text)
     received_at: datetime = Field(sa_type=DateTime(timezone=True))
     key_id: str | None = Field(default=None, sa_type=Text)
+
+
+class Attachment(IntakeModel, table=True):
+    """Evidence kept with a case (证据材料): the file's facts, and its bytes when stored in PostgreSQL."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (Index("attachments_case", "case_id", "uploaded_at"),)
+
+    attachment_id: uuid.UUID = Field(primary_key=True)
+    case_id: str = Field(sa_type=Text)
+    kind: str = Field(sa_type=Text)
+    filename: str = Field(sa_type=Text)
+    content_type: str = Field(sa_type=Text)
+    size_bytes: int = Field(sa_type=BigInteger)
+    sha256: str = Field(sa_type=Text)
+    note: str = Field(sa_type=Text, sa_column_kwargs={"server_default": text("''")})
+    uploaded_by: str = Field(sa_type=Text)
+    uploaded_at: datetime = Field(sa_type=DateTime(timezone=True))
+    storage: str = Field(sa_type=Text)
+    object_key: str | None = Field(default=None, sa_type=Text)
+    content: bytes | None = Field(default=None, sa_type=LargeBinary)

@@ -16,7 +16,7 @@ from events.common import Worker
 from services.backbone.db import assignments
 from services.backbone.models import from_row
 from services.calendar.model import local_date
-from services.intake.models import IntakeCase
+from services.intake.models import Attachment, IntakeCase
 
 #: the statuses of a case intake still holds open: new submissions of the same dispute link to it
 OPEN = ("received", "dispatched")
@@ -81,6 +81,16 @@ INSERT_INGRESS = (
     "INSERT INTO ingress (event_id, event_type, key_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1"
 )
 PRUNE_INGRESS = "DELETE FROM ingress WHERE received_at < now() - make_interval(days => $1)"
+#: attachments: what a case holds (counted under the case row's lock, so two uploads cannot both pass the limit)
+ATTACHMENT_COLUMNS = ("attachment_id, case_id, kind, filename, content_type, size_bytes, sha256, note, uploaded_by, "
+                      "uploaded_at, storage, object_key")
+CASE_STORAGE = "SELECT count(*) AS files, coalesce(sum(size_bytes), 0) AS bytes FROM attachments WHERE case_id = $1"
+INSERT_ATTACHMENT = (
+    "INSERT INTO attachments (attachment_id, case_id, kind, filename, content_type, size_bytes, sha256, note, "
+    "uploaded_by, uploaded_at, storage, object_key, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+)
+ATTACHMENTS_OF_CASE = f"SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE case_id = $1 ORDER BY uploaded_at, attachment_id"
+ATTACHMENT = f"SELECT {ATTACHMENT_COLUMNS}, content FROM attachments WHERE case_id = $1 AND attachment_id = $2"
 
 Executor = asyncpg.Connection | asyncpg.Pool
 
@@ -209,3 +219,24 @@ async def prune_ingress(conn: Executor, *, days: float) -> int:
     """Forget ingress event ids older than the retention (the replay cache; docs/domain/security.md)."""
     status = await conn.execute(PRUNE_INGRESS, int(days))
     return int(status.split()[-1])
+
+
+async def case_storage(conn: Executor, case_id: str) -> tuple[int, int]:
+    """Files and bytes a case holds."""
+    row = await conn.fetchrow(CASE_STORAGE, case_id)
+    return int(row["files"]), int(row["bytes"])
+
+
+async def insert_attachment(conn: asyncpg.Connection, attachment: Attachment) -> None:
+    a = attachment
+    await conn.execute(INSERT_ATTACHMENT, a.attachment_id, a.case_id, a.kind, a.filename, a.content_type, a.size_bytes,
+                       a.sha256, a.note, a.uploaded_by, a.uploaded_at, a.storage, a.object_key, a.content)
+
+
+async def attachments_of(conn: Executor, case_id: str) -> list[Attachment]:
+    return [Attachment.model_validate({**dict(r), "content": None}) for r in await conn.fetch(ATTACHMENTS_OF_CASE, case_id)]
+
+
+async def attachment(conn: Executor, case_id: str, attachment_id: uuid.UUID) -> Attachment | None:
+    row = await conn.fetchrow(ATTACHMENT, case_id, attachment_id)
+    return None if row is None else Attachment.model_validate(dict(row))

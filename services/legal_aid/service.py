@@ -6,6 +6,7 @@ from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import Runtime, ServiceSpec
+from services.legal_aid import documents_api
 from services.legal_aid.api import router
 from services.legal_aid.config import configured
 from services.legal_aid.handlers import handlers
@@ -24,6 +25,6 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["legal_aid"],
     handlers=handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [router],
+    routers=lambda runtime: [router, documents_api.router],
     on_start=_seed,
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import Runtime, ServiceSpec
+from services.mediation import documents_api
 from services.mediation.api import router
 from services.mediation.assignment import offer_waiting
 from services.mediation.config import default_config
@@ -45,7 +46,7 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["mediation"],
     handlers=handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [router],
+    routers=lambda runtime: [router, documents_api.router],
     on_start=_seed,
     loops=(waiting_queue,),
 )

@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -34,6 +35,8 @@ PUBLIC = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json", 
 #: Requests that touch no case data are not audited (probes, static files, contracts).
 UNAUDITED = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json", "/static/", "/favicon.ico")
 MAX_BODY = 1_048_576
+#: The one route whose body may be larger than ``max_body``: an attachment's upload (``max_upload``).
+UPLOADS = re.compile(r"^/api/v1/cases/[^/]+/attachments$")
 #: The console's signed statement of who its caller is (services trust no other forwarded address).
 CLIENT_HEADER = "x-laborcase-client"
 
@@ -112,8 +115,9 @@ class EdgeMiddleware:
     def __init__(self, app: ASGIApp, *, service: str, required: bool,
                  audit: Callable[[dict[str, Any]], Awaitable[None]] | None = None, max_body: int = MAX_BODY,
                  ready: Callable[[], bool] | None = None, sessions: Sessions | None = None,
-                 clients: ClientAddress | None = None, body_seconds: float = 30):
+                 clients: ClientAddress | None = None, body_seconds: float = 30, max_upload: int | None = None):
         self.app, self.service, self.required, self.audit, self.max_body = app, service, required, audit, max_body
+        self.max_upload = max_upload
         self.ready, self.sessions, self.body_seconds = ready, sessions, body_seconds
         self.clients = clients or ClientAddress()
 
@@ -122,13 +126,15 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        max_body = self.max_upload if self.max_upload and scope.get("method") == "POST" and UPLOADS.match(path) \
+            else self.max_body
         if self.ready is not None and not self.ready() and path.startswith("/api/"):
             await _reply(send, 503, _problem(503, "服务正在启动，请稍后重试"), headers=[(b"retry-after", b"1")])
             return
         headers = {k.decode("latin-1").lower(): v.decode(errors="replace") for k, v in scope.get("headers", [])}
         length = headers.get("content-length")
-        if length and length.isascii() and length.isdigit() and int(length) > self.max_body:
-            await _reply(send, 413, _problem(413, f"请求体超过 {self.max_body // 1024} KiB 上限"))
+        if length and length.isascii() and length.isdigit() and int(length) > max_body:
+            await _reply(send, 413, _problem(413, f"请求体超过 {max_body // 1024} KiB 上限"))
             return
         state = scope.setdefault("state", {})
         client, forwarded = self.clients.resolve(scope, headers)
@@ -171,7 +177,7 @@ class EdgeMiddleware:
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received["bytes"] += len(message.get("body", b""))
-                if received["bytes"] > self.max_body:
+                if received["bytes"] > max_body:
                     raise _TooLarge
             return message
 
@@ -195,7 +201,7 @@ class EdgeMiddleware:
             await self.app(scope, guarded_receive, capture)
         except _TooLarge:
             if not status["code"]:
-                await _reply(send, 413, _problem(413, f"请求体超过 {self.max_body // 1024} KiB 上限"))
+                await _reply(send, 413, _problem(413, f"请求体超过 {max_body // 1024} KiB 上限"))
             return
         except Exception:
             if status.get("slow") and not status["code"]:

@@ -19,8 +19,13 @@ ALLOWED: dict[str, set[str]] = {
     "services.security": {"events", "services.calendar", "services.hierarchy", "services.backbone"},
     "services.staffing": {"events", "services.calendar", "services.hierarchy"},
     "services.web": {"events", "services.calendar", "services.hierarchy", "services.backbone", "services.security"},
+    # printable documents and the evidence store: shared by the services that own a case's stages
+    "services.printing": {"events", "services.calendar", "services.hierarchy", "services.security", "services.web"},
+    "services.evidence": {"events", "services.calendar", "services.hierarchy", "services.backbone",
+                          "services.security"},
     **{f"services.{s}": {"events", "services.calendar", "services.hierarchy", "services.backbone",
-                         "services.security", "services.staffing", "services.web"} for s in SERVICES},
+                         "services.security", "services.staffing", "services.web", "services.printing",
+                         "services.evidence"} for s in SERVICES},
 }
 
 

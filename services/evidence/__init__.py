@@ -1,0 +1,1 @@
+"""Attachments (证据材料): what a file is, decided from its content; hostile files refused. Pure."""
