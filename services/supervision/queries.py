@@ -128,7 +128,8 @@ async def board(db: asyncpg.Connection | asyncpg.Pool, *, units: list[str] | Non
 
     return {"overdue": [named(a) for a in overdue], "overdue_now": count,
             "warning": [named(a) for a in rest if a.kind == "warning"],
-            "stage_overdue": [named(a) for a in rest if a.kind == "overdue"],
+            # a tier alert left over by a case finished meanwhile is no longer anyone's work (its clock will end)
+            "stage_overdue": [named(a) for a in rest if a.kind == "overdue" and a.deadline_kind != "tier"],
             "attention": [named(a) for a in rest if a.kind not in ("overdue", "warning")]}
 
 
