@@ -139,7 +139,10 @@ def test_supervisor_searches_filters_acknowledges_exports_and_reads_the_figures(
     shot(page, "supervisor-7-stats-and-figures")
     page.close()
 
-    phone = login(browser, stack, "supervisor-qh", f"/supervision/cases?q={WORKER}", viewport=PHONE)
+    phone = login(browser, stack, "supervisor-qh", "/supervision/cases", viewport=PHONE)
+    phone.goto(f"{stack.console}/supervision/cases?q={WORKER}")  # the login page keeps the path, not the query
+    assert phone.input_value("input[name='q']") == WORKER
+    assert len(phone.query_selector_all("#results tbody tr")) == 1
     phone.wait_for_selector(f"#results tr[data-case='{case_id}']")
     shot(phone, "supervisor-8-search-phone")
     phone.close()
