@@ -140,7 +140,8 @@ def test_supervisor_searches_filters_acknowledges_exports_and_reads_the_figures(
     page.close()
 
     phone = login(browser, stack, "supervisor-qh", "/supervision/cases", viewport=PHONE)
-    phone.goto(f"{stack.console}/supervision/cases?q={WORKER}")  # the login page keeps the path, not the query
+    phone.wait_for_selector("form.search")  # logged in (the login page's own URL names the path it goes back to)
+    phone.goto(f"{stack.console}/supervision/cases?q={WORKER}")
     assert phone.input_value("input[name='q']") == WORKER
     assert len(phone.query_selector_all("#results tbody tr")) == 1
     phone.wait_for_selector(f"#results tr[data-case='{case_id}']")
