@@ -51,7 +51,9 @@ FOLLOWUP_KIND = {"first": "首次回访", "instalment": "分期履行核查"}
 FOLLOWUP_STATE = {"due": "待回访", "done": "已完成", "cancelled": "已取消", "unreachable": "无法联系"}
 FLAG_REASON = {"low_satisfaction": "满意度低", "unreachable": "多次无法联系"}
 SERVICE = {"intake": "受理", "mediation": "调解", "legal_aid": "法律援助", "followup": "回访", "supervision": "督办",
-           "court": "法院", "bureau": "仲裁委", "console": "控制台"}
+           "court": "法院", "bureau": "仲裁委", "console": "控制台",
+           # the first word of an event type, as a timeline names who spoke
+           "legalaid": "法律援助", "deadline": "计时", "union": "工会", "calendar": "工作日历"}
 ROLE = {"clerk": "受理员", "mediator": "调解员", "legal_aid_officer": "法律援助工作人员", "supervisor": "督办人员",
         "partner": "合作单位（法院、仲裁委）", "operator": "运维人员"}
 ALERT_LEVEL = {"warning": "临期预警", "breach": "已超期", "escalation": "督办升级", "calendar": "日历缺失"}

@@ -107,3 +107,24 @@ async def acknowledge(ctx: HandlerContext, *, alert_id: int, actor: str, note: s
     if alert.kind == "overdue" and alert.case_id:
         await stop_escalation(ctx.deadlines, alert, at=ctx.now, reason=f"{actor} 已确认督办：{note}")
     return alert
+
+
+async def escalate_now(ctx: HandlerContext, *, alert_id: int, actor: str, note: str, hierarchy: Hierarchy) -> Alert:
+    """A supervisor reports an alert to the unit above at once (报上级督办) instead of waiting a working day: its
+    escalation clock stops at this level and starts again at the next.
+
+    Conflict when the alert is resolved, or already at the top of the hierarchy."""
+    alert = await repository.lock_alert(ctx.conn, alert_id)
+    if alert is None or alert.state == "resolved":
+        raise Conflict("该督办提醒不存在或已解除")
+    parent = hierarchy.parent(alert.escalated_to) if alert.escalated_to else None
+    if parent is None:
+        raise Conflict("已在最高一级督办，不能再上报")
+    if alert.kind == "overdue" and alert.case_id:
+        await stop_escalation(ctx.deadlines, alert, at=ctx.now, reason=f"{actor} 报上级督办：{note}")
+    alert = await repository.escalate_alert(ctx.conn, alert_id, to=parent.code)
+    _publish(ctx, "escalated", alert, ctx.now, actor=actor, note=note)
+    await repository.notify(ctx.conn, BOARD_CHANNEL)
+    if alert.kind == "overdue" and alert.case_id and alert.state == "open":
+        await start_escalation(ctx.deadlines, alert, breach_at=ctx.now, calendar=ctx.calendar, hierarchy=hierarchy)
+    return alert

@@ -32,6 +32,7 @@ class Alert(SupervisionModel, table=True):
             postgresql_where=text("((state <> 'resolved'::text) AND (deadline_id IS NOT NULL))"),
         ),
         Index("alerts_open", "kind", "updated_at", postgresql_where=text("(state <> 'resolved'::text)")),
+        Index("alerts_case", "case_id", postgresql_where=text("(state <> 'resolved'::text)")),
     )
 
     alert_id: int = Field(sa_type=BigInteger, primary_key=True)
@@ -84,6 +85,11 @@ class Case(SupervisionModel, table=True):
         Index("cases_received", "received_at"),
         Index("cases_region", "region_code"),
         Index("cases_unit", "org_unit"),
+        Index("cases_due", "due_at"),
+        Index("cases_status", "status"),
+        Index("cases_mediator", "mediator_id"),
+        Index("cases_worker_ids", "worker_ids", postgresql_using="gin"),
+        Index("cases_parties_trgm", "parties", postgresql_using="gin", postgresql_ops={"parties": "gin_trgm_ops"}),
     )
 
     case_id: str = Field(sa_type=Text, primary_key=True)
@@ -118,6 +124,11 @@ class Case(SupervisionModel, table=True):
     reopened: int
     partner_code: str | None = Field(default=None, sa_type=Text)
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    worker_names: list[str] = Field(sa_type=ARRAY(Text))
+    worker_ids: list[str] = Field(sa_type=ARRAY(Text))
+    employer_name: str | None = Field(default=None, sa_type=Text)
+    mediator_name: str | None = Field(default=None, sa_type=Text)
+    parties: str = Field(sa_type=Text)
 
 
 class PartnerEvent(SupervisionModel, table=True):

@@ -38,6 +38,8 @@ async def _received(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: di
     await set_case(conn, case_id, channel=f["channel"], region_code=f["region_code"], received_at=f["received_at"],
                    worker_count=len(f["workers"]), claim_types=sorted({c["type"] for c in f["claims"]}),
                    claim_amount=amount, group_dispute=f.get("group_dispute", False))
+    await repository.add_parties(conn, case_id, names=[w["name"] for w in f["workers"]],
+                                 ids=[w["id_number"] for w in f["workers"]], employer=f["employer"]["name"])
     await _refs(conn, case_id, f.get("refs", {}))
     refs = f.get("refs", {})
     if refs.get("court_code") or refs.get("bureau_code"):
@@ -53,6 +55,9 @@ async def _tier(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[s
 async def _linked(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
     await repository.add_workers(conn, case_id, new_workers=d.get("new_workers", 0),
                                  group_dispute=d.get("group_dispute", False))
+    workers = d["submission"].get("workers", [])
+    await repository.add_parties(conn, case_id, names=[w["name"] for w in workers],
+                                 ids=[w["id_number"] for w in workers], employer=None)
     await _refs(conn, case_id, d["submission"].get("refs", {}))
 
 
@@ -76,7 +81,7 @@ async def _mediation_opened(conn: asyncpg.Connection, case_id: str, e: CloudEven
 
 
 async def _assigned(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_case(conn, case_id, mediator_id=d["mediator_id"])
+    await set_case(conn, case_id, mediator_id=d["mediator_id"], mediator_name=d["mediator_name"])
     await set_guarded(conn, case_id, "status", "in_mediation", e.time)
 
 

@@ -9,13 +9,17 @@ from typing import Any
 
 import asyncpg
 
+from events.glossary import zh
 from services.backbone.errors import Invalid
+from services.backbone.logs import mask_id_number
 from services.backbone.usecase import found
 from services.calendar.model import WorkCalendar, local_date, shanghai_iso
 from services.hierarchy.orgunits import Hierarchy
 from services.supervision import repository, stats
 from services.supervision.domain.forecast import OpenCase, forecast
 from services.supervision.models import Alert
+from services.web.paging import Page, sort_key, window
+from services.web.words import unit_name
 
 CASE_FIELDS = ("case_id", "partner_code", "status", "stage", "org_unit", "tier", "due_at", "provisional", "channel",
                "region_code",
@@ -74,7 +78,9 @@ async def case_detail(pool: asyncpg.Pool, case_id: str, hierarchy: Hierarchy) ->
     alert_rows = await repository.case_alerts(pool, case_id)
     refs = await repository.case_refs(pool, case_id)
     return {
-        **case_row(case.model_dump(), hierarchy), "refs": refs,
+        **case_row(case.model_dump(), hierarchy), "refs": refs, "worker_names": case.worker_names,
+        "worker_ids": case.worker_ids, "employer_name": case.employer_name, "mediator_name": case.mediator_name,
+        "claim_amount": _json(case.claim_amount),
         "deadlines": [{"deadline_id": d["deadline_id"], "kind": d["kind"], "owner": d["owner"], "state": d["state"],
                        "due_at": shanghai_iso(d["due_at"]), "provisional": d["provisional"], "on_time": d["on_time"]}
                       for d in deadlines],
@@ -91,7 +97,12 @@ def alert_json(a: Alert, hierarchy: Hierarchy) -> dict[str, Any]:
             "escalated_to_name": unit.name if unit else None, "level": a.level,
             "due_at": shanghai_iso(a.due_at) if a.due_at else None,
             "raised_at": shanghai_iso(a.raised_at), "acknowledged_by": a.acknowledged_by,
-            "ack_note": a.ack_note, "detail": a.detail}
+            "ack_note": a.ack_note, "detail": a.detail,
+            "label": zh("clock", a.deadline_kind) if a.deadline_kind and a.deadline_kind != "calendar" else
+            zh("flag_reason", a.kind) if a.kind in ("low_satisfaction", "unreachable") else
+            "疑似重复来件" if a.kind == "duplicate" else "",
+            "org_unit_name": unit_name(a.org_unit, hierarchy) if a.org_unit else None,
+            "can_escalate": bool(a.escalated_to and hierarchy.parent(a.escalated_to)) and a.state != "resolved"}
 
 
 async def open_alerts(pool: asyncpg.Pool, *, kinds: list[str], units: list[str] | None, limit: int = 500
@@ -101,11 +112,45 @@ async def open_alerts(pool: asyncpg.Pool, *, kinds: list[str], units: list[str] 
 
 async def board(db: asyncpg.Connection | asyncpg.Pool, *, units: list[str] | None, hierarchy: Hierarchy
                 ) -> dict[str, Any]:
-    """What the live board shows (pushed over SSE): every unresolved alert of its units, and the cases overdue now
-    (已超期), counted as the statistics count them (``stats.count_overdue_now``) over the cases of these units."""
-    rows = await open_alerts(db, kinds=KINDS["all"], units=units)
-    overdue = await stats.count_overdue_now(db, stats.Scope(org_units=tuple(units) if units else None))
-    return {"alerts": [alert_json(a, hierarchy) for a in rows], "overdue_now": overdue}
+    """What the live board shows (pushed over SSE): the cases overdue now (已超期) — the very cases the heading
+    counts and the statistics' 当前超期 counts (``repository.OVERDUE``), one row each with its tier alert — then the
+    warnings, the stage clocks overdue (a case whose tier clock still runs), and what else needs attention."""
+    overdue = await repository.board_overdue(db, units, BOARD_ROWS)
+    count = await stats.count_overdue_now(db, stats.Scope(org_units=tuple(units) if units else None))
+    listed = {a.alert_id for a in overdue}
+    rest = [a for a in await open_alerts(db, kinds=KINDS["all"], units=units) if a.alert_id not in listed]
+    parties = await repository.case_parties(db, [a.case_id for a in [*overdue, *rest] if a.case_id])
+
+    def named(a: Alert) -> dict[str, Any]:
+        who = parties.get(a.case_id or "")
+        return {**alert_json(a, hierarchy), "worker_names": list(who["worker_names"]) if who else [],
+                "employer_name": who["employer_name"] if who else None}
+
+    return {"overdue": [named(a) for a in overdue], "overdue_now": count,
+            "warning": [named(a) for a in rest if a.kind == "warning"],
+            # a tier alert left over by a case finished meanwhile is no longer anyone's work (its clock will end)
+            "stage_overdue": [named(a) for a in rest if a.kind == "overdue" and a.deadline_kind != "tier"],
+            "attention": [named(a) for a in rest if a.kind not in ("overdue", "warning")]}
+
+
+#: The most overdue cases the board lists (the heading counts them all; the search lists every one).
+BOARD_ROWS = 200
+
+
+def search_row(r: Mapping[str, Any], *, sees_pii: bool) -> dict[str, Any]:
+    """A row of the case search; the workers' ID numbers masked unless the reader's role needs them."""
+    ids = list(r["worker_ids"] or [])
+    return {**dict(r), "refs": list(r["refs"] or []), "worker_names": list(r["worker_names"] or []),
+            "worker_ids": ids if sees_pii else [mask_id_number(i) for i in ids]}
+
+
+async def search(db: asyncpg.Connection | asyncpg.Pool, filters: dict[str, Any], *, sort: str | None, page: Any,
+                 sees_pii: bool) -> tuple[Page[dict[str, Any]], str]:
+    """One page of the case search and the sort key in force (newest received first by default)."""
+    key, order = sort_key(sort, repository.SEARCH_SORTS, "-received")
+    number, limit, offset = window(page)
+    rows, total = await repository.search_cases(db, filters, order=order, limit=limit, offset=offset)
+    return Page([search_row(r, sees_pii=sees_pii) for r in rows], total, number), key
 
 
 def capacity(hierarchy: Hierarchy) -> dict[str, float]:

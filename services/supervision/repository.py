@@ -48,6 +48,14 @@ GUARDED = {"status": SET_STATUS, "stage": SET_STAGE, "org_unit": SET_ORG_UNIT, "
 
 ADD_WORKERS = ("UPDATE cases SET worker_count = worker_count + $2, group_dispute = group_dispute OR $3 "
                "WHERE case_id = $1")
+#: Who the case is about, for the search: workers' names and ID numbers (each once) and the employer.
+ADD_PARTIES = (
+    "UPDATE cases SET worker_names = ARRAY(SELECT DISTINCT unnest(worker_names || $2::text[])), "
+    "worker_ids = ARRAY(SELECT DISTINCT unnest(worker_ids || $3::text[])), "
+    "employer_name = coalesce($4, employer_name) WHERE case_id = $1 RETURNING 1")
+SET_PARTIES_TEXT = (
+    "UPDATE cases SET parties = array_to_string(worker_names, ' ') || ' ' || coalesce(employer_name, '') "
+    "WHERE case_id = $1")
 COUNT_REOPENING = "UPDATE cases SET reopened = reopened + 1, closed_at = NULL WHERE case_id = $1"
 #: The case's own copy of a backbone deadline; an older event about it changes nothing (RETURNING tells).
 UPSERT_DEADLINE = (
@@ -91,6 +99,12 @@ async def set_case(conn: asyncpg.Connection, case_id: str, **values: Any) -> Non
 
 async def add_workers(conn: asyncpg.Connection, case_id: str, *, new_workers: int, group_dispute: bool) -> None:
     await conn.execute(ADD_WORKERS, case_id, new_workers, group_dispute)
+
+
+async def add_parties(conn: asyncpg.Connection, case_id: str, *, names: Sequence[str], ids: Sequence[str],
+                      employer: str | None) -> None:
+    await conn.execute(ADD_PARTIES, case_id, list(names), list(ids), employer)
+    await conn.execute(SET_PARTIES_TEXT, case_id)
 
 
 async def count_reopening(conn: asyncpg.Connection, case_id: str) -> None:
@@ -201,14 +215,52 @@ async def case_alerts(db: Db, case_id: str) -> list[Alert]:
 
 CASE_SCOPE = "SELECT org_unit, partner_code FROM cases WHERE case_id = $1"
 CASE_BY_ID = "SELECT * FROM cases WHERE case_id = $1"
+#: Overdue now (当前超期) — the one definition of the board's 已超期, the statistics' 当前超期, the case search's and
+#: ``GET /api/v1/cases?overdue=``: a case neither resolved nor closed whose tier clock (the 1/5/15 rule) is breached,
+#: i.e. has an overdue alert of its tier clock not resolved (an acknowledged alert still counts: acknowledging stops
+#: the escalation, not the overdue). A case counts once. A stage clock breached alone (the union's 15 days, the
+#: legal-aid review) is shown on the board apart, not counted here.
+OVERDUE = (
+    "(coalesce(c.status, '') NOT IN ('resolved', 'closed') AND EXISTS (SELECT 1 FROM alerts a "
+    "WHERE a.case_id = c.case_id AND a.kind = 'overdue' AND a.deadline_kind = 'tier' AND a.state <> 'resolved'))")
 FIND_CASES = (
     "SELECT c.* FROM cases c WHERE ($1::text IS NULL OR c.case_id = $1 OR EXISTS "
     "(SELECT 1 FROM case_refs r WHERE r.case_id = c.case_id AND r.ref = $1)) "
     "AND ($2::text IS NULL OR c.status = $2) AND ($3::text IS NULL OR c.tier = $3) "
     "AND ($4::text[] IS NULL OR c.org_unit = ANY($4)) "
-    "AND ($5::bool IS NULL OR $5 = EXISTS (SELECT 1 FROM alerts a WHERE a.case_id = c.case_id "
-    "AND a.kind = 'overdue' AND a.state <> 'resolved')) AND c.received_at IS NOT NULL "
+    f"AND ($5::bool IS NULL OR $5 = {OVERDUE}) AND c.received_at IS NOT NULL "
     "ORDER BY c.due_at NULLS LAST LIMIT $6")
+#: The case search (案件查询). $1 units (None: all); $2 the words typed: a case number, a court or arbitration
+#: number, a full ID number (each exactly), or part of a worker's or the employer's name ($3, LIKE-escaped);
+#: $4 status, $5 stage, $6 tier, $7 overdue now, $8/$9 received from/before, $10 finished (resolved or closed).
+#: Each way of finding is its own indexed branch (primary keys, the ID numbers' GIN, the names' trigrams).
+SEARCH_WHERE = (
+    "c.received_at IS NOT NULL AND ($1::text[] IS NULL OR c.org_unit = ANY($1)) "
+    "AND ($2::text IS NULL OR c.case_id IN (SELECT case_id FROM cases WHERE case_id = upper($2) "
+    "UNION SELECT case_id FROM case_refs WHERE ref = $2 "
+    "UNION SELECT case_id FROM cases WHERE worker_ids @> ARRAY[upper($2)] "
+    "UNION SELECT case_id FROM cases WHERE parties ILIKE '%' || $3 || '%')) "
+    "AND ($4::text IS NULL OR c.status = $4) AND ($5::text IS NULL OR c.stage = $5) "
+    "AND ($6::text IS NULL OR c.tier = $6) "
+    f"AND ($7::bool IS NULL OR $7 = {OVERDUE}) "
+    "AND ($8::timestamptz IS NULL OR c.received_at >= $8) AND ($9::timestamptz IS NULL OR c.received_at < $9) "
+    "AND ($10::bool IS NULL OR $10 = (coalesce(c.status, '') IN ('resolved', 'closed')))")
+SEARCH_COUNT = f"SELECT count(*) FROM cases c WHERE {SEARCH_WHERE}"
+#: What a row of the search shows (and whether the case is overdue now, by the one definition).
+SEARCH_COLUMNS = (
+    "c.case_id, c.status, c.stage, c.tier, c.org_unit, c.due_at, c.received_at, c.channel, c.worker_names, "
+    "c.worker_ids, c.employer_name, c.mediator_name, c.claim_types, c.partner_code, "
+    f"(SELECT array_agg(r.ref ORDER BY r.ref) FROM case_refs r WHERE r.case_id = c.case_id) AS refs, {OVERDUE} AS overdue")
+#: The sort keys the search offers (key → column).
+SEARCH_SORTS = {"received": "c.received_at", "due": "c.due_at", "case": "c.case_id", "status": "c.status",
+                "tier": "c.tier", "unit": "c.org_unit"}
+#: The overdue cases of the board, one row each: the case's newest unresolved tier alert ($1 units, $2 limit).
+BOARD_OVERDUE = (
+    "SELECT * FROM (SELECT DISTINCT ON (c.case_id) a.* FROM cases c JOIN alerts a ON a.case_id = c.case_id "
+    "AND a.kind = 'overdue' AND a.deadline_kind = 'tier' AND a.state <> 'resolved' "
+    "WHERE coalesce(c.status, '') NOT IN ('resolved', 'closed') AND c.received_at IS NOT NULL "
+    "AND ($1::text[] IS NULL OR c.org_unit = ANY($1)) ORDER BY c.case_id, a.alert_id DESC) o "
+    "ORDER BY due_at NULLS LAST, alert_id LIMIT $2")
 #: The services' clocks of a case (supervision's own escalation clocks are bookkeeping, not the case's).
 CASE_DEADLINES = "SELECT * FROM case_deadlines WHERE case_id = $1 AND owner <> 'supervision' ORDER BY changed_at"
 #: A case's timeline with what its own partner (the court or bureau that referred it) sent under its numbers.
@@ -242,6 +294,39 @@ async def find_cases(db: Db, *, ref: str | None, status: str | None, tier: str |
                      org_units: Sequence[str] | None, overdue: bool | None, limit: int) -> list[asyncpg.Record]:
     return await db.fetch(FIND_CASES, ref, status, tier, list(org_units) if org_units is not None else None,
                           overdue, limit)
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _search_args(f: dict[str, Any]) -> list[Any]:
+    q = (f.get("q") or "").strip() or None
+    units = f.get("units")
+    return [list(units) if units is not None else None, q, _like(q) if q else None, f.get("status"), f.get("stage"),
+            f.get("tier"), f.get("overdue"), f.get("start"), f.get("end"), f.get("finished")]
+
+
+async def search_cases(db: Db, filters: dict[str, Any], *, order: str, limit: int, offset: int
+                       ) -> tuple[list[asyncpg.Record], int]:
+    """One page of the case search and how many cases match; ``order`` from ``SEARCH_SORTS`` (a whitelist)."""
+    args = _search_args(filters)
+    total = int(await db.fetchval(SEARCH_COUNT, *args))
+    rows = await db.fetch(f"SELECT {SEARCH_COLUMNS} FROM cases c WHERE {SEARCH_WHERE} ORDER BY {order}, c.case_id "
+                          "LIMIT $11 OFFSET $12", *args, limit, offset)
+    return rows, total
+
+
+CASE_PARTIES = "SELECT case_id, worker_names, employer_name FROM cases WHERE case_id = ANY($1::text[])"
+
+
+async def case_parties(db: Db, case_ids: Sequence[str]) -> dict[str, asyncpg.Record]:
+    """Who each case is about (workers' names, the employer), for lists that name cases."""
+    return {r["case_id"]: r for r in await db.fetch(CASE_PARTIES, list(case_ids))}
+
+
+async def board_overdue(db: Db, units: Sequence[str] | None, limit: int = 500) -> list[Alert]:
+    return _alerts(await db.fetch(BOARD_OVERDUE, list(units) if units is not None else None, limit))
 
 
 async def case_deadlines(db: Db, case_id: str) -> list[asyncpg.Record]:
@@ -291,13 +376,31 @@ STATS_ON_TIME = (
     "SELECT tier, count(*) FILTER (WHERE on_time IS NOT NULL) AS resolved, "
     f"count(*) FILTER (WHERE on_time) AS on_time FROM cases c WHERE {_IN_SCOPE} AND tier IS NOT NULL "
     "GROUP BY tier")
-#: Overdue now (当前超期), the one definition the statistics and the live board share: a case neither resolved nor
-#: closed whose tier clock (the 1/5/15 rule) is breached, i.e. has an overdue alert not resolved (an acknowledged
-#: alert still counts: acknowledging stops the escalation, not the overdue). A case counts once.
-OVERDUE_NOW = (
-    "SELECT count(*) FROM cases c WHERE c.status NOT IN ('resolved', 'closed') AND EXISTS (SELECT 1 FROM alerts a "
-    "WHERE a.case_id = c.case_id AND a.kind = 'overdue' AND a.deadline_kind = 'tier' AND a.state <> 'resolved') "
-    f"AND {_IN_SCOPE}")
+#: Overdue now within the statistics' scope (``OVERDUE``, the one definition).
+OVERDUE_NOW = f"SELECT count(*) FROM cases c WHERE {OVERDUE} AND {_IN_SCOPE}"
+#: The mediators' figures (per mediator, within a unit): caseload (open cases), settled of concluded mediations,
+#: on time of the cases whose tier clock ended, and the average days from receipt to a settlement.
+_FIGURES = (
+    "count(*) FILTER (WHERE coalesce(c.status, '') NOT IN ('resolved', 'closed')) AS open_cases, "
+    "count(*) FILTER (WHERE c.mediation_outcome = 'settled') AS settled, "
+    "count(*) FILTER (WHERE c.mediation_outcome IS NOT NULL) AS concluded, "
+    "count(*) FILTER (WHERE c.on_time IS NOT NULL) AS timed, count(*) FILTER (WHERE c.on_time) AS on_time, "
+    "avg(extract(epoch FROM c.resolved_at - c.received_at) / 86400) "
+    "FILTER (WHERE c.mediation_outcome = 'settled' AND c.resolved_at IS NOT NULL) AS settle_days")
+MEDIATOR_FIGURES = (
+    f"SELECT c.mediator_id, max(c.mediator_name) AS mediator_name, c.org_unit, {_FIGURES} "
+    f"FROM cases c WHERE c.mediator_id IS NOT NULL AND {_IN_SCOPE} GROUP BY c.mediator_id, c.org_unit "
+    "ORDER BY c.org_unit, 2")
+UNIT_FIGURES = (
+    f"SELECT c.org_unit, count(DISTINCT c.mediator_id) AS mediators, {_FIGURES} "
+    f"FROM cases c WHERE c.mediator_id IS NOT NULL AND {_IN_SCOPE} GROUP BY c.org_unit ORDER BY c.org_unit")
+#: The cases of the statistics' scope, one row each, for the case-level export ($6 limit).
+STATS_CASES = (
+    "SELECT c.case_id, c.received_at, c.channel, c.tier, c.status, c.stage, c.org_unit, c.mediator_name, "
+    "c.claim_types, c.claim_amount, c.worker_count, c.employer_name, c.due_at, c.on_time, c.mediation_outcome, "
+    "c.settled_amount, c.amount_recovered, c.satisfaction, c.resolved_at, "
+    "(SELECT array_agg(r.ref ORDER BY r.ref) FROM case_refs r WHERE r.case_id = c.case_id) AS refs, "
+    f"{OVERDUE} AS overdue FROM cases c WHERE {_IN_SCOPE} ORDER BY c.received_at, c.case_id LIMIT $6")
 
 
 async def stats_totals(db: Db, scope: Sequence[Any]) -> asyncpg.Record:
@@ -320,6 +423,18 @@ async def stats_on_time(db: Db, scope: Sequence[Any]) -> list[asyncpg.Record]:
 
 async def overdue_now(db: Db, scope: Sequence[Any]) -> int:
     return int(await db.fetchval(OVERDUE_NOW, *scope))
+
+
+async def mediator_figures(db: Db, scope: Sequence[Any]) -> list[asyncpg.Record]:
+    return await db.fetch(MEDIATOR_FIGURES, *scope)
+
+
+async def unit_figures(db: Db, scope: Sequence[Any]) -> list[asyncpg.Record]:
+    return await db.fetch(UNIT_FIGURES, *scope)
+
+
+async def stats_cases(db: Db, scope: Sequence[Any], limit: int) -> list[asyncpg.Record]:
+    return await db.fetch(STATS_CASES, *scope, limit)
 
 
 # --- rebuild -------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from services.calendar.seed import package_years
 from services.supervision.domain.escalation import next_escalation
 from services.supervision.domain.forecast import OpenCase, forecast
 from services.supervision.domain.timeline import describe
-from services.supervision.stats import to_csv
+from services.supervision.stats import _safe, to_csv
 
 pytestmark = pytest.mark.clock
 
@@ -49,4 +49,5 @@ def test_csv_is_excel_friendly_and_safe_against_formulas():
              "satisfaction": {"responses": 0, "average": None}, "online_share": None}
     text = to_csv(stats)
     assert text.startswith("\ufeff类别,指标,数值")
-    assert "'=cmd" in text and ",=cmd" not in text
+    assert ",=cmd" not in text and "未知（=cmd" in text  # a code the glossary lacks is named as such, never run
+    assert _safe("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0" and _safe("-5") == "'-5"

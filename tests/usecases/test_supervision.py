@@ -345,7 +345,117 @@ async def test_the_board_and_the_statistics_count_the_same_cases_overdue_now(wor
         board = await queries.board(world.conn, units=units, hierarchy=HIERARCHY)
         figures = await stats.compute(world.conn, stats.Scope(org_units=tuple(units) if units else None))
         assert (board["overdue_now"], figures["overdue_now"]) == (3, 3), unit
-    # the board still lists every unresolved overdue alert for the supervisors to act on
-    listed = sorted(a["case_id"] for a in (await queries.board(world.conn, units=None, hierarchy=HIERARCHY))["alerts"]
-                    if a["kind"] == "overdue")
-    assert listed == ["O-acked", "O-open", "O-resolved", "O-stage", "O-two", "O-two"]
+    # the board lists exactly the cases it counts (one row each), the case search and ``GET /api/v1/cases?overdue=``
+    # find the same ones; a stage clock breached alone is shown apart, not as 已超期
+    board = await queries.board(world.conn, units=None, hierarchy=HIERARCHY)
+    assert sorted(a["case_id"] for a in board["overdue"]) == ["O-acked", "O-open", "O-two"]
+    assert len(board["overdue"]) == board["overdue_now"]
+    assert sorted(a["case_id"] for a in board["stage_overdue"]) == ["O-stage", "O-two"]
+    found = await queries.find_cases(world.conn, ref=None, status=None, tier=None, org_units=None, overdue=True,
+                                     limit=50)
+    assert sorted(r["case_id"] for r in found) == ["O-acked", "O-open", "O-two"]
+    page, _ = await queries.search(world.conn, {"overdue": True}, sort=None, page=1, sees_pii=False)
+    assert sorted(c["case_id"] for c in page.items) == ["O-acked", "O-open", "O-two"] and page.total == 3
+    not_overdue = await queries.find_cases(world.conn, ref=None, status=None, tier=None, org_units=None,
+                                           overdue=False, limit=50)
+    assert {"O-resolved", "O-met", "O-stage"} <= {r["case_id"] for r in not_overdue}
+
+
+# --- the case search and the mediators' figures ---------------------------------------------------------------
+
+
+async def test_the_case_search_finds_a_case_by_number_reference_worker_id_and_employer(world):
+    t0 = world.now - timedelta(days=2)
+    f = await received_and_dispatched(world, "F-1", t0, n=41, refs=CaseRefs(court_code=COURT,
+                                                                              court_case_no="（2026）青0103民诉前41号"))
+    await received_and_dispatched(world, "F-2", t0 - timedelta(days=1), n=42)
+    worker, employer = f.workers[0], f.employer.name
+
+    async def ids(q: str | None = None, *, sees_pii: bool = False, **filters: Any) -> list[str]:
+        page, _ = await queries.search(world.conn, {"q": q, **filters}, sort=None, page=1, sees_pii=sees_pii)
+        return [c["case_id"] for c in page.items]
+
+    assert await ids("F-1") == ["F-1"] and await ids("f-1") == ["F-1"]
+    assert await ids("（2026）青0103民诉前41号") == ["F-1"]
+    assert await ids(worker.name) == ["F-1"] and await ids("督办职工4") == ["F-1", "F-2"]  # newest received first
+    assert await ids(worker.id_number) == ["F-1"]  # the full ID number finds it, whoever searches
+    assert await ids(employer[2:]) == ["F-1"]
+    assert await ids("100%_") == [] and await ids(None, tier="difficult") == []
+    assert await ids(None, units=queries.units_under(HIERARCHY, "QH-HD")) == []  # another unit's clerk: nothing
+    assert await ids(None, finished=True) == [] and await ids(None, finished=False) == ["F-1", "F-2"]
+    # the ID number is masked for a role that does not need it, in full for one that does
+    masked, _ = await queries.search(world.conn, {"q": "F-1"}, sort=None, page=1, sees_pii=False)
+    assert masked.items[0]["worker_ids"] == [worker.id_number[:6] + "********" + worker.id_number[-4:]]
+    full, _ = await queries.search(world.conn, {"q": "F-1"}, sort="case", page=1, sees_pii=True)
+    assert full.items[0]["worker_ids"] == [worker.id_number] and full.items[0]["employer_name"] == employer
+    oldest, key = await queries.search(world.conn, {}, sort="received", page=1, sees_pii=False)
+    assert key == "received" and [c["case_id"] for c in oldest.items][:2] == ["F-2", "F-1"]
+
+
+async def test_the_mediators_figures_name_each_mediator_and_unit(world):
+    t0 = world.now - timedelta(days=6)
+    for n, case_id in enumerate(["M-1", "M-2", "M-3"], start=1):
+        await received_and_dispatched(world, case_id, t0, n=50 + n)
+    await settled(world, "M-1", t0)  # 王调解: settled 2 days after receipt
+    await project(world, "deadline.met", clock_signal("M-1", "met", at=t0 + timedelta(days=2),
+                                                      due_at=t0 + timedelta(days=15), on_time=True),
+                  subject="M-1", at=t0 + timedelta(days=2))
+    await project(world, "mediation.case_opened", CaseOpened(case_id="M-2", org_unit=UNIT, kind="union",
+                                                             tier="general", due_at=t0 + timedelta(days=15)),
+                  subject="M-2", at=t0)
+    await project(world, "mediation.mediator_assigned",
+                  MediatorAssigned(case_id="M-2", mediator_id="m-cd-1", mediator_name="王调解", org_unit=UNIT,
+                                   reason="容量"), subject="M-2", at=t0 + timedelta(minutes=1))
+    await project(world, "mediation.case_resolved",
+                  CaseResolved(case_id="M-2", outcome="failed", resolved_at=world.now, org_unit=UNIT),
+                  subject="M-2", at=world.now)
+    await project(world, "mediation.mediator_assigned",
+                  MediatorAssigned(case_id="M-3", mediator_id="m-cd-2", mediator_name="李调解", org_unit=UNIT,
+                                   reason="容量"), subject="M-3", at=t0 + timedelta(minutes=1))
+
+    figs = await stats.figures(world.conn, stats.Scope(org_units=tuple(queries.units_under(HIERARCHY, "QH-XN"))),
+                               HIERARCHY)
+    by_name = {m["mediator_name"]: m for m in figs["mediators"]}
+    assert set(by_name) == {"王调解", "李调解"} and by_name["王调解"]["org_unit_name"] == "城东区总工会"
+    wang = by_name["王调解"]
+    assert (wang["open_cases"], wang["settled"], wang["concluded"], wang["success_rate"]) == (0, 1, 2, 0.5)
+    assert (wang["on_time_rate"], wang["avg_days_to_settle"]) == (1.0, 2.0)
+    li = by_name["李调解"]
+    assert (li["open_cases"], li["success_rate"], li["on_time_rate"], li["avg_days_to_settle"]) == (1, None, None, None)
+    [unit] = figs["units"]
+    assert (unit["org_unit_name"], unit["mediators"], unit["open_cases"], unit["settled"]) == ("城东区总工会", 2, 1, 1)
+    text = stats.figures_csv(figs)
+    assert text.startswith("\ufeff调解员,所属单位,在办案件") and "王调解,城东区总工会,0,2,1,50.0%,100.0%,2.0" in text
+    assert "m-cd-1" not in text
+
+    rows = await stats.case_rows(world.conn, stats.Scope(org_units=(UNIT,)))
+    csv_text = stats.cases_csv(rows, HIERARCHY)
+    header, *lines = csv_text.lstrip("\ufeff").splitlines()
+    assert header.startswith("案件编号,法院/仲裁案号,受理时间,受理渠道,分级,状态")
+    [m1] = [line for line in lines if line.startswith("M-1,")]
+    assert "城东区总工会" in m1 and "王调解" in m1 and "欠薪" in m1 and "调解成功" in m1 and "3000.00" in m1
+
+
+async def test_a_supervisor_reports_an_alert_to_the_unit_above_at_once(world):
+    t0 = world.now - timedelta(days=20)
+    await received_and_dispatched(world, "E-1", t0)
+    due = world.now - timedelta(hours=2)
+    await project(world, "deadline.breached", clock_signal("E-1", "breached", at=due, due_at=due), subject="E-1",
+                  at=due)
+    [alert] = await queries.open_alerts(world.conn, kinds=["overdue"], units=None)
+    up = await world.run(lambda ctx: alerts.escalate_now(ctx, alert_id=alert.alert_id, actor="城东区督办员",
+                                                         note="用人单位拒不配合", hierarchy=HIERARCHY))
+    assert (up.escalated_to, up.level) == ("QH-XN", 1)
+    [published] = world.records("supervision.alert_escalated")
+    data = json.loads(published.value)["data"]
+    assert data["note"] == "用人单位拒不配合" and data["actor"] == "城东区督办员"
+    # the level's clock stopped, the next level's runs
+    assert await world.conn.fetchval("SELECT state FROM deadlines WHERE owner = 'supervision' AND kind = $1",
+                                     f"escalate:{alert.alert_id}:0") == "cancelled"
+    assert await world.conn.fetchval("SELECT state FROM deadlines WHERE owner = 'supervision' AND kind = $1",
+                                     f"escalate:{alert.alert_id}:1") == "open"
+    await world.run(lambda ctx: alerts.escalate_now(ctx, alert_id=alert.alert_id, actor="市总", note="再报",
+                                                    hierarchy=HIERARCHY))
+    with pytest.raises(Conflict, match="最高一级"):
+        await world.run(lambda ctx: alerts.escalate_now(ctx, alert_id=alert.alert_id, actor="省总", note="再报",
+                                                        hierarchy=HIERARCHY))

@@ -3,46 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from services.calendar.model import SHANGHAI
-
-TIER_ZH = {"general": "一般", "difficult": "难点", "complex": "特别复杂"}
-CHANNEL_ZH = {"hotline": "12351热线", "window": "服务窗口", "online": "网上申请", "court": "法院委派/委托",
-              "bureau": "仲裁委裁前调解"}
-ROUTE_ZH = {"mediation": "调解", "legal_aid": "法律援助", "answered": "当场答复", "referred_elsewhere": "转属地处理"}
-CLOCK_ZH = {"tier": "办结期限", "union_mediation": "工会调解15日", "court_entrusted": "法院委托调解期限",
-            "legal_aid_decision": "法律援助审查7日", "lawyer_assignment": "指派律师3日", "followup_first": "首次回访"}
-OUTCOME_ZH = {"settled": "调解成功", "failed": "调解不成", "withdrawn": "撤回", "closed_by_court": "法院已立案"}
-SERVICE_ZH = {"intake": "受理", "mediation": "调解", "legal_aid": "法律援助", "followup": "回访",
-              "supervision": "督办", "court": "法院", "bureau": "仲裁委"}
+from events.glossary import zh
+from services.web.words import day, money, when
 
 
 def clock(kind: str) -> str:
-    if kind.startswith("instalment_check"):
-        return "分期履行核查"
-    if kind.startswith("escalate"):
-        return "督办升级"
-    return CLOCK_ZH.get(kind, kind)
+    """A clock's name (per-instance clocks such as ``instalment_check:2`` by their kind)."""
+    return zh("clock", kind)
 
 
 def _t(value: Any) -> str:
-    """An instant as users read it: Asia/Shanghai, to the minute."""
-    if not value:
-        return ""
-    try:
-        return datetime.fromisoformat(str(value)).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return str(value)[:16].replace("T", " ")
-
-
-STATUS_ZH = {"received": "已受理", "dispatched": "已派单", "in_mediation": "调解中", "represented": "法律援助代理中",
-             "resolved": "已办结（待回访）", "closed": "已结案", "reopened": "重新办理"}
-STAGE_ZH = {"intake": "受理", "mediation": "调解", "legal_aid": "法律援助", "followup": "回访", "closed": "结案",
-            "answered": "当场答复", "referred_elsewhere": "转属地"}
-DEADLINE_STATE_ZH = {"open": "计时中", "paused": "已暂停", "met": "已完成", "breached": "已超期", "cancelled": "已取消",
-                     "handed_over": "已移交"}
+    """An instant as users read it: Asia/Shanghai, to the minute, in Chinese (``2026年12月3日 14:30``)."""
+    return when(value) if value else ""
 
 
 def describe(event_type: str, data: dict[str, Any], names: Mapping[str, str] | None = None) -> str:
@@ -51,22 +25,23 @@ def describe(event_type: str, data: dict[str, Any], names: Mapping[str, str] | N
     match event_type:
         case "intake.case_received":
             f = d.get("facts", {})
-            return f"受理登记（{CHANNEL_ZH.get(f.get('channel'), f.get('channel'))}），职工{len(f.get('workers', []))}人"
+            return f"受理登记（{zh('channel', f.get('channel'))}），职工{len(f.get('workers', []))}人"
         case "intake.case_triaged":
-            return f"分级：{TIER_ZH.get(d.get('tier'), d.get('tier'))}，办结期限 {_t(d.get('due_at'))}" + \
+            return f"分级：{zh('tier_short', d.get('tier'))}，办结期限 {_t(d.get('due_at'))}" + \
                 ("（暂定）" if d.get("provisional") else "")
         case "intake.case_reclassified":
-            return f"调整分级：{TIER_ZH.get(d.get('from_tier'))}→{TIER_ZH.get(d.get('to_tier'))}，理由：{d.get('reason')}"
+            return (f"调整分级：{zh('tier_short', d.get('from_tier'))}→{zh('tier_short', d.get('to_tier'))}，"
+                    f"理由：{d.get('reason')}")
         case "intake.case_linked":
             return f"同一争议再次来访，已关联（新增职工{d.get('new_workers', 0)}人）"
         case "intake.case_dispatched":
-            return f"派单至 {unit}（{ROUTE_ZH.get(d.get('route'), d.get('route'))}），第{d.get('attempt', 1)}次"
+            return f"派单至 {unit}（{zh('route', d.get('route'))}），第{d.get('attempt', 1)}次"
         case "intake.case_declined":
             return f"{unit} 退单：{d.get('reason')}"
         case "mediation.case_opened":
             return f"调解立案，承办单位 {unit}"
         case "intake.case_answered":
-            return f"{ROUTE_ZH.get(d.get('resolution'), '')}：{d.get('answer', '')[:60]}"
+            return f"{zh('route', d.get('resolution'))}：{d.get('answer', '')[:60]}"
         case "mediation.mediator_assigned":
             return f"分派调解员 {d.get('mediator_name')}"
         case "mediation.assignment_accepted":
@@ -78,14 +53,14 @@ def describe(event_type: str, data: dict[str, Any], names: Mapping[str, str] | N
         case "mediation.session_held":
             return f"召开调解会，到场：{'、'.join(d.get('parties_present', []))}"
         case "mediation.settled":
-            return f"达成调解协议，金额 {d.get('agreement', {}).get('amount_cny')} 元" + \
+            return f"达成调解协议，金额 {money(d.get('agreement', {}).get('amount_cny'))}" + \
                 ("，申请司法确认" if d.get("confirmation_requested") else "")
         case "mediation.confirmation_recorded":
             return "法院裁定确认调解协议有效" if d.get("decision") == "confirmed" else f"法院不予确认：{d.get('reason')}"
         case "mediation.failed":
             return f"调解不成，争议焦点：{'；'.join(d.get('disputed_points', []))}"
         case "mediation.case_resolved":
-            return f"调解结束：{OUTCOME_ZH.get(d.get('outcome'), d.get('outcome'))}"
+            return f"调解结束：{zh('outcome', d.get('outcome'))}"
         case "mediation.handed_to_legal_aid":
             return "转法律援助"
         case "mediation.case_reopened":
@@ -97,12 +72,12 @@ def describe(event_type: str, data: dict[str, Any], names: Mapping[str, str] | N
         case "legalaid.lawyer_assigned":
             return f"指派律师 {d.get('lawyer_name')}（{d.get('firm')}）"
         case "legalaid.progress_recorded":
-            return f"代理进展：{d.get('stage')} {d.get('note', '')}"
+            return f"代理进展：{zh('legal_aid_stage', d.get('stage'))} {d.get('note', '')}"
         case "legalaid.case_concluded":
-            return f"法律援助办结，挽回 {d.get('amount_recovered_cny')} 元"
+            return f"法律援助办结，挽回 {money(d.get('amount_recovered_cny'))}"
         case "followup.scheduled":
             n = d.get("instalment_no")
-            return f"安排回访 {d.get('due_date')}" + (f"（第{n}期履行核查）" if n else "")
+            return f"安排回访 {day(d.get('due_date'))}" + (f"（第{n}期履行核查）" if n else "")
         case "followup.completed":
             return f"回访：满意度 {d.get('satisfaction')} 分 {d.get('comment', '')}"
         case "followup.instalment_paid":
@@ -127,7 +102,7 @@ def describe(event_type: str, data: dict[str, Any], names: Mapping[str, str] | N
         case "bureau.arbitration_accepted":
             return "仲裁委受理仲裁申请"
         case "bureau.award_issued":
-            return f"仲裁裁决，裁决金额 {d.get('amount_awarded_cny')} 元"
+            return f"仲裁裁决，裁决金额 {money(d.get('amount_awarded_cny'))}"
     if event_type.startswith("deadline."):
         signal = event_type.split(".", 1)[1]
         label = {"started": "开始计时", "warning": "临近期限预警", "breached": "已超期", "paused": "暂停计时",
@@ -137,7 +112,8 @@ def describe(event_type: str, data: dict[str, Any], names: Mapping[str, str] | N
         return f"{clock(d.get('kind', ''))}：{label}{extra}" + (f"（{d['reason']}）" if d.get("reason") and signal in (
             "paused", "extended", "resumed") else "")
     if event_type.startswith("supervision.alert_"):
-        return {"raised": "督办提醒", "escalated": f"升级督办至 {d.get('escalated_to')}",
+        up = (names or {}).get(d.get("escalated_to", ""), d.get("escalated_to"))
+        return {"raised": "督办提醒", "escalated": f"升级督办至 {up}",
                 "acknowledged": f"督办已确认：{d.get('note', '')}", "resolved": "督办解除"}[event_type.rsplit("_", 1)[1]]
     return event_type
 
