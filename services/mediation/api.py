@@ -302,12 +302,19 @@ async def worklist_page(request: Request, runtime: RuntimeDep, config: ConfigDep
     me = authorize(request, "read", roles=("mediator", "supervisor"), unit=principal(request).org_unit,
                    hierarchy=config.hierarchy)
     hierarchy = config.hierarchy
-    home = me.org_unit or ""
-    units_in_scope = [hierarchy.units[c] for c in hierarchy.subtree(home)] if me.role == "supervisor" else []
+    home = me.org_unit
+    if me.role != "supervisor":
+        units_in_scope = []
+    else:  # a supervisor's unit and those below it (the functional tests' system caller: all of them)
+        units_in_scope = [hierarchy.units[c] for c in (hierarchy.subtree(home) if home else hierarchy.units)]
     unit = _choice(unit, {u.code for u in units_in_scope})
     mediator_id = me.mediator_id if me.role == "mediator" else None
+    if me.role == "supervisor":
+        scope = list(hierarchy.subtree(unit)) if unit else list(hierarchy.subtree(home)) if home else None
+    else:
+        scope = [home or ""]
     where = repo.WorklistFilter(
-        org_units=list(hierarchy.subtree(unit or home)) if me.role == "supervisor" else [home],
+        org_units=scope,
         also_assigned_to=mediator_id, mediator_id=mediator_id if mine and mediator_id else None,
         text=(q or "").strip()[:100] or None, state=_choice(state, MEDIATION_STATE), tier=_choice(tier, TIER_SHORT),
         due=_choice(due, DUE_FILTERS))
