@@ -62,6 +62,30 @@ REFERRAL_KIND = {"pre_filing": "诉前委派", "post_filing": "诉中委托"}
 PROCEDURE = {"ordinary": "普通程序", "simplified": "简易程序"}
 PARTY = {"worker": "职工", "employer": "用人单位", "lawyer": "律师", "representative": "职工代表"}
 
+#: what a mediation case's log (办理记录) records, as the case page names it
+MEDIATION_ACTION = {
+    "opened": "调解立案", "assigned": "分派调解员", "accepted": "签收", "declined": "拒绝接收", "reassigning": "改派",
+    "session_scheduled": "安排调解会", "session_held": "召开调解会", "settled": "调解成功", "failed": "调解不成",
+    "withdrawn": "撤回", "confirmation_confirmed": "法院确认调解协议", "confirmation_rejected": "法院不予确认调解协议",
+    "court_filed": "法院立案", "window_extended": "延长委托调解期限", "reopened": "重新调解", "moved": "转交其他单位",
+    "assignment_pending": "待分派（暂无可接案的调解员）", "arbitration_accepted": "仲裁委受理",
+    "award_issued": "仲裁裁决", "reclassified": "调整分级", "enforcement_requested": "申请强制执行",
+    "clock_paused": "暂停计时", "clock_resumed": "恢复计时",
+}
+#: the details a mediation log entry carries, by the words that introduce them
+MEDIATION_DETAIL = {
+    "reason": "理由", "mediator_name": "调解员", "mediator_id": "调解员", "previous": "原调解员", "at": "时间",
+    "location": "地点", "parties_present": "到场", "result": "结果", "amount_cny": "协议金额", "instalments": "分期",
+    "confirmation_requested": "申请司法确认", "disputed_points": "争议焦点", "to_legal_aid": "转法律援助",
+    "due_at": "新的期限", "consent": "双方同意", "org_unit": "单位", "kind": "来源", "tier": "分级",
+    "attempt": "次数", "amount_awarded_cny": "裁决金额",
+}
+#: what happened at a mediation session (调解会), as the mediator records it
+SESSION_RESULT = {"continue": "继续调解", "agreed": "达成一致", "no_agreement": "未能达成一致",
+                  "absent": "当事人未到场"}
+#: who acts in a case log without being a person: the partners and the services themselves
+SYSTEM_ACTOR = {"court": "人民法院", "bureau": "仲裁委", "followup": "回访", "system": "系统自动", "intake": "受理"}
+
 #: the events of the catalog as a timeline or a notice names them
 EVENT: dict[str, str] = {
     "court.case_referred": "法院委派/委托调解", "court.confirmation_decided": "法院司法确认决定",
@@ -110,7 +134,8 @@ TABLES: dict[str, Mapping[str, str]] = {
     "status": STATUS, "stage": STAGE, "deadline_state": DEADLINE_STATE, "pause_reason": PAUSE_REASON, "clock": CLOCK,
     "followup_kind": FOLLOWUP_KIND, "followup_state": FOLLOWUP_STATE, "flag_reason": FLAG_REASON, "service": SERVICE,
     "role": ROLE, "alert_level": ALERT_LEVEL, "alert_state": ALERT_STATE, "referral_kind": REFERRAL_KIND,
-    "procedure": PROCEDURE, "party": PARTY, "event": EVENT,
+    "procedure": PROCEDURE, "party": PARTY, "event": EVENT, "mediation_action": MEDIATION_ACTION,
+    "mediation_detail": MEDIATION_DETAIL, "session_result": SESSION_RESULT, "system_actor": SYSTEM_ACTOR,
 }
 
 

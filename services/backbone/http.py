@@ -38,6 +38,8 @@ _ZH_REASONS = {
     "json_invalid": "请求体不是有效的 JSON",
     "decimal_max_places": "最多两位小数",
     "decimal_parsing": "必须是数字",
+    "decimal_type": "必须是数字",
+    "date_from_datetime_parsing": "不是有效的日期（如 2026-03-02）",
     "float_parsing": "必须是数字",
     "int_parsing": "必须是整数",
     "bool_parsing": "必须是 true 或 false",

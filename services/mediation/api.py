@@ -10,11 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import AwareDatetime, Field
 
-from events.common import CLAIM_ZH, Agreement
+from events.common import Agreement
+from events.glossary import MEDIATION_STATE, TIER_SHORT
 from services.backbone import usecase
 from services.backbone.consumer import HandlerContext
 from services.backbone.http import StrictModel
 from services.backbone.runtime import Runtime, RuntimeDep
+from services.calendar.model import SHANGHAI
 from services.mediation import assignment, clocks, outcomes, registry, sessions
 from services.mediation import repository as repo
 from services.mediation.deps import (
@@ -25,8 +27,7 @@ from services.mediation.deps import (
     SupervisedCase,
     required_mediator,
 )
-from services.mediation.domain.case import STATE_ZH
-from services.mediation.views import ACTION_ZH, case_detail, summary
+from services.mediation.views import case_detail, summary
 from services.mediation.waiting import RoomSignal
 from services.security.guard import (
     acting,
@@ -38,7 +39,9 @@ from services.security.guard import (
     visible,
 )
 from services.security.pii import mask
-from services.web.pages import Pages
+from services.security.policy import Principal
+from services.web.pages import Pages, who
+from services.web.paging import Page, sort_key, window
 
 T = TypeVar("T")
 pages = Pages(Path(__file__).parent / "templates")
@@ -72,6 +75,8 @@ class SessionRecord(StrictModel):
     held_at: AwareDatetime
     parties_present: list[str] = Field(min_length=1, max_length=100)
     notes: str = Field(default="", max_length=8000)
+    result: str = Field(default="continue", max_length=32,
+                        description="continue (继续调解), agreed (达成一致), no_agreement (未能达成一致), absent (当事人未到场)")
     actor: str | None = ACTOR
 
 
@@ -188,7 +193,7 @@ async def record(request: Request, case_id: MediatorsCase, session_id: str, body
     actor = acting(request, body.actor)
     await run(runtime, room, lambda ctx: sessions.record_session(
         ctx, case_id, session_id, held_at=body.held_at, parties_present=body.parties_present, notes=body.notes,
-        actor=actor))
+        actor=actor, result=body.result))
     return await detail(runtime, case_id)
 
 
@@ -280,23 +285,90 @@ async def patch_mediator(request: Request, mediator_id: str, body: MediatorPatch
 
 # --- pages -----------------------------------------------------------------------------------------------
 
+#: the worklist's due filter (the board's words: 已超期, 临期)
+DUE_FILTERS = {"overdue": "已超期", "at_risk": "临期"}
+
+
+def _choice(value: str | None, allowed: Any) -> str | None:
+    return value if value and value in allowed else None
+
 
 @router.get("/mediation", response_class=HTMLResponse, include_in_schema=False)
-async def worklist_page(request: Request, runtime: RuntimeDep, config: ConfigDep, org_unit: str | None = None,
-                        mediator_id: str | None = None) -> Response:
-    org_unit = scope_units(request, org_unit, config.hierarchy) or "QH-XN-CD"
-    authorize(request, "read", roles=("mediator", "supervisor"), unit=org_unit, hierarchy=config.hierarchy)
-    rows = await repo.worklist(runtime.pool, org_unit=org_unit or None, mediator_id=mediator_id or None,
-                               include_resolved=False, limit=500, also_assigned_to=principal(request).mediator_id)
+async def worklist_page(request: Request, runtime: RuntimeDep, config: ConfigDep, q: str | None = None,
+                        state: str | None = None, tier: str | None = None, due: str | None = None,
+                        unit: str | None = None, mine: str | None = None, sort: str | None = None,
+                        page: str | None = None) -> Response:
+    """调解工作台: a mediator's unit (and the cases they carry), a supervisor's units; search, filters, sort, pages."""
+    me = authorize(request, "read", roles=("mediator", "supervisor"), unit=principal(request).org_unit,
+                   hierarchy=config.hierarchy)
+    hierarchy = config.hierarchy
+    home = me.org_unit
+    if me.role != "supervisor":
+        units_in_scope = []
+    else:  # a supervisor's unit and those below it (the functional tests' system caller: all of them)
+        units_in_scope = [hierarchy.units[c] for c in (hierarchy.subtree(home) if home else hierarchy.units)]
+    unit = _choice(unit, {u.code for u in units_in_scope})
+    mediator_id = me.mediator_id if me.role == "mediator" else None
+    if me.role == "supervisor":
+        scope = list(hierarchy.subtree(unit)) if unit else list(hierarchy.subtree(home)) if home else None
+    else:
+        scope = [home or ""]
+    where = repo.WorklistFilter(
+        org_units=scope,
+        also_assigned_to=mediator_id, mediator_id=mediator_id if mine and mediator_id else None,
+        text=(q or "").strip()[:100] or None, state=_choice(state, MEDIATION_STATE), tier=_choice(tier, TIER_SHORT),
+        due=_choice(due, DUE_FILTERS))
+    number, limit, offset = window(page)
+    key, order = sort_key(sort, repo.WORKLIST_SORT, "due")
+    rows = await repo.worklist(runtime.pool, where=where, order=order, limit=limit, offset=offset)
+    total = await repo.worklist_count(runtime.pool, where)
     audit_cases(request, [r["case_id"] for r in rows])
-    units = sorted(config.hierarchy.units.values(), key=lambda u: u.code)
+    now = runtime.clock.now()
     return pages.render(request, "mediation_worklist.html", {
-        "cases": [summary(r, now=runtime.clock.now()) for r in rows], "units": units, "org_unit": org_unit,
-        "mediator_id": mediator_id, "states": STATE_ZH})
+        "page": Page([summary(r, now=now) for r in rows], total, number), "sort": key, "q": q or "",
+        "state": where.state, "tier": where.tier, "due": where.due, "unit": unit, "mine": bool(where.mediator_id),
+        "units": sorted(units_in_scope, key=lambda u: u.code), "states": MEDIATION_STATE, "tiers": TIER_SHORT,
+        "dues": DUE_FILTERS, "hierarchy": hierarchy})
+
+
+def allowed_steps(me: Principal | None, case: dict[str, Any]) -> dict[str, bool]:
+    """Which steps the person looking at the case may take now (the API's guards and the case's state): a
+    form is shown only for these."""
+    if me is None:
+        return {}
+    mine = me.role == "mediator" and me.mediator_id is not None and case["mediator_id"] == me.mediator_id
+    state = case["state"]
+    running = {d["kind"]: d for d in case["deadlines"] if d["state"] in ("open", "paused", "breached")}
+    tier, court = running.get(clocks.TIER), running.get(clocks.COURT)
+    working = mine and state == "in_mediation"
+    return {
+        "answer": mine and state == "offered",
+        "session": working, "settle": working, "fail": working,
+        "reassign": state in ("offered", "in_mediation") and (mine or me.role == "supervisor"),
+        "withdraw": mine and state in ("in_mediation", "awaiting_confirmation"),
+        "pause": working and tier is not None and tier["state"] == "open",
+        "resume": mine and tier is not None and tier["state"] == "paused"
+        and tier["pause_reason"] in PAUSE_REASONS,
+        "extend": working and court is not None and court["state"] in ("open", "paused") and not court["extended"],
+    }
+
+
+#: the reasons a mediator pauses the case's clock for (the court's decision pauses it by itself)
+PAUSE_REASONS = ("party_unreachable", "awaiting_materials")
 
 
 @router.get("/mediation/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
-async def case_page(request: Request, case_id: ReadableCase, runtime: RuntimeDep) -> Response:
-    case = mask(request, await detail(runtime, case_id))
+async def case_page(request: Request, case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep) -> Response:
+    case = mask(request, await case_detail(runtime.pool, case_id, now=runtime.clock.now(),
+                                           hierarchy=config.hierarchy))
+    me = who(request)
+    steps = allowed_steps(me, case)
+    others: list[dict[str, Any]] = []
+    if steps.get("reassign"):
+        units = set(assignment.units_for(config, case["org_unit"]))
+        others = [r for r in await repo.mediators(runtime.pool, org_unit=None)
+                  if r["org_unit"] in units and r["active"] and r["mediator_id"] != case["mediator_id"]]
+    now = runtime.clock.now().astimezone(SHANGHAI)
     return pages.render(request, "mediation_case.html", {
-        "case": case, "states": STATE_ZH, "claim_zh": CLAIM_ZH, "action_zh": ACTION_ZH})
+        "case": case, "steps": steps, "others": others, "pause_reasons": PAUSE_REASONS, "hierarchy": config.hierarchy,
+        "session_results": sessions.RESULTS, "now_local": now.strftime("%Y-%m-%dT%H:%M"), "today": now.date().isoformat()})

@@ -94,5 +94,6 @@ class MediationSession(MediationModel, table=True):
     held_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     parties_present: Any = Field(sa_type=JSONB)
     notes: str = Field(sa_type=Text)
+    result: str = Field(sa_type=Text)
     created_by: str = Field(sa_type=Text)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))

@@ -43,17 +43,40 @@ WAITING = (
 )
 #: each case once, with its current tier clock: a reopened case (重新调解) has had one per cycle (the first met,
 #: the new one open); the active one (open/paused/breached, at most one by the deadlines_active index) wins,
-#: else the latest (a resolved case's last clock)
-WORKLIST = (
-    "SELECT c.*, d.state AS tier_state, d.warned AS tier_warned, d.due_at AS tier_due_at, m.name AS mediator_name "
+#: else the latest (a resolved case's last clock). ``overdue`` and ``at_risk`` are the supervisors' board's
+#: definitions (services/supervision: projection._deadline raises and resolves the alerts, repository.OVERDUE_NOW
+#: counts them): 已超期 = an open case whose tier clock is breached; 临期 = not overdue, and one of the case's
+#: clocks has passed its warning point and is still running or paused (the board's open warning alert).
+_CASES = (
+    "SELECT c.*, d.state AS tier_state, d.warned AS tier_warned, d.due_at AS tier_due_at, m.name AS mediator_name, "
+    "(c.state <> 'resolved' AND d.state IS NOT DISTINCT FROM 'breached') AS overdue, "
+    "(c.state <> 'resolved' AND d.state IS DISTINCT FROM 'breached' AND EXISTS (SELECT 1 FROM deadlines w "
+    "WHERE w.case_id = c.case_id AND w.owner = 'mediation' AND w.warned AND w.state IN ('open', 'paused'))) AS at_risk "
     "FROM mediation_cases c "
     "LEFT JOIN LATERAL (SELECT t.state, t.warned, t.due_at FROM deadlines t "
     "WHERE t.case_id = c.case_id AND t.kind = 'tier' AND t.owner = 'mediation' "
     "ORDER BY t.state IN ('open', 'paused', 'breached') DESC, t.started_at DESC LIMIT 1) d ON true "
-    "LEFT JOIN mediators m ON m.mediator_id = c.mediator_id "
-    "WHERE ($1::text IS NULL OR c.org_unit = $1 OR c.mediator_id = $5::text) AND ($2::text IS NULL OR c.mediator_id = $2) "
-    "AND ($3::boolean OR c.state <> 'resolved') ORDER BY COALESCE(d.due_at, c.due_at) LIMIT $4"
+    "LEFT JOIN mediators m ON m.mediator_id = c.mediator_id"
 )
+#: a worklist's filters: units ($1, NULL: all), the mediator's own cases ($2), also a station mediator's cases of
+#: the parent unit ($3), resolved too ($4), the search text ($5: case number, 法院案号, 仲裁案号, worker, employer),
+#: state ($6), tier ($7), due ($8: overdue | at_risk)
+_FILTERED = (
+    f"SELECT * FROM ({_CASES}) x WHERE ($1::text[] IS NULL OR x.org_unit = ANY($1) OR x.mediator_id = $3::text) "
+    "AND ($2::text IS NULL OR x.mediator_id = $2) AND ($4::boolean OR $6::text = 'resolved' OR x.state <> 'resolved') "
+    "AND ($5::text IS NULL OR x.case_id ILIKE $5 OR x.court_case_no ILIKE $5 OR x.arbitration_case_no ILIKE $5 "
+    "OR x.facts->'employer'->>'name' ILIKE $5 OR EXISTS (SELECT 1 FROM jsonb_array_elements(x.facts->'workers') w "
+    "WHERE w->>'name' ILIKE $5)) AND ($6::text IS NULL OR x.state = $6) AND ($7::text IS NULL OR x.tier = $7) "
+    "AND ($8::text IS NULL OR ($8 = 'overdue' AND x.overdue) OR ($8 = 'at_risk' AND x.at_risk))"
+)
+WORKLIST_COUNT = f"SELECT count(*) FROM ({_FILTERED}) f"
+#: the columns a worklist sorts by (services.web.paging.sort_key); the due time first by default
+WORKLIST_SORT = {"due": "COALESCE(tier_due_at, due_at)", "case": "case_id", "state": "state", "tier": "tier",
+                 "received": "received_at", "employer": "facts->'employer'->>'name'", "mediator": "mediator_name"}
+_PAGE = "{filtered} ORDER BY {order}, case_id LIMIT $9 OFFSET $10"
+#: one case's worklist line (its flags for the case page)
+CASE_LINE = f"SELECT * FROM ({_CASES}) x WHERE x.case_id = $1"
+WORKLIST = _PAGE.format(filtered=_FILTERED, order="COALESCE(tier_due_at, due_at) ASC NULLS LAST")
 
 # --- partner references (the court's / the bureau's case numbers) ----------------------------------------
 
@@ -80,6 +103,7 @@ UPDATE_MEDIATOR = (
     "UPDATE mediators SET capacity = COALESCE($2, capacity), active = COALESCE($3, active), updated_at = now() "
     "WHERE mediator_id = $1 RETURNING *"
 )
+MEDIATOR_NAMES = "SELECT mediator_id, name FROM mediators WHERE mediator_id = ANY($1::text[])"
 MEDIATORS = (
     "SELECT m.*, (SELECT count(*) FROM mediation_cases c WHERE c.mediator_id = m.mediator_id "
     "AND c.state IN ('offered', 'in_mediation', 'awaiting_confirmation')) AS open_cases FROM mediators m "
@@ -92,7 +116,8 @@ INSERT_SESSION = (
     "INSERT INTO sessions (session_id, case_id, scheduled_at, location, created_by) VALUES ($1, $2, $3, $4, $5)"
 )
 RECORD_SESSION = (
-    "UPDATE sessions SET held_at = $3, parties_present = $4, notes = $5 WHERE case_id = $1 AND session_id = $2 "
+    "UPDATE sessions SET held_at = $3, parties_present = $4, notes = $5, result = $6 "
+    "WHERE case_id = $1 AND session_id = $2 "
     "RETURNING *"
 )
 CASE_SESSIONS = "SELECT * FROM sessions WHERE case_id = $1 ORDER BY scheduled_at"
@@ -176,11 +201,48 @@ async def waiting(pool: Executor, *, limit: int) -> list[tuple[str, str]]:
     return [(r["case_id"], r["org_unit"]) for r in await pool.fetch(WAITING, limit)]
 
 
-async def worklist(pool: Executor, *, org_unit: str | None, mediator_id: str | None,
-                   include_resolved: bool, limit: int, also_assigned_to: str | None = None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class WorklistFilter:
+    """Which cases a worklist shows (every field optional; see ``_FILTERED``)."""
+
+    org_units: Sequence[str] | None = None
+    mediator_id: str | None = None
+    also_assigned_to: str | None = None
+    include_resolved: bool = False
+    text: str | None = None
+    state: str | None = None
+    tier: str | None = None
+    due: str | None = None
+
+    def params(self) -> tuple[Any, ...]:
+        pattern = None
+        if self.text and self.text.strip():
+            escaped = self.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
+        return (list(self.org_units) if self.org_units is not None else None, self.mediator_id,
+                self.also_assigned_to, self.include_resolved, pattern, self.state, self.tier, self.due)
+
+
+async def worklist(pool: Executor, *, org_unit: str | None = None, mediator_id: str | None = None,
+                   include_resolved: bool = False, limit: int = 200, also_assigned_to: str | None = None,
+                   where: WorklistFilter | None = None, order: str | None = None,
+                   offset: int = 0) -> list[dict[str, Any]]:
     """A unit's cases (and ``also_assigned_to``'s: a station's mediator may carry a case its parent unit holds),
-    each with its tier clock (tier_state, tier_warned, tier_due_at) and its mediator's name."""
-    return [dict(r) for r in await pool.fetch(WORKLIST, org_unit, mediator_id, include_resolved, limit, also_assigned_to)]
+    each with its tier clock (tier_state, tier_warned, tier_due_at), overdue / at_risk and its mediator's name;
+    ``where`` (search and filters) replaces the first arguments; ``order``: a clause from ``WORKLIST_SORT``."""
+    where = where or WorklistFilter(org_units=[org_unit] if org_unit else None, mediator_id=mediator_id,
+                                    also_assigned_to=also_assigned_to, include_resolved=include_resolved)
+    statement = WORKLIST if order is None else _PAGE.format(filtered=_FILTERED, order=order)
+    return [dict(r) for r in await pool.fetch(statement, *where.params(), limit, offset)]
+
+
+async def case_line(pool: Executor, case_id: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(CASE_LINE, case_id)
+    return dict(row) if row is not None else None
+
+
+async def worklist_count(pool: Executor, where: WorklistFilter) -> int:
+    return int(await pool.fetchval(WORKLIST_COUNT, *where.params()))
 
 
 # --- partner references ----------------------------------------------------------------------------------
@@ -229,6 +291,11 @@ async def update_mediator(conn: Executor, mediator_id: str, *, capacity: int | N
     return from_row(Mediator, row) if row is not None else None
 
 
+async def mediator_names(pool: Executor, ids: Sequence[str]) -> dict[str, str]:
+    """mediator_id → name, for those of ``ids`` that are mediators."""
+    return {r["mediator_id"]: r["name"] for r in await pool.fetch(MEDIATOR_NAMES, list(ids))}
+
+
 async def mediators(pool: Executor, *, org_unit: str | None) -> list[dict[str, Any]]:
     """The registry (one unit's, or all), each mediator with the number of open cases they carry."""
     return [dict(r) for r in await pool.fetch(MEDIATORS, org_unit)]
@@ -245,9 +312,9 @@ async def insert_session(conn: asyncpg.Connection, *, case_id: str, scheduled_at
 
 
 async def record_session(conn: asyncpg.Connection, case_id: str, session_id: uuid.UUID, *, held_at: datetime,
-                         parties_present: list[str], notes: str) -> MediationSession | None:
+                         parties_present: list[str], notes: str, result: str = "") -> MediationSession | None:
     """The session as recorded; None when the case has no such session."""
-    row = await conn.fetchrow(RECORD_SESSION, case_id, session_id, held_at, parties_present, notes)
+    row = await conn.fetchrow(RECORD_SESSION, case_id, session_id, held_at, parties_present, notes, result)
     return from_row(MediationSession, row) if row is not None else None
 
 

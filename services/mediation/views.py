@@ -1,60 +1,130 @@
-"""What the API and the pages show of a case: its summary line (worklist) and its whole file (case page)."""
+"""What the API and the pages show of a case: its summary line (worklist) and its whole file (case page), with
+its log (办理记录) written out in words."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from events.glossary import MEDIATION_DETAIL, zh
 from services.backbone import caselog
 from services.backbone.deadline_store import case_clocks
 from services.backbone.usecase import found
 from services.calendar.model import shanghai_iso
+from services.hierarchy.orgunits import Hierarchy, default_hierarchy
 from services.mediation import repository as repo
-from services.mediation.domain.case import STATE_ZH
-
-#: the case log's actions as the timeline names them (办理记录)
-ACTION_ZH = {"opened": "调解立案", "assigned": "分派调解员", "accepted": "签收", "declined": "拒绝接收",
-             "reassigning": "改派", "session_scheduled": "安排调解会", "session_held": "召开调解会", "settled": "调解成功",
-             "failed": "调解不成", "withdrawn": "撤回", "confirmation_confirmed": "法院确认",
-             "confirmation_rejected": "法院不予确认",
-             "court_filed": "法院立案", "window_extended": "延长委托调解期限", "reopened": "重新调解", "moved": "转交上级单位",
-             "assignment_pending": "待分派（无可用调解员）", "arbitration_accepted": "仲裁受理", "award_issued": "仲裁裁决",
-             "reclassified": "调整分级", "enforcement_requested": "申请强制执行"}
+from services.web import words
 
 
 def summary(row: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
-    """A case's line in a worklist (``row``: a case, with its tier clock's columns when the query joined them)."""
+    """A case's line in a worklist (``row``: a case, with its clocks' columns when the worklist query joined them:
+    ``overdue`` and ``at_risk`` are the supervisors' board's definitions, see repository._CASES)."""
     due = row.get("tier_due_at") or row["due_at"]
-    tier_state = row.get("tier_state")
     return {
         "case_id": row["case_id"], "org_unit": row["org_unit"], "kind": row["kind"], "state": row["state"],
-        "state_zh": STATE_ZH.get(row["state"], row["state"]), "tier": row["tier"], "due_at": shanghai_iso(due),
-        "overdue": tier_state == "breached" or (row["state"] != "resolved" and due < now),
-        "at_risk": bool(row.get("tier_warned")) and tier_state != "breached",
+        "state_zh": zh("mediation_state", row["state"]), "tier": row["tier"], "due_at": shanghai_iso(due),
+        "overdue": bool(row.get("overdue")), "at_risk": bool(row.get("at_risk")),
         "mediator_id": row["mediator_id"],
         "mediator_name": row.get("mediator_name"),
         "court_case_no": row["court_case_no"], "arbitration_case_no": row["arbitration_case_no"],
         "outcome": row["outcome"], "group_dispute": row["group_dispute"],
         "employer": row["facts"]["employer"]["name"], "workers": len(row["facts"]["workers"]),
+        "worker_names": [w["name"] for w in row["facts"]["workers"]],
+        "received_at": shanghai_iso(row["received_at"]) if row.get("received_at") else None,
         "summary": row["facts"].get("summary", ""),
     }
 
 
-async def case_detail(pool: asyncpg.Pool, case_id: str, *, now: datetime) -> dict[str, Any]:
-    """The case's file: its summary, facts, agreement, clocks, sessions and log."""
+async def case_detail(pool: asyncpg.Pool, case_id: str, *, now: datetime,
+                      hierarchy: Hierarchy | None = None) -> dict[str, Any]:
+    """The case's file: its summary, facts, agreement, clocks, sessions, the court's confirmation and its log."""
     record = found(await repo.get(pool, case_id), repo.missing(case_id))
+    line = await repo.case_line(pool, case_id)
     clocks = await case_clocks(pool, case_id, owner="mediation")
+    log = await caselog.entries(pool, case_id)
+    ids = {e["actor"] for e in log if e["actor"]} | {str(e["detail"].get(k)) for e in log for k in ("previous",
+                                                                                                   "mediator_id")
+                                                      if e["detail"].get(k)}
+    if record.mediator_id:
+        ids.add(record.mediator_id)
+    names = await repo.mediator_names(pool, sorted(ids))
     return {
-        **summary(record.model_dump(), now=now), "facts": record.facts, "agreement": record.agreement,
+        **summary(line or record.model_dump(), now=now), "facts": record.facts, "agreement": record.agreement,
         "representatives": record.representatives, "disputed_points": record.disputed_points,
+        "referral_kind": record.referral_kind, "procedure": record.procedure,
+        "mediator_name": names.get(record.mediator_id or "", None),
         "deadlines": [{"kind": d.kind, "state": d.state, "due_at": shanghai_iso(d.due_at), "warned": d.warned,
-                       "paused": d.paused_at is not None, "provisional": d.provisional} for d in clocks],
+                       "paused": d.paused_at is not None, "pause_reason": d.pause_reason,
+                       "extended": bool(d.attributes.get("extended")), "provisional": d.provisional}
+                      for d in clocks],
         "sessions": [{"session_id": str(s.session_id), "scheduled_at": shanghai_iso(s.scheduled_at),
                       "location": s.location, "held_at": shanghai_iso(s.held_at) if s.held_at else None,
-                      "parties_present": s.parties_present, "notes": s.notes}
+                      "parties_present": s.parties_present, "notes": s.notes, "result": s.result}
                      for s in await repo.sessions_of(pool, case_id)],
-        "log": await caselog.entries(pool, case_id),
+        "confirmation": confirmation(record.state, log),
+        "log": log,
+        "log_lines": [entry_in_words(e, names, hierarchy or default_hierarchy()) for e in log],
     }
+
+
+def confirmation(state: str, log: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The judicial confirmation (司法确认) as it stands: requested (the case waits for the court), or the court's
+    latest decision (confirmed / rejected, with its reason); None when it was never asked for."""
+    latest: dict[str, Any] | None = None
+    for e in log:
+        if e["action"] == "settled" and e["detail"].get("confirmation_requested"):
+            latest = {"state": "requested", "requested_at": e["at"], "decided_at": None, "reason": ""}
+        elif e["action"] in ("confirmation_confirmed", "confirmation_rejected"):
+            latest = {"state": e["action"].removeprefix("confirmation_"),
+                      "requested_at": latest["requested_at"] if latest else None, "decided_at": e["at"],
+                      "reason": e["detail"].get("reason") or ""}
+    if state == "awaiting_confirmation" and (latest is None or latest["state"] != "requested"):
+        latest = {"state": "requested", "requested_at": None, "decided_at": None, "reason": ""}
+    return latest
+
+
+def actor_name(actor: str | None, names: Mapping[str, str]) -> str:
+    """Who acted, as people read it: a mediator by name, a partner or the system in words, a person as logged."""
+    if not actor:
+        return zh("system_actor", "system")
+    if actor in names:
+        return names[actor]
+    head = actor.split(":", 1)[0]
+    if head in ("court", "bureau", "followup", "system", "intake"):
+        return zh("system_actor", head)
+    return actor
+
+
+def _count(n: Any) -> str:
+    return "一次性履行" if not n else f"{n}期"
+
+
+def entry_in_words(entry: Mapping[str, Any], names: Mapping[str, str], hierarchy: Hierarchy) -> dict[str, str]:
+    """One log entry as a line people read: when, what (the glossary's words), who, and its details."""
+    action = entry["action"]
+    detail: Mapping[str, Any] = entry["detail"] or {}
+    mediator: Callable[[Any], str] = lambda v: names.get(str(v), "另一位调解员")  # noqa: E731
+    render: dict[str, Callable[[Any], str]] = {
+        "amount_cny": words.money, "amount_awarded_cny": words.money, "instalments": _count,
+        "confirmation_requested": words.plain, "to_legal_aid": words.plain, "parties_present": words.plain,
+        "disputed_points": words.plain, "at": words.when, "due_at": words.when, "previous": mediator,
+        "mediator_id": mediator, "org_unit": lambda v: words.unit_name(v, hierarchy),
+        "kind": lambda v: zh("case_kind", v), "tier": lambda v: zh("tier_short", v),
+        "result": lambda v: zh("session_result", v),
+    }
+    if action == "clock_paused":
+        render["reason"] = lambda v: zh("pause_reason", v)
+    parts = []
+    for key, value in detail.items():
+        if value is None or value == "" or value == [] or key == "attempt":
+            continue
+        if key == "mediator_id" and detail.get("mediator_name"):
+            continue
+        text = render.get(key, words.plain)(value)
+        label = MEDIATION_DETAIL.get(key, "")
+        parts.append(f"{label}：{text}" if label else text)
+    return {"at": entry["at"], "action": zh("mediation_action", action), "actor": actor_name(entry["actor"], names),
+            "detail": "；".join(parts)}

@@ -266,8 +266,8 @@ async def test_mediator_registry_and_extension(stack, kafka_bootstrap):
                          {"reason": "已联系上职工", "actor": case["mediator_id"]})
     tier = {d["kind"]: d for d in resumed.json()["deadlines"]}["tier"]
     assert not tier["paused"] and tier["due_at"] >= before["tier"]["due_at"]
-    page = await med.get("/mediation", params={"org_unit": "QH-XN-CZ"})
-    assert page.status_code == 200 and case["case_id"] in page.text and "调解员工作台" in page.text
+    page = await med.get("/mediation", params={"unit": "QH-XN-CZ", "q": case["case_id"]})
+    assert page.status_code == 200 and case["case_id"] in page.text and "调解工作台" in page.text
     page = await med.get(f"/mediation/cases/{case['case_id']}")
     assert page.status_code == 200 and "法院委托调解期限" in page.text
 

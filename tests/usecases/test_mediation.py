@@ -16,7 +16,7 @@ from events.intake import CaseDispatched, CaseFacts, CaseRefs
 from services.backbone.consumer import HandlerContext
 from services.backbone.errors import Conflict, Invalid, NotFound
 from services.calendar.model import local_date
-from services.mediation import assignment, clocks, outcomes, registry, views
+from services.mediation import assignment, clocks, outcomes, registry, sessions, views
 from services.mediation import repository as repo
 from services.mediation.config import default_config
 from services.mediation.dispatches import open_case
@@ -239,3 +239,104 @@ async def test_the_registry_refuses_an_unknown_unit_and_a_taken_number(world):
     assert await registry.sync_mediators(world.conn, CONFIG.hierarchy) > 0
     assert (await repo.mediator(world.conn, "M-CD-01")).org_unit == "QH-XN-CD"
     assert (await repo.mediator(world.conn, "M-T-1")).capacity == 5  # kept: seeding adds, never overwrites
+
+
+# --- the worklist: the board's 临期 / 已超期, search and filters ---------------------------------------------
+
+
+async def clock(world: UseCaseWorld, case_id: str, kind: str = clocks.TIER, *, warned: bool = False,
+                state: str | None = None) -> None:
+    await world.run(lambda ctx: ctx.deadlines.start(case_id=case_id, kind=kind, started_at=ctx.now,
+                                                    due_at=ctx.now + timedelta(days=5), org_unit=UNIT))
+    if warned:  # the 80 % point passed (deadline.warning: the board raises its warning alert)
+        await world.conn.execute("UPDATE deadlines SET warned = true WHERE case_id = $1 AND kind = $2", case_id, kind)
+    if state:
+        await world.conn.execute("UPDATE deadlines SET state = $3 WHERE case_id = $1 AND kind = $2", case_id, kind,
+                                 state)
+
+
+async def flags(world: UseCaseWorld, **where: Any) -> dict[str, str]:
+    rows = await repo.worklist(world.conn, where=repo.WorklistFilter(org_units=[UNIT], **where), limit=100,
+                               order="case_id ASC")
+    return {r["case_id"]: "overdue" if r["overdue"] else "at_risk" if r["at_risk"] else "" for r in rows}
+
+
+async def test_the_worklist_colours_cases_as_the_supervisors_board_does(world):
+    """The board (services/supervision/projection.py, _deadline) holds a warning alert open from a clock's
+    deadline.warning until it is breached, met, cancelled, or extended; it counts 已超期 for an open case whose tier
+    clock is breached (repository.OVERDUE_NOW). The worklist's 临期 / 已超期 are the same."""
+    await mediator(world, "M-T-1", capacity=20)
+    for n in range(1, 9):
+        await arrive(world, f"MC-{n}")
+    await clock(world, "MC-1")                                     # running, before its warning point
+    await clock(world, "MC-2", warned=True)                        # past the warning point: the board warns
+    await clock(world, "MC-3", warned=True)
+    await world.run(lambda ctx: ctx.deadlines.pause(case_id="MC-3", kind=clocks.TIER, at=ctx.now,
+                                                    reason="party_unreachable", actor="M-T-1"))  # paused: still warned
+    await clock(world, "MC-4", warned=True, state="breached")      # breached: overdue, the warning is resolved
+    await clock(world, "MC-5")
+    await clock(world, "MC-5", clocks.UNION, warned=True)          # another of the case's clocks warns: the board too
+    await clock(world, "MC-6", warned=True)
+    await world.run(lambda ctx: ctx.deadlines.extend(case_id="MC-6", kind=clocks.TIER, at=ctx.now, actor="M-T-1",
+                                                     due_at=ctx.now + timedelta(days=30), reason="双方同意"))
+    await clock(world, "MC-7", warned=True)                        # met: the warning is resolved with the case
+    await world.run(lambda ctx: outcomes.withdraw(ctx, "MC-7", reason="职工撤回申请", actor="M-T-1"))
+    await clock(world, "MC-8", clocks.UNION, warned=True, state="breached")  # a window, not the tier: not 已超期
+
+    assert await flags(world, include_resolved=True) == {
+        "MC-1": "", "MC-2": "at_risk", "MC-3": "at_risk", "MC-4": "overdue", "MC-5": "at_risk", "MC-6": "",
+        "MC-7": "", "MC-8": ""}
+    assert await flags(world, due="at_risk") == {"MC-2": "at_risk", "MC-3": "at_risk", "MC-5": "at_risk"}
+    assert await flags(world, due="overdue") == {"MC-4": "overdue"}
+    line = views.summary((await repo.case_line(world.conn, "MC-4")) or {}, now=world.now)
+    assert (line["overdue"], line["at_risk"]) == (True, False)
+
+
+async def test_the_worklist_finds_cases_by_number_reference_worker_and_employer(world):
+    await mediator(world, "M-T-1", capacity=20)
+    await arrive(world, "MC-1", refs=CaseRefs(court_code="QH0105", court_case_no="(2026)青0105民诉前调77号",
+                                              referral_kind="pre_filing"))
+    await arrive(world, "MC-2")
+    await accepted(world, "MC-2")
+    await world.run(lambda ctx: outcomes.withdraw(ctx, "MC-2", reason="职工撤回申请", actor="M-T-1"))
+    await arrive(world, "MC-3")
+
+    async def found(text: str | None = None, **where: Any) -> list[str]:
+        return list(await flags(world, text=text, **where))
+
+    assert await found("民诉前调77") == ["MC-1"]
+    assert await found("mc-3") == ["MC-3"]                         # case numbers in any case
+    assert await found("职工1") == ["MC-1", "MC-3"]                 # the worker's name (MC-2 is finished)
+    assert await found("示例建筑") == ["MC-1", "MC-3"]
+    assert await found("100%") == []                               # LIKE wildcards are text
+    assert await found(state="resolved") == ["MC-2"]               # finished cases only when asked for
+    assert await found("职工1", include_resolved=True) == ["MC-1", "MC-2", "MC-3"]
+    assert await found(tier="complex") == []
+    assert await repo.worklist_count(world.conn, repo.WorklistFilter(org_units=[UNIT])) == 2
+    assert await found(mediator_id="M-T-1") == ["MC-1", "MC-3"]
+
+
+async def test_a_session_is_recorded_after_it_took_place_with_who_came_and_its_result(world):
+    await mediator(world, "M-T-1")
+    await arrive(world, "MC-1")
+    await accepted(world, "MC-1")
+    session_id = await world.run(lambda ctx: sessions.schedule_session(
+        ctx, "MC-1", scheduled_at=ctx.now + timedelta(hours=2), location="调解室", actor="王淑芬"))
+    with pytest.raises(Invalid) as refused:
+        await world.run(lambda ctx: sessions.record_session(
+            ctx, "MC-1", session_id, held_at=ctx.now + timedelta(days=1), parties_present=[" "], notes="",
+            actor="王淑芬", result="maybe"))
+    assert {(e.field, e.reason) for e in refused.value.errors} == {
+        ("held_at", "召开时间不能晚于现在：调解会召开后再记录"), ("parties_present", "至少选择一方到场人员"),
+        ("result", "请选择调解会结果")}
+    await world.run(lambda ctx: sessions.record_session(
+        ctx, "MC-1", session_id, held_at=ctx.now, parties_present=["职工1（职工）", "西宁市示例建筑有限公司1（用人单位）"],
+        notes="双方就金额达成一致", actor="王淑芬", result="agreed"))
+    [held] = await repo.sessions_of(world.conn, "MC-1")
+    assert (held.result, held.parties_present) == ("agreed", ["职工1（职工）", "西宁市示例建筑有限公司1（用人单位）"])
+    detail = await views.case_detail(world.conn, "MC-1", now=world.now)  # type: ignore[arg-type]
+    line = detail["log_lines"][-1]
+    assert (line["action"], line["actor"]) == ("召开调解会", "王淑芬")
+    assert "到场：职工1（职工）、西宁市示例建筑有限公司1（用人单位）" in line["detail"] and "结果：达成一致" in line["detail"]
+    accepted_line = next(e for e in detail["log_lines"] if e["action"] == "签收")
+    assert accepted_line["actor"] == "调解员M-T-1"                   # the mediator by name, not by number

@@ -117,8 +117,15 @@ def check_agreement(agreement: Agreement, *, settled_on: date) -> list[tuple[str
         total = sum((i.amount_cny for i in agreement.instalments), Decimal(0))
         if total != agreement.amount_cny:
             problems.append(("agreement.instalments",
-                             f"分期金额合计 {total} 元，与协议金额 {agreement.amount_cny} 元不符"))
-        dates = [date.fromisoformat(i.due_date) for i in agreement.instalments]
+                             f"分期金额合计 {total:,.2f} 元，与协议金额 {agreement.amount_cny:,.2f} 元不符"))
+        dates: list[date] = []
+        for n, i in enumerate(agreement.instalments):
+            try:
+                dates.append(date.fromisoformat(i.due_date))
+            except ValueError:
+                problems.append((f"agreement.instalments[{n}].due_date", "不是有效的日期"))
+        if len(dates) != len(agreement.instalments):
+            return problems
         if dates != sorted(dates) or len(set(dates)) != len(dates):
             problems.append(("agreement.instalments", "分期履行日期应按先后顺序排列且不重复"))
         if dates and dates[0] < settled_on:
