@@ -22,6 +22,7 @@ from services.backbone.usecase import found
 from services.calendar.model import shanghai_iso
 from services.calendar.seed import parse_year_file, year_to_json
 from services.intake import desk as desk_views
+from services.intake import documents as intake_documents
 from services.intake import ingress, tiering
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig
@@ -30,6 +31,7 @@ from services.intake.dispatch import decline
 from services.intake.domain.duplicates import DuplicateChoice
 from services.intake.models import IntakeCase
 from services.intake.registration import Submission, preview, register
+from services.printing.panel import UPLOADERS, documents_for
 from services.security import partners
 from services.security.accounts import accounts
 from services.security.guard import acting, audit_cases, authorize, is_system, principal, visible
@@ -341,7 +343,10 @@ async def desk_case(request: Request, case_id: ReadableCase, runtime: RuntimeDep
     workers = await repo.workers_of_case(runtime.pool, case_id)
     if not principal(request).sees_pii:
         workers = mask_workers(workers)
+    me = principal(request)
     return pages.render(request, "intake_case.html", {
+        "documents": documents_for(case_id, await intake_documents.available(runtime.pool, case_id)),
+        "can_upload": me.role in UPLOADERS,
         "hierarchy": config.hierarchy, "case": case, "workers": workers, "done": done,
         "region": config.regions.name(case.region_code), "claims": case.facts.get("claims", []),
         "employer": case.facts.get("employer", {}), "overrides": desk_views.overrides(case)})

@@ -17,7 +17,7 @@ from services.backbone.consumer import HandlerContext
 from services.backbone.http import StrictModel
 from services.backbone.runtime import Runtime, RuntimeDep
 from services.calendar.model import SHANGHAI
-from services.mediation import assignment, clocks, outcomes, registry, sessions
+from services.mediation import assignment, clocks, documents, outcomes, registry, sessions
 from services.mediation import repository as repo
 from services.mediation.deps import (
     ConfigDep,
@@ -29,6 +29,7 @@ from services.mediation.deps import (
 )
 from services.mediation.views import case_detail, summary
 from services.mediation.waiting import RoomSignal
+from services.printing.panel import UPLOADERS, documents_for
 from services.security.guard import (
     acting,
     audit_cases,
@@ -369,6 +370,8 @@ async def case_page(request: Request, case_id: ReadableCase, runtime: RuntimeDep
         others = [r for r in await repo.mediators(runtime.pool, org_unit=None)
                   if r["org_unit"] in units and r["active"] and r["mediator_id"] != case["mediator_id"]]
     now = runtime.clock.now().astimezone(SHANGHAI)
+    papers = documents_for(case_id, documents.kinds_of(await repo.get(runtime.pool, case_id)))
     return pages.render(request, "mediation_case.html", {
         "case": case, "steps": steps, "others": others, "pause_reasons": PAUSE_REASONS, "hierarchy": config.hierarchy,
+        "documents": papers, "can_upload": bool(me and me.role in UPLOADERS),
         "session_results": sessions.RESULTS, "now_local": now.strftime("%Y-%m-%dT%H:%M"), "today": now.date().isoformat()})

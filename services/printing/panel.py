@@ -14,6 +14,9 @@ from typing import Any
 
 from services.printing.http import TITLES
 
+#: who may add evidence to a case (the attachment route checks the case's scope)
+UPLOADERS = frozenset({"clerk", "mediator", "legal_aid_officer", "supervisor"})
+
 
 def documents_for(case_id: str, kinds: Iterable[str]) -> list[dict[str, str]]:
     base = f"/api/v1/cases/{case_id}/documents"

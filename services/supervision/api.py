@@ -22,6 +22,7 @@ from services.backbone.runtime import Runtime
 from services.backbone.usecase import run
 from services.calendar.model import shanghai_iso
 from services.hierarchy.orgunits import Hierarchy, OrgUnit
+from services.printing.panel import UPLOADERS, documents_for
 from services.security.guard import (
     acting,
     audit_cases,
@@ -340,5 +341,7 @@ async def case_page(request: Request, case_id: GuardedCase, runtime: RuntimeDep,
     detail = await _case_view(request, case_id, runtime, hierarchy)
     me = principal(request)
     return pages.render(request, "supervision_case.html", {
+        "documents": documents_for(case_id, timeline.documents_of(detail)),
+        "can_upload": me.role in UPLOADERS,
         "case": detail, "clock": timeline.clock, "hierarchy": hierarchy,
         "can_act": me.role == "supervisor" or is_system(me)})

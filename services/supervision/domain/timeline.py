@@ -147,3 +147,14 @@ def for_partner(case: Mapping[str, Any]) -> dict[str, Any]:
     out["timeline"] = [{k: t[k] for k in ("type", "at", "summary")} for t in case.get("timeline", [])
                        if t.get("type") in PARTNER_TIMELINE]
     return out
+
+
+#: the printable documents a case's events say it has (each served by the service that owns its stage)
+_DOCUMENT_EVENTS = (("receipt", ("intake.case_dispatched",)), ("agreement", ("mediation.settled",)),
+                    ("feedback-letter", ("union.mediation_failed",)),
+                    ("legal-aid-decision", ("legalaid.eligibility_decided",)))
+
+
+def documents_of(case: Mapping[str, Any]) -> list[str]:
+    seen = {t.get("type") for t in case.get("timeline", [])}
+    return [kind for kind, types in _DOCUMENT_EVENTS if seen & set(types)]
