@@ -46,7 +46,8 @@ class MaterialsBody(Actor):
 
 class DecisionBody(Actor):
     decision: Literal["approved", "denied"]
-    reasons: list[str] = Field(min_length=1, max_length=20)
+    #: at least one, said by the use case in words ("至少填写一项理由")
+    reasons: list[str] = Field(default_factory=list, max_length=20)
 
 
 class ObjectionBody(StrictModel):

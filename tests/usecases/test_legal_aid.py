@@ -265,3 +265,22 @@ async def test_lawyer_choices_name_the_lawyers_and_rule_out_a_conflict_of_intere
                                                                  lawyer_id="L-CD-01"))
     assert await world.run(lambda ctx: representation.assign_lawyer(
         ctx, case_id, actor="援助中心", config=CONFIG, lawyer_id="L-XN-01")) == "L-XN-01"
+
+
+async def test_an_objection_overturned_approves_with_the_reviews_reason_and_starts_the_assignment_clock(world):
+    case_id = await arrived(world)
+    await world.run(lambda ctx: applications.record_applicant(
+        ctx, case_id, migrant_worker=False, monthly_income=Decimal("5200.00"), limitation_date=None, actor="援助中心",
+        config=CONFIG))
+    assessment = applications.assess(await repository.get(world.conn, case_id), CONFIG,  # type: ignore[arg-type]
+                                     today=clock.today())
+    assert assessment["reasons"] == ["家庭人均月收入 5,200.00 元，超过当地标准 2,200.00 元"]
+    await world.run(lambda ctx: decisions.decide(ctx, case_id, decision="denied", reasons=["家庭人均月收入超过当地标准"],
+                                                 actor="援助中心", config=CONFIG))
+    await world.run(lambda ctx: decisions.object_to_denial(ctx, case_id, reason="医疗支出未计入"))
+    await world.run(lambda ctx: decisions.review_objection(ctx, case_id, upheld=False, reason="核实医疗支出后低于标准",
+                                                           actor="上级", config=CONFIG))
+    case = await repository.get(world.conn, case_id)
+    assert case is not None and case.state == "approved" and case.decision == "approved"
+    assert case.decision_reasons == ["异议审查：核实医疗支出后低于标准"]  # not the denial's reasons any more
+    assert (await clock_states(world, case_id))[ASSIGNMENT] == "open"
