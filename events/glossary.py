@@ -47,8 +47,21 @@ PAUSE_REASON = {"awaiting_materials": "等待补充材料", "awaiting_court_deci
 CLOCK = {"tier": "办结期限", "union_mediation": "工会调解15日", "court_entrusted": "法院委托调解期限",
          "legal_aid_decision": "法律援助审查7日", "lawyer_assignment": "指派律师3日", "followup_first": "首次回访",
          "instalment_check": "分期履行核查", "escalate": "督办升级"}
+#: legal aid's case log (办理记录): what an entry's action says happened
+LEGAL_AID_LOG = {"application_received": "收到法律援助申请", "applicant_recorded": "登记申请人情况",
+                 "materials_requested": "要求补充材料（审查期限暂停）", "materials_received": "材料已补齐（审查期限恢复）",
+                 "eligibility_approved": "决定给予法律援助", "eligibility_denied": "决定不予法律援助",
+                 "objection_filed": "申请人提出异议", "objection_reviewed": "异议审查结果", "lawyer_assigned": "指派律师",
+                 "progress": "代理进展", "concluded": "办结", "reopened_for_enforcement": "回访发现未履行，重新代理"}
+#: the eligibility assessment's recommendation (审查意见)
+LEGAL_AID_ADVICE = {"approve": "建议给予法律援助", "deny": "建议不予法律援助", "needs_income": "待申请人补充收入材料"}
+#: follow-up's case log
+FOLLOWUP_LOG = {"followup_scheduled": "安排回访", "call_first": "完成首次回访", "call_instalment": "完成分期履行核查",
+                "not_reached": "回访未接通", "unreachable": "多次未接通", "closed": "结案", "reopened": "重新办理"}
+#: which calls a follow-up list shows
+FOLLOWUP_PERIOD = {"today": "今日待办（含逾期）", "overdue": "逾期", "later": "以后", "all": "全部"}
 FOLLOWUP_KIND = {"first": "首次回访", "instalment": "分期履行核查"}
-FOLLOWUP_STATE = {"due": "待回访", "done": "已完成", "cancelled": "已取消", "unreachable": "无法联系"}
+FOLLOWUP_STATE = {"due": "待回访", "scheduled": "待回访", "done": "已完成", "cancelled": "已取消", "unreachable": "无法联系"}
 FLAG_REASON = {"low_satisfaction": "满意度低", "unreachable": "多次无法联系"}
 SERVICE = {"intake": "受理", "mediation": "调解", "legal_aid": "法律援助", "followup": "回访", "supervision": "督办",
            "court": "法院", "bureau": "仲裁委", "console": "控制台",
@@ -133,6 +146,8 @@ TABLES: dict[str, Mapping[str, str]] = {
     "legal_aid_method": LEGAL_AID_METHOD, "legal_aid_source": LEGAL_AID_SOURCE, "decision": DECISION,
     "status": STATUS, "stage": STAGE, "deadline_state": DEADLINE_STATE, "pause_reason": PAUSE_REASON, "clock": CLOCK,
     "followup_kind": FOLLOWUP_KIND, "followup_state": FOLLOWUP_STATE, "flag_reason": FLAG_REASON, "service": SERVICE,
+    "legal_aid_log": LEGAL_AID_LOG, "legal_aid_advice": LEGAL_AID_ADVICE, "followup_log": FOLLOWUP_LOG,
+    "followup_period": FOLLOWUP_PERIOD,
     "role": ROLE, "alert_level": ALERT_LEVEL, "alert_state": ALERT_STATE, "referral_kind": REFERRAL_KIND,
     "procedure": PROCEDURE, "party": PARTY, "event": EVENT, "mediation_action": MEDIATION_ACTION,
     "mediation_detail": MEDIATION_DETAIL, "session_result": SESSION_RESULT, "system_actor": SYSTEM_ACTOR,

@@ -24,9 +24,6 @@ READERS: tuple[Role, ...] = ("clerk", "mediator", "supervisor")
 CALLERS: tuple[Role, ...] = ("clerk", "mediator")
 WORKLIST: tuple[Role, ...] = ("clerk", "supervisor")
 
-
-
-
 Config = Annotated[FollowupConfig, Depends(current)]
 
 
@@ -53,6 +50,19 @@ async def held_call(request: Request, followup_id: str, runtime: RuntimeDep) -> 
     return scope
 
 
+async def readable_call(request: Request, followup_id: str, runtime: RuntimeDep) -> CallScope:
+    """The call in the path, for a caller who may read its case (the call's page)."""
+    require_role(request, READERS)
+    key = repository.call_id(followup_id)
+    if key is None:
+        raise NotFound(MISSING)
+    scope = await repository.call_scope(runtime.pool, key)
+    authorize_held(request, "read", roles=READERS, unit=scope.org_unit if scope else None,
+                   case_id=scope.case_id if scope else followup_id, missing=MISSING, hierarchy=HIERARCHY)
+    assert scope is not None
+    return scope
+
+
 def worklist_units(request: Request, org_unit: str | None = None) -> list[str] | None:
     """The units whose calls a worklist shows: the caller's own (or one asked for, in scope) and those below it."""
     unit = scope_units(request, org_unit, HIERARCHY)
@@ -62,4 +72,5 @@ def worklist_units(request: Request, org_unit: str | None = None) -> list[str] |
 
 HeldCase = Annotated[FollowupCase, Depends(held_case)]
 HeldCall = Annotated[CallScope, Depends(held_call)]
+ReadableCall = Annotated[CallScope, Depends(readable_call)]
 WorklistUnits = Annotated[list[str] | None, Depends(worklist_units)]

@@ -1,14 +1,15 @@
-"""What follow-up consumes: every resolved case (mediation, legal aid, answered in intake)."""
+"""What follow-up consumes: who a case is about (intake registers and dispatches it), and every resolved case
+(mediation, legal aid, answered in intake)."""
 
 from __future__ import annotations
 
 from events.envelope import CloudEvent
-from events.intake import CaseAnswered
+from events.intake import CaseAnswered, CaseDispatched, CaseReceived
 from events.legalaid import CaseConcluded
 from events.mediation import CaseResolved
 from services.backbone.consumer import HandlerContext, Handlers
 from services.followup.config import FollowupConfig
-from services.followup.scheduling import case_resolved
+from services.followup.scheduling import case_resolved, remember_facts
 
 
 def handlers(config: FollowupConfig) -> Handlers:
@@ -29,5 +30,9 @@ def handlers(config: FollowupConfig) -> Handlers:
                             outcome=data.resolution, resolved_at=data.answered_at, agreement=None,
                             confirmed_by_court=False, config=config)
 
-    return {"mediation.case_resolved": on_mediation, "legalaid.case_concluded": on_legal_aid,
+    async def on_facts(ctx: HandlerContext, event: CloudEvent, data: CaseReceived | CaseDispatched) -> None:
+        await remember_facts(ctx, case_id=data.case_id, facts=data.facts)
+
+    return {"intake.case_received": on_facts, "intake.case_dispatched": on_facts,
+            "mediation.case_resolved": on_mediation, "legalaid.case_concluded": on_legal_aid,
             "intake.case_answered": on_answered}

@@ -61,3 +61,14 @@ class Followup(FollowupModel, table=True):
     satisfaction: int | None = None
     comment: str = Field(sa_type=Text)
     done_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class CaseFacts(FollowupModel, table=True):
+    """Who to call about a case (learnt from intake's events): the workers (name, phone), employer, summary."""
+
+    __tablename__ = "case_facts"
+    case_id: str = Field(sa_type=Text, primary_key=True)
+    workers: Any = Field(sa_type=JSONB)
+    employer: str = Field(sa_type=Text)
+    summary: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))

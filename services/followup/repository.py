@@ -8,7 +8,7 @@ the worklist's join.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,7 +17,7 @@ import asyncpg
 
 from services.backbone.db import assignments
 from services.backbone.models import from_row
-from services.followup.models import Followup, FollowupCase
+from services.followup.models import CaseFacts, Followup, FollowupCase
 
 Conn = asyncpg.Connection | asyncpg.Pool
 
@@ -52,10 +52,25 @@ CYCLE_CALLS = "SELECT * FROM followups WHERE case_id = $1 AND cycle = $2"
 CASE_CALLS = "SELECT * FROM followups WHERE case_id = $1 ORDER BY cycle, due_date, seq"
 CANCEL_SCHEDULED = ("UPDATE followups SET state = 'cancelled' WHERE case_id = $1 AND cycle = $2 AND state = 'scheduled' "
                     "RETURNING *")
+#: the calls still to make, with who to call and what the case is about; filters are parameters ($2: the first
+#: due date shown, $3: the last; $4: a search on case number, worker or employer), the order and the page are
+#: appended by ``worklist`` from ``WORKLIST_SORT``
 WORKLIST = (
-    "SELECT f.*, c.org_unit, c.outcome, c.agreement IS NOT NULL AS has_agreement FROM followups f "
-    "JOIN followup_cases c USING (case_id) WHERE f.state = 'scheduled' "
-    "AND ($1::text[] IS NULL OR c.org_unit = ANY($1::text[])) ORDER BY f.due_date, f.case_id LIMIT $2")
+    "SELECT f.*, c.org_unit, c.outcome, c.agreement IS NOT NULL AS has_agreement, c.source, "
+    "x.workers, x.employer, x.summary, count(*) OVER () AS total FROM followups f "
+    "JOIN followup_cases c USING (case_id) LEFT JOIN case_facts x USING (case_id) WHERE f.state = 'scheduled' "
+    "AND ($1::text[] IS NULL OR c.org_unit = ANY($1::text[])) "
+    "AND ($2::date IS NULL OR f.due_date >= $2) AND ($3::date IS NULL OR f.due_date <= $3) "
+    "AND ($4::text IS NULL OR strpos(lower(f.case_id), lower($4)) > 0 OR strpos(lower(x.employer), lower($4)) > 0 "
+    "OR EXISTS (SELECT 1 FROM jsonb_array_elements(x.workers) w WHERE strpos(lower(w->>'name'), lower($4)) > 0))")
+WORKLIST_SORT = {"due": "f.due_date", "case": "f.case_id", "kind": "f.kind", "attempts": "f.attempts"}
+#: intake told us who the case is about (registered, or dispatched again with more workers)
+REMEMBER_FACTS = (
+    "INSERT INTO case_facts (case_id, workers, employer, summary) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (case_id) DO UPDATE SET workers = EXCLUDED.workers, employer = EXCLUDED.employer, "
+    "summary = EXCLUDED.summary, updated_at = now()")
+FACTS = "SELECT * FROM case_facts WHERE case_id = $1"
+CALL = "SELECT * FROM followups WHERE followup_id = $1"
 
 
 def call_id(followup_id: str) -> uuid.UUID | None:
@@ -141,9 +156,34 @@ class WorkItem:
     org_unit: str
     outcome: str
     has_agreement: bool
+    source: str = ""
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    employer: str | None = None
+    summary: str = ""
 
 
-async def worklist(pool: Conn, units: list[str] | None, limit: int) -> list[WorkItem]:
-    """The calls still to make (in ``units``, or everywhere), the earliest first."""
-    return [WorkItem(from_row(Followup, r), r["org_unit"], r["outcome"], r["has_agreement"])
-            for r in await pool.fetch(WORKLIST, units, limit)]
+async def worklist(pool: Conn, units: list[str] | None, limit: int, *, offset: int = 0, first: date | None = None,
+                   last: date | None = None, q: str | None = None,
+                   order: str = "f.due_date ASC NULLS LAST") -> tuple[list[WorkItem], int]:
+    """The calls still to make (in ``units``, or everywhere) due between ``first`` and ``last`` (either open), one
+    page of them and how many there are; ``order`` only from ``WORKLIST_SORT``."""
+    rows = await pool.fetch(f"{WORKLIST} ORDER BY {order}, f.due_date, f.case_id, f.seq LIMIT $5 OFFSET $6",
+                            units, first, last, (q or "").strip() or None, limit, offset)
+    items = [WorkItem(from_row(Followup, r), r["org_unit"], r["outcome"], r["has_agreement"], r["source"],
+                      list(r["workers"] or []), r["employer"], r["summary"] or "") for r in rows]
+    return items, (rows[0]["total"] if rows else 0)
+
+
+async def remember_facts(conn: Conn, case_id: str, *, workers: list[dict[str, Any]], employer: str,
+                         summary: str) -> None:
+    await conn.execute(REMEMBER_FACTS, case_id, workers, employer, summary)
+
+
+async def facts(pool: Conn, case_id: str) -> CaseFacts | None:
+    row = await pool.fetchrow(FACTS, case_id)
+    return from_row(CaseFacts, row) if row else None
+
+
+async def call(pool: Conn, followup_id: uuid.UUID) -> Followup | None:
+    row = await pool.fetchrow(CALL, followup_id)
+    return from_row(Followup, row) if row else None

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from events.common import Agreement
 from events.followup import FollowupScheduled
+from events.intake import CaseFacts
 from services.backbone import caselog
 from services.backbone.consumer import HandlerContext
 from services.calendar.model import end_of_day
@@ -46,3 +47,11 @@ async def case_resolved(ctx: HandlerContext, *, case_id: str, source: str, org_u
             due_date=planned.due.day.isoformat(), instalment_no=planned.seq or None, amount_cny=planned.amount),
             subject=case_id)
     await caselog.log(ctx, case_id, actor=None, action="followup_scheduled", cycle=cycle, outcome=outcome)
+
+
+async def remember_facts(ctx: HandlerContext, *, case_id: str, facts: CaseFacts) -> None:
+    """Who the caller will ring when the case is resolved: its workers (name, phone), employer and summary, as
+    intake registered or last dispatched it."""
+    await repository.remember_facts(
+        ctx.conn, case_id, workers=[{"name": w.name, "phone": w.phone} for w in facts.workers],
+        employer=facts.employer.name, summary=facts.summary)

@@ -7,10 +7,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import Field
 
+from events.glossary import LEGAL_AID_STATE, zh
 from services.backbone import caselog, usecase
 from services.backbone.deadline_store import case_clocks
 from services.backbone.http import StrictModel
@@ -19,12 +20,14 @@ from services.backbone.usecase import found
 from services.calendar.model import local_date, shanghai_iso
 from services.legal_aid import applications as aid_applications
 from services.legal_aid import decisions, registry, repository, representation
-from services.legal_aid.config import LegalAidConfig, missing
-from services.legal_aid.deps import READERS, ConfigDep, ReadableCase, RuntimeDep, WritableCase
-from services.legal_aid.domain.case import STATE_ZH
+from services.legal_aid.config import DECISION, LegalAidConfig, missing
+from services.legal_aid.deps import OFFICERS, READERS, ConfigDep, ReadableCase, RuntimeDep, WritableCase
+from services.legal_aid.domain.case import OPEN
 from services.security.guard import acting, audit_cases, authorize, manage_registry, principal, scope_units, visible
 from services.security.pii import mask
-from services.web.pages import Pages
+from services.web.pages import Pages, who
+from services.web.paging import Page, sort_key, window
+from services.web.words import money
 
 
 class Actor(StrictModel):
@@ -43,7 +46,8 @@ class MaterialsBody(Actor):
 
 class DecisionBody(Actor):
     decision: Literal["approved", "denied"]
-    reasons: list[str] = Field(min_length=1, max_length=20)
+    #: at least one, said by the use case in words ("至少填写一项理由")
+    reasons: list[str] = Field(default_factory=list, max_length=20)
 
 
 class ObjectionBody(StrictModel):
@@ -97,7 +101,7 @@ async def case_json(runtime: Runtime, config: LegalAidConfig, case_id: str) -> d
     clocks = await case_clocks(runtime.pool, case_id, owner="legal_aid")
     return {
         "case_id": case_id, "org_unit": c.org_unit, "source": c.source, "state": c.state,
-        "state_zh": STATE_ZH[c.state], "applied_at": shanghai_iso(c.applied_at), "facts": c.facts,
+        "state_zh": zh("legal_aid_state", c.state), "applied_at": shanghai_iso(c.applied_at), "facts": c.facts,
         "claim_types": c.claim_types, "migrant_worker": c.migrant_worker,
         "monthly_income_per_capita": c.monthly_income, "limitation_date": c.limitation_date,
         "disputed_points": c.disputed_points, "decision": c.decision,
@@ -112,20 +116,42 @@ async def case_json(runtime: Runtime, config: LegalAidConfig, case_id: str) -> d
     }
 
 
+#: the worklist's state filter: the open queue by default, one state, or everything (finished work included)
+QUEUE = tuple(OPEN)
+
+
+def _states(state: str | None) -> list[str] | None:
+    if state == "all":
+        return None
+    if state in LEGAL_AID_STATE:
+        return [state]
+    return list(QUEUE)
+
+
 @router.get("/api/v1/legal-aid/applications")
 async def applications(request: Request, runtime: RuntimeDep, config: ConfigDep, org_unit: str | None = None,
-                       state: str | None = None, limit: int = 200) -> dict[str, Any]:
+                       state: str | None = None, q: str | None = Query(default=None, max_length=100),
+                       overdue: bool = False, sort: str | None = None, page: int = 1,
+                       limit: int = 25) -> dict[str, Any]:
+    """The officers' queue: open applications by default (``state=all``: finished ones too), searched by case
+    number, 仲裁案号, worker or employer, soonest clock first."""
     org_unit = scope_units(request, org_unit, config.hierarchy)
     authorize(request, "read", roles=READERS, unit=org_unit, hierarchy=config.hierarchy)
     units = list(config.hierarchy.subtree(org_unit)) if org_unit else None
-    rows = await repository.worklist(runtime.pool, units=units, state=state, limit=max(1, min(limit, 1000)))
+    key, order = sort_key(sort, repository.WORKLIST_SORT, "due")
+    number, per_page, offset = window(page, max(1, min(limit, 1000)))
+    rows, total = await repository.worklist(runtime.pool, units=units, states=_states(state), q=q, overdue=overdue,
+                                            order=order, limit=per_page, offset=offset)
     audit_cases(request, [r["case_id"] for r in rows])
-    return {"applications": [{
-        "case_id": r["case_id"], "org_unit": r["org_unit"], "state": r["state"], "state_zh": STATE_ZH[r["state"]],
+    return {"total": total, "page": number, "per_page": per_page, "sort": key, "applications": [{
+        "case_id": r["case_id"], "org_unit": r["org_unit"], "state": r["state"], "state_zh": zh("legal_aid_state", r["state"]),
         "applied_at": shanghai_iso(r["applied_at"]), "claim_types": r["claim_types"], "urgent": r["urgent"],
-        "lawyer_id": r["lawyer_id"],
-        "decision_due": shanghai_iso(r["decision_due"]) if r["decision_due"] else None,
-        "overdue": r["decision_state"] == "breached", "at_risk": bool(r["warned"]) and r["decision_state"] == "open",
+        "workers": r["worker_names"], "employer": r["employer_name"], "arbitration_case_no": r["arbitration_case_no"],
+        "lawyer_id": r["lawyer_id"], "lawyer_name": r["lawyer_name"],
+        "clock": r["clock_kind"], "due_at": shanghai_iso(r["clock_due"]) if r["clock_due"] else None,
+        "paused": r["clock_paused"],
+        "decision_due": shanghai_iso(r["clock_due"]) if r["clock_kind"] == DECISION else None,
+        "overdue": r["overdue"], "at_risk": bool(r["warned"]) and r["clock_state"] == "open",
     } for r in rows]}
 
 
@@ -240,14 +266,87 @@ async def add_conflict(request: Request, lawyer_id: str, body: ConflictIn, runti
     return {"lawyer_id": lawyer_id, "uscc": body.uscc}
 
 
+def _log_view(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The case log as people read it: what happened in words, who did it, and the particulars that matter."""
+    out = []
+    for e in entries:
+        d, action = e.get("detail") or {}, e["action"]
+        what = zh("legal_aid_log", action.split("_")[0] if action.startswith("progress_") else action)
+        if action.startswith("progress_"):
+            what = f"{what}：{zh('legal_aid_stage', action.removeprefix('progress_'))}"
+        facts: list[str] = []
+        if d.get("what"):
+            facts.append(f"需补充：{d['what']}")
+        if d.get("reasons"):
+            facts.append("理由：" + "；".join(d["reasons"]))
+        if action == "objection_reviewed":
+            facts.append("维持不予援助" if d.get("upheld") else "撤销原决定，给予援助")
+        if d.get("reason"):
+            facts.append(f"理由：{d['reason']}")
+        if d.get("lawyer"):
+            facts.append(f"律师：{d['lawyer']}" + ("（先行援助）" if d.get("urgent") else ""))
+        if d.get("note"):
+            facts.append(d["note"])
+        if d.get("arbitration_case_no"):
+            facts.append(f"仲裁案号：{d['arbitration_case_no']}")
+        if d.get("amount_awarded") not in (None, ""):
+            facts.append(f"裁决金额：{money(d['amount_awarded'])}")
+        if action == "concluded":
+            facts.append(f"{zh('legal_aid_outcome', d.get('outcome'))}，{zh('legal_aid_method', d.get('method'))}，"
+                         f"追回 {money(d.get('amount_recovered'))}")
+        if action == "applicant_recorded":
+            facts.append("进城务工人员" if d.get("migrant_worker") else "非进城务工人员")
+        out.append({"at": e["at"], "actor": _actor(e.get("actor")), "what": what, "facts": facts})
+    return out
+
+
+def _actor(actor: str | None) -> str:
+    if not actor:
+        return "系统"
+    if actor.startswith("bureau:"):
+        return "劳动人事争议仲裁委员会"
+    return {"applicant": "申请人", "followup": "回访"}.get(actor, actor)
+
+
+def _steps(case: dict[str, Any], me: Any) -> dict[str, bool]:
+    """Which forms the person sees: an officer acts, and only the steps the case's state allows now."""
+    if me is None or me.role not in OFFICERS:
+        return {}
+    state = case["state"]
+    decision_clock = next((d for d in case["deadlines"] if d["kind"] == DECISION and d["state"] in
+                           ("open", "paused", "breached")), None)
+    paused = bool(decision_clock and decision_clock["paused"])
+    urgent_open = state == "represented" and case["urgent"] and case["decision"] is None
+    return {
+        "applicant": state == "under_review",
+        "materials_request": state == "under_review" and decision_clock is not None and not paused,
+        "materials_received": state == "under_review" and paused,
+        "decision": (state == "under_review" and not paused) or urgent_open,
+        "objection": state == "denied",
+        "review": state == "objected",
+        "lawyer": state == "approved" or (state == "under_review" and case["assessment"]["urgent"] and not paused),
+        "progress": state == "represented",
+        "conclude": state == "represented",
+    }
+
+
 @router.get("/legal-aid", response_class=HTMLResponse, include_in_schema=False)
-async def page(request: Request, runtime: RuntimeDep, config: ConfigDep, org_unit: str | None = None) -> Response:
-    data = await applications(request, runtime, config, org_unit=org_unit)
-    return pages.render(request, "legal_aid_worklist.html", {"applications": data["applications"],
-                                                                          "org_unit": org_unit})
+async def page(request: Request, runtime: RuntimeDep, config: ConfigDep, org_unit: str | None = None,
+               state: str | None = None, q: str | None = Query(default=None, max_length=100), overdue: bool = False,
+               sort: str | None = None, page: int = 1) -> Response:
+    data = await applications(request, runtime, config, org_unit=org_unit, state=state, q=q, overdue=overdue,
+                              sort=sort, page=page, limit=25)
+    return pages.render(request, "legal_aid_worklist.html", {
+        "page": Page(data["applications"], data["total"], data["page"]), "sort": data["sort"],
+        "filters": {"state": state or "", "q": q or "", "overdue": overdue}, "states": LEGAL_AID_STATE,
+        "hierarchy": config.hierarchy})
 
 
 @router.get("/legal-aid/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
 async def case_page(request: Request, case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep) -> Response:
-    return pages.render(request, "legal_aid_case.html",
-                                      {"case": mask(request, await case_json(runtime, config, case_id))})
+    case = mask(request, await case_json(runtime, config, case_id))
+    steps = _steps(case, who(request))
+    lawyers = await representation.choices(runtime.pool, case_id, config) if steps.get("lawyer") else []
+    return pages.render(request, "legal_aid_case.html", {
+        "case": case, "steps": steps, "lawyers": lawyers, "log": _log_view(case["log"]),
+        "hierarchy": config.hierarchy})

@@ -52,7 +52,8 @@ async def review_objection(ctx: HandlerContext, case_id: str, *, upheld: bool, r
     """Overturned: approved after all (the assignment clock starts); upheld: the case is closed."""
     row = found(await repository.lock(ctx.conn, case_id), missing(case_id))
     after = step(repository.state_of(row).review, upheld=upheld, refusal=LegalAidError)
-    await repository.save(ctx.conn, after)
+    # overturned: the decision now in force is the review's, with its reason (the denial's reasons no longer hold)
+    await repository.save(ctx.conn, after, **({} if upheld else {"decision_reasons": [f"异议审查：{reason}"]}))
     ctx.publish("legalaid.objection_reviewed", ObjectionReviewed(case_id=case_id, upheld=upheld, reason=reason,
                                                                  reviewed_at=ctx.now, actor=actor), subject=case_id)
     await caselog.log(ctx, case_id, actor=actor, action="objection_reviewed", upheld=upheld, reason=reason)

@@ -38,16 +38,29 @@ RECORD_APPLICANT = (
 CASE_WITH_LAWYER = (
     "SELECT c.*, l.name AS lawyer_name, l.firm AS lawyer_firm FROM aid_cases c "
     "LEFT JOIN lawyers l ON l.lawyer_id = c.lawyer_id WHERE c.case_id = $1")
-#: the officers' worklist, soonest decision due first (the current decision clock read from the backbone's deadlines;
-#: a case listed once even if it had more than one)
+#: the officers' worklist: each case with its workers and employer, its lawyer by name, and the soonest clock still
+#: running (decision, lawyer assignment or the case's tier clock); filters are parameters, the order and the page
+#: are appended by ``worklist`` from a whitelist
 WORKLIST = (
     "SELECT c.case_id, c.org_unit, c.state, c.applied_at, c.claim_types, c.urgent, c.lawyer_id, "
-    "d.due_at AS decision_due, d.state AS decision_state, d.warned FROM aid_cases c "
-    "LEFT JOIN LATERAL (SELECT t.due_at, t.state, t.warned FROM deadlines t "
-    "WHERE t.case_id = c.case_id AND t.kind = 'legal_aid_decision' "
-    "ORDER BY t.state IN ('open', 'paused', 'breached') DESC, t.started_at DESC LIMIT 1) d ON true "
-    "WHERE ($1::text[] IS NULL OR c.org_unit = ANY($1)) AND ($2::text IS NULL OR c.state = $2) "
-    "ORDER BY d.due_at NULLS LAST, c.applied_at LIMIT $3")
+    "l.name AS lawyer_name, c.facts->'employer'->>'name' AS employer_name, "
+    "ARRAY(SELECT w->>'name' FROM jsonb_array_elements(c.facts->'workers') w) AS worker_names, "
+    "c.arbitration_case_no, d.kind AS clock_kind, d.due_at AS clock_due, d.state AS clock_state, "
+    "d.warned, d.paused_at IS NOT NULL AS clock_paused, "
+    "EXISTS (SELECT 1 FROM deadlines b WHERE b.case_id = c.case_id AND b.state = 'breached') AS overdue, "
+    "count(*) OVER () AS total FROM aid_cases c "
+    "LEFT JOIN lawyers l ON l.lawyer_id = c.lawyer_id "
+    "LEFT JOIN LATERAL (SELECT t.kind, t.due_at, t.state, t.warned, t.paused_at FROM deadlines t "
+    "WHERE t.case_id = c.case_id AND t.state IN ('open', 'paused', 'breached') "
+    "ORDER BY t.due_at LIMIT 1) d ON true "
+    "WHERE ($1::text[] IS NULL OR c.org_unit = ANY($1)) AND ($2::text[] IS NULL OR c.state = ANY($2)) "
+    "AND ($3::text IS NULL OR strpos(lower(c.case_id), lower($3)) > 0 OR strpos(lower(c.arbitration_case_no), lower($3)) > 0 "
+    "OR strpos(lower(c.facts->'employer'->>'name'), lower($3)) > 0 "
+    "OR EXISTS (SELECT 1 FROM jsonb_array_elements(c.facts->'workers') w WHERE strpos(lower(w->>'name'), lower($3)) > 0)) "
+    "AND (NOT $4::boolean OR EXISTS (SELECT 1 FROM deadlines b WHERE b.case_id = c.case_id AND b.state = 'breached'))")
+#: what the worklist may be sorted by (key in the URL → column)
+WORKLIST_SORT = {"due": "d.due_at", "applied": "c.applied_at", "case": "c.case_id", "state": "c.state",
+                 "employer": "c.facts->'employer'->>'name'"}
 
 
 @dataclass(frozen=True)
@@ -118,9 +131,14 @@ async def view(pool: Conn, case_id: str) -> CaseView | None:
     return CaseView(from_row(AidCase, row), row["lawyer_name"], row["lawyer_firm"])
 
 
-async def worklist(pool: Conn, *, units: Sequence[str] | None, state: str | None, limit: int) -> list[dict[str, Any]]:
-    rows = await pool.fetch(WORKLIST, list(units) if units is not None else None, state, limit)
-    return [dict(r) for r in rows]
+async def worklist(pool: Conn, *, units: Sequence[str] | None, states: Sequence[str] | None, q: str | None = None,
+                   overdue: bool = False, order: str = "d.due_at ASC NULLS LAST", limit: int = 25,
+                   offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """One page of the worklist and how many rows match in all; ``order`` comes from ``WORKLIST_SORT`` only."""
+    rows = await pool.fetch(f"{WORKLIST} ORDER BY {order}, c.applied_at, c.case_id LIMIT $5 OFFSET $6",
+                            list(units) if units is not None else None, list(states) if states is not None else None,
+                            (q or "").strip() or None, overdue, limit, offset)
+    return [dict(r) for r in rows], (rows[0]["total"] if rows else 0)
 
 
 # --- lawyers --------------------------------------------------------------------------------------------------

@@ -129,3 +129,15 @@ async def reopen(ctx: HandlerContext, *, case_id: str, reason: str) -> bool:
         subject=case_id)
     await caselog.log(ctx, case_id, actor="followup", action="reopened_for_enforcement", reason=reason)
     return True
+
+
+async def choices(pool: Any, case_id: str, config: LegalAidConfig) -> list[dict[str, Any]]:
+    """The lawyers an officer may choose for the case, fitting ones first: name, firm, unit, load, and whether a
+    conflict of interest with the employer rules one out (利益冲突)."""
+    row = found(await repository.get(pool, case_id), missing(case_id))
+    lawyers = await repository.candidates(pool, _units_for(config, row.org_unit), employer_uscc=row.employer_uscc)
+    out = [{"lawyer_id": c.lawyer.lawyer_id, "name": c.lawyer.name, "firm": c.lawyer.firm,
+            "org_unit": c.lawyer.org_unit, "open_cases": c.open_cases, "capacity": c.lawyer.capacity,
+            "full": c.open_cases >= c.lawyer.capacity, "conflicted": c.conflicted,
+            "fits": lawyer_fits(c.lawyer.specialties, row.claim_types)} for c in lawyers]
+    return sorted(out, key=lambda x: (x["conflicted"], x["full"], not x["fits"], x["open_cases"], x["name"]))

@@ -11,10 +11,12 @@ from decimal import Decimal
 import pytest
 
 from events.common import Agreement, Instalment
+from events.intake import CaseFacts
 from services.backbone.errors import Conflict, Invalid, NotFound
 from services.calendar.model import local_date
-from services.followup import calls, repository, scheduling
+from services.followup import api, calls, repository, scheduling
 from services.followup.config import FollowupConfig
+from tests import clock
 from tests.usecases.conftest import world_fixture
 
 #: every use case here starts, moves or meets clocks: run again at each shifted moment (tests/clock.py)
@@ -217,3 +219,48 @@ async def test_an_instalment_cannot_be_missed_before_it_is_due(world):
     call = (await calls_of(world))[("instalment", 1)]
     assert (call.state, call.paid) == ("done", False)
     assert world.events()[-3:] == ["followup.instalment_missed", "followup.escalated", "followup.case_reopened"]
+
+
+def registered(case_id: str, *names: str, employer: str = "西宁某建筑公司", summary: str = "拖欠工资") -> CaseFacts:
+    from services.intake.domain.identifiers import make_id_number, make_uscc
+
+    return CaseFacts(channel="hotline", received_at=clock.now(), region_code="630105", summary=summary,
+                     workers=[{"name": n, "id_number": make_id_number("630105", date(1990, 1, 1), 100 + i),
+                               "phone": f"1390971{i:04d}"} for i, n in enumerate(names)],
+                     employer={"name": employer, "uscc": make_uscc("630105", 4321)},
+                     claims=[{"type": "wage_arrears", "amount_cny": 5000}])
+
+
+async def test_the_caller_learns_who_to_ring_from_intake(world):
+    """Intake's registration (and a later dispatch, with more workers) tells follow-up who the case is about."""
+    await world.run(lambda ctx: scheduling.remember_facts(ctx, case_id=CASE, facts=registered(CASE, "韩国栋")))
+    await world.run(lambda ctx: scheduling.remember_facts(ctx, case_id=CASE,
+                                                          facts=registered(CASE, "韩国栋", "李四")))
+    known = await repository.facts(world.conn, CASE)
+    assert known is not None and [w["name"] for w in known.workers] == ["韩国栋", "李四"]
+    assert known.workers[0]["phone"] == "13909710000" and known.employer == "西宁某建筑公司"
+    assert set(known.workers[0]) == {"name", "phone"}  # the ID number stays with intake
+
+
+async def test_the_worklist_separates_today_and_the_overdue_from_later_calls(world):
+    today = local_date(world.now)
+    await world.run(lambda ctx: scheduling.remember_facts(ctx, case_id=CASE, facts=registered(CASE, "韩国栋")))
+    planned = await resolve(world, agreement=agreement(world, (-20, 1000), (30, 1000)))
+    overdue_call, later_call = planned[("instalment", 1)], planned[("instalment", 2)]
+    assert overdue_call.due_date < today < later_call.due_date
+
+    async def shown(period: str, q: str | None = None) -> list[tuple[str, int]]:
+        first, last = api.period_bounds(period, today)
+        items, total = await repository.worklist(world.conn, None, 25, first=first, last=last, q=q)
+        assert total == len(items)
+        return [(i.call.kind, i.call.seq) for i in items]
+
+    assert ("instalment", 1) in await shown("today") and ("instalment", 1) in await shown("overdue")
+    assert ("instalment", 2) not in await shown("today") and ("instalment", 2) in await shown("later")
+    assert set(await shown("all")) == {("first", 0), ("instalment", 1), ("instalment", 2)}
+    assert set(await shown("all", q="韩国")) == set(await shown("all", q=CASE.lower())) == set(await shown("all"))
+    assert await shown("all", q="别的公司") == []
+    items, _ = await repository.worklist(world.conn, None, 25, q="建筑")
+    assert items[0].workers == [{"name": "韩国栋", "phone": "13909710000"}] and items[0].summary == "拖欠工资"
+    items, total = await repository.worklist(world.conn, None, 1, offset=1, order="f.due_date DESC")
+    assert total == 3 and len(items) == 1

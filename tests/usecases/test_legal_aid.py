@@ -210,8 +210,77 @@ async def test_a_lawyer_number_is_registered_once(world):
 
 async def test_the_worklist_reads_the_decision_clock(world):
     case_id = await arrived(world)
-    rows = await repository.worklist(world.conn, units=["QH-XN-CD"], state=None, limit=10)
-    assert [(r["case_id"], r["decision_state"]) for r in rows] == [(case_id, "open")]
+    rows, total = await repository.worklist(world.conn, units=["QH-XN-CD"], states=None)
+    assert total == 1
+    assert [(r["case_id"], r["clock_kind"], r["clock_state"]) for r in rows] == [(case_id, DECISION, "open")]
+    assert rows[0]["worker_names"] == ["马福祥"] and rows[0]["employer_name"] == "西宁某劳务派遣有限公司"
     view = await repository.view(world.conn, case_id)
     assert view is not None and view.case.case_id == case_id and view.lawyer_name is None
     assert await repository.unit_of(world.conn, case_id) == "QH-XN-CD"
+
+
+async def test_the_worklist_finds_by_worker_employer_or_number_and_leaves_finished_cases_out(world):
+    """The officer's queue: open applications only unless asked, searched by what people remember, paged."""
+    await registry.sync_lawyers(world.conn, CONFIG.hierarchy)
+    await approved(world, "LA-1")
+    await world.run(lambda ctx: representation.assign_lawyer(ctx, "LA-1", actor="援助中心", config=CONFIG))
+    await world.run(lambda ctx: representation.conclude(ctx, "LA-1", outcome="won", method="award",
+                                                        amount_recovered=Decimal("36000"), actor="援助中心"))
+    await arrived(world, "LA-2")
+    await arrived(world, "LA-3", claim="work_injury")
+    queue = ["under_review", "approved", "denied", "objected", "represented"]
+
+    async def ids(**kw) -> list[str]:
+        rows, _ = await repository.worklist(world.conn, units=["QH-XN-CD"], **{"states": queue, **kw})
+        return [r["case_id"] for r in rows]
+
+    assert sorted(await ids()) == ["LA-2", "LA-3"]  # concluded LA-1 has left the queue
+    assert sorted(await ids(states=None)) == ["LA-1", "LA-2", "LA-3"]  # …unless everything is asked for
+    assert await ids(states=["concluded"]) == ["LA-1"]
+    assert sorted(await ids(q="马福")) == ["LA-2", "LA-3"]  # worker
+    assert sorted(await ids(q="劳务派遣")) == ["LA-2", "LA-3"]  # employer
+    assert await ids(q="la-3") == ["LA-3"]  # case number, any case
+    assert await ids(q="100%_") == []  # the search box's words are taken literally
+    assert await ids(overdue=True) == []
+    await world.conn.execute("UPDATE deadlines SET state = 'breached' WHERE case_id = 'LA-3'")
+    assert await ids(overdue=True) == ["LA-3"]
+    assert await ids(order="c.case_id DESC", limit=1) == ["LA-3"]
+    rows, total = await repository.worklist(world.conn, units=["QH-XN-CD"], states=queue, order="c.case_id DESC",
+                                            limit=1, offset=1)
+    assert [r["case_id"] for r in rows] == ["LA-2"] and total == 2
+    assert await ids(order=repository.WORKLIST_SORT["employer"] + " ASC") != []
+
+
+async def test_lawyer_choices_name_the_lawyers_and_rule_out_a_conflict_of_interest(world):
+    await registry.sync_lawyers(world.conn, CONFIG.hierarchy)
+    case_id = await approved(world)
+    await world.run(lambda ctx: registry.add_conflict(ctx, lawyer_id="L-CD-01", uscc=EMPLOYER, note="曾代理该公司"))
+    choices = await representation.choices(world.conn, case_id, CONFIG)
+    by_id = {c["lawyer_id"]: c for c in choices}
+    assert by_id["L-CD-01"]["name"] == "韩明" and by_id["L-CD-01"]["conflicted"]
+    assert choices[-1]["lawyer_id"] == "L-CD-01"  # the conflicted one last
+    assert by_id["L-XN-01"]["fits"] and not by_id["L-XN-01"]["conflicted"]  # 孙海涛: wage arrears
+    with pytest.raises(Conflict):
+        await world.run(lambda ctx: representation.assign_lawyer(ctx, case_id, actor="援助中心", config=CONFIG,
+                                                                 lawyer_id="L-CD-01"))
+    assert await world.run(lambda ctx: representation.assign_lawyer(
+        ctx, case_id, actor="援助中心", config=CONFIG, lawyer_id="L-XN-01")) == "L-XN-01"
+
+
+async def test_an_objection_overturned_approves_with_the_reviews_reason_and_starts_the_assignment_clock(world):
+    case_id = await arrived(world)
+    await world.run(lambda ctx: applications.record_applicant(
+        ctx, case_id, migrant_worker=False, monthly_income=Decimal("5200.00"), limitation_date=None, actor="援助中心",
+        config=CONFIG))
+    assessment = applications.assess(await repository.get(world.conn, case_id), CONFIG,  # type: ignore[arg-type]
+                                     today=clock.today())
+    assert assessment["reasons"] == ["家庭人均月收入 5,200.00 元，超过当地标准 2,200.00 元"]
+    await world.run(lambda ctx: decisions.decide(ctx, case_id, decision="denied", reasons=["家庭人均月收入超过当地标准"],
+                                                 actor="援助中心", config=CONFIG))
+    await world.run(lambda ctx: decisions.object_to_denial(ctx, case_id, reason="医疗支出未计入"))
+    await world.run(lambda ctx: decisions.review_objection(ctx, case_id, upheld=False, reason="核实医疗支出后低于标准",
+                                                           actor="上级", config=CONFIG))
+    case = await repository.get(world.conn, case_id)
+    assert case is not None and case.state == "approved" and case.decision == "approved"
+    assert case.decision_reasons == ["异议审查：核实医疗支出后低于标准"]  # not the denial's reasons any more
+    assert (await clock_states(world, case_id))[ASSIGNMENT] == "open"

@@ -7,6 +7,7 @@ function formBody(form) {
   for (const el of form.elements) {
     if (!el.name) continue;
     if (el.type === 'checkbox') { data[el.name] = el.checked; continue; }
+    if (el.type === 'radio' && !el.checked) continue;
     if (el.value === '') continue;
     data[el.name] = el.dataset.tz && el.value ? el.value + ':00' + el.dataset.tz : el.value;
   }

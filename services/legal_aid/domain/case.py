@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from events.glossary import zh
+
 State = Literal["under_review", "approved", "denied", "objected", "represented", "concluded", "closed"]
-STATE_ZH = {"under_review": "审查中", "approved": "已批准", "denied": "不予援助", "objected": "异议审查中",
-            "represented": "代理中", "concluded": "已办结", "closed": "已终结"}
 OPEN: tuple[State, ...] = ("under_review", "approved", "denied", "objected", "represented")
 
 
@@ -31,7 +31,7 @@ class LegalAidCase:
 
     def _require(self, *states: State, action: str) -> None:
         if self.state not in states:
-            raise LegalAidError(f"案件当前状态为“{STATE_ZH[self.state]}”，不能{action}")
+            raise LegalAidError(f"案件当前状态为“{zh('legal_aid_state', self.state)}”，不能{action}")
 
     def decide(self, decision: str) -> LegalAidCase:
         if self.state == "represented" and self.urgent and self.decision is None:

@@ -75,7 +75,7 @@ class Policy:
             within = a.monthly_income_per_capita <= limit
             recommendation = "approve" if within else "deny"
             verdict = "未超过" if within else "超过"
-            reasons.append(f"家庭人均月收入 {a.monthly_income_per_capita} 元，{verdict}当地标准 {limit} 元")
+            reasons.append(f"家庭人均月收入 {a.monthly_income_per_capita:,.2f} 元，{verdict}当地标准 {limit:,.2f} 元")
         urgent = a.limitation_date is not None and a.limitation_date - today < timedelta(days=self.urgent_days)
         if urgent:
             reasons.append(f"距仲裁时效或起诉期限不足{self.urgent_days}日，可先行提供法律援助（法律援助法第四十四条）")
