@@ -19,10 +19,11 @@ from services.backbone.runtime import Runtime
 from services.backbone.usecase import found
 from services.calendar.model import local_date, shanghai_iso
 from services.legal_aid import applications as aid_applications
-from services.legal_aid import decisions, registry, repository, representation
+from services.legal_aid import decisions, documents, registry, repository, representation
 from services.legal_aid.config import DECISION, LegalAidConfig, missing
 from services.legal_aid.deps import OFFICERS, READERS, ConfigDep, ReadableCase, RuntimeDep, WritableCase
 from services.legal_aid.domain.case import OPEN
+from services.printing.panel import UPLOADERS, documents_for
 from services.security.guard import acting, audit_cases, authorize, manage_registry, principal, scope_units, visible
 from services.security.pii import mask
 from services.web.pages import Pages, who
@@ -347,6 +348,9 @@ async def case_page(request: Request, case_id: ReadableCase, runtime: RuntimeDep
     case = mask(request, await case_json(runtime, config, case_id))
     steps = _steps(case, who(request))
     lawyers = await representation.choices(runtime.pool, case_id, config) if steps.get("lawyer") else []
+    me = who(request)
     return pages.render(request, "legal_aid_case.html", {
+        "documents": documents_for(case_id, documents.kinds_of(await repository.get(runtime.pool, case_id))),
+        "can_upload": bool(me and me.role in UPLOADERS),
         "case": case, "steps": steps, "lawyers": lawyers, "log": _log_view(case["log"]),
         "hierarchy": config.hierarchy})

@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -151,13 +152,13 @@ class EdgeMiddleware:
                 principal = None
                 if self.required and not path.startswith(PUBLIC):
                     if _wants_page(scope, headers):
-                        await _redirect(send, "/login?next=" + safe_next(path))
+                        await _redirect(send, _login_url(scope))
                     else:
                         await _reply(send, 401, _problem(401, str(exc)))
                     return
         if principal is None and self.required and not path.startswith(PUBLIC):
             if _wants_page(scope, headers):
-                await _redirect(send, "/login?next=" + safe_next(path))
+                await _redirect(send, _login_url(scope))
             else:
                 await _reply(send, 401, _problem(401, "请先登录（Authorization: Bearer <token>）"))
             return
@@ -248,6 +249,12 @@ def _token(headers: dict[str, str]) -> str | None:
 
 def _wants_page(scope: Scope, headers: dict[str, str]) -> bool:
     return "text/html" in headers.get("accept", "") and scope["method"] in ("GET", "HEAD")
+
+
+def _login_url(scope: Scope) -> str:
+    """The login page, coming back to this page with its filters (``next`` percent-encoded)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    return "/login?next=" + quote(safe_next(scope["path"] + (f"?{query}" if query else "")), safe="/")
 
 
 def safe_next(target: str | None) -> str:
