@@ -1,4 +1,5 @@
-"""One running `laborcase up` and one Chromium for every browser test (Debian's Chromium driven by Playwright).
+"""One running `laborcase up` and one Chromium for every browser test (package scope: both stop when the browser
+tests end, so the Playwright loop is gone before the asyncio tests run) (Debian's Chromium driven by Playwright).
 
 Journeys use tests/browser/journey.py (login, shot, wait_for, api)."""
 
@@ -26,13 +27,13 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=MISSING))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory):
     with laborcase_up(tmp_path_factory.mktemp("browser") / "home") as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     from playwright.sync_api import sync_playwright
 
