@@ -77,7 +77,7 @@ async def add(ctx: HandlerContext, case_id: str, *, kind: str, filename: str | N
                       attachment_id=str(attachment_id), kind=kind, filename=name, size_bytes=len(content), sha256=sha256)
     ctx.publish("intake.attachment_added", AttachmentAdded(
         case_id=case_id, attachment_id=str(attachment_id), kind=kind, filename=name, content_type=sniffed.content_type,
-        size_bytes=len(content), uploaded_by_name=attachment.uploaded_by_name, uploaded_at=ctx.now))
+        size_bytes=len(content), uploaded_by_name=attachment.uploaded_by_name, uploaded_at=ctx.now), subject=case_id)
     return attachment
 
 
