@@ -114,7 +114,10 @@ def test_an_upload_round_trips_through_the_console_into_the_bucket_and_is_audite
     mine = [(e["actor"], e["method"], e["path"], e["status"]) for e in trail if "/attachments" in e["path"]]
     assert ("clerk", "POST", f"/api/v1/cases/{case_id}/attachments", 201) in mine
     assert ("clerk", "GET", added["href"], 200) in mine
-    assert ("clerk-sc", "POST", f"/api/v1/cases/{case_id}/attachments", 404) in mine
+    # the refused attempts too — in the trail of the other province's people (the operator reads every trail)
+    trail = api(stack, "operator", "GET", "/api/v1/audit", params={"case_id": case_id}).json()["entries"]
+    assert ("clerk-sc", "POST", f"/api/v1/cases/{case_id}/attachments", 404) in [
+        (e["actor"], e["method"], e["path"], e["status"]) for e in trail]
 
     # the timeline says what was added and by whom — in words
     def on_timeline():
