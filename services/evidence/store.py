@@ -103,15 +103,6 @@ class S3Store:
         except KeyError:
             pass
 
-    async def ensure_bucket(self) -> None:
-        """Create the bucket if it is not there (a development store; production provisions it)."""
-        try:
-            await self._call("head_bucket")
-        except (KeyError, StoreUnavailable):
-            kw = {} if self.client.meta.region_name in (None, "us-east-1") else {
-                "CreateBucketConfiguration": {"LocationConstraint": self.client.meta.region_name}}
-            await self._call("create_bucket", **kw)
-
 
 def store_for(settings: Settings) -> ObjectStore | None:
     """The configured object store; None: attachments' bytes stay in their PostgreSQL rows."""
