@@ -183,6 +183,8 @@ _SPECS = [
     EventSpec("auth.session_revoked", 1, auth.SessionRevoked, ("intake.events",)),
     EventSpec("intake.duplicate_suspected", 1, intake.DuplicateSuspected, ("intake.events",)),
     EventSpec("calendar.year_missing", 1, calendar.CalendarYearMissing, _ALL_SERVICE_TOPICS),
+    # issue 18: evidence added to a case (supervision puts it on the timeline; no content, no personal data)
+    EventSpec("intake.attachment_added", 1, intake.AttachmentAdded, ("intake.events",)),
 ]
 
 EVENTS: dict[str, EventSpec] = {s.type: s for s in _SPECS}

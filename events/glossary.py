@@ -110,6 +110,7 @@ EVENT: dict[str, str] = {
     "intake.case_reclassified": "调整分级", "intake.case_dispatched": "派单", "intake.case_declined": "不予受理",
     "intake.case_answered": "当场答复/转属地", "intake.submission_rejected": "来件被拒收",
     "intake.duplicate_suspected": "疑似重复来件",
+    "intake.attachment_added": "上传证据材料",
     "mediation.case_opened": "调解立案", "mediation.mediator_assigned": "分派调解员",
     "mediation.assignment_accepted": "调解员签收", "mediation.assignment_declined": "调解员拒绝接收",
     "mediation.assignment_pending": "等待可用调解员", "mediation.session_scheduled": "安排调解会",

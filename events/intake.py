@@ -147,3 +147,17 @@ class DuplicateSuspected(Contract):
     other_org_unit: str | None = None
     reason: str
     detected_at: Timestamp
+
+
+class AttachmentAdded(Contract):
+    """intake.attachment_added — evidence (证据材料) was added to a case's file. The facts of the file only: never
+    its content, and of people only the uploader's name (the timeline shows who added it)."""
+
+    case_id: str
+    attachment_id: str
+    kind: Literal["contract", "payslip", "attendance", "chat", "photo", "medical", "other"]
+    filename: str = Field(max_length=200)
+    content_type: str
+    size_bytes: int = Field(gt=0)
+    uploaded_by_name: str
+    uploaded_at: Timestamp

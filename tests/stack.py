@@ -42,10 +42,12 @@ class RunningStack:
 
 
 @contextmanager
-def laborcase_up(home: Path, *extra: str) -> Iterator[RunningStack]:
+def laborcase_up(home: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[RunningStack]:
+    """``env``: settings of this stack (e.g. the attachments' object store), on top of a clean environment."""
+    settings = env or {}
     ports = {f"LABORCASE_{s.upper()}_PORT": str(free_port()) for s in SERVICES}
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABORCASE_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
-    env |= ports | {"LABORCASE_HOME": str(home)} | clock.service_env()
+    env |= ports | {"LABORCASE_HOME": str(home)} | clock.service_env() | settings
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up", *extra], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.backbone.clock import Clock
@@ -94,6 +95,18 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(default=10 * 1_048_576, gt=0)
     attachment_case_max_bytes: int = Field(default=100 * 1_048_576, gt=0)
     attachment_case_max_files: int = Field(default=200, gt=0)
+
+    #: Where attachments' bytes live (docs/adr/0006): ``postgres`` (the row holds them, the default) or ``s3`` (an
+    #: S3-compatible object store — AWS S3, MinIO, Ceph RGW, OSS/COS in S3 mode — holds them; the row keeps the
+    #: facts and the object's key). Credentials unset: boto3's own chain (environment, instance role).
+    attachment_store: Literal["postgres", "s3"] = "postgres"
+    s3_endpoint: str | None = None
+    s3_bucket: str = "laborcase-attachments"
+    s3_region: str = "cn-northwest-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    #: seconds to connect to / wait for the object store before an upload or download answers 503
+    s3_timeout_seconds: float = Field(default=10, gt=0)
 
     @property
     def upload_max_body(self) -> int:

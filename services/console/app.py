@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import ClientDisconnect
 
 from events.catalog import SERVICES
 from services.backbone import logs
@@ -147,12 +148,16 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         if caller:  # signed: a service believes no other statement of who called
             headers.append((CLIENT_HEADER, client_statement(caller)))
         person = getattr(getattr(request.state, "principal", None), "subject", None) or (caller or "?")
+        try:
+            content = await request.body()
+        except ClientDisconnect:  # cut off at the edge (too large, too slow) or the caller left: nothing forwarded
+            raise Problem(400, "请求体未完整送达，未转发") from None
         if is_stream:
             if streams_open.get(person, 0) >= settings.streams_per_person:
                 raise Problem(429, f"同时打开的实时看板过多（每人最多 {settings.streams_per_person} 个），请关闭其他窗口后重试")
             streams_open[person] = streams_open.get(person, 0) + 1
         try:
-            req = client.build_request(request.method, upstream, headers=headers, content=await request.body())
+            req = client.build_request(request.method, upstream, headers=headers, content=content)
             resp = await client.send(req, stream=True)
         except httpx.HTTPError as exc:
             if is_stream:

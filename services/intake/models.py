@@ -108,7 +108,9 @@ class Attachment(IntakeModel, table=True):
     size_bytes: int = Field(sa_type=BigInteger)
     sha256: str = Field(sa_type=Text)
     note: str = Field(sa_type=Text, sa_column_kwargs={"server_default": text("''")})
+    #: the uploader's account (as the audit trail names them) and their name as people read it, at the upload
     uploaded_by: str = Field(sa_type=Text)
+    uploaded_by_name: str | None = Field(default=None, sa_type=Text)
     uploaded_at: datetime = Field(sa_type=DateTime(timezone=True))
     storage: str = Field(sa_type=Text)
     object_key: str | None = Field(default=None, sa_type=Text)

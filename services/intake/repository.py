@@ -83,11 +83,12 @@ INSERT_INGRESS = (
 PRUNE_INGRESS = "DELETE FROM ingress WHERE received_at < now() - make_interval(days => $1)"
 #: attachments: what a case holds (counted under the case row's lock, so two uploads cannot both pass the limit)
 ATTACHMENT_COLUMNS = ("attachment_id, case_id, kind, filename, content_type, size_bytes, sha256, note, uploaded_by, "
-                      "uploaded_at, storage, object_key")
+                      "uploaded_by_name, uploaded_at, storage, object_key")
 CASE_STORAGE = "SELECT count(*) AS files, coalesce(sum(size_bytes), 0) AS bytes FROM attachments WHERE case_id = $1"
 INSERT_ATTACHMENT = (
     "INSERT INTO attachments (attachment_id, case_id, kind, filename, content_type, size_bytes, sha256, note, "
-    "uploaded_by, uploaded_at, storage, object_key, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    "uploaded_by, uploaded_by_name, uploaded_at, storage, object_key, content) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 )
 ATTACHMENTS_OF_CASE = f"SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE case_id = $1 ORDER BY uploaded_at, attachment_id"
 ATTACHMENT = f"SELECT {ATTACHMENT_COLUMNS}, content FROM attachments WHERE case_id = $1 AND attachment_id = $2"
@@ -230,7 +231,8 @@ async def case_storage(conn: Executor, case_id: str) -> tuple[int, int]:
 async def insert_attachment(conn: asyncpg.Connection, attachment: Attachment) -> None:
     a = attachment
     await conn.execute(INSERT_ATTACHMENT, a.attachment_id, a.case_id, a.kind, a.filename, a.content_type, a.size_bytes,
-                       a.sha256, a.note, a.uploaded_by, a.uploaded_at, a.storage, a.object_key, a.content)
+                       a.sha256, a.note, a.uploaded_by, a.uploaded_by_name, a.uploaded_at, a.storage, a.object_key,
+                       a.content)
 
 
 async def attachments_of(conn: Executor, case_id: str) -> list[Attachment]:

@@ -40,6 +40,7 @@ def case_guard(action: Action, roles: tuple[Role, ...]) -> Callable[..., Awaitab
         if held and me.role == "mediator" and me.mediator_id and held.mediator_id == me.mediator_id:
             unit = me.org_unit
         p = authorize_held(request, action, unit=unit, case_id=case_id, roles=roles, missing=repo.missing(case_id),
+                           partner_code=held.partner_code if held and me.role == "partner" else None,
                            hierarchy=config.hierarchy)
         if action == "write" and p.role == "mediator" and held and held.mediator_id \
                 and held.state != "offered" and held.mediator_id != p.mediator_id:
@@ -51,6 +52,10 @@ def case_guard(action: Action, roles: tuple[Role, ...]) -> Callable[..., Awaitab
 
 #: a case the caller may read (mediators and supervisors in scope)
 ReadableCase = Annotated[str, Depends(case_guard("read", ("mediator", "supervisor")))]
+#: a case whose documents the caller may read: mediators and supervisors in scope, and the court or bureau that
+#: referred it (the agreement it confirms or closes its referral on, the feedback letter addressed to it; a
+#: partner reads no other document and no attachment: docs/adr/0006)
+DocumentsCase = Annotated[str, Depends(case_guard("read", ("mediator", "supervisor", "partner")))]
 #: a case the caller works on as its mediator
 MediatorsCase = Annotated[str, Depends(case_guard("write", ("mediator",)))]
 #: a case the caller may reassign (its mediator, or a supervisor in scope)

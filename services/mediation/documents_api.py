@@ -1,4 +1,7 @@
-"""Mediation's printable documents: the agreement (调解协议书) and the feedback letter (委托调解反馈函)."""
+"""Mediation's printable documents: the agreement (调解协议书) and the feedback letter (委托调解反馈函).
+
+Read by the case's mediators and supervisors in scope, and by the court or bureau that referred the case — the
+only documents a partner reads (docs/adr/0006)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from fastapi.responses import Response
 
 from services.backbone.errors import NotFound
 from services.mediation import documents
-from services.mediation.deps import ConfigDep, ReadableCase, RuntimeDep
+from services.mediation.deps import ConfigDep, DocumentsCase, RuntimeDep
 from services.printing.http import pdf_response
 
 router = APIRouter()
@@ -15,7 +18,7 @@ PDF = {200: {"content": {"application/pdf": {}}}, 404: {"description": "the case
 
 
 @router.get("/api/v1/cases/{case_id}/documents/agreement.pdf", response_class=Response, responses=PDF)
-async def agreement(case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep, download: bool = False) -> Response:
+async def agreement(case_id: DocumentsCase, runtime: RuntimeDep, config: ConfigDep, download: bool = False) -> Response:
     content = await documents.agreement(runtime.pool, case_id, config)
     if content is None:
         raise NotFound(f"案件 {case_id} 尚无调解协议书")
@@ -23,7 +26,7 @@ async def agreement(case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDe
 
 
 @router.get("/api/v1/cases/{case_id}/documents/feedback-letter.pdf", response_class=Response, responses=PDF)
-async def feedback_letter(case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep,
+async def feedback_letter(case_id: DocumentsCase, runtime: RuntimeDep, config: ConfigDep,
                           download: bool = False) -> Response:
     content = await documents.feedback_letter(runtime.pool, case_id, config)
     if content is None:

@@ -27,7 +27,8 @@ Executor = asyncpg.Connection | asyncpg.Pool
 
 CASE = "SELECT * FROM mediation_cases WHERE case_id = $1"
 LOCK_CASE = "SELECT * FROM mediation_cases WHERE case_id = $1 FOR UPDATE"
-CASE_SCOPE = "SELECT org_unit, mediator_id, state FROM mediation_cases WHERE case_id = $1"
+CASE_SCOPE = ("SELECT org_unit, mediator_id, state, coalesce(court_code, bureau_code) AS partner_code "
+              "FROM mediation_cases WHERE case_id = $1")
 INSERT_CASE = (
     "INSERT INTO mediation_cases (case_id, org_unit, kind, state, tier, due_at, received_at, court_code, court_case_no, "
     "referral_kind, procedure, bureau_code, arbitration_case_no, facts, group_dispute) "
@@ -156,16 +157,18 @@ def domain(record: MediationCaseRecord) -> MediationCase:
 
 @dataclass(frozen=True)
 class CaseScope:
-    """Who holds a case (for the guard): its unit, its mediator, its state."""
+    """Who holds a case (for the guard): its unit, its mediator, its state, the court or bureau that referred it."""
 
     org_unit: str
     mediator_id: str | None
     state: str
+    partner_code: str | None = None
 
 
 async def scope(pool: Executor, case_id: str) -> CaseScope | None:
     row = await pool.fetchrow(CASE_SCOPE, case_id)
-    return CaseScope(row["org_unit"], row["mediator_id"], row["state"]) if row is not None else None
+    return CaseScope(row["org_unit"], row["mediator_id"], row["state"], row["partner_code"]) if row is not None \
+        else None
 
 
 async def insert(conn: asyncpg.Connection, *, case_id: str, org_unit: str, kind: str, state: str, tier: str,

@@ -48,10 +48,6 @@ def _problem(status: int, detail: str) -> bytes:
                       ensure_ascii=False).encode()
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class Sessions(Protocol):
     """Whether a verified token still stands: not revoked (logout), still matching its account."""
 
@@ -171,23 +167,30 @@ class EdgeMiddleware:
         audited = principal is not None and self.audit is not None and not path.startswith(UNAUDITED)
 
         async def guarded_receive() -> Message:
+            if status.get("cut"):  # asked again after being cut off: still gone
+                return {"type": "http.disconnect"}
             try:
                 message = await asyncio.wait_for(receive(), self.body_seconds)
             except TimeoutError:  # a body that never ends (slow client or slowloris): the app sees a disconnect,
-                status["slow"] = True  # and whatever it answers becomes a 408
+                status["slow"] = status["cut"] = True  # and whatever it answers becomes a 408
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received["bytes"] += len(message.get("body", b""))
                 if received["bytes"] > max_body:
-                    raise _TooLarge
+                    # Without a Content-Length (chunked) the size shows only now. An exception here would pass
+                    # through the app's own error handling (a 500 sent before we could answer): the app sees a
+                    # disconnect instead, stores nothing, and whatever it answers becomes a 413.
+                    status["too_large"] = status["cut"] = True
+                    return {"type": "http.disconnect"}
             return message
 
         async def capture(message: Message) -> None:
             if status["suppressed"]:
                 return
-            if status.get("slow") and message["type"] == "http.response.start":
-                status["suppressed"], status["code"] = True, 408
-                await _reply(send, 408, _problem(408, f"请求体在 {self.body_seconds:g} 秒内未传完"))
+            if status.get("cut") and message["type"] == "http.response.start":
+                code = 413 if status.get("too_large") else 408
+                status["suppressed"], status["code"] = True, code
+                await _reply(send, code, self._cut_off(code, max_body))
                 return
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
@@ -200,19 +203,22 @@ class EdgeMiddleware:
 
         try:
             await self.app(scope, guarded_receive, capture)
-        except _TooLarge:
-            if not status["code"]:
-                await _reply(send, 413, _problem(413, f"请求体超过 {max_body // 1024} KiB 上限"))
-            return
         except Exception:
-            if status.get("slow") and not status["code"]:
-                await _reply(send, 408, _problem(408, f"请求体在 {self.body_seconds:g} 秒内未传完"))
+            if status.get("cut"):  # the app gave up on the body it could not read (logged nothing worth a trace)
+                if not status["code"]:
+                    code = 413 if status.get("too_large") else 408
+                    await _reply(send, code, self._cut_off(code, max_body))
                 return
             # Starlette answers with the error handler's problem (503 for a transient fault, logged there)
             # and re-raises for the server to log again; once answered, the second traceback is noise.
             if not status["code"]:
                 raise
             return
+
+    def _cut_off(self, code: int, max_body: int) -> bytes:
+        if code == 413:
+            return _problem(413, f"请求体超过 {max_body // 1024} KiB 上限")
+        return _problem(408, f"请求体在 {self.body_seconds:g} 秒内未传完")
 
     async def _audit(self, p: Principal | None, scope: Scope, state: dict[str, Any], status: int, client: str | None,
                      forwarded: str | None) -> bool:

@@ -532,9 +532,21 @@ async def run(sizes: Sizes) -> Figures:
         figures.add("deadline scan, 100 due among 1 thousand open (ms)", small)
         figures.add(f"deadline scan, 100 due among {sizes.large_scan:,} open (ms)", large)
         figures.add("deadline scan cost ratio, large / small", large / small, "{:.2f}")
+        await render_times(figures)
     finally:
         await asyncio.to_thread(stack.stop)
     return figures
+
+
+async def render_times(figures: Figures) -> None:
+    """Printable documents (issue 18, target < 300 ms each): services/printing/bench.py's samples, three renders of
+    each kind in this process (the first document of a process also registers the font)."""
+    from services.printing.bench import measure
+
+    first, times = await asyncio.to_thread(measure)
+    figures.add("document render, first of a process, font registered (ms)", first, "{:,.0f}")
+    for kind, runs in times.items():
+        figures.add(f"document render {kind}, slowest of {len(runs)} (ms)", max(runs), note="target < 300 ms")
 
 
 async def at_scale(stack: Stack, driver: Driver, dsns: dict[str, str], cases: int, figures: Figures) -> None:

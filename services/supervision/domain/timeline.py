@@ -40,6 +40,9 @@ def describe(event_type: str, data: dict[str, Any], names: Mapping[str, str] | N
             return f"{unit} 退单：{d.get('reason')}"
         case "mediation.case_opened":
             return f"调解立案，承办单位 {unit}"
+        case "intake.attachment_added":
+            return (f"上传证据材料：{zh('attachment_kind', d.get('kind'))}（{d.get('filename')}），"
+                    f"上传人 {d.get('uploaded_by_name')}")
         case "intake.case_answered":
             return f"{zh('route', d.get('resolution'))}：{d.get('answer', '')[:60]}"
         case "mediation.mediator_assigned":
