@@ -147,3 +147,15 @@ class DuplicateSuspected(Contract):
     other_org_unit: str | None = None
     reason: str
     detected_at: Timestamp
+
+
+class QueryCodeIssued(Contract):
+    """intake.query_code_issued — the worker's query code (查询码), on worker.notices only: read by the notification
+    service alone, so the code in plain text never reaches another service. Issued when a case is registered and
+    again when staff rotate it."""
+
+    case_id: str
+    query_code: str
+    phones: list[str] = Field(description="the phones the code is sent to (the case's workers)")
+    reason: Literal["registered", "rotated"]
+    issued_at: Timestamp
