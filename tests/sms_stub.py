@@ -57,7 +57,7 @@ class SmsStub:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status, answer = stub.answer(self.headers, body)
                 raw = json.dumps({"Response": {**answer, "RequestId": str(uuid.uuid4())}}).encode()
@@ -95,7 +95,8 @@ class SmsStub:
             timestamp = int(headers["X-TC-Timestamp"])
         except (ValueError, KeyError):
             return self._error("AuthFailure.SignatureFailure", "the request has no valid Authorization")
-        if algorithm != "TC3-HMAC-SHA256" or service != "sms" or terminator != "tc3_request":
+        signed_day = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+        if algorithm != "TC3-HMAC-SHA256" or service != "sms" or terminator != "tc3_request" or day != signed_day:
             return self._error("AuthFailure.SignatureFailure", "unexpected signing scope")
         if secret_id != self.secret_id:
             return self._error("AuthFailure.SecretIdNotFound", "unknown SecretId")

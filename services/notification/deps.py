@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from services.backbone.runtime import RuntimeDep  # noqa: F401 - the routes' runtime, from here like every service
 from services.hierarchy.orgunits import default_hierarchy
-from services.security.guard import require_role
+from services.security.guard import is_system, require_role
 from services.security.policy import Role
 
 HIERARCHY = default_hierarchy()
@@ -24,7 +24,7 @@ STAFF: tuple[Role, ...] = ("clerk", "mediator", "legal_aid_officer", "supervisor
 def message_units(request: Request) -> list[str] | None:
     """The units whose cases' messages the caller reads: None for operators (all); a supervisor's subtree."""
     p = require_role(request, READERS)
-    if p.role == "operator":
+    if p.role == "operator" or is_system(p):
         return None
     return list(HIERARCHY.subtree(p.org_unit)) if p.org_unit else []
 

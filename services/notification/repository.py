@@ -35,7 +35,8 @@ MEDIATOR = ("INSERT INTO cases (case_id, org_unit, mediator_id, mediator_name) V
 #: one message per (event, phone): a redelivered event inserts nothing (RETURNING gives no row)
 INSERT_MESSAGE = (
     "INSERT INTO messages (message_id, event_id, case_id, phone, kind, template_id, params, text, state, attempts, "
-    "not_before, event_at, reason, gateway) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13) "
+    "not_before, event_at, reason, gateway, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, "
+    "$14) "
     "ON CONFLICT (event_id, phone) DO NOTHING RETURNING *")
 #: the messages whose time has come (queued, or held through the night), oldest first; another sender skips them
 DUE = ("SELECT * FROM messages WHERE state IN ('queued', 'held') AND not_before <= $1 "
@@ -95,9 +96,9 @@ async def mediator(conn: asyncpg.Connection, case_id: str, *, org_unit: str | No
 
 async def insert_message(conn: asyncpg.Connection, *, event_id: uuid.UUID, case_id: str, phone: str, kind: str,
                          template_id: str, params: list[str], text: str, state: str, not_before: datetime,
-                         event_at: datetime, reason: str | None, gateway: str) -> Message | None:
+                         event_at: datetime, reason: str | None, gateway: str, at: datetime) -> Message | None:
     row = await conn.fetchrow(INSERT_MESSAGE, uuid.uuid4(), event_id, case_id, phone, kind, template_id, params,
-                              text, state, not_before, event_at, reason, gateway)
+                              text, state, not_before, event_at, reason, gateway, at)
     return from_row(Message, row) if row else None
 
 

@@ -51,7 +51,7 @@ async def tell(ctx: HandlerContext, event: CloudEvent, *, case_id: str, kind: st
             ctx.conn, event_id=uuid.UUID(str(event.id)), case_id=case_id, phone=phone, kind=kind,
             template_id=template.template_id, params=scrubbed(params, template.params, template.secret)
             if reason else params, text=text, state=state, not_before=due, event_at=event_time(event, ctx.now),
-            reason=reason, gateway=gateway)
+            reason=reason, gateway=gateway, at=ctx.now)
         if row is not None:
             written.append(row)
             log.info("message %s", state, extra={"case_id": case_id, "kind": kind, "phone": mask_phone(phone),
