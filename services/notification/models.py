@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, DateTime, Index, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -94,7 +94,7 @@ class RecordedSms(NotificationModel, table=True):
     __tablename__ = "recorded_sms"
     __table_args__ = (Index("recorded_sms_message", "message_id"),)
 
-    id: int = Field(primary_key=True)
+    id: int = Field(sa_type=BigInteger, primary_key=True)
     message_id: uuid.UUID
     phone: str = Field(sa_type=Text)
     text: str = Field(sa_type=Text)
