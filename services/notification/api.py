@@ -70,11 +70,15 @@ async def opt_out(request: Request, body: OptOutBody, runtime: RuntimeDep) -> di
                                                                   actor=acting(request)))
 
 
-@router.delete("/api/v1/notification/opt-outs/{phone}")
-async def opt_in(request: Request, phone: str, runtime: RuntimeDep) -> dict[str, Any]:
-    """The worker wants messages again."""
+class OptInBody(StrictModel):
+    phone: str = Field(min_length=7, max_length=20)
+
+
+@router.post("/api/v1/notification/opt-ins")
+async def opt_in(request: Request, body: OptInBody, runtime: RuntimeDep) -> dict[str, Any]:
+    """The worker wants messages again (the phone in the body: never in a URL, which logs keep)."""
     require_role(request, OPT_OUT)
-    return await usecase.run(runtime, lambda ctx: optouts.opt_in(ctx, phone=phone, actor=acting(request)))
+    return await usecase.run(runtime, lambda ctx: optouts.opt_in(ctx, phone=body.phone, actor=acting(request)))
 
 
 def _recipients(request: Request) -> list[str]:

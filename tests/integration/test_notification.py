@@ -142,3 +142,31 @@ async def test_one_case_tells_each_worker_each_step_once(stack, kafka_bootstrap)
     assert await pool.fetchval("SELECT count(*) FROM messages WHERE event_id = $1", code_event) == len(phones)
     assert await pool.fetchval("SELECT count(*) FROM recorded_sms s JOIN messages m USING (message_id) "
                                "WHERE m.event_id = $1", code_event) == len(phones)
+
+
+async def test_a_broken_record_on_worker_notices_is_dead_lettered_and_the_next_one_told(stack, kafka_bootstrap):
+    from services.backbone import dlq
+
+    note = stack[3]
+    case_id, tag = f"LC-DLQ-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:  # same key, same partition: the broken record comes first
+        await producer.send_and_wait("worker.notices", b'{"specversion": "1.0", "id": "' + tag.encode() + b'", ',
+                                     key=case_id.encode())
+    finally:
+        await producer.stop()
+    await publish_query_code(kafka_bootstrap, case_id, ["13709718803"], uuid.uuid4())
+
+    async def told():
+        r = await note.get("/api/v1/notification/messages", params={"q": case_id})
+        return [m for m in r.json()["messages"] if m["state"] == "delivered"]
+
+    assert (await wait_until(told, what="the valid event after the broken one told"))[0]["kind"] == "received"
+
+    async def dead():
+        return [d for d in await dlq.list_dead_letters(kafka_bootstrap, ["worker.notices.dlq"])
+                if d.key == case_id.encode() and d.header("x-dlq-service") == "notification"]
+
+    [letter] = await wait_until(dead, what="the broken record dead-lettered")
+    assert tag.encode() in letter.value
