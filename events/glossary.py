@@ -141,7 +141,7 @@ NOTIFICATION_KIND = {"received": "受理通知（含查询码）", "code_rotated
                      "confirmed": "司法确认通过", "confirmation_rejected": "司法确认未通过",
                      "followup_due": "回访提醒", "closed": "结案通知"}
 NOTIFICATION_STATE = {"queued": "待发送", "held": "夜间暂缓（8:00发送）", "sent": "已发送", "delivered": "已送达",
-                      "failed": "发送失败", "skipped": "已退订，未发送"}
+                      "failed": "发送失败", "skipped": "未发送"}
 NOTICE_KIND = {"case_assigned": "新分派案件", "deadline_warning": "期限临近", "deadline_breached": "已超期"}
 
 #: kinds of evidence attached to a case (证据材料类别; services/evidence/checks.py KINDS)
