@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from events import auth, calendar, deadlines, followup, intake, legalaid, mediation, partner, supervision
+from events import auth, calendar, deadlines, followup, intake, legalaid, mediation, notification, partner, supervision
 
 CONTRACT_URN = "urn:laborcase:contract"
 
@@ -35,6 +35,7 @@ _SERVICE_TOPICS = {
     "legal_aid": "legalaid.events",
     "followup": "followup.events",
     "supervision": "supervision.events",
+    "notification": "notification.events",
 }
 
 #: What each service consumes (its consumer group is ``laborcase.<service>``).
@@ -53,16 +54,19 @@ CONSUMES: dict[str, tuple[str, ...]] = {
         "court.feedback",
         "bureau.feedback",
     ),
+    # the worker's SMS and the staff's in-console notices (worker.notices carries the query code: read here only)
+    "notification": ("intake.events", "mediation.events", "followup.events", "worker.notices"),
 }
 
 #: Where each service writes (besides dead letters and the marker): its own topic; intake's HTTP ingress passes
 #: signed partner events on to the partner topics; mediation answers courts and bureaus on the feedback topics.
 PUBLISHES: dict[str, tuple[str, ...]] = {
-    "intake": ("intake.events", "court.events", "bureau.events"),
+    "intake": ("intake.events", "court.events", "bureau.events", "worker.notices"),
     "mediation": ("mediation.events", "court.feedback", "bureau.feedback"),
     "legal_aid": ("legalaid.events",),
     "followup": ("followup.events",),
     "supervision": ("supervision.events",),
+    "notification": ("notification.events",),
 }
 
 SERVICES: tuple[str, ...] = tuple(_SERVICE_TOPICS)
@@ -79,6 +83,8 @@ def _topics() -> dict[str, Topic]:
         Topic("bureau.events", 8, "arbitration_case_no", "inbound: labor bureaus / arbitration commissions"),
         Topic("court.feedback", 4, "court_case_no", "outbound: the union's answers to courts"),
         Topic("bureau.feedback", 4, "arbitration_case_no", "outbound: the union's answers to bureaus"),
+        Topic("worker.notices", 4, "case_id",
+              "what is sent to the worker only (the query code); consumed by the notification service alone"),
         Topic(MARKER_TOPIC, 1, "service", "broker generation markers (detects a broker that lost its log)"),
     ]
     consumed = sorted({t for ts in CONSUMES.values() for t in ts})
@@ -185,6 +191,11 @@ _SPECS = [
     EventSpec("calendar.year_missing", 1, calendar.CalendarYearMissing, _ALL_SERVICE_TOPICS),
     # issue 18: evidence added to a case (supervision puts it on the timeline; no content, no personal data)
     EventSpec("intake.attachment_added", 1, intake.AttachmentAdded, ("intake.events",)),
+    # the worker's query code, for the SMS that tells it (never on a topic other services read)
+    EventSpec("intake.query_code_issued", 1, intake.QueryCodeIssued, ("worker.notices",)),
+    # notification: what became of a message to a worker (no phone number, no text)
+    EventSpec("notification.sent", 1, notification.MessageOutcome, ("notification.events",)),
+    EventSpec("notification.failed", 1, notification.MessageOutcome, ("notification.events",)),
 ]
 
 EVENTS: dict[str, EventSpec] = {s.type: s for s in _SPECS}

@@ -64,7 +64,7 @@ FOLLOWUP_KIND = {"first": "首次回访", "instalment": "分期履行核查"}
 FOLLOWUP_STATE = {"due": "待回访", "scheduled": "待回访", "done": "已完成", "cancelled": "已取消", "unreachable": "无法联系"}
 FLAG_REASON = {"low_satisfaction": "满意度低", "unreachable": "多次无法联系"}
 SERVICE = {"intake": "受理", "mediation": "调解", "legal_aid": "法律援助", "followup": "回访", "supervision": "督办",
-           "court": "法院", "bureau": "仲裁委", "console": "控制台",
+           "notification": "通知", "court": "法院", "bureau": "仲裁委", "console": "控制台",
            # the first word of an event type, as a timeline names who spoke
            "legalaid": "法律援助", "deadline": "计时", "union": "工会", "calendar": "工作日历"}
 ROLE = {"clerk": "受理员", "mediator": "调解员", "legal_aid_officer": "法律援助工作人员", "supervisor": "督办人员",
@@ -133,7 +133,17 @@ EVENT: dict[str, str] = {
     "deadline.met": "按期完成", "deadline.cancelled": "取消计时", "deadline.handed_over": "移交计时",
     "calendar.year_loaded": "工作日历已载入", "calendar.year_missing": "工作日历缺失",
     "auth.session_revoked": "登录已注销",
+    "intake.query_code_issued": "发放查询码", "notification.sent": "短信已发送", "notification.failed": "短信发送失败",
 }
+
+#: what a message to a worker tells of (services/notification/templates.toml), and where it is
+NOTIFICATION_KIND = {"received": "受理通知（含查询码）", "code_rotated": "查询码更新", "dispatched": "派单通知",
+                     "mediator_assigned": "调解员确定", "session_scheduled": "调解会安排", "settled": "达成调解协议",
+                     "confirmed": "司法确认通过", "confirmation_rejected": "司法确认未通过",
+                     "followup_due": "回访提醒", "closed": "结案通知"}
+NOTIFICATION_STATE = {"queued": "待发送", "held": "夜间暂缓（8:00发送）", "sent": "已发送", "delivered": "已送达",
+                      "failed": "发送失败", "skipped": "未发送"}
+NOTICE_KIND = {"case_assigned": "新分派案件", "deadline_warning": "期限临近", "deadline_breached": "已超期"}
 
 #: kinds of evidence attached to a case (证据材料类别; services/evidence/checks.py KINDS)
 ATTACHMENT_KIND = {"contract": "劳动合同", "payslip": "工资条/工资流水", "attendance": "考勤记录", "chat": "聊天记录截图",
@@ -151,6 +161,7 @@ TABLES: dict[str, Mapping[str, str]] = {
     "followup_period": FOLLOWUP_PERIOD,
     "role": ROLE, "alert_level": ALERT_LEVEL, "alert_state": ALERT_STATE, "referral_kind": REFERRAL_KIND,
     "procedure": PROCEDURE, "party": PARTY, "event": EVENT, "mediation_action": MEDIATION_ACTION,
+    "notification_kind": NOTIFICATION_KIND, "notification_state": NOTIFICATION_STATE, "notice_kind": NOTICE_KIND,
     "mediation_detail": MEDIATION_DETAIL, "session_result": SESSION_RESULT, "system_actor": SYSTEM_ACTOR,
 }
 

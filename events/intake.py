@@ -161,3 +161,15 @@ class AttachmentAdded(Contract):
     size_bytes: int = Field(gt=0)
     uploaded_by_name: str
     uploaded_at: Timestamp
+
+
+class QueryCodeIssued(Contract):
+    """intake.query_code_issued — the worker's query code (查询码), on worker.notices only: read by the notification
+    service alone, so the code in plain text never reaches another service. Issued when a case is registered and
+    again when staff rotate it."""
+
+    case_id: str
+    query_code: str
+    phones: list[str] = Field(description="the phones the code is sent to (the case's workers)")
+    reason: Literal["registered", "rotated"]
+    issued_at: Timestamp

@@ -16,7 +16,7 @@ from pathlib import Path
 from services.stack.processes import free_port
 from tests import clock
 
-SERVICES = ("intake", "mediation", "legal_aid", "followup", "supervision", "console")
+SERVICES = ("intake", "mediation", "legal_aid", "followup", "supervision", "notification", "console")
 
 
 @dataclass

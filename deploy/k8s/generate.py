@@ -15,7 +15,8 @@ from typing import Any
 NS = "laborcase"
 DEPLOY = Path(__file__).resolve().parents[1]
 IMAGE = "registry.example/laborcase:0.1.0"
-SERVICES = {"intake": 8101, "mediation": 8102, "legal-aid": 8103, "followup": 8104, "supervision": 8105}
+SERVICES = {"intake": 8101, "mediation": 8102, "legal-aid": 8103, "followup": 8104, "supervision": 8105,
+            "notification": 8106}
 ENV_NAME = {"legal-aid": "LEGAL_AID"}
 
 
@@ -29,6 +30,7 @@ INGRESS = (
     ("/api/v1/followup", "followup"), ("/followup", "followup"),
     ("/api/v1/supervision", "supervision"), ("/supervision", "supervision"), ("/api/v1/alerts", "supervision"),
     ("/api/v1/stats", "supervision"), ("/api/v1/stream", "supervision"), ("/api/v1/forecast", "supervision"),
+    ("/api/v1/notification", "notification"), ("/notification", "notification"),
     ("/", "console"),
 )
 
@@ -79,6 +81,11 @@ def common_env(name: str) -> list[dict[str, Any]]:
              "value": f"postgresql://laborcase_owner:$(PG_OWNER_PASSWORD)@pg-{name}:5432/laborcase"},
             *kafka_client_env(f"laborcase-{name.replace('-', '_')}", f"kafka-{name}-password"),
         ]
+    if name == "notification":  # Tencent Cloud SMS (短信): the account in its own secret, `laborcase-sms`
+        env += [{"name": "LABORCASE_SMS_GATEWAY", "value": "tencent"},
+                secret_env("LABORCASE_SMS_TENCENT_APP_ID", "app-id", "laborcase-sms"),
+                secret_env("LABORCASE_SMS_TENCENT_SECRET_ID", "secret-id", "laborcase-sms"),
+                secret_env("LABORCASE_SMS_TENCENT_SECRET_KEY", "secret-key", "laborcase-sms")]
     return env
 
 

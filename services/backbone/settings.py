@@ -10,7 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.backbone.clock import Clock
 
-SERVICE_PORTS = {"intake": 8101, "mediation": 8102, "legal_aid": 8103, "followup": 8104, "supervision": 8105}
+SERVICE_PORTS = {"intake": 8101, "mediation": 8102, "legal_aid": 8103, "followup": 8104, "supervision": 8105,
+                 "notification": 8106}
 
 
 class Settings(BaseSettings):
@@ -54,12 +55,14 @@ class Settings(BaseSettings):
     legal_aid_migration_dsn: str | None = None
     followup_migration_dsn: str | None = None
     supervision_migration_dsn: str | None = None
+    notification_migration_dsn: str | None = None
 
     intake_dsn: str | None = None
     mediation_dsn: str | None = None
     legal_aid_dsn: str | None = None
     followup_dsn: str | None = None
     supervision_dsn: str | None = None
+    notification_dsn: str | None = None
 
     host: str = "127.0.0.1"
     console_port: int = 8000
@@ -68,6 +71,7 @@ class Settings(BaseSettings):
     legal_aid_port: int = SERVICE_PORTS["legal_aid"]
     followup_port: int = SERVICE_PORTS["followup"]
     supervision_port: int = SERVICE_PORTS["supervision"]
+    notification_port: int = SERVICE_PORTS["notification"]
 
     db_pool_size: int = 8
     consumer_batch_size: int = 500
@@ -165,6 +169,7 @@ class Settings(BaseSettings):
     legal_aid_url: str | None = None
     followup_url: str | None = None
     supervision_url: str | None = None
+    notification_url: str | None = None
 
     def url_for(self, service: str) -> str:
         """Where the console reaches a service: configured (a cluster), else this host and the service's port."""

@@ -35,7 +35,7 @@ _NOT_FORWARDED = {"x-laborcase-client", "x-forwarded-for"}
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
                "content-length", "proxy-authorization", "proxy-authenticate"}
 SERVICE_NAMES_ZH = {"intake": "受理", "mediation": "调解", "legal_aid": "法律援助", "followup": "回访",
-                    "supervision": "督办"}
+                    "supervision": "督办", "notification": "通知"}
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

@@ -24,6 +24,7 @@ ROUTES: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
         ("GET POST PUT PATCH DELETE", r"^/api/v1/legal-aid(/.*)?$", "legal_aid"),
         ("GET POST PUT PATCH DELETE", r"^/api/v1/followup(/.*)?$", "followup"),
         ("GET POST PUT PATCH DELETE", r"^/api/v1/supervision(/.*)?$", "supervision"),
+        ("GET POST PUT PATCH DELETE", r"^/api/v1/notification(/.*)?$", "notification"),
     )
 )
 
@@ -42,6 +43,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("/legal-aid", "legal_aid"),
     ("/followup", "followup"),
     ("/supervision", "supervision"),
+    ("/notification", "notification"),
 )
 
 

@@ -338,6 +338,21 @@ async def hop_latency(driver: Driver, dsns: dict[str, str], rate: int, seconds: 
         await mediation.close()
 
 
+async def notification_latency(dsns: dict[str, str], ids: list[str], wait_seconds: float = 30) -> list[float] | None:
+    """Seconds from each event of ``ids``'s cases to its SMS going out (the dispatch of the paced cases: sent by
+    the recording gateway); None in quiet hours (21:00–08:00 Shanghai: held for the morning, nothing to time)."""
+    conn = await asyncpg.connect(dsns["notification"])
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while (await conn.fetchrow(repository.NOTIFICATION_PENDING, ids))["n"] and time.monotonic() < deadline:
+            if (await conn.fetchval(repository.NOTIFICATION_HELD, ids)):
+                return None
+            await asyncio.sleep(0.5)
+        return [r["s"] * 1000 for r in await conn.fetch(repository.NOTIFICATION_LATENCIES, ids)]
+    finally:
+        await conn.close()
+
+
 async def board_streams(driver: Driver, streams: int, calls: int = 200) -> tuple[list[float], list[float], int]:
     """The API's latency through the console with no supervisors' boards open, then with ``streams`` of them open
     (server-sent events held by the console and supervision): (ms without, ms with, boards opened)."""
@@ -506,6 +521,12 @@ async def run(sizes: Sizes) -> Figures:
             hops, paced = await hop_latency(driver, dsns, 50, sizes.paced_seconds, 100_000)
             figures.add(f"hop latency at 50 cases/s, p50 (ms, {len(hops)} hops)", pct(hops, 50))
             figures.add("hop latency at 50 cases/s, p99 (ms)", pct(hops, 99))
+            told = await notification_latency(dsns, paced)
+            if told is None:
+                print("  SMS latency: not measured, quiet hours (21:00–08:00 Shanghai) hold every message", flush=True)
+            else:
+                figures.add(f"SMS to the worker, event → sent, p50 (ms, {len(told)} messages)", pct(told, 50), "{:,.0f}")
+                figures.add("SMS to the worker, event → sent, p99 (ms)", pct(told, 99), "{:,.0f}")
             alerts = await alert_latency(dsns, sizes.alerts)
             figures.add(f"overdue alert latency, due → on the board, p50 (ms, {len(alerts)} alerts)", pct(alerts, 50),
                         "{:,.0f}")

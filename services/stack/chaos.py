@@ -3,7 +3,8 @@ PostgreSQL and freezing a service long enough to lose its broker session, then c
 
 Loopback only, bounded in cases and time. What it checks at the end, from the databases:
 every case present once and closed, one settlement and one follow-up call per case (no effect twice),
-every deadline signal written once, the supervision projection agreeing with the services.
+every deadline signal written once, the supervision projection agreeing with the services, every worker told
+each step by SMS once (none twice, none in quiet hours).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -211,7 +213,54 @@ async def invariants(dsns: dict[str, str], bootstrap: str, case_ids: set[str], r
         signals += (await q(service, repository.DEADLINE_SIGNALS, ids))[0]["n"]
     report.figures["deadline signals written (each once)"] = signals
     await topic_invariants(bootstrap, case_ids, report)
+    await notification_invariants(dsns, case_ids, report)
     report.figures["cases checked"] = len(ids)
+
+
+#: what the worker of every case of the run is told (one phone each): the query code is the worker's door's
+#: (published by intake with it), and the run schedules no session
+TOLD_PER_CASE = ("dispatched", "mediator_assigned", "settled", "followup_due", "closed")
+
+
+async def notification_invariants(dsns: dict[str, str], case_ids: set[str], report: Report, *,
+                                  wait_seconds: float = 60) -> None:
+    """Every expected message there once and sent once (those due), none recorded twice, none in quiet hours."""
+    conn = await asyncpg.connect(dsns["notification"])
+    try:
+        ids, deadline = list(case_ids), time.monotonic() + wait_seconds
+        while True:
+            rows = await conn.fetch(repository.NOTIFICATION_MESSAGES, ids)
+            now = datetime.now(UTC)
+            seen = {(r["case_id"], r["kind"]): r for r in rows}
+            missing = [(c, k) for c in ids for k in TOLD_PER_CASE if (c, k) not in seen]
+            unsent = [k for k, r in seen.items() if r["due"] <= now and not r["sent"]]
+            if (not missing and not unsent) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1)
+        doubled = [k for k, r in seen.items() if r["n"] != 1]
+        twice = (await conn.fetchrow(repository.NOTIFICATION_RECORDED_TWICE))["n"]
+        quiet = (await conn.fetchrow(repository.NOTIFICATION_IN_QUIET_HOURS))["n"]
+        held = sum(1 for r in rows if r["due"] > now)
+        latencies = sorted(r["s"] for r in await conn.fetch(repository.NOTIFICATION_LATENCIES, ids))
+    finally:
+        await conn.close()
+    report.figures["SMS to workers (recording gateway)"] = (
+        f"{len(rows)} messages for {len(ids)} cases, {len(rows) - held} sent, {held} held for the morning; "
+        f"event → sent p50 {_pct(latencies, 50):.2f} s, p99 {_pct(latencies, 99):.2f} s (faults included)")
+    if missing:
+        report.violations.append(f"notification: {len(missing)} expected message(s) missing, e.g. {missing[:3]}")
+    if unsent:
+        report.violations.append(f"notification: {len(unsent)} message(s) due but not sent, e.g. {unsent[:3]}")
+    if doubled:
+        report.violations.append(f"notification: {len(doubled)} step(s) told twice, e.g. {doubled[:3]}")
+    if twice:
+        report.violations.append(f"notification: {twice} message(s) sent twice by the gateway")
+    if quiet:
+        report.violations.append(f"notification: {quiet} message(s) sent in quiet hours")
+
+
+def _pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))] if values else float("nan")
 
 
 #: Events every case of the run must have on the topics, each exactly once (the same event id may arrive

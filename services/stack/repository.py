@@ -156,3 +156,24 @@ async def copy_case_rows(conn: asyncpg.Connection, table: str, columns: Sequence
     await conn.execute(
         f'INSERT INTO "{table}" ({", ".join(names)}) SELECT {", ".join(values)} '
         f'FROM "{table}" t CROSS JOIN generate_series(1, {copies}) g WHERE t.case_id = ANY($1)', case_ids)
+
+
+# --- notification (chaos invariants, bench latency) ---------------------------------------------------------
+
+#: per case, step and phone: how many messages, whether all went out, and when they were due
+NOTIFICATION_MESSAGES = (
+    "SELECT case_id, kind, phone, count(*) AS n, bool_and(state IN ('sent', 'delivered')) AS sent, "
+    "min(not_before) AS due FROM messages WHERE case_id = ANY($1) GROUP BY case_id, kind, phone")
+#: a message the recording gateway recorded more than once (sent twice)
+NOTIFICATION_RECORDED_TWICE = (
+    "SELECT count(*) AS n FROM (SELECT message_id FROM recorded_sms GROUP BY message_id HAVING count(*) > 1) AS twice")
+#: messages recorded in quiet hours (21:00–08:00 Asia/Shanghai)
+NOTIFICATION_IN_QUIET_HOURS = (
+    "SELECT count(*) AS n FROM recorded_sms WHERE (recorded_at AT TIME ZONE 'Asia/Shanghai')::time >= '21:00' "
+    "OR (recorded_at AT TIME ZONE 'Asia/Shanghai')::time < '08:00'")
+#: seconds from each event to its message going out (messages of ``$1``'s cases that went out)
+NOTIFICATION_LATENCIES = (
+    "SELECT extract(epoch FROM sent_at - event_at)::float8 AS s FROM messages "
+    "WHERE case_id = ANY($1) AND sent_at IS NOT NULL")
+NOTIFICATION_PENDING = "SELECT count(*) AS n FROM messages WHERE case_id = ANY($1) AND state IN ('queued', 'held')"
+NOTIFICATION_HELD = "SELECT count(*) FROM messages WHERE case_id = ANY($1) AND state = 'held'"

@@ -23,6 +23,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("/legal-aid", "法律援助", frozenset({"legal_aid_officer", "supervisor"}), "审查申请、补充材料、决定、指派律师"),
     Section("/followup", "回访", frozenset({"clerk", "supervisor"}), "今日待回访、分期履行核查、结案"),
     Section("/supervision", "督办看板", frozenset({"supervisor"}), "超期与临期、督办签收、统计与导出"),
+    Section("/notification", "通知", frozenset({"clerk", "mediator", "legal_aid_officer", "supervisor", "operator"}),
+            "我的通知；发给职工的短信及发送状态（运维、督办）；登记退订"),
     Section("/", "系统状态", frozenset({"operator"}), "各服务、数据库与消息消费的运行状态"),
 )
 

@@ -22,7 +22,7 @@ from tests.schema import describe_database, describe_metadata, differences
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
-SERVICES = ("intake", "mediation", "legal_aid", "followup", "supervision")
+SERVICES = ("intake", "mediation", "legal_aid", "followup", "supervision", "notification")
 ROOT = Path(services.__file__).parent
 #: A statement: a module-level constant whose text starts with one of these (the repositories' convention).
 _STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)

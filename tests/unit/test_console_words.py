@@ -72,9 +72,9 @@ def test_each_role_is_offered_only_its_sections():
     def offered(role: str) -> set[str]:
         return {s.path for s in sections_for(Principal("u", role))}  # type: ignore[arg-type]
 
-    assert offered("clerk") == {"/intake", "/supervision/cases", "/followup"}
-    assert offered("mediator") == {"/mediation"}
-    assert offered("operator") == {"/"}
+    assert offered("clerk") == {"/intake", "/supervision/cases", "/followup", "/notification"}
+    assert offered("mediator") == {"/mediation", "/notification"}
+    assert offered("operator") == {"/", "/notification"}
     assert offered("partner") == set()
     assert sections_for(None) == []
     assert all(s.roles <= set(ROLES) for s in SECTIONS)

@@ -11,7 +11,7 @@ def test_committed_contracts_match_the_models():
 
 
 def test_every_service_has_an_asyncapi_3_document():
-    for name in ("intake", "mediation", "legal_aid", "followup", "supervision"):
+    for name in ("intake", "mediation", "legal_aid", "followup", "supervision", "notification"):
         doc = json.loads((ROOT / "asyncapi" / f"{name}.json").read_text())
         assert doc["asyncapi"] == "3.0.0"
         assert any(op["action"] == "send" for op in doc["operations"].values())

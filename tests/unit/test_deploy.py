@@ -36,13 +36,13 @@ def test_kafka_is_three_brokers_rf3_min_isr2_and_services_are_replicated_with_pr
     env = {e["name"]: e.get("value") for e in kafka["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert kafka["spec"]["replicas"] == 3
     assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3" and env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
-    for name in ("intake", "mediation", "legal-aid", "followup", "supervision", "console"):
+    for name in ("intake", "mediation", "legal-aid", "followup", "supervision", "notification", "console"):
         deployment = docs[("Deployment", name)]
         c = deployment["spec"]["template"]["spec"]["containers"][0]
         assert deployment["spec"]["replicas"] >= 2 and c["readinessProbe"] and c["livenessProbe"]
         assert c["resources"]["limits"]["memory"] and ("HorizontalPodAutoscaler", name) in docs
         assert not any("value" in e and "SECRET" in e["name"] for e in c["env"])  # secrets only by reference
-    for svc in ("intake", "mediation", "legal-aid", "followup", "supervision"):
+    for svc in ("intake", "mediation", "legal-aid", "followup", "supervision", "notification"):
         assert ("StatefulSet", f"pg-{svc}") in docs  # one database per service
 
 
@@ -78,11 +78,11 @@ def test_prometheus_scrapes_every_service_and_alerts_only_on_metrics_that_exist(
     assert job["job_name"] == "laborcase" and config["rule_files"] == ["/etc/prometheus/alerts.yml"]
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     scraped = {(n, sd["port"]) for sd in job["dns_sd_configs"] for n in sd["names"]}
-    for svc in ("intake", "mediation", "legal_aid", "followup", "supervision"):
+    for svc in ("intake", "mediation", "legal_aid", "followup", "supervision", "notification"):
         port = next(int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)/readyz", str(compose["services"][svc]["healthcheck"])))
         assert (svc, port) in scraped
     docs = {(d["kind"], d["metadata"]["name"]): d for d in k8s_docs()}
-    for name in ("intake", "mediation", "legal-aid", "followup", "supervision"):
+    for name in ("intake", "mediation", "legal-aid", "followup", "supervision", "notification"):
         annotations = docs[("Deployment", name)]["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics"
 
@@ -172,7 +172,7 @@ def test_the_cluster_authenticates_everyone_and_gives_each_service_only_its_own_
               docs[("StatefulSet", "kafka")]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert broker["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false" and "StandardAuthorizer" in broker[
         "KAFKA_AUTHORIZER_CLASS_NAME"] and "PARTNER:SASL_SSL" in broker["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
-    for name in ("intake", "mediation", "legal-aid", "followup", "supervision"):
+    for name in ("intake", "mediation", "legal-aid", "followup", "supervision", "notification"):
         env = docs[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["env"]
         values = {e["name"]: e.get("value") for e in env}
         secrets = {e["valueFrom"]["secretKeyRef"]["key"] for e in env if "valueFrom" in e}
@@ -193,4 +193,4 @@ def test_the_cluster_authenticates_everyone_and_gives_each_service_only_its_own_
     assert "kafka-acls" in compose["services"]
 
 
-SERVICE_NAMES = ("intake", "mediation", "legal-aid", "followup", "supervision")
+SERVICE_NAMES = ("intake", "mediation", "legal-aid", "followup", "supervision", "notification")

@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("intake", "mediation", "legal_aid", "followup", "supervision")
+SERVICES = ("intake", "mediation", "legal_aid", "followup", "supervision", "notification")
 
 #: what each package may import from this repository (besides itself)
 ALLOWED: dict[str, set[str]] = {

@@ -1,0 +1,1 @@
+"""Notification's pure rules: quiet hours, templates, retries."""

@@ -1,0 +1,158 @@
+"""Notification's SQL, in one place: the phones per case, the case's unit and mediator, the messages, opt-outs,
+staff notices and the recording gateway's log.
+
+Every statement is a named constant (a test PREPAREs each against a freshly migrated database); the functions
+take a connection (a pool for reads) and return the models of ``services.notification.models``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.backbone.models import from_row
+from services.notification.models import CaseInfo, Message, Notice, OptOut
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+# --- who to tell, and what of the case ---------------------------------------------------------------------
+
+REMEMBER_PHONES = ("INSERT INTO recipients (case_id, phone) SELECT $1, p FROM unnest($2::text[]) AS p "
+                   "ON CONFLICT DO NOTHING")
+PHONES = "SELECT phone FROM recipients WHERE case_id = $1 ORDER BY phone"
+CASE = "SELECT * FROM cases WHERE case_id = $1"
+HOLDER = ("INSERT INTO cases (case_id, org_unit) VALUES ($1, $2) "
+          "ON CONFLICT (case_id) DO UPDATE SET org_unit = EXCLUDED.org_unit, updated_at = now()")
+MEDIATOR = ("INSERT INTO cases (case_id, org_unit, mediator_id, mediator_name) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (case_id) DO UPDATE SET org_unit = coalesce(EXCLUDED.org_unit, cases.org_unit), "
+            "mediator_id = EXCLUDED.mediator_id, mediator_name = EXCLUDED.mediator_name, updated_at = now()")
+
+# --- messages -----------------------------------------------------------------------------------------------
+
+#: one message per (event, phone): a redelivered event inserts nothing (RETURNING gives no row)
+INSERT_MESSAGE = (
+    "INSERT INTO messages (message_id, event_id, case_id, phone, kind, template_id, params, text, state, attempts, "
+    "not_before, event_at, reason, gateway, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, "
+    "$14) "
+    "ON CONFLICT (event_id, phone) DO NOTHING RETURNING *")
+#: the messages whose time has come (queued, or held through the night), oldest first; another sender skips them
+DUE = ("SELECT * FROM messages WHERE state IN ('queued', 'held') AND not_before <= $1 "
+       "ORDER BY not_before LIMIT $2 FOR UPDATE SKIP LOCKED")
+SAVE_MESSAGE = ("UPDATE messages SET state = $2, attempts = $3, not_before = $4, sent_at = $5, reason = $6, "
+                "provider_ref = $7, params = $8, text = $9 WHERE message_id = $1")
+RECORD_SMS = "INSERT INTO recorded_sms (message_id, phone, text, recorded_at) VALUES ($1, $2, $3, $4) RETURNING id"
+#: the list operators and supervisors read; $1 units (NULL: all), $2 state, $3 a case number (part of), $4 a phone's
+#: last four digits; order and page appended by ``messages``
+MESSAGES = (
+    "SELECT m.*, c.org_unit, count(*) OVER () AS total FROM messages m LEFT JOIN cases c USING (case_id) "
+    "WHERE ($1::text[] IS NULL OR c.org_unit = ANY($1::text[])) AND ($2::text IS NULL OR m.state = $2) "
+    "AND ($3::text IS NULL OR strpos(lower(m.case_id), lower($3)) > 0) "
+    "AND ($4::text IS NULL OR right(m.phone, 4) = $4)")
+MESSAGES_SORT = {"created": "m.created_at", "case": "m.case_id", "state": "m.state"}
+STATE_COUNTS = "SELECT state, count(*) AS n FROM messages GROUP BY state"
+
+# --- opt-outs -----------------------------------------------------------------------------------------------
+
+OPTED_OUT = "SELECT phone FROM opt_outs WHERE phone = ANY($1::text[])"
+OPT_OUT = ("INSERT INTO opt_outs (phone, reason, actor, at) VALUES ($1, $2, $3, $4) "
+           "ON CONFLICT (phone) DO UPDATE SET reason = EXCLUDED.reason, actor = EXCLUDED.actor, at = EXCLUDED.at "
+           "RETURNING *")
+OPT_IN = "DELETE FROM opt_outs WHERE phone = $1 RETURNING *"
+
+# --- staff notices -----------------------------------------------------------------------------------------
+
+INSERT_NOTICE = ("INSERT INTO notices (notice_id, event_id, recipient, case_id, kind, text, created_at) "
+                 "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, recipient) DO NOTHING RETURNING *")
+NOTICES = ("SELECT *, count(*) FILTER (WHERE read_at IS NULL) OVER () AS unread FROM notices "
+           "WHERE recipient = ANY($1::text[]) ORDER BY created_at DESC LIMIT $2")
+MARK_READ = ("UPDATE notices SET read_at = coalesce(read_at, $3) WHERE notice_id = $1 AND recipient = ANY($2::text[]) "
+             "RETURNING *")
+
+
+async def remember_phones(conn: asyncpg.Connection, case_id: str, phones: list[str]) -> None:
+    await conn.execute(REMEMBER_PHONES, case_id, phones)
+
+
+async def phones(conn: Conn, case_id: str) -> list[str]:
+    return [r["phone"] for r in await conn.fetch(PHONES, case_id)]
+
+
+async def case(conn: Conn, case_id: str) -> CaseInfo | None:
+    row = await conn.fetchrow(CASE, case_id)
+    return from_row(CaseInfo, row) if row else None
+
+
+async def held_by(conn: asyncpg.Connection, case_id: str, org_unit: str) -> None:
+    await conn.execute(HOLDER, case_id, org_unit)
+
+
+async def mediator(conn: asyncpg.Connection, case_id: str, *, org_unit: str | None, mediator_id: str,
+                   name: str) -> None:
+    await conn.execute(MEDIATOR, case_id, org_unit, mediator_id, name)
+
+
+async def insert_message(conn: asyncpg.Connection, *, event_id: uuid.UUID, case_id: str, phone: str, kind: str,
+                         template_id: str, params: list[str], text: str, state: str, not_before: datetime,
+                         event_at: datetime, reason: str | None, gateway: str, at: datetime) -> Message | None:
+    row = await conn.fetchrow(INSERT_MESSAGE, uuid.uuid4(), event_id, case_id, phone, kind, template_id, params,
+                              text, state, not_before, event_at, reason, gateway, at)
+    return from_row(Message, row) if row else None
+
+
+async def due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Message]:
+    return [from_row(Message, r) for r in await conn.fetch(DUE, now, limit)]
+
+
+async def save(conn: asyncpg.Connection, m: Message) -> None:
+    await conn.execute(SAVE_MESSAGE, m.message_id, m.state, m.attempts, m.not_before, m.sent_at, m.reason,
+                       m.provider_ref, m.params, m.text)
+
+
+async def record_sms(conn: asyncpg.Connection, *, message_id: uuid.UUID, phone: str, text: str,
+                     at: datetime) -> int:
+    return int(await conn.fetchval(RECORD_SMS, message_id, phone, text, at))
+
+
+async def messages(pool: Conn, *, units: list[str] | None, state: str | None, q: str | None, last4: str | None,
+                   order: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    rows = await pool.fetch(f"{MESSAGES} ORDER BY {order}, m.message_id LIMIT {int(limit)} OFFSET {int(offset)}",
+                            units, state, q, last4)
+    total = rows[0]["total"] if rows else 0
+    return [{**from_row(Message, r).model_dump(), "org_unit": r["org_unit"]} for r in rows], total
+
+
+async def state_counts(pool: Conn) -> dict[str, int]:
+    return {r["state"]: r["n"] for r in await pool.fetch(STATE_COUNTS)}
+
+
+async def opted_out(conn: Conn, phones: list[str]) -> set[str]:
+    return {r["phone"] for r in await conn.fetch(OPTED_OUT, phones)}
+
+
+async def opt_out(conn: asyncpg.Connection, *, phone: str, reason: str, actor: str, at: datetime) -> OptOut:
+    return from_row(OptOut, await conn.fetchrow(OPT_OUT, phone, reason, actor, at))
+
+
+async def opt_in(conn: asyncpg.Connection, phone: str) -> OptOut | None:
+    row = await conn.fetchrow(OPT_IN, phone)
+    return from_row(OptOut, row) if row else None
+
+
+async def insert_notice(conn: asyncpg.Connection, *, event_id: uuid.UUID, recipient: str, case_id: str, kind: str,
+                        text: str, at: datetime) -> Notice | None:
+    row = await conn.fetchrow(INSERT_NOTICE, uuid.uuid4(), event_id, recipient, case_id, kind, text, at)
+    return from_row(Notice, row) if row else None
+
+
+async def notices(pool: Conn, recipients: list[str], limit: int = 50) -> tuple[list[Notice], int]:
+    rows = await pool.fetch(NOTICES, recipients, limit)
+    return [from_row(Notice, r) for r in rows], (rows[0]["unread"] if rows else 0)
+
+
+async def mark_read(conn: asyncpg.Connection, notice_id: uuid.UUID, recipients: list[str],
+                    at: datetime) -> Notice | None:
+    row = await conn.fetchrow(MARK_READ, notice_id, recipients, at)
+    return from_row(Notice, row) if row else None

@@ -1,0 +1,68 @@
+"""Telling the worker: one message per event and phone, from the templates (services/notification/templates.toml).
+
+A message is queued when it may go now, held until 08:00 in quiet hours, and recorded as skipped (with why) for a
+phone that opted out or cannot receive SMS — never dropped without a row that says so. A redelivered event finds
+its (event, phone) rows already there and adds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from events.envelope import CloudEvent
+from services.backbone.consumer import HandlerContext, NotYetKnown, Reject
+from services.backbone.logs import mask_phone
+from services.notification import repository
+from services.notification.domain.templates import Catalog, TemplateError
+from services.notification.models import Message
+
+log = logging.getLogger(__name__)
+
+MOBILE = re.compile(r"^1\d{10}$")
+OPTED_OUT = "该号码已退订短信通知"
+NOT_MOBILE = "固定电话，无法接收短信"
+
+
+async def tell(ctx: HandlerContext, event: CloudEvent, *, case_id: str, kind: str, values: Mapping[str, Any],
+               catalog: Catalog, gateway: str, shows_secrets: bool, phones: list[str] | None = None) -> list[Message]:
+    """Queue (or hold) the message of ``kind`` about ``event`` for each of the case's phones; the rows written."""
+    if phones is None:
+        phones = await repository.phones(ctx.conn, case_id)
+    if not phones:
+        raise NotYetKnown(f"no phone known for case {case_id} yet")
+    template = catalog[kind]
+    try:
+        params = template.values(values)
+        text = f"【{catalog.sign_name}】" + template.render(values, hide_secrets=not shows_secrets)
+    except TemplateError as exc:
+        raise Reject(str(exc)) from exc
+    opted = await repository.opted_out(ctx.conn, phones)
+    due = catalog.quiet.next_allowed(ctx.now)
+    written: list[Message] = []
+    for phone in sorted(set(phones)):
+        reason = OPTED_OUT if phone in opted else None if MOBILE.match(phone) else NOT_MOBILE
+        state = "skipped" if reason else "held" if due > ctx.now else "queued"
+        row = await repository.insert_message(
+            ctx.conn, event_id=uuid.UUID(str(event.id)), case_id=case_id, phone=phone, kind=kind,
+            template_id=template.template_id, params=scrubbed(params, template.params, template.secret)
+            if reason else params, text=text, state=state, not_before=due, event_at=event_time(event, ctx.now),
+            reason=reason, gateway=gateway, at=ctx.now)
+        if row is not None:
+            written.append(row)
+            log.info("message %s", state, extra={"case_id": case_id, "kind": kind, "phone": mask_phone(phone),
+                                                 "not_before": due.isoformat(), "reason": reason})
+    return written
+
+
+def scrubbed(params: list[str], names: tuple[str, ...], secret: tuple[str, ...]) -> list[str]:
+    """The variables once a message is final: a secret (the query code) is not kept."""
+    return ["" if name in secret else value for name, value in zip(names, params, strict=False)]
+
+
+def event_time(event: CloudEvent, fallback: datetime) -> datetime:
+    return getattr(event, "time", None) or fallback
