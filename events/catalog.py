@@ -42,7 +42,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "intake": ("court.events", "bureau.events", "followup.events"),
     "mediation": ("intake.events", "court.events", "bureau.events", "legalaid.events", "followup.events"),
     "legal_aid": ("intake.events", "mediation.events", "bureau.events", "followup.events"),
-    "followup": ("intake.events", "mediation.events", "legalaid.events"),
+    "followup": ("intake.events", "mediation.events", "legalaid.events", "supervision.events"),
     "supervision": (
         "intake.events",
         "mediation.events",
@@ -58,7 +58,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
 #: Where each service writes (besides dead letters and the marker): its own topic; intake's HTTP ingress passes
 #: signed partner events on to the partner topics; mediation answers courts and bureaus on the feedback topics.
 PUBLISHES: dict[str, tuple[str, ...]] = {
-    "intake": ("intake.events", "court.events", "bureau.events"),
+    "intake": ("intake.events", "court.events", "bureau.events", "worker.notices"),
     "mediation": ("mediation.events", "court.feedback", "bureau.feedback"),
     "legal_aid": ("legalaid.events",),
     "followup": ("followup.events",),
@@ -68,6 +68,8 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
 SERVICES: tuple[str, ...] = tuple(_SERVICE_TOPICS)
 
 MARKER_TOPIC = "laborcase.markers"
+#: The worker's notices: what the notification service alone reads (a new query code in plain text, for its SMS).
+WORKER_NOTICES = "worker.notices"
 #: Where partners write; every record there must carry its sender's signature (docs/domain/partner-contracts.md).
 PARTNER_TOPICS: tuple[str, ...] = ("court.events", "bureau.events")
 
@@ -80,6 +82,7 @@ def _topics() -> dict[str, Topic]:
         Topic("court.feedback", 4, "court_case_no", "outbound: the union's answers to courts"),
         Topic("bureau.feedback", 4, "arbitration_case_no", "outbound: the union's answers to bureaus"),
         Topic(MARKER_TOPIC, 1, "service", "broker generation markers (detects a broker that lost its log)"),
+        Topic(WORKER_NOTICES, 4, "case_id", "intake → notification only: query codes in plain text for the worker's SMS"),
     ]
     consumed = sorted({t for ts in CONSUMES.values() for t in ts})
     topics += [Topic(dead_letter_topic(t), 1, "as original", f"dead letters of {t}") for t in consumed]
@@ -183,6 +186,10 @@ _SPECS = [
     EventSpec("auth.session_revoked", 1, auth.SessionRevoked, ("intake.events",)),
     EventSpec("intake.duplicate_suspected", 1, intake.DuplicateSuspected, ("intake.events",)),
     EventSpec("calendar.year_missing", 1, calendar.CalendarYearMissing, _ALL_SERVICE_TOPICS),
+    # the worker's door (docs/domain/worker-door.md): the code in plain text only to the notification service
+    EventSpec("intake.query_code_issued", 1, intake.QueryCodeIssued, (WORKER_NOTICES,)),
+    EventSpec("intake.query_code_set", 1, intake.QueryCodeSet, ("intake.events",)),
+    EventSpec("supervision.worker_rated", 1, supervision.WorkerRated, ("supervision.events",)),
 ]
 
 EVENTS: dict[str, EventSpec] = {s.type: s for s in _SPECS}

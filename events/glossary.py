@@ -132,6 +132,8 @@ EVENT: dict[str, str] = {
     "deadline.met": "按期完成", "deadline.cancelled": "取消计时", "deadline.handed_over": "移交计时",
     "calendar.year_loaded": "工作日历已载入", "calendar.year_missing": "工作日历缺失",
     "auth.session_revoked": "登录已注销",
+    "intake.query_code_set": "查询码已生成", "intake.query_code_issued": "查询码已发送",
+    "supervision.worker_rated": "职工评价",
 }
 
 #: kinds of evidence attached to a case (证据材料类别; services/evidence/checks.py KINDS)

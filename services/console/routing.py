@@ -9,6 +9,11 @@ ROUTES: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
     (frozenset(methods.split()), re.compile(pattern), service)
     for methods, pattern, service in (
         ("POST", r"^/api/v1/cases$", "intake"),
+        # the worker's door (no login): applying and the worker's own uploads at intake; progress and rating from
+        # supervision's projection made for them
+        ("POST", r"^/api/v1/public/applications$", "intake"),
+        ("POST", r"^/api/v1/public/cases/[^/]+/attachments$", "intake"),
+        ("POST", r"^/api/v1/public/(progress|ratings)$", "supervision"),
         ("POST", r"^/api/v1/events$", "intake"),
         ("GET POST", r"^/api/v1/auth/(login|logout|me)$", "intake"),
         ("GET HEAD", r"^/api/v1/cases(/[^/]+)?$", "supervision"),
@@ -42,6 +47,9 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("/legal-aid", "legal_aid"),
     ("/followup", "followup"),
     ("/supervision", "supervision"),
+    # the worker's door: public pages, no login (services/security/guard.py WORKER_DOOR)
+    ("/apply", "intake"),
+    ("/progress", "supervision"),
 )
 
 
