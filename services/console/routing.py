@@ -20,7 +20,7 @@ ROUTES: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
         ("GET HEAD", r"^/api/v1/(alerts|stats|stream|forecast)(/.*)?$", "supervision"),
         ("GET POST PUT PATCH DELETE", r"^/api/v1/intake(/.*)?$", "intake"),
         # printable documents (文书), each from the service that owns its stage; attachments: intake holds the file
-        ("GET HEAD", r"^/api/v1/cases/[^/]+/documents/receipt\.pdf$", "intake"),
+        ("GET HEAD POST", r"^/api/v1/cases/[^/]+/documents/receipt\.pdf$", "intake"),
         ("GET HEAD", r"^/api/v1/cases/[^/]+/documents/(agreement|feedback-letter)\.pdf$", "mediation"),
         ("GET HEAD", r"^/api/v1/cases/[^/]+/documents/legal-aid-decision\.pdf$", "legal_aid"),
         ("GET POST", r"^/api/v1/cases/[^/]+/attachments(/[^/]+)?$", "intake"),

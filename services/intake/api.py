@@ -362,7 +362,7 @@ async def desk_case(request: Request, case_id: ReadableCase, runtime: RuntimeDep
     me = principal(request)
     return pages.render(request, "intake_case.html", {
         "documents": documents_for(case_id, await intake_documents.available(runtime.pool, case_id)),
-        "can_upload": me.role in UPLOADERS,
+        "can_upload": me.role in UPLOADERS, "can_rotate": me.role in ("clerk", "supervisor"),
         "hierarchy": config.hierarchy, "case": case, "workers": workers, "done": done,
         "region": config.regions.name(case.region_code), "claims": case.facts.get("claims", []),
         "employer": case.facts.get("employer", {}), "overrides": desk_views.overrides(case)})

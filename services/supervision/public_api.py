@@ -10,8 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
+from events import glossary
 from services.backbone.http import StrictModel
 from services.backbone.usecase import run
+from services.evidence.checks import KINDS
 from services.security import public_door
 from services.supervision import progress
 from services.supervision.deps import RuntimeDep
@@ -92,4 +94,5 @@ async def public_rating(request: Request, body: RatingIn, runtime: RuntimeDep) -
 async def progress_page(request: Request, case_id: str | None = None) -> Response:
     """进度查询 (the worker's page): the form; the answer is drawn by static/public.js from the API."""
     public_door.mark(request, None, "read", "page")
-    return pages.render(request, "public_progress.html", {"case_id": (case_id or "").strip()[:40]})
+    return pages.render(request, "public_progress.html", {
+        "case_id": (case_id or "").strip()[:40], "kinds": {k: glossary.ATTACHMENT_KIND[k] for k in KINDS}})
