@@ -8,7 +8,6 @@ aggregate reads, and reads that join, as plain rows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -486,7 +485,7 @@ INSERT_RATING = ("INSERT INTO public_ratings (case_id, score, comment, rated_at)
 
 
 async def public_step(conn: asyncpg.Connection, case_id: str, step: dict[str, Any]) -> None:
-    await conn.execute(PUBLIC_STEP, case_id, json.dumps(step, ensure_ascii=False))
+    await conn.execute(PUBLIC_STEP, case_id, step)
 
 
 async def public_resolved(conn: asyncpg.Connection, case_id: str, resolved: bool, at: datetime) -> None:

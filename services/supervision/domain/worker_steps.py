@@ -46,7 +46,8 @@ def step(event_type: str, d: Mapping[str, Any], units: Mapping[str, str]) -> Ste
         case "mediation.mediator_assigned":
             return Step(f"已安排调解员：{mediator(d.get('mediator_name'))}", MEDIATING)
         case "mediation.session_scheduled":
-            return Step(f"调解会安排在 {when(d.get('scheduled_at'))}，地点：{d.get('location')}", MEDIATING)
+            place = f"，地点：{d['location']}" if d.get("location") else ""
+            return Step(f"调解会安排在 {when(d.get('scheduled_at'))}{place}", MEDIATING)
         case "mediation.session_held":
             return Step("调解会已召开")
         case "mediation.settled":
@@ -79,7 +80,8 @@ def step(event_type: str, d: Mapping[str, Any], units: Mapping[str, str]) -> Ste
         case "legalaid.objection_reviewed":
             return Step("您的异议已复查，结果将由工作人员告知")
         case "legalaid.lawyer_assigned":
-            return Step(f"已指派律师：{d.get('lawyer_name')}（{d.get('firm')}）", "法律援助中")
+            firm = f"（{d['firm']}）" if d.get("firm") else ""
+            return Step(f"已指派律师：{d.get('lawyer_name') or ''}{firm}", "法律援助中")
         case "legalaid.case_concluded":
             return Step(f"法律援助办结：{zh('legal_aid_outcome', d.get('outcome'))}", RESOLVED, True)
         case "followup.scheduled":
