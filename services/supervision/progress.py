@@ -40,7 +40,7 @@ class Lookup:
 def _view(row: asyncpg.Record) -> dict[str, Any]:
     steps = row["steps"] or []
     return {
-        "case_id": row["case_id"], "status": worker_steps.status_of(steps),
+        "case_id": row["case_id"], "status": worker_steps.status_of(steps, resolved=row["resolved"]),
         "steps": [{"at": shanghai_iso(datetime.fromisoformat(s["at"])), "title": s["title"]} for s in steps],
         "resolved": row["resolved"], "can_rate": bool(row["resolved"]) and row["score"] is None,
         "rating": None if row["score"] is None else {"score": row["score"], "rated_at": shanghai_iso(row["rated_at"])},

@@ -208,7 +208,8 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
             return
         at = event.time.astimezone(UTC)
         await repository.public_step(conn, case_id, {"id": str(event.id), "at": at.isoformat(timespec="microseconds"),
-                                                     "title": shown.title, "status": shown.status})
+                                                     "title": shown.title, "status": shown.status,
+                                                     "rank": worker_steps.ORDER.index(event.type)})
         if shown.resolved is not None:
             await repository.public_resolved(conn, case_id, shown.resolved, event.time)
         if raw.get("org_unit") and event.type in ("intake.case_dispatched", "intake.case_answered"):

@@ -454,7 +454,7 @@ async def empty_projection(db: Db) -> None:
 #: one step more (an event not seen before: its id is in the step), the steps kept in time order
 PUBLIC_STEP = (
     "INSERT INTO public_progress (case_id, steps) VALUES ($1, jsonb_build_array($2::jsonb)) "
-    "ON CONFLICT (case_id) DO UPDATE SET steps = (SELECT jsonb_agg(s ORDER BY s->>'at', s->>'id') "
+    "ON CONFLICT (case_id) DO UPDATE SET steps = (SELECT jsonb_agg(s ORDER BY s->>'at', (s->>'rank')::int, s->>'id') "
     "FROM jsonb_array_elements(public_progress.steps || jsonb_build_array($2::jsonb)) s), updated_at = now() "
     "WHERE NOT public_progress.steps @> jsonb_build_array(jsonb_build_object('id', $2::jsonb->'id'))")
 #: resolved (the worker may rate) follows the newest event that says so

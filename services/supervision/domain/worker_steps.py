@@ -95,20 +95,23 @@ def step(event_type: str, d: Mapping[str, Any], units: Mapping[str, str]) -> Ste
     return None
 
 
-#: the event types that make a step (the projection keeps the rest out)
-SHOWN = frozenset({
+#: the event types that make a step (the projection keeps the rest out), in the order steps of the same moment read
+ORDER = (
     "intake.case_received", "intake.case_dispatched", "intake.case_answered", "mediation.mediator_assigned",
     "mediation.session_scheduled", "mediation.session_held", "mediation.settled", "mediation.confirmation_recorded",
     "mediation.failed", "mediation.withdrawn", "mediation.case_resolved", "mediation.case_reopened",
     "followup.case_reopened", "legalaid.application_received", "legalaid.eligibility_decided",
     "legalaid.objection_reviewed", "legalaid.lawyer_assigned", "legalaid.case_concluded", "followup.scheduled",
     "followup.completed", "followup.case_closed",
-})
+)
+SHOWN = frozenset(ORDER)
 
 
-def status_of(steps: list[Mapping[str, Any]]) -> str:
-    """The case's state: the latest step that says one."""
+def status_of(steps: list[Mapping[str, Any]], *, resolved: bool = False) -> str:
+    """The case's state: the latest step that says one (a resolved case reads at least 已办结)."""
     for s in reversed(steps):
+        if resolved and s.get("status") not in (RESOLVED, CLOSED):
+            return RESOLVED
         if s.get("status"):
             return str(s["status"])
     return RECEIVED
