@@ -380,6 +380,62 @@ async def board_streams(driver: Driver, streams: int, calls: int = 200) -> tuple
     return quiet, busy, opened
 
 
+async def progress_lookups(driver: Driver, cases: int, seconds: float, concurrency: int = 32,
+                           flow_per_second: float = 20) -> tuple[int, list[float], float]:
+    """The worker's door: ``POST /api/v1/public/progress`` (no login; each lookup checks the throttles, the code's
+    hash and writes its audit row) by ``concurrency`` workers for ``seconds`` while new cases keep being
+    registered at ``flow_per_second``: (lookups, latencies in ms, elapsed s)."""
+    codes: list[tuple[str, str]] = []
+    for n in range(cases):
+        body = {"channel": "hotline", "received_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+                "region_code": "630102", "summary": f"bench door {n}",
+                "workers": [{"name": f"查询{n}", "id_number": make_id_number("630102", date(1991, 1, 1), 700_000 + n),
+                             "phone": f"139{n:08d}"}],
+                "employer": {"name": f"查询公司{n}", "uscc": make_uscc("630102", 70_000_000 + n)},
+                "claims": [{"type": "wage_arrears", "amount_cny": 1000}]}
+        r = await driver.http.post("/api/v1/cases", json=body, headers=driver.headers["clerk"])
+        r.raise_for_status()
+        codes.append((r.json()["case_id"], r.json()["query_code"]))
+
+    async def answered(case_id: str, code: str) -> bool:
+        r = await driver.http.post("/api/v1/public/progress", json={"case_id": case_id, "query_code": code})
+        return r.status_code == 200
+
+    for case_id, code in codes:  # every case's view has reached the projection
+        deadline = time.monotonic() + 60
+        while not await answered(case_id, code):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{case_id} never reached the worker's view")
+            await asyncio.sleep(0.1)
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def worker(i: int) -> None:
+        n = i
+        while time.perf_counter() < stop:
+            case_id, code = codes[n % len(codes)]
+            n += concurrency
+            t = time.perf_counter()
+            r = await driver.http.post("/api/v1/public/progress", json={"case_id": case_id, "query_code": code})
+            if r.status_code != 200:
+                raise RuntimeError(f"lookup answered {r.status_code}: {r.text[:200]}")
+            latencies.append((time.perf_counter() - t) * 1000)
+
+    async def flow() -> None:
+        n = 0
+        while time.perf_counter() < stop:
+            await driver.new_case(900_000 + n)
+            n += 1
+            await asyncio.sleep(1 / flow_per_second)
+
+    started = time.perf_counter()
+    flowing = asyncio.ensure_future(flow())
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await flowing
+    return len(latencies), latencies, elapsed
+
+
 async def alert_latency(dsns: dict[str, str], count: int) -> list[float]:
     """Mediation-owned deadlines due in 3 s → breached by its scanner → alerts raised by supervision."""
     pool = await create_pool(dsns["mediation"], size=1)  # with the JSON codecs the store relies on
@@ -506,6 +562,10 @@ async def run(sizes: Sizes) -> Figures:
             hops, paced = await hop_latency(driver, dsns, 50, sizes.paced_seconds, 100_000)
             figures.add(f"hop latency at 50 cases/s, p50 (ms, {len(hops)} hops)", pct(hops, 50))
             figures.add("hop latency at 50 cases/s, p99 (ms)", pct(hops, 99))
+            lookups, door, spent = await progress_lookups(driver, 200, sizes.paced_seconds)
+            figures.add("worker's progress lookups while cases flow (lookups/s)", lookups / spent, "{:,.0f}",
+                        note=f"{lookups:,} lookups, 32 at a time, 20 new cases/s")
+            figures.add("worker's progress lookup, p99 (ms)", pct(door, 99), note=f"p50 {pct(door, 50):.1f}")
             alerts = await alert_latency(dsns, sizes.alerts)
             figures.add(f"overdue alert latency, due → on the board, p50 (ms, {len(alerts)} alerts)", pct(alerts, 50),
                         "{:,.0f}")
