@@ -421,10 +421,12 @@ async def progress_lookups(driver: Driver, cases: int, seconds: float, concurren
                 raise RuntimeError(f"lookup answered {r.status_code}: {r.text[:200]}")
             latencies.append((time.perf_counter() - t) * 1000)
 
+    flowed: list[str] = []
+
     async def flow() -> None:
         n = 0
         while time.perf_counter() < stop:
-            await driver.new_case(900_000 + n)
+            flowed.append(await driver.new_case(900_000 + n))
             n += 1
             await asyncio.sleep(1 / flow_per_second)
 
@@ -433,6 +435,14 @@ async def progress_lookups(driver: Driver, cases: int, seconds: float, concurren
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     elapsed = time.perf_counter() - started
     await flowing
+    sem = asyncio.Semaphore(16)
+
+    async def settle(case_id: str) -> None:
+        async with sem:
+            await driver.mediate(case_id)
+
+    # free the mediators these cases hold (what follows measures full lifecycles again)
+    await asyncio.gather(*(settle(c) for c in [c for c, _ in codes] + flowed))
     return len(latencies), latencies, elapsed
 
 
