@@ -43,7 +43,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "intake": ("court.events", "bureau.events", "followup.events"),
     "mediation": ("intake.events", "court.events", "bureau.events", "legalaid.events", "followup.events"),
     "legal_aid": ("intake.events", "mediation.events", "bureau.events", "followup.events"),
-    "followup": ("intake.events", "mediation.events", "legalaid.events"),
+    "followup": ("intake.events", "mediation.events", "legalaid.events", "supervision.events"),
     "supervision": (
         "intake.events",
         "mediation.events",
@@ -72,6 +72,8 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
 SERVICES: tuple[str, ...] = tuple(_SERVICE_TOPICS)
 
 MARKER_TOPIC = "laborcase.markers"
+#: The worker's notices: what the notification service alone reads (a new query code in plain text, for its SMS).
+WORKER_NOTICES = "worker.notices"
 #: Where partners write; every record there must carry its sender's signature (docs/domain/partner-contracts.md).
 PARTNER_TOPICS: tuple[str, ...] = ("court.events", "bureau.events")
 
@@ -83,9 +85,8 @@ def _topics() -> dict[str, Topic]:
         Topic("bureau.events", 8, "arbitration_case_no", "inbound: labor bureaus / arbitration commissions"),
         Topic("court.feedback", 4, "court_case_no", "outbound: the union's answers to courts"),
         Topic("bureau.feedback", 4, "arbitration_case_no", "outbound: the union's answers to bureaus"),
-        Topic("worker.notices", 4, "case_id",
-              "what is sent to the worker only (the query code); consumed by the notification service alone"),
         Topic(MARKER_TOPIC, 1, "service", "broker generation markers (detects a broker that lost its log)"),
+        Topic(WORKER_NOTICES, 4, "case_id", "intake → notification only: query codes in plain text for the worker's SMS"),
     ]
     consumed = sorted({t for ts in CONSUMES.values() for t in ts})
     topics += [Topic(dead_letter_topic(t), 1, "as original", f"dead letters of {t}") for t in consumed]
@@ -191,11 +192,13 @@ _SPECS = [
     EventSpec("calendar.year_missing", 1, calendar.CalendarYearMissing, _ALL_SERVICE_TOPICS),
     # issue 18: evidence added to a case (supervision puts it on the timeline; no content, no personal data)
     EventSpec("intake.attachment_added", 1, intake.AttachmentAdded, ("intake.events",)),
-    # the worker's query code, for the SMS that tells it (never on a topic other services read)
-    EventSpec("intake.query_code_issued", 1, intake.QueryCodeIssued, ("worker.notices",)),
     # notification: what became of a message to a worker (no phone number, no text)
     EventSpec("notification.sent", 1, notification.MessageOutcome, ("notification.events",)),
     EventSpec("notification.failed", 1, notification.MessageOutcome, ("notification.events",)),
+    # the worker's door (docs/domain/worker-door.md): the code in plain text only to the notification service
+    EventSpec("intake.query_code_issued", 1, intake.QueryCodeIssued, (WORKER_NOTICES,)),
+    EventSpec("intake.query_code_set", 1, intake.QueryCodeSet, ("intake.events",)),
+    EventSpec("supervision.worker_rated", 1, supervision.WorkerRated, ("supervision.events",)),
 ]
 
 EVENTS: dict[str, EventSpec] = {s.type: s for s in _SPECS}

@@ -57,7 +57,8 @@ LEGAL_AID_LOG = {"application_received": "收到法律援助申请", "applicant_
 LEGAL_AID_ADVICE = {"approve": "建议给予法律援助", "deny": "建议不予法律援助", "needs_income": "待申请人补充收入材料"}
 #: follow-up's case log
 FOLLOWUP_LOG = {"followup_scheduled": "安排回访", "call_first": "完成首次回访", "call_instalment": "完成分期履行核查",
-                "not_reached": "回访未接通", "unreachable": "多次未接通", "closed": "结案", "reopened": "重新办理"}
+                "not_reached": "回访未接通", "unreachable": "多次未接通", "closed": "结案", "reopened": "重新办理",
+                "worker_rated": "职工网上评价"}
 #: which calls a follow-up list shows
 FOLLOWUP_PERIOD = {"today": "今日待办（含逾期）", "overdue": "逾期", "later": "以后", "all": "全部"}
 FOLLOWUP_KIND = {"first": "首次回访", "instalment": "分期履行核查"}
@@ -133,7 +134,8 @@ EVENT: dict[str, str] = {
     "deadline.met": "按期完成", "deadline.cancelled": "取消计时", "deadline.handed_over": "移交计时",
     "calendar.year_loaded": "工作日历已载入", "calendar.year_missing": "工作日历缺失",
     "auth.session_revoked": "登录已注销",
-    "intake.query_code_issued": "发放查询码", "notification.sent": "短信已发送", "notification.failed": "短信发送失败",
+    "intake.query_code_set": "查询码已生成", "intake.query_code_issued": "查询码已发送",
+    "supervision.worker_rated": "职工评价", "notification.sent": "短信已发送", "notification.failed": "短信发送失败",
 }
 
 #: what a message to a worker tells of (services/notification/templates.toml), and where it is

@@ -163,13 +163,29 @@ class AttachmentAdded(Contract):
     uploaded_at: Timestamp
 
 
+QueryCodeReason = Literal["registered", "rotated"]
+
+
 class QueryCodeIssued(Contract):
-    """intake.query_code_issued — the worker's query code (查询码), on worker.notices only: read by the notification
-    service alone, so the code in plain text never reaches another service. Issued when a case is registered and
-    again when staff rotate it."""
+    """intake.query_code_issued — a worker's query code (查询码), in plain text, for the SMS that tells it.
+
+    Published ONLY on ``worker.notices``, which only the notification service reads: the code never reaches
+    another service. ``registered``: with a new case (or a submission joining one); ``rotated``: staff issued a
+    new code and the old ones stopped working."""
 
     case_id: str
-    query_code: str
-    phones: list[str] = Field(description="the phones the code is sent to (the case's workers)")
-    reason: Literal["registered", "rotated"]
+    query_code: str = Field(description="10 characters, shown as two groups of five (K7M2P-XQ9RT)")
+    phones: list[str] = Field(description="the workers' phone numbers on this submission")
+    reason: QueryCodeReason
+    issued_at: Timestamp
+
+
+class QueryCodeSet(Contract):
+    """intake.query_code_set — the salted hash of a query code (never the code), for the projection that answers
+    the worker's progress lookups. ``replaces``: the case's earlier codes stop working (a rotation)."""
+
+    case_id: str
+    code_hash: str = Field(description="v1$<salt>$<HMAC-SHA256>, see services/security/query_codes.py")
+    reason: QueryCodeReason
+    replaces: bool = False
     issued_at: Timestamp

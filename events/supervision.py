@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from events.common import Contract, Timestamp
 
 AlertKind = Literal["warning", "overdue", "low_satisfaction", "unreachable", "calendar", "duplicate"]
@@ -22,3 +24,14 @@ class AlertChanged(Contract):
     actor: str | None = None
     note: str | None = None
     deadline_kind: str | None = None
+
+
+class WorkerRated(Contract):
+    """supervision.worker_rated — the worker rated the service online (评价) once the case was resolved: 1–5 and
+    a comment. Follow-up takes it as the worker's satisfaction; the statistics count it."""
+
+    case_id: str
+    score: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=500)
+    rated_at: Timestamp
+    org_unit: str | None = None

@@ -23,6 +23,7 @@ THROTTLE_FOR_UPDATE = "SELECT key, failures, last_failure, locked_until FROM log
 SAVE_THROTTLE = ("INSERT INTO login_throttle (key, failures, last_failure, locked_until) VALUES ($1, $2, $3, $4) "
                  "ON CONFLICT (key) DO UPDATE SET failures = $2, last_failure = $3, locked_until = $4")
 CLEAR_THROTTLE = "DELETE FROM login_throttle WHERE key = $1"
+THROTTLES = "SELECT key, failures, last_failure, locked_until FROM login_throttle WHERE key = ANY($1::text[])"
 
 
 async def revoked_since(pool: asyncpg.Pool, since: datetime) -> list[RevokedToken]:
@@ -56,3 +57,7 @@ async def save_throttle(conn: asyncpg.Connection, key: str, failures: int, last_
 
 async def clear_throttle(pool: asyncpg.Pool, key: str) -> None:
     await pool.execute(CLEAR_THROTTLE, key)
+
+
+async def throttles(pool: asyncpg.Pool | asyncpg.Connection, keys: list[str]) -> dict[str, LoginThrottle]:
+    return {r["key"]: from_row(LoginThrottle, r) for r in await pool.fetch(THROTTLES, keys)}

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +39,35 @@ SERVICE_NAMES_ZH = {"intake": "受理", "mediation": "调解", "legal_aid": "法
                     "supervision": "督办", "notification": "通知"}
 
 
+class _KeepNone(DefaultCookiePolicy):
+    def set_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+
+def _relaying(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """A client whose jar keeps nothing: the console relays cookies, it never holds any."""
+    client.cookies.jar = CookieJar(policy=_KeepNone())
+    return client
+
+
 def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     pages = Pages(HERE / "templates")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
-        app.state.client = httpx.AsyncClient(timeout=httpx.Timeout(30, connect=2))
+        # No cookie jar: a client that kept the cookies upstream answers set (the login's session cookie) would send
+        # one person's session with every later request that carries none of its own — an anonymous visitor of the
+        # worker's door was served as whoever logged in last. The browser's own Cookie header is passed on as is.
+        app.state.client = _relaying(httpx.AsyncClient(timeout=httpx.Timeout(30, connect=2)))
         # Server-sent event streams never share the request pool: 110 open boards used to exhaust it and every
         # API call then waited 30 s for a connection. Their own client, no read timeout, a cap per person.
-        app.state.streams = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=2),
-                                              limits=httpx.Limits(max_connections=None, max_keepalive_connections=0))
+        app.state.streams = _relaying(httpx.AsyncClient(
+            timeout=httpx.Timeout(None, connect=2),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0)))
         yield
         await app.state.client.aclose()
         await app.state.streams.aclose()

@@ -9,13 +9,18 @@ ROUTES: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
     (frozenset(methods.split()), re.compile(pattern), service)
     for methods, pattern, service in (
         ("POST", r"^/api/v1/cases$", "intake"),
+        # the worker's door (no login): applying and the worker's own uploads at intake; progress and rating from
+        # supervision's projection made for them
+        ("POST", r"^/api/v1/public/applications$", "intake"),
+        ("POST", r"^/api/v1/public/cases/[^/]+/attachments$", "intake"),
+        ("POST", r"^/api/v1/public/(progress|ratings)$", "supervision"),
         ("POST", r"^/api/v1/events$", "intake"),
         ("GET POST", r"^/api/v1/auth/(login|logout|me)$", "intake"),
         ("GET HEAD", r"^/api/v1/cases(/[^/]+)?$", "supervision"),
         ("GET HEAD", r"^/api/v1/(alerts|stats|stream|forecast)(/.*)?$", "supervision"),
         ("GET POST PUT PATCH DELETE", r"^/api/v1/intake(/.*)?$", "intake"),
         # printable documents (文书), each from the service that owns its stage; attachments: intake holds the file
-        ("GET HEAD", r"^/api/v1/cases/[^/]+/documents/receipt\.pdf$", "intake"),
+        ("GET HEAD POST", r"^/api/v1/cases/[^/]+/documents/receipt\.pdf$", "intake"),
         ("GET HEAD", r"^/api/v1/cases/[^/]+/documents/(agreement|feedback-letter)\.pdf$", "mediation"),
         ("GET HEAD", r"^/api/v1/cases/[^/]+/documents/legal-aid-decision\.pdf$", "legal_aid"),
         ("GET POST", r"^/api/v1/cases/[^/]+/attachments(/[^/]+)?$", "intake"),
@@ -44,6 +49,9 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("/followup", "followup"),
     ("/supervision", "supervision"),
     ("/notification", "notification"),
+    # the worker's door: public pages, no login (services/security/guard.py WORKER_DOOR)
+    ("/apply", "intake"),
+    ("/progress", "supervision"),
 )
 
 

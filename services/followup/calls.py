@@ -100,3 +100,13 @@ async def _not_reached(ctx: HandlerContext, call: Followup, case: FollowupCase, 
     await caselog.log(ctx, case_id, actor=actor, action="not_reached", attempt=attempt,
                       next_attempt=retry.day.isoformat())
     return {"case_id": case_id, "case_state": case.state, "next_attempt_date": retry.day.isoformat()}
+
+
+async def worker_rated(ctx: HandlerContext, case_id: str, *, score: int, comment: str) -> None:
+    """评价: the worker rated the service online once the case was resolved — their satisfaction, as a call would
+    have recorded it (the latest word of the worker counts)."""
+    if await repository.case(ctx.conn, case_id, lock=True) is None:
+        return  # not followed up here (answered elsewhere): the statistics still count it in supervision
+    await repository.update_case(ctx.conn, case_id, satisfaction=score,
+                                 comment=f"网上评价：{comment}" if comment else "网上评价")
+    await caselog.log(ctx, case_id, actor="职工本人（网上）", action="worker_rated", satisfaction=score)

@@ -7,7 +7,9 @@ from events.envelope import CloudEvent
 from events.intake import CaseAnswered, CaseDispatched, CaseReceived
 from events.legalaid import CaseConcluded
 from events.mediation import CaseResolved
+from events.supervision import WorkerRated
 from services.backbone.consumer import HandlerContext, Handlers
+from services.followup.calls import worker_rated
 from services.followup.config import FollowupConfig
 from services.followup.scheduling import case_resolved, remember_facts
 
@@ -33,6 +35,9 @@ def handlers(config: FollowupConfig) -> Handlers:
     async def on_facts(ctx: HandlerContext, event: CloudEvent, data: CaseReceived | CaseDispatched) -> None:
         await remember_facts(ctx, case_id=data.case_id, facts=data.facts)
 
-    return {"intake.case_received": on_facts, "intake.case_dispatched": on_facts,
+    async def on_rated(ctx: HandlerContext, event: CloudEvent, data: WorkerRated) -> None:
+        await worker_rated(ctx, data.case_id, score=data.score, comment=data.comment)
+
+    return {"supervision.worker_rated": on_rated, "intake.case_received": on_facts, "intake.case_dispatched": on_facts,
             "mediation.case_resolved": on_mediation, "legalaid.case_concluded": on_legal_aid,
             "intake.case_answered": on_answered}

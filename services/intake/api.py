@@ -23,7 +23,7 @@ from services.calendar.model import shanghai_iso
 from services.calendar.seed import parse_year_file, year_to_json
 from services.intake import desk as desk_views
 from services.intake import documents as intake_documents
-from services.intake import ingress, tiering
+from services.intake import ingress, query_codes, tiering
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig
 from services.intake.deps import ConfigDep, ReadableCase, RuntimeDep, WritableCase
@@ -36,6 +36,7 @@ from services.security import partners
 from services.security.accounts import accounts
 from services.security.guard import acting, audit_cases, authorize, is_system, principal, visible
 from services.security.pii import mask_workers
+from services.security.query_codes import shown
 from services.web.pages import Pages
 from services.web.paging import Page, sort_key, window
 
@@ -186,6 +187,21 @@ async def change_tier(request: Request, case_id: WritableCase, body: TierChange,
     outcome = await usecase.run(runtime, lambda ctx: tiering.reclassify(
         ctx, case_id, tier=body.tier, reason=body.reason, actor=acting(request, body.actor), config=config))
     return outcome.as_json(config.hierarchy)
+
+
+class QueryCodeOut(BaseModel):
+    case_id: str
+    query_code: str = Field(description="the new code, shown once; the earlier ones no longer work")
+    issued_at: datetime
+
+
+@router.post("/api/v1/intake/cases/{case_id}/query-code", status_code=201, response_model=QueryCodeOut)
+async def rotate_query_code(request: Request, case_id: WritableCase, runtime: RuntimeDep) -> dict[str, Any]:
+    """重新生成查询码: the worker lost their code; a clerk or supervisor in scope issues a new one (shown once, sent
+    by SMS); every earlier code stops working."""
+    actor = acting(request)
+    code = await usecase.run(runtime, lambda ctx: query_codes.rotate(ctx, case_id, actor=actor))
+    return {"case_id": case_id, "query_code": shown(code), "issued_at": shanghai_iso(runtime.clock.now())}
 
 
 @router.post("/api/v1/cases/{case_id}/decline", response_model=CaseAccepted)
@@ -346,7 +362,7 @@ async def desk_case(request: Request, case_id: ReadableCase, runtime: RuntimeDep
     me = principal(request)
     return pages.render(request, "intake_case.html", {
         "documents": documents_for(case_id, await intake_documents.available(runtime.pool, case_id)),
-        "can_upload": me.role in UPLOADERS,
+        "can_upload": me.role in UPLOADERS, "can_rotate": me.role in ("clerk", "supervisor"),
         "hierarchy": config.hierarchy, "case": case, "workers": workers, "done": done,
         "region": config.regions.name(case.region_code), "claims": case.facts.get("claims", []),
         "employer": case.facts.get("employer", {}), "overrides": desk_views.overrides(case)})

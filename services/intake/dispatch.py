@@ -22,6 +22,7 @@ from services.hierarchy.orgunits import Hierarchy, OrgUnit
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig
 from services.intake.models import IntakeCase
+from services.security.query_codes import shown
 
 #: the deadline kind of the tier's time limit (分级办理时限)
 TIER_DEADLINE = "tier"
@@ -40,6 +41,8 @@ class Outcome:
     route: str | None
     linked: bool = False
     warnings: list[ValidationWarning] = field(default_factory=list)
+    #: the worker's query code (查询码), issued with this submission: shown once, to whoever registered it
+    query_code: str | None = None
 
     @classmethod
     def of(cls, case: IntakeCase, *, linked: bool = False) -> Outcome:
@@ -51,7 +54,8 @@ class Outcome:
         return {"case_id": self.case_id, "status": self.status, "tier": self.tier, "due_at": shanghai_iso(self.due_at),
                 "provisional": self.provisional, "org_unit": self.org_unit,
                 "org_unit_name": unit.name if unit else None, "route": self.route, "linked": self.linked,
-                "warnings": [w.model_dump() for w in self.warnings]}
+                "warnings": [w.model_dump() for w in self.warnings],
+                **({"query_code": shown(self.query_code)} if self.query_code else {})}
 
 
 async def dispatch(ctx: HandlerContext, case_id: str, unit: OrgUnit, route: str, *, attempt: int,

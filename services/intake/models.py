@@ -115,3 +115,17 @@ class Attachment(IntakeModel, table=True):
     storage: str = Field(sa_type=Text)
     object_key: str | None = Field(default=None, sa_type=Text)
     content: bytes | None = Field(default=None, sa_type=LargeBinary)
+
+
+class QueryCode(IntakeModel, table=True):
+    """A worker's query code (查询码), as its salted hash only; revoked when staff issue a new one."""
+
+    __tablename__ = "query_codes"
+    __table_args__ = (Index("query_codes_live", "case_id", postgresql_where=text("(revoked_at IS NULL)")),)
+
+    case_id: str = Field(sa_type=Text, primary_key=True)
+    code_hash: str = Field(sa_type=Text, primary_key=True)
+    reason: str = Field(sa_type=Text)
+    issued_at: datetime = Field(sa_type=DateTime(timezone=True))
+    issued_by: str | None = Field(default=None, sa_type=Text)
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -10,7 +10,7 @@ never linked, written into or disclosed; supervisors are told instead (``intake.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from services.backbone.errors import FieldError, Forbidden, Invalid
 from services.backbone.usecase import found
 from services.calendar.model import shanghai_iso
 from services.calendar.rules import tier_rule
+from services.intake import query_codes
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig
 from services.intake.dispatch import TIER_DEADLINE, Outcome, dispatch, resolve_in_intake
@@ -139,6 +140,8 @@ async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig
     if existing is not None:
         return await _link(ctx, existing, sub, reason=reason, config=config)
     outcome = await _new_case(ctx, sub, warnings, config=config)
+    outcome = replace(outcome, query_code=await query_codes.issue(
+        ctx, outcome.case_id, phones=[w.phone for w in sub.workers], reason="registered", actor=sub.actor))
     if declined:  # the clerk saw the possible duplicates and registered a new case: the log says so
         await caselog.log(ctx, outcome.case_id, actor=sub.actor, action="not_linked", other_cases=declined,
                           reason=(sub.duplicate.reason if sub.duplicate else None) or "受理员确认不是同一争议")
@@ -270,7 +273,11 @@ async def _link(ctx: HandlerContext, case: IntakeCase, sub: Submission, *, reaso
                       channel=str(sub.channel), refs=new_refs)
     if group and not case.group_dispute and TIER_ORDER[Tier(case.tier)] < TIER_ORDER[Tier.difficult]:
         await apply_tier(ctx, case, Tier.difficult, BECAME_GROUP, actor=sub.actor)
-    return Outcome.of(found(await repo.get(ctx.conn, case_id), f"案件 {case_id} 不存在"), linked=True)
+    outcome = Outcome.of(found(await repo.get(ctx.conn, case_id), f"案件 {case_id} 不存在"), linked=True)
+    if new_workers or not sub.partner:  # whoever came brings a code of their own; earlier codes keep working
+        outcome = replace(outcome, query_code=await query_codes.issue(
+            ctx, case_id, phones=[w.phone for w in sub.workers], reason="registered", actor=sub.actor))
+    return outcome
 
 
 async def case_closed(ctx: HandlerContext, case_id: str) -> None:

@@ -93,6 +93,12 @@ INSERT_ATTACHMENT = (
 ATTACHMENTS_OF_CASE = f"SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE case_id = $1 ORDER BY uploaded_at, attachment_id"
 ATTACHMENT = f"SELECT {ATTACHMENT_COLUMNS}, content FROM attachments WHERE case_id = $1 AND attachment_id = $2"
 
+#: the worker's query codes (hashes only)
+INSERT_QUERY_CODE = ("INSERT INTO query_codes (case_id, code_hash, reason, issued_at, issued_by) "
+                     "VALUES ($1, $2, $3, $4, $5)")
+REVOKE_QUERY_CODES = "UPDATE query_codes SET revoked_at = $2 WHERE case_id = $1 AND revoked_at IS NULL"
+LIVE_QUERY_CODES = "SELECT code_hash FROM query_codes WHERE case_id = $1 AND revoked_at IS NULL"
+
 Executor = asyncpg.Connection | asyncpg.Pool
 
 
@@ -242,3 +248,15 @@ async def attachments_of(conn: Executor, case_id: str) -> list[Attachment]:
 async def attachment(conn: Executor, case_id: str, attachment_id: uuid.UUID) -> Attachment | None:
     row = await conn.fetchrow(ATTACHMENT, case_id, attachment_id)
     return None if row is None else Attachment.model_validate(dict(row))
+
+
+async def add_query_code(conn: asyncpg.Connection, case_id: str, *, code_hash: str, reason: str, issued_at: datetime,
+                         issued_by: str | None, replaces: bool) -> None:
+    """Keep a new code's hash; ``replaces``: every earlier code of the case stops working first."""
+    if replaces:
+        await conn.execute(REVOKE_QUERY_CODES, case_id, issued_at)
+    await conn.execute(INSERT_QUERY_CODE, case_id, code_hash, reason, issued_at, issued_by)
+
+
+async def live_query_codes(conn: Executor, case_id: str) -> list[str]:
+    return [r["code_hash"] for r in await conn.fetch(LIVE_QUERY_CODES, case_id)]

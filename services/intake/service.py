@@ -6,7 +6,7 @@ from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
 from services.backbone.runtime import ServiceSpec
-from services.intake import attachments_api, documents_api
+from services.intake import attachments_api, documents_api, public_api
 from services.intake import repository as repo
 from services.intake.api import router
 from services.intake.config import intake_config
@@ -21,6 +21,7 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["intake"],
     handlers=referral_handlers(CONFIG),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [router, auth_api.router, documents_api.router, attachments_api.router],
+    routers=lambda runtime: [router, auth_api.router, documents_api.router, attachments_api.router,
+                              public_api.router],
     housekeeping=(lambda runtime: repo.prune_ingress(runtime.pool, days=runtime.settings.ingress_retention_days),),
 )

@@ -31,13 +31,15 @@ from services.security.policy import ROLE_ZH, SYSTEM, Action, Principal, Role, c
 
 log = logging.getLogger(__name__)
 COOKIE = "laborcase_session"
+#: The worker's door (docs/domain/worker-door.md): no login; every request is audited all the same.
+WORKER_DOOR = ("/api/v1/public/", "/apply", "/progress")
 PUBLIC = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json", "/static/", "/login",
-          "/api/v1/auth/", "/api/v1/events", "/favicon.ico")
+          "/api/v1/auth/", "/api/v1/events", "/favicon.ico", *WORKER_DOOR)
 #: Requests that touch no case data are not audited (probes, static files, contracts).
 UNAUDITED = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json", "/static/", "/favicon.ico")
 MAX_BODY = 1_048_576
 #: The one route whose body may be larger than ``max_body``: an attachment's upload (``max_upload``).
-UPLOADS = re.compile(r"^/api/v1/cases/[^/]+/attachments$")
+UPLOADS = re.compile(r"^/api/v1/(public/)?cases/[^/]+/attachments$")
 #: The console's signed statement of who its caller is (services trust no other forwarded address).
 CLIENT_HEADER = "x-laborcase-client"
 
@@ -164,7 +166,8 @@ class EdgeMiddleware:
         tracing.CURRENT.set(traceparent)
         status: dict[str, Any] = {"code": 0, "suppressed": False, "slow": False}
         received = {"bytes": 0}
-        audited = principal is not None and self.audit is not None and not path.startswith(UNAUDITED)
+        audited = (principal is not None or path.startswith(WORKER_DOOR)) and self.audit is not None \
+            and not path.startswith(UNAUDITED)
 
         async def guarded_receive() -> Message:
             if status.get("cut"):  # asked again after being cut off: still gone
@@ -222,7 +225,7 @@ class EdgeMiddleware:
 
     async def _audit(self, p: Principal | None, scope: Scope, state: dict[str, Any], status: int, client: str | None,
                      forwarded: str | None) -> bool:
-        assert p is not None and self.audit is not None
+        assert self.audit is not None
         method = scope["method"]
         cases = state.get("audit_cases")
         detail: dict[str, Any] = {}
@@ -230,7 +233,11 @@ class EdgeMiddleware:
             detail = {"cases": list(cases)[:200], "count": len(cases)}
         if scope.get("query_string"):
             detail["query"] = scope["query_string"].decode("latin-1")[:500]
-        entry = {"actor": p.subject, "role": p.role, "org_unit": p.org_unit,
+        detail.update(state.get("audit_detail") or {})
+        # the worker's door: someone without a login (the case number and the outcome, never the code)
+        who = {"actor": "public", "role": "public", "org_unit": None} if p is None else \
+            {"actor": p.subject, "role": p.role, "org_unit": p.org_unit}
+        entry = {**who,
                  "action": state.get("audit_action") or ("write" if method not in ("GET", "HEAD") else "read"),
                  "case_id": state.get("audit_case"), "method": method, "path": scope["path"][:500], "status": status,
                  "client": client, "forwarded_for": forwarded, "detail": detail or None}

@@ -54,3 +54,11 @@ def answer_delay(failures: int) -> float:
 
 def minutes(d: timedelta) -> int:
     return max(1, -(-int(d.total_seconds()) // 60))
+
+
+# --- the worker's door (进度查询): case number + query code ---------------------------------------------------
+#: per case number (someone guessing one case's code): from the 5th wrong code a lock of 60 s, doubling, at most an
+#: hour — with 50-bit codes that leaves an attacker ~a hundred tries a day against one case (2^-43 of the space).
+PUBLIC_CASE = Limit(5, timedelta(seconds=60), timedelta(hours=1))
+#: per address (someone trying many case numbers): mobile networks put many workers behind one address, so later
+PUBLIC_ADDRESS = Limit(30, timedelta(seconds=60), timedelta(hours=1))

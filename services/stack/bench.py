@@ -395,6 +395,65 @@ async def board_streams(driver: Driver, streams: int, calls: int = 200) -> tuple
     return quiet, busy, opened
 
 
+async def progress_lookups(driver: Driver, dsns: dict[str, str], cases: int, seconds: float, concurrency: int = 32,
+                           flow_per_second: float = 20) -> tuple[int, list[float], float]:
+    """The worker's door: ``POST /api/v1/public/progress`` (no login; each lookup checks the throttles, the code's
+    hash and writes its audit row) by ``concurrency`` workers for ``seconds`` while new cases keep being
+    registered at ``flow_per_second``: (lookups, latencies in ms, elapsed s)."""
+    async def answered_case(n: int) -> tuple[str, str]:
+        """A case answered on the spot (it holds no mediator: what is measured after this needs them all)."""
+        body = {"channel": "hotline", "received_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+                "region_code": "630102", "summary": f"bench door {n}", "route": "answered", "answer": "已当场答复",
+                "workers": [{"name": f"查询{n}", "id_number": make_id_number("630102", date(1991, 1, 1), 700_000 + n),
+                             "phone": f"139{n:08d}"}],
+                "employer": {"name": f"查询公司{n}", "uscc": make_uscc("630102", 70_000_000 + n)},
+                "claims": [{"type": "wage_arrears", "amount_cny": 1000}]}
+        r = await driver.http.post("/api/v1/cases", json=body, headers=driver.headers["clerk"])
+        r.raise_for_status()
+        return r.json()["case_id"], r.json()["query_code"]
+
+    codes = [await answered_case(n) for n in range(cases)]
+
+    # every case's view has reached the projection (asked of its database: a lookup before that is a wrong guess,
+    # and wrong guesses from one address are what the door's throttle locks out)
+    conn = await asyncpg.connect(dsns["supervision"])
+    try:
+        deadline = time.monotonic() + 60
+        while await conn.fetchval(repository.PUBLIC_VIEWS_READY, [c for c, _ in codes]) < len(codes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker's views never reached the projection")
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def worker(i: int) -> None:
+        n = i
+        while time.perf_counter() < stop:
+            case_id, code = codes[n % len(codes)]
+            n += concurrency
+            t = time.perf_counter()
+            r = await driver.http.post("/api/v1/public/progress", json={"case_id": case_id, "query_code": code})
+            if r.status_code != 200:
+                raise RuntimeError(f"lookup answered {r.status_code}: {r.text[:200]}")
+            latencies.append((time.perf_counter() - t) * 1000)
+
+    async def flow() -> None:
+        n = 0
+        while time.perf_counter() < stop:
+            await answered_case(cases + n)
+            n += 1
+            await asyncio.sleep(1 / flow_per_second)
+
+    started = time.perf_counter()
+    flowing = asyncio.ensure_future(flow())
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await flowing
+    return len(latencies), latencies, elapsed
+
+
 async def alert_latency(dsns: dict[str, str], count: int) -> list[float]:
     """Mediation-owned deadlines due in 3 s → breached by its scanner → alerts raised by supervision."""
     pool = await create_pool(dsns["mediation"], size=1)  # with the JSON codecs the store relies on
@@ -527,6 +586,10 @@ async def run(sizes: Sizes) -> Figures:
             else:
                 figures.add(f"SMS to the worker, event → sent, p50 (ms, {len(told)} messages)", pct(told, 50), "{:,.0f}")
                 figures.add("SMS to the worker, event → sent, p99 (ms)", pct(told, 99), "{:,.0f}")
+            lookups, door, spent = await progress_lookups(driver, dsns, 200, sizes.paced_seconds)
+            figures.add("worker's progress lookups while cases flow (lookups/s)", lookups / spent, "{:,.0f}",
+                        note=f"{lookups:,} lookups, 32 at a time, 20 new cases/s")
+            figures.add("worker's progress lookup, p99 (ms)", pct(door, 99), note=f"p50 {pct(door, 50):.1f}")
             alerts = await alert_latency(dsns, sizes.alerts)
             figures.add(f"overdue alert latency, due → on the board, p50 (ms, {len(alerts)} alerts)", pct(alerts, 50),
                         "{:,.0f}")

@@ -31,6 +31,9 @@ DISPATCHES_PROCESSED = "SELECT event_id, processed_at FROM inbox WHERE event_id 
 OVERDUE_ALERTS = "SELECT raised_at, due_at FROM alerts WHERE kind = 'overdue' AND case_id = ANY($1)"
 # every service's database
 OUTBOX_COUNT = "SELECT count(*) FROM outbox"
+#: supervision: how many of these cases the worker's view already answers (a code's hash and a step)
+PUBLIC_VIEWS_READY = ("SELECT count(*) FROM public_progress WHERE case_id = ANY($1::text[]) "
+                      "AND cardinality(code_hashes) > 0 AND jsonb_array_length(steps) > 0")
 
 # --- bench: the deadline scan -------------------------------------------------------------------------------------
 

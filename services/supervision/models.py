@@ -158,3 +158,28 @@ class Timeline(SupervisionModel, table=True):
     data: Any = Field(sa_type=JSONB)
     trace_id: str | None = Field(default=None, sa_type=Text)
     seq: int = Field(sa_type=BigInteger)
+
+
+class PublicProgress(SupervisionModel, table=True):
+    """The worker's view of a case (进度查询): the steps written for them and their codes' hashes."""
+
+    __tablename__ = "public_progress"
+
+    case_id: str = Field(sa_type=Text, primary_key=True)
+    code_hashes: list[str] = Field(sa_type=ARRAY(Text), sa_column_kwargs={"server_default": text("'{}'::text[]")})
+    steps: Any = Field(sa_type=JSONB, sa_column_kwargs={"server_default": text("'[]'::jsonb")})
+    resolved: bool = Field(sa_column_kwargs={"server_default": text("false")})
+    resolved_changed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    org_unit: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": text("now()")})
+
+
+class PublicRating(SupervisionModel, table=True):
+    """The worker's rating of the service (评价), once per case."""
+
+    __tablename__ = "public_ratings"
+
+    case_id: str = Field(sa_type=Text, primary_key=True)
+    score: int
+    comment: str = Field(sa_type=Text, sa_column_kwargs={"server_default": text("''")})
+    rated_at: datetime = Field(sa_type=DateTime(timezone=True))

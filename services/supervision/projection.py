@@ -8,6 +8,7 @@ timeline is sorted by event time when read, and alerts follow the deadline's lat
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from typing import Any
 
 import asyncpg
@@ -17,6 +18,7 @@ from services.backbone import tracing
 from services.backbone.consumer import HandlerContext, Handlers
 from services.hierarchy.orgunits import Hierarchy
 from services.supervision import alerts, repository
+from services.supervision.domain import worker_steps
 from services.supervision.domain.timeline import describe
 from services.supervision.repository import set_case, set_guarded
 
@@ -181,6 +183,11 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
         case_id = d.get("case_id") or event.subject
         if not case_id or event.type.startswith("supervision.") or event.type == "calendar.year_loaded":
             return
+        if event.type == "intake.query_code_set":  # the worker's door only: a hash, never on the timeline
+            await repository.public_code(conn, case_id, d["code_hash"], replaces=d.get("replaces", False))
+            return
+        if event.type in worker_steps.SHOWN:
+            await _worker_step(conn, case_id, event, raw)
         await repository.record_timeline(conn, event_id=event.id, case_id=case_id, type=event.type, source=event.source,
                                          at=event.time, summary=summary, data=raw,
                                          trace_id=tracing.trace_id((event.model_extra or {}).get("traceparent")))
@@ -193,6 +200,20 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
                                      detail={"satisfaction": d.get("satisfaction"), "comment": d.get("comment", "")})
         elif event.type in APPLY:
             await APPLY[event.type](conn, case_id, event, d)
+
+    async def _worker_step(conn: asyncpg.Connection, case_id: str, event: CloudEvent, raw: dict[str, Any]) -> None:
+        """The worker's view (进度查询): the step written for them, whether they may rate, the unit serving them."""
+        shown = worker_steps.step(event.type, raw, names)
+        if shown is None:
+            return
+        at = event.time.astimezone(UTC)
+        await repository.public_step(conn, case_id, {"id": str(event.id), "at": at.isoformat(timespec="microseconds"),
+                                                     "title": shown.title, "status": shown.status,
+                                                     "rank": worker_steps.ORDER.index(event.type)})
+        if shown.resolved is not None:
+            await repository.public_resolved(conn, case_id, shown.resolved, event.time)
+        if raw.get("org_unit") and event.type in ("intake.case_dispatched", "intake.case_answered"):
+            await repository.public_unit(conn, case_id, raw["org_unit"])
 
     async def _deadline(ctx: HandlerContext, case_id: str, event: CloudEvent, d: dict[str, Any]) -> None:
         """A service's clock changed: the case's copy follows, and the alerts follow its newest state."""
@@ -245,4 +266,5 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
                                      detail={"reason": d["reason"], "other_province": other_root.name if other_root
                                              else None})
 
-    return {t: project for t in EVENTS if not t.startswith(("supervision.", "auth."))}
+    # the plain-text query code is for the notification service alone (it is not on a topic read here either)
+    return {t: project for t in EVENTS if not t.startswith(("supervision.", "auth.")) and t != "intake.query_code_issued"}

@@ -447,3 +447,67 @@ EMPTY_PROJECTION = f"TRUNCATE {', '.join(PROJECTION)} RESTART IDENTITY"
 
 async def empty_projection(db: Db) -> None:
     await db.execute(EMPTY_PROJECTION)
+
+
+# --- the worker's door (进度查询, 评价) -----------------------------------------------------------------------
+
+#: one step more (an event not seen before: its id is in the step), the steps kept in time order
+PUBLIC_STEP = (
+    "INSERT INTO public_progress (case_id, steps) VALUES ($1, jsonb_build_array($2::jsonb)) "
+    "ON CONFLICT (case_id) DO UPDATE SET steps = (SELECT jsonb_agg(s ORDER BY s->>'at', (s->>'rank')::int, s->>'id') "
+    "FROM jsonb_array_elements(public_progress.steps || jsonb_build_array($2::jsonb)) s), updated_at = now() "
+    "WHERE NOT public_progress.steps @> jsonb_build_array(jsonb_build_object('id', $2::jsonb->'id'))")
+#: resolved (the worker may rate) follows the newest event that says so
+PUBLIC_RESOLVED = (
+    "INSERT INTO public_progress (case_id, resolved, resolved_changed_at) VALUES ($1, $2, $3) "
+    "ON CONFLICT (case_id) DO UPDATE SET resolved = $2, resolved_changed_at = $3, updated_at = now() "
+    "WHERE public_progress.resolved_changed_at IS NULL OR public_progress.resolved_changed_at <= $3")
+PUBLIC_UNIT = (
+    "INSERT INTO public_progress (case_id, org_unit) VALUES ($1, $2) "
+    "ON CONFLICT (case_id) DO UPDATE SET org_unit = $2, updated_at = now()")
+#: a new code's hash: replacing every earlier one (a rotation) or beside them (a submission that joined the case)
+PUBLIC_CODE = (
+    "INSERT INTO public_progress (case_id, code_hashes) VALUES ($1, ARRAY[$2::text]) "
+    "ON CONFLICT (case_id) DO UPDATE SET code_hashes = CASE WHEN $3 THEN ARRAY[$2::text] "
+    "WHEN $2 = ANY(public_progress.code_hashes) THEN public_progress.code_hashes "
+    "ELSE public_progress.code_hashes || $2::text END, updated_at = now()")
+#: the lookup in one round trip: the case's view (if any), its rating, and both throttles (case number, address)
+PUBLIC_LOOKUP = (
+    "SELECT p.case_id, p.code_hashes, p.steps, p.resolved, p.org_unit, r.score, r.rated_at, "
+    "tc.failures AS case_failures, tc.last_failure AS case_last, tc.locked_until AS case_locked, "
+    "ta.failures AS addr_failures, ta.last_failure AS addr_last, ta.locked_until AS addr_locked "
+    "FROM (VALUES (1)) v LEFT JOIN public_progress p ON p.case_id = $1 "
+    "LEFT JOIN public_ratings r ON r.case_id = $1 "
+    "LEFT JOIN login_throttle tc ON tc.key = $2 LEFT JOIN login_throttle ta ON ta.key = $3")
+PUBLIC_RESOLVED_NOW = "SELECT resolved FROM public_progress WHERE case_id = $1 FOR UPDATE"
+INSERT_RATING = ("INSERT INTO public_ratings (case_id, score, comment, rated_at) VALUES ($1, $2, $3, $4) "
+                 "ON CONFLICT DO NOTHING RETURNING 1")
+
+
+async def public_step(conn: asyncpg.Connection, case_id: str, step: dict[str, Any]) -> None:
+    await conn.execute(PUBLIC_STEP, case_id, step)
+
+
+async def public_resolved(conn: asyncpg.Connection, case_id: str, resolved: bool, at: datetime) -> None:
+    await conn.execute(PUBLIC_RESOLVED, case_id, resolved, at)
+
+
+async def public_unit(conn: asyncpg.Connection, case_id: str, org_unit: str) -> None:
+    await conn.execute(PUBLIC_UNIT, case_id, org_unit)
+
+
+async def public_code(conn: asyncpg.Connection, case_id: str, code_hash: str, *, replaces: bool) -> None:
+    await conn.execute(PUBLIC_CODE, case_id, code_hash, replaces)
+
+
+async def public_lookup(db: Db, case_id: str, case_key: str, address_key: str) -> asyncpg.Record:
+    return await db.fetchrow(PUBLIC_LOOKUP, case_id, case_key, address_key)
+
+
+async def insert_rating(conn: asyncpg.Connection, case_id: str, score: int, comment: str, at: datetime) -> bool:
+    return bool(await conn.fetchval(INSERT_RATING, case_id, score, comment, at))
+
+
+async def public_resolved_now(conn: asyncpg.Connection, case_id: str) -> bool | None:
+    """Whether the case is resolved for the worker (None: no such case here), locked for the rating."""
+    return await conn.fetchval(PUBLIC_RESOLVED_NOW, case_id)

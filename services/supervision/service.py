@@ -9,7 +9,7 @@ from events.catalog import CONSUMES, service_topic
 from services.backbone.consumer import HandlerContext
 from services.backbone.deadline import Deadline
 from services.backbone.runtime import Runtime, ServiceSpec
-from services.supervision import alerts
+from services.supervision import alerts, public_api
 from services.supervision.api import router
 from services.supervision.deps import BOARD, HIERARCHY
 from services.supervision.projection import handlers
@@ -34,7 +34,7 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["supervision"],
     handlers=handlers(hierarchy=HIERARCHY),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [router],
+    routers=lambda runtime: [router, public_api.router],
     loops=(_board_loop,),
     on_deadline=_on_deadline,
 )

@@ -352,7 +352,9 @@
     const answer = await send(form.dataset.action, payload);
     if (answer.ok) {
       const done = answer.data.linked ? 'linked' : 'registered';
-      location.href = `/intake/cases/${encodeURIComponent(answer.data.case_id)}?done=${done}`;
+      // the query code is shown once on the result page: in the fragment (never sent to a server, nor logged)
+      const code = answer.data.query_code ? `#code=${encodeURIComponent(answer.data.query_code)}` : '';
+      location.href = `/intake/cases/${encodeURIComponent(answer.data.case_id)}?done=${done}${code}`;
       return;
     }
     button.disabled = false;
