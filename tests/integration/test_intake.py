@@ -87,11 +87,11 @@ async def test_hotline_case_is_triaged_dispatched_and_its_deadline_handed_over(i
 
     async def published():
         types = [e["type"] for e in await events_of(kafka_bootstrap, out["case_id"])]
-        return types if "intake.case_dispatched" in types else None
+        return types if "intake.query_code_set" in types else None
 
     types = await wait_until(published, what="intake events on the broker")
     assert types == ["intake.case_received", "intake.case_triaged", "deadline.started", "deadline.handed_over",
-                     "intake.case_dispatched"]
+                     "intake.case_dispatched", "intake.query_code_set"]  # the code's hash, in the same transaction
     dispatched = next(e for e in await events_of(kafka_bootstrap, out["case_id"])
                       if e["type"] == "intake.case_dispatched")["data"]
     assert dispatched["deadline"]["kind"] == "tier"
