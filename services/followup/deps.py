@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.backbone.errors import NotFound
-from services.backbone.runtime import RuntimeDep
+from services.backbone.runtime import Runtime, RuntimeDep
 from services.followup import repository
 from services.followup.calls import MISSING
 from services.followup.config import FollowupConfig, current
@@ -16,7 +16,7 @@ from services.followup.models import FollowupCase
 from services.followup.repository import CallScope
 from services.hierarchy.orgunits import default_hierarchy
 from services.security.guard import authorize, authorize_held, require_role, scope_units
-from services.security.policy import Role
+from services.security.policy import Action, Role
 
 HIERARCHY = default_hierarchy()
 #: who reads a case's follow-up, who records calls, who sees the worklist
@@ -37,30 +37,27 @@ async def held_case(request: Request, case_id: str, runtime: RuntimeDep) -> Foll
     return case
 
 
-async def held_call(request: Request, followup_id: str, runtime: RuntimeDep) -> CallScope:
-    """The call in the path, for a caller who may record it (write on its case)."""
-    require_role(request, CALLERS)
+async def _call(request: Request, followup_id: str, runtime: Runtime, action: Action,
+                roles: tuple[Role, ...]) -> CallScope:
+    require_role(request, roles)
     key = repository.call_id(followup_id)
     if key is None:
         raise NotFound(MISSING)
     scope = await repository.call_scope(runtime.pool, key)
-    authorize_held(request, "write", roles=CALLERS, unit=scope.org_unit if scope else None,
+    authorize_held(request, action, roles=roles, unit=scope.org_unit if scope else None,
                    case_id=scope.case_id if scope else followup_id, missing=MISSING, hierarchy=HIERARCHY)
     assert scope is not None
     return scope
+
+
+async def held_call(request: Request, followup_id: str, runtime: RuntimeDep) -> CallScope:
+    """The call in the path, for a caller who may record it (write on its case)."""
+    return await _call(request, followup_id, runtime, "write", CALLERS)
 
 
 async def readable_call(request: Request, followup_id: str, runtime: RuntimeDep) -> CallScope:
     """The call in the path, for a caller who may read its case (the call's page)."""
-    require_role(request, READERS)
-    key = repository.call_id(followup_id)
-    if key is None:
-        raise NotFound(MISSING)
-    scope = await repository.call_scope(runtime.pool, key)
-    authorize_held(request, "read", roles=READERS, unit=scope.org_unit if scope else None,
-                   case_id=scope.case_id if scope else followup_id, missing=MISSING, hierarchy=HIERARCHY)
-    assert scope is not None
-    return scope
+    return await _call(request, followup_id, runtime, "read", READERS)
 
 
 def worklist_units(request: Request, org_unit: str | None = None) -> list[str] | None:

@@ -109,15 +109,20 @@ async def list_alerts(request: Request, runtime: RuntimeDep, hierarchy: Hierarch
     return {"alerts": [queries.alert_json(a, hierarchy) for a in rows]}
 
 
-@router.post("/api/v1/supervision/alerts/{alert_id}/ack")
-async def ack(request: Request, body: AckBody, runtime: RuntimeDep, hierarchy: HierarchyDep,
-              alert_id: int = FastPath(ge=1, le=2**63 - 1)) -> dict[str, Any]:
+async def _supervised_alert(request: Request, runtime: Runtime, hierarchy: Hierarchy, alert_id: int) -> None:
+    """A supervisor may act on this alert: it is escalated to a unit in their scope (else 404, as if absent)."""
     require_role(request, ("supervisor",))
     target = await repository.alert_scope(runtime.pool, alert_id)
     if target is None:
         raise not_found("督办提醒不存在")
     authorize(request, "write", roles=("supervisor",), unit=target["escalated_to"], case_id=target["case_id"],
               missing="督办提醒不存在", hierarchy=hierarchy)
+
+
+@router.post("/api/v1/supervision/alerts/{alert_id}/ack")
+async def ack(request: Request, body: AckBody, runtime: RuntimeDep, hierarchy: HierarchyDep,
+              alert_id: int = FastPath(ge=1, le=2**63 - 1)) -> dict[str, Any]:
+    await _supervised_alert(request, runtime, hierarchy, alert_id)
     actor = acting(request, body.actor)
     alert = await run(runtime, lambda ctx: alerts.acknowledge(ctx, alert_id=alert_id, actor=actor, note=body.note))
     return queries.alert_json(alert, hierarchy)
@@ -127,12 +132,7 @@ async def ack(request: Request, body: AckBody, runtime: RuntimeDep, hierarchy: H
 async def escalate(request: Request, body: EscalateBody, runtime: RuntimeDep, hierarchy: HierarchyDep,
                    alert_id: int = FastPath(ge=1, le=2**63 - 1)) -> dict[str, Any]:
     """报上级督办: the alert goes to the unit above now, with the supervisor's reason."""
-    require_role(request, ("supervisor",))
-    target = await repository.alert_scope(runtime.pool, alert_id)
-    if target is None:
-        raise not_found("督办提醒不存在")
-    authorize(request, "write", roles=("supervisor",), unit=target["escalated_to"], case_id=target["case_id"],
-              missing="督办提醒不存在", hierarchy=hierarchy)
+    await _supervised_alert(request, runtime, hierarchy, alert_id)
     actor = acting(request, body.actor)
     alert = await run(runtime, lambda ctx: alerts.escalate_now(ctx, alert_id=alert_id, actor=actor, note=body.note,
                                                                hierarchy=hierarchy))
