@@ -50,10 +50,15 @@ def secured_app(runtime: Runtime, routers: Sequence[APIRouter] | None = None) ->
                       routers=[*routers, audit_api.router], page=error_pages.page)
     app.state.runtime = runtime
 
-    async def audit(entry: dict[str, Any]) -> None:
-        await audit_store.write(runtime.pool, spec.name, entry)
+    writer: list[audit_store.GroupWriter] = []  # made on first use: the pool exists once the runtime started
 
-    return EdgeMiddleware(app, service=spec.name, required=settings.auth_required, audit=audit,
+    async def audit(entry: dict[str, Any]) -> None:
+        if not writer or writer[0].pool is not runtime.pool:
+            writer[:] = [audit_store.GroupWriter(runtime.pool, spec.name)]
+        await writer[0].write(entry)
+
+    inner = spec.front(runtime, app) if spec.front is not None else app
+    return EdgeMiddleware(inner, service=spec.name, required=settings.auth_required, audit=audit,
                           max_body=settings.max_body_bytes, ready=lambda: runtime.started, sessions=runtime.sessions,
                           clients=ClientAddress(settings.trusted_proxy_list), body_seconds=settings.request_body_seconds,
                           max_upload=settings.upload_max_body)
@@ -95,4 +100,4 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
 def main(spec: ServiceSpec) -> None:
     settings = Settings()
     logs.configure(spec.name, settings.log_level)
-    asyncio.run(serve(spec, settings))
+    http_server.run(serve(spec, settings))

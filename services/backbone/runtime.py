@@ -61,6 +61,8 @@ class ServiceSpec:
     #: transaction's unit of work: what it publishes commits with the signal.
     on_deadline: Callable[[HandlerContext, Deadline, str], Awaitable[None]] | None = None
     """(ctx, deadline, signal) -> None"""
+    #: What sits between the edge and the service's FastAPI app (e.g. ``http.FastPath`` for a hot route)
+    front: Callable[[Runtime, Any], Any] | None = None
 
 
 @dataclass
@@ -466,8 +468,12 @@ def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+async def _runtime_dependency(request: Request) -> Runtime:
+    return request.app.state.runtime  # a coroutine: FastAPI would run a plain function in a worker thread
+
+
 #: A route's runtime: ``runtime: RuntimeDep``.
-RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+RuntimeDep = Annotated[Runtime, Depends(_runtime_dependency)]
 
 
 def _readable(record: Any) -> Any:

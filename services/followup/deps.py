@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.backbone.errors import NotFound
+from services.backbone.http import at_once
 from services.backbone.runtime import Runtime, RuntimeDep
 from services.followup import repository
 from services.followup.calls import MISSING
@@ -24,7 +25,7 @@ READERS: tuple[Role, ...] = ("clerk", "mediator", "supervisor")
 CALLERS: tuple[Role, ...] = ("clerk", "mediator")
 WORKLIST: tuple[Role, ...] = ("clerk", "supervisor")
 
-Config = Annotated[FollowupConfig, Depends(current)]
+Config = Annotated[FollowupConfig, Depends(at_once(current))]
 
 
 async def held_case(request: Request, case_id: str, runtime: RuntimeDep) -> FollowupCase:
@@ -70,4 +71,4 @@ def worklist_units(request: Request, org_unit: str | None = None) -> list[str] |
 HeldCase = Annotated[FollowupCase, Depends(held_case)]
 HeldCall = Annotated[CallScope, Depends(held_call)]
 ReadableCall = Annotated[CallScope, Depends(readable_call)]
-WorklistUnits = Annotated[list[str] | None, Depends(worklist_units)]
+WorklistUnits = Annotated[list[str] | None, Depends(at_once(worklist_units))]

@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect
 
 from services.backbone import usecase
 from services.backbone.errors import Invalid, NotFound
-from services.backbone.http import Problem
+from services.backbone.http import Problem, at_once
 from services.backbone.runtime import Runtime
 from services.calendar.model import shanghai_iso
 from services.evidence.store import ObjectStore, checked, store_for
@@ -43,7 +43,7 @@ def object_store(runtime: RuntimeDep) -> ObjectStore | None:
     return _stores[runtime]
 
 
-StoreDep = Annotated[ObjectStore | None, Depends(object_store)]
+StoreDep = Annotated[ObjectStore | None, Depends(at_once(object_store))]
 
 
 def described(a: Attachment) -> dict[str, Any]:

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.backbone.http import at_once
 from services.backbone.runtime import RuntimeDep
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig, intake_config
 from services.security.guard import authorize, authorize_held, require_role
 from services.security.policy import Action, Role
 
-ConfigDep = Annotated[IntakeConfig, Depends(intake_config)]
+ConfigDep = Annotated[IntakeConfig, Depends(at_once(intake_config))]
 
 
 def case_guard(action: Action, roles: tuple[Role, ...]) -> Callable[..., Awaitable[str]]:

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.backbone.http import at_once
 from services.backbone.runtime import RuntimeDep
 from services.legal_aid import repository
 from services.legal_aid.config import LegalAidConfig, configured, missing
 from services.security.guard import authorize_held, require_role
 from services.security.policy import Action, Role
 
-ConfigDep = Annotated[LegalAidConfig, Depends(configured)]
+ConfigDep = Annotated[LegalAidConfig, Depends(at_once(configured))]
 
 READERS: tuple[Role, ...] = ("legal_aid_officer", "supervisor")
 OFFICERS: tuple[Role, ...] = ("legal_aid_officer",)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.backbone.http import Problem
+from services.backbone.http import Problem, at_once
 from services.backbone.runtime import RuntimeDep
 from services.mediation import repository as repo
 from services.mediation.config import MediationConfig, default_config
@@ -16,7 +16,7 @@ from services.mediation.waiting import RoomSignal, room_signal
 from services.security.guard import acting_mediator, authorize_held, require_role
 from services.security.policy import Action, Role
 
-ConfigDep = Annotated[MediationConfig, Depends(default_config)]
+ConfigDep = Annotated[MediationConfig, Depends(at_once(default_config))]
 
 
 def current_room(runtime: RuntimeDep) -> RoomSignal:
@@ -24,7 +24,7 @@ def current_room(runtime: RuntimeDep) -> RoomSignal:
 
 
 #: raised after a use case that may free a mediator's room (settlement, failure, decline, capacity change)
-RoomDep = Annotated[RoomSignal, Depends(current_room)]
+RoomDep = Annotated[RoomSignal, Depends(at_once(current_room))]
 
 
 def case_guard(action: Action, roles: tuple[Role, ...]) -> Callable[..., Awaitable[str]]:

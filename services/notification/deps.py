@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.backbone.http import at_once
 from services.backbone.runtime import RuntimeDep  # noqa: F401 - the routes' runtime, from here like every service
 from services.hierarchy.orgunits import default_hierarchy
 from services.security.guard import is_system, require_role
@@ -29,4 +30,4 @@ def message_units(request: Request) -> list[str] | None:
     return list(HIERARCHY.subtree(p.org_unit)) if p.org_unit else []
 
 
-MessageUnits = Annotated[list[str] | None, Depends(message_units)]
+MessageUnits = Annotated[list[str] | None, Depends(at_once(message_units))]

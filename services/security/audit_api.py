@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from services.backbone import audit_store
-from services.backbone.http import Problem
+from services.backbone.http import Problem, at_once
 from services.backbone.runtime import runtime_of
 from services.calendar.model import shanghai_iso
 from services.hierarchy.orgunits import Hierarchy, default_hierarchy
@@ -26,7 +26,7 @@ def hierarchy() -> Hierarchy:
 
 
 @router.get("/api/v1/audit/{service}")
-async def audit_log(request: Request, service: str, units_of: Annotated[Hierarchy, Depends(hierarchy)],
+async def audit_log(request: Request, service: str, units_of: Annotated[Hierarchy, Depends(at_once(hierarchy))],
                     case_id: str | None = None, actor: str | None = None, limit: int = 200) -> dict[str, Any]:
     runtime = runtime_of(request)
     if service != runtime.spec.name:

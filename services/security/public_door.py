@@ -58,9 +58,14 @@ def limit_writes(request: Request) -> None:
 
 def mark(request: Request, case_id: str | None, action: str, outcome: str) -> None:
     """What the audit row of this public request says: the case number asked about and the outcome."""
-    request.state.audit_case = case_id[:CASE_ID_MAX] if case_id else None
-    request.state.audit_action = action
-    request.state.audit_detail = {"public": outcome}
+    note(request.scope.setdefault("state", {}), case_id, action, outcome)
+
+
+def note(state: dict[str, Any], case_id: str | None, action: str, outcome: str) -> None:
+    """``mark`` on the request's state as the edge keeps it (``scope["state"]``), for a route without FastAPI."""
+    state["audit_case"] = case_id[:CASE_ID_MAX] if case_id else None
+    state["audit_action"] = action
+    state["audit_detail"] = {"public": outcome}
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.backbone.http import at_once
 from services.backbone.runtime import RuntimeDep
 from services.hierarchy.orgunits import Hierarchy, default_hierarchy
 from services.security.guard import authorize_held, require_role
@@ -30,8 +31,8 @@ def _board() -> Board:
     return BOARD
 
 
-HierarchyDep = Annotated[Hierarchy, Depends(_hierarchy)]
-BoardDep = Annotated[Board, Depends(_board)]
+HierarchyDep = Annotated[Hierarchy, Depends(at_once(_hierarchy))]
+BoardDep = Annotated[Board, Depends(at_once(_board))]
 
 
 async def _guard_case(request: Request, case_id: str, runtime: RuntimeDep, hierarchy: HierarchyDep) -> str:

@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from events import glossary
-from services.backbone.http import StrictModel
+from services.backbone.http import FastPath, StrictModel
 from services.backbone.usecase import run
 from services.evidence.checks import KINDS
 from services.security import public_door
@@ -64,7 +64,32 @@ async def _verified(request: Request, runtime: Any, case_id: str, code: str, act
     return found
 
 
-@router.post("/api/v1/public/progress", response_model=ProgressOut,
+PROGRESS_PATH = "/api/v1/public/progress"
+_PROGRESS_OUT = TypeAdapter(ProgressOut)
+
+
+async def progress_at_once(runtime: Any, scope: dict[str, Any], body: bytes) -> tuple[int, bytes] | None:
+    """进度查询's common case — a well-formed request, the right code, no lock — answered by ``http.FastPath``
+    without FastAPI's machinery (the door's target is 1,000 lookups/s on 2 cores). Everything else returns None
+    and ``public_progress`` below answers it: a malformed body, an unknown case or a wrong code (counted there,
+    once), a lock, a fault. Same lookup, same answer, same audit row."""
+    ask = ProgressAsk.model_validate_json(body)
+    state = scope.setdefault("state", {})
+    found = await progress.lookup(runtime.pool, ask.case_id.strip().upper(), ask.query_code,
+                                  state.get("client") or "unknown")
+    if found.view is None or found.throttles.locked_for(public_door.now()) is not None:
+        return None
+    public_door.note(state, found.view["case_id"], "read", "ok")
+    return 200, _PROGRESS_OUT.dump_json(ProgressOut(**{k: v for k, v in found.view.items() if k != "org_unit"}))
+
+
+def front(runtime: Any, app: Any) -> FastPath:
+    """What sits before supervision's FastAPI app: the worker's progress lookup on its fast path."""
+    return FastPath(app, method="POST", path=PROGRESS_PATH,
+                    shortcut=lambda scope, body: progress_at_once(runtime, scope, body))
+
+
+@router.post(PROGRESS_PATH, response_model=ProgressOut,
              responses={404: {"description": "unknown case or wrong code: the same body"},
                         429: {"description": "too many attempts for this case number or from this address"}})
 async def public_progress(request: Request, body: ProgressAsk, runtime: RuntimeDep) -> dict[str, Any]:

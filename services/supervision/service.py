@@ -34,7 +34,8 @@ SPEC = ServiceSpec(
     consumes=CONSUMES["supervision"],
     handlers=handlers(hierarchy=HIERARCHY),
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [router, public_api.router],
+    routers=lambda runtime: [public_api.router, router],
     loops=(_board_loop,),
     on_deadline=_on_deadline,
+    front=public_api.front,
 )
