@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     p_rebuild.add_argument("--dsn", help="target database (default: LABORCASE_SUPERVISION_DSN; stop supervision first)")
     p_rebuild.add_argument("--resume", action="store_true",
                            help="continue an interrupted rebuild (keeps what it applied; the inbox skips it)")
+    p_rebuild.add_argument("--topics", help="replay these topics instead of the ones supervision consumes "
+                                            "(comma-separated: a copy of the log, such as the bench's)")
 
     p_bench = sub.add_parser("bench", help="measure the docs/domain/targets.md figures against the floor (local stack)")
     p_bench.add_argument("--cases", type=int, default=None, help="cases through the full lifecycle (300)")
@@ -176,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = Settings()
         count = asyncio.run(rebuild(settings.kafka_bootstrap_servers, args.dsn or settings.dsn_for("supervision"),
-                                    resume=args.resume, on_progress=lambda line: print(line, flush=True)))
+                                    resume=args.resume, on_progress=lambda line: print(line, flush=True),
+                                    topics=args.topics.split(",") if args.topics else None))
         print(f"projection rebuilt from {count} events")
         return 0
     if args.command in ("bench", "chaos"):  # SIGTERM (a timeout) stops the stack they started, like Ctrl-C

@@ -35,7 +35,7 @@ from services.backbone.outbox import Record, enqueue
 from services.backbone.settings import Settings
 from services.console.routing import owner_of
 from services.intake.domain.identifiers import make_id_number, make_uscc
-from services.stack import loadgen, repository
+from services.stack import loadgen, replay_bench, repository
 from services.stack.scale import grow_all
 from services.stack.supervisor import Stack
 
@@ -558,11 +558,12 @@ class Sizes:
     streams: int = 1_000  # supervisors' boards held open while the API is measured
     grow_to: int = 0  # then grow every database to this many cases and measure memory and queries again
     through_console: bool = False  # every API call through the console's proxy instead of straight to its owner
+    replay_events: int = 100_000  # the rebuild's log (and a tenth of it, for memory that does not grow)
 
     @classmethod
     def of(cls, mode: str, cases: int | None) -> Sizes:
-        sizes = {"full": cls(), "quick": cls(100, 5_000, 4, 20, 100_000, 300),
-                 "smoke": cls(10, 500, 2, 5, 10_000, 20, 2_000)}[mode]
+        sizes = {"full": cls(), "quick": cls(100, 5_000, 4, 20, 100_000, 300, replay_events=20_000),
+                 "smoke": cls(10, 500, 2, 5, 10_000, 20, 2_000, replay_events=2_000)}[mode]
         return replace(sizes, cases=cases) if cases else sizes
 
 
@@ -636,6 +637,9 @@ async def run(sizes: Sizes) -> Figures:
             await asyncio.gather(*(settle(c) for c in paced))  # free the mediators the paced cases hold
             await at_scale(stack, driver, dsns, sizes.grow_to, figures)
         await driver.http.aclose()
+        await asyncio.to_thread(stack.stop_services)  # the rebuild has the machine to itself, as an operator's would
+        if sizes.replay_events:
+            await replay_figures(stack, bootstrap, admin, sizes.replay_events, figures)
         small = await scan_cost(admin, 1_000)
         large = await scan_cost(admin, sizes.large_scan)
         figures.add("deadline scan, 100 due among 1 thousand open (ms)", small)
@@ -645,6 +649,28 @@ async def run(sizes: Sizes) -> Figures:
     finally:
         await asyncio.to_thread(stack.stop)
     return figures
+
+
+async def replay_figures(stack: Stack, bootstrap: str, admin: str, total: int, figures: Figures) -> None:
+    """``laborcase supervision rebuild`` over a copy of this run's log lengthened to ``total`` events (and to a
+    tenth of that): events/s and peak RSS, the two lengths side by side (services/stack/replay_bench.py)."""
+    templates = await replay_bench.capture(bootstrap)
+    if not templates:
+        print("  replay: not measured, the run left no case events to copy", flush=True)
+        return
+    done = {}
+    for n in (max(total // 10, len(templates)), total):
+        tag = f"replay{n}"
+        topics = await replay_bench.fill(bootstrap, templates, n, tag)
+        dsn = admin.rsplit("/", 1)[0] + f"/bench_{tag}"
+        await ensure_database(admin, f"bench_{tag}")
+        done[n] = await replay_bench.rebuild_apart(stack.env, dsn, topics)
+    small, large = done[min(done)], done[max(done)]
+    figures.add(f"rebuild of supervision, {large.events:,} events (events/s)", large.events / large.seconds,
+                "{:,.0f}", note=f"{large.seconds:.1f} s with start-up; {len(templates):,} events of this run copied")
+    figures.add(f"rebuild, peak RSS at {large.events:,} events (MiB)", large.peak_rss_mib, "{:,.0f}",
+                note=f"{small.peak_rss_mib:,.0f} MiB at {small.events:,} events; "
+                     f"ratio {large.peak_rss_mib / small.peak_rss_mib:.2f}")
 
 
 async def render_times(figures: Figures) -> None:

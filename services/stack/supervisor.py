@@ -174,12 +174,17 @@ class Stack:
             time.sleep(0.2)
         return False
 
-    def stop(self) -> None:
+    def stop_services(self) -> None:
+        """The services and the console, leaving the broker and the database running."""
         for proc in self.children.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for proc in self.children.values():
             stop(proc, timeout=20)
+        self.children.clear()
+
+    def stop(self) -> None:
+        self.stop_services()
         if self.postgres is not None:
             self.postgres.stop()
         if self.broker is not None:

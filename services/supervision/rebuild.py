@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from events.envelope import EventRejected, decode_kafka
 from services.backbone import calendar_store, replay
@@ -41,9 +41,11 @@ def event_time(inbound: Inbound) -> object:
 
 
 async def rebuild(bootstrap: str, dsn: str, *, batch: int = 500, resume: bool = False,
-                  report_every: float = 5.0, on_progress: Callable[[str], None] | None = None) -> int:
-    """Replay every consumed topic into ``dsn``; ``resume`` keeps what an interrupted rebuild applied (the
-    inbox passes over the events already in it) instead of starting from an empty projection."""
+                  report_every: float = 5.0, on_progress: Callable[[str], None] | None = None,
+                  topics: Sequence[str] | None = None) -> int:
+    """Replay every consumed topic (or ``topics``: a copy of them) into ``dsn``; ``resume`` keeps what an
+    interrupted rebuild applied (the inbox passes over the events already in it) instead of starting from an
+    empty projection."""
     pool = await create_pool(dsn, size=2)
     try:
         await migrate(pool, [("backbone", BACKBONE_MIGRATIONS), ("supervision", SPEC.migrations)])  # type: ignore[list-item]
@@ -55,7 +57,7 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 500, resume: bool = 
         progress = replay.Progress()
         pending: list[Inbound] = []
         reported = time.monotonic()
-        async for inbound in replay.merged(bootstrap, SPEC.consumes, event_time, buffer=batch, progress=progress):
+        async for inbound in replay.merged(bootstrap, list(topics or SPEC.consumes), event_time, buffer=batch, progress=progress):
             pending.append(inbound)
             if len(pending) >= batch:
                 await processor.process(pending)

@@ -67,8 +67,9 @@ UPSERT_DEADLINE = (
     "changed_at = EXCLUDED.changed_at WHERE case_deadlines.changed_at <= EXCLUDED.changed_at RETURNING 1")
 #: The case's due time is its newest tier clock's.
 FOLLOW_TIER_DEADLINE = (
-    "UPDATE cases SET (due_at, provisional) = (SELECT due_at, provisional FROM case_deadlines "
-    "WHERE case_id = $1 AND kind = 'tier' ORDER BY changed_at DESC LIMIT 1) WHERE case_id = $1")
+    "UPDATE cases c SET due_at = t.due_at, provisional = t.provisional FROM (SELECT due_at, provisional "
+    "FROM case_deadlines WHERE case_id = $1 AND kind = 'tier' ORDER BY changed_at DESC LIMIT 1) t "
+    "WHERE c.case_id = $1")  # no tier clock of this case (yet): nothing changes
 CASE_UNIT = "SELECT org_unit FROM cases WHERE case_id = $1"
 
 

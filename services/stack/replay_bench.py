@@ -1,0 +1,110 @@
+"""The rebuild at the scale of a province's history (``laborcase bench``: replay figures).
+
+The log of a real run (its cases, every event supervision consumes) is copied into fresh topics until it holds
+``total`` events: each copy gives every case a new case number and every id (events, deadlines, sessions) a new
+one, so the copy is a longer history of distinct cases, not the same events again (which the inbox would pass
+over). Then ``laborcase supervision rebuild --topics`` replays the copy into an empty database in a process of
+its own, whose resident memory is sampled while it runs: events/s, and the peak RSS at two lengths of the log —
+flat memory means the longer log costs no more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+
+import psutil
+from aiokafka import AIOKafkaProducer
+
+from events.catalog import TOPICS
+from services.backbone import kafka
+from services.supervision.service import SPEC
+
+_UUID = re.compile(rb"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")  # event ids, deadline ids, session ids …
+_CASE_ID = re.compile(rb"LC\d{14}")  # services/intake's case numbers: LC + date + sequence
+
+
+@dataclass(frozen=True)
+class Template:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Replayed:
+    events: int
+    seconds: float
+    peak_rss_mib: float
+
+
+async def capture(bootstrap: str) -> list[Template]:
+    """Every record of supervision's topics about a case (the run's own cases, from registration to closing)."""
+    found: list[Template] = []
+    for topic in SPEC.consumes:
+        for r in await kafka.read_all(bootstrap, topic):
+            if r.value and _CASE_ID.search(r.value):
+                found.append(Template(topic, r.key, r.value, list(r.headers or [])))
+    return found
+
+
+async def fill(bootstrap: str, templates: list[Template], total: int, tag: str) -> list[str]:
+    """Copies of ``templates`` into topics named ``<topic>.<tag>`` until they hold ``total`` records; returns the
+    copies' names."""
+    copies = {t: f"{t}.{tag}" for t in {tp.topic for tp in templates}}
+    await kafka.ensure_topics(bootstrap, {copy: TOPICS[t].partitions for t, copy in copies.items()})
+    producer = AIOKafkaProducer(**kafka.connection(), bootstrap_servers=bootstrap, linger_ms=20,
+                                max_batch_size=512 * 1024, acks=1, enable_idempotence=False)
+    await producer.start()
+    try:
+        sent, k = 0, 0
+        while sent < total:
+            k += 1
+
+            def rename(m: re.Match[bytes], k: int = k) -> bytes:  # same length, a new case for every copy
+                return b"LC9%06d" % k + m.group(0)[-7:]
+
+            def reid(m: re.Match[bytes], k: int = k) -> bytes:  # the same id within a copy, a new one in each
+                return b"%08x" % k + m.group(0)[8:]
+
+            pending = []
+            for t in templates[:total - sent]:
+                value = _UUID.sub(reid, _CASE_ID.sub(rename, t.value))
+                key = _CASE_ID.sub(rename, t.key) if t.key else t.key
+                pending.append(await producer.send(copies[t.topic], value=value, key=key, headers=t.headers))
+            sent += len(pending)
+            await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return list(copies.values())
+
+
+async def rebuild_apart(env: dict[str, str], dsn: str, topics: list[str]) -> Replayed:
+    """``laborcase supervision rebuild --topics`` in its own process, its resident memory sampled while it runs."""
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "supervision", "rebuild", "--dsn", dsn, "--topics", ",".join(topics),
+        env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    watched = psutil.Process(proc.pid)
+    peak = 0
+    waiting = asyncio.ensure_future(proc.communicate())
+    while not waiting.done():
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.Error:
+            pass
+        await asyncio.wait([waiting], timeout=0.2)
+    out, _ = waiting.result()
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"the rebuild failed (exit {proc.returncode})")
+    lines = out.decode().strip().splitlines()
+    match = re.search(r"from (\d+) events", lines[-1] if lines else "")
+    if match is None:
+        raise RuntimeError(f"the rebuild said nothing of its events: {lines[-3:]}")
+    return Replayed(int(match.group(1)), seconds, peak / 2**20)
