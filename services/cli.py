@@ -174,12 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         print(script(plan(partners), users=users), end="")
         return 0
     if args.command == "supervision":
+        from services.backbone.server import run as run_loop
         from services.supervision.rebuild import rebuild
 
         settings = Settings()
-        count = asyncio.run(rebuild(settings.kafka_bootstrap_servers, args.dsn or settings.dsn_for("supervision"),
-                                    resume=args.resume, on_progress=lambda line: print(line, flush=True),
-                                    topics=args.topics.split(",") if args.topics else None))
+        count = run_loop(rebuild(settings.kafka_bootstrap_servers, args.dsn or settings.dsn_for("supervision"),
+                                 resume=args.resume, on_progress=lambda line: print(line, flush=True),
+                                 topics=args.topics.split(",") if args.topics else None))
         print(f"projection rebuilt from {count} events")
         return 0
     if args.command in ("bench", "chaos"):  # SIGTERM (a timeout) stops the stack they started, like Ctrl-C

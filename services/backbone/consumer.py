@@ -112,6 +112,25 @@ class HandlerContext:
     traceparent: str | None = None
     #: the proven sender of the partner event being handled (court or bureau), None for our own events
     partner: Any = None
+    #: writes that nothing in this batch reads back, sent together when the batch (or, in isolation, the event)
+    #: ends: statement -> rows, each row applied in the order it was deferred (``defer``)
+    deferred: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    #: what a handler remembers for the rest of its batch (e.g. the cases whose row it already made)
+    batch_memo: dict[str, Any] = field(default_factory=dict)
+
+    def defer(self, statement: str, *args: Any) -> None:
+        """A write no later handler of this batch reads (an append-only row, an order-insensitive upsert): sent
+        with every other row of the same statement in one pipelined round trip when the batch's work is done,
+        in the same transaction, instead of one round trip each."""
+        self.deferred.setdefault(statement, []).append(args)
+
+    async def flush_deferred(self) -> None:
+        deferred, self.deferred = self.deferred, {}
+        for statement, rows in deferred.items():
+            if len(rows) == 1:
+                await self.conn.execute(statement, *rows[0])
+            else:
+                await self.conn.executemany(statement, rows)
 
     async def due(self, rule: DueRule, *, case_id: str | None = None) -> tuple[datetime, bool]:
         """A due time on the working-day calendar; a provisional one raises the operator alert once."""
@@ -352,6 +371,12 @@ class EventProcessor:
             else:
                 dlq.append(dead_letter(item.inbound, reason=outcome, service=self.service))
         if not careful:
+            try:
+                await ctx.flush_deferred()
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                raise _BatchFailed from exc  # one event's row is bad: isolate them, each with its own writes
             await self._record(conn, done)
             await enqueue(conn, ctx.records, service=self.service)
         if parked:
@@ -376,9 +401,12 @@ class EventProcessor:
         ``commit``: the event's inbox row and the records it published are written inside the same savepoint
         (so a statement failing on this event's data rolls back this event only)."""
         mark = len(ctx.records)
+        ctx.deferred.clear()
+        ctx.batch_memo.clear()  # in isolation, nothing an earlier event did can be taken for granted
         try:
             async with ctx.conn.transaction():
                 await handler(ctx, item.event, item.data)
+                await ctx.flush_deferred()  # this event's own writes, inside its savepoint
                 if commit:
                     await self._record(ctx.conn, [item])
                     await enqueue(ctx.conn, ctx.records[mark:], service=self.service)
@@ -387,6 +415,7 @@ class EventProcessor:
             return None
         except NotYetKnown as exc:
             del ctx.records[mark:]
+            ctx.deferred.clear()
             return exc
         except Reject as exc:
             del ctx.records[mark:]

@@ -219,6 +219,7 @@ class Runtime:
             ctx = self.processor.context(conn)
             ctx.traceparent = traceparent or tracing.CURRENT.get()
             yield ctx
+            await ctx.flush_deferred()
             await enqueue(conn, ctx.records, service=self.spec.name)
         self.relay.wake()
 
@@ -366,6 +367,7 @@ class Runtime:
             ctx = self.processor.context(conn)
             ctx.records = records  # the firing transaction's outbox records
             await self.spec.on_deadline(ctx, deadline, signal)
+            await ctx.flush_deferred()
 
     def _after_commit(self) -> None:
         if self._has_parked:

@@ -187,9 +187,10 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
             await repository.public_code(conn, case_id, d["code_hash"], replaces=d.get("replaces", False))
             return
         if event.type in worker_steps.SHOWN:
-            await _worker_step(conn, case_id, event, raw)
-        await repository.record_timeline(conn, event_id=event.id, case_id=case_id, type=event.type, source=event.source,
-                                         at=event.time, summary=summary, data=raw,
+            _worker_step(ctx, case_id, event, raw)
+        await repository.ensure_case(ctx, case_id)
+        repository.defer_timeline(ctx, event_id=event.id, case_id=case_id, type=event.type, source=event.source,
+                                  at=event.time, summary=summary, data=raw,
                                          trace_id=tracing.trace_id((event.model_extra or {}).get("traceparent")))
         if event.type.startswith("deadline."):
             await _deadline(ctx, case_id, event, d)
@@ -201,19 +202,20 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
         elif event.type in APPLY:
             await APPLY[event.type](conn, case_id, event, d)
 
-    async def _worker_step(conn: asyncpg.Connection, case_id: str, event: CloudEvent, raw: dict[str, Any]) -> None:
-        """The worker's view (进度查询): the step written for them, whether they may rate, the unit serving them."""
+    def _worker_step(ctx: HandlerContext, case_id: str, event: CloudEvent, raw: dict[str, Any]) -> None:
+        """The worker's view (进度查询): the step written for them, whether they may rate, the unit serving them —
+        order-insensitive upserts nothing in the batch reads, deferred to the batch's end."""
         shown = worker_steps.step(event.type, raw, names)
         if shown is None:
             return
         at = event.time.astimezone(UTC)
-        await repository.public_step(conn, case_id, {"id": str(event.id), "at": at.isoformat(timespec="microseconds"),
+        ctx.defer(repository.PUBLIC_STEP, case_id, {"id": str(event.id), "at": at.isoformat(timespec="microseconds"),
                                                      "title": shown.title, "status": shown.status,
                                                      "rank": worker_steps.ORDER.index(event.type)})
         if shown.resolved is not None:
-            await repository.public_resolved(conn, case_id, shown.resolved, event.time)
+            ctx.defer(repository.PUBLIC_RESOLVED, case_id, shown.resolved, event.time)
         if raw.get("org_unit") and event.type in ("intake.case_dispatched", "intake.case_answered"):
-            await repository.public_unit(conn, case_id, raw["org_unit"])
+            ctx.defer(repository.PUBLIC_UNIT, case_id, raw["org_unit"])
 
     async def _deadline(ctx: HandlerContext, case_id: str, event: CloudEvent, d: dict[str, Any]) -> None:
         """A service's clock changed: the case's copy follows, and the alerts follow its newest state."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from services.backbone.consumer import HandlerContext
 from services.backbone.db import assignments
 from services.backbone.models import from_row
 from services.supervision.models import Alert, Case
@@ -76,6 +77,25 @@ CASE_UNIT = "SELECT org_unit FROM cases WHERE case_id = $1"
 async def record_timeline(conn: asyncpg.Connection, *, event_id: Any, case_id: str, type: str, source: str,
                           at: datetime, summary: str, data: Any, trace_id: str | None) -> None:
     await conn.execute(RECORD_TIMELINE, event_id, case_id, type, source, at, summary, data, trace_id)
+
+
+#: The case's row, made once per consumed batch (the handlers' updates need it); its timeline rows are deferred.
+ENSURE_CASE = "INSERT INTO cases (case_id) VALUES ($1) ON CONFLICT DO NOTHING"
+TIMELINE_ROW = ("INSERT INTO timeline (event_id, case_id, type, source, at, summary, data, trace_id) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING")
+
+
+async def ensure_case(ctx: HandlerContext, case_id: str) -> None:
+    made: set[str] = ctx.batch_memo.setdefault("supervision.cases", set())
+    if case_id not in made:
+        await ctx.conn.execute(ENSURE_CASE, case_id)
+        made.add(case_id)
+
+
+def defer_timeline(ctx: HandlerContext, *, event_id: Any, case_id: str, type: str, source: str, at: datetime,
+                   summary: str, data: Any, trace_id: str | None) -> None:
+    """A timeline row (append-only, read by nothing in the batch): sent with the batch's others at its end."""
+    ctx.defer(TIMELINE_ROW, event_id, case_id, type, source, at, summary, data, trace_id)
 
 
 async def record_partner_event(conn: asyncpg.Connection, *, event_id: Any, ref: str | None, type: str, source: str,

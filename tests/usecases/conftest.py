@@ -92,7 +92,9 @@ class UseCaseWorld:
         """A use case in a savepoint: a domain error leaves the test's transaction usable, like a refused request."""
         ctx = self.context(now=now)
         async with self.conn.transaction():
-            return await step(ctx)
+            out = await step(ctx)
+            await ctx.flush_deferred()  # as the consumer and the runtime's unit of work do
+            return out
 
 
 def world_fixture(service: str) -> Any:
