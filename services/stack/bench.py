@@ -659,7 +659,7 @@ async def replay_figures(stack: Stack, bootstrap: str, admin: str, total: int, f
         print("  replay: not measured, the run left no case events to copy", flush=True)
         return
     done = {}
-    for n in (max(total // 10, len(templates)), total):
+    for n in (max(total // 10, 1), total):
         tag = f"replay{n}"
         topics = await replay_bench.fill(bootstrap, templates, n, tag)
         dsn = admin.rsplit("/", 1)[0] + f"/bench_{tag}"

@@ -19,7 +19,10 @@ FIGURES = ("floor:", "start-up of the services", "full lifecycle", "events publi
            "peak RSS intake", "peak RSS mediation", "peak RSS legal_aid", "peak RSS followup", "peak RSS supervision",
            "deadline scan, 100 due among 1 thousand open", "deadline scan, 100 due among 10,000 open",
            "deadline scan cost ratio", "grow every database to 2,000 cases", "supervision statistics (all units) with 2,000",
-           "supervision breach forecast with 2,000", "peak RSS supervision with 2,000 cases")
+           "supervision breach forecast with 2,000", "peak RSS supervision with 2,000 cases",
+           "worker's progress lookups, capacity while cases flow", "worker's progress lookups offered 1,000/s",
+           "worker's progress lookup at 1,000/s, p99", "rebuild of supervision, 2,000 events",
+           "rebuild, peak RSS at 2,000 events")
 
 
 def test_bench_prints_every_figure_with_a_number():
