@@ -321,7 +321,8 @@ async def stuck(dsns: dict[str, str], ids: set[str]) -> str:
     return "; ".join(out)
 
 
-async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.0, hostile_rounds: int = 0) -> Report:
+async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.0, hostile_rounds: int = 0,
+              rebuild_check: bool = True) -> Report:
     report = Report()
     stack = Stack.isolated("laborcase-chaos-", LABORCASE_KAFKA_SESSION_TIMEOUT_MS="6000")
     home, console_port = stack.home, stack.settings.console_port
@@ -387,12 +388,35 @@ async def run(*, cases: int, plan: Plan, budget_seconds: float, rate: float = 2.
         report.figures["proxy connections (opened / aborted / refused)"] = ", ".join(
             f"{s} {p.stats.connections}/{p.stats.aborted}/{p.stats.refused}" for s, p in proxies.items())
         await driver.http.aclose()
+        if rebuild_check and stack.postgres is not None:
+            await asyncio.to_thread(stack.stop_services)
+            await rebuilt_equals_live(stack.env, stack.postgres.admin_dsn(), dsns["supervision"], report)
     finally:
         report.figures["elapsed s"] = round(time.monotonic() - started, 1)
         await asyncio.to_thread(stack.stop)
         for proxy in proxies.values():
             await proxy.stop()
     return report
+
+
+async def rebuilt_equals_live(env: dict[str, str], admin: str, live: str, report: Report) -> None:
+    """Supervision's projection rebuilt from the topics into an empty database by ``laborcase supervision
+    rebuild`` — run as an operator runs it, with the stack's own home (the partners' keys that check their
+    records) — and compared table by table with the live one that the run's kills, restarts and cuts built
+    (services/stack/rebuild_check.py)."""
+    from services.backbone.db import ensure_database
+    from services.stack import rebuild_check, replay_bench
+    from services.supervision.service import SPEC
+
+    await ensure_database(admin, "chaos_rebuilt")
+    rebuilt = admin.rsplit("/", 1)[0] + "/chaos_rebuilt"
+    replayed = await replay_bench.rebuild_apart(env, rebuilt, list(SPEC.consumes))
+    compared = await rebuild_check.compare(live, rebuilt)
+    report.figures["supervision rebuilt from the topics"] = (
+        f"{replayed.events:,} events in {replayed.seconds:.1f} s; equal to the live projection: "
+        f"{', '.join(compared.equal) or 'no table'}")
+    for table, why in compared.different.items():
+        report.violations.append(f"rebuild: {table} differs from the live projection: {why}")
 
 
 def main(*, cases: int, kills: int, pg_restarts: int, pause_seconds: float, cut_seconds: float = 30, cuts: int = 1,
