@@ -1,6 +1,31 @@
 // Console forms: send JSON, show each RFC 9457 field error next to its field, reload on success.
 // A page adds its own body shapes: window.formShapes['name'] = (data, form) => body.
+// Pages with a flow of their own (the clerk's desk: intake.js; the worker's door: public.js) use the pieces the
+// loop below is made of: window.consoleForms.send / postJson (the request) and fieldError (one field's message).
 window.formShapes = window.formShapes || {};
+window.consoleForms = (function () {
+  const NETWORK_FAILED = '网络连接失败，请检查网络后重试';
+  // {ok, status, data}: data is the JSON answer, null when the answer is not JSON; no answer at all (the network)
+  // is status 0 with the words to show as its detail
+  async function send(url, init) {
+    let res;
+    try { res = await fetch(url, init); } catch (e) { return {ok: false, status: 0, data: {detail: NETWORK_FAILED}}; }
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    return {ok: res.ok, status: res.status, data};
+  }
+  function postJson(url, body, method) {
+    return send(url, {method: method || 'POST', headers: {'content-type': 'application/json', 'accept': 'application/json'},
+                      body: JSON.stringify(body)});
+  }
+  // the message of one field, in its .field-error under root; false when the page has no place for that field
+  function fieldError(root, field, text) {
+    const span = root.querySelector(`.field-error[data-field="${CSS.escape(field)}"]`);
+    if (span) span.textContent = text || '';
+    return !!span;
+  }
+  return {send, postJson, fieldError};
+})();
 function formBody(form) {
   const shape = form.dataset.shape;
   const data = {};
@@ -45,28 +70,22 @@ for (const form of document.querySelectorAll('form.js-form')) {
     const status = document.getElementById('form-status');
     const button = form.querySelector('button[type="submit"], button:not([type])');
     if (button) button.disabled = true;
-    let res;
-    try {
-      res = await fetch(form.dataset.action, {method: form.dataset.method || 'POST',
-                                              headers: {'content-type': 'application/json', 'accept': 'application/json'},
-                                              body: JSON.stringify(formBody(form))});
-    } catch (e) {
-      if (status) { status.textContent = '网络连接失败，请检查网络后重试'; status.className = 'notice'; }
+    const answer = await window.consoleForms.postJson(form.dataset.action, formBody(form), form.dataset.method);
+    if (answer.status === 0) {
+      if (status) { status.textContent = answer.data.detail; status.className = 'notice'; }
       if (button) button.disabled = false;
       return;
     }
     if (button) button.disabled = false;
-    if (res.ok) {
+    if (answer.ok) {
       if (form.dataset.then) { location.href = form.dataset.then; } else { location.reload(); }
       return;
     }
-    let problem = {};
-    try { problem = await res.json(); } catch (e) { problem = {detail: `提交失败（${res.status}）`}; }
+    const problem = answer.data || {detail: `提交失败（${answer.status}）`};
     let shown = false;
     for (const err of problem.errors || []) {
-      const span = form.querySelector(`.field-error[data-field="${err.field}"]`) ||
-                   form.querySelector(`.field-error[data-field="${err.field.split('[')[0]}"]`);
-      if (span) { span.textContent = err.reason; shown = true; }
+      if (window.consoleForms.fieldError(form, err.field, err.reason) ||
+          window.consoleForms.fieldError(form, err.field.split('[')[0], err.reason)) shown = true;
     }
     const own = form.querySelector('.form-error');
     const message = shown ? '' : (problem.detail || problem.title || '提交失败');

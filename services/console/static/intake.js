@@ -1,6 +1,6 @@
-// The clerk's desk (受理登记): rows of workers and claims, checks while typing (the same rules as intake's
-// server: services/intake/domain/validation.py and identifiers.py), a preview of the tier, due time, unit and
-// possible duplicates, then the registration itself.
+// The clerk's desk (受理登记): rows of workers and claims, checks while typing (static/checks.js, the same rules as
+// intake's server: services/intake/domain/validation.py and identifiers.py), a preview of the tier, due time, unit
+// and possible duplicates, then the registration itself. Requests and field messages: static/forms.js.
 (function () {
   const form = document.getElementById('register');
   if (!form) return;
@@ -8,54 +8,24 @@
   const previewPanel = document.getElementById('preview');
   const confirmForm = document.getElementById('confirm');
 
-  // --- the rules (GB 11643 ID numbers, GB 32100 USCC, phone shape) ---
-  const ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  const USCC_ALPHABET = '0123456789ABCDEFGHJKLMNPQRTUWXY';
-  const USCC_WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
-  const ID_SHAPE = /^\d{17}[\dX]$/;
-  const USCC_SHAPE = /^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$/;
-  const PHONE_SHAPE = /^(1\d{10}|0\d{2,3}-?\d{7,8})$/;
-
-  function idCheckChar(first17) {
-    let sum = 0;
-    for (let i = 0; i < 17; i++) sum += Number(first17[i]) * ID_WEIGHTS[i];
-    return '10X98765432'[sum % 11];
-  }
-  function usccCheckChar(first17) {
-    let total = 0;
-    for (let i = 0; i < 17; i++) total += USCC_ALPHABET.indexOf(first17[i]) * USCC_WEIGHTS[i];
-    return USCC_ALPHABET[(31 - total % 31) % 31];
-  }
-  function birthDateOk(id) {
-    const y = Number(id.slice(6, 10)), m = Number(id.slice(10, 12)), d = Number(id.slice(12, 14));
-    const date = new Date(Date.UTC(y, m - 1, d));
-    if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return false;
-    return y >= 1900 && date <= new Date();
-  }
+  // --- the rules: static/checks.js, in the staff's words (the server's: services/intake/domain/validation.py) ---
+  const checks = window.identityChecks;
+  const STAFF_WORDS = {
+    id_shape: '身份证号应为18位：17位数字加1位数字或X',
+    id_birth_date: '身份证号中的出生日期无效',
+    id_area: '身份证号前两位不是有效的省级行政区划代码',
+    id_checksum: '身份证号校验位不符，请核对；确认无误请填写核实理由',
+    uscc_shape: '统一社会信用代码应为18位数字或大写字母（不含 I、O、S、V、Z）',
+    uscc_checksum: '统一社会信用代码校验位不符，请核对；确认无误请填写核实理由',
+    amount_shape: '金额应为数字，最多两位小数',
+  };
   // {error, warning} of one ID number (error: refused; warning: needs a reason)
-  function checkId(id) {
-    if (!id) return {error: '请填写身份证号'};
-    if (!ID_SHAPE.test(id)) return {error: '身份证号应为18位：17位数字加1位数字或X'};
-    if (!birthDateOk(id)) return {error: '身份证号中的出生日期无效'};
-    if (!words.provinces.includes(id.slice(0, 2))) return {error: '身份证号前两位不是有效的省级行政区划代码'};
-    if (idCheckChar(id) !== id[17]) return {warning: '身份证号校验位不符，请核对；确认无误请填写核实理由'};
-    return {};
-  }
-  function checkUscc(code) {
-    if (!code) return {error: '请填写统一社会信用代码'};
-    if (!USCC_SHAPE.test(code)) return {error: '统一社会信用代码应为18位数字或大写字母（不含 I、O、S、V、Z）'};
-    if (usccCheckChar(code) !== code[17]) return {warning: '统一社会信用代码校验位不符，请核对；确认无误请填写核实理由'};
-    return {};
-  }
-  function checkPhone(phone) {
-    if (!phone) return {error: '请填写联系电话'};
-    if (!PHONE_SHAPE.test(phone)) return {error: '应为11位手机号，或带区号的固定电话（如 0971-8123456）'};
-    return {};
-  }
+  const checkId = (id) => checks.checkId(id, words.provinces, STAFF_WORDS);
+  const checkUscc = (code) => checks.checkUscc(code, STAFF_WORDS);
+  const checkPhone = (phone) => checks.checkPhone(phone, STAFF_WORDS);
 
-  // --- showing messages next to fields ---
-  const errorSpan = (field) => document.querySelector(`.field-error[data-field="${CSS.escape(field)}"]`);
-  function say(field, text) { const span = errorSpan(field); if (span) span.textContent = text || ''; return !!span; }
+  // --- showing messages next to fields (static/forms.js; the whole page, as the preview has fields too) ---
+  const say = (field, text) => window.consoleForms.fieldError(document, field, text);
   function warn(span, text) { if (span) span.textContent = text || ''; }
   function clearMessages() {
     for (const span of document.querySelectorAll('.field-error')) span.textContent = '';
@@ -177,9 +147,9 @@
     }
     for (const row of form.querySelectorAll('.claim-row')) {
       const input = row.querySelector('input[name="amount_cny"]');
-      const amount = input.value.replace(/[,，\s元]/g, '');
-      if (amount && !/^\d+(\.\d{1,2})?$/.test(amount)) {
-        say(row.querySelector('.field-error[data-field$=".amount_cny"]').dataset.field, '金额应为数字，最多两位小数'); ok = false;
+      const amount = checks.checkAmount(input.value.replace(/[,，\s元]/g, ''), STAFF_WORDS);
+      if (amount.error) {
+        say(row.querySelector('.field-error[data-field$=".amount_cny"]').dataset.field, amount.error); ok = false;
       }
     }
     if (form.elements.outcome.value === 'answered') need('answer', form.elements.answer.value.trim(), '请填写答复内容');
@@ -220,16 +190,10 @@
   }
 
   // --- talking to intake ---
+  // POST JSON (static/forms.js); an answer that is not JSON reads as {}
   async function send(url, payload) {
-    try {
-      const res = await fetch(url, {method: 'POST', body: JSON.stringify(payload),
-                                    headers: {'content-type': 'application/json', accept: 'application/json'}});
-      let data = {};
-      try { data = await res.json(); } catch (e) { data = {}; }
-      return {ok: res.ok, status: res.status, data};
-    } catch (e) {
-      return {ok: false, status: 0, data: {detail: '网络连接失败，请检查网络后重试'}};
-    }
+    const answer = await window.consoleForms.postJson(url, payload);
+    return {ok: answer.ok, status: answer.status, data: answer.data || {}};
   }
   // an RFC 9457 problem: each field's reason next to it; what has no field, in the form's message
   function showProblem(problem, where) {

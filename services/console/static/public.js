@@ -1,43 +1,31 @@
 // The worker's door (网上申请, 进度查询): no login. The apply form checks while typing (static/checks.js, the same
 // rules as the server) and shows the case number and query code once; the progress form draws the steps, offers
 // the upload of materials and, once the case is resolved, the rating. The code stays in this page's memory only.
+// Requests and field messages: static/forms.js.
 (function () {
   const proof = {case_id: null, query_code: null};
+  const forms = window.consoleForms;
 
   function clear(form) {
     for (const span of form.querySelectorAll('.field-error')) span.textContent = '';
     for (const p of form.querySelectorAll('.form-error')) p.textContent = '';
   }
-  function say(form, field, text) {
-    const span = form.querySelector(`.field-error[data-field="${CSS.escape(field)}"]`);
-    if (span) span.textContent = text || '';
-    return !!span;
-  }
+  const say = forms.fieldError;
   function general(form, text) { const p = form.querySelector('.form-error'); if (p) p.textContent = text || ''; }
   // "2026-03-02T09:30:00+08:00" → "2026年3月2日 09:30" (the server sends Beijing time)
   function when(iso) {
     const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(iso || '');
     return m ? `${Number(m[1])}年${Number(m[2])}月${Number(m[3])}日 ${m[4]}:${m[5]}` : '';
   }
-  async function send(url, init) {
-    try {
-      const res = await fetch(url, init);
-      let body = {};
-      try { body = await res.json(); } catch (e) { body = {}; }
-      return {res, body};
-    } catch (e) {
-      return {res: null, body: {detail: '网络连接失败，请检查网络后重试'}};
-    }
-  }
+  // {ok, status, body}: an answer that is not JSON reads as {}; no answer at all (the network) is status 0
+  const read = (answer) => ({ok: answer.ok, status: answer.status, body: answer.data || {}});
+  const send = async (url, init) => read(await forms.send(url, init));
   function problem(form, body) {
     let placed = false;
     for (const e of body.errors || []) placed = say(form, e.field, e.reason) || placed;
     general(form, body.detail || (placed ? '请按提示修改后再提交' : '提交未成功，请稍后重试'));
   }
-  async function postJson(url, data) {
-    return send(url, {method: 'POST', headers: {'content-type': 'application/json', 'accept': 'application/json'},
-                      body: JSON.stringify(data)});
-  }
+  const postJson = async (url, data) => read(await forms.postJson(url, data));
 
   // --- evidence (both pages): multipart with the case number and the query code -------------------------------
   const evidence = document.getElementById('evidence');
@@ -54,10 +42,10 @@
       data.append('file', file);
       const button = document.getElementById('upload-button');
       button.disabled = true;
-      const {res, body} = await send(`/api/v1/public/cases/${encodeURIComponent(proof.case_id)}/attachments`,
-                                     {method: 'POST', body: data, headers: {accept: 'application/json'}});
+      const {ok, body} = await send(`/api/v1/public/cases/${encodeURIComponent(proof.case_id)}/attachments`,
+                                    {method: 'POST', body: data, headers: {accept: 'application/json'}});
       button.disabled = false;
-      if (res && res.ok) {
+      if (ok) {
         const li = document.createElement('li');
         li.textContent = `已上传：${body.filename}（${Math.max(1, Math.round(body.size_bytes / 1024))} KB）`;
         document.getElementById('uploaded').appendChild(li);
@@ -142,7 +130,8 @@
         const amount = row.querySelector('input[name="amount_cny"]').value.trim().replace(/[,，元]/g, '');
         const claim = {type: row.querySelector('select[name="type"]').value};
         if (amount) {
-          if (!/^\d+(\.\d{1,2})?$/.test(amount)) { say(apply, `claims[${i}].amount_cny`, '金额请填数字，如 18600 或 18600.50'); ok = false; }
+          const a = checks.checkAmount(amount);
+          if (a.error) { say(apply, `claims[${i}].amount_cny`, a.error); ok = false; }
           claim.amount_cny = Number(amount);
         }
         return claim;
@@ -155,9 +144,9 @@
                     claims, summary: apply.elements.summary.value.trim(), consent};
       const button = document.getElementById('apply-button');
       button.disabled = true;
-      const {res, body: answer} = await postJson(apply.dataset.action, body);
+      const {status, body: answer} = await postJson(apply.dataset.action, body);
       button.disabled = false;
-      if (!res || res.status !== 201) { problem(apply, answer); return; }
+      if (status !== 201) { problem(apply, answer); return; }
       proof.case_id = answer.case_id;
       proof.query_code = answer.query_code;
       document.getElementById('applied-case').textContent = answer.case_id;
@@ -205,9 +194,9 @@
       if (!proof.case_id || !proof.query_code) { general(lookup, '请填写案件编号和查询码'); return; }
       const button = document.getElementById('lookup-button');
       button.disabled = true;
-      const {res, body} = await ask();
+      const {ok, body} = await ask();
       button.disabled = false;
-      if (res && res.ok) { draw(body); return; }
+      if (ok) { draw(body); return; }
       for (const id of ['progress', 'materials', 'rating', 'rated']) document.getElementById(id).hidden = true;
       problem(lookup, body);
     });
@@ -216,11 +205,11 @@
       clear(rate);
       const score = rate.querySelector('input[name="score"]:checked');
       if (!score) { say(rate, 'score', '请选择满意程度'); return; }
-      const {res, body} = await postJson(rate.dataset.action, {case_id: proof.case_id, query_code: proof.query_code,
-                                                               score: Number(score.value), comment: rate.elements.comment.value.trim()});
-      if (!res || !res.ok) { problem(rate, body); return; }
+      const {ok, body} = await postJson(rate.dataset.action, {case_id: proof.case_id, query_code: proof.query_code,
+                                                              score: Number(score.value), comment: rate.elements.comment.value.trim()});
+      if (!ok) { problem(rate, body); return; }
       const again = await ask();
-      if (again.res && again.res.ok) draw(again.body);
+      if (again.ok) draw(again.body);
     });
   }
 })();
