@@ -70,7 +70,14 @@ for (const form of document.querySelectorAll('form.js-form')) {
     const status = document.getElementById('form-status');
     const button = form.querySelector('button[type="submit"], button:not([type])');
     if (button) button.disabled = true;
-    const answer = await window.consoleForms.postJson(form.dataset.action, formBody(form), form.dataset.method);
+    let body;
+    try { body = formBody(form); } catch (e) {  // a page's shape failed: say so, keep the form usable
+      if (status) { status.textContent = '表单内容无法提交，请刷新页面后重试'; status.className = 'notice'; }
+      if (button) button.disabled = false;
+      console.error(e);
+      return;
+    }
+    const answer = await window.consoleForms.postJson(form.dataset.action, body, form.dataset.method);
     if (answer.status === 0) {
       if (status) { status.textContent = answer.data.detail; status.className = 'notice'; }
       if (button) button.disabled = false;
