@@ -61,10 +61,14 @@ window.identityChecks = (function () {
     if (!PHONE_SHAPE.test(phone)) return error('phone_shape', words);
     return {};
   }
+  // an amount as typed ("18,600", "18 600 元") without its separators and unit, as both pages read it
+  function cleanAmount(text) {
+    return (text || '').replace(/[,，\s元]/g, '');
+  }
   // an amount in yuan, already stripped of separators by the page; empty is fine (amounts are optional)
   function checkAmount(amount, words) {
     if (amount && !AMOUNT_SHAPE.test(amount)) return error('amount_shape', words);
     return {};
   }
-  return {checkId, checkUscc, checkPhone, checkAmount};
+  return {checkId, checkUscc, checkPhone, checkAmount, cleanAmount};
 })();

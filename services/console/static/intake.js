@@ -147,7 +147,7 @@
     }
     for (const row of form.querySelectorAll('.claim-row')) {
       const input = row.querySelector('input[name="amount_cny"]');
-      const amount = checks.checkAmount(input.value.replace(/[,，\s元]/g, ''), STAFF_WORDS);
+      const amount = checks.checkAmount(checks.cleanAmount(input.value), STAFF_WORDS);
       if (amount.error) {
         say(row.querySelector('.field-error[data-field$=".amount_cny"]').dataset.field, amount.error); ok = false;
       }
@@ -180,7 +180,7 @@
     }
     for (const row of form.querySelectorAll('.claim-row')) {
       const claim = {type: row.querySelector('select[name="type"]').value};
-      const amount = row.querySelector('input[name="amount_cny"]').value.replace(/[,，\s元]/g, '');
+      const amount = checks.cleanAmount(row.querySelector('input[name="amount_cny"]').value);
       if (amount) claim.amount_cny = amount;
       out.claims.push(claim);
     }

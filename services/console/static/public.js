@@ -127,7 +127,7 @@
       if (!apply.elements.region_code.value) { say(apply, 'region_code', '请选择纠纷发生的区县'); ok = false; }
       if (!apply.elements.employer_name.value.trim()) { say(apply, 'employer.name', '请填写单位名称'); ok = false; }
       const claims = [...apply.querySelectorAll('.claim-row')].map((row, i) => {
-        const amount = row.querySelector('input[name="amount_cny"]').value.trim().replace(/[,，元]/g, '');
+        const amount = checks.cleanAmount(row.querySelector('input[name="amount_cny"]').value);
         const claim = {type: row.querySelector('select[name="type"]').value};
         if (amount) {
           const a = checks.checkAmount(amount);
