@@ -28,6 +28,7 @@ from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, grant_runtime
 from services.backbone.deadline import Deadline
 from services.backbone.deadline_store import fire_due, next_fire_at
 from services.backbone.deadline_store import gauges as deadline_gauges
+from services.backbone.http import at_once
 from services.backbone.outbox import Relay, enqueue, prune, republish_retained
 from services.backbone.settings import Settings
 from services.calendar.model import WorkCalendar, YearData
@@ -470,12 +471,8 @@ def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-async def _runtime_dependency(request: Request) -> Runtime:
-    return request.app.state.runtime  # a coroutine: FastAPI would run a plain function in a worker thread
-
-
-#: A route's runtime: ``runtime: RuntimeDep``.
-RuntimeDep = Annotated[Runtime, Depends(_runtime_dependency)]
+#: A route's runtime: ``runtime: RuntimeDep`` (a coroutine: FastAPI would run a plain function in a worker thread).
+RuntimeDep = Annotated[Runtime, Depends(at_once(runtime_of))]
 
 
 def _readable(record: Any) -> Any:

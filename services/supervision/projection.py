@@ -191,7 +191,7 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
         await repository.ensure_case(ctx, case_id)
         repository.defer_timeline(ctx, event_id=event.id, case_id=case_id, type=event.type, source=event.source,
                                   at=event.time, summary=summary, data=raw,
-                                         trace_id=tracing.trace_id((event.model_extra or {}).get("traceparent")))
+                                  trace_id=tracing.trace_id((event.model_extra or {}).get("traceparent")))
         if event.type.startswith("deadline."):
             await _deadline(ctx, case_id, event, d)
         elif event.type == "followup.flagged":

@@ -23,11 +23,6 @@ Db = asyncpg.Connection | asyncpg.Pool
 
 # --- the projection's writes ---------------------------------------------------------------------------------
 
-#: A case's timeline entry; the case row is created with it when it is the first event of the case.
-RECORD_TIMELINE = (
-    "WITH known AS (INSERT INTO cases (case_id) VALUES ($2) ON CONFLICT DO NOTHING) "
-    "INSERT INTO timeline (event_id, case_id, type, source, at, summary, data, trace_id) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING")
 #: What a court or bureau sent about its own case number (attached to the case through case_refs when read).
 RECORD_PARTNER_EVENT = (
     "INSERT INTO partner_events (event_id, ref, type, source, at, summary, data, sender) "
@@ -72,11 +67,6 @@ FOLLOW_TIER_DEADLINE = (
     "FROM case_deadlines WHERE case_id = $1 AND kind = 'tier' ORDER BY changed_at DESC LIMIT 1) t "
     "WHERE c.case_id = $1")  # no tier clock of this case (yet): nothing changes
 CASE_UNIT = "SELECT org_unit FROM cases WHERE case_id = $1"
-
-
-async def record_timeline(conn: asyncpg.Connection, *, event_id: Any, case_id: str, type: str, source: str,
-                          at: datetime, summary: str, data: Any, trace_id: str | None) -> None:
-    await conn.execute(RECORD_TIMELINE, event_id, case_id, type, source, at, summary, data, trace_id)
 
 
 #: The case's row, made once per consumed batch (the handlers' updates need it); its timeline rows are deferred.
@@ -507,10 +497,6 @@ INSERT_RATING = ("INSERT INTO public_ratings (case_id, score, comment, rated_at)
 
 async def public_step(conn: asyncpg.Connection, case_id: str, step: dict[str, Any]) -> None:
     await conn.execute(PUBLIC_STEP, case_id, step)
-
-
-async def public_resolved(conn: asyncpg.Connection, case_id: str, resolved: bool, at: datetime) -> None:
-    await conn.execute(PUBLIC_RESOLVED, case_id, resolved, at)
 
 
 async def public_unit(conn: asyncpg.Connection, case_id: str, org_unit: str) -> None:
