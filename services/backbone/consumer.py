@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from pydantic import BaseModel
@@ -117,6 +117,8 @@ class HandlerContext:
     deferred: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     #: what a handler remembers for the rest of its batch (e.g. the cases whose row it already made)
     batch_memo: dict[str, Any] = field(default_factory=dict)
+    #: what handlers fold over the batch (``gather``), each written with a few set-based statements at its end
+    gathered: dict[str, Gathered] = field(default_factory=dict)
 
     def defer(self, statement: str, *args: Any) -> None:
         """A write no later handler of this batch reads (an append-only row, an order-insensitive upsert): sent
@@ -124,7 +126,25 @@ class HandlerContext:
         in the same transaction, instead of one round trip each."""
         self.deferred.setdefault(statement, []).append(args)
 
+    def gather(self, key: str, make: Callable[[], G]) -> G:
+        """The batch's fold under ``key`` (made on first use): handlers add each event's effect to it instead of
+        writing, and it writes them all — set-based, once — when the batch's work is done (``Gathered.flush``), in
+        the same transaction. In isolation (an event in its own savepoint) the fold holds that event alone."""
+        found = self.gathered.get(key)
+        if found is None:
+            found = self.gathered[key] = make()
+        return found  # type: ignore[return-value]
+
+    def forget_batch(self) -> None:
+        """Nothing deferred, gathered or remembered: an event retried alone starts from the database as it is."""
+        self.deferred.clear()
+        self.gathered.clear()
+        self.batch_memo.clear()
+
     async def flush_deferred(self) -> None:
+        gathered, self.gathered = self.gathered, {}
+        for fold in gathered.values():
+            await fold.flush(self)
         deferred, self.deferred = self.deferred, {}
         for statement, rows in deferred.items():
             if len(rows) == 1:
@@ -159,6 +179,15 @@ class HandlerContext:
     def deadlines(self) -> DeadlineStore:
         return DeadlineStore(self.conn, owner=self.service, topic=self.topic, emit=self.records.append,
                              now=self.now, warn_ratio=self.warn_ratio)
+
+
+class Gathered(Protocol):
+    """A batch's fold of many events' effects (``HandlerContext.gather``)."""
+
+    async def flush(self, ctx: HandlerContext) -> None: ...
+
+
+G = TypeVar("G", bound=Gathered)
 
 
 class Handler(Protocol):
@@ -276,6 +305,11 @@ class EventProcessor:
                                                  "detail": reason[:500]})
         return items, dead
 
+    def decode_one(self, inbound: Inbound) -> _Item | None:
+        """One record decoded as ``process`` decodes it: None when this service does not handle it; raises
+        ``EventRejected`` (or whatever a hostile record makes the decoder raise) when it cannot be applied."""
+        return self._decode_one(inbound)
+
     def _decode_one(self, inbound: Inbound) -> _Item | None:
         routed = type_header(inbound.headers)
         if routed is not None and routed not in self.handlers and spec_for(routed) is not None:
@@ -298,6 +332,10 @@ class EventProcessor:
     async def process(self, records: Sequence[Inbound]) -> None:
         """Apply a batch exactly once (effects), retrying transient faults; raises when they persist."""
         items, dead = self._decode(records)
+        await self.process_decoded(items, dead)
+
+    async def process_decoded(self, items: list[_Item], dead: list[Record]) -> None:
+        """``process`` for records already decoded (``decode_one``) and the dead letters among them."""
         if not items and not dead:
             return  # nothing this service handles: no transaction at all
         started = datetime.now(UTC)
@@ -401,8 +439,7 @@ class EventProcessor:
         ``commit``: the event's inbox row and the records it published are written inside the same savepoint
         (so a statement failing on this event's data rolls back this event only)."""
         mark = len(ctx.records)
-        ctx.deferred.clear()
-        ctx.batch_memo.clear()  # in isolation, nothing an earlier event did can be taken for granted
+        ctx.forget_batch()  # in isolation, nothing an earlier event did can be taken for granted
         try:
             async with ctx.conn.transaction():
                 await handler(ctx, item.event, item.data)
@@ -415,7 +452,7 @@ class EventProcessor:
             return None
         except NotYetKnown as exc:
             del ctx.records[mark:]
-            ctx.deferred.clear()
+            ctx.forget_batch()
             return exc
         except Reject as exc:
             del ctx.records[mark:]

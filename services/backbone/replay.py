@@ -9,9 +9,11 @@ order); where concurrent transactions committed slightly out of time order, the 
 live consumer saw it. Records the key function refuses (dead letters,
 bytes that are no event) are skipped and counted.
 
-The local broker under-reports end offsets, so a partition ends when it has nothing buffered and two fetches
-in a row bring nothing (the same rule as ``kafka.read_all``); the end offsets read at the start only estimate
-the total for the progress report.
+The replay is of the log as it is when it starts: each partition's end is found first, all partitions at once
+(the local broker under-reports end offsets, so reading goes on from the reported end until two fetches in a row
+bring nothing, the rule of ``kafka.read_all``), and a partition is done when its position reaches that end. Records
+written after the start are the live consumer's to apply. Where a partition's last offsets hold no record (a
+transaction's markers on Apache Kafka), two empty fetches of that partition end it as well.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -31,8 +33,10 @@ from services.backbone.kafka import connection, partitions_of
 
 log = logging.getLogger(__name__)
 
-Key = Callable[[Inbound], Any]
-"""A record's place in the replay (e.g. its event time), or None to skip it."""
+#: What the replay yields for a record, as the caller's key function makes it: the key gives the record's place
+#: in the replay (e.g. its event time) and this (e.g. the decoded event, so that nothing is decoded twice), or
+#: None to skip the record.
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,9 +49,14 @@ class Progress:
     skipped: int = 0
     most_buffered: int = 0
     started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
 
     def rate(self) -> float:
-        return self.read / max(time.monotonic() - self.started, 1e-9)
+        return self.read / max(self.seconds, 1e-9)
 
     def describe(self) -> str:
         rate = self.rate()
@@ -56,10 +65,10 @@ class Progress:
                 f"{rate:,.0f}/s, about {left:,.0f} s left")
 
 
-async def merged(bootstrap: str, topics: Sequence[str], key: Key, *, buffer: int = 500, idle_ms: int = 400,
-                 progress: Progress | None = None) -> AsyncIterator[Inbound]:
-    """Every record of ``topics`` in ``key`` order (ties by topic, partition, offset), holding at most
-    ``buffer`` records per partition."""
+async def merged(bootstrap: str, topics: Sequence[str], key: Callable[[Inbound], tuple[Any, T] | None], *,
+                 buffer: int = 500, idle_ms: int = 400, progress: Progress | None = None) -> AsyncIterator[T]:
+    """What ``key`` gives for every record of ``topics``, in its order (ties by topic, partition, offset),
+    holding at most ``buffer`` records per partition."""
     progress = progress if progress is not None else Progress()
     consumer = AIOKafkaConsumer(**connection(), bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=256 * 1024)
@@ -70,35 +79,43 @@ async def merged(bootstrap: str, topics: Sequence[str], key: Key, *, buffer: int
             return
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        first, last = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+        first, last = await consumer.beginning_offsets(tps), await ends_of(consumer, tps, idle_ms)
+        await consumer.seek_to_beginning(*tps)
         progress.total = sum(max(last[tp] - first[tp], 0) for tp in tps)
-        buffers: dict[TopicPartition, deque[tuple[Any, Inbound]]] = {tp: deque() for tp in tps}
-        ended: set[TopicPartition] = set()
+        buffers: dict[TopicPartition, deque[tuple[Any, Inbound, T]]] = {tp: deque() for tp in tps}
+        ended: set[TopicPartition] = {tp for tp in tps if last[tp] <= first[tp]}
         heads: list[tuple[Any, str, int, int, TopicPartition]] = []
         in_heap: set[TopicPartition] = set()
         empty_fetches = 0
 
         def push_head(tp: TopicPartition) -> None:
             if buffers[tp] and tp not in in_heap:
-                k, r = buffers[tp][0]
+                k, r, _ = buffers[tp][0]
                 heapq.heappush(heads, (k, r.topic, r.partition, r.offset, tp))
                 in_heap.add(tp)
 
         while True:
             waiting = [tp for tp in tps if not buffers[tp] and tp not in ended]
+            for tp in waiting:
+                if await consumer.position(tp) >= last[tp]:
+                    ended.add(tp)
+            waiting = [tp for tp in waiting if tp not in ended]
             if waiting:  # a partition's next record may come before every buffered head: read on
                 batch = await consumer.getmany(*waiting, timeout_ms=idle_ms, max_records=buffer)
                 got = 0
                 for tp, records in batch.items():
                     for record in records:
+                        if record.offset >= last[tp]:
+                            ended.add(tp)  # written after the replay started: the live consumer's
+                            break
                         got += 1
                         progress.read += 1
                         inbound = Inbound.of(record)
-                        place = key(inbound)
-                        if place is None:
+                        placed = key(inbound)
+                        if placed is None:
                             progress.skipped += 1
                             continue
-                        buffers[tp].append((place, inbound))
+                        buffers[tp].append((placed[0], inbound, placed[1]))
                     push_head(tp)
                 progress.most_buffered = max(progress.most_buffered, max(len(b) for b in buffers.values()))
                 empty_fetches = 0 if got else empty_fetches + 1
@@ -109,10 +126,25 @@ async def merged(bootstrap: str, topics: Sequence[str], key: Key, *, buffer: int
                 return
             _, _, _, _, tp = heapq.heappop(heads)
             in_heap.discard(tp)
-            _, inbound = buffers[tp].popleft()
+            _, _, item = buffers[tp].popleft()
             progress.yielded += 1
-            yield inbound
+            yield item
             push_head(tp)
     finally:
         await consumer.stop()
 
+
+async def ends_of(consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition], idle_ms: int) -> dict[TopicPartition, int]:
+    """Each partition's end now: from its reported end offset (a lower bound on the local broker), the offset
+    after the last record found reading on until two fetches of every partition at once bring nothing."""
+    ends = await consumer.end_offsets(list(tps))
+    for tp in tps:
+        consumer.seek(tp, ends[tp])
+    empty = 0
+    while empty < 2:
+        batch = await consumer.getmany(*tps, timeout_ms=idle_ms)
+        for tp, records in batch.items():
+            if records:
+                ends[tp] = max(ends[tp], records[-1].offset + 1)
+        empty = 0 if any(batch.values()) else empty + 1
+    return ends

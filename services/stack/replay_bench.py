@@ -39,8 +39,9 @@ class Template:
 @dataclass(frozen=True)
 class Replayed:
     events: int
-    seconds: float
+    seconds: float  # the whole process, start-up (imports, migrations, finding the partitions' ends) included
     peak_rss_mib: float
+    replay_seconds: float  # the replay itself, as the rebuild reports it
 
 
 async def capture(bootstrap: str) -> list[Template]:
@@ -104,7 +105,7 @@ async def rebuild_apart(env: dict[str, str], dsn: str, topics: list[str]) -> Rep
     if proc.returncode != 0:
         raise RuntimeError(f"the rebuild failed (exit {proc.returncode})")
     lines = out.decode().strip().splitlines()
-    match = re.search(r"from (\d+) events", lines[-1] if lines else "")
+    match = re.search(r"from (\d+) events in ([\d.]+) s", lines[-1] if lines else "")
     if match is None:
         raise RuntimeError(f"the rebuild said nothing of its events: {lines[-3:]}")
-    return Replayed(int(match.group(1)), seconds, peak / 2**20)
+    return Replayed(int(match.group(1)), seconds, peak / 2**20, float(match.group(2)))

@@ -8,130 +8,199 @@ timeline is sorted by event time when read, and alerts follow the deadline's lat
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
-
-import asyncpg
 
 from events.envelope import CloudEvent
 from services.backbone import tracing
 from services.backbone.consumer import HandlerContext, Handlers
 from services.hierarchy.orgunits import Hierarchy
-from services.supervision import alerts, repository
+from services.supervision import alerts, fold, repository
 from services.supervision.domain import worker_steps
 from services.supervision.domain.timeline import describe
-from services.supervision.repository import set_case, set_guarded
 
 PARTNER_INBOUND = ("court.case_referred", "court.confirmation_decided", "court.case_filed", "bureau.case_referred",
                    "bureau.arbitration_accepted", "bureau.award_issued")
-Apply = Callable[[asyncpg.Connection, str, CloudEvent, dict[str, Any]], Awaitable[None]]
+#: the signals after which a deadline's alerts are resolved (extended or resumed: only when it is open again)
+_RESOLVING = ("met", "cancelled")
+AfterWrite = Callable[[], Awaitable[None]]
 
 
-async def _refs(conn: asyncpg.Connection, case_id: str, refs: dict[str, Any]) -> None:
-    await repository.add_refs(conn, case_id, [refs[k] for k in ("court_case_no", "arbitration_case_no") if refs.get(k)])
+@dataclass
+class _DeadlineEvent:
+    state: fold.DeadlineState
+    signal: str
 
 
-# --- per event type ----------------------------------------------------------------------------------------
+@dataclass
+class Batch:
+    """A consumed batch's effect on the projection, folded in memory (services/supervision/fold.py) and written
+    at the batch's end in a few set-based statements, in this order: the cases (made, then changed at once), the
+    court and arbitration numbers, the deadlines (folded against what the database holds) and each case's due
+    time, the timeline, the worker's view; then, event by event in the batch's order, what reads those rows
+    back: the alerts."""
+
+    cases: dict[str, fold.CaseChange] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)
+    timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    deadlines: list[_DeadlineEvent] = field(default_factory=list)
+    steps: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    resolved: dict[str, tuple[bool, datetime]] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    #: alert work in event order; a deadline event's is given whether the event was the newest when it came
+    after: list[Callable[[list[bool]], Awaitable[None]]] = field(default_factory=list)
+    #: deadlines of the batch looked up for alerts not resolved (``checked``), and those that have one
+    checked: set[str] = field(default_factory=set)
+    alerted: set[str] = field(default_factory=set)
+
+    def case(self, case_id: str) -> fold.CaseChange:
+        change = self.cases.get(case_id)
+        if change is None:
+            change = self.cases[case_id] = fold.CaseChange(case_id)
+        return change
+
+    def add_refs(self, case_id: str, refs: dict[str, Any]) -> None:
+        for key in ("court_case_no", "arbitration_case_no"):
+            if refs.get(key):
+                self.refs.setdefault(refs[key], case_id)
+
+    def resolved_for_worker(self, case_id: str, resolved: bool, at: datetime) -> None:
+        held = self.resolved.get(case_id)
+        if held is None or held[1] <= at:
+            self.resolved[case_id] = (resolved, at)
+
+    async def flush(self, ctx: HandlerContext) -> None:
+        conn = ctx.conn
+        if self.cases:
+            await repository.write_cases(conn, list(self.cases.values()))
+        if self.refs:
+            await repository.write_refs(conn, self.refs)
+        newest: list[bool] = []
+        if self.deadlines:
+            ids = sorted({e.state.deadline_id for e in self.deadlines})
+            known = await repository.known_deadlines(conn, ids)
+            states, newest = fold.fold_deadlines(known, [e.state for e in self.deadlines])
+            await repository.write_deadlines(conn, list(states.values()))
+            tier_cases = {e.state.case_id for e in self.deadlines if e.state.kind == "tier"}
+            if tier_cases:
+                await repository.follow_tier_deadlines(conn, list(tier_cases))
+        if self.timeline:
+            await repository.write_timeline(conn, self.timeline)
+        if self.steps:
+            await repository.public_steps(conn, self.steps)
+        if self.resolved:
+            await conn.executemany(repository.PUBLIC_RESOLVED, [(c, r, at) for c, (r, at) in self.resolved.items()])
+        if self.units:
+            await conn.executemany(repository.PUBLIC_UNIT, list(self.units.items()))
+        for work in self.after:
+            await work(newest)
 
 
-async def _received(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+def _batch(ctx: HandlerContext) -> Batch:
+    return ctx.gather("supervision.projection", Batch)
+
+
+# --- per event type: what it does to its case ------------------------------------------------------------------
+
+Apply = Callable[[Batch, fold.CaseChange, CloudEvent, dict[str, Any]], None]
+
+
+def _received(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
     f = d["facts"]
-    amount = sum(float(c.get("amount_cny") or 0) for c in f["claims"])
-    await set_case(conn, case_id, channel=f["channel"], region_code=f["region_code"], received_at=f["received_at"],
-                   worker_count=len(f["workers"]), claim_types=sorted({c["type"] for c in f["claims"]}),
-                   claim_amount=amount, group_dispute=f.get("group_dispute", False))
-    await repository.add_parties(conn, case_id, names=[w["name"] for w in f["workers"]],
-                                 ids=[w["id_number"] for w in f["workers"]], employer=f["employer"]["name"])
-    await _refs(conn, case_id, f.get("refs", {}))
+    amount = sum(float(x.get("amount_cny") or 0) for x in f["claims"])
+    c.set(channel=f["channel"], region_code=f["region_code"], received_at=f["received_at"],
+          worker_count=len(f["workers"]), claim_types=sorted({x["type"] for x in f["claims"]}), claim_amount=amount,
+          group_dispute=f.get("group_dispute", False))
+    c.add_parties([w["name"] for w in f["workers"]], [w["id_number"] for w in f["workers"]], f["employer"]["name"])
     refs = f.get("refs", {})
+    b.add_refs(c.case_id, refs)
     if refs.get("court_code") or refs.get("bureau_code"):
-        await set_case(conn, case_id, partner_code=refs.get("court_code") or refs.get("bureau_code"))
-    await set_guarded(conn, case_id, "status", "received", e.time)
-    await set_guarded(conn, case_id, "stage", "intake", e.time)
+        c.set(partner_code=refs.get("court_code") or refs.get("bureau_code"))
+    c.guard("status", "received", e.time)
+    c.guard("stage", "intake", e.time)
 
 
-async def _tier(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_guarded(conn, case_id, "tier", d.get("tier") or d.get("to_tier"), e.time)
+def _tier(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.guard("tier", d.get("tier") or d.get("to_tier"), e.time)
 
 
-async def _linked(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await repository.add_workers(conn, case_id, new_workers=d.get("new_workers", 0),
-                                 group_dispute=d.get("group_dispute", False))
+def _linked(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.add_workers(d.get("new_workers", 0), d.get("group_dispute", False))
     workers = d["submission"].get("workers", [])
-    await repository.add_parties(conn, case_id, names=[w["name"] for w in workers],
-                                 ids=[w["id_number"] for w in workers], employer=None)
-    await _refs(conn, case_id, d["submission"].get("refs", {}))
+    c.add_parties([w["name"] for w in workers], [w["id_number"] for w in workers], None)
+    b.add_refs(c.case_id, d["submission"].get("refs", {}))
 
 
-async def _dispatched(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
-    await set_guarded(conn, case_id, "status", "dispatched", e.time)
-    await set_guarded(conn, case_id, "stage", d["route"], e.time)
-    await set_case(conn, case_id, route=d["route"])
+def _dispatched(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.guard("org_unit", d["org_unit"], e.time)
+    c.guard("status", "dispatched", e.time)
+    c.guard("stage", d["route"], e.time)
+    c.set(route=d["route"])
 
 
-async def _answered(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_guarded(conn, case_id, "status", "resolved", e.time)
+def _answered(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.guard("status", "resolved", e.time)
     if d.get("org_unit"):
-        await set_guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
-    await set_case(conn, case_id, route=d["resolution"], resolved_at=d["answered_at"])
+        c.guard("org_unit", d["org_unit"], e.time)
+    c.set(route=d["resolution"], resolved_at=d["answered_at"])
 
 
-async def _mediation_opened(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_guarded(conn, case_id, "stage", "mediation", e.time)
-    await set_guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
+def _mediation_opened(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.guard("stage", "mediation", e.time)
+    c.guard("org_unit", d["org_unit"], e.time)
 
 
-async def _assigned(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_case(conn, case_id, mediator_id=d["mediator_id"], mediator_name=d["mediator_name"])
-    await set_guarded(conn, case_id, "status", "in_mediation", e.time)
+def _assigned(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.set(mediator_id=d["mediator_id"], mediator_name=d["mediator_name"])
+    c.guard("status", "in_mediation", e.time)
 
 
-async def _settled(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_case(conn, case_id, settled_amount=float(d["agreement"]["amount_cny"]))
+def _settled(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.set(settled_amount=float(d["agreement"]["amount_cny"]))
 
 
-async def _mediation_resolved(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_case(conn, case_id, mediation_outcome=d["outcome"], returned_to=d.get("returned_to"))
+def _mediation_resolved(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.set(mediation_outcome=d["outcome"], returned_to=d.get("returned_to"))
     if d.get("to_legal_aid"):
-        await set_guarded(conn, case_id, "stage", "legal_aid", e.time)
+        c.guard("stage", "legal_aid", e.time)
         return
-    await set_case(conn, case_id, resolved_at=d["resolved_at"])
-    await set_guarded(conn, case_id, "status", "resolved", e.time)
-    await set_guarded(conn, case_id, "stage", "followup", e.time)
+    c.set(resolved_at=d["resolved_at"])
+    c.guard("status", "resolved", e.time)
+    c.guard("stage", "followup", e.time)
 
 
-async def _reopened(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await repository.count_reopening(conn, case_id)
-    await set_guarded(conn, case_id, "status", "reopened", e.time)
+def _reopened(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.count_reopening()
+    c.guard("status", "reopened", e.time)
 
 
-async def _legal_aid(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_case(conn, case_id, legal_aid=True)
-    await set_guarded(conn, case_id, "stage", "legal_aid", e.time)
+def _legal_aid(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.set(legal_aid=True)
+    c.guard("stage", "legal_aid", e.time)
     if d.get("org_unit"):
-        await set_guarded(conn, case_id, "org_unit", d["org_unit"], e.time)
+        c.guard("org_unit", d["org_unit"], e.time)
 
 
-async def _represented(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_guarded(conn, case_id, "status", "represented", e.time)
+def _represented(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.guard("status", "represented", e.time)
 
 
-async def _concluded(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_case(conn, case_id, amount_recovered=float(d["amount_recovered_cny"]), resolved_at=d["concluded_at"])
-    await set_guarded(conn, case_id, "status", "resolved", e.time)
-    await set_guarded(conn, case_id, "stage", "followup", e.time)
+def _concluded(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.set(amount_recovered=float(d["amount_recovered_cny"]), resolved_at=d["concluded_at"])
+    c.guard("status", "resolved", e.time)
+    c.guard("stage", "followup", e.time)
 
 
-async def _satisfaction(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
+def _satisfaction(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
     if d.get("satisfaction"):
-        await set_case(conn, case_id, satisfaction=d["satisfaction"])
+        c.set(satisfaction=d["satisfaction"])
 
 
-async def _closed(conn: asyncpg.Connection, case_id: str, e: CloudEvent, d: dict[str, Any]) -> None:
-    await set_case(conn, case_id, closed_at=d["closed_at"])
-    await set_guarded(conn, case_id, "status", "closed", e.time)
-    await set_guarded(conn, case_id, "stage", "closed", e.time)
+def _closed(b: Batch, c: fold.CaseChange, e: CloudEvent, d: dict[str, Any]) -> None:
+    c.set(closed_at=d["closed_at"])
+    c.guard("status", "closed", e.time)
+    c.guard("stage", "closed", e.time)
 
 
 APPLY: dict[str, Apply] = {
@@ -165,89 +234,108 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
     async def project(ctx: HandlerContext, event: CloudEvent, data: Any) -> None:
         raw = event.data or {}  # stored as published
         d = data.model_dump()  # typed: datetimes, amounts
-        conn = ctx.conn
         summary = describe(event.type, raw, names)
         if event.type in PARTNER_INBOUND:
             await repository.record_partner_event(
-                conn, event_id=event.id, ref=d.get("court_case_no") or d.get("arbitration_case_no"), type=event.type,
-                source=event.source, at=event.time, summary=summary, data=raw, sender=getattr(ctx.partner, "code", None))
+                ctx.conn, event_id=event.id, ref=d.get("court_case_no") or d.get("arbitration_case_no"),
+                type=event.type, source=event.source, at=event.time, summary=summary, data=raw,
+                sender=getattr(ctx.partner, "code", None))
             return
+        b = _batch(ctx)
         if event.type == "intake.duplicate_suspected":
-            await _duplicate(ctx, d)
+            b.after.append(lambda _: _duplicate(ctx, d))
             return
         if event.type == "calendar.year_missing":
-            await alerts.raise_alert(ctx, kind="calendar", case_id=None, deadline_id=f"calendar-{d['year']}",
-                                     deadline_kind="calendar", org_unit=None, at=event.time,
-                                     detail={"year": d["year"], "service": d["service"]})
+            b.after.append(lambda _: alerts.raise_alert(
+                ctx, kind="calendar", case_id=None, deadline_id=f"calendar-{d['year']}", deadline_kind="calendar",
+                org_unit=None, at=event.time, detail={"year": d["year"], "service": d["service"]}))
             return
         case_id = d.get("case_id") or event.subject
         if not case_id or event.type.startswith("supervision.") or event.type == "calendar.year_loaded":
             return
         if event.type == "intake.query_code_set":  # the worker's door only: a hash, never on the timeline
-            await repository.public_code(conn, case_id, d["code_hash"], replaces=d.get("replaces", False))
+            ctx.defer(repository.PUBLIC_CODE, case_id, d["code_hash"], d.get("replaces", False))
             return
         if event.type in worker_steps.SHOWN:
-            _worker_step(ctx, case_id, event, raw)
-        await repository.ensure_case(ctx, case_id)
-        repository.defer_timeline(ctx, event_id=event.id, case_id=case_id, type=event.type, source=event.source,
-                                  at=event.time, summary=summary, data=raw,
-                                  trace_id=tracing.trace_id((event.model_extra or {}).get("traceparent")))
+            _worker_step(b, case_id, event, raw)
+        change = b.case(case_id)
+        b.timeline.append((event.id, case_id, event.type, event.source, event.time, summary, raw,
+                           tracing.trace_id((event.model_extra or {}).get("traceparent"))))
         if event.type.startswith("deadline."):
-            await _deadline(ctx, case_id, event, d)
+            _deadline(ctx, b, change, event, d)
         elif event.type == "followup.flagged":
-            await alerts.raise_alert(ctx, kind=d["reason"], case_id=case_id,
-                                     deadline_id=f"flag-{case_id}-{d['reason']}", deadline_kind=None,
-                                     org_unit=await repository.case_unit(conn, case_id), at=event.time,
-                                     detail={"satisfaction": d.get("satisfaction"), "comment": d.get("comment", "")})
+            async def flagged(_: list[bool]) -> None:
+                await alerts.raise_alert(ctx, kind=d["reason"], case_id=case_id,
+                                         deadline_id=f"flag-{case_id}-{d['reason']}", deadline_kind=None,
+                                         org_unit=await repository.case_unit(ctx.conn, case_id), at=event.time,
+                                         detail={"satisfaction": d.get("satisfaction"),
+                                                 "comment": d.get("comment", "")})
+            b.after.append(flagged)
         elif event.type in APPLY:
-            await APPLY[event.type](conn, case_id, event, d)
+            APPLY[event.type](b, change, event, d)
 
-    def _worker_step(ctx: HandlerContext, case_id: str, event: CloudEvent, raw: dict[str, Any]) -> None:
-        """The worker's view (进度查询): the step written for them, whether they may rate, the unit serving them —
-        order-insensitive upserts nothing in the batch reads, deferred to the batch's end."""
+    def _worker_step(b: Batch, case_id: str, event: CloudEvent, raw: dict[str, Any]) -> None:
+        """The worker's view (进度查询): the step written for them, whether they may rate, the unit serving them."""
         shown = worker_steps.step(event.type, raw, names)
         if shown is None:
             return
         at = event.time.astimezone(UTC)
-        ctx.defer(repository.PUBLIC_STEP, case_id, {"id": str(event.id), "at": at.isoformat(timespec="microseconds"),
-                                                     "title": shown.title, "status": shown.status,
-                                                     "rank": worker_steps.ORDER.index(event.type)})
+        b.steps.append((case_id, {"id": str(event.id), "at": at.isoformat(timespec="microseconds"),
+                                  "title": shown.title, "status": shown.status,
+                                  "rank": worker_steps.ORDER.index(event.type)}))
         if shown.resolved is not None:
-            ctx.defer(repository.PUBLIC_RESOLVED, case_id, shown.resolved, event.time)
+            b.resolved_for_worker(case_id, shown.resolved, event.time)
         if raw.get("org_unit") and event.type in ("intake.case_dispatched", "intake.case_answered"):
-            ctx.defer(repository.PUBLIC_UNIT, case_id, raw["org_unit"])
+            b.units[case_id] = raw["org_unit"]
 
-    async def _deadline(ctx: HandlerContext, case_id: str, event: CloudEvent, d: dict[str, Any]) -> None:
-        """A service's clock changed: the case's copy follows, and the alerts follow its newest state."""
-        conn = ctx.conn
+    def _deadline(ctx: HandlerContext, b: Batch, change: fold.CaseChange, event: CloudEvent, d: dict[str, Any]
+                  ) -> None:
+        """A service's clock changed: the case's copy follows (folded), and the alerts follow its newest state."""
         signal = event.type.split(".", 1)[1]
-        at = d["at"]
-        state = d["state"]
-        newest = await repository.upsert_deadline(
-            conn, deadline_id=d["deadline_id"], case_id=case_id, kind=d["kind"], owner=d["owner"], state=state,
+        state = fold.DeadlineState(
+            deadline_id=d["deadline_id"], case_id=change.case_id, kind=d["kind"], owner=d["owner"], state=d["state"],
             due_at=d["due_at"], org_unit=d.get("org_unit"), provisional=d.get("provisional", False),
-            on_time=d.get("on_time"), changed_at=at)
-        if d["kind"] == "tier":
-            await repository.follow_tier_deadline(conn, case_id)
-            if signal == "met":
-                await set_case(conn, case_id, on_time=d.get("on_time"))
+            on_time=d.get("on_time"), changed_at=d["at"])
+        if d["kind"] == "tier" and signal == "met":
+            change.set(on_time=d.get("on_time"))
+        index = len(b.deadlines)
+        b.deadlines.append(_DeadlineEvent(state, signal))
+        if signal not in ("warning", "breached", *_RESOLVING) and not (
+                signal in ("extended", "resumed") and state.state == "open"):
+            return  # nothing to do on the board
+        b.after.append(lambda newest: _alerts(ctx, b, state, signal, newest[index]))
+
+    async def _alerts(ctx: HandlerContext, b: Batch, d: fold.DeadlineState, signal: str, newest: bool) -> None:
+        """The board follows a deadline's newest state: warned, overdue (and escalating), or done with."""
         if not newest:
-            return  # an older event about this deadline: alerts follow the newest state only
-        unit = d.get("org_unit") or await repository.case_unit(conn, case_id)
+            return  # an older event about this deadline
+        alerted = b.alerted
+        if d.deadline_id not in b.checked:  # which of the batch's deadlines have alerts to resolve: one read
+            ids = sorted({e.state.deadline_id for e in b.deadlines} - b.checked)
+            alerted |= await repository.alerted_deadlines(ctx.conn, ids)
+            b.checked.update(ids)
+        at = d.changed_at
         if signal == "warning":
-            await alerts.raise_alert(ctx, kind="warning", case_id=case_id, deadline_id=d["deadline_id"],
-                                     deadline_kind=d["kind"], org_unit=unit, at=at, due_at=d["due_at"])
+            await alerts.raise_alert(ctx, kind="warning", case_id=d.case_id, deadline_id=d.deadline_id,
+                                     deadline_kind=d.kind, org_unit=await _unit(ctx, d), at=at, due_at=d.due_at)
+            alerted.add(d.deadline_id)
         elif signal == "breached":
-            await alerts.resolve(ctx, deadline_id=d["deadline_id"], at=at, kinds=("warning",))
-            alert = await alerts.raise_alert(ctx, kind="overdue", case_id=case_id, deadline_id=d["deadline_id"],
-                                             deadline_kind=d["kind"], org_unit=unit, at=at, due_at=d["due_at"])
+            if d.deadline_id in alerted:
+                await alerts.resolve(ctx, deadline_id=d.deadline_id, at=at, kinds=("warning",))
+            alert = await alerts.raise_alert(ctx, kind="overdue", case_id=d.case_id, deadline_id=d.deadline_id,
+                                             deadline_kind=d.kind, org_unit=await _unit(ctx, d), at=at,
+                                             due_at=d.due_at)
+            alerted.add(d.deadline_id)
             if alert is not None:  # the breach happened at the due time, whenever it was noticed
-                await alerts.start_escalation(ctx.deadlines, alert, breach_at=d["due_at"], calendar=ctx.calendar,
+                await alerts.start_escalation(ctx.deadlines, alert, breach_at=d.due_at, calendar=ctx.calendar,
                                               hierarchy=hierarchy)
-        elif signal in ("met", "cancelled") or (signal in ("extended", "resumed") and state == "open"):
-            for alert in await repository.open_overdue_alerts(conn, d["deadline_id"]):
+        elif d.deadline_id in alerted:  # met, cancelled, or open again
+            for alert in await repository.open_overdue_alerts(ctx.conn, d.deadline_id):
                 await alerts.stop_escalation(ctx.deadlines, alert, at=at, reason="期限已完成或调整")
-            await alerts.resolve(ctx, deadline_id=d["deadline_id"], at=at)
+            await alerts.resolve(ctx, deadline_id=d.deadline_id, at=at)
+
+    async def _unit(ctx: HandlerContext, d: fold.DeadlineState) -> str | None:
+        return d.org_unit or await repository.case_unit(ctx.conn, d.case_id)
 
     async def _duplicate(ctx: HandlerContext, d: dict[str, Any]) -> None:
         """A possible duplicate across scopes: those who may see both cases are told both; where nobody may (two

@@ -10,9 +10,11 @@ the period; the local broker keeps everything it has seen since it started.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from events.envelope import EventRejected, decode_kafka
 from services.backbone import calendar_store, replay
@@ -35,17 +37,40 @@ def event_time(inbound: Inbound) -> object:
     except EventRejected:
         return None
     except Exception as exc:  # the decoder met something it was not written for
-        log.warning("record passed over in the replay", extra={"topic": inbound.topic, "partition": inbound.partition,
-                                                               "offset": inbound.offset, "error": repr(exc)})
+        _passed_over(inbound, exc)
         return None
 
 
-async def rebuild(bootstrap: str, dsn: str, *, batch: int = 500, resume: bool = False,
+def _passed_over(inbound: Inbound, exc: Exception) -> None:
+    log.warning("record passed over in the replay", extra={"topic": inbound.topic, "partition": inbound.partition,
+                                                           "offset": inbound.offset, "error": repr(exc)})
+
+
+def decoded_in_time(processor: EventProcessor) -> Callable[[Inbound], tuple[object, Any] | None]:
+    """The replay's key: a record decoded once, as the live consumer decodes it (its partner's signature
+    checked), placed by its CloudEvents time; a record the live consumer dead-lettered, or does not handle, is
+    passed over."""
+
+    def key(inbound: Inbound) -> tuple[object, Any] | None:
+        try:
+            item = processor.decode_one(inbound)
+        except EventRejected:
+            return None
+        except Exception as exc:  # the decoder met something it was not written for
+            _passed_over(inbound, exc)
+            return None
+        return (item.event.time, item) if item is not None else None
+
+    return key
+
+
+async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 250, resume: bool = False,
                   report_every: float = 5.0, on_progress: Callable[[str], None] | None = None,
-                  topics: Sequence[str] | None = None) -> int:
+                  topics: Sequence[str] | None = None) -> replay.Progress:
     """Replay every consumed topic (or ``topics``: a copy of them) into ``dsn``; ``resume`` keeps what an
     interrupted rebuild applied (the inbox passes over the events already in it) instead of starting from an
-    empty projection."""
+    empty projection. While one batch is written, the next is read and decoded. Memory: ``buffer`` records per
+    partition waiting to be merged, two batches of ``batch`` events."""
     pool = await create_pool(dsn, size=2)
     try:
         await migrate(pool, [("backbone", BACKBONE_MIGRATIONS), ("supervision", SPEC.migrations)])  # type: ignore[list-item]
@@ -55,21 +80,28 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 500, resume: bool = 
         processor = EventProcessor(pool, SPEC.name, SPEC.topic, SPEC.handlers, calendar=await calendar_store.load(pool),
                                    authenticate=partners.authenticate_record)
         progress = replay.Progress()
-        pending: list[Inbound] = []
+        pending: list[Any] = []
+        writing: asyncio.Task[None] | None = None
         reported = time.monotonic()
-        async for inbound in replay.merged(bootstrap, list(topics or SPEC.consumes), event_time, buffer=batch, progress=progress):
-            pending.append(inbound)
+        async for item in replay.merged(bootstrap, list(topics or SPEC.consumes), decoded_in_time(processor),
+                                        buffer=buffer, progress=progress):
+            pending.append(item)
             if len(pending) >= batch:
-                await processor.process(pending)
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(processor.process_decoded(pending, []))
                 pending = []
             if time.monotonic() - reported >= report_every:
                 reported = time.monotonic()
                 log.info("rebuilding the projection", extra={"progress": progress.describe()})
                 if on_progress is not None:
                     on_progress(progress.describe())
+        if writing is not None:
+            await writing
         if pending:
-            await processor.process(pending)
+            await processor.process_decoded(pending, [])
+        progress.finished = time.monotonic()
         log.info("projection rebuilt", extra={"events": progress.yielded, "progress": progress.describe()})
-        return progress.yielded
+        return progress
     finally:
         await pool.close()

@@ -14,9 +14,9 @@ from typing import Any
 
 import asyncpg
 
-from services.backbone.consumer import HandlerContext
 from services.backbone.db import assignments
 from services.backbone.models import from_row
+from services.supervision import fold
 from services.supervision.models import Alert, Case
 
 Db = asyncpg.Connection | asyncpg.Pool
@@ -27,65 +27,6 @@ Db = asyncpg.Connection | asyncpg.Pool
 RECORD_PARTNER_EVENT = (
     "INSERT INTO partner_events (event_id, ref, type, source, at, summary, data, sender) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING")
-ADD_REF = "INSERT INTO case_refs (ref, case_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-
-
-def _guarded(column: str) -> str:
-    """A field that keeps the time of the event that set it: an older event never overwrites a newer one."""
-    return (f"UPDATE cases SET {column} = $2, {column}_at = $3, updated_at = now() WHERE case_id = $1 "
-            f"AND ({column}_at IS NULL OR {column}_at <= $3)")
-
-
-SET_STATUS = _guarded("status")
-SET_STAGE = _guarded("stage")
-SET_ORG_UNIT = _guarded("org_unit")
-SET_TIER = _guarded("tier")
-GUARDED = {"status": SET_STATUS, "stage": SET_STAGE, "org_unit": SET_ORG_UNIT, "tier": SET_TIER}
-
-ADD_WORKERS = ("UPDATE cases SET worker_count = worker_count + $2, group_dispute = group_dispute OR $3 "
-               "WHERE case_id = $1")
-#: Who the case is about, for the search: workers' names and ID numbers (each once) and the employer.
-ADD_PARTIES = (
-    "UPDATE cases SET worker_names = ARRAY(SELECT DISTINCT unnest(worker_names || $2::text[])), "
-    "worker_ids = ARRAY(SELECT DISTINCT unnest(worker_ids || $3::text[])), "
-    "employer_name = coalesce($4, employer_name) WHERE case_id = $1 RETURNING 1")
-SET_PARTIES_TEXT = (
-    "UPDATE cases SET parties = array_to_string(worker_names, ' ') || ' ' || coalesce(employer_name, '') "
-    "WHERE case_id = $1")
-COUNT_REOPENING = "UPDATE cases SET reopened = reopened + 1, closed_at = NULL WHERE case_id = $1"
-#: The case's own copy of a backbone deadline; an older event about it changes nothing (RETURNING tells).
-UPSERT_DEADLINE = (
-    "INSERT INTO case_deadlines (deadline_id, case_id, kind, owner, state, due_at, org_unit, provisional, "
-    "on_time, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-    "ON CONFLICT (deadline_id) DO UPDATE SET owner = EXCLUDED.owner, state = EXCLUDED.state, "
-    "due_at = EXCLUDED.due_at, org_unit = COALESCE(EXCLUDED.org_unit, case_deadlines.org_unit), "
-    "provisional = EXCLUDED.provisional, on_time = COALESCE(EXCLUDED.on_time, case_deadlines.on_time), "
-    "changed_at = EXCLUDED.changed_at WHERE case_deadlines.changed_at <= EXCLUDED.changed_at RETURNING 1")
-#: The case's due time is its newest tier clock's.
-FOLLOW_TIER_DEADLINE = (
-    "UPDATE cases c SET due_at = t.due_at, provisional = t.provisional FROM (SELECT due_at, provisional "
-    "FROM case_deadlines WHERE case_id = $1 AND kind = 'tier' ORDER BY changed_at DESC LIMIT 1) t "
-    "WHERE c.case_id = $1")  # no tier clock of this case (yet): nothing changes
-CASE_UNIT = "SELECT org_unit FROM cases WHERE case_id = $1"
-
-
-#: The case's row, made once per consumed batch (the handlers' updates need it); its timeline rows are deferred.
-ENSURE_CASE = "INSERT INTO cases (case_id) VALUES ($1) ON CONFLICT DO NOTHING"
-TIMELINE_ROW = ("INSERT INTO timeline (event_id, case_id, type, source, at, summary, data, trace_id) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING")
-
-
-async def ensure_case(ctx: HandlerContext, case_id: str) -> None:
-    made: set[str] = ctx.batch_memo.setdefault("supervision.cases", set())
-    if case_id not in made:
-        await ctx.conn.execute(ENSURE_CASE, case_id)
-        made.add(case_id)
-
-
-def defer_timeline(ctx: HandlerContext, *, event_id: Any, case_id: str, type: str, source: str, at: datetime,
-                   summary: str, data: Any, trace_id: str | None) -> None:
-    """A timeline row (append-only, read by nothing in the batch): sent with the batch's others at its end."""
-    ctx.defer(TIMELINE_ROW, event_id, case_id, type, source, at, summary, data, trace_id)
 
 
 async def record_partner_event(conn: asyncpg.Connection, *, event_id: Any, ref: str | None, type: str, source: str,
@@ -93,49 +34,129 @@ async def record_partner_event(conn: asyncpg.Connection, *, event_id: Any, ref: 
     await conn.execute(RECORD_PARTNER_EVENT, event_id, ref, type, source, at, summary, data, sender)
 
 
-async def add_refs(conn: asyncpg.Connection, case_id: str, refs: Sequence[str]) -> None:
-    for ref in refs:
-        await conn.execute(ADD_REF, ref, case_id)
-
-
-async def set_guarded(conn: asyncpg.Connection, case_id: str, column: str, value: Any, at: datetime) -> None:
-    await conn.execute(GUARDED[column], case_id, value, at)
-
-
 async def set_case(conn: asyncpg.Connection, case_id: str, **values: Any) -> None:
-    """Update columns of a projected case (names from code, never from input)."""
+    """Update columns of a projected case outside the projection (names from code, never from input)."""
     await conn.execute(f"UPDATE cases SET {assignments(list(values))}, updated_at = now() WHERE case_id = $1",
                        case_id, *values.values())
 
 
-async def add_workers(conn: asyncpg.Connection, case_id: str, *, new_workers: int, group_dispute: bool) -> None:
-    await conn.execute(ADD_WORKERS, case_id, new_workers, group_dispute)
-
-
-async def add_parties(conn: asyncpg.Connection, case_id: str, *, names: Sequence[str], ids: Sequence[str],
-                      employer: str | None) -> None:
-    await conn.execute(ADD_PARTIES, case_id, list(names), list(ids), employer)
-    await conn.execute(SET_PARTIES_TEXT, case_id)
-
-
-async def count_reopening(conn: asyncpg.Connection, case_id: str) -> None:
-    await conn.execute(COUNT_REOPENING, case_id)
-
-
-async def upsert_deadline(conn: asyncpg.Connection, *, deadline_id: str, case_id: str, kind: str, owner: str,
-                          state: str, due_at: datetime, org_unit: str | None, provisional: bool, on_time: bool | None,
-                          changed_at: datetime) -> bool:
-    """True when this is the newest known state of the deadline."""
-    return bool(await conn.fetchval(UPSERT_DEADLINE, deadline_id, case_id, kind, owner, state, due_at, org_unit,
-                                    provisional, on_time, changed_at))
-
-
-async def follow_tier_deadline(conn: asyncpg.Connection, case_id: str) -> None:
-    await conn.execute(FOLLOW_TIER_DEADLINE, case_id)
+CASE_UNIT = "SELECT org_unit FROM cases WHERE case_id = $1"
 
 
 async def case_unit(db: Db, case_id: str) -> str | None:
     return await db.fetchval(CASE_UNIT, case_id)
+
+
+# --- the projection's writes, a batch at a time (services/supervision/fold.py) -----------------------------------
+
+
+def _plain_column(column: str) -> str:
+    return f"{column} = CASE WHEN d.j ? '{column}' THEN (d.r).{column} ELSE c.{column} END"
+
+
+def _guarded_columns(column: str) -> str:
+    newer = f"d.j ? '{column}' AND (c.{column}_at IS NULL OR c.{column}_at <= (d.r).{column}_at)"
+    return (f"{column} = CASE WHEN {newer} THEN (d.r).{column} ELSE c.{column} END, "
+            f"{column}_at = CASE WHEN {newer} THEN (d.r).{column}_at ELSE c.{column}_at END")
+
+
+_NAMES = ("CASE WHEN d.j ? '+parties' THEN ARRAY(SELECT DISTINCT unnest(c.worker_names || (d.r).worker_names)) "
+          "ELSE c.worker_names END")
+_IDS = ("CASE WHEN d.j ? '+parties' THEN ARRAY(SELECT DISTINCT unnest(c.worker_ids || (d.r).worker_ids)) "
+        "ELSE c.worker_ids END")
+_EMPLOYER = "CASE WHEN d.j ? 'employer_name' THEN (d.r).employer_name ELSE c.employer_name END"
+#: The batch's cases made where new ($1 case numbers, sorted: replicas lock rows in the same order).
+ENSURE_CASES = "INSERT INTO cases (case_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
+#: Every case of the batch changed at once: $1 one JSON object per case (``fold.CaseChange.row``), its keys the
+#: columns it sets; a guarded column only where the row's own time is not newer; counters and parties added.
+UPDATE_CASES = (
+    "UPDATE cases c SET "
+    + ", ".join(_plain_column(col) for col in fold.PLAIN if col not in ("worker_count", "group_dispute", "employer_name"))
+    + ", " + ", ".join(_guarded_columns(col) for col in fold.GUARDED)
+    + ", worker_count = CASE WHEN d.j ? 'worker_count' THEN (d.r).worker_count ELSE c.worker_count END "
+    "+ coalesce((d.j->>'+workers')::int, 0), "
+    "group_dispute = CASE WHEN d.j ? 'group_dispute' THEN (d.r).group_dispute ELSE c.group_dispute END "
+    "OR coalesce((d.j->>'+group_dispute')::bool, false), "
+    "reopened = c.reopened + coalesce((d.j->>'+reopened')::int, 0), "
+    f"worker_names = {_NAMES}, worker_ids = {_IDS}, employer_name = {_EMPLOYER}, "
+    f"parties = CASE WHEN d.j ? '+parties' THEN array_to_string({_NAMES}, ' ') || ' ' || coalesce({_EMPLOYER}, '') "
+    "ELSE c.parties END, updated_at = now() "
+    "FROM (SELECT j->>'case_id' AS id, j, jsonb_populate_record(NULL::cases, j) AS r "
+    "FROM (SELECT unnest($1::text[])::jsonb AS j) s) d WHERE c.case_id = d.id")
+ADD_REFS = ("INSERT INTO case_refs (ref, case_id) SELECT * FROM unnest($1::text[], $2::text[]) "
+            "ON CONFLICT DO NOTHING")
+TIMELINE_ROWS = (
+    "INSERT INTO timeline (event_id, case_id, type, source, at, summary, data, trace_id) SELECT * FROM "
+    "unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::jsonb[], $8::text[]) "
+    "ON CONFLICT DO NOTHING")
+#: What the projection knows of these deadlines (the state each event of the batch is compared with).
+KNOWN_DEADLINES = (
+    "SELECT deadline_id, case_id, kind, owner, state, due_at, org_unit, provisional, on_time, changed_at "
+    "FROM case_deadlines WHERE deadline_id = ANY($1::text[])")
+#: The newest state of each deadline of the batch (folded); a newer row written meanwhile is kept.
+WRITE_DEADLINES = (
+    "INSERT INTO case_deadlines (deadline_id, case_id, kind, owner, state, due_at, org_unit, provisional, on_time, "
+    "changed_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+    "$6::timestamptz[], $7::text[], $8::bool[], $9::bool[], $10::timestamptz[]) "
+    "ON CONFLICT (deadline_id) DO UPDATE SET owner = EXCLUDED.owner, state = EXCLUDED.state, "
+    "due_at = EXCLUDED.due_at, org_unit = EXCLUDED.org_unit, provisional = EXCLUDED.provisional, "
+    "on_time = EXCLUDED.on_time, changed_at = EXCLUDED.changed_at "
+    "WHERE case_deadlines.changed_at <= EXCLUDED.changed_at")
+#: Each case's due time is its newest tier clock's ($1 the cases whose tier clock changed).
+FOLLOW_TIER_DEADLINES = (
+    "UPDATE cases c SET due_at = t.due_at, provisional = t.provisional FROM (SELECT DISTINCT ON (case_id) case_id, "
+    "due_at, provisional FROM case_deadlines WHERE case_id = ANY($1::text[]) AND kind = 'tier' "
+    "ORDER BY case_id, changed_at DESC) t WHERE c.case_id = t.case_id")
+#: Which of these deadlines have an alert not resolved (the others have nothing to resolve).
+ALERTED_DEADLINES = "SELECT DISTINCT deadline_id FROM alerts WHERE deadline_id = ANY($1::text[]) AND state <> 'resolved'"
+#: The worker's steps of the batch, each case's added to what it had (an event already there once).
+PUBLIC_STEPS = (
+    "INSERT INTO public_progress AS p (case_id, steps) SELECT u.case_id, "
+    "jsonb_agg(u.step ORDER BY u.step->>'at', (u.step->>'rank')::int, u.step->>'id') "
+    "FROM unnest($1::text[], $2::jsonb[]) AS u(case_id, step) GROUP BY u.case_id "
+    "ON CONFLICT (case_id) DO UPDATE SET steps = (SELECT jsonb_agg(s ORDER BY s->>'at', (s->>'rank')::int, s->>'id') "
+    "FROM (SELECT DISTINCT ON (e->>'id') e AS s FROM jsonb_array_elements(p.steps || EXCLUDED.steps) e) x), "
+    "updated_at = now()")
+
+
+async def write_cases(conn: asyncpg.Connection, changes: Sequence[fold.CaseChange]) -> None:
+    changes = sorted(changes, key=lambda c: c.case_id)
+    await conn.execute(ENSURE_CASES, [c.case_id for c in changes])
+    await conn.execute(UPDATE_CASES, [c.row() for c in changes])
+
+
+async def write_refs(conn: asyncpg.Connection, refs: dict[str, str]) -> None:
+    """``refs``: court or arbitration case number -> case (the first case to claim a number keeps it)."""
+    await conn.execute(ADD_REFS, list(refs), list(refs.values()))
+
+
+async def write_timeline(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    await conn.execute(TIMELINE_ROWS, *(list(column) for column in zip(*rows, strict=True)))
+
+
+async def known_deadlines(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, fold.DeadlineState]:
+    return {r["deadline_id"]: fold.DeadlineState(**dict(r)) for r in await conn.fetch(KNOWN_DEADLINES, list(ids))}
+
+
+_DEADLINE_FIELDS = ("deadline_id", "case_id", "kind", "owner", "state", "due_at", "org_unit", "provisional",
+                    "on_time", "changed_at")
+
+
+async def write_deadlines(conn: asyncpg.Connection, states: Sequence[fold.DeadlineState]) -> None:
+    states = sorted(states, key=lambda s: s.deadline_id)
+    await conn.execute(WRITE_DEADLINES, *([getattr(s, f) for s in states] for f in _DEADLINE_FIELDS))
+
+
+async def follow_tier_deadlines(conn: asyncpg.Connection, case_ids: Sequence[str]) -> None:
+    await conn.execute(FOLLOW_TIER_DEADLINES, sorted(case_ids))
+
+
+async def alerted_deadlines(conn: asyncpg.Connection, ids: Sequence[str]) -> set[str]:
+    return {r["deadline_id"] for r in await conn.fetch(ALERTED_DEADLINES, list(ids))}
+
+
+async def public_steps(conn: asyncpg.Connection, steps: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    await conn.execute(PUBLIC_STEPS, [c for c, _ in steps], [s for _, s in steps])
 
 
 # --- alerts --------------------------------------------------------------------------------------------------

@@ -53,7 +53,12 @@ async def test_the_merge_is_a_global_sort_with_bounded_buffers(kafka_bootstrap):
         await producer.stop()
 
     progress = replay.Progress()
-    out = [r async for r in replay.merged(kafka_bootstrap, topics, event_time, buffer=20, idle_ms=300,
+
+    def placed(record):
+        at = event_time(record)
+        return (at, record) if at is not None else None
+
+    out = [r async for r in replay.merged(kafka_bootstrap, topics, placed, buffer=20, idle_ms=300,
                                           progress=progress)]
     times = [event_time(r) for r in out]
     assert len(out) == 600 and times == sorted(times)
