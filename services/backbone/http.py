@@ -235,7 +235,7 @@ class FastPath:
         while True:
             message = await receive()
             if message["type"] != "http.request":  # cut off or gone: the app sees what the edge made of it
-                await self.app(scope, _replay(b"".join(chunks), receive, first=message), send)
+                await self.app(scope, replay_body(b"".join(chunks), receive, first=message), send)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
@@ -247,7 +247,7 @@ class FastPath:
             log.debug("fast path declined on an error; the route answers", extra={"error": repr(exc)})
             answered = None
         if answered is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         status, payload = answered
         await send({"type": "http.response.start", "status": status,
@@ -263,7 +263,7 @@ def _is_json(scope: dict[str, Any]) -> bool:
     return False
 
 
-def _replay(body: bytes, receive: Callable[[], Awaitable[dict[str, Any]]], *,
+def replay_body(body: bytes, receive: Callable[[], Awaitable[dict[str, Any]]], *,
             first: dict[str, Any] | None = None) -> Callable[[], Awaitable[dict[str, Any]]]:
     """A ``receive`` that hands the app the body already read, then whatever the connection says next."""
     queue = [{"type": "http.request", "body": body, "more_body": False}] if first is None else \

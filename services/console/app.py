@@ -24,6 +24,7 @@ from services.backbone import logs
 from services.backbone import server as http_server
 from services.backbone.http import Problem, install_problem_handlers
 from services.backbone.settings import Settings
+from services.console.relay import RelayFront
 from services.console.routing import owner_of, page_owner
 from services.security.guard import CLIENT_HEADER, COOKIE, ClientAddress, EdgeMiddleware, client_statement, safe_next
 from services.web import errors as error_pages
@@ -69,6 +70,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             timeout=httpx.Timeout(None, connect=2),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=0)))
         yield
+        front.close()
         await app.state.client.aclose()
         await app.state.streams.aclose()
 
@@ -199,7 +201,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
         return StreamingResponse(body(), status_code=resp.status_code, headers=out_headers)
 
-    return EdgeMiddleware(app, service="console", required=settings.auth_required,  # type: ignore[return-value]
+    def unavailable(scope: dict[str, Any], service: str) -> Response:
+        problem = Problem(503, f"{SERVICE_NAMES_ZH[service]}服务暂不可用，请稍后重试", service=service)
+        return error_pages.page(Request(scope), problem) or problem.response()
+
+    front = RelayFront(app, settings.url_for, unavailable)
+    return EdgeMiddleware(front, service="console", required=settings.auth_required,  # type: ignore[return-value]
                           clients=ClientAddress(settings.trusted_proxy_list), body_seconds=settings.request_body_seconds,
                           max_upload=settings.upload_max_body)
 

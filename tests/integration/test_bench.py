@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 FIGURES = ("floor:", "start-up of the services", "full lifecycle", "events published by the services",
            "ratio of the lifecycle's event rate to the floor", "hop latency at 50 cases/s, p50",
-           "hop latency at 50 cases/s, p99", "overdue alert latency, due → on the board, p99",
+           "hop latency at 50 cases/s, p99", "hop latency at 5 cases/s, p99", "overdue alert latency, due → on the board, p99",
            "GET /api/v1/alerts through the console, no boards open, p99",
            "GET /api/v1/alerts through the console, 20 boards open, p99",
            "peak RSS intake", "peak RSS mediation", "peak RSS legal_aid", "peak RSS followup", "peak RSS supervision",
@@ -22,7 +22,7 @@ FIGURES = ("floor:", "start-up of the services", "full lifecycle", "events publi
            "supervision breach forecast with 2,000", "peak RSS supervision with 2,000 cases",
            "worker's progress lookups, capacity while cases flow", "worker's progress lookups offered 1,000/s",
            "worker's progress lookup at 1,000/s, p99", "rebuild of supervision, 2,000 events",
-           "rebuild, peak RSS at 2,000 events")
+           "rebuild, peak RSS at 2,000 events", "reads through the console's origin, ratio to straight to the owner")
 
 
 def test_bench_prints_every_figure_with_a_number():
