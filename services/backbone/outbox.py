@@ -205,6 +205,9 @@ class Relay:
         try:
             while not stopping.is_set():
                 await listener.ensure()
+                # cleared before reading the outbox, never after: a wake-up that comes while this batch is read
+                # and sent (rows committed after its read) must not be lost, or those rows wait a whole idle_seconds
+                self._wake.clear()
                 try:
                     count = await self.publish_once()
                     backoff = 0.2
@@ -221,7 +224,6 @@ class Relay:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if count < self.batch_size:
-                    self._wake.clear()
                     waiter = asyncio.ensure_future(self._wake.wait())
                     stopper = asyncio.ensure_future(stopping.wait())
                     await asyncio.wait({waiter, stopper}, timeout=self.idle_seconds,

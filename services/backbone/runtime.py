@@ -275,7 +275,7 @@ class Runtime:
             auto_offset_reset="earliest",
             batch=True,
             max_records=s.consumer_batch_size,
-            batch_timeout_ms=100,
+            batch_timeout_ms=s.consumer_batch_timeout_ms,
             ack_policy=AckPolicy.MANUAL,
             decoder=raw,
             session_timeout_ms=s.kafka_session_timeout_ms,
