@@ -135,7 +135,8 @@ async def relay(upstream: Upstream, scope: Scope, body: bytes, send: Send) -> No
         conn, reused = await upstream.connection()
         try:
             conn.writer.write(request)
-            first = await asyncio.wait_for(conn.reader.read(65536), ANSWER_SECONDS)
+            async with asyncio.timeout(ANSWER_SECONDS):  # (no task per read, unlike wait_for)
+                first = await conn.reader.read(65536)
         except (OSError, TimeoutError) as exc:
             conn.close()
             if reused and attempt == 1 and not isinstance(exc, TimeoutError):
@@ -164,22 +165,25 @@ async def _stream(upstream: Upstream, conn: _Connection, scope: Scope, data: byt
                 await send({"type": "http.response.start", "status": parser.get_status_code(), "headers": headers})
                 started = True
             chunks, answer.chunks = answer.chunks, []
+            if answer.done or (head_only and started):
+                last = b"".join(chunks)  # the whole rest in one message: one send fewer for most answers
+                break
             for chunk in chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            if answer.done or (head_only and started):
-                break
-            data = await asyncio.wait_for(conn.reader.read(65536), ANSWER_SECONDS)
+            async with asyncio.timeout(ANSWER_SECONDS):
+                data = await conn.reader.read(65536)
             if not data:
                 parser.feed_data(b"")  # an answer that ends with the connection
                 if not answer.done:
                     raise ConnectionError("the service closed the connection mid-answer")
+                last, answer.chunks = b"".join(answer.chunks), []
                 break
     except Exception:
         conn.close()
         if not started:
             raise Unreachable("the answer could not be read") from None
         raise  # the caller's connection is cut: it sees the answer was not whole
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    await send({"type": "http.response.body", "body": last, "more_body": False})
     # (httptools forgets whether to keep the connection once the message is complete: read it from the answer)
     keep = parser.get_http_version() == "1.1" and (b"connection", b"close") not in (
         (n, v.lower()) for n, v in answer.headers)
