@@ -81,6 +81,12 @@ class CaseChange:
         self.reopened += 1
         self.plain["closed_at"] = None
 
+    @property
+    def changes_nothing(self) -> bool:
+        """Only the case's row is needed (a deadline's event, the timeline's): no column to change."""
+        return not (self.plain or self.guarded or self.new_workers or self.group_dispute or self.reopened
+                    or self.parties)
+
     def row(self) -> str:
         """The change as one JSON object (read with ``jsonb_populate_record`` against the cases table)."""
         out: dict[str, Any] = {"case_id": self.case_id, **self.plain}

@@ -102,6 +102,16 @@ WRITE_DEADLINES = (
     "due_at = EXCLUDED.due_at, org_unit = EXCLUDED.org_unit, provisional = EXCLUDED.provisional, "
     "on_time = EXCLUDED.on_time, changed_at = EXCLUDED.changed_at "
     "WHERE case_deadlines.changed_at <= EXCLUDED.changed_at")
+#: The batch's deadlines when each comes once (the common case live): upserted as one event each would be, the
+#: newest state kept (RETURNING: the deadlines this batch's event was the newest of). One statement, no read.
+UPSERT_DEADLINES_ONCE = (
+    "INSERT INTO case_deadlines (deadline_id, case_id, kind, owner, state, due_at, org_unit, provisional, on_time, "
+    "changed_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+    "$6::timestamptz[], $7::text[], $8::bool[], $9::bool[], $10::timestamptz[]) "
+    "ON CONFLICT (deadline_id) DO UPDATE SET owner = EXCLUDED.owner, state = EXCLUDED.state, "
+    "due_at = EXCLUDED.due_at, org_unit = COALESCE(EXCLUDED.org_unit, case_deadlines.org_unit), "
+    "provisional = EXCLUDED.provisional, on_time = COALESCE(EXCLUDED.on_time, case_deadlines.on_time), "
+    "changed_at = EXCLUDED.changed_at WHERE case_deadlines.changed_at <= EXCLUDED.changed_at RETURNING deadline_id")
 #: Each case's due time is its newest tier clock's ($1 the cases whose tier clock changed).
 FOLLOW_TIER_DEADLINES = (
     "UPDATE cases c SET due_at = t.due_at, provisional = t.provisional FROM (SELECT DISTINCT ON (case_id) case_id, "
@@ -122,7 +132,9 @@ PUBLIC_STEPS = (
 async def write_cases(conn: asyncpg.Connection, changes: Sequence[fold.CaseChange]) -> None:
     changes = sorted(changes, key=lambda c: c.case_id)
     await conn.execute(ENSURE_CASES, [c.case_id for c in changes])
-    await conn.execute(UPDATE_CASES, [c.row() for c in changes])
+    changed = [c.row() for c in changes if not c.changes_nothing]
+    if changed:  # a row rewritten with nothing changed is still a new row version: none
+        await conn.execute(UPDATE_CASES, changed)
 
 
 async def write_refs(conn: asyncpg.Connection, refs: dict[str, str]) -> None:
@@ -145,6 +157,13 @@ _DEADLINE_FIELDS = ("deadline_id", "case_id", "kind", "owner", "state", "due_at"
 async def write_deadlines(conn: asyncpg.Connection, states: Sequence[fold.DeadlineState]) -> None:
     states = sorted(states, key=lambda s: s.deadline_id)
     await conn.execute(WRITE_DEADLINES, *([getattr(s, f) for s in states] for f in _DEADLINE_FIELDS))
+
+
+async def upsert_deadlines_once(conn: asyncpg.Connection, states: Sequence[fold.DeadlineState]) -> set[str]:
+    """``states``: one per deadline. Returns the deadlines whose state this was the newest of."""
+    states = sorted(states, key=lambda s: s.deadline_id)
+    rows = await conn.fetch(UPSERT_DEADLINES_ONCE, *([getattr(s, f) for s in states] for f in _DEADLINE_FIELDS))
+    return {r["deadline_id"] for r in rows}
 
 
 async def follow_tier_deadlines(conn: asyncpg.Connection, case_ids: Sequence[str]) -> None:
