@@ -288,7 +288,7 @@ class EventProcessor:
         dead: list[Record] = []
         for inbound in records:
             try:
-                item = self._decode_one(inbound)
+                item = self.decode_one(inbound)
             except EventRejected as exc:
                 reason, code = f"{exc.code}: {exc.detail}", exc.code
             except Exception as exc:  # the decoder met something it was not written for: still only this record
@@ -308,9 +308,6 @@ class EventProcessor:
     def decode_one(self, inbound: Inbound) -> _Item | None:
         """One record decoded as ``process`` decodes it: None when this service does not handle it; raises
         ``EventRejected`` (or whatever a hostile record makes the decoder raise) when it cannot be applied."""
-        return self._decode_one(inbound)
-
-    def _decode_one(self, inbound: Inbound) -> _Item | None:
         routed = type_header(inbound.headers)
         if routed is not None and routed not in self.handlers and spec_for(routed) is not None:
             return None  # a catalogued event this service has no interest in: not even parsed
@@ -524,7 +521,7 @@ class EventProcessor:
                 item: _Item | None = None
                 try:
                     inbound = dataclasses.replace(inbound, headers=tuple(decode_headers(row["headers"])))
-                    item = self._decode_one(inbound)
+                    item = self.decode_one(inbound)
                 except Exception as exc:
                     outcome: NotYetKnown | str | None = f"parked event no longer decodes: {exc}"
                 else:

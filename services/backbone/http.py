@@ -231,23 +231,16 @@ class FastPath:
                 or not _is_json(scope):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # cut off or gone: the app sees what the edge made of it
-                await self.app(scope, replay_body(b"".join(chunks), receive, first=message), send)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = await read_body(self.app, scope, receive, send)
+        if body is None:
+            return
         try:
             answered = await self.shortcut(scope, body)
         except Exception as exc:
             log.debug("fast path declined on an error; the route answers", extra={"error": repr(exc)})
             answered = None
         if answered is None:
-            await self.app(scope, replay_body(body, receive), send)
+            await self.app(scope, _replay(body, receive), send)
             return
         status, payload = answered
         await send({"type": "http.response.start", "status": status,
@@ -263,7 +256,23 @@ def _is_json(scope: dict[str, Any]) -> bool:
     return False
 
 
-def replay_body(body: bytes, receive: Callable[[], Awaitable[dict[str, Any]]], *,
+async def read_body(app: Any, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
+                    send: Callable[[dict[str, Any]], Awaitable[None]]) -> bytes | None:
+    """The request's whole body, for a layer in front of ``app`` that answers it itself; None when the body was
+    cut off or the caller left, the request then handed to ``app`` with what came (it answers as it always did:
+    the edge's refusal, a 400)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            await app(scope, _replay(b"".join(chunks), receive, first=message), send)
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Callable[[], Awaitable[dict[str, Any]]], *,
             first: dict[str, Any] | None = None) -> Callable[[], Awaitable[dict[str, Any]]]:
     """A ``receive`` that hands the app the body already read, then whatever the connection says next."""
     queue = [{"type": "http.request", "body": body, "more_body": False}] if first is None else \

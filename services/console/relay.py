@@ -18,10 +18,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httptools
 
-from services.backbone.http import replay_body
+from services.backbone.http import read_body
 from services.console.routing import owner_of, page_owner
 from services.security.guard import CLIENT_HEADER, client_statement
 
@@ -199,18 +200,15 @@ class RelayFront:
 
     def __init__(self, app: Any, url_for: Callable[[str], str], unavailable: Callable[[Scope, str], Any]):
         """``unavailable(scope, service)``: the ASGI answer when the owner cannot be reached (the 503 page)."""
-        from urllib.parse import urlsplit
-
         self.app = app
         self.upstreams: dict[str, Upstream] = {}
         self._url_for = url_for
         self._unavailable = unavailable
-        self._split = urlsplit
 
     def upstream(self, service: str) -> Upstream:
         found = self.upstreams.get(service)
         if found is None:
-            parts = self._split(self._url_for(service))
+            parts = urlsplit(self._url_for(service))
             found = self.upstreams[service] = Upstream(parts.hostname or "127.0.0.1", parts.port or 80)
         return found
 
@@ -232,16 +230,9 @@ class RelayFront:
         if service is None:
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # cut off or gone: the app says so as it always did
-                await self.app(scope, replay_body(b"".join(chunks), receive, first=message), send)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = await read_body(self.app, scope, receive, send)
+        if body is None:
+            return
         try:
             await relay(self.upstream(service), scope, body, send)
         except Unreachable as exc:

@@ -80,12 +80,12 @@ class Batch:
         if self.deadlines:
             ids = sorted({e.state.deadline_id for e in self.deadlines})
             if len(ids) == len(self.deadlines):  # each deadline once: one upsert says which were newest
-                kept = await repository.upsert_deadlines_once(conn, [e.state for e in self.deadlines])
+                kept = await repository.upsert_deadlines(conn, [e.state for e in self.deadlines])
                 newest = [e.state.deadline_id in kept for e in self.deadlines]
             else:  # several events of one deadline: folded against what the database holds
                 known = await repository.known_deadlines(conn, ids)
                 states, newest = fold.fold_deadlines(known, [e.state for e in self.deadlines])
-                await repository.write_deadlines(conn, list(states.values()))
+                await repository.upsert_deadlines(conn, list(states.values()))
             tier_cases = {e.state.case_id for e in self.deadlines if e.state.kind == "tier"}
             if tier_cases:
                 await repository.follow_tier_deadlines(conn, list(tier_cases))

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from events.envelope import EventRejected, decode_kafka
+from events.envelope import EventRejected
 from services.backbone import calendar_store, replay
 from services.backbone.consumer import EventProcessor, Inbound
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
@@ -25,20 +25,6 @@ from services.supervision import repository
 from services.supervision.service import SPEC
 
 log = logging.getLogger(__name__)
-
-
-def event_time(inbound: Inbound) -> object:
-    """A record's place in the replay: its CloudEvents time; dead letters and bytes that are no event: None.
-
-    Never raises, like the live consumer's decoding: whatever a hostile record makes the decoder do (nesting
-    too deep, for one), that record alone is passed over — the live consumer dead-lettered it."""
-    try:
-        return decode_kafka(inbound.value, inbound.headers).time
-    except EventRejected:
-        return None
-    except Exception as exc:  # the decoder met something it was not written for
-        _passed_over(inbound, exc)
-        return None
 
 
 def _passed_over(inbound: Inbound, exc: Exception) -> None:

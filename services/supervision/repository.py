@@ -93,18 +93,10 @@ TIMELINE_ROWS = (
 KNOWN_DEADLINES = (
     "SELECT deadline_id, case_id, kind, owner, state, due_at, org_unit, provisional, on_time, changed_at "
     "FROM case_deadlines WHERE deadline_id = ANY($1::text[])")
-#: The newest state of each deadline of the batch (folded); a newer row written meanwhile is kept.
-WRITE_DEADLINES = (
-    "INSERT INTO case_deadlines (deadline_id, case_id, kind, owner, state, due_at, org_unit, provisional, on_time, "
-    "changed_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
-    "$6::timestamptz[], $7::text[], $8::bool[], $9::bool[], $10::timestamptz[]) "
-    "ON CONFLICT (deadline_id) DO UPDATE SET owner = EXCLUDED.owner, state = EXCLUDED.state, "
-    "due_at = EXCLUDED.due_at, org_unit = EXCLUDED.org_unit, provisional = EXCLUDED.provisional, "
-    "on_time = EXCLUDED.on_time, changed_at = EXCLUDED.changed_at "
-    "WHERE case_deadlines.changed_at <= EXCLUDED.changed_at")
-#: The batch's deadlines when each comes once (the common case live): upserted as one event each would be, the
-#: newest state kept (RETURNING: the deadlines this batch's event was the newest of). One statement, no read.
-UPSERT_DEADLINES_ONCE = (
+#: Deadlines upserted as one event each would be: the newest state kept, a unit or on-time left out kept as it was,
+#: a newer row written meanwhile kept (RETURNING: the deadlines whose row this state became). Given each deadline
+#: once: as it comes (live batches, where RETURNING says which events were the newest), or folded beforehand.
+UPSERT_DEADLINES = (
     "INSERT INTO case_deadlines (deadline_id, case_id, kind, owner, state, due_at, org_unit, provisional, on_time, "
     "changed_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
     "$6::timestamptz[], $7::text[], $8::bool[], $9::bool[], $10::timestamptz[]) "
@@ -154,15 +146,10 @@ _DEADLINE_FIELDS = ("deadline_id", "case_id", "kind", "owner", "state", "due_at"
                     "on_time", "changed_at")
 
 
-async def write_deadlines(conn: asyncpg.Connection, states: Sequence[fold.DeadlineState]) -> None:
+async def upsert_deadlines(conn: asyncpg.Connection, states: Sequence[fold.DeadlineState]) -> set[str]:
+    """``states``: one per deadline. Returns the deadlines whose row became this state (it was the newest)."""
     states = sorted(states, key=lambda s: s.deadline_id)
-    await conn.execute(WRITE_DEADLINES, *([getattr(s, f) for s in states] for f in _DEADLINE_FIELDS))
-
-
-async def upsert_deadlines_once(conn: asyncpg.Connection, states: Sequence[fold.DeadlineState]) -> set[str]:
-    """``states``: one per deadline. Returns the deadlines whose state this was the newest of."""
-    states = sorted(states, key=lambda s: s.deadline_id)
-    rows = await conn.fetch(UPSERT_DEADLINES_ONCE, *([getattr(s, f) for s in states] for f in _DEADLINE_FIELDS))
+    rows = await conn.fetch(UPSERT_DEADLINES, *([getattr(s, f) for s in states] for f in _DEADLINE_FIELDS))
     return {r["deadline_id"] for r in rows}
 
 

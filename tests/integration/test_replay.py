@@ -4,6 +4,7 @@ more than its buffer per partition, and skips what the key refuses (dead letters
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import timedelta
@@ -12,13 +13,20 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from events.envelope import encode, kafka_headers
+from events.envelope import EventRejected, decode_kafka, encode, kafka_headers
 from services.backbone import replay
-from services.supervision.rebuild import event_time
 from tests import clock
 from tests.factories import referred
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+def event_time(record):
+    """The merge's order in this test: the CloudEvents time; what is no event (even a hostile one) is skipped."""
+    try:
+        return decode_kafka(record.value, record.headers).time
+    except EventRejected:
+        return None
 
 
 async def make_topics(bootstrap: str, names: list[str], partitions: int) -> None:
@@ -64,3 +72,30 @@ async def test_the_merge_is_a_global_sort_with_bounded_buffers(kafka_bootstrap):
     assert len(out) == 600 and times == sorted(times)
     assert progress.skipped == 2 and progress.read == 602 and progress.yielded == 600
     assert progress.most_buffered <= 20, progress.most_buffered  # records are taken only for a dry partition
+
+
+async def test_the_rebuilds_key_decodes_once_and_passes_over_what_the_live_consumer_refused():
+    """``decoded_in_time``: the processor's own decoding, partner signature included; never raises."""
+    from events.catalog import PARTNER_TOPICS
+    from services.backbone.consumer import EventProcessor, Inbound
+    from services.security import partners
+    from services.supervision.rebuild import decoded_in_time
+    from services.supervision.service import SPEC
+    from tests.contract_examples import example
+
+    key = decoded_in_time(EventProcessor(None, SPEC.name, SPEC.topic, SPEC.handlers,  # type: ignore[arg-type]
+                                         authenticate=partners.authenticate_record))
+    envelope = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "laborcase/intake",
+                "type": "intake.case_received", "time": "2026-03-02T09:00:00+08:00", "subject": "LC1",
+                "data": example("intake.case_received")}
+    good = Inbound("intake.events", 0, 0, b"LC1", json.dumps(envelope).encode(), ())
+    placed = key(good)
+    assert placed is not None and placed[0].isoformat() == "2026-03-02T09:00:00+08:00"
+    assert placed[1].event.type == "intake.case_received" and placed[1].data is not None  # decoded, handed on
+    deep = b'{"specversion": "1.0", "data": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    unsigned = referred()
+    for hostile in (Inbound("intake.events", 0, 1, None, b"not an event", ()),
+                    Inbound("intake.events", 0, 2, None, deep, (("content-type", b"application/cloudevents+json"),)),
+                    Inbound("intake.events", 0, 3, None, None, ()),
+                    Inbound(sorted(PARTNER_TOPICS)[0], 0, 4, None, encode(unsigned), tuple(kafka_headers(unsigned)))):
+        assert key(hostile) is None, hostile.offset
