@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import Field
 
 from services.backbone import caselog, usecase
+from services.backbone.db import snapshot
 from services.backbone.http import StrictModel
 from services.backbone.usecase import found
 from services.calendar.model import local_date, shanghai_iso
@@ -127,16 +128,18 @@ async def page(request: Request, runtime: RuntimeDep, units: WorklistUnits, peri
 async def call_page(request: Request, followup_id: str, runtime: RuntimeDep, held: ReadableCall) -> Response:
     """One call: who to ring, what was agreed, the calls so far, and — for the caller — the form to record it."""
     key = repository.call_id(followup_id)
-    call = found(await repository.call(runtime.pool, key) if key else None, MISSING)
-    case = found(await repository.case(runtime.pool, held.case_id), MISSING)
-    facts = await repository.facts(runtime.pool, held.case_id)
+    async with snapshot(runtime.pool) as db:  # the call, its case, the other calls and the log as of one commit
+        call = found(await repository.call(db, key) if key else None, MISSING)
+        case = found(await repository.case(db, held.case_id), MISSING)
+        facts = await repository.facts(db, held.case_id)
+        calls = await repository.case_calls(db, held.case_id)
+        log = await caselog.entries(db, held.case_id)
     today = local_date(runtime.clock.now())
     return pages.render(request, "followup_call.html", {
         "call": _call(call), "case": case, "today": today.isoformat(),
         "overdue_days": max(0, (today - call.due_date).days),
         "workers": _workers(request, list(facts.workers)) if facts else [],
         "employer": facts.employer if facts else None, "summary": facts.summary if facts else "",
-        "calls": [_call(c) for c in await repository.case_calls(runtime.pool, held.case_id)],
-        "log": [{"at": e["at"], "actor": e["actor"] or "系统", "action": e["action"]}
-                for e in await caselog.entries(runtime.pool, held.case_id)],
+        "calls": [_call(c) for c in calls],
+        "log": [{"at": e["at"], "actor": e["actor"] or "系统", "action": e["action"]} for e in log],
         "may_call": _callers(request) and call.state == "scheduled"})

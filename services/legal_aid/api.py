@@ -13,6 +13,7 @@ from pydantic import Field
 
 from events.glossary import LEGAL_AID_STATE, zh
 from services.backbone import caselog, usecase
+from services.backbone.db import snapshot
 from services.backbone.deadline_store import case_clocks
 from services.backbone.http import StrictModel
 from services.backbone.runtime import Runtime
@@ -97,9 +98,11 @@ BASE = "/api/v1/legal-aid/cases/{case_id}"
 
 async def case_json(runtime: Runtime, config: LegalAidConfig, case_id: str) -> dict[str, Any]:
     """The case's page: the application, the assessment, the lawyer, the clocks and the case log."""
-    held = found(await repository.view(runtime.pool, case_id), missing(case_id))
+    async with snapshot(runtime.pool) as db:  # the case, its clocks and its log as of one commit
+        held = found(await repository.view(db, case_id), missing(case_id))
+        clocks = await case_clocks(db, case_id, owner="legal_aid")
+        log = await caselog.entries(db, case_id)
     c = held.case
-    clocks = await case_clocks(runtime.pool, case_id, owner="legal_aid")
     return {
         "case_id": case_id, "org_unit": c.org_unit, "source": c.source, "state": c.state,
         "state_zh": zh("legal_aid_state", c.state), "applied_at": shanghai_iso(c.applied_at), "facts": c.facts,
@@ -113,7 +116,7 @@ async def case_json(runtime: Runtime, config: LegalAidConfig, case_id: str) -> d
         "assessment": aid_applications.assess(c, config, today=local_date(runtime.clock.now())),
         "deadlines": [{"kind": d.kind, "state": d.state, "due_at": shanghai_iso(d.due_at),
                        "paused": d.paused_at is not None} for d in clocks],
-        "log": await caselog.entries(runtime.pool, case_id),
+        "log": log,
     }
 
 

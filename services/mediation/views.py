@@ -11,6 +11,7 @@ import asyncpg
 
 from events.glossary import MEDIATION_DETAIL, zh
 from services.backbone import caselog
+from services.backbone.db import snapshot
 from services.backbone.deadline_store import case_clocks
 from services.backbone.usecase import found
 from services.calendar.model import shanghai_iso
@@ -41,16 +42,22 @@ def summary(row: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
 async def case_detail(pool: asyncpg.Pool, case_id: str, *, now: datetime,
                       hierarchy: Hierarchy | None = None) -> dict[str, Any]:
     """The case's file: its summary, facts, agreement, clocks, sessions, the court's confirmation and its log."""
-    record = found(await repo.get(pool, case_id), repo.missing(case_id))
-    line = await repo.case_line(pool, case_id)
-    clocks = await case_clocks(pool, case_id, owner="mediation")
-    log = await caselog.entries(pool, case_id)
+    async with snapshot(pool) as db:  # the row, its line, clocks, sessions and log as of one commit
+        return await _case_detail(db, case_id, now=now, hierarchy=hierarchy)
+
+
+async def _case_detail(db: asyncpg.Connection, case_id: str, *, now: datetime,
+                       hierarchy: Hierarchy | None) -> dict[str, Any]:
+    record = found(await repo.get(db, case_id), repo.missing(case_id))
+    line = await repo.case_line(db, case_id)
+    clocks = await case_clocks(db, case_id, owner="mediation")
+    log = await caselog.entries(db, case_id)
     ids = {e["actor"] for e in log if e["actor"]} | {str(e["detail"].get(k)) for e in log for k in ("previous",
                                                                                                    "mediator_id")
                                                       if e["detail"].get(k)}
     if record.mediator_id:
         ids.add(record.mediator_id)
-    names = await repo.mediator_names(pool, sorted(ids))
+    names = await repo.mediator_names(db, sorted(ids))
     return {
         **summary(line or record.model_dump(), now=now), "facts": record.facts, "agreement": record.agreement,
         "representatives": record.representatives, "disputed_points": record.disputed_points,
@@ -63,7 +70,7 @@ async def case_detail(pool: asyncpg.Pool, case_id: str, *, now: datetime,
         "sessions": [{"session_id": str(s.session_id), "scheduled_at": shanghai_iso(s.scheduled_at),
                       "location": s.location, "held_at": shanghai_iso(s.held_at) if s.held_at else None,
                       "parties_present": s.parties_present, "notes": s.notes, "result": s.result}
-                     for s in await repo.sessions_of(pool, case_id)],
+                     for s in await repo.sessions_of(db, case_id)],
         "confirmation": confirmation(record.state, log),
         "log": log,
         "log_lines": [entry_in_words(e, names, hierarchy or default_hierarchy()) for e in log],

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from events.glossary import zh
+from services.backbone.db import snapshot
 from services.backbone.errors import Invalid
 from services.backbone.logs import mask_id_number
 from services.backbone.usecase import found
@@ -72,11 +73,12 @@ async def find_cases(pool: asyncpg.Pool, *, ref: str | None, status: str | None,
 
 async def case_detail(pool: asyncpg.Pool, case_id: str, hierarchy: Hierarchy) -> dict[str, Any]:
     """A case's whole view: the case, its references, clocks, timeline (with its partner's events) and alerts."""
-    case = found(await repository.case_by_id(pool, case_id), NOT_FOUND.format(case_id))
-    deadlines = await repository.case_deadlines(pool, case_id)
-    timeline = await repository.case_timeline(pool, case_id)
-    alert_rows = await repository.case_alerts(pool, case_id)
-    refs = await repository.case_refs(pool, case_id)
+    async with snapshot(pool) as db:
+        case = found(await repository.case_by_id(db, case_id), NOT_FOUND.format(case_id))
+        deadlines = await repository.case_deadlines(db, case_id)
+        timeline = await repository.case_timeline(db, case_id)
+        alert_rows = await repository.case_alerts(db, case_id)
+        refs = await repository.case_refs(db, case_id)
     return {
         **case_row(case.model_dump(), hierarchy), "refs": refs, "worker_names": case.worker_names,
         "worker_ids": case.worker_ids, "employer_name": case.employer_name, "mediator_name": case.mediator_name,

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from events.envelope import encode, kafka_headers
 from events.intake import CaseFacts, CaseReceived
 from services.backbone import dlq, kafka
+from services.backbone.db import create_pool, snapshot
 from services.backbone.outbox import Record, Relay, enqueue, record_of
 from services.backbone.runtime import Runtime
 from services.process import runtime_for
@@ -427,3 +428,23 @@ async def test_events_a_service_does_not_handle_are_skipped_by_their_type_header
         assert await runtime.pool.fetchval("SELECT count(*) FROM inbox") == 1  # only the handled event
     finally:
         await runtime.stop()
+
+
+async def test_a_snapshot_reads_one_commit_even_when_a_write_commits_between_its_reads(embedded_admin, make_db):
+    """A case's page reads its row, clocks and log in several statements; a write that commits between them must
+    not show half of itself (the mediation page once showed 'in mediation' with the rejected agreement)."""
+    pool = await create_pool(await make_db(embedded_admin), size=2)
+    try:
+        await pool.execute("CREATE TABLE c (id int PRIMARY KEY, state text, agreement text)")
+        await pool.execute("INSERT INTO c VALUES (1, 'awaiting_confirmation', '分两期付清')")
+        async with snapshot(pool) as db:
+            assert await db.fetchval("SELECT state FROM c WHERE id = 1") == "awaiting_confirmation"
+            async with pool.acquire() as writer, writer.transaction():
+                await writer.execute("UPDATE c SET state = 'in_mediation', agreement = NULL WHERE id = 1")
+            assert tuple(await db.fetchrow("SELECT state, agreement FROM c WHERE id = 1")) == (
+                "awaiting_confirmation", "分两期付清")
+            with pytest.raises(asyncpg.exceptions.ReadOnlySQLTransactionError):
+                await db.execute("UPDATE c SET state = 'x'")
+        assert tuple(await pool.fetchrow("SELECT state, agreement FROM c WHERE id = 1")) == ("in_mediation", None)
+    finally:
+        await pool.close()
