@@ -17,6 +17,7 @@ from events.catalog import spec_for
 from events.common import Claim, Employer, RegionCode, Tier, Worker
 from events.envelope import EventRejected, parse_envelope
 from services.backbone import caselog, usecase
+from services.backbone.db import snapshot
 from services.backbone.http import Problem, StrictModel
 from services.backbone.usecase import found
 from services.calendar.model import shanghai_iso
@@ -272,9 +273,11 @@ async def list_cases(request: Request, runtime: RuntimeDep, config: ConfigDep, r
 
 @router.get("/api/v1/intake/cases/{case_id}")
 async def get_case(case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep) -> dict[str, Any]:
-    case = found(await repo.get(runtime.pool, case_id), f"案件 {case_id} 不存在")
-    refs = await repo.refs_of(runtime.pool, case_id)
-    return _case_json(case, config) | {"refs": refs, "audit": await caselog.entries(runtime.pool, case_id)}
+    async with snapshot(runtime.pool) as db:  # the case, its numbers and its log as of one commit
+        case = found(await repo.get(db, case_id), f"案件 {case_id} 不存在")
+        refs = await repo.refs_of(db, case_id)
+        audit = await caselog.entries(db, case_id)
+    return _case_json(case, config) | {"refs": refs, "audit": audit}
 
 
 @router.get("/api/v1/intake/org-units")
@@ -355,13 +358,15 @@ async def desk_cases(request: Request, runtime: RuntimeDep, config: ConfigDep, w
 async def desk_case(request: Request, case_id: ReadableCase, runtime: RuntimeDep, config: ConfigDep,
                     done: str | None = None) -> Response:
     """登记结果: the case number, tier, due time and unit — where the printable receipt will be."""
-    case = found(await repo.get(runtime.pool, case_id), f"案件 {case_id} 不存在")
-    workers = await repo.workers_of_case(runtime.pool, case_id)
+    async with snapshot(runtime.pool) as db:  # the case, its workers and its documents as of one commit
+        case = found(await repo.get(db, case_id), f"案件 {case_id} 不存在")
+        workers = await repo.workers_of_case(db, case_id)
+        documents = await intake_documents.available(db, case_id)
     if not principal(request).sees_pii:
         workers = mask_workers(workers)
     me = principal(request)
     return pages.render(request, "intake_case.html", {
-        "documents": documents_for(case_id, await intake_documents.available(runtime.pool, case_id)),
+        "documents": documents_for(case_id, documents),
         "can_upload": me.role in UPLOADERS, "can_rotate": me.role in ("clerk", "supervisor"),
         "hierarchy": config.hierarchy, "case": case, "workers": workers, "done": done,
         "region": config.regions.name(case.region_code), "claims": case.facts.get("claims", []),
