@@ -282,6 +282,7 @@ class Runtime:
             fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
         )
+        kafka.waits_without_sleeping(subscriber, wait_ms=s.consumer_batch_timeout_ms, max_records=s.consumer_batch_size)
 
         @subscriber
         async def on_batch(body: Any, msg: KafkaMessage) -> None:

@@ -102,3 +102,30 @@ async def test_a_use_cases_refusal_is_dead_lettered_with_its_reason(opened):
     reason = dict(decode_headers(dead["headers"]))["x-dlq-reason"].decode()
     assert reason == "invalid: not-found: 案件 GONE-1 不存在"
     assert await runtime.pool.fetchval("SELECT count(*) FROM inbox") == 0
+
+
+async def test_the_subscriber_waits_for_records_once_and_never_sleeps_after_an_empty_wait(opened, monkeypatch):
+    """FastStream's batch subscriber sleeps ``batch_timeout_ms`` after an empty ``getmany``; an event arriving
+    during that sleep waited for it. The runtime's subscriber makes one wait of its own length and returns."""
+    _, runtime = opened
+    _, subscriber = runtime.consumer_broker()
+    s = runtime.settings
+
+    async def no_sleep(*args, **kwargs):
+        raise AssertionError("the subscriber slept after an empty wait")
+
+    monkeypatch.setattr("anyio.sleep", no_sleep)
+    monkeypatch.setattr("asyncio.sleep", no_sleep)
+
+    class Consumer:
+        def __init__(self, batches):
+            self.batches, self.waits = list(batches), []
+
+        async def getmany(self, *partitions, timeout_ms=0, max_records=None):
+            self.waits.append((timeout_ms, max_records))
+            return self.batches.pop(0)
+
+    consumer = Consumer([{}, {"tp0": ["r1", "r2"], "tp1": ["r3"]}])
+    assert await subscriber.get_msg(consumer) == ()
+    assert await subscriber.get_msg(consumer) == ("r1", "r2", "r3")
+    assert consumer.waits == [(s.consumer_batch_timeout_ms, s.consumer_batch_size)] * 2
