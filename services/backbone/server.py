@@ -88,5 +88,8 @@ class Server(uvicorn.Server):
 
 
 def config(app: Any, *, host: str, port: int, header_seconds: float, **kw: Any) -> uvicorn.Config:
+    """uvicorn's settings for a service or the console. ``proxy_headers`` is off: uvicorn would otherwise believe
+    ``X-Forwarded-For`` from any caller on 127.0.0.1 and put that address in the scope; the edge's ClientAddress
+    decides whom to believe (the console's signed statement, the configured proxies), from the real peer."""
     return uvicorn.Config(app, host=host, port=port, http=protocol(header_seconds), log_config=None,
-                          access_log=False, **kw)
+                          access_log=False, proxy_headers=False, **kw)

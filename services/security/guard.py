@@ -173,7 +173,8 @@ class EdgeMiddleware:
             if status.get("cut"):  # asked again after being cut off: still gone
                 return {"type": "http.disconnect"}
             try:
-                message = await asyncio.wait_for(receive(), self.body_seconds)
+                async with asyncio.timeout(self.body_seconds):  # no task per read, as wait_for would make
+                    message = await receive()
             except TimeoutError:  # a body that never ends (slow client or slowloris): the app sees a disconnect,
                 status["slow"] = status["cut"] = True  # and whatever it answers becomes a 408
                 return {"type": "http.disconnect"}

@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
+from services.backbone import server as http_server
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
@@ -52,8 +53,8 @@ async def secured(kafka_bootstrap, embedded_pg, tmp_path_factory):
         apps[spec.name].runtime = runtime  # type: ignore[attr-defined]
         if spec.name == "supervision":  # SSE needs a real HTTP server (the ASGI transport buffers whole bodies)
             port = free_port()
-            server = uvicorn.Server(uvicorn.Config(secured_app(runtime, spec.routers(runtime)), host="127.0.0.1",
-                                                   port=port, log_config=None, lifespan="off"))
+            server = uvicorn.Server(http_server.config(secured_app(runtime, spec.routers(runtime)), host="127.0.0.1",
+                                                       port=port, header_seconds=10, lifespan="off"))
             server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
             servers.append((server, asyncio.ensure_future(server.serve())))
             apps["supervision_http"] = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
@@ -277,3 +278,14 @@ async def test_accounts_hash_passwords():
     assert accounts.login("a", "秘密-pass").role == "clerk"
     assert accounts.login("a", "wrong") is None and accounts.login("nobody", "x") is None
     assert raw["users"][0]["password_hash"].startswith("$argon2id$")
+
+
+async def test_a_caller_on_this_host_cannot_name_its_address_in_x_forwarded_for(secured):
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 unless told not to; the audit must keep the real peer."""
+    token = tokens.issue(Principal("xff-probe", "supervisor", "QH", None), key=KEY)  # type: ignore[arg-type]
+    r = await secured["supervision_http"].get("/api/v1/alerts", headers={
+        "authorization": f"Bearer {token}", "x-forwarded-for": "203.0.113.77"})
+    assert r.status_code == 200
+    clients = [c["client"] for c in await secured["supervision"].runtime.pool.fetch(
+        "SELECT client FROM audit_log WHERE actor = 'xff-probe'")]
+    assert clients == ["127.0.0.1"]

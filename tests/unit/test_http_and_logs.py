@@ -1,3 +1,6 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from services.backbone.http import field_path, validation_problem, zh_reason
 from services.backbone.logs import mask_pii
 from services.console.routing import owner_of
@@ -24,3 +27,42 @@ def test_public_api_routes_to_owning_service():
     assert owner_of("GET", "/api/v1/cases/abc") == "supervision"
     assert owner_of("GET", "/api/v1/alerts") == "supervision"
     assert owner_of("DELETE", "/api/v1/cases/abc") is None
+
+
+def _otel_trace_id(header):
+    """What OpenTelemetry's own propagator makes of a traceparent header (the reference)."""
+    from opentelemetry.trace import get_current_span
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    context = get_current_span(TraceContextTextMapPropagator().extract({"traceparent": header})).get_span_context()
+    return context.trace_id if context.is_valid else None
+
+
+_VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_a_traceparent_is_read_as_opentelemetry_reads_it():
+    from services.backbone import tracing
+
+    cases = [None, "", _VALID, " " + _VALID + "\t", _VALID + "\n", _VALID.upper(), _VALID + "-extra",
+             "01" + _VALID[2:] + "-extra", "ff" + _VALID[2:], "00-" + "0" * 32 + _VALID[35:],
+             _VALID[:36] + "0" * 16 + "-01", _VALID[:-1], "00-xyz", _VALID + " " * 600, "—" * 10, _VALID + "-"]
+    for header in cases:
+        assert tracing.parent_trace_id(header) == (_otel_trace_id(header) if header else None), header
+    child = tracing.child_of(_VALID)
+    assert child.startswith(_VALID[:36]) and child.endswith("-01") and child != _VALID
+    assert _otel_trace_id(child) == int(_VALID[3:35], 16)
+    fresh = tracing.child_of("garbage")
+    assert _otel_trace_id(fresh) is not None and fresh[3:35] != _VALID[3:35]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=80), st.builds(
+    lambda v, t, s, f, rest: f"{v}-{t}-{s}-{f}{rest}",
+    st.sampled_from(["00", "01", "fe", "ff", "0g"]), st.text("0123456789abcdef", min_size=31, max_size=33),
+    st.text("0123456789abcdef", min_size=15, max_size=17), st.sampled_from(["01", "00", "zz"]),
+    st.sampled_from(["", "-x", " ", "\n", "-"]))))
+def test_any_traceparent_gets_the_same_answer_as_from_opentelemetry(header):
+    from services.backbone import tracing
+
+    assert tracing.parent_trace_id(header) == (_otel_trace_id(header) if header else None)
