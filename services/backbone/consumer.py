@@ -331,8 +331,12 @@ class EventProcessor:
         items, dead = self._decode(records)
         await self.process_decoded(items, dead)
 
-    async def process_decoded(self, items: list[_Item], dead: list[Record]) -> None:
-        """``process`` for records already decoded (``decode_one``) and the dead letters among them."""
+    async def process_decoded(self, items: list[_Item], dead: list[Record], *, quiet: bool = False) -> None:
+        """``process`` for records already decoded (``decode_one``) and the dead letters among them.
+
+        ``quiet``: the events were applied before, by the live consumer, and what they published then is on the
+        topics already (a rebuild replaying them): their state is written again, nothing is published again —
+        neither the events the handlers publish nor dead letters."""
         if not items and not dead:
             return  # nothing this service handles: no transaction at all
         started = datetime.now(UTC)
@@ -348,18 +352,18 @@ class EventProcessor:
             ),
         ):
             with attempt:
-                await self._commit(items, dead)
+                await self._commit(items, dead, publish=not quiet)
         metrics.BATCH_SECONDS.labels(self.service).observe((datetime.now(UTC) - started).total_seconds())
         for topic in {r.topic for r in dead}:
             metrics.DEAD_LETTERS.labels(self.service, topic).inc(sum(1 for r in dead if r.topic == topic))
         if self.on_committed is not None:
             self.on_committed()
 
-    async def _commit(self, items: list[_Item], dead: list[Record]) -> None:
+    async def _commit(self, items: list[_Item], dead: list[Record], *, publish: bool = True) -> None:
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    await self._apply(conn, items, dead, careful=False)
+                    await self._apply(conn, items, dead, careful=False, publish=publish)
                 return
             except _BatchFailed:
                 pass  # isolate what failed: redo the batch with a savepoint per event
@@ -368,13 +372,13 @@ class EventProcessor:
                     raise
                 log.warning("batch failed outside a handler; isolating its events", exc_info=True)
             async with conn.transaction():
-                await self._apply(conn, items, dead, careful=True)
+                await self._apply(conn, items, dead, careful=True, publish=publish)
 
     async def _apply(self, conn: asyncpg.Connection, items: list[_Item], dead: list[Record], *,
-                     careful: bool) -> None:
+                     careful: bool, publish: bool = True) -> None:
         """Every event of the batch in one transaction. Careful: each event in its own savepoint with its inbox
         row and its published records, so that whatever one event makes fail (a handler, its data in a
-        statement) rolls back that event alone and dead-letters it."""
+        statement) rolls back that event alone and dead-letters it. Not ``publish``: see ``process_decoded``."""
         ids = [i.event.id for i in items]
         seen = {r["event_id"] for r in await conn.fetch(PROCESSED, ids)} if ids else set()
         ctx = self.context(conn)
@@ -398,7 +402,7 @@ class EventProcessor:
                     raise _BatchFailed from exc
                 done.append(item)
                 continue
-            outcome = await self._run_isolated(ctx, handler, item, commit=True)
+            outcome = await self._run_isolated(ctx, handler, item, commit=True, publish=publish)
             if outcome is None:
                 metrics.EVENTS_CONSUMED.labels(self.service, item.inbound.topic, "processed").inc()
             elif isinstance(outcome, NotYetKnown):
@@ -413,10 +417,15 @@ class EventProcessor:
                     raise
                 raise _BatchFailed from exc  # one event's row is bad: isolate them, each with its own writes
             await self._record(conn, done)
-            await enqueue(conn, ctx.records, service=self.service)
+            if publish:
+                await enqueue(conn, ctx.records, service=self.service)
         if parked:
             await self._park(conn, parked)
-        await enqueue(conn, dlq, service=self.service)
+        if publish:
+            await enqueue(conn, dlq, service=self.service)
+        elif len(dlq) > len(dead):
+            log.warning("events the live consumer applied failed again in the replay; not dead-lettered again",
+                        extra={"count": len(dlq) - len(dead)})
         for item in done:
             metrics.EVENTS_CONSUMED.labels(self.service, item.inbound.topic, "processed").inc()
 
@@ -430,11 +439,11 @@ class EventProcessor:
         log.info("events parked", extra={"count": len(parked), "reasons": [r for _, r in parked][:5]})
 
     async def _run_isolated(self, ctx: HandlerContext, handler: Handler, item: _Item, *,
-                            commit: bool = False) -> NotYetKnown | str | None:
+                            commit: bool = False, publish: bool = True) -> NotYetKnown | str | None:
         """Run one handler in a savepoint. None: applied; NotYetKnown: park; str: dead-letter reason.
 
-        ``commit``: the event's inbox row and the records it published are written inside the same savepoint
-        (so a statement failing on this event's data rolls back this event only)."""
+        ``commit``: the event's inbox row and the records it published (unless not ``publish``) are written
+        inside the same savepoint (so a statement failing on this event's data rolls back this event only)."""
         mark = len(ctx.records)
         ctx.forget_batch()  # in isolation, nothing an earlier event did can be taken for granted
         try:
@@ -443,7 +452,8 @@ class EventProcessor:
                 await ctx.flush_deferred()  # this event's own writes, inside its savepoint
                 if commit:
                     await self._record(ctx.conn, [item])
-                    await enqueue(ctx.conn, ctx.records[mark:], service=self.service)
+                    if publish:
+                        await enqueue(ctx.conn, ctx.records[mark:], service=self.service)
             if commit:
                 del ctx.records[mark:]  # written
             return None

@@ -169,10 +169,18 @@ def _identifier(name: str) -> str:
 
 
 @asynccontextmanager
-async def snapshot(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def snapshot(db: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
     """One connection in a read-only REPEATABLE READ transaction. Reads that must agree with each other (a case's
-    row, its clocks, its log) see one committed state, never the halves of a write that commits between them."""
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+    row, its clocks, its log) see one committed state, never the halves of a write that commits between them.
+    A connection already in a transaction (a use case reading back what it wrote) is used as it is."""
+    if not isinstance(db, asyncpg.Pool):
+        if db.is_in_transaction():
+            yield db
+            return
+        async with db.transaction(isolation="repeatable_read", readonly=True):
+            yield db
+        return
+    async with db.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         yield conn
 
 

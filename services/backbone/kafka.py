@@ -236,6 +236,28 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> li
     return tps
 
 
+async def committed_positions(bootstrap: str, group: str, topics: Iterable[str]) -> dict[tuple[str, int], int] | None:
+    """Where consumer group ``group`` has committed on ``topics``, per (topic, partition): the records before each
+    position are the ones it applied. Empty when the group never committed; None when the broker could not say.
+    Read as the group's own consumers read it (OffsetFetch through a consumer that joins nothing)."""
+    consumer = AIOKafkaConsumer(**connection(), bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False, request_timeout_ms=10_000)
+    try:
+        await consumer.start()
+        positions = {}
+        for tp in await partitions_of(consumer, topics):
+            offset = await consumer.committed(tp)
+            if offset is not None and offset >= 0:
+                positions[(tp.topic, tp.partition)] = offset
+        return positions
+    except (TimeoutError, KafkaError, OSError) as exc:
+        log.warning("committed offsets not read", extra={"group": group, "error": repr(exc)})
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+
+
 async def read_all(bootstrap: str, topic: str, *, idle_ms: int = 400) -> list:
     """Every record of a topic from the beginning, without a consumer group.
 

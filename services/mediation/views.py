@@ -39,7 +39,7 @@ def summary(row: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
     }
 
 
-async def case_detail(pool: asyncpg.Pool, case_id: str, *, now: datetime,
+async def case_detail(pool: asyncpg.Pool | asyncpg.Connection, case_id: str, *, now: datetime,
                       hierarchy: Hierarchy | None = None) -> dict[str, Any]:
     """The case's file: its summary, facts, agreement, clocks, sessions, the court's confirmation and its log."""
     async with snapshot(pool) as db:  # the row, its line, clocks, sessions and log as of one commit

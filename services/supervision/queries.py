@@ -71,7 +71,7 @@ async def find_cases(pool: asyncpg.Pool, *, ref: str | None, status: str | None,
                                        limit=limit)
 
 
-async def case_detail(pool: asyncpg.Pool, case_id: str, hierarchy: Hierarchy) -> dict[str, Any]:
+async def case_detail(pool: asyncpg.Pool | asyncpg.Connection, case_id: str, hierarchy: Hierarchy) -> dict[str, Any]:
     """A case's whole view: the case, its references, clocks, timeline (with its partner's events) and alerts."""
     async with snapshot(pool) as db:
         case = found(await repository.case_by_id(db, case_id), NOT_FOUND.format(case_id))

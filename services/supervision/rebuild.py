@@ -6,6 +6,12 @@ events in batches through the same handlers and the same partner signature check
 empty database (or, resuming, into what an interrupted rebuild left). Progress — records read of the estimated
 total, rate, time left — is logged every few seconds. On Apache Kafka this needs the topics' retention to cover
 the period; the local broker keeps everything it has seen since it started.
+
+Nothing is announced twice. The events the live consumer had applied (before its group's committed positions,
+and not parked) published their consequences then — alerts raised, resolved, escalated — so they are applied
+quietly: state only. The others (written while supervision was stopped, or parked) publish as the live consumer
+would have; when it starts again its inbox passes over them. The outbox is left as it is: what the service had
+not yet published goes out, and what it had published stays for the broker-restart recovery.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from events.envelope import EventRejected
-from services.backbone import calendar_store, replay
+from services.backbone import calendar_store, kafka, replay
 from services.backbone.consumer import EventProcessor, Inbound
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
 from services.security import partners
@@ -50,16 +56,41 @@ def decoded_in_time(processor: EventProcessor) -> Callable[[Inbound], tuple[obje
     return key
 
 
+LIVE_GROUP = f"laborcase.{SPEC.name}"
+#: the events waiting in the live service for a case it did not know yet: applied by nobody so far
+PARKED_IDS = "SELECT event_id FROM parked"
+
+
+class Applied:
+    """Which records the live consumer had applied (and published the consequences of) when the rebuild began."""
+
+    def __init__(self, positions: dict[tuple[str, int], int], parked: set[Any]):
+        self.positions, self.parked = positions, parked
+
+    def __call__(self, item: Any) -> bool:
+        inbound = item.inbound
+        return inbound.offset < self.positions.get((inbound.topic, inbound.partition), 0) and \
+            item.event.id not in self.parked
+
+
 async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 250, resume: bool = False,
                   report_every: float = 5.0, on_progress: Callable[[str], None] | None = None,
-                  topics: Sequence[str] | None = None) -> replay.Progress:
+                  topics: Sequence[str] | None = None, applied_by: str | None = None) -> replay.Progress:
     """Replay every consumed topic (or ``topics``: a copy of them) into ``dsn``; ``resume`` keeps what an
     interrupted rebuild applied (the inbox passes over the events already in it) instead of starting from an
     empty projection. While one batch is written, the next is read and decoded. Memory: ``buffer`` records per
-    partition waiting to be merged, two batches of ``batch`` events."""
+    partition waiting to be merged, two batches of ``batch`` events.
+
+    ``applied_by``: the consumer group whose committed positions say which events were applied and published
+    before (applied quietly, see the module's note); by default the live group when the real topics are
+    replayed, none for a copy. When the broker cannot say, everything publishes (a repeat, never a loss)."""
+    group = applied_by if applied_by is not None else (LIVE_GROUP if topics is None else None)
+    replayed = list(topics or SPEC.consumes)
+    positions = await kafka.committed_positions(bootstrap, group, replayed) if group else {}
     pool = await create_pool(dsn, size=2)
     try:
         await migrate(pool, [("backbone", BACKBONE_MIGRATIONS), ("supervision", SPEC.migrations)])  # type: ignore[list-item]
+        applied = Applied(positions or {}, {r["event_id"] for r in await pool.fetch(PARKED_IDS)})
         if not resume:
             await repository.empty_projection(pool)
         await calendar_store.seed(pool)
@@ -67,16 +98,19 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
                                    authenticate=partners.authenticate_record)
         progress = replay.Progress()
         pending: list[Any] = []
+        quiet = True  # what ``pending`` holds: events applied before (quiet) or not
         writing: asyncio.Task[None] | None = None
         reported = time.monotonic()
-        async for item in replay.merged(bootstrap, list(topics or SPEC.consumes), decoded_in_time(processor),
+        async for item in replay.merged(bootstrap, replayed, decoded_in_time(processor),
                                         buffer=buffer, progress=progress):
-            pending.append(item)
-            if len(pending) >= batch:
+            before = applied(item)
+            if pending and (len(pending) >= batch or before != quiet):  # a batch is all quiet or all not
                 if writing is not None:
                     await writing
-                writing = asyncio.ensure_future(processor.process_decoded(pending, []))
+                writing = asyncio.ensure_future(processor.process_decoded(pending, [], quiet=quiet))
                 pending = []
+            quiet = before
+            pending.append(item)
             if time.monotonic() - reported >= report_every:
                 reported = time.monotonic()
                 log.info("rebuilding the projection", extra={"progress": progress.describe()})
@@ -85,7 +119,7 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
         if writing is not None:
             await writing
         if pending:
-            await processor.process_decoded(pending, [])
+            await processor.process_decoded(pending, [], quiet=quiet)
         progress.finished = time.monotonic()
         log.info("projection rebuilt", extra={"events": progress.yielded, "progress": progress.describe()})
         return progress

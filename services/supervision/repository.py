@@ -478,8 +478,10 @@ async def stats_cases(db: Db, scope: Sequence[Any], limit: int) -> list[asyncpg.
 # --- rebuild -------------------------------------------------------------------------------------------------
 
 #: Everything the projection holds (its own tables and the backbone's bookkeeping of it), emptied for a rebuild.
+#: what a rebuild empties: everything the consumed events make. Not the outbox (what the service has yet to
+#: publish, and what it keeps to publish again after a broker restart), nor the worker's door (codes, ratings).
 PROJECTION = ("cases", "case_refs", "timeline", "partner_events", "case_deadlines", "alerts", "inbox", "deadlines",
-              "outbox", "parked", "case_log")
+              "parked", "case_log")
 EMPTY_PROJECTION = f"TRUNCATE {', '.join(PROJECTION)} RESTART IDENTITY"
 
 

@@ -4,15 +4,20 @@ hierarchy one working day at a time, and the projection can be rebuilt from the 
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import date, timedelta
 
 import asyncpg
 import pytest
 import pytest_asyncio
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from events.catalog import TOPICS
+from services.backbone import kafka
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
+from services.stack import replay_bench
 from services.supervision.rebuild import rebuild
 from services.supervision.service import SPEC as SUPERVISION
 from tests import clock
@@ -156,3 +161,45 @@ async def test_projection_rebuilt_from_the_topics_equals_the_live_one(stack, kaf
     live_alerts = [a for a in live["alerts"] if a["case_id"] in ids]
     assert [a for a in rebuilt["alerts"] if a["case_id"] in ids and a["kind"] != "calendar"] == \
         [a for a in live_alerts if a["kind"] != "calendar"]
+
+
+async def test_a_rebuild_announces_again_nothing_the_live_service_had_announced(stack, kafka_bootstrap, embedded_pg,
+                                                                              make_db):
+    """Events the live consumer had applied (before its group's committed positions) published their alerts then:
+    replayed, they write the same state and publish nothing; events it had not applied publish as it would have.
+    The outbox (what was not yet published, what is kept for a broker restart) survives the rebuild."""
+    log = await replay_bench.capture(kafka_bootstrap)
+    copies = await replay_bench.fill(kafka_bootstrap, log, len(log), f"t{uuid.uuid4().hex[:8]}")  # one copy
+    applied_all, never = f"t-applied-{uuid.uuid4().hex[:8]}", f"t-never-{uuid.uuid4().hex[:8]}"
+    consumer = AIOKafkaConsumer(**kafka.connection(), bootstrap_servers=kafka_bootstrap, group_id=applied_all,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in copies for p in range(TOPICS[t.rsplit(".", 1)[0]].partitions)]
+        consumer.assign(tps)
+        await consumer.commit({tp: 10**9 for tp in tps})  # the whole copy applied by this group
+    finally:
+        await consumer.stop()
+    assert len(await kafka.committed_positions(kafka_bootstrap, applied_all, copies)) == len(tps)
+    assert await kafka.committed_positions(kafka_bootstrap, never, copies) == {}
+
+    async def rebuilt(applied_by: str) -> tuple[list, list, list]:
+        dsn = await make_db(embedded_pg.admin_dsn())
+        await rebuild(kafka_bootstrap, dsn, applied_by=never)  # a database in use, with an outbox
+        conn = await asyncpg.connect(dsn)
+        try:
+            kept = await conn.fetchval("SELECT count(*) FROM outbox")
+            await rebuild(kafka_bootstrap, dsn, topics=copies, applied_by=applied_by)
+            types = [r["event_type"] for r in await conn.fetch("SELECT event_type FROM outbox ORDER BY id")]
+            alerts = [tuple(r) for r in await conn.fetch(
+                "SELECT case_id, deadline_id, kind, state, level FROM alerts ORDER BY case_id, deadline_id, kind")]
+            return types[:kept], types[kept:], alerts
+        finally:
+            await conn.close()
+
+    kept_quiet, quiet, alerts_quiet = await rebuilt(applied_all)
+    kept_loud, loud, alerts_loud = await rebuilt(never)
+    assert kept_quiet and kept_quiet == kept_loud  # the outbox the first rebuild filled is still there
+    assert quiet == []
+    assert "supervision.alert_raised" in loud
+    assert alerts_quiet == alerts_loud and any(a[2] == "overdue" for a in alerts_quiet)
