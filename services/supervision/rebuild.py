@@ -11,7 +11,9 @@ Nothing is announced twice. The events the live consumer had applied (before its
 and not parked) published their consequences then — alerts raised, resolved, escalated — so they are applied
 quietly: state only. The others (written while supervision was stopped, or parked) publish as the live consumer
 would have; when it starts again its inbox passes over them. The outbox is left as it is: what the service had
-not yet published goes out, and what it had published stays for the broker-restart recovery.
+not yet published goes out, and what it had published stays for the broker-restart recovery. What supervisors did
+on the board, and how far the escalation clocks had taken each alert, is kept aside and put back
+(services/supervision/carry.py).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from services.backbone import calendar_store, kafka, replay
 from services.backbone.consumer import EventProcessor, Inbound
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
 from services.security import partners
-from services.supervision import repository
+from services.supervision import carry, repository
 from services.supervision.service import SPEC
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,9 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
         await migrate(pool, [("backbone", BACKBONE_MIGRATIONS), ("supervision", SPEC.migrations)])  # type: ignore[list-item]
         applied = Applied(positions or {}, {r["event_id"] for r in await pool.fetch(PARKED_IDS)})
         if not resume:
-            await repository.empty_projection(pool)
+            async with pool.acquire() as conn, conn.transaction():
+                await carry.keep(conn)  # the supervisors' own work on the board, put back at the end
+                await repository.empty_projection(conn)
         await calendar_store.seed(pool)
         processor = EventProcessor(pool, SPEC.name, SPEC.topic, SPEC.handlers, calendar=await calendar_store.load(pool),
                                    authenticate=partners.authenticate_record)
@@ -120,8 +124,10 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
             await writing
         if pending:
             await processor.process_decoded(pending, [], quiet=quiet)
+        restored = await carry.restore(pool, processor)
         progress.finished = time.monotonic()
-        log.info("projection rebuilt", extra={"events": progress.yielded, "progress": progress.describe()})
+        log.info("projection rebuilt", extra={"events": progress.yielded, "progress": progress.describe(),
+                                              "alerts_restored": restored})
         return progress
     finally:
         await pool.close()

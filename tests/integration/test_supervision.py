@@ -13,12 +13,16 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.catalog import TOPICS
-from services.backbone import kafka
+from services.backbone import calendar_store, kafka
+from services.backbone.consumer import EventProcessor
+from services.backbone.db import create_pool
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
 from services.stack import replay_bench
+from services.supervision import alerts
 from services.supervision.rebuild import rebuild
+from services.supervision.service import HIERARCHY
 from services.supervision.service import SPEC as SUPERVISION
 from tests import clock
 from tests.conftest import wait_until
@@ -203,3 +207,53 @@ async def test_a_rebuild_announces_again_nothing_the_live_service_had_announced(
     assert quiet == []
     assert "supervision.alert_raised" in loud
     assert alerts_quiet == alerts_loud and any(a[2] == "overdue" for a in alerts_quiet)
+
+
+async def test_a_rebuild_keeps_what_supervisors_did_on_the_board(stack, kafka_bootstrap, embedded_pg, make_db):
+    """Acknowledgements, 报上级督办 and the escalation clocks are not in the topics: a rebuild over a board that
+    supervisors worked on puts them back on the alerts it raises again."""
+    intake, _, sup = stack
+    ids = [(await intake.post("/api/v1/cases", json=old_case(12, n))).json()["case_id"] for n in (31, 32)]
+
+    async def both_overdue():
+        shown = (await sup.get("/api/v1/alerts", params={"state": "overdue"})).json()["alerts"]
+        mine = {a["case_id"] for a in shown if a["case_id"] in ids}
+        return mine if mine == set(ids) else None
+
+    await wait_until(both_overdue, timeout=30, what="both cases overdue on the board")
+    dsn = await make_db(embedded_pg.admin_dsn())
+    await rebuild(kafka_bootstrap, dsn)  # a board no clock has run on yet: each alert open at its own unit
+    pool = await create_pool(dsn, size=2)
+    try:
+        processor = EventProcessor(pool, SUPERVISION.name, SUPERVISION.topic, SUPERVISION.handlers,
+                                   calendar=await calendar_store.load(pool))
+
+        async def alert_of(case_id: str) -> dict:
+            return dict(await pool.fetchrow(
+                "SELECT * FROM alerts WHERE case_id = $1 AND kind = 'overdue' AND state <> 'resolved'", case_id))
+
+        acked, escalated = [await alert_of(c) for c in ids]
+        async with pool.acquire() as conn, conn.transaction():
+            ctx = processor.context(conn)
+            await alerts.escalate_now(ctx, alert_id=acked["alert_id"], actor="市总督办室", note="报省总",
+                                      hierarchy=HIERARCHY)
+            await alerts.acknowledge(ctx, alert_id=acked["alert_id"], actor="省总督办室", note="已电话督促")
+            await alerts.escalate_now(ctx, alert_id=escalated["alert_id"], actor="市总督办室", note="报省总",
+                                      hierarchy=HIERARCHY)
+        before = {c: await alert_of(c) for c in ids}
+        clock_due = await pool.fetchval("SELECT due_at FROM deadlines WHERE kind = $1 AND state = 'open'",
+                                        f"escalate:{escalated['alert_id']}:1")
+        assert clock_due is not None and before[ids[0]]["state"] == "acknowledged" and before[ids[1]]["level"] == 1
+
+        await rebuild(kafka_bootstrap, dsn)  # again, over the board supervisors worked on
+        after = {c: await alert_of(c) for c in ids}
+        for c in ids:
+            for column in ("state", "level", "escalated_to", "acknowledged_by", "ack_note", "acknowledged_at"):
+                assert after[c][column] == before[c][column], (c, column)
+        running = {r["kind"]: r["due_at"] for r in await pool.fetch(
+            "SELECT kind, due_at FROM deadlines WHERE owner = 'supervision' AND kind LIKE 'escalate:%' "
+            "AND state IN ('open', 'paused') AND case_id = ANY($1)", ids)}
+        assert running == {f"escalate:{after[ids[1]]['alert_id']}:1": clock_due}  # the acknowledged one stopped
+        assert not await pool.fetchval("SELECT to_regclass('rebuild_kept_alerts') IS NOT NULL")
+    finally:
+        await pool.close()
