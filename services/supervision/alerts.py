@@ -62,19 +62,34 @@ async def resolve(ctx: HandlerContext, *, deadline_id: str, at: datetime,
     return [a.alert_id for a in resolved]
 
 
+#: supervision's own clocks that escalate alerts: ``escalate:<alert id>:<level>``
+ESCALATION_PREFIX = "escalate:"
+
+
+def escalation_kind(alert_id: int, level: int | str) -> str:
+    """The kind of the clock that escalates an alert from ``level`` (supervision's own deadlines)."""
+    return f"{ESCALATION_PREFIX}{alert_id}:{level}"
+
+
+async def escalation_clock(store: DeadlineStore, *, case_id: str, alert_id: int, level: int | str,
+                           started_at: datetime, due_at: datetime, org_unit: str | None) -> None:
+    """Start the clock that sends the alert from ``level`` to the parent unit when it runs out."""
+    await store.start(case_id=case_id, kind=escalation_kind(alert_id, level), started_at=started_at, due_at=due_at,
+                      org_unit=org_unit, attributes={"alert_id": alert_id}, reason="超期一个工作日仍未办结则升级督办")
+
+
 async def start_escalation(store: DeadlineStore, alert: Alert, *, breach_at: datetime, calendar: WorkCalendar,
                            hierarchy: Hierarchy) -> None:
     """If the case is still open one working day later, the alert goes to the parent unit."""
     if alert.escalated_to is None or hierarchy.parent(alert.escalated_to) is None:
         return
-    due_at = next_escalation(breach_at, calendar)
-    await store.start(case_id=alert.case_id, kind=f"escalate:{alert.alert_id}:{alert.level}", started_at=breach_at,
-                      due_at=due_at, org_unit=alert.escalated_to,
-                      attributes={"alert_id": alert.alert_id}, reason="超期一个工作日仍未办结则升级督办")
+    await escalation_clock(store, case_id=alert.case_id, alert_id=alert.alert_id, level=alert.level,
+                           started_at=breach_at, due_at=next_escalation(breach_at, calendar),
+                           org_unit=alert.escalated_to)
 
 
 async def stop_escalation(store: DeadlineStore, alert: Alert, *, at: datetime, reason: str) -> None:
-    await store.cancel(case_id=alert.case_id, kind=f"escalate:{alert.alert_id}:{alert.level}", at=at,
+    await store.cancel(case_id=alert.case_id, kind=escalation_kind(alert.alert_id, alert.level), at=at,
                        actor=None, reason=reason)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.backbone.consumer import EventProcessor
+from services.supervision.alerts import escalation_clock, escalation_kind
 
 #: the board's human and clock-made state of every deadline alert that has any
 KEEP_ALERTS = (
@@ -63,13 +64,12 @@ async def restore(pool: asyncpg.Pool, processor: EventProcessor) -> int:
                                p["ack_note"], p["acknowledged_at"], p["state"])
             if p["new_state"] == "resolved" or p["case_id"] is None:
                 continue
-            for timer in await conn.fetch(REPLAYED_TIMERS, p["case_id"], f"escalate:{p['new_id']}:%"):
+            for timer in await conn.fetch(REPLAYED_TIMERS, p["case_id"], escalation_kind(p["new_id"], "%")):
                 await store.cancel(case_id=p["case_id"], kind=timer["kind"], at=ctx.now, actor=None,
                                    reason="重建：沿用重建前的督办升级进度")
             for kept in await conn.fetch(KEPT_TIMERS, p["alert_id"]):
-                level = kept["kind"].rsplit(":", 1)[-1]
-                await store.start(case_id=kept["case_id"], kind=f"escalate:{p['new_id']}:{level}",
-                                  started_at=kept["started_at"], due_at=kept["due_at"], org_unit=kept["org_unit"],
-                                  attributes={"alert_id": p["new_id"]}, reason="超期一个工作日仍未办结则升级督办")
+                await escalation_clock(store, case_id=kept["case_id"], alert_id=p["new_id"],
+                                       level=kept["kind"].rsplit(":", 1)[-1], started_at=kept["started_at"],
+                                       due_at=kept["due_at"], org_unit=kept["org_unit"])
         await conn.execute(FORGET)
         return len(pairs)

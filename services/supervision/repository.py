@@ -477,9 +477,9 @@ async def stats_cases(db: Db, scope: Sequence[Any], limit: int) -> list[asyncpg.
 
 # --- rebuild -------------------------------------------------------------------------------------------------
 
-#: Everything the projection holds (its own tables and the backbone's bookkeeping of it), emptied for a rebuild.
-#: what a rebuild empties: everything the consumed events make. Not the outbox (what the service has yet to
-#: publish, and what it keeps to publish again after a broker restart), nor the worker's door (codes, ratings).
+#: What a rebuild empties: everything the consumed events make (the projection's tables and the backbone's
+#: bookkeeping of it). Not the outbox (what the service has yet to publish, and what it keeps to publish again
+#: after a broker restart), nor the worker's door (codes, ratings).
 PROJECTION = ("cases", "case_refs", "timeline", "partner_events", "case_deadlines", "alerts", "inbox", "deadlines",
               "parked", "case_log")
 EMPTY_PROJECTION = f"TRUNCATE {', '.join(PROJECTION)} RESTART IDENTITY"

@@ -23,7 +23,7 @@ async def _board_loop(runtime: Runtime, stopping: asyncio.Event) -> None:
 
 async def _on_deadline(ctx: HandlerContext, deadline: Deadline, signal: str) -> None:
     """An escalation clock ran out: the case is still overdue one working day later → the parent unit."""
-    if signal == "breached" and deadline.kind.startswith("escalate:"):
+    if signal == "breached" and deadline.kind.startswith(alerts.ESCALATION_PREFIX):
         await alerts.escalate(ctx, alert_id=int(deadline.attributes["alert_id"]), at=deadline.due_at,
                               hierarchy=HIERARCHY)
 
