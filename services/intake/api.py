@@ -24,7 +24,7 @@ from services.calendar.model import shanghai_iso
 from services.calendar.seed import parse_year_file, year_to_json
 from services.intake import desk as desk_views
 from services.intake import documents as intake_documents
-from services.intake import ingress, query_codes, tiering
+from services.intake import ingress, query_codes, registration_keys, tiering
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig
 from services.intake.deps import ConfigDep, ReadableCase, RuntimeDep, WritableCase
@@ -32,6 +32,7 @@ from services.intake.dispatch import decline
 from services.intake.domain.duplicates import DuplicateChoice
 from services.intake.models import IntakeCase
 from services.intake.registration import Submission, preview, register
+from services.intake.registration_keys import RegistrationKey
 from services.printing.panel import UPLOADERS, documents_for
 from services.security import partners
 from services.security.accounts import accounts
@@ -127,6 +128,7 @@ class CaseAccepted(BaseModel):
     route: str | None
     linked: bool
     warnings: list[dict[str, Any]]
+    replayed: bool = Field(default=False, description="the answer of an earlier request with the same Idempotency-Key")
 
 
 ACTOR = Field(default=None, max_length=100, description="ignored when logged in: the log records who is logged in")
@@ -150,9 +152,13 @@ router = APIRouter()
 @router.post("/api/v1/cases", status_code=201, response_model=CaseAccepted,
              responses={200: {"description": "linked to an open case of the same worker and employer"}})
 async def create_case(request: Request, body: CaseIn, runtime: RuntimeDep, config: ConfigDep) -> JSONResponse:
+    """受理登记. With an ``Idempotency-Key`` header (any token of 8–200 visible characters, new for each
+    submission), sending the same body again answers the case the first request registered or joined
+    (``replayed: true``, the same status code, no query code: it was shown the first time and sent by SMS)."""
     sub = _submission(request, body, config)
-    outcome = await usecase.run(runtime, lambda ctx: register(
-        ctx, sub, config=config, visible=lambda held: visible(request, "read", held, hierarchy=config.hierarchy)))
+    key = RegistrationKey.sent(request.headers, principal(request).subject, body.model_dump_json().encode())
+    outcome = await usecase.run(runtime, lambda ctx: registration_keys.once(ctx, key, lambda: register(
+        ctx, sub, config=config, visible=lambda held: visible(request, "read", held, hierarchy=config.hierarchy))))
     request.state.audit_case = outcome.case_id
     return JSONResponse(outcome.as_json(config.hierarchy), status_code=200 if outcome.linked else 201)
 

@@ -43,6 +43,8 @@ class Outcome:
     warnings: list[ValidationWarning] = field(default_factory=list)
     #: the worker's query code (查询码), issued with this submission: shown once, to whoever registered it
     query_code: str | None = None
+    #: the answer of an earlier request with the same Idempotency-Key: nothing was registered this time
+    replayed: bool = False
 
     @classmethod
     def of(cls, case: IntakeCase, *, linked: bool = False) -> Outcome:
@@ -54,7 +56,7 @@ class Outcome:
         return {"case_id": self.case_id, "status": self.status, "tier": self.tier, "due_at": shanghai_iso(self.due_at),
                 "provisional": self.provisional, "org_unit": self.org_unit,
                 "org_unit_name": unit.name if unit else None, "route": self.route, "linked": self.linked,
-                "warnings": [w.model_dump() for w in self.warnings],
+                "warnings": [w.model_dump() for w in self.warnings], "replayed": self.replayed,
                 **({"query_code": shown(self.query_code)} if self.query_code else {})}
 
 

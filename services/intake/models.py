@@ -117,6 +117,20 @@ class Attachment(IntakeModel, table=True):
     content: bytes | None = Field(default=None, sa_type=LargeBinary)
 
 
+class RegistrationKey(IntakeModel, table=True):
+    """A registration's Idempotency-Key: the same key from the same caller answers the case it registered."""
+
+    __tablename__ = "registration_keys"
+    __table_args__ = (Index("registration_keys_created", "created_at"),)
+
+    caller: str = Field(sa_type=Text, primary_key=True)
+    key: str = Field(sa_type=Text, primary_key=True)
+    fingerprint: str = Field(sa_type=Text)
+    case_id: str | None = Field(default=None, sa_type=Text)
+    linked: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
 class QueryCode(IntakeModel, table=True):
     """A worker's query code (查询码), as its salted hash only; revoked when staff issue a new one."""
 

@@ -26,10 +26,11 @@ from services.backbone.errors import FieldError, Invalid
 from services.backbone.http import Problem, StrictModel
 from services.calendar.model import shanghai_iso
 from services.evidence.checks import KINDS
-from services.intake import attachments, query_codes
+from services.intake import attachments, query_codes, registration_keys
 from services.intake import desk as desk_views
 from services.intake.deps import ConfigDep, RuntimeDep
 from services.intake.registration import Submission, register
+from services.intake.registration_keys import RegistrationKey
 from services.security import public_door
 from services.web.pages import Pages
 
@@ -37,6 +38,8 @@ router = APIRouter()
 pages = Pages(Path(__file__).parent / "templates")
 #: who acts in the case log for what the worker does at the door
 WORKER = "职工本人（网上）"
+#: whose Idempotency-Keys the public door's are (the page makes a random one per application)
+PUBLIC_CALLER = "public"
 #: the checksum warnings a clerk may override, as the worker reads them (they cannot override)
 EXPLAINED = {
     "id_checksum": "身份证号码的最后一位（校验位）与前17位对不上，通常是某一位输错了。请对照身份证逐位核对；"
@@ -61,8 +64,10 @@ class Application(StrictModel):
 
 class ApplicationAccepted(StrictModel):
     case_id: str
-    query_code: str = Field(description="shown once; also sent by SMS")
+    query_code: str | None = Field(description="shown once; also sent by SMS (absent on a replayed answer)")
     due_at: str
+    replayed: bool = Field(default=False, description="the answer of an earlier request with the same "
+                                                      "Idempotency-Key: nothing new was registered")
 
 
 @router.post("/api/v1/public/applications", status_code=201, response_model=ApplicationAccepted,
@@ -78,14 +83,15 @@ async def apply(request: Request, body: Application, runtime: RuntimeDep, config
     sub = Submission(channel=Channel.online, received_at=runtime.clock.now(), region_code=body.region_code,
                      workers=body.workers, employer=body.employer, claims=body.claims, summary=body.summary.strip(),
                      actor=WORKER)
+    key = RegistrationKey.sent(request.headers, PUBLIC_CALLER, body.model_dump_json().encode())
     try:
-        outcome = await usecase.run(runtime, lambda ctx: register(ctx, sub, config=config, visible=lambda _: False))
+        outcome = await usecase.run(runtime, lambda ctx: registration_keys.once(
+            ctx, key, lambda: register(ctx, sub, config=config, visible=lambda _: False)))
     except Invalid as refused:
         raise _explained(refused) from None
-    public_door.mark(request, outcome.case_id, "write", "applied")
-    assert outcome.query_code is not None
-    return JSONResponse({"case_id": outcome.case_id, "query_code": outcome.as_json(config.hierarchy)["query_code"],
-                         "due_at": shanghai_iso(outcome.due_at)}, status_code=201)
+    public_door.mark(request, outcome.case_id, "write", "replayed" if outcome.replayed else "applied")
+    return JSONResponse({"case_id": outcome.case_id, "query_code": outcome.as_json(config.hierarchy).get("query_code"),
+                         "due_at": shanghai_iso(outcome.due_at), "replayed": outcome.replayed}, status_code=201)
 
 
 def _explained(refused: Invalid) -> Invalid:

@@ -81,6 +81,13 @@ INSERT_INGRESS = (
     "INSERT INTO ingress (event_id, event_type, key_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1"
 )
 PRUNE_INGRESS = "DELETE FROM ingress WHERE received_at < now() - make_interval(days => $1)"
+#: a registration's Idempotency-Key: claimed in the registering transaction (a second request with the same key
+#: waits on the first's row, then finds it), settled with the case it registered
+CLAIM_REGISTRATION_KEY = ("INSERT INTO registration_keys (caller, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) "
+                          "ON CONFLICT DO NOTHING RETURNING true")
+REGISTRATION_KEY = "SELECT fingerprint, case_id, linked FROM registration_keys WHERE caller = $1 AND key = $2"
+SETTLE_REGISTRATION_KEY = "UPDATE registration_keys SET case_id = $3, linked = $4 WHERE caller = $1 AND key = $2"
+PRUNE_REGISTRATION_KEYS = "DELETE FROM registration_keys WHERE created_at < now() - make_interval(days => $1)"
 #: attachments: what a case holds (counted under the case row's lock, so two uploads cannot both pass the limit)
 ATTACHMENT_COLUMNS = ("attachment_id, case_id, kind, filename, content_type, size_bytes, sha256, note, uploaded_by, "
                       "uploaded_by_name, uploaded_at, storage, object_key")
@@ -226,6 +233,26 @@ async def prune_ingress(conn: Executor, *, days: float) -> int:
     """Forget ingress event ids older than the retention (the replay cache; docs/domain/security.md)."""
     status = await conn.execute(PRUNE_INGRESS, int(days))
     return int(status.split()[-1])
+
+
+async def prune_registration_keys(conn: Executor, *, days: float) -> int:
+    status = await conn.execute(PRUNE_REGISTRATION_KEYS, int(days))
+    return int(status.split()[-1])
+
+
+async def claim_registration_key(conn: asyncpg.Connection, caller: str, key: str, fingerprint: str,
+                                 at: datetime) -> bool:
+    """True: this request is the key's first; False: an earlier one committed it (read it with ``registration_key``)."""
+    return bool(await conn.fetchval(CLAIM_REGISTRATION_KEY, caller, key, fingerprint, at))
+
+
+async def registration_key(conn: asyncpg.Connection, caller: str, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(REGISTRATION_KEY, caller, key)
+
+
+async def settle_registration_key(conn: asyncpg.Connection, caller: str, key: str, case_id: str,
+                                  linked: bool) -> None:
+    await conn.execute(SETTLE_REGISTRATION_KEY, caller, key, case_id, linked)
 
 
 async def case_storage(conn: Executor, case_id: str) -> tuple[int, int]:

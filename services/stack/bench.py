@@ -172,6 +172,9 @@ class Driver:
                                       event_hooks={"request": [self._route]})
         self.passwords = passwords
         self.headers: dict[str, dict[str, str]] = {}
+        #: case n's Idempotency-Key and body, sent again as they were when a registration is retried
+        self.registrations: dict[int, tuple[str, dict[str, Any]]] = {}
+        self.run = uuid.uuid4().hex[:12]
 
     async def _route(self, request: httpx.Request) -> None:
         owner = owner_of(request.method, request.url.path)
@@ -196,14 +199,19 @@ class Driver:
         self.mediators = {m: self.headers[user] for user, m in DEMO_MEDIATORS.items()}
 
     async def new_case(self, n: int, *, days_ago: float = 0) -> str:
-        body = {"channel": "hotline", "received_at": (datetime.now(UTC) - timedelta(days=days_ago)).replace(
+        """Register case ``n``; called again after a lost answer, it sends the same body under the same
+        Idempotency-Key and gets the same case back (nothing registered, linked or told twice)."""
+        if n not in self.registrations:
+            self.registrations[n] = (f"bench-{self.run}-{n}", {
+                "channel": "hotline", "received_at": (datetime.now(UTC) - timedelta(days=days_ago)).replace(
                     microsecond=0).isoformat(), "region_code": "630102", "summary": f"bench {n}",
                 "workers": [{"name": f"压测{n}", "id_number": make_id_number("630102", date(1990, 1, 1), n),
                              "phone": f"138{n:08d}"}],
                 "employer": {"name": f"压测公司{n}", "uscc": make_uscc("630102", 50_000_000 + n)},
-                "claims": [{"type": "wage_arrears", "amount_cny": 1000}]}
-        r = await self.http.post("/api/v1/cases", json=body, headers=self.headers["clerk"])
-        r.raise_for_status()  # a retry after a lost answer links to the case instead of duplicating it
+                "claims": [{"type": "wage_arrears", "amount_cny": 1000}]})
+        key, body = self.registrations[n]
+        r = await self.http.post("/api/v1/cases", json=body, headers={**self.headers["clerk"], "Idempotency-Key": key})
+        r.raise_for_status()
         return r.json()["case_id"]
 
     async def mediate(self, case_id: str) -> None:

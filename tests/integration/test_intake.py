@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import date, datetime, timedelta
@@ -401,3 +402,34 @@ async def test_provisional_deadline_is_recomputed_when_the_year_arrives(intake):
         assert await runtime.pool.fetchval("SELECT resolved_at IS NOT NULL FROM calendar_alerts WHERE year = 2026")
     finally:
         runtime.use_calendar(full)
+
+
+async def test_the_same_registration_sent_twice_at_once_is_registered_once(intake):
+    """A double click (or a retry racing the first request): one case, one query code, one answer replayed."""
+    body = case_body()
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    one, two = await asyncio.gather(*(intake.post("/api/v1/cases", json=body, headers=key) for _ in range(2)))
+    assert {one.status_code, two.status_code} == {201}
+    assert one.json()["case_id"] == two.json()["case_id"]
+    assert sorted([one.json()["replayed"], two.json()["replayed"]]) == [False, True]
+    pool = intake.runtime.pool  # type: ignore[attr-defined]
+    case_id = one.json()["case_id"]
+    assert await pool.fetchval("SELECT count(*) FROM query_codes WHERE case_id = $1", case_id) == 1
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE key = convert_to($1, 'UTF8') AND event_type = "
+                               "'intake.query_code_issued'", case_id) == 1
+
+    changed = await intake.post("/api/v1/cases", json=dict(body, summary="另一件事"), headers=key)
+    assert changed.status_code == 422 and changed.json()["errors"][0]["field"] == "Idempotency-Key"
+    bad = await intake.post("/api/v1/cases", json=body, headers={"Idempotency-Key": "short"})
+    assert bad.status_code == 422 and "Idempotency-Key" in bad.json()["detail"]
+
+
+async def test_an_online_application_resent_after_a_lost_answer_is_one_case(intake):
+    body = {k: v for k, v in case_body().items() if k in ("region_code", "workers", "employer", "claims", "summary")}
+    body["consent"] = True
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = await intake.post("/api/v1/public/applications", json=body, headers=key)
+    again = await intake.post("/api/v1/public/applications", json=body, headers=key)
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.json()["case_id"] == first.json()["case_id"] and again.json()["replayed"]
+    assert first.json()["query_code"] and again.json()["query_code"] is None

@@ -16,6 +16,7 @@ from services.intake.config import IntakeConfig
 from services.intake.dispatch import decline
 from services.intake.referrals import register_court_referral
 from services.intake.registration import Submission, case_closed, register
+from services.intake.registration_keys import RegistrationKey, once
 from services.intake.tiering import reclassify
 from tests.factories import court_referral, employer, worker
 from tests.usecases.conftest import world_fixture
@@ -173,3 +174,31 @@ async def test_a_case_that_does_not_exist_is_not_found(world):
     with pytest.raises(NotFound):
         await world.run(lambda ctx: decline(ctx, "LC00000000000000", org_unit="QH-XN-CD", reason="不存在", actor="王",
                                             config=CONFIG))
+
+
+async def test_a_registration_sent_again_under_its_key_registers_links_and_tells_nothing_more(world):
+    sub = submission(world)
+    key = RegistrationKey.of("clerk-xn", "4f1c2b7e-retry", b'{"the": "body"}')
+    first = await world.run(lambda ctx: once(ctx, key, lambda: register(ctx, sub, config=CONFIG)))
+    published = len(world.records())
+    again = await world.run(lambda ctx: once(ctx, key, lambda: register(ctx, sub, config=CONFIG)))
+    assert again.replayed and not first.replayed and again.case_id == first.case_id and not again.linked
+    assert again.query_code is None and first.query_code  # shown once: the worker has it by SMS
+    assert len(world.records()) == published  # no second 受理 SMS, no link, no second code
+    assert await world.conn.fetchval("SELECT count(*) FROM query_codes WHERE case_id = $1", first.case_id) == 1
+
+    changed = RegistrationKey.of("clerk-xn", "4f1c2b7e-retry", b'{"the": "other body"}')
+    with pytest.raises(Invalid) as reused:
+        await world.run(lambda ctx: once(ctx, changed, lambda: register(ctx, sub, config=CONFIG)))
+    assert reused.value.code == "idempotency-key-reused" and reused.value.errors[0].field == "Idempotency-Key"
+
+    other_caller = RegistrationKey.of("clerk-other", "4f1c2b7e-retry", b'{"the": "body"}')
+    linked = await world.run(lambda ctx: once(ctx, other_caller, lambda: register(ctx, sub, config=CONFIG)))
+    assert linked.linked and not linked.replayed and linked.case_id == first.case_id  # another login's key
+
+
+async def test_an_idempotency_key_must_be_a_token(world):
+    for bad in ("short", "有中文的键值有中文的键值", "with space inside", "x" * 201):
+        with pytest.raises(Invalid) as refused:
+            RegistrationKey.of("clerk", bad, b"{}")
+        assert refused.value.code == "invalid-idempotency-key"

@@ -14,9 +14,14 @@ window.consoleForms = (function () {
     try { data = await res.json(); } catch (e) { data = null; }
     return {ok: res.ok, status: res.status, data};
   }
-  function postJson(url, body, method) {
-    return send(url, {method: method || 'POST', headers: {'content-type': 'application/json', 'accept': 'application/json'},
+  function postJson(url, body, method, headers) {
+    return send(url, {method: method || 'POST',
+                      headers: {'content-type': 'application/json', 'accept': 'application/json', ...(headers || {})},
                       body: JSON.stringify(body)});
+  }
+  // a new Idempotency-Key: the same submission sent again (a lost answer, a second click) registers nothing twice
+  function onceKey() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
   }
   // the message of one field, in its .field-error under root; false when the page has no place for that field
   function fieldError(root, field, text) {
@@ -24,7 +29,7 @@ window.consoleForms = (function () {
     if (span) span.textContent = text || '';
     return !!span;
   }
-  return {send, postJson, fieldError};
+  return {send, postJson, fieldError, onceKey};
 })();
 function formBody(form) {
   const shape = form.dataset.shape;

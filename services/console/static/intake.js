@@ -191,8 +191,8 @@
 
   // --- talking to intake ---
   // POST JSON (static/forms.js); an answer that is not JSON reads as {}
-  async function send(url, payload) {
-    const answer = await window.consoleForms.postJson(url, payload);
+  async function send(url, payload, headers) {
+    const answer = await window.consoleForms.postJson(url, payload, 'POST', headers);
     return {ok: answer.ok, status: answer.status, data: answer.data || {}};
   }
   // an RFC 9457 problem: each field's reason next to it; what has no field, in the form's message
@@ -230,6 +230,7 @@
     list.append(dt, dd);
   }
   let offered = [];
+  let registrationKey = null;
   function stale() { if (!previewPanel.hidden) { previewPanel.hidden = true; } }
   function showPreview(p) {
     const list = document.getElementById('preview-facts');
@@ -313,7 +314,10 @@
     }
     const button = document.getElementById('confirm-button');
     button.disabled = true;
-    const answer = await send(form.dataset.action, payload);
+    // one key per registration: kept while this form is on the page, so a retry after a lost answer is the same
+    // registration; a changed form under it is refused and the clerk is told to look for the case first
+    registrationKey = registrationKey || window.consoleForms.onceKey();
+    const answer = await send(form.dataset.action, payload, {'Idempotency-Key': registrationKey});
     if (answer.ok) {
       const done = answer.data.linked ? 'linked' : 'registered';
       // the query code is shown once on the result page: in the fragment (never sent to a server, nor logged)

@@ -25,7 +25,7 @@
     for (const e of body.errors || []) placed = say(form, e.field, e.reason) || placed;
     general(form, body.detail || (placed ? '请按提示修改后再提交' : '提交未成功，请稍后重试'));
   }
-  const postJson = async (url, data) => read(await forms.postJson(url, data));
+  const postJson = async (url, data, headers) => read(await forms.postJson(url, data, 'POST', headers));
 
   // --- evidence (both pages): multipart with the case number and the query code -------------------------------
   const evidence = document.getElementById('evidence');
@@ -59,6 +59,7 @@
 
   // --- 网上申请 -------------------------------------------------------------------------------------------------
   const apply = document.getElementById('apply');
+  let applicationKey = null;
   if (apply) {
     const words = JSON.parse(document.getElementById('desk-words').textContent);
     const checks = window.identityChecks;
@@ -144,13 +145,15 @@
                     claims, summary: apply.elements.summary.value.trim(), consent};
       const button = document.getElementById('apply-button');
       button.disabled = true;
-      const {status, body: answer} = await postJson(apply.dataset.action, body);
+      applicationKey = applicationKey || forms.onceKey();  // a resend after a lost answer is the same application
+      const {status, body: answer} = await postJson(apply.dataset.action, body, {'Idempotency-Key': applicationKey});
       button.disabled = false;
       if (status !== 201) { problem(apply, answer); return; }
+      applicationKey = null;
       proof.case_id = answer.case_id;
       proof.query_code = answer.query_code;
       document.getElementById('applied-case').textContent = answer.case_id;
-      document.getElementById('applied-code').textContent = answer.query_code;
+      document.getElementById('applied-code').textContent = answer.query_code || '已通过短信发送到您填写的手机';
       document.getElementById('applied-due').textContent = when(answer.due_at);
       document.getElementById('to-progress').href = `/progress?case_id=${encodeURIComponent(answer.case_id)}`;
       apply.reset();
