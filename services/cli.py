@@ -202,13 +202,12 @@ def main(argv: list[str] | None = None) -> int:
                      pause_seconds=args.pause_seconds, cuts=args.cuts, cut_seconds=args.cut_seconds, rate=args.rate,
                      hostile_rounds=args.hostile)
     if args.command == "topics":
-        from events.catalog import TOPICS
         from services.backbone import kafka
 
         settings = Settings()
         bootstrap = settings.kafka_bootstrap_servers
         asyncio.run(kafka.wait_for_broker(bootstrap, timeout=120))
-        created = asyncio.run(kafka.ensure_topics(bootstrap, {t.name: t.partitions for t in TOPICS.values()},
+        created = asyncio.run(kafka.ensure_topics(bootstrap, kafka.catalog_topics(settings),
                                                   settings=settings))
         print(f"{len(created)} topic(s) created: {', '.join(created) or '-'}")
         return 0

@@ -117,14 +117,23 @@ async def supports_idempotence(bootstrap: str) -> bool:
     return True
 
 
-def topics_for(names: Iterable[str], *, with_dead_letters: Iterable[str] = ()) -> dict[str, int]:
-    """Partition counts for topics (catalogued ones as catalogued) and dead-letter topics."""
+def topics_for(names: Iterable[str], *, with_dead_letters: Iterable[str] = (),
+               settings: Settings | None = None) -> dict[str, int]:
+    """Partition counts for topics (catalogued ones as catalogued, at most ``LABORCASE_KAFKA_PARTITIONS``) and
+    dead-letter topics."""
+    cap = settings.kafka_partitions if settings is not None else None
     wanted: dict[str, int] = {}
     for name in names:
-        wanted[name] = TOPICS[name].partitions if name in TOPICS else DEFAULT_PARTITIONS
+        count = TOPICS[name].partitions if name in TOPICS else DEFAULT_PARTITIONS
+        wanted[name] = min(count, cap) if cap else count
     for name in with_dead_letters:
         wanted[dead_letter_topic(name)] = 1
     return wanted
+
+
+def catalog_topics(settings: Settings | None = None) -> dict[str, int]:
+    """Every catalogued topic and the partitions it is created with."""
+    return topics_for(TOPICS, settings=settings)
 
 
 @dataclass(frozen=True)

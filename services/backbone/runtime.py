@@ -424,7 +424,7 @@ class Runtime:
 
     async def ensure_topics(self) -> list[str]:
         topics = kafka.topics_for([self.spec.topic, *self.spec.consumes, MARKER_TOPIC],
-                                  with_dead_letters=self.spec.consumes)
+                                  with_dead_letters=self.spec.consumes, settings=self.settings)
         return await kafka.ensure_topics(self.bootstrap, topics, settings=self.settings)
 
     async def check_broker_generation(self) -> bool:

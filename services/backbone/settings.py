@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     #: How long a fetch may wait for data. The local broker does not answer a waiting fetch when data
     #: arrives, so a long wait is pure latency there; on Apache Kafka it only bounds idle polling.
     kafka_fetch_max_wait_ms: int = 500
+    #: At most this many partitions per topic when topics are created (unset: the catalog's counts, for a
+    #: cluster's consumer instances to share). The local stack sets it low: one instance per service reads every
+    #: partition, and the local broker's CPU goes on answering each partition of each fetch (docs/domain/targets.md).
+    kafka_partitions: int | None = Field(default=None, ge=1)
 
     #: How services authenticate to the brokers (deploy/: SASL/SCRAM; ACLs give each principal only its topics).
     kafka_security_protocol: str = Field(default="PLAINTEXT", pattern="^(PLAINTEXT|SASL_PLAINTEXT|SASL_SSL|SSL)$")

@@ -124,17 +124,32 @@ def test_the_topic_job_creates_durable_topics_on_the_three_broker_cluster(env):
     """What `laborcase topics create` asks the cluster for: every topic 3 copies, acks=all needs 2 of them
     (brokers run min.insync.replicas=2: a topic with one copy would refuse every write), dead letters 90 days."""
     from events.catalog import TOPICS
-    from services.backbone.kafka import topic_plan
+    from services.backbone.kafka import catalog_topics, topic_plan
 
-    plans = {p.name: p for p in topic_plan({t.name: t.partitions for t in TOPICS.values()}, brokers=3,
-                                           settings=_topic_job_settings(env()))}
+    settings = _topic_job_settings(env())
+    assert settings.kafka_partitions is None  # a cluster: the catalog's partitions, for its instances to share
+    plans = {p.name: p for p in topic_plan(catalog_topics(settings), brokers=3, settings=settings)}
     assert set(plans) == set(TOPICS)
+    assert {p.name: p.partitions for p in plans.values()} == {t.name: t.partitions for t in TOPICS.values()}
     for plan in plans.values():
         assert plan.replication_factor == 3 and plan.configs["min.insync.replicas"] == "2", plan
     day = 24 * 3600 * 1000
     assert plans["court.events.dlq"].configs["retention.ms"] == str(90 * day)
     assert plans["court.events"].configs["retention.ms"] == str(14 * day)
     assert plans["laborcase.markers"].configs["retention.ms"] == "-1"
+
+
+def test_the_local_stack_creates_fewer_partitions_and_keeps_one_per_dead_letter_topic():
+    """LABORCASE_KAFKA_PARTITIONS caps every catalogued topic (the local stack sets 2: one instance per service)."""
+    from events.catalog import TOPICS
+    from services.backbone.kafka import catalog_topics, topics_for
+    from services.backbone.settings import Settings
+
+    capped = catalog_topics(Settings(kafka_partitions=2))
+    assert capped["intake.events"] == capped["court.feedback"] == 2 and TOPICS["intake.events"].partitions == 8
+    assert capped["laborcase.markers"] == capped["court.events.dlq"] == 1
+    assert topics_for(["mediation.events"], with_dead_letters=["mediation.events"],
+                      settings=Settings(kafka_partitions=3)) == {"mediation.events": 3, "mediation.events.dlq": 1}
 
 
 def test_the_local_broker_keeps_one_copy():
