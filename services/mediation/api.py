@@ -134,6 +134,17 @@ async def detail(runtime: Runtime, case_id: str) -> dict[str, Any]:
     return await case_detail(runtime.pool, case_id, now=runtime.clock.now())
 
 
+async def changed(runtime: Runtime, room: RoomSignal, case_id: str,
+                  step: Callable[[HandlerContext], Awaitable[Any]]) -> dict[str, Any]:
+    """One use case, answered with the case's file as that use case leaves it: read in its own transaction (no
+    second transaction, and nothing committed by someone else in between)."""
+    async def then_read(ctx: HandlerContext) -> dict[str, Any]:
+        await step(ctx)
+        return await case_detail(ctx.conn, case_id, now=ctx.now)
+
+    return await run(runtime, room, then_read)
+
+
 # --- cases -----------------------------------------------------------------------------------------------
 
 
@@ -157,26 +168,24 @@ async def get_case(request: Request, case_id: ReadableCase, runtime: RuntimeDep)
 async def accept(request: Request, case_id: MediatorsCase, body: MediatorAction, runtime: RuntimeDep,
                  config: ConfigDep, room: RoomDep) -> dict[str, Any]:
     me = required_mediator(request, body.mediator_id)
-    await run(runtime, room, lambda ctx: assignment.accept(ctx, case_id, mediator_id=me, config=config))
-    return await detail(runtime, case_id)
+    return await changed(runtime, room, case_id,
+                         lambda ctx: assignment.accept(ctx, case_id, mediator_id=me, config=config))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/decline")
 async def decline(request: Request, case_id: MediatorsCase, body: DeclineBody, runtime: RuntimeDep,
                   config: ConfigDep, room: RoomDep) -> dict[str, Any]:
     me = required_mediator(request, body.mediator_id)
-    await run(runtime, room, lambda ctx: assignment.decline(ctx, case_id, mediator_id=me, reason=body.reason,
-                                                            config=config))
-    return await detail(runtime, case_id)
+    return await changed(runtime, room, case_id, lambda ctx: assignment.decline(
+        ctx, case_id, mediator_id=me, reason=body.reason, config=config))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/reassign")
 async def reassign(request: Request, case_id: SupervisedCase, body: ReassignBody, runtime: RuntimeDep,
                    config: ConfigDep, room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    await run(runtime, room, lambda ctx: assignment.reassign(ctx, case_id, reason=body.reason, actor=actor,
-                                                             config=config, mediator_id=body.mediator_id))
-    return await detail(runtime, case_id)
+    return await changed(runtime, room, case_id, lambda ctx: assignment.reassign(
+        ctx, case_id, reason=body.reason, actor=actor, config=config, mediator_id=body.mediator_id))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/sessions", status_code=201)
@@ -192,63 +201,59 @@ async def schedule(request: Request, case_id: MediatorsCase, body: SessionBody, 
 async def record(request: Request, case_id: MediatorsCase, session_id: str, body: SessionRecord,
                  runtime: RuntimeDep, room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    await run(runtime, room, lambda ctx: sessions.record_session(
+    return await changed(runtime, room, case_id, lambda ctx: sessions.record_session(
         ctx, case_id, session_id, held_at=body.held_at, parties_present=body.parties_present, notes=body.notes,
         actor=actor, result=body.result))
-    return await detail(runtime, case_id)
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/settle")
 async def settle(request: Request, case_id: MediatorsCase, body: SettleBody, runtime: RuntimeDep,
                  room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    await run(runtime, room, lambda ctx: outcomes.settle(
+    return await changed(runtime, room, case_id, lambda ctx: outcomes.settle(
         ctx, case_id, agreement=body.agreement, representatives=body.representatives, actor=actor,
         request_confirmation=body.request_confirmation))
-    return await detail(runtime, case_id)
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/fail")
 async def fail(request: Request, case_id: MediatorsCase, body: FailBody, runtime: RuntimeDep,
                room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    await run(runtime, room, lambda ctx: outcomes.fail(
+    return await changed(runtime, room, case_id, lambda ctx: outcomes.fail(
         ctx, case_id, disputed_points=body.disputed_points, summary=body.summary, to_legal_aid=body.to_legal_aid,
         actor=actor))
-    return await detail(runtime, case_id)
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/withdraw")
 async def withdraw(request: Request, case_id: MediatorsCase, body: WithdrawBody, runtime: RuntimeDep,
                    room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    await run(runtime, room, lambda ctx: outcomes.withdraw(ctx, case_id, reason=body.reason, actor=actor))
-    return await detail(runtime, case_id)
+    return await changed(runtime, room, case_id,
+                         lambda ctx: outcomes.withdraw(ctx, case_id, reason=body.reason, actor=actor))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/extend")
 async def extend(request: Request, case_id: MediatorsCase, body: ExtendBody, runtime: RuntimeDep, config: ConfigDep,
                  room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    await run(runtime, room, lambda ctx: clocks.extend_court_window(ctx, case_id, consent=body.consent, actor=actor,
-                                                                    config=config))
-    return await detail(runtime, case_id)
+    return await changed(runtime, room, case_id, lambda ctx: clocks.extend_court_window(
+        ctx, case_id, consent=body.consent, actor=actor, config=config))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/pause")
 async def pause(request: Request, case_id: MediatorsCase, body: PauseBody, runtime: RuntimeDep,
                 room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    await run(runtime, room, lambda ctx: clocks.hold_clock(ctx, case_id, pause=True, reason=body.reason, actor=actor))
-    return await detail(runtime, case_id)
+    return await changed(runtime, room, case_id,
+                         lambda ctx: clocks.hold_clock(ctx, case_id, pause=True, reason=body.reason, actor=actor))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/resume")
 async def resume(request: Request, case_id: MediatorsCase, body: WithdrawBody, runtime: RuntimeDep,
                  room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    await run(runtime, room, lambda ctx: clocks.hold_clock(ctx, case_id, pause=False, reason=body.reason, actor=actor))
-    return await detail(runtime, case_id)
+    return await changed(runtime, room, case_id,
+                         lambda ctx: clocks.hold_clock(ctx, case_id, pause=False, reason=body.reason, actor=actor))
 
 
 # --- the mediators' registry -----------------------------------------------------------------------------

@@ -7,7 +7,9 @@ take a connection (a pool for reads) and return the models of ``services.notific
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +24,10 @@ Conn = asyncpg.Connection | asyncpg.Pool
 
 REMEMBER_PHONES = ("INSERT INTO recipients (case_id, phone) SELECT $1, p FROM unnest($2::text[]) AS p "
                    "ON CONFLICT DO NOTHING")
-PHONES = "SELECT phone FROM recipients WHERE case_id = $1 ORDER BY phone"
+#: whom to tell about case $1: the phones $2 names (NULL: every phone known for the case), each with its opt-out
+TO_TELL = ("SELECT p.phone, o.phone IS NOT NULL AS opted_out FROM (SELECT phone FROM recipients "
+           "WHERE case_id = $1 AND $2::text[] IS NULL UNION SELECT unnest($2::text[])) AS p (phone) "
+           "LEFT JOIN opt_outs o USING (phone) ORDER BY p.phone")
 CASE = "SELECT * FROM cases WHERE case_id = $1"
 HOLDER = ("INSERT INTO cases (case_id, org_unit) VALUES ($1, $2) "
           "ON CONFLICT (case_id) DO UPDATE SET org_unit = EXCLUDED.org_unit, updated_at = now()")
@@ -32,11 +37,13 @@ MEDIATOR = ("INSERT INTO cases (case_id, org_unit, mediator_id, mediator_name) V
 
 # --- messages -----------------------------------------------------------------------------------------------
 
-#: one message per (event, phone): a redelivered event inserts nothing (RETURNING gives no row)
-INSERT_MESSAGE = (
+#: an event's messages, one per phone ($1 ids, $4 phones, $7 params as JSON text, $9 states, $12 reasons, in step):
+#: one per (event, phone), so a redelivered event inserts nothing (RETURNING gives no row)
+INSERT_MESSAGES = (
     "INSERT INTO messages (message_id, event_id, case_id, phone, kind, template_id, params, text, state, attempts, "
-    "not_before, event_at, reason, gateway, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, "
-    "$14) "
+    "not_before, event_at, reason, gateway, created_at) "
+    "SELECT m, $2, $3, p, $5, $6, pa::jsonb, $8, st, 0, $10, $11, r, $13, $14 "
+    "FROM unnest($1::uuid[], $4::text[], $7::text[], $9::text[], $12::text[]) AS u (m, p, pa, st, r) "
     "ON CONFLICT (event_id, phone) DO NOTHING RETURNING *")
 #: the messages whose time has come (queued, or held through the night), oldest first; another sender skips them
 DUE = ("SELECT * FROM messages WHERE state IN ('queued', 'held') AND not_before <= $1 "
@@ -76,8 +83,9 @@ async def remember_phones(conn: asyncpg.Connection, case_id: str, phones: list[s
     await conn.execute(REMEMBER_PHONES, case_id, phones)
 
 
-async def phones(conn: Conn, case_id: str) -> list[str]:
-    return [r["phone"] for r in await conn.fetch(PHONES, case_id)]
+async def to_tell(conn: Conn, case_id: str, phones: list[str] | None) -> dict[str, bool]:
+    """Each phone to tell about ``case_id`` (``phones``, or all the case's known ones): whether it opted out."""
+    return {r["phone"]: r["opted_out"] for r in await conn.fetch(TO_TELL, case_id, phones)}
 
 
 async def case(conn: Conn, case_id: str) -> CaseInfo | None:
@@ -94,12 +102,25 @@ async def mediator(conn: asyncpg.Connection, case_id: str, *, org_unit: str | No
     await conn.execute(MEDIATOR, case_id, org_unit, mediator_id, name)
 
 
-async def insert_message(conn: asyncpg.Connection, *, event_id: uuid.UUID, case_id: str, phone: str, kind: str,
-                         template_id: str, params: list[str], text: str, state: str, not_before: datetime,
-                         event_at: datetime, reason: str | None, gateway: str, at: datetime) -> Message | None:
-    row = await conn.fetchrow(INSERT_MESSAGE, uuid.uuid4(), event_id, case_id, phone, kind, template_id, params,
-                              text, state, not_before, event_at, reason, gateway, at)
-    return from_row(Message, row) if row else None
+@dataclass(frozen=True)
+class Addressed:
+    """One phone's copy of an event's message: its state, variables and why it is not sent (None: it is)."""
+
+    phone: str
+    state: str
+    params: list[str]
+    reason: str | None
+
+
+async def insert_messages(conn: asyncpg.Connection, *, event_id: uuid.UUID, case_id: str, kind: str,
+                          template_id: str, text: str, copies: list[Addressed], not_before: datetime,
+                          event_at: datetime, gateway: str, at: datetime) -> list[Message]:
+    """The event's messages in one statement; those already there (a redelivery) are not returned."""
+    rows = await conn.fetch(INSERT_MESSAGES, [uuid.uuid4() for _ in copies], event_id, case_id,
+                            [c.phone for c in copies], kind, template_id, [json.dumps(c.params) for c in copies],
+                            text, [c.state for c in copies], not_before, event_at, [c.reason for c in copies],
+                            gateway, at)
+    return [from_row(Message, r) for r in rows]
 
 
 async def due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Message]:

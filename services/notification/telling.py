@@ -31,9 +31,8 @@ NOT_MOBILE = "固定电话，无法接收短信"
 async def tell(ctx: HandlerContext, event: CloudEvent, *, case_id: str, kind: str, values: Mapping[str, Any],
                catalog: Catalog, gateway: str, shows_secrets: bool, phones: list[str] | None = None) -> list[Message]:
     """Queue (or hold) the message of ``kind`` about ``event`` for each of the case's phones; the rows written."""
-    if phones is None:
-        phones = await repository.phones(ctx.conn, case_id)
-    if not phones:
+    to_tell = await repository.to_tell(ctx.conn, case_id, phones)
+    if not to_tell:
         raise NotYetKnown(f"no phone known for case {case_id} yet")
     template = catalog[kind]
     try:
@@ -41,21 +40,19 @@ async def tell(ctx: HandlerContext, event: CloudEvent, *, case_id: str, kind: st
         text = f"【{catalog.sign_name}】" + template.render(values, hide_secrets=not shows_secrets)
     except TemplateError as exc:
         raise Reject(str(exc)) from exc
-    opted = await repository.opted_out(ctx.conn, phones)
     due = catalog.quiet.next_allowed(ctx.now)
-    written: list[Message] = []
-    for phone in sorted(set(phones)):
-        reason = OPTED_OUT if phone in opted else None if MOBILE.match(phone) else NOT_MOBILE
+    copies = []
+    for phone, opted in to_tell.items():
+        reason = OPTED_OUT if opted else None if MOBILE.match(phone) else NOT_MOBILE
         state = "skipped" if reason else "held" if due > ctx.now else "queued"
-        row = await repository.insert_message(
-            ctx.conn, event_id=uuid.UUID(str(event.id)), case_id=case_id, phone=phone, kind=kind,
-            template_id=template.template_id, params=scrubbed(params, template.params, template.secret)
-            if reason else params, text=text, state=state, not_before=due, event_at=event_time(event, ctx.now),
-            reason=reason, gateway=gateway, at=ctx.now)
-        if row is not None:
-            written.append(row)
-            log.info("message %s", state, extra={"case_id": case_id, "kind": kind, "phone": mask_phone(phone),
-                                                 "not_before": due.isoformat(), "reason": reason})
+        copies.append(repository.Addressed(phone, state, scrubbed(params, template.params, template.secret)
+                                           if reason else params, reason))
+    written = await repository.insert_messages(
+        ctx.conn, event_id=uuid.UUID(str(event.id)), case_id=case_id, kind=kind, template_id=template.template_id,
+        text=text, copies=copies, not_before=due, event_at=event_time(event, ctx.now), gateway=gateway, at=ctx.now)
+    for row in written:
+        log.info("message %s", row.state, extra={"case_id": case_id, "kind": kind, "phone": mask_phone(row.phone),
+                                                  "not_before": due.isoformat(), "reason": row.reason})
     return written
 
 
