@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from events.deadlines import DeadlineHandover
-from events.intake import CaseFacts
+from events.intake import CaseFacts, CaseReclassified
 from events.legalaid import ApplicationReceived
 from services.backbone import caselog
 from services.backbone.consumer import HandlerContext
@@ -17,8 +17,9 @@ from services.backbone.deadline import DeadlineError
 from services.backbone.errors import Conflict
 from services.backbone.usecase import found
 from services.calendar.model import local_date
+from services.calendar.rules import tier_rule
 from services.legal_aid import repository
-from services.legal_aid.config import DECISION, LegalAidConfig, missing
+from services.legal_aid.config import DECISION, TIER, LegalAidConfig, missing
 from services.legal_aid.domain.eligibility import Applicant
 from services.legal_aid.models import AidCase
 
@@ -85,3 +86,16 @@ async def materials_received(ctx: HandlerContext, case_id: str, *, actor: str) -
     except DeadlineError as exc:
         raise Conflict(f"审查期限未暂停：{exc}") from exc
     await caselog.log(ctx, case_id, actor=actor, action="materials_received")
+
+
+async def reclassified(ctx: HandlerContext, data: CaseReclassified) -> None:
+    """Intake changed the tier of a case legal aid holds (调整分级): its tier clock follows, as mediation's does.
+    A case legal aid has not received (or no longer runs the clock of) has nothing to move."""
+    case = await repository.lock(ctx.conn, data.case_id)
+    if case is None or await ctx.deadlines.active(data.case_id, TIER) is None:
+        return
+    await ctx.deadlines.reschedule(case_id=data.case_id, kind=TIER, due_at=data.due_at, provisional=data.provisional,
+                                   at=ctx.now, actor=data.actor, reason=data.reason,
+                                   rule=tier_rule(data.to_tier, data.received_at))
+    await caselog.log(ctx, data.case_id, actor=data.actor, action="reclassified", tier=str(data.to_tier),
+                      reason=data.reason)

@@ -18,7 +18,8 @@ from services.legal_aid.domain.case import LegalAidError
 
 async def decide(ctx: HandlerContext, case_id: str, *, decision: str, reasons: list[str], actor: str,
                  config: LegalAidConfig) -> None:
-    """Approve or deny, with reasons; approval starts the 3-day clock for assigning a lawyer."""
+    """Approve or deny, with reasons; approval starts the 3-day clock for assigning a lawyer, a denial meets the
+    case's tier clock (an objection overturned later goes on under the assignment clock)."""
     row = found(await repository.lock(ctx.conn, case_id), missing(case_id))
     case = repository.state_of(row)
     reasons = [r.strip() for r in reasons if r.strip()]
@@ -37,6 +38,8 @@ async def decide(ctx: HandlerContext, case_id: str, *, decision: str, reasons: l
     await caselog.log(ctx, case_id, actor=actor, action=f"eligibility_{decision}", reasons=reasons)
     if after.state == "approved" and after.lawyer_id is None:
         await _start_assignment_clock(ctx, case_id, row.org_unit, config)
+    elif after.state == "denied":  # a reasoned answer is the union's: the case is no longer overdue for want of one
+        await quietly(ctx.deadlines.meet(case_id=case_id, kind=TIER, at=ctx.now, actor=actor, reason="denied"))
 
 
 async def object_to_denial(ctx: HandlerContext, case_id: str, *, reason: str) -> None:

@@ -1,11 +1,11 @@
-"""What legal aid consumes: dispatches and mediation hand-offs (applications), bureau progress, follow-up's
-reopened cases."""
+"""What legal aid consumes: dispatches and mediation hand-offs (applications), intake's changes of tier (the
+tier clock follows), bureau progress, follow-up's reopened cases."""
 
 from __future__ import annotations
 
 from events.envelope import CloudEvent
 from events.followup import CaseReopened as FollowupReopened
-from events.intake import CaseDispatched
+from events.intake import CaseDispatched, CaseReclassified
 from events.mediation import HandedToLegalAid
 from events.partner import BureauArbitrationAccepted, BureauAwardIssued
 from services.backbone.consumer import HandlerContext, Handlers
@@ -24,6 +24,9 @@ def handlers(config: LegalAidConfig) -> Handlers:
                                  source="mediation", deadline=data.deadline, config=config,
                                  disputed_points=data.disputed_points)
 
+    async def on_reclassified(ctx: HandlerContext, event: CloudEvent, data: CaseReclassified) -> None:
+        await applications.reclassified(ctx, data)
+
     async def on_accepted(ctx: HandlerContext, event: CloudEvent, data: BureauArbitrationAccepted) -> None:
         await representation.bureau_update(ctx, arbitration_case_no=data.arbitration_case_no, stage="arbitration",
                                            at=data.accepted_at)
@@ -37,5 +40,6 @@ def handlers(config: LegalAidConfig) -> Handlers:
             await representation.reopen(ctx, case_id=data.case_id, reason=data.reason)
 
     return {"followup.case_reopened": on_reopened, "intake.case_dispatched": on_dispatched,
+            "intake.case_reclassified": on_reclassified,
             "mediation.handed_to_legal_aid": on_handed, "bureau.arbitration_accepted": on_accepted,
             "bureau.award_issued": on_award}

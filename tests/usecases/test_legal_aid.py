@@ -4,12 +4,14 @@ is concluded with the money recovered."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
-from events.intake import CaseFacts
+from events.deadlines import DeadlineHandover
+from events.intake import CaseFacts, CaseReclassified
 from services.backbone.errors import Conflict, Invalid, NotFound
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.legal_aid import applications, decisions, registry, repository, representation
@@ -284,3 +286,42 @@ async def test_an_objection_overturned_approves_with_the_reviews_reason_and_star
     assert case is not None and case.state == "approved" and case.decision == "approved"
     assert case.decision_reasons == ["异议审查：核实医疗支出后低于标准"]  # not the denial's reasons any more
     assert (await clock_states(world, case_id))[ASSIGNMENT] == "open"
+
+
+def tier_clock(*, days: int = 5) -> DeadlineHandover:
+    start = clock.now()
+    return DeadlineHandover(deadline_id=str(uuid.uuid4()), kind="tier", started_at=start,
+                            due_at=start + timedelta(days=days), warn_at=start + timedelta(days=days * 0.8),
+                            warn_ratio=0.8)
+
+
+async def with_tier_clock(world, case_id: str) -> str:
+    await world.run(lambda ctx: applications.apply(ctx, case_id=case_id, org_unit="QH-XN-CD", facts=facts(),
+                                                   source="dispatch", deadline=tier_clock(), config=CONFIG))
+    return case_id
+
+
+async def test_a_change_of_tier_moves_the_tier_clock_of_a_case_legal_aid_holds(world):
+    case_id = await with_tier_clock(world, "LA-RT")
+    due = clock.now() + timedelta(days=15)
+    change = CaseReclassified(case_id=case_id, from_tier="difficult", to_tier="complex", reason="涉及多名职工和多个用工主体",
+                              actor="受理员", received_at=clock.now(), due_at=due)
+    await world.run(lambda ctx: applications.reclassified(ctx, change))
+    row = await world.conn.fetchrow("SELECT state, due_at FROM deadlines WHERE case_id = $1 AND kind = 'tier'", case_id)
+    assert row["state"] == "open" and row["due_at"] == due
+    unknown = CaseReclassified(**{**change.model_dump(), "case_id": "LA-NOT-HERE"})
+    await world.run(lambda ctx: applications.reclassified(ctx, unknown))  # not legal aid's case: nothing to move
+
+
+async def test_a_denial_is_the_unions_answer_and_meets_the_tier_clock(world):
+    case_id = await with_tier_clock(world, "LA-DN")
+    await world.run(lambda ctx: applications.record_applicant(
+        ctx, case_id, migrant_worker=False, monthly_income=Decimal("5200.00"), limitation_date=None, actor="援助中心",
+        config=CONFIG))
+    await world.run(lambda ctx: decisions.decide(ctx, case_id, decision="denied", reasons=["家庭人均月收入超过当地标准"],
+                                                 actor="援助中心", config=CONFIG))
+    assert (await clock_states(world, case_id))["tier"] == "met"  # not overdue while the worker may still object
+    await world.run(lambda ctx: decisions.object_to_denial(ctx, case_id, reason="医疗支出未计入"))
+    await world.run(lambda ctx: decisions.review_objection(ctx, case_id, upheld=False, reason="核实后低于标准",
+                                                           actor="上级", config=CONFIG))
+    assert (await clock_states(world, case_id)) == {DECISION: "met", "tier": "met", ASSIGNMENT: "open"}
