@@ -157,8 +157,11 @@ async def create_case(request: Request, body: CaseIn, runtime: RuntimeDep, confi
     (``replayed: true``, the same status code, no query code: it was shown the first time and sent by SMS)."""
     sub = _submission(request, body, config)
     key = RegistrationKey.sent(request.headers, principal(request).subject, body.model_dump_json().encode())
-    outcome = await usecase.run(runtime, lambda ctx: registration_keys.once(ctx, key, lambda: register(
-        ctx, sub, config=config, visible=lambda held: visible(request, "read", held, hierarchy=config.hierarchy))))
+    def sees(held: str | None) -> bool:
+        return visible(request, "read", held, hierarchy=config.hierarchy)
+
+    outcome = await usecase.run(runtime, lambda ctx: registration_keys.once(
+        ctx, key, lambda: register(ctx, sub, config=config, visible=sees), visible=sees))
     request.state.audit_case = outcome.case_id
     return JSONResponse(outcome.as_json(config.hierarchy), status_code=200 if outcome.linked else 201)
 

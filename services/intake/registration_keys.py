@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 
 from services.backbone.consumer import HandlerContext
-from services.backbone.errors import FieldError, Invalid
+from services.backbone.errors import FieldError, Invalid, NotFound
 from services.backbone.usecase import found
 from services.intake import repository as repo
 from services.intake.dispatch import Outcome
@@ -51,18 +51,21 @@ class RegistrationKey:
         return None if key is None else cls.of(caller, key, body)
 
 
-async def once(ctx: HandlerContext, key: RegistrationKey | None,
-               register: Callable[[], Awaitable[Outcome]]) -> Outcome:
-    """``register`` the first time ``key`` is seen; the case it registered (``replayed``) every later time."""
+async def once(ctx: HandlerContext, key: RegistrationKey | None, register: Callable[[], Awaitable[Outcome]], *,
+               visible: Callable[[str | None], bool] | None = None) -> Outcome:
+    """``register`` the first time ``key`` is seen; the case it registered (``replayed``) every later time —
+    unless it has since gone where the caller may not see it (``visible``: the caller's scope)."""
     if key is None:
         return await register()
-    if not await repo.claim_registration_key(ctx.conn, key.caller, key.key, key.fingerprint, ctx.now):
+    if not await repo.claim_registration_key(ctx.conn, key.caller, key.key, key.fingerprint):
         earlier = await repo.registration_key(ctx.conn, key.caller, key.key)
         assert earlier is not None  # claimed by a committed transaction: the row is there
         if earlier["fingerprint"] != key.fingerprint:
             raise Invalid(REUSED, code="idempotency-key-reused",
                           errors=[FieldError(HEADER, REUSED, code="reused")])
         case = found(await repo.get(ctx.conn, earlier["case_id"]), f"案件 {earlier['case_id']} 不存在")
+        if visible is not None and not visible(case.org_unit):
+            raise NotFound("此前以同一 Idempotency-Key 提交的登记已受理，该案件现已不在您的查看范围内")
         return replace(Outcome.of(case, linked=earlier["linked"]), replayed=True)
     outcome = await register()
     await repo.settle_registration_key(ctx.conn, key.caller, key.key, outcome.case_id, outcome.linked)

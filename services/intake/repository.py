@@ -83,7 +83,8 @@ INSERT_INGRESS = (
 PRUNE_INGRESS = "DELETE FROM ingress WHERE received_at < now() - make_interval(days => $1)"
 #: a registration's Idempotency-Key: claimed in the registering transaction (a second request with the same key
 #: waits on the first's row, then finds it), settled with the case it registered
-CLAIM_REGISTRATION_KEY = ("INSERT INTO registration_keys (caller, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) "
+#: (kept by the database's own time: pruning compares with it, whatever the business clock says)
+CLAIM_REGISTRATION_KEY = ("INSERT INTO registration_keys (caller, key, fingerprint, created_at) VALUES ($1, $2, $3, now()) "
                           "ON CONFLICT DO NOTHING RETURNING true")
 REGISTRATION_KEY = "SELECT fingerprint, case_id, linked FROM registration_keys WHERE caller = $1 AND key = $2"
 SETTLE_REGISTRATION_KEY = "UPDATE registration_keys SET case_id = $3, linked = $4 WHERE caller = $1 AND key = $2"
@@ -240,10 +241,9 @@ async def prune_registration_keys(conn: Executor, *, days: float) -> int:
     return int(status.split()[-1])
 
 
-async def claim_registration_key(conn: asyncpg.Connection, caller: str, key: str, fingerprint: str,
-                                 at: datetime) -> bool:
+async def claim_registration_key(conn: asyncpg.Connection, caller: str, key: str, fingerprint: str) -> bool:
     """True: this request is the key's first; False: an earlier one committed it (read it with ``registration_key``)."""
-    return bool(await conn.fetchval(CLAIM_REGISTRATION_KEY, caller, key, fingerprint, at))
+    return bool(await conn.fetchval(CLAIM_REGISTRATION_KEY, caller, key, fingerprint))
 
 
 async def registration_key(conn: asyncpg.Connection, caller: str, key: str) -> asyncpg.Record | None:

@@ -4,7 +4,7 @@ and receives the applicant's materials. Each use case runs inside the caller's u
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +36,11 @@ async def apply(ctx: HandlerContext, *, case_id: str, org_unit: str, facts: Case
         disputed_points=disputed_points or [])
     if deadline is not None:
         await ctx.deadlines.adopt(deadline, case_id=case_id, org_unit=org_unit, at=ctx.now, reason="转法律援助")
+    change = await repository.take_tier_change(ctx.conn, case_id)
+    if change is not None:  # intake re-tiered the case while it was on its way here
+        await _move_tier_clock(ctx, case_id, to_tier=change["to_tier"], due_at=change["due_at"],
+                               provisional=change["provisional"], received_at=change["received_at"],
+                               actor=change["actor"], reason=change["reason"])
     rule = replace(config.policy.decision, start=ctx.now)
     due_at, provisional = await ctx.due(rule, case_id=case_id)
     await ctx.deadlines.start(case_id=case_id, kind=DECISION, started_at=ctx.now, due_at=due_at,
@@ -89,13 +94,23 @@ async def materials_received(ctx: HandlerContext, case_id: str, *, actor: str) -
 
 
 async def reclassified(ctx: HandlerContext, data: CaseReclassified) -> None:
-    """Intake changed the tier of a case legal aid holds (调整分级): its tier clock follows, as mediation's does.
-    A case legal aid has not received (or no longer runs the clock of) has nothing to move."""
+    """Intake changed the tier of a case (调整分级): the tier clock legal aid holds follows, as mediation's does.
+    For a case not here yet the change is kept: the hand-over from mediation travels on another topic and can
+    arrive after it, carrying the clock as it stood; the kept change moves it then (``apply``)."""
     case = await repository.lock(ctx.conn, data.case_id)
-    if case is None or await ctx.deadlines.active(data.case_id, TIER) is None:
+    if case is None:
+        await repository.keep_tier_change(ctx.conn, data, at=ctx.now)
         return
-    await ctx.deadlines.reschedule(case_id=data.case_id, kind=TIER, due_at=data.due_at, provisional=data.provisional,
-                                   at=ctx.now, actor=data.actor, reason=data.reason,
-                                   rule=tier_rule(data.to_tier, data.received_at))
-    await caselog.log(ctx, data.case_id, actor=data.actor, action="reclassified", tier=str(data.to_tier),
-                      reason=data.reason)
+    await _move_tier_clock(ctx, data.case_id, to_tier=str(data.to_tier), due_at=data.due_at,
+                           provisional=data.provisional, received_at=data.received_at, actor=data.actor,
+                           reason=data.reason)
+
+
+async def _move_tier_clock(ctx: HandlerContext, case_id: str, *, to_tier: str, due_at: datetime, provisional: bool,
+                           received_at: datetime, actor: str, reason: str) -> None:
+    running = await ctx.deadlines.active(case_id, TIER)
+    if running is None or (running.due_at == due_at and running.provisional == provisional):
+        return  # met already, or the clock handed over was moved before it came
+    await ctx.deadlines.reschedule(case_id=case_id, kind=TIER, due_at=due_at, provisional=provisional, at=ctx.now,
+                                   actor=actor, reason=reason, rule=tier_rule(to_tier, received_at))
+    await caselog.log(ctx, case_id, actor=actor, action="reclassified", tier=to_tier, reason=reason)

@@ -59,6 +59,20 @@ class AidCase(LegalAidModel, table=True):
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
 
 
+class PendingTierChange(LegalAidModel, table=True):
+    """intake's latest change of tier for a case not here yet: applied when the case arrives."""
+
+    __tablename__ = "pending_tier_changes"
+    case_id: str = Field(sa_type=Text, primary_key=True)
+    to_tier: str = Field(sa_type=Text)
+    due_at: datetime = Field(sa_type=DateTime(timezone=True))
+    provisional: bool
+    received_at: datetime = Field(sa_type=DateTime(timezone=True))
+    actor: str = Field(sa_type=Text)
+    reason: str = Field(sa_type=Text)
+    kept_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
 class LawyerConflict(LegalAidModel, table=True):
     __tablename__ = "lawyer_conflicts"
     lawyer_id: str = Field(sa_type=Text, primary_key=True)

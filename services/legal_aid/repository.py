@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from events.intake import CaseReclassified
 from services.backbone.db import assignments
 from services.backbone.models import from_row
 from services.legal_aid.domain.case import LegalAidCase
@@ -28,6 +29,13 @@ CASE = "SELECT * FROM aid_cases WHERE case_id = $1"
 LOCK_CASE = "SELECT * FROM aid_cases WHERE case_id = $1 FOR UPDATE"
 LOCK_BY_ARBITRATION_NO = "SELECT * FROM aid_cases WHERE arbitration_case_no = $1 FOR UPDATE"
 CASE_EXISTS = "SELECT 1 FROM aid_cases WHERE case_id = $1"
+#: intake's latest change of tier for a case not here yet (a later one replaces it), taken when the case arrives
+KEEP_TIER_CHANGE = (
+    "INSERT INTO pending_tier_changes (case_id, to_tier, due_at, provisional, received_at, actor, reason, kept_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (case_id) DO UPDATE SET to_tier = EXCLUDED.to_tier, "
+    "due_at = EXCLUDED.due_at, provisional = EXCLUDED.provisional, received_at = EXCLUDED.received_at, "
+    "actor = EXCLUDED.actor, reason = EXCLUDED.reason, kept_at = EXCLUDED.kept_at")
+TAKE_TIER_CHANGE = "DELETE FROM pending_tier_changes WHERE case_id = $1 RETURNING *"
 CASE_UNIT = "SELECT org_unit FROM aid_cases WHERE case_id = $1"
 INSERT_APPLICATION = (
     "INSERT INTO aid_cases (case_id, org_unit, source, state, applied_at, facts, employer_uscc, claim_types, "
@@ -92,6 +100,16 @@ async def lock(conn: asyncpg.Connection, case_id: str) -> AidCase | None:
 
 async def lock_by_arbitration_no(conn: asyncpg.Connection, arbitration_case_no: str) -> AidCase | None:
     return _case(await conn.fetchrow(LOCK_BY_ARBITRATION_NO, arbitration_case_no))
+
+
+async def keep_tier_change(conn: asyncpg.Connection, change: CaseReclassified, *, at: datetime) -> None:
+    await conn.execute(KEEP_TIER_CHANGE, change.case_id, str(change.to_tier), change.due_at, change.provisional,
+                       change.received_at, change.actor, change.reason, at)
+
+
+async def take_tier_change(conn: asyncpg.Connection, case_id: str) -> asyncpg.Record | None:
+    """The change kept for ``case_id`` (to_tier, due_at, provisional, received_at, actor, reason), now removed."""
+    return await conn.fetchrow(TAKE_TIER_CHANGE, case_id)
 
 
 async def exists(conn: Conn, case_id: str) -> bool:

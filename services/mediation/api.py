@@ -136,10 +136,13 @@ async def detail(runtime: Runtime, case_id: str) -> dict[str, Any]:
 
 async def changed(runtime: Runtime, room: RoomSignal, case_id: str,
                   step: Callable[[HandlerContext], Awaitable[Any]]) -> dict[str, Any]:
-    """One use case, answered with the case's file as that use case leaves it: read in its own transaction (no
-    second transaction, and nothing committed by someone else in between)."""
+    """One use case, answered with the case's file as that use case leaves it: read in its own transaction, under
+    the case row's lock the step took (no second transaction). Every writer of the case takes that lock, but the
+    deadline ticker does not: a clock it breaches in the same instant may show in the answer or not — the next
+    read of the case (one snapshot) shows it."""
     async def then_read(ctx: HandlerContext) -> dict[str, Any]:
         await step(ctx)
+        await ctx.flush_deferred()  # what the step left for the end of the unit of work is part of the answer
         return await case_detail(ctx.conn, case_id, now=ctx.now)
 
     return await run(runtime, room, then_read)

@@ -310,7 +310,20 @@ async def test_a_change_of_tier_moves_the_tier_clock_of_a_case_legal_aid_holds(w
     row = await world.conn.fetchrow("SELECT state, due_at FROM deadlines WHERE case_id = $1 AND kind = 'tier'", case_id)
     assert row["state"] == "open" and row["due_at"] == due
     unknown = CaseReclassified(**{**change.model_dump(), "case_id": "LA-NOT-HERE"})
-    await world.run(lambda ctx: applications.reclassified(ctx, unknown))  # not legal aid's case: nothing to move
+    await world.run(lambda ctx: applications.reclassified(ctx, unknown))  # not legal aid's case (yet): nothing to move
+    assert not await world.conn.fetchval("SELECT count(*) FROM deadlines WHERE case_id = 'LA-NOT-HERE'")
+
+
+async def test_a_change_of_tier_that_arrives_before_the_case_moves_its_clock_when_the_case_comes(world):
+    """intake.case_reclassified and mediation.handed_to_legal_aid travel on different topics: either may be first."""
+    due = clock.now() + timedelta(days=15)
+    change = CaseReclassified(case_id="LA-EARLY", from_tier="difficult", to_tier="complex", reason="涉及多个用工主体",
+                              actor="受理员", received_at=clock.now(), due_at=due)
+    await world.run(lambda ctx: applications.reclassified(ctx, change))
+    await with_tier_clock(world, "LA-EARLY")  # the hand-over brings the clock as it stood: 5 days
+    row = await world.conn.fetchrow("SELECT state, due_at FROM deadlines WHERE case_id = 'LA-EARLY' AND kind = 'tier'")
+    assert row["state"] == "open" and row["due_at"] == due
+    assert not await world.conn.fetchval("SELECT count(*) FROM pending_tier_changes WHERE case_id = 'LA-EARLY'")
 
 
 async def test_a_denial_is_the_unions_answer_and_meets_the_tier_clock(world):

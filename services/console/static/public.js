@@ -153,7 +153,11 @@
       proof.case_id = answer.case_id;
       proof.query_code = answer.query_code;
       document.getElementById('applied-case').textContent = answer.case_id;
-      document.getElementById('applied-code').textContent = answer.query_code || '已通过短信发送到您填写的手机';
+      // a resend of an application that had gone through: the code was shown then and is in the SMS, not here —
+      // the materials wait for the progress page, where the worker types it
+      document.getElementById('applied-code').textContent = answer.query_code || '已通过短信发送';
+      document.getElementById('code-by-sms').hidden = !!answer.query_code;
+      document.getElementById('evidence-part').hidden = !answer.query_code;
       document.getElementById('applied-due').textContent = when(answer.due_at);
       document.getElementById('to-progress').href = `/progress?case_id=${encodeURIComponent(answer.case_id)}`;
       apply.reset();
