@@ -18,13 +18,14 @@ import asyncpg
 
 from events.deadlines import DeadlineHandover, DeadlineSignal
 from events.envelope import new_event
+from events.intake import CaseReclassified
 from services.backbone import deadline as rules
 from services.backbone import metrics
 from services.backbone.db import is_transient
 from services.backbone.deadline import Deadline, Signal
 from services.backbone.outbox import Record, enqueue, record_of
 from services.calendar.model import WorkCalendar
-from services.calendar.rules import DueRule
+from services.calendar.rules import DueRule, tier_rule
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,17 @@ class DeadlineStore:
         await self._save(d)
         self._signal(d, "extended", at, actor=actor, reason=reason)
         return d
+
+    async def follow_tier(self, change: CaseReclassified, *, kind: str, at: datetime) -> Deadline | None:
+        """Intake changed the case's tier (调整分级): the tier clock this service holds (``kind``) moves to the new
+        due time from the same receipt. None: this service runs no such clock for the case, or it is there already
+        (a clock handed over after its last holder had moved it)."""
+        running = await self.active(change.case_id, kind)
+        if running is None or (running.due_at, running.provisional) == (change.due_at, change.provisional):
+            return None
+        return await self.reschedule(case_id=change.case_id, kind=kind, due_at=change.due_at,
+                                     provisional=change.provisional, at=at, actor=change.actor, reason=change.reason,
+                                     rule=tier_rule(change.to_tier, change.received_at))
 
     async def meet(self, *, case_id: str, kind: str, at: datetime, actor: str | None = None,
                    reason: str | None = None) -> tuple[Deadline, bool] | None:

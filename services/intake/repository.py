@@ -230,15 +230,13 @@ async def record_ingress(conn: asyncpg.Connection, *, event_id: uuid.UUID, event
     return bool(await conn.fetchval(INSERT_INGRESS, event_id, event_type, key_id))
 
 
-async def prune_ingress(conn: Executor, *, days: float) -> int:
-    """Forget ingress event ids older than the retention (the replay cache; docs/domain/security.md)."""
-    status = await conn.execute(PRUNE_INGRESS, int(days))
-    return int(status.split()[-1])
-
-
-async def prune_registration_keys(conn: Executor, *, days: float) -> int:
-    status = await conn.execute(PRUNE_REGISTRATION_KEYS, int(days))
-    return int(status.split()[-1])
+async def prune_replay_caches(conn: Executor, *, days: float) -> int:
+    """Forget what is kept only to recognise a request sent again, once older than the retention: partner ingress
+    event ids (docs/domain/security.md) and registration keys; the rows deleted."""
+    deleted = 0
+    for statement in (PRUNE_INGRESS, PRUNE_REGISTRATION_KEYS):
+        deleted += int((await conn.execute(statement, int(days))).split()[-1])
+    return deleted
 
 
 async def claim_registration_key(conn: asyncpg.Connection, caller: str, key: str, fingerprint: str) -> bool:

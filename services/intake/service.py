@@ -23,7 +23,6 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routers=lambda runtime: [router, auth_api.router, documents_api.router, attachments_api.router,
                               public_api.router],
-    housekeeping=(lambda runtime: repo.prune_ingress(runtime.pool, days=runtime.settings.ingress_retention_days),
-                  lambda runtime: repo.prune_registration_keys(runtime.pool,
-                                                               days=runtime.settings.ingress_retention_days)),
+    housekeeping=(lambda runtime: repo.prune_replay_caches(runtime.pool,
+                                                           days=runtime.settings.ingress_retention_days),),
 )

@@ -4,7 +4,7 @@ and receives the applicant's materials. Each use case runs inside the caller's u
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,6 @@ from services.backbone.deadline import DeadlineError
 from services.backbone.errors import Conflict
 from services.backbone.usecase import found
 from services.calendar.model import local_date
-from services.calendar.rules import tier_rule
 from services.legal_aid import repository
 from services.legal_aid.config import DECISION, TIER, LegalAidConfig, missing
 from services.legal_aid.domain.eligibility import Applicant
@@ -38,9 +37,7 @@ async def apply(ctx: HandlerContext, *, case_id: str, org_unit: str, facts: Case
         await ctx.deadlines.adopt(deadline, case_id=case_id, org_unit=org_unit, at=ctx.now, reason="转法律援助")
     change = await repository.take_tier_change(ctx.conn, case_id)
     if change is not None:  # intake re-tiered the case while it was on its way here
-        await _move_tier_clock(ctx, case_id, to_tier=change["to_tier"], due_at=change["due_at"],
-                               provisional=change["provisional"], received_at=change["received_at"],
-                               actor=change["actor"], reason=change["reason"])
+        await _follow_tier(ctx, change)
     rule = replace(config.policy.decision, start=ctx.now)
     due_at, provisional = await ctx.due(rule, case_id=case_id)
     await ctx.deadlines.start(case_id=case_id, kind=DECISION, started_at=ctx.now, due_at=due_at,
@@ -97,20 +94,13 @@ async def reclassified(ctx: HandlerContext, data: CaseReclassified) -> None:
     """Intake changed the tier of a case (调整分级): the tier clock legal aid holds follows, as mediation's does.
     For a case not here yet the change is kept: the hand-over from mediation travels on another topic and can
     arrive after it, carrying the clock as it stood; the kept change moves it then (``apply``)."""
-    case = await repository.lock(ctx.conn, data.case_id)
-    if case is None:
+    if await repository.lock(ctx.conn, data.case_id) is None:
         await repository.keep_tier_change(ctx.conn, data, at=ctx.now)
         return
-    await _move_tier_clock(ctx, data.case_id, to_tier=str(data.to_tier), due_at=data.due_at,
-                           provisional=data.provisional, received_at=data.received_at, actor=data.actor,
-                           reason=data.reason)
+    await _follow_tier(ctx, data)
 
 
-async def _move_tier_clock(ctx: HandlerContext, case_id: str, *, to_tier: str, due_at: datetime, provisional: bool,
-                           received_at: datetime, actor: str, reason: str) -> None:
-    running = await ctx.deadlines.active(case_id, TIER)
-    if running is None or (running.due_at == due_at and running.provisional == provisional):
-        return  # met already, or the clock handed over was moved before it came
-    await ctx.deadlines.reschedule(case_id=case_id, kind=TIER, due_at=due_at, provisional=provisional, at=ctx.now,
-                                   actor=actor, reason=reason, rule=tier_rule(to_tier, received_at))
-    await caselog.log(ctx, case_id, actor=actor, action="reclassified", tier=to_tier, reason=reason)
+async def _follow_tier(ctx: HandlerContext, change: CaseReclassified) -> None:
+    if await ctx.deadlines.follow_tier(change, kind=TIER, at=ctx.now) is not None:
+        await caselog.log(ctx, change.case_id, actor=change.actor, action="reclassified", tier=str(change.to_tier),
+                          reason=change.reason)

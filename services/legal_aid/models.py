@@ -64,6 +64,7 @@ class PendingTierChange(LegalAidModel, table=True):
 
     __tablename__ = "pending_tier_changes"
     case_id: str = Field(sa_type=Text, primary_key=True)
+    from_tier: str = Field(sa_type=Text)
     to_tier: str = Field(sa_type=Text)
     due_at: datetime = Field(sa_type=DateTime(timezone=True))
     provisional: bool

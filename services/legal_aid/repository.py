@@ -31,8 +31,9 @@ LOCK_BY_ARBITRATION_NO = "SELECT * FROM aid_cases WHERE arbitration_case_no = $1
 CASE_EXISTS = "SELECT 1 FROM aid_cases WHERE case_id = $1"
 #: intake's latest change of tier for a case not here yet (a later one replaces it), taken when the case arrives
 KEEP_TIER_CHANGE = (
-    "INSERT INTO pending_tier_changes (case_id, to_tier, due_at, provisional, received_at, actor, reason, kept_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (case_id) DO UPDATE SET to_tier = EXCLUDED.to_tier, "
+    "INSERT INTO pending_tier_changes (case_id, from_tier, to_tier, due_at, provisional, received_at, actor, reason, "
+    "kept_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (case_id) DO UPDATE SET "
+    "from_tier = EXCLUDED.from_tier, to_tier = EXCLUDED.to_tier, "
     "due_at = EXCLUDED.due_at, provisional = EXCLUDED.provisional, received_at = EXCLUDED.received_at, "
     "actor = EXCLUDED.actor, reason = EXCLUDED.reason, kept_at = EXCLUDED.kept_at")
 TAKE_TIER_CHANGE = "DELETE FROM pending_tier_changes WHERE case_id = $1 RETURNING *"
@@ -103,13 +104,14 @@ async def lock_by_arbitration_no(conn: asyncpg.Connection, arbitration_case_no: 
 
 
 async def keep_tier_change(conn: asyncpg.Connection, change: CaseReclassified, *, at: datetime) -> None:
-    await conn.execute(KEEP_TIER_CHANGE, change.case_id, str(change.to_tier), change.due_at, change.provisional,
-                       change.received_at, change.actor, change.reason, at)
+    await conn.execute(KEEP_TIER_CHANGE, change.case_id, str(change.from_tier), str(change.to_tier), change.due_at,
+                       change.provisional, change.received_at, change.actor, change.reason, at)
 
 
-async def take_tier_change(conn: asyncpg.Connection, case_id: str) -> asyncpg.Record | None:
-    """The change kept for ``case_id`` (to_tier, due_at, provisional, received_at, actor, reason), now removed."""
-    return await conn.fetchrow(TAKE_TIER_CHANGE, case_id)
+async def take_tier_change(conn: asyncpg.Connection, case_id: str) -> CaseReclassified | None:
+    """The change kept for ``case_id``, now removed."""
+    row = await conn.fetchrow(TAKE_TIER_CHANGE, case_id)
+    return CaseReclassified.model_validate({k: v for k, v in row.items() if k != "kept_at"}) if row else None
 
 
 async def exists(conn: Conn, case_id: str) -> bool:

@@ -6,7 +6,6 @@ from events.intake import CaseDispatched, CaseFacts, CaseReclassified
 from events.mediation import CaseOpened
 from services.backbone import caselog
 from services.backbone.consumer import HandlerContext
-from services.calendar.rules import tier_rule
 from services.mediation import repository as repo
 from services.mediation.assignment import assign
 from services.mediation.clocks import TIER
@@ -62,9 +61,6 @@ async def reclassified(ctx: HandlerContext, data: CaseReclassified) -> None:
     if record is None or record.state == "resolved":
         return
     await repo.set_tier(ctx.conn, data.case_id, str(data.to_tier), data.due_at)
-    if await ctx.deadlines.active(data.case_id, TIER) is not None:
-        await ctx.deadlines.reschedule(case_id=data.case_id, kind=TIER, due_at=data.due_at,
-                                       provisional=data.provisional, at=ctx.now, actor=data.actor, reason=data.reason,
-                                       rule=tier_rule(data.to_tier, data.received_at))
+    await ctx.deadlines.follow_tier(data, kind=TIER, at=ctx.now)
     await caselog.log(ctx, data.case_id, actor=data.actor, action="reclassified", tier=str(data.to_tier),
                       reason=data.reason)

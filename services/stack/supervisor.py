@@ -117,10 +117,8 @@ class Stack:
             asyncio.run(create())
             for service in missing:
                 self.env[f"LABORCASE_{service.upper()}_DSN"] = self.postgres.admin_dsn(f"laborcase_{service}")
-        cap = self.env.get("LABORCASE_KAFKA_PARTITIONS")
-        if cap and not (cap.isdigit() and int(cap) >= 1):
-            raise ValueError(f"LABORCASE_KAFKA_PARTITIONS={cap!r}: expected a whole number of at least 1")
-        shape = self.settings.model_copy(update={"kafka_partitions": int(cap)}) if cap else self.settings
+        # the partitions as the services will read them from the environment set above (Settings checks the value)
+        shape = Settings(kafka_partitions=self.env.get("LABORCASE_KAFKA_PARTITIONS") or None)
         asyncio.run(kafka.ensure_topics(bootstrap, kafka.catalog_topics(shape),
                                         settings=self.settings))
 

@@ -17,6 +17,7 @@ from services.intake.dispatch import decline
 from services.intake.referrals import register_court_referral
 from services.intake.registration import Submission, case_closed, register
 from services.intake.registration_keys import RegistrationKey, once
+from services.intake.repository import prune_replay_caches
 from services.intake.tiering import reclassify
 from tests.factories import court_referral, employer, worker
 from tests.usecases.conftest import world_fixture
@@ -202,3 +203,12 @@ async def test_an_idempotency_key_must_be_a_token(world):
         with pytest.raises(Invalid) as refused:
             RegistrationKey.of("clerk", bad, b"{}")
         assert refused.value.code == "invalid-idempotency-key"
+
+
+async def test_registration_keys_are_forgotten_after_the_retention_with_the_ingress_replay_cache(world):
+    await world.conn.execute("INSERT INTO registration_keys (caller, key, fingerprint, created_at) VALUES "
+                             "('clerk', 'old-key-0001', 'f', now() - interval '3 days'), "
+                             "('clerk', 'new-key-0001', 'f', now())")
+    assert await prune_replay_caches(world.conn, days=2) >= 1
+    assert [r["key"] for r in await world.conn.fetch("SELECT key FROM registration_keys WHERE caller = 'clerk' "
+                                                     "AND key LIKE '%-key-0001'")] == ["new-key-0001"]

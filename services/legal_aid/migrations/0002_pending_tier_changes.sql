@@ -3,6 +3,7 @@
 -- brings the case. The latest is kept and applied to the tier clock when the case arrives.
 CREATE TABLE pending_tier_changes (
     case_id     text        PRIMARY KEY,
+    from_tier   text        NOT NULL,
     to_tier     text        NOT NULL,
     due_at      timestamptz NOT NULL,
     provisional boolean     NOT NULL,
