@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from events.catalog import SERVICES
 from services.backbone.settings import Settings
@@ -108,6 +109,16 @@ def main(argv: list[str] | None = None) -> int:
                            help="continue an interrupted rebuild (keeps what it applied; the inbox skips it)")
     p_rebuild.add_argument("--topics", help="replay these topics instead of the ones supervision consumes "
                                             "(comma-separated: a copy of the log, such as the bench's)")
+    p_rebuild.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8),
+                           help="processes replaying side by side, each a share of the partitions (default: the "
+                                "machine's cores, at most 8)")
+    # one share of a rebuild that another process started (it prepares the projection and finishes it)
+    p_rebuild.add_argument("--shard", help=argparse.SUPPRESS)
+    p_rebuild.add_argument("--bootstrap", help=argparse.SUPPRESS)
+    p_rebuild.add_argument("--applied-by", help=argparse.SUPPRESS)
+    p_rebuild.add_argument("--batch", type=int, default=2000, help=argparse.SUPPRESS)
+    p_rebuild.add_argument("--buffer", type=int, default=250, help=argparse.SUPPRESS)
+    p_rebuild.add_argument("--report-every", type=float, default=5.0, help=argparse.SUPPRESS)
 
     p_bench = sub.add_parser("bench", help="measure the docs/domain/targets.md figures against the floor (local stack)")
     p_bench.add_argument("--cases", type=int, default=None, help="cases through the full lifecycle (300)")
@@ -176,13 +187,25 @@ def main(argv: list[str] | None = None) -> int:
         print(script(plan(partners), users=users), end="")
         return 0
     if args.command == "supervision":
+        from services.backbone.replay import Shard
         from services.backbone.server import run as run_loop
         from services.supervision.rebuild import rebuild
 
         settings = Settings()
-        done = run_loop(rebuild(settings.kafka_bootstrap_servers, args.dsn or settings.dsn_for("supervision"),
-                                resume=args.resume, on_progress=lambda line: print(line, flush=True),
-                                topics=args.topics.split(",") if args.topics else None))
+        shard = Shard.parse(args.shard) if args.shard else None
+        if shard is not None:  # counts for the process that started this one, one JSON line each time
+            def report(p: Any) -> None:
+                print(json.dumps(p.counts()), flush=True)
+        else:
+            def report(p: Any) -> None:
+                print(p.describe(), flush=True)
+        done = run_loop(rebuild(args.bootstrap or settings.kafka_bootstrap_servers,
+                                args.dsn or settings.dsn_for("supervision"), resume=args.resume or shard is not None,
+                                on_progress=report, topics=args.topics.split(",") if args.topics else None,
+                                applied_by=args.applied_by, workers=max(args.workers, 1), shard=shard,
+                                batch=args.batch, buffer=args.buffer, report_every=args.report_every))
+        if shard is not None:
+            return 0
         print(f"projection rebuilt from {done.yielded} events in {done.seconds:.1f} s "
               f"({done.yielded / max(done.seconds, 1e-9):,.0f} events/s, {done.skipped} records passed over)")
         return 0

@@ -14,6 +14,11 @@ The replay is of the log as it is when it starts: each partition's end is found 
 bring nothing, the rule of ``kafka.read_all``), and a partition is done when its position reaches that end. Records
 written after the start are the live consumer's to apply. Where a partition's last offsets hold no record (a
 transaction's markers on Apache Kafka), two empty fetches of that partition end it as well.
+
+A replay can be split into shards, one process each (``Shard``): shard k of n reads the partitions whose number is
+k modulo n, of every topic. Our topics are keyed by case id and their partition counts are multiples of one another
+(8, 4, 2 or all capped alike), so one case's records on every topic keyed by case id land in one shard, merged there
+in time order as the whole replay would merge them.
 """
 
 from __future__ import annotations
@@ -39,6 +44,30 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count``: the partitions p with p % count == index."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"shard {self.index} of {self.count} does not exist")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``k/n`` (shard k of n, k from 0)."""
+        index, _, count = text.partition("/")
+        return cls(int(index), int(count))
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def holds(self, tp: TopicPartition) -> bool:
+        return tp.partition % self.count == self.index
+
+
 @dataclass
 class Progress:
     """How far a replay is: records read, applied (yielded), skipped, the estimate of the total."""
@@ -55,6 +84,18 @@ class Progress:
     def seconds(self) -> float:
         return (self.finished or time.monotonic()) - self.started
 
+    def counts(self) -> dict[str, int]:
+        return {"total": self.total, "read": self.read, "yielded": self.yielded, "skipped": self.skipped,
+                "most_buffered": self.most_buffered}
+
+    def add(self, counts: dict[str, int]) -> None:
+        """Another shard's counts (``counts``), summed into this replay's."""
+        self.total += counts.get("total", 0)
+        self.read += counts.get("read", 0)
+        self.yielded += counts.get("yielded", 0)
+        self.skipped += counts.get("skipped", 0)
+        self.most_buffered = max(self.most_buffered, counts.get("most_buffered", 0))
+
     def rate(self) -> float:
         return self.read / max(self.seconds, 1e-9)
 
@@ -66,15 +107,16 @@ class Progress:
 
 
 async def merged(bootstrap: str, topics: Sequence[str], key: Callable[[Inbound], tuple[Any, T] | None], *,
-                 buffer: int = 500, idle_ms: int = 400, progress: Progress | None = None) -> AsyncIterator[T]:
-    """What ``key`` gives for every record of ``topics``, in its order (ties by topic, partition, offset),
-    holding at most ``buffer`` records per partition."""
+                 buffer: int = 500, idle_ms: int = 400, progress: Progress | None = None,
+                 shard: Shard = Shard()) -> AsyncIterator[T]:
+    """What ``key`` gives for every record of ``topics`` (of ``shard``'s partitions), in its order (ties by topic,
+    partition, offset), holding at most ``buffer`` records per partition."""
     progress = progress if progress is not None else Progress()
     consumer = AIOKafkaConsumer(**connection(), bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=256 * 1024)
     await consumer.start()
     try:
-        tps = await partitions_of(consumer, topics)
+        tps = [tp for tp in await partitions_of(consumer, topics) if shard.holds(tp)]
         if not tps:
             return
         consumer.assign(tps)

@@ -3,9 +3,10 @@
 The log of a real run (its cases, every event supervision consumes) is copied into fresh topics until it holds
 ``total`` events: each copy gives every case a new case number and every id (events, deadlines, sessions) a new
 one, so the copy is a longer history of distinct cases, not the same events again (which the inbox would pass
-over). Then ``laborcase supervision rebuild --topics`` replays the copy into an empty database in a process of
-its own, whose resident memory is sampled while it runs: events/s, and the peak RSS at two lengths of the log —
-flat memory means the longer log costs no more.
+over). Then ``laborcase supervision rebuild --topics --workers N`` replays the copy into an empty database in a process of
+its own (which starts N - 1 more, each replaying its share of the partitions), whose resident memory, summed over
+the processes, is sampled while it runs: events/s, and the peak RSS at two lengths of the log — flat memory means
+the longer log costs no more.
 """
 
 from __future__ import annotations
@@ -85,20 +86,34 @@ async def fill(bootstrap: str, templates: list[Template], total: int, tag: str) 
     return list(copies.values())
 
 
-async def rebuild_apart(env: dict[str, str], dsn: str, topics: list[str]) -> Replayed:
-    """``laborcase supervision rebuild --topics`` in its own process, its resident memory sampled while it runs."""
+def _tree_rss(proc: psutil.Process) -> int:
+    """The resident memory of a process and of the processes it started (the rebuild's other shards)."""
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+async def rebuild_apart(env: dict[str, str], dsn: str, topics: list[str], workers: int) -> Replayed:
+    """``laborcase supervision rebuild --topics --workers`` in its own process (which starts the other shards'),
+    the resident memory of them all sampled, summed, while they run."""
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.cli", "supervision", "rebuild", "--dsn", dsn, "--topics", ",".join(topics),
+        "--workers", str(workers),
         env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     watched = psutil.Process(proc.pid)
     peak = 0
     waiting = asyncio.ensure_future(proc.communicate())
     while not waiting.done():
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.Error:
-            pass
+        peak = max(peak, _tree_rss(watched))
         await asyncio.wait([waiting], timeout=0.2)
     out, _ = waiting.result()
     seconds = time.perf_counter() - started

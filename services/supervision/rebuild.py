@@ -4,8 +4,10 @@ Reads every consumed topic from the beginning, merged partition by partition in 
 bounded buffer per partition (services/backbone/replay.py: memory does not grow with the log), and applies the
 events in batches through the same handlers and the same partner signature check as the live consumer, into an
 empty database (or, resuming, into what an interrupted rebuild left). Progress — records read of the estimated
-total, rate, time left — is logged every few seconds. On Apache Kafka this needs the topics' retention to cover
-the period; the local broker keeps everything it has seen since it started.
+total, rate, time left — is logged every few seconds. Several processes can replay at once (``workers``), each its
+share of the partitions (``replay.Shard``), one case's records on our topics all in one share. On Apache Kafka
+this needs the topics' retention to cover the period; the local broker keeps everything it has seen since it
+started.
 
 Nothing is announced twice. The events the live consumer had applied (before its group's committed positions,
 and not parked) published their consequences then — alerts raised, resolved, escalated — so they are applied
@@ -19,9 +21,13 @@ on the board, and how far the escalation clocks had taken each alert, is kept as
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from events.envelope import EventRejected
@@ -58,6 +64,8 @@ def decoded_in_time(processor: EventProcessor) -> Callable[[Inbound], tuple[obje
     return key
 
 
+#: where ``services`` is: the other shards run ``python -m services.cli`` from here
+ROOT = Path(__file__).resolve().parents[2]
 LIVE_GROUP = f"laborcase.{SPEC.name}"
 #: the events waiting in the live service for a case it did not know yet: applied by nobody so far
 PARKED_IDS = "SELECT event_id FROM parked"
@@ -76,12 +84,19 @@ class Applied:
 
 
 async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 250, resume: bool = False,
-                  report_every: float = 5.0, on_progress: Callable[[str], None] | None = None,
-                  topics: Sequence[str] | None = None, applied_by: str | None = None) -> replay.Progress:
+                  report_every: float = 5.0, on_progress: Callable[[replay.Progress], None] | None = None,
+                  topics: Sequence[str] | None = None, applied_by: str | None = None, workers: int = 1,
+                  shard: replay.Shard | None = None) -> replay.Progress:
     """Replay every consumed topic (or ``topics``: a copy of them) into ``dsn``; ``resume`` keeps what an
     interrupted rebuild applied (the inbox passes over the events already in it) instead of starting from an
     empty projection. While one batch is written, the next is read and decoded. Memory: ``buffer`` records per
-    partition waiting to be merged, two batches of ``batch`` events.
+    partition waiting to be merged, two batches of ``batch`` events (per process).
+
+    ``workers``: processes replaying side by side, each one shard of the partitions (services/backbone/replay.py
+    ``Shard``): this one, and ``workers - 1`` more started here (``laborcase supervision rebuild --shard k/n``).
+    This process prepares the projection before they start and puts the board's own work back after they all
+    end; progress is theirs summed. ``shard``: be one of those others — replay that shard alone into a projection
+    prepared already.
 
     ``applied_by``: the consumer group whose committed positions say which events were applied and published
     before (applied quietly, see the module's note); by default the live group when the real topics are
@@ -91,43 +106,128 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
     positions = await kafka.committed_positions(bootstrap, group, replayed) if group else {}
     pool = await create_pool(dsn, size=2)
     try:
-        await migrate(pool, [("backbone", BACKBONE_MIGRATIONS), ("supervision", SPEC.migrations)])  # type: ignore[list-item]
+        if shard is None:
+            await migrate(pool, [("backbone", BACKBONE_MIGRATIONS), ("supervision", SPEC.migrations)])  # type: ignore[list-item]
+            if not resume:
+                async with pool.acquire() as conn, conn.transaction():
+                    await carry.keep(conn)  # the supervisors' own work on the board, put back at the end
+                    await repository.empty_projection(conn)
+            await calendar_store.seed(pool)
         applied = Applied(positions or {}, {r["event_id"] for r in await pool.fetch(PARKED_IDS)})
-        if not resume:
-            async with pool.acquire() as conn, conn.transaction():
-                await carry.keep(conn)  # the supervisors' own work on the board, put back at the end
-                await repository.empty_projection(conn)
-        await calendar_store.seed(pool)
         processor = EventProcessor(pool, SPEC.name, SPEC.topic, SPEC.handlers, calendar=await calendar_store.load(pool),
                                    authenticate=partners.authenticate_record)
         progress = replay.Progress()
-        pending: list[Any] = []
-        quiet = True  # what ``pending`` holds: events applied before (quiet) or not
-        writing: asyncio.Task[None] | None = None
-        reported = time.monotonic()
-        async for item in replay.merged(bootstrap, replayed, decoded_in_time(processor),
-                                        buffer=buffer, progress=progress):
-            before = applied(item)
-            if pending and (len(pending) >= batch or before != quiet):  # a batch is all quiet or all not
-                if writing is not None:
-                    await writing
-                writing = asyncio.ensure_future(processor.process_decoded(pending, [], quiet=quiet))
-                pending = []
-            quiet = before
-            pending.append(item)
-            if time.monotonic() - reported >= report_every:
-                reported = time.monotonic()
-                log.info("rebuilding the projection", extra={"progress": progress.describe()})
-                if on_progress is not None:
-                    on_progress(progress.describe())
-        if writing is not None:
-            await writing
-        if pending:
-            await processor.process_decoded(pending, [], quiet=quiet)
+        if shard is not None:
+            await _replay(bootstrap, replayed, processor, applied, progress, shard=shard, batch=batch, buffer=buffer,
+                          report_every=report_every, report=on_progress or (lambda _: None))
+            progress.finished = time.monotonic()
+            return progress
+        others = Others(bootstrap, dsn, replayed, group, workers, batch=batch, buffer=buffer,
+                        report_every=report_every)
+        await others.start()
+
+        def report(own: replay.Progress) -> None:
+            whole = others.summed(own)
+            log.info("rebuilding the projection", extra={"progress": whole.describe()})
+            if on_progress is not None:
+                on_progress(whole)
+
+        try:
+            await _replay(bootstrap, replayed, processor, applied, progress, shard=replay.Shard(0, workers),
+                          batch=batch, buffer=buffer, report_every=report_every, report=report)
+            await others.wait()
+        finally:
+            await others.stop()
+        progress = others.summed(progress)
         restored = await carry.restore(pool, processor)
         progress.finished = time.monotonic()
         log.info("projection rebuilt", extra={"events": progress.yielded, "progress": progress.describe(),
-                                              "alerts_restored": restored})
+                                              "alerts_restored": restored, "workers": workers})
         return progress
     finally:
         await pool.close()
+
+
+async def _replay(bootstrap: str, topics: list[str], processor: EventProcessor, applied: Applied,
+                  progress: replay.Progress, *, shard: replay.Shard, batch: int, buffer: int, report_every: float,
+                  report: Callable[[replay.Progress], None]) -> None:
+    """One shard's records merged in time order and applied in batches (quiet or not, see ``Applied``)."""
+    pending: list[Any] = []
+    quiet = True  # what ``pending`` holds: events applied before (quiet) or not
+    writing: asyncio.Task[None] | None = None
+    reported = time.monotonic()
+    async for item in replay.merged(bootstrap, topics, decoded_in_time(processor), buffer=buffer,
+                                    progress=progress, shard=shard):
+        before = applied(item)
+        if pending and (len(pending) >= batch or before != quiet):  # a batch is all quiet or all not
+            if writing is not None:
+                await writing
+            writing = asyncio.ensure_future(processor.process_decoded(pending, [], quiet=quiet))
+            pending = []
+        quiet = before
+        pending.append(item)
+        if time.monotonic() - reported >= report_every:
+            reported = time.monotonic()
+            report(progress)
+    if writing is not None:
+        await writing
+    if pending:
+        await processor.process_decoded(pending, [], quiet=quiet)
+    report(progress)
+
+
+class Others:
+    """The processes replaying the other shards: started, their progress read as they report it (one JSON line of
+    counts each time), waited for; stopped if this one fails."""
+
+    def __init__(self, bootstrap: str, dsn: str, topics: list[str], group: str | None, workers: int, *,
+                 batch: int, buffer: int, report_every: float):
+        self.args = ["--bootstrap", bootstrap, "--dsn", dsn, "--topics", ",".join(topics),
+                     "--applied-by", group or "", "--batch", str(batch), "--buffer", str(buffer),
+                     "--report-every", str(report_every)]
+        self.workers = workers
+        self.procs: dict[replay.Shard, asyncio.subprocess.Process] = {}
+        self.counts: dict[replay.Shard, dict[str, int]] = {}
+        self.readers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        root = ROOT
+        for index in range(1, self.workers):
+            shard = replay.Shard(index, self.workers)
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "services.cli", "supervision", "rebuild", "--shard", str(shard), *self.args,
+                cwd=root, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
+            self.procs[shard] = proc
+            self.readers.append(asyncio.ensure_future(self._read(shard, proc)))
+
+    async def _read(self, shard: replay.Shard, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for line in proc.stdout:
+            try:
+                self.counts[shard] = json.loads(line)
+            except ValueError:
+                continue
+
+    def summed(self, own: replay.Progress) -> replay.Progress:
+        whole = replay.Progress(started=own.started, finished=own.finished)
+        whole.add(own.counts())
+        for counts in self.counts.values():
+            whole.add(counts)
+        return whole
+
+    async def wait(self) -> None:
+        await asyncio.gather(*self.readers)
+        for shard, proc in self.procs.items():
+            code = await proc.wait()
+            if code != 0:
+                raise RuntimeError(f"the replay of shard {shard} failed (exit {code}); run the rebuild again with "
+                                   "--resume to continue")
+
+    async def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            await proc.wait()
+        for reader in self.readers:
+            reader.cancel()

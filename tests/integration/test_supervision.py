@@ -124,13 +124,17 @@ async def test_statistics_and_csv(stack):
 
 async def test_projection_rebuilt_from_the_topics_equals_the_live_one(stack, kafka_bootstrap, embedded_pg, make_db):
     """The rebuild folds the whole log in batches of thousands; the live consumer applied it a few events at a
-    time (and ``one_by_one`` one event per batch): the folded projection is the same."""
+    time (and ``one_by_one`` one event per batch; ``sharded`` in three processes at once, each its share of the
+    partitions): the folded projection is the same."""
     _, _, sup = stack
     target = await make_db(embedded_pg.admin_dsn())
     done = await rebuild(kafka_bootstrap, target)
     assert done.yielded > 0 and done.finished is not None
     one_by_one = await make_db(embedded_pg.admin_dsn())
     await rebuild(kafka_bootstrap, one_by_one, batch=1)
+    sharded = await make_db(embedded_pg.admin_dsn())  # three processes, each a third of the partitions
+    progress = await rebuild(kafka_bootstrap, sharded, workers=3)
+    assert (progress.yielded, progress.skipped) == (done.yielded, done.skipped)
 
     async def snapshot(dsn: str) -> dict:
         conn = await asyncpg.connect(dsn)
@@ -151,6 +155,7 @@ async def test_projection_rebuilt_from_the_topics_equals_the_live_one(stack, kaf
     live = await snapshot(sup.runtime.dsn)
     rebuilt = await snapshot(target)
     assert await snapshot(one_by_one) == rebuilt
+    assert await snapshot(sharded) == rebuilt
     # the live projection only holds what its consumer group has seen since this module started; the rebuild
     # replays the whole topics: compare the live cases
     ids = {c["case_id"] for c in live["cases"]}
