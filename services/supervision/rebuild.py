@@ -155,7 +155,7 @@ async def _replay(bootstrap: str, topics: list[str], processor: EventProcessor, 
     pending: list[Any] = []
     quiet = True  # what ``pending`` holds: events applied before (quiet) or not
     writing: asyncio.Task[None] | None = None
-    reported = time.monotonic()
+    reported = 0.0  # the first record reports at once: the total is known (each share's, summed by the first)
     async for item in replay.merged(bootstrap, topics, decoded_in_time(processor), buffer=buffer,
                                     progress=progress, shard=shard):
         before = applied(item)
