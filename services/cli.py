@@ -109,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="continue an interrupted rebuild (keeps what it applied; the inbox skips it)")
     p_rebuild.add_argument("--topics", help="replay these topics instead of the ones supervision consumes "
                                             "(comma-separated: a copy of the log, such as the bench's)")
-    p_rebuild.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8),
+    p_rebuild.add_argument("--workers", type=int, default=min(len(os.sched_getaffinity(0)), 8),
                            help="processes replaying side by side, each a share of the partitions (default: the "
-                                "machine's cores, at most 8)")
+                                "cores this process may run on, at most 8)")
     # one share of a rebuild that another process started (it prepares the projection and finishes it)
     p_rebuild.add_argument("--shard", help=argparse.SUPPRESS)
     p_rebuild.add_argument("--bootstrap", help=argparse.SUPPRESS)

@@ -16,9 +16,9 @@ written after the start are the live consumer's to apply. Where a partition's la
 transaction's markers on Apache Kafka), two empty fetches of that partition end it as well.
 
 A replay can be split into shards, one process each (``Shard``): shard k of n reads the partitions whose number is
-k modulo n, of every topic. Our topics are keyed by case id and their partition counts are multiples of one another
-(8, 4, 2 or all capped alike), so one case's records on every topic keyed by case id land in one shard, merged there
-in time order as the whole replay would merge them.
+k modulo n, of every topic. The topics a projection replays that are keyed by case id have one partition count (8, or
+all capped alike), so one key is in the same partition of each: one case's records on them all land in one shard,
+merged there in time order as the whole replay would merge them.
 """
 
 from __future__ import annotations

@@ -75,8 +75,8 @@ YOUNG_GC_THRESHOLD = 20_000
 
 
 def settle_heap() -> None:
-    """Take what the process has built so far (modules, models, the app) out of the cyclic collector's sight, and
-    collect the young generation less often.
+    """Take what the process has built so far (its imports: modules, models, their validators) out of the cyclic
+    collector's sight, and collect the young generation less often.
 
     A service's heap is mostly its imports (pydantic's validators, FastAPI, SQLAlchemy's metadata): hundreds of
     thousands of long-lived objects that every full collection walks again, and a batch of events allocates

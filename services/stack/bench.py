@@ -691,7 +691,7 @@ async def run(sizes: Sizes) -> Figures:
 
 
 #: The rebuild's processes in the bench: one per core, as ``laborcase supervision rebuild`` runs by default.
-REBUILD_WORKERS = min(os.cpu_count() or 1, 8)
+REBUILD_WORKERS = min(len(os.sched_getaffinity(0)), 8)
 
 
 async def replay_figures(stack: Stack, bootstrap: str, admin: str, total: int, figures: Figures) -> None:

@@ -26,7 +26,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,16 +105,20 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
     group = applied_by if applied_by is not None else (LIVE_GROUP if topics is None else None)
     replayed = list(topics or SPEC.consumes)
     positions = await kafka.committed_positions(bootstrap, group, replayed) if group else {}
+    parent: asyncio.Task[None] | None = None
     pool = await create_pool(dsn, size=2)
     try:
         if shard is None:
             await migrate(pool, [("backbone", BACKBONE_MIGRATIONS), ("supervision", SPEC.migrations)])  # type: ignore[list-item]
+            parked = {str(r["event_id"]) for r in await pool.fetch(PARKED_IDS)}  # emptied with the projection
             if not resume:
                 async with pool.acquire() as conn, conn.transaction():
                     await carry.keep(conn)  # the supervisors' own work on the board, put back at the end
                     await repository.empty_projection(conn)
             await calendar_store.seed(pool)
-        applied = Applied(positions or {}, {r["event_id"] for r in await pool.fetch(PARKED_IDS)})
+        else:  # what the first process read before emptying the projection; and its end is this one's
+            parked, parent = await _from_the_first_process()
+        applied = Applied(positions or {}, {uuid.UUID(e) for e in parked})
         processor = EventProcessor(pool, SPEC.name, SPEC.topic, SPEC.handlers, calendar=await calendar_store.load(pool),
                                    authenticate=partners.authenticate_record)
         progress = replay.Progress()
@@ -122,9 +127,8 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
                           report_every=report_every, report=on_progress or (lambda _: None))
             progress.finished = time.monotonic()
             return progress
-        others = Others(bootstrap, dsn, replayed, group, workers, batch=batch, buffer=buffer,
+        others = Others(bootstrap, dsn, replayed, group, parked, workers, batch=batch, buffer=buffer,
                         report_every=report_every)
-        await others.start()
 
         def report(own: replay.Progress) -> None:
             whole = others.summed(own)
@@ -133,9 +137,10 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
                 on_progress(whole)
 
         try:
-            await _replay(bootstrap, replayed, processor, applied, progress, shard=replay.Shard(0, workers),
-                          batch=batch, buffer=buffer, report_every=report_every, report=report)
-            await others.wait()
+            await others.start()
+            await others.alongside(_replay(bootstrap, replayed, processor, applied, progress,
+                                           shard=replay.Shard(0, workers), batch=batch, buffer=buffer,
+                                           report_every=report_every, report=report))
         finally:
             await others.stop()
         progress = others.summed(progress)
@@ -145,7 +150,29 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
                                               "alerts_restored": restored, "workers": workers})
         return progress
     finally:
+        if parent is not None:
+            parent.cancel()
         await pool.close()
+
+
+async def _from_the_first_process() -> tuple[set[str], asyncio.Task[None]]:
+    """A share's instructions on its standard input (one JSON line: the parked events' ids), and a watch on that
+    pipe: when the first process goes away (its end of the pipe closes), this share stops too — no replay goes
+    on writing unwatched, racing a ``--resume``."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    told = json.loads(await reader.readline() or b"{}")
+    main = asyncio.current_task()
+
+    async def watch() -> None:
+        while await reader.read(4096):
+            pass
+        log.error("the first process of the rebuild is gone; this share stops")
+        if main is not None:
+            main.cancel()
+
+    return set(told.get("parked", [])), asyncio.ensure_future(watch())
 
 
 async def _replay(bootstrap: str, topics: list[str], processor: EventProcessor, applied: Applied,
@@ -177,36 +204,61 @@ async def _replay(bootstrap: str, topics: list[str], processor: EventProcessor, 
 
 
 class Others:
-    """The processes replaying the other shards: started, their progress read as they report it (one JSON line of
-    counts each time), waited for; stopped if this one fails."""
+    """The processes replaying the other shards: started (the database's address in their environment, never on a
+    command line ``ps`` shows; their instructions on their standard input, kept open as long as this process
+    lives), their progress read as they report it (one JSON object of counts a line), watched alongside this
+    process's own share — the first to fail fails the rebuild —, and stopped if this one fails."""
 
-    def __init__(self, bootstrap: str, dsn: str, topics: list[str], group: str | None, workers: int, *,
-                 batch: int, buffer: int, report_every: float):
-        self.args = ["--bootstrap", bootstrap, "--dsn", dsn, "--topics", ",".join(topics),
-                     "--applied-by", group or "", "--batch", str(batch), "--buffer", str(buffer),
-                     "--report-every", str(report_every)]
+    def __init__(self, bootstrap: str, dsn: str, topics: list[str], group: str | None, parked: set[str],
+                 workers: int, *, batch: int, buffer: int, report_every: float):
+        self.args = ["--bootstrap", bootstrap, "--topics", ",".join(topics), "--applied-by", group or "",
+                     "--batch", str(batch), "--buffer", str(buffer), "--report-every", str(report_every)]
+        path = os.environ.get("PYTHONPATH")
+        self.env = {**os.environ, "LABORCASE_SUPERVISION_DSN": dsn,
+                    "PYTHONPATH": os.pathsep.join([str(ROOT), *([path] if path else [])])}
+        self.told = (json.dumps({"parked": sorted(parked)}) + "\n").encode()
         self.workers = workers
         self.procs: dict[replay.Shard, asyncio.subprocess.Process] = {}
         self.counts: dict[replay.Shard, dict[str, int]] = {}
-        self.readers: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        root = ROOT
         for index in range(1, self.workers):
             shard = replay.Shard(index, self.workers)
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "services.cli", "supervision", "rebuild", "--shard", str(shard), *self.args,
-                cwd=root, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
+                cwd=ROOT, env=self.env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
             self.procs[shard] = proc
-            self.readers.append(asyncio.ensure_future(self._read(shard, proc)))
+            assert proc.stdin is not None
+            proc.stdin.write(self.told)
+            await proc.stdin.drain()
 
-    async def _read(self, shard: replay.Shard, proc: asyncio.subprocess.Process) -> None:
+    async def alongside(self, own: Awaitable[None]) -> None:
+        """``own`` (this process's share) and the others', until all are done; the first failure is raised at
+        once (the rest are stopped by ``stop``)."""
+        tasks = [asyncio.ensure_future(own), *(asyncio.ensure_future(self._done(s, p)) for s, p in self.procs.items())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _done(self, shard: replay.Shard, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
-        async for line in proc.stdout:
+        async for line in proc.stdout:  # read as it comes: a share never waits on a full pipe
             try:
-                self.counts[shard] = json.loads(line)
+                counts = json.loads(line)
             except ValueError:
                 continue
+            if isinstance(counts, dict) and all(isinstance(counts.get(k), int) for k in replay.Progress().counts()):
+                self.counts[shard] = counts
+        code = await proc.wait()
+        if code != 0:
+            raise RuntimeError(f"the replay of shard {shard} failed (exit {code}); run the rebuild again with "
+                               "--resume to continue")
 
     def summed(self, own: replay.Progress) -> replay.Progress:
         whole = replay.Progress(started=own.started, finished=own.finished)
@@ -215,19 +267,11 @@ class Others:
             whole.add(counts)
         return whole
 
-    async def wait(self) -> None:
-        await asyncio.gather(*self.readers)
-        for shard, proc in self.procs.items():
-            code = await proc.wait()
-            if code != 0:
-                raise RuntimeError(f"the replay of shard {shard} failed (exit {code}); run the rebuild again with "
-                                   "--resume to continue")
-
     async def stop(self) -> None:
         for proc in self.procs.values():
             if proc.returncode is None:
                 proc.terminate()
+            if proc.stdin is not None:
+                proc.stdin.close()
         for proc in self.procs.values():
             await proc.wait()
-        for reader in self.readers:
-            reader.cancel()

@@ -13,6 +13,7 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.catalog import TOPICS
+from events.envelope import decode_kafka
 from services.backbone import calendar_store, kafka
 from services.backbone.consumer import EventProcessor
 from services.backbone.db import create_pool
@@ -192,13 +193,16 @@ async def test_a_rebuild_announces_again_nothing_the_live_service_had_announced(
     assert len(await kafka.committed_positions(kafka_bootstrap, applied_all, copies)) == len(tps)
     assert await kafka.committed_positions(kafka_bootstrap, never, copies) == {}
 
-    async def rebuilt(applied_by: str) -> tuple[list, list, list]:
+    async def rebuilt(applied_by: str, parked: list[tuple] = (), workers: int = 1) -> tuple[list, list, list]:
         dsn = await make_db(embedded_pg.admin_dsn())
         await rebuild(kafka_bootstrap, dsn, applied_by=never)  # a database in use, with an outbox
         conn = await asyncpg.connect(dsn)
         try:
             kept = await conn.fetchval("SELECT count(*) FROM outbox")
-            await rebuild(kafka_bootstrap, dsn, topics=copies, applied_by=applied_by)
+            if parked:
+                await conn.executemany('INSERT INTO parked (event_id, event_type, topic, "partition", "offset", '
+                                       "reason) VALUES ($1, $2, $3, $4, $5, 'waiting')", parked)
+            await rebuild(kafka_bootstrap, dsn, topics=copies, applied_by=applied_by, workers=workers)
             types = [r["event_type"] for r in await conn.fetch("SELECT event_type FROM outbox ORDER BY id")]
             alerts = [tuple(r) for r in await conn.fetch(
                 "SELECT case_id, deadline_id, kind, state, level FROM alerts ORDER BY case_id, deadline_id, kind")]
@@ -212,6 +216,14 @@ async def test_a_rebuild_announces_again_nothing_the_live_service_had_announced(
     assert quiet == []
     assert "supervision.alert_raised" in loud
     assert alerts_quiet == alerts_loud and any(a[2] == "overdue" for a in alerts_quiet)
+    # events the live service held parked had been applied by nobody: they publish, in every share
+    waiting = []
+    for topic in copies:
+        for r in await kafka.read_all(kafka_bootstrap, topic):
+            event = decode_kafka(r.value, r.headers)
+            waiting.append((event.id, event.type, topic, r.partition, r.offset))
+    _, parked_loud, alerts_parked = await rebuilt(applied_all, parked=waiting, workers=2)
+    assert sorted(parked_loud) == sorted(loud) and alerts_parked == alerts_loud
 
 
 async def test_a_rebuild_keeps_what_supervisors_did_on_the_board(stack, kafka_bootstrap, embedded_pg, make_db):
