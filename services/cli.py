@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--through-console", action="store_true",
                          help="send every API call through the console's proxy (one more HTTP hop each)")
     p_bench.add_argument("--replay-events", type=int, default=None, metavar="N",
-                         help="the rebuild's log: N events (100,000; --quick 20,000), e.g. 1000000 for a province")
+                         help="the rebuild's log: N events (100,000, --quick too), e.g. 1000000 for a province")
     p_bench.add_argument("--grow-to", type=int, default=None, metavar="CASES",
                          help="then grow every database to this many cases (1000000 for the memory target) and "
                               "measure memory and reads again")

@@ -590,7 +590,7 @@ class Sizes:
 
     @classmethod
     def of(cls, mode: str, cases: int | None) -> Sizes:
-        sizes = {"full": cls(), "quick": cls(100, 5_000, 4, 20, 100_000, 300, replay_events=20_000),
+        sizes = {"full": cls(), "quick": cls(100, 5_000, 4, 20, 100_000, 300, replay_events=100_000),
                  "smoke": cls(10, 500, 2, 5, 10_000, 20, 2_000, replay_events=2_000, calm_seconds=2)}[mode]
         return replace(sizes, cases=cases) if cases else sizes
 
