@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,8 +49,13 @@ INSERT_MESSAGES = (
 #: the messages whose time has come (queued, or held through the night), oldest first; another sender skips them
 DUE = ("SELECT * FROM messages WHERE state IN ('queued', 'held') AND not_before <= $1 "
        "ORDER BY not_before LIMIT $2 FOR UPDATE SKIP LOCKED")
-SAVE_MESSAGE = ("UPDATE messages SET state = $2, attempts = $3, not_before = $4, sent_at = $5, reason = $6, "
-                "provider_ref = $7, params = $8, text = $9 WHERE message_id = $1")
+SAVE_MESSAGES = ("UPDATE messages m SET state = u.state, attempts = u.attempts, not_before = u.not_before, "
+                 "sent_at = u.sent_at, reason = u.reason, provider_ref = u.provider_ref, params = u.params::jsonb, "
+                 "text = u.text "
+                 "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::timestamptz[], $6::text[], "
+                 "$7::text[], $8::text[], $9::text[]) "
+                 "AS u (message_id, state, attempts, not_before, sent_at, reason, provider_ref, params, text) "
+                 "WHERE m.message_id = u.message_id")
 RECORD_SMS = "INSERT INTO recorded_sms (message_id, phone, text, recorded_at) VALUES ($1, $2, $3, $4) RETURNING id"
 #: the list operators and supervisors read; $1 units (NULL: all), $2 state, $3 a case number (part of), $4 a phone's
 #: last four digits; order and page appended by ``messages``
@@ -127,9 +133,14 @@ async def due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Messa
     return [from_row(Message, r) for r in await conn.fetch(DUE, now, limit)]
 
 
-async def save(conn: asyncpg.Connection, m: Message) -> None:
-    await conn.execute(SAVE_MESSAGE, m.message_id, m.state, m.attempts, m.not_before, m.sent_at, m.reason,
-                       m.provider_ref, m.params, m.text)
+async def save_all(conn: asyncpg.Connection, messages: Sequence[Message]) -> None:
+    """Each message's state as it is now (a sending round's outcomes: one statement)."""
+    if messages:
+        ordered = sorted(messages, key=lambda m: m.message_id)
+        columns = [[getattr(m, f) for m in ordered] for f in (
+            "message_id", "state", "attempts", "not_before", "sent_at", "reason", "provider_ref", "params", "text")]
+        columns[7] = [json.dumps(p, ensure_ascii=False) for p in columns[7]]  # a list in a list is no jsonb[] to asyncpg
+        await conn.execute(SAVE_MESSAGES, *columns)
 
 
 async def record_sms(conn: asyncpg.Connection, *, message_id: uuid.UUID, phone: str, text: str,

@@ -25,19 +25,27 @@ log = logging.getLogger(__name__)
 
 
 async def send_due(ctx: HandlerContext, *, gateway: Gateway, catalog: Catalog, limit: int = 20) -> int:
-    """One round: every due message (at most ``limit``) sent or rescheduled; how many were handled."""
+    """One round: every due message (at most ``limit``) sent or rescheduled; how many were handled. Whether each
+    phone has opted out is read once for the round, in its transaction (an opt-out committed before the round
+    stops the message, as it did when each message read it)."""
     due = await repository.due(ctx.conn, ctx.now, limit)
-    for message in due:
-        await send_one(ctx, message, gateway=gateway, catalog=catalog)
+    if not due:
+        return 0
+    opted_out = await repository.opted_out(ctx.conn, sorted({m.phone for m in due}))
+    done = [await send_one(ctx, message, gateway=gateway, catalog=catalog, opted_out=message.phone in opted_out)
+            for message in due]
+    await repository.save_all(ctx.conn, done)  # every outcome of the round in one statement
     return len(due)
 
 
-async def send_one(ctx: HandlerContext, m: Message, *, gateway: Gateway, catalog: Catalog) -> Message:
+async def send_one(ctx: HandlerContext, m: Message, *, gateway: Gateway, catalog: Catalog, opted_out: bool) -> Message:
+    """One due message sent, held, skipped, failed or queued again: the message as it is now, for the round to
+    save (``send_due``)."""
     now = ctx.now
     template = catalog[m.kind]
     if catalog.quiet.is_quiet(now):  # its time came, then the night: held until 08:00
         return await _save(ctx, m, state="held", not_before=catalog.quiet.next_allowed(now))
-    if await repository.opted_out(ctx.conn, [m.phone]):
+    if opted_out:
         return await _final(ctx, m, template.params, template.secret, state="skipped", reason=OPTED_OUT)
     values = dict(zip(template.params, m.params, strict=False))
     out = Outgoing(message_id=m.message_id, phone=m.phone, template_id=m.template_id, params=list(m.params),
@@ -67,9 +75,7 @@ async def send_one(ctx: HandlerContext, m: Message, *, gateway: Gateway, catalog
 
 
 async def _save(ctx: HandlerContext, m: Message, **changes: object) -> Message:
-    updated = m.model_copy(update=changes)
-    await repository.save(ctx.conn, updated)
-    return updated
+    return m.model_copy(update=changes)
 
 
 async def _final(ctx: HandlerContext, m: Message, names: tuple[str, ...], secret: tuple[str, ...], *, state: str,
