@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="continue an interrupted rebuild (keeps what it applied; the inbox skips it)")
     p_rebuild.add_argument("--topics", help="replay these topics instead of the ones supervision consumes "
                                             "(comma-separated: a copy of the log, such as the bench's)")
-    p_rebuild.add_argument("--workers", type=int, default=min(len(os.sched_getaffinity(0)), 8),
+    p_rebuild.add_argument("--workers", type=int, default=None,
                            help="processes replaying side by side, each a share of the partitions (default: the "
                                 "cores this process may run on, at most 8)")
     # one share of a rebuild that another process started (it prepares the projection and finishes it)
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         print(script(plan(partners), users=users), end="")
         return 0
     if args.command == "supervision":
-        from services.backbone.replay import Shard
+        from services.backbone.replay import Shard, default_shards
         from services.backbone.server import run as run_loop
         from services.supervision.rebuild import rebuild
 
@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         done = run_loop(rebuild(args.bootstrap or settings.kafka_bootstrap_servers,
                                 args.dsn or settings.dsn_for("supervision"), resume=args.resume or shard is not None,
                                 on_progress=report, topics=args.topics.split(",") if args.topics else None,
-                                applied_by=args.applied_by, workers=max(args.workers, 1), shard=shard,
+                                applied_by=args.applied_by, workers=max(args.workers or default_shards(), 1),
+                                shard=shard,
                                 batch=args.batch, buffer=args.buffer, report_every=args.report_every))
         if shard is not None:
             return 0

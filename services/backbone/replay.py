@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -42,6 +43,11 @@ log = logging.getLogger(__name__)
 #: in the replay (e.g. its event time) and this (e.g. the decoded event, so that nothing is decoded twice), or
 #: None to skip the record.
 T = TypeVar("T")
+
+
+def default_shards() -> int:
+    """How many processes replay side by side unless told: one per core this process may run on, at most 8."""
+    return min(len(os.sched_getaffinity(0)), 8)
 
 
 @dataclass(frozen=True)
@@ -84,16 +90,17 @@ class Progress:
     def seconds(self) -> float:
         return (self.finished or time.monotonic()) - self.started
 
+    #: what a shard reports of its progress: summed across shards, but the largest buffer, which is each one's own
+    SUMMED = ("total", "read", "yielded", "skipped")
+    COUNTED = (*SUMMED, "most_buffered")
+
     def counts(self) -> dict[str, int]:
-        return {"total": self.total, "read": self.read, "yielded": self.yielded, "skipped": self.skipped,
-                "most_buffered": self.most_buffered}
+        return {name: getattr(self, name) for name in self.COUNTED}
 
     def add(self, counts: dict[str, int]) -> None:
         """Another shard's counts (``counts``), summed into this replay's."""
-        self.total += counts.get("total", 0)
-        self.read += counts.get("read", 0)
-        self.yielded += counts.get("yielded", 0)
-        self.skipped += counts.get("skipped", 0)
+        for name in self.SUMMED:
+            setattr(self, name, getattr(self, name) + counts.get(name, 0))
         self.most_buffered = max(self.most_buffered, counts.get("most_buffered", 0))
 
     def rate(self) -> float:

@@ -44,9 +44,9 @@ async def send_one(ctx: HandlerContext, m: Message, *, gateway: Gateway, catalog
     now = ctx.now
     template = catalog[m.kind]
     if catalog.quiet.is_quiet(now):  # its time came, then the night: held until 08:00
-        return await _save(ctx, m, state="held", not_before=catalog.quiet.next_allowed(now))
+        return _updated(m, state="held", not_before=catalog.quiet.next_allowed(now))
     if opted_out:
-        return await _final(ctx, m, template.params, template.secret, state="skipped", reason=OPTED_OUT)
+        return _final(m, template.params, template.secret, state="skipped", reason=OPTED_OUT)
     values = dict(zip(template.params, m.params, strict=False))
     out = Outgoing(message_id=m.message_id, phone=m.phone, template_id=m.template_id, params=list(m.params),
                    text=f"【{catalog.sign_name}】" + template.render(values))
@@ -59,14 +59,14 @@ async def send_one(ctx: HandlerContext, m: Message, *, gateway: Gateway, catalog
             log.warning("message not sent; trying again", extra={
                 "case_id": m.case_id, "kind": m.kind, "phone": mask_phone(m.phone), "attempts": attempts,
                 "reason": failure.reason, "retry_at": retry_at.isoformat()})
-            return await _save(ctx, m, state="queued", attempts=attempts, not_before=retry_at, reason=failure.reason)
+            return _updated(m, state="queued", attempts=attempts, not_before=retry_at, reason=failure.reason)
         log.error("message failed", extra={"case_id": m.case_id, "kind": m.kind, "phone": mask_phone(m.phone),
                                            "attempts": attempts, "reason": failure.reason})
-        failed = await _final(ctx, m, template.params, template.secret, state="failed", attempts=attempts,
+        failed = _final(m, template.params, template.secret, state="failed", attempts=attempts,
                               reason=failure.reason)
         _publish(ctx, failed, "notification.failed")
         return failed
-    done = await _final(ctx, m, template.params, template.secret, state=sent.state, attempts=m.attempts + sent.attempts,
+    done = _final(m, template.params, template.secret, state=sent.state, attempts=m.attempts + sent.attempts,
                         sent_at=now, provider_ref=sent.provider_ref, reason=None)
     log.info("message sent", extra={"case_id": m.case_id, "kind": m.kind, "phone": mask_phone(m.phone),
                                     "attempts": done.attempts, "latency_s": round((now - m.event_at).total_seconds(), 3)})
@@ -74,14 +74,14 @@ async def send_one(ctx: HandlerContext, m: Message, *, gateway: Gateway, catalog
     return done
 
 
-async def _save(ctx: HandlerContext, m: Message, **changes: object) -> Message:
+def _updated(m: Message, **changes: object) -> Message:
     return m.model_copy(update=changes)
 
 
-async def _final(ctx: HandlerContext, m: Message, names: tuple[str, ...], secret: tuple[str, ...], *, state: str,
+def _final(m: Message, names: tuple[str, ...], secret: tuple[str, ...], *, state: str,
                  **changes: object) -> Message:
     """A message at its end: its secret variables (the query code) are not kept."""
-    return await _save(ctx, m, state=state, params=scrubbed(list(m.params), names, secret), **changes)
+    return _updated(m, state=state, params=scrubbed(list(m.params), names, secret), **changes)
 
 
 def _publish(ctx: HandlerContext, m: Message, event_type: str) -> None:

@@ -32,6 +32,7 @@ from services.backbone import kafka
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, ensure_database, migrate
 from services.backbone.deadline_store import DeadlineStore, fire_due
 from services.backbone.outbox import Record, enqueue
+from services.backbone.replay import default_shards
 from services.backbone.settings import Settings
 from services.console.routing import owner_of
 from services.intake.domain.identifiers import make_id_number, make_uscc
@@ -690,8 +691,8 @@ async def run(sizes: Sizes) -> Figures:
     return figures
 
 
-#: The rebuild's processes in the bench: one per core, as ``laborcase supervision rebuild`` runs by default.
-REBUILD_WORKERS = min(len(os.sched_getaffinity(0)), 8)
+#: The rebuild's processes in the bench: as many as ``laborcase supervision rebuild`` runs by default.
+REBUILD_WORKERS = default_shards()
 
 
 async def replay_figures(stack: Stack, bootstrap: str, admin: str, total: int, figures: Figures) -> None:

@@ -253,7 +253,7 @@ class Others:
                 counts = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(counts, dict) and all(isinstance(counts.get(k), int) for k in replay.Progress().counts()):
+            if isinstance(counts, dict) and all(isinstance(counts.get(k), int) for k in replay.Progress.COUNTED):
                 self.counts[shard] = counts
         code = await proc.wait()
         if code != 0:
