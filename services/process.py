@@ -21,9 +21,11 @@ from fastapi import APIRouter
 from events.contracts import asyncapi
 from services.backbone import audit_store, kafka, logs
 from services.backbone import server as http_server
+from services.backbone.handoff import Handoff
 from services.backbone.http import service_app
 from services.backbone.runtime import CONFIGURATION_ERROR, EX_CONFIG, Runtime, ServiceSpec
 from services.backbone.settings import Settings
+from services.console.routing import front_owner
 from services.security import audit_api, partners, sessions
 from services.security.guard import ClientAddress, EdgeMiddleware
 from services.web import errors as error_pages
@@ -74,7 +76,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     app = secured_app(runtime)
     server = http_server.Server(http_server.config(app, host=settings.host, port=settings.port_for(spec.name),
-                                                   header_seconds=settings.request_header_seconds, lifespan="off"))
+                                                   header_seconds=settings.request_header_seconds, lifespan="off",
+                                                   handoff=Handoff.configured(settings.handoff_dir, spec.name, front_owner)))
     http = asyncio.ensure_future(server.serve())
     try:
         await runtime.start()

@@ -32,3 +32,7 @@ DEADLINE_FAILURES = Counter("laborcase_deadline_failures_total", "Deadlines whos
                             ["service"])
 RELAY_SKIPPED = Counter("laborcase_outbox_skipped_total", "Outbox rows the broker refused for good (reported, "
                         "skipped)", ["service", "topic"])
+HANDED = Counter("laborcase_connections_handed_total", "Client connections handed to the process that answers their "
+                 "next request (one machine: services/backbone/handoff.py)", ["service", "to"])
+ADOPTED = Counter("laborcase_connections_adopted_total", "Client connections handed to this process and served by it",
+                  ["service"])

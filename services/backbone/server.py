@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
+import socket
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from services.backbone.handoff import Handoff
 
 try:  # the C parser (the default wherever its wheel installs): several times less CPU per request than h11's
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
@@ -66,8 +70,42 @@ class _HeaderDeadline:
         super().connection_lost(exc)
 
 
-def protocol(header_seconds: float, base: type = Base) -> type:
-    return type("HeaderDeadlineProtocol", (_HeaderDeadline, base), {"header_seconds": header_seconds})
+class _Handing:
+    """Mixed in before ``_HeaderDeadline``: between requests, a connection made to the console's origin whose next
+    request another process answers is handed to it (``handoff.Handoff``); a connection handed to this one
+    starts with the bytes the other process had read (``handed``). A connection made to a service's own port
+    is that service's (its probes, a gateway's calls) and never handed on."""
+
+    handoff: Handoff | None = None
+    handed: bytes | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)  # type: ignore[misc]
+        self._mid_head = False
+        handed, self.handed = self.handed, None
+        self._to_origin = handed is not None or (self.handoff is not None and self.handoff.origin)
+        if handed:  # this process was chosen for it: never handed on before it is answered
+            self._feed(handed)
+
+    def data_received(self, data: bytes) -> None:
+        if self._to_origin and not self._mid_head and self._waiting_for_headers():  # type: ignore[attr-defined]
+            target = self.handoff.target(data)  # type: ignore[union-attr]
+            if target is not None and self.handoff.give(target, self.transport, data):  # type: ignore[union-attr,attr-defined]
+                self.transport.close()  # type: ignore[attr-defined]  # (the receiver holds the socket open)
+                return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        super().data_received(data)  # type: ignore[misc]
+        # still no request running: a head in pieces is in the parser (the rest must follow it here)
+        self._mid_head = self._waiting_for_headers()  # type: ignore[attr-defined]
+
+
+def protocol(header_seconds: float, base: type = Base, handoff: Handoff | None = None) -> type:
+    if handoff is None:
+        return type("HeaderDeadlineProtocol", (_HeaderDeadline, base), {"header_seconds": header_seconds})
+    return type("HandingProtocol", (_Handing, _HeaderDeadline, base),
+                {"header_seconds": header_seconds, "handoff": handoff})
 
 
 #: The youngest generation's threshold (CPython's default is 700 allocations). See ``settle_heap``.
@@ -102,7 +140,26 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
-class Server(uvicorn.Server):
+class HandingServer(uvicorn.Server):
+    """uvicorn, adopting the connections other processes hand to this one (when its protocol hands over)."""
+
+    @property
+    def handoff(self) -> Handoff | None:
+        return getattr(self.config.http_protocol_class, "handoff", None)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.handoff is not None and not self.should_exit:
+            self.handoff.open(functools.partial(self.config.http_protocol_class, config=self.config,
+                                                server_state=self.server_state, app_state=self.lifespan.state))
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.handoff is not None:
+            self.handoff.close()
+        await super().shutdown(sockets)
+
+
+class Server(HandingServer):
     """uvicorn without its own signal handling: the process owns shutdown."""
 
     @contextlib.contextmanager
@@ -110,9 +167,10 @@ class Server(uvicorn.Server):
         yield
 
 
-def config(app: Any, *, host: str, port: int, header_seconds: float, **kw: Any) -> uvicorn.Config:
+def config(app: Any, *, host: str, port: int, header_seconds: float, handoff: Handoff | None = None,
+           **kw: Any) -> uvicorn.Config:
     """uvicorn's settings for a service or the console. ``proxy_headers`` is off: uvicorn would otherwise believe
     ``X-Forwarded-For`` from any caller on 127.0.0.1 and put that address in the scope; the edge's ClientAddress
     decides whom to believe (the console's signed statement, the configured proxies), from the real peer."""
-    return uvicorn.Config(app, host=host, port=port, http=protocol(header_seconds), log_config=None,
+    return uvicorn.Config(app, host=host, port=port, http=protocol(header_seconds, handoff=handoff), log_config=None,
                           access_log=False, proxy_headers=False, **kw)

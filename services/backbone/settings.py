@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     streams_per_person: int = Field(default=4, ge=1)
 
     home: Path = Path(".laborcase")
+    #: On one machine: a directory (mode 0700) where the console hands each client's connection to the service
+    #: that answers it, instead of relaying every request (services/backbone/handoff.py). Unset: the console
+    #: relays (a cluster routes at its Ingress instead). The local stack sets it to ``<home>/handoff``.
+    handoff_dir: str = ""
     log_level: str = "INFO"
 
     #: Test mode only: business time runs this many seconds ahead of (or behind) the system clock, so a

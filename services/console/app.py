@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,10 +21,11 @@ from starlette.requests import ClientDisconnect
 from events.catalog import SERVICES
 from services.backbone import logs
 from services.backbone import server as http_server
+from services.backbone.handoff import CONSOLE, Handoff
 from services.backbone.http import Problem, install_problem_handlers
 from services.backbone.settings import Settings
 from services.console.relay import RelayFront
-from services.console.routing import owner_of, page_owner
+from services.console.routing import front_owner, owner_of, page_owner
 from services.security.guard import CLIENT_HEADER, COOKIE, ClientAddress, EdgeMiddleware, client_statement, safe_next
 from services.web import errors as error_pages
 from services.web.pages import Pages
@@ -214,5 +214,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 def main() -> None:
     settings = Settings()
     logs.configure("console", settings.log_level)
-    uvicorn.Server(http_server.config(build_app(settings), host=settings.host, port=settings.console_port,
-                                      header_seconds=settings.request_header_seconds)).run()
+    http_server.HandingServer(http_server.config(
+        build_app(settings), host=settings.host, port=settings.console_port,
+        header_seconds=settings.request_header_seconds,
+        handoff=Handoff.configured(settings.handoff_dir, CONSOLE, front_owner))).run()

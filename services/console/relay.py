@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from services.backbone.http import read_body
-from services.console.routing import owner_of, page_owner
+from services.console.routing import front_owner
 from services.security.guard import CLIENT_HEADER, client_statement
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ NOT_FORWARDED = frozenset({b"x-laborcase-client", b"x-forwarded-for"})
 HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"host",
                         b"content-length", b"proxy-authorization", b"proxy-authenticate",
                         b"expect"})  # the body is read already: the service must not answer "100 Continue"
-_API_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 #: the answer must have begun within this long (the old client's read timeout)
 ANSWER_SECONDS = 30.0
 CONNECT_SECONDS = 2.0
@@ -213,17 +212,8 @@ class RelayFront:
         return found
 
     def owner(self, scope: Scope) -> str | None:
-        method, path = scope["method"], scope["path"]
-        for name, value in scope["headers"]:
-            if name == b"accept" and b"text/event-stream" in value:
-                return None  # a live board: the app's streaming route, with its cap per person
-        if path.startswith("/api/v1/"):
-            if path == "/api/v1/stream" or method not in _API_METHODS:
-                return None
-            return owner_of(method, path)
-        if method in ("GET", "HEAD"):
-            return page_owner(path)
-        return None
+        accept = b",".join(value for name, value in scope["headers"] if name == b"accept")
+        return front_owner(scope["method"], scope["path"], accept.decode("latin-1"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         service = self.owner(scope) if scope["type"] == "http" else None

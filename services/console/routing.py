@@ -60,3 +60,20 @@ def page_owner(path: str) -> str | None:
         if path == prefix or path.startswith(prefix + "/"):
             return service
     return None
+
+
+_API_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+
+
+def front_owner(method: str, path: str, accept: str = "") -> str | None:
+    """The service that answers a request made to the console's origin, None for the console itself: its own
+    pages and routes, and live boards (server-sent events: the console holds them, with its cap per person)."""
+    if "text/event-stream" in accept:
+        return None
+    if path.startswith("/api/v1/"):
+        if path == "/api/v1/stream" or method not in _API_METHODS:
+            return None
+        return owner_of(method, path)
+    if method in ("GET", "HEAD"):
+        return page_owner(path)
+    return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +44,8 @@ class Stack:
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     #: restarts of a service that keeps dying wait longer each time (name -> (failures in a row, last start))
     restarts: dict[str, tuple[int, float]] = field(default_factory=dict)
+    handoff: Path | None = None
+    temporary: list[Path] = field(default_factory=list)
 
     @classmethod
     def isolated(cls, prefix: str, **env: str) -> Stack:
@@ -160,6 +163,8 @@ class Stack:
                                      env=self.env | self.service_env.get(name, {}))
 
     def start_services(self) -> None:
+        if "LABORCASE_HANDOFF_DIR" not in self.env:  # the console hands connections to their owners (one machine)
+            self.env["LABORCASE_HANDOFF_DIR"] = str(self.handoff_dir())
         for name in (*SERVICES, "console"):
             self.start_process(name)
 
@@ -181,6 +186,19 @@ class Stack:
             time.sleep(0.2)
         return False
 
+    def handoff_dir(self) -> Path:
+        """Where the processes hand connections to each other: ``<home>/handoff``, or a directory of its own under
+        the system's temporary one when that path is too long for a Unix socket's name (108 bytes)."""
+        if self.handoff is None:
+            handoff = self.home / "handoff"
+            if len(os.fsencode(handoff / "notification.sock")) > 100:
+                handoff = Path(tempfile.mkdtemp(prefix="laborcase-handoff-"))
+                self.temporary.append(handoff)
+            handoff.mkdir(mode=0o700, exist_ok=True)
+            handoff.chmod(0o700)  # nobody else receives the clients' connections
+            self.handoff = handoff
+        return self.handoff
+
     def stop_services(self) -> None:
         """The services and the console, leaving the broker and the database running."""
         for proc in self.children.values():
@@ -192,6 +210,8 @@ class Stack:
 
     def stop(self) -> None:
         self.stop_services()
+        for directory in self.temporary:
+            shutil.rmtree(directory, ignore_errors=True)
         if self.postgres is not None:
             self.postgres.stop()
         if self.broker is not None:

@@ -1,0 +1,209 @@
+"""Routing at the edge on one machine: the console hands a client's connection to the service that answers it.
+
+In a cluster the Ingress routes each request to its owner (deploy/). On one machine the console is the one
+origin, and relaying every request through it cost a second HTTP hop's CPU (its own parse, a write to the
+service, a read, a write back): reads through the console ran at about 0.6–0.7 of the same reads sent straight
+to the service. Here the console reads a new request's head, and when another process answers it (the same
+``console.routing.front_owner`` the relay uses) it passes the client's socket itself — the file descriptor, over a Unix
+socket (``SCM_RIGHTS``) — with the bytes it has read, and forgets it. The owning service adopts the connection
+into its own HTTP server and answers it, and the next requests on it too, at its own speed; a request on that
+connection that another process answers (a browser asks the console's own pages and several services' through
+one connection) is handed on the same way, back to the console or to the next owner.
+
+What keeps this safe:
+
+- a connection is handed only between requests (no answer pending, no partial head read), with at most
+  ``MAX_HANDED`` bytes read and an HTTP/1.1 head that parses cleanly; anything else — a head in pieces, a
+  pipelined request behind an unanswered one, an upgrade, a live board (server-sent events, held by the
+  console with its cap per person) — is answered where it is, as before (the console relays it);
+- every service has the whole edge itself (tokens, sessions, body limits, audit; ``EdgeMiddleware``), and
+  the caller's address is the socket's own peer, which nobody can restate;
+- the Unix sockets live in a directory only the stack's user can open (0700): nobody else can receive the
+  clients' connections, or squat on a name first (a filesystem name, never an abstract one);
+- a hand-over that cannot be made (the owner is down, its queue full) is not an error: the request is answered
+  where it is (the console relays it, and its 503 page says an owner cannot be reached).
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from services.backbone.metrics import ADOPTED, HANDED
+
+log = logging.getLogger(__name__)
+
+#: The most a process reads of a connection before handing it on (a request's head and a small body).
+MAX_HANDED = 65_536
+#: The console: whatever no service owns.
+CONSOLE = "console"
+#: Who answers a request made to the console's origin: (method, path, Accept) → a service, None for the console
+#: (``services.console.routing.front_owner``, given by the composition root).
+Route = Callable[[str, str, str], str | None]
+#: Longest path of a Unix socket (sun_path is 108 bytes with its terminating zero).
+_MAX_PATH = 107
+
+
+def request_head(data: bytes) -> tuple[str, str, str] | None:
+    """(method, decoded path, Accept) of the request ``data`` begins with, when its whole head is there and it is
+    a plain HTTP/1.1 request; None for anything else (it is then answered where it is)."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = data[:end].split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or parts[2] != b"HTTP/1.1" or not parts[1].startswith(b"/"):
+        return None
+    try:
+        method = parts[0].decode("ascii")
+        path = unquote(parts[1].split(b"?", 1)[0].decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+    if not method.isalpha() or not method.isupper():
+        return None
+    accept = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon:
+            return None
+        name = name.strip().lower()
+        if name in (b"upgrade", b"http2-settings"):
+            return None
+        if name == b"accept":
+            accept.append(value.strip().decode("latin-1"))
+    return method, path, ",".join(accept)
+
+
+def answerer(data: bytes, route: Route) -> str | None:
+    """Which process answers the request ``data`` begins with (a service's name or ``CONSOLE``); None when it
+    cannot be told from these bytes (then the process that holds the connection answers it)."""
+    head = request_head(data)
+    if head is None:
+        return None
+    return route(*head) or CONSOLE
+
+
+class Handoff:
+    """One process's end: hands connections to the others (``give``) and adopts those handed to it (``open``)."""
+
+    def __init__(self, directory: Path, me: str, route: Route):
+        self.directory, self.me, self.route = Path(directory), me, route
+        #: the console's origin: every connection made to it may be handed on (a service hands on only those
+        #: handed to it)
+        self.origin = me == CONSOLE
+        self._out: socket.socket | None = None
+        self._in: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._adopt: Callable[[], Any] | None = None
+        self._adopting: set[asyncio.Task[None]] = set()
+        self.given = self.adopted = 0
+
+    @classmethod
+    def configured(cls, directory: str | None, me: str, route: Route) -> Handoff | None:
+        """The hand-over of this process, or None where it is not configured (or the directory's path is too long
+        for a Unix socket: then the console relays, as in a cluster without an Ingress)."""
+        if not directory:
+            return None
+        found = cls(Path(directory), me, route)
+        if len(os.fsencode(found.path(me))) > _MAX_PATH or not found.directory.is_dir():
+            log.warning("connection hand-over off: its directory is missing or its path is too long",
+                        extra={"directory": str(directory)})
+            return None
+        return found
+
+    def path(self, name: str) -> str:
+        return str(self.directory / f"{name}.sock")
+
+    def target(self, data: bytes) -> str | None:
+        """The process to hand this connection to, before the request ``data`` begins; None: answer it here."""
+        if len(data) > MAX_HANDED:
+            return None
+        owner = answerer(data, self.route)
+        return None if owner is None or owner == self.me else owner
+
+    def give(self, name: str, transport: asyncio.Transport, data: bytes) -> bool:
+        """Send the connection under ``transport`` and the bytes read from it to ``name``; False when it could not
+        be sent (nothing is lost: the caller answers the request itself). On True the caller closes its
+        transport without writing to it (the socket stays open: the receiver holds it)."""
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        if self._out is None:
+            self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._out.setblocking(False)
+        try:
+            # (socket.send_fds ignores its address: sendmsg itself)
+            self._out.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [sock.fileno()]))],
+                              0, self.path(name))
+        except OSError as exc:  # not listening (down, restarting), its queue full: answered here instead
+            log.debug("hand-over refused: %r", exc, extra={"to": name})
+            return False
+        self.given += 1
+        HANDED.labels(self.me, name).inc()
+        return True
+
+    def open(self, adopt: Callable[[], Any]) -> None:
+        """Listen for connections handed to this process; ``adopt()`` makes the HTTP protocol that serves one
+        (its ``handed`` attribute gets the bytes already read)."""
+        self._loop, self._adopt = asyncio.get_running_loop(), adopt
+        path = self.path(self.me)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a previous run's, no longer bound
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        os.chmod(path, 0o600)
+        sock.setblocking(False)
+        self._in = sock
+        self._loop.add_reader(sock.fileno(), self._ready)
+
+    def _ready(self) -> None:
+        assert self._in is not None and self._loop is not None
+        while True:
+            try:
+                data, fds, flags, _ = socket.recv_fds(self._in, MAX_HANDED + 1, 4)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("hand-over not received", extra={"error": repr(exc)})
+                return
+            conns = [socket.socket(fileno=fd) for fd in fds]
+            if len(conns) != 1 or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(data) > MAX_HANDED:
+                for conn in conns:
+                    conn.close()
+                log.warning("hand-over malformed: dropped", extra={"fds": len(conns), "bytes": len(data)})
+                continue
+            task = self._loop.create_task(self._adopt_one(conns[0], data))
+            self._adopting.add(task)
+            task.add_done_callback(self._adopting.discard)
+
+    async def _adopt_one(self, conn: socket.socket, data: bytes) -> None:
+        assert self._loop is not None and self._adopt is not None
+        protocol = self._adopt()
+        protocol.handed = data
+        self.adopted += 1  # (counted before its first answer can be sent)
+        ADOPTED.labels(self.me).inc()
+        try:
+            conn.setblocking(False)
+            await self._loop.connect_accepted_socket(lambda: protocol, conn)
+        except OSError as exc:
+            conn.close()
+            log.info("handed connection already gone", extra={"error": repr(exc)})
+
+    def close(self) -> None:
+        if self._in is not None and self._loop is not None:
+            self._loop.remove_reader(self._in.fileno())
+            self._in.close()
+            self._in = None
+            with contextlib.suppress(OSError):
+                os.unlink(self.path(self.me))
+        if self._out is not None:
+            self._out.close()
+            self._out = None
