@@ -99,7 +99,11 @@ class Stack:
             # Tansu answers a waiting fetch only when the wait ends, not when data arrives: the wait is added
             # to every hop. Measured (bench --quick, hop p50/p99 at 50 cases/s): 500 ms → 137/268 ms,
             # 100 ms → 45/87 ms, 25 ms → 42/75 ms, 10 ms → 52/88 ms (Tansu's CPU for the polling eats the rest).
-            self.env.setdefault("LABORCASE_KAFKA_FETCH_MAX_WAIT_MS", "100")
+            # A record produced at a random moment to an idle consumer waits up to half the setting (150
+            # records: 500 ms → max 252, 100 → 53, 50 → 27), which decides the p99 of a quiet stack's hops:
+            # at 5 cases/s (three rounds of 100 hops) 100 ms → 54/27/70 ms, 50 ms → 31/30/37 ms; the idle
+            # stack costs 0.18–0.21 core at 100 ms, 0.22–0.23 at 50, 0.42 at 25.
+            self.env.setdefault("LABORCASE_KAFKA_FETCH_MAX_WAIT_MS", "50")
             # Each service runs one instance, which reads every partition; Tansu's CPU goes on answering each
             # partition of every fetch. Measured (lifecycle of 100 cases, idle stack): 8 partitions → Tansu
             # 13–18 ms per case, idle 0.28–0.31 core; 2 → 10.4–10.8 ms, 0.19 core; 1 → 5.8–8.0 ms, 0.19 core.
