@@ -10,12 +10,18 @@ into its own HTTP server and answers it, and the next requests on it too, at its
 connection that another process answers (a browser asks the console's own pages and several services' through
 one connection) is handed on the same way, back to the console or to the next owner.
 
-What keeps this safe:
+Off unless ``LABORCASE_HANDOFF_DIR`` is set (``laborcase up`` sets it only with ``LABORCASE_HANDOFF=on``): a
+second reading reproduced three defects still open (docs/reviews/handoff-second-reading.md) — a service holding a
+handed connection answers what it "keeps" even when it does not own it; an early answer (401, 413) before the
+body is read lets the body be taken for the next request; the giver may still flush an unsent answer.
+
+What it relies on:
 
 - a connection is handed only between requests (no answer pending, no partial head read), with at most
   ``MAX_HANDED`` bytes read and an HTTP/1.1 head that parses cleanly; anything else — a head in pieces, a
   pipelined request behind an unanswered one, an upgrade, a live board (server-sent events, held by the
-  console with its cap per person) — is answered where it is, as before (the console relays it);
+  console with its cap per person) — is answered where it is (the console relays it; a service answers it
+  itself, the first defect above);
 - every service has the whole edge itself (tokens, sessions, body limits, audit; ``EdgeMiddleware``), and
   the caller's address is the socket's own peer, which nobody can restate;
 - the Unix sockets live in a directory only the stack's user can open (0700): nobody else can receive the
@@ -32,7 +38,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -50,6 +56,11 @@ CONSOLE = "console"
 Route = Callable[[str, str, str], str | None]
 #: Longest path of a Unix socket (sun_path is 108 bytes with its terminating zero).
 _MAX_PATH = 107
+
+
+def fits(directory: Path, names: Iterable[str]) -> bool:
+    """Whether the sockets of these processes can be named in ``directory`` (a Unix socket's path is short)."""
+    return all(len(os.fsencode(directory / f"{name}.sock")) <= _MAX_PATH for name in names)
 
 
 def request_head(data: bytes) -> tuple[str, str, str] | None:
@@ -113,14 +124,14 @@ class Handoff:
         if not directory:
             return None
         found = cls(Path(directory), me, route)
-        if len(os.fsencode(found.path(me))) > _MAX_PATH or not found.directory.is_dir():
+        if not fits(found.directory, [me]) or not found.directory.is_dir():
             log.warning("connection hand-over off: its directory is missing or its path is too long",
                         extra={"directory": str(directory)})
             return None
         return found
 
     def path(self, name: str) -> str:
-        return str(self.directory / f"{name}.sock")
+        return str(self.directory / f"{name}.sock")  # (the name ``fits`` checks)
 
     def target(self, data: bytes) -> str | None:
         """The process to hand this connection to, before the request ``data`` begins; None: answer it here."""

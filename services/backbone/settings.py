@@ -142,7 +142,8 @@ class Settings(BaseSettings):
     home: Path = Path(".laborcase")
     #: On one machine: a directory (mode 0700) where the console hands each client's connection to the service
     #: that answers it, instead of relaying every request (services/backbone/handoff.py). Unset: the console
-    #: relays (a cluster routes at its Ingress instead). The local stack sets it to ``<home>/handoff``.
+    #: relays (a cluster routes at its Ingress instead). ``laborcase up`` sets it to ``<home>/handoff`` only with
+    #: ``LABORCASE_HANDOFF=on`` (off by default: docs/reviews/handoff-second-reading.md).
     handoff_dir: str = ""
     log_level: str = "INFO"
 

@@ -194,7 +194,7 @@ async def _stream(upstream: Upstream, conn: _Connection, scope: Scope, data: byt
 
 
 class RelayFront:
-    """In front of the console's app: relays what the console only passes on (``owner_of``, ``page_owner``),
+    """In front of the console's app: relays what the console only passes on (``routing.front_owner``),
     hands everything else — and whatever the relay could not deliver — to the app."""
 
     def __init__(self, app: Any, url_for: Callable[[str], str], unavailable: Callable[[Scope, str], Any]):

@@ -24,6 +24,8 @@ from pathlib import Path
 from events.catalog import SERVICES
 from services.backbone import kafka
 from services.backbone.db import ensure_database
+from services.backbone.handoff import CONSOLE
+from services.backbone.handoff import fits as handoff_fits
 from services.backbone.runtime import CONFIGURATION_ERROR, EX_CONFIG
 from services.backbone.settings import Settings
 from services.stack.broker import LocalBroker
@@ -197,7 +199,7 @@ class Stack:
         the system's temporary one when that path is too long for a Unix socket's name (108 bytes)."""
         if self.handoff is None:
             handoff = self.home / "handoff"
-            if len(os.fsencode(handoff / "notification.sock")) > 100:
+            if not handoff_fits(handoff, [*SERVICES, CONSOLE]):
                 handoff = Path(tempfile.mkdtemp(prefix="laborcase-handoff-"))
                 self.temporary.append(handoff)
             handoff.mkdir(mode=0o700, exist_ok=True)
