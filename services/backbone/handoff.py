@@ -10,18 +10,18 @@ into its own HTTP server and answers it, and the next requests on it too, at its
 connection that another process answers (a browser asks the console's own pages and several services' through
 one connection) is handed on the same way, back to the console or to the next owner.
 
-Off unless ``LABORCASE_HANDOFF_DIR`` is set (``laborcase up`` sets it only with ``LABORCASE_HANDOFF=on``): a
-second reading reproduced three defects still open (docs/reviews/handoff-second-reading.md) — a service holding a
-handed connection answers what it "keeps" even when it does not own it; an early answer (401, 413) before the
-body is read lets the body be taken for the next request; the giver may still flush an unsent answer.
+On wherever ``LABORCASE_HANDOFF_DIR`` names a directory (``laborcase up`` sets it unless ``LABORCASE_HANDOFF=off``).
 
 What it relies on:
 
-- a connection is handed only between requests (no answer pending, no partial head read), with at most
-  ``MAX_HANDED`` bytes read and an HTTP/1.1 head that parses cleanly; anything else — a head in pieces, a
-  pipelined request behind an unanswered one, an upgrade, a live board (server-sent events, held by the
-  console with its cap per person) — is answered where it is (the console relays it; a service answers it
-  itself, the first defect above);
+- a connection is handed only between requests: the last request's message read to its end, its answer
+  complete and written out (nothing left in the giver's buffer), the next request's whole head read (a head in
+  pieces is held until it is whole) and at most ``MAX_HANDED`` bytes read in all;
+- the console answers anything (it relays what it cannot hand on); a service answers only what it owns: a
+  request on a handed connection that another process answers goes on to it (or to the console), and when
+  nobody can take it the service says so (503, ``connection: close``) rather than answer for another — a
+  pipelined request behind its own (421) or a request too large to hand (more than ``MAX_HANDED`` read: 307 to
+  the same address on a new connection) included (``services/backbone/server.py``);
 - every service has the whole edge itself (tokens, sessions, body limits, audit; ``EdgeMiddleware``), and
   the caller's address is the socket's own peer, which nobody can restate;
 - the Unix sockets live in a directory only the stack's user can open (0700): nobody else can receive the
@@ -38,10 +38,13 @@ import contextlib
 import logging
 import os
 import socket
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+
+import httptools
 
 from services.backbone.metrics import ADOPTED, HANDED
 
@@ -75,8 +78,9 @@ def request_head(data: bytes) -> tuple[str, str, str] | None:
         return None
     try:
         method = parts[0].decode("ascii")
-        path = unquote(parts[1].split(b"?", 1)[0].decode("ascii"))
-    except UnicodeDecodeError:
+        # (the server's own parser: no query, no fragment)
+        path = unquote(httptools.parse_url(parts[1]).path.decode("ascii"))
+    except (UnicodeDecodeError, httptools.HttpParserInvalidURLError):
         return None
     if not method.isalpha() or not method.isupper():
         return None
@@ -124,29 +128,48 @@ class Handoff:
         if not directory:
             return None
         found = cls(Path(directory), me, route)
-        if not fits(found.directory, [me]) or not found.directory.is_dir():
+        try:
+            mode = found.directory.stat()
+        except OSError:
+            mode = None
+        if mode is None or not fits(found.directory, [me]) or not stat.S_ISDIR(mode.st_mode):
             log.warning("connection hand-over off: its directory is missing or its path is too long",
                         extra={"directory": str(directory)})
+            return None
+        if mode.st_uid != os.getuid() or mode.st_mode & 0o077:
+            # whoever else can open it could receive the clients' connections or take a name first
+            log.warning("connection hand-over off: its directory is not this user's alone (mode 0700)",
+                        extra={"directory": str(directory), "mode": oct(mode.st_mode & 0o777)})
             return None
         return found
 
     def path(self, name: str) -> str:
         return str(self.directory / f"{name}.sock")  # (the name ``fits`` checks)
 
-    def target(self, data: bytes) -> str | None:
-        """The process to hand this connection to, before the request ``data`` begins; None: answer it here."""
-        if len(data) > MAX_HANDED:
-            return None
-        owner = answerer(data, self.route)
-        return None if owner is None or owner == self.me else owner
+    def owner(self, data: bytes) -> str | None:
+        """Who answers the request ``data`` begins with; None when that cannot be told (not a whole, plain HTTP/1.1
+        head)."""
+        return answerer(data, self.route)
+
+    def owns(self, method: str, path: str, accept: str) -> bool:
+        """Whether this process answers that request (what a service checks of a request it did not hand on)."""
+        return (self.route(method, path, accept) or CONSOLE) == self.me
 
     def give(self, name: str, transport: asyncio.Transport, data: bytes) -> bool:
         """Send the connection under ``transport`` and the bytes read from it to ``name``; False when it could not
         be sent (nothing is lost: the caller answers the request itself). On True the caller closes its
         transport without writing to it (the socket stays open: the receiver holds it)."""
         sock = transport.get_extra_info("socket")
-        if sock is None:
+        if sock is None or len(data) > MAX_HANDED or transport.get_write_buffer_size():
+            # an answer not yet written out would be flushed by this process after the other one writes its own
             return False
+        if not self._send(name, sock, data):
+            return False
+        self.given += 1
+        HANDED.labels(self.me, name).inc()
+        return True
+
+    def _send(self, name: str, sock: socket.socket, data: bytes) -> bool:
         if self._out is None:
             self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._out.setblocking(False)
@@ -154,11 +177,9 @@ class Handoff:
             # (socket.send_fds ignores its address: sendmsg itself)
             self._out.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [sock.fileno()]))],
                               0, self.path(name))
-        except OSError as exc:  # not listening (down, restarting), its queue full: answered here instead
+        except OSError as exc:  # not listening (down, restarting), its queue full: the caller decides
             log.debug("hand-over refused: %r", exc, extra={"to": name})
             return False
-        self.given += 1
-        HANDED.labels(self.me, name).inc()
         return True
 
     def open(self, adopt: Callable[[], Any]) -> None:
@@ -208,13 +229,28 @@ class Handoff:
             conn.close()
             log.info("handed connection already gone", extra={"error": repr(exc)})
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """Stop receiving: the name goes first (no new hand-over reaches it), then the connections already queued
+        to this process go back to the console (it relays them: nothing sent here is lost), and those being
+        adopted are in the server before it shuts its connections down."""
         if self._in is not None and self._loop is not None:
-            self._loop.remove_reader(self._in.fileno())
-            self._in.close()
-            self._in = None
             with contextlib.suppress(OSError):
                 os.unlink(self.path(self.me))
+            self._loop.remove_reader(self._in.fileno())
+            while True:
+                try:
+                    data, fds, _, _ = socket.recv_fds(self._in, MAX_HANDED + 1, 4)
+                except OSError:  # (BlockingIOError: the queue is empty)
+                    break
+                conns = [socket.socket(fileno=fd) for fd in fds]
+                if len(conns) == 1 and self.me != CONSOLE and len(data) <= MAX_HANDED:
+                    self._send(CONSOLE, conns[0], data)  # (the console receives its own copy of the socket)
+                for conn in conns:
+                    conn.close()
+            self._in.close()
+            self._in = None
+        if self._adopting:
+            await asyncio.gather(*self._adopting, return_exceptions=True)
         if self._out is not None:
             self._out.close()
             self._out = None

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import logging
 import socket
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from services.backbone.handoff import Handoff
+from services.backbone.handoff import CONSOLE, MAX_HANDED, Handoff
 
 try:  # the C parser (the default wherever its wheel installs): several times less CPU per request than h11's
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
@@ -29,6 +30,7 @@ except ImportError:  # pragma: no cover - pure-Python fallback
 
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class _HeaderDeadline:
@@ -70,39 +72,150 @@ class _HeaderDeadline:
         super().connection_lost(exc)
 
 
+#: How long a service keeps trying to pass on a request it does not own (the owner's queue full, its own answer
+#: still being written out), and how often, before it answers 503.
+HAND_RETRY_SECONDS, HAND_RETRY_EVERY = 1.0, 0.02
+
+
+def _answer(status: bytes, text: str, *headers: bytes) -> bytes:
+    """A whole answer, written before the connection is closed (no ASGI app runs for it)."""
+    body = ("<!doctype html><html lang=zh-CN><meta charset=utf-8><title>" + text + "</title><p>" + text
+            + "</p></html>").encode()
+    return b"".join([b"HTTP/1.1 ", status, b"\r\ncontent-type: text/html; charset=utf-8\r\n",
+                     b"content-length: %d\r\n" % len(body), *[h + b"\r\n" for h in headers],
+                     b"connection: close\r\ncache-control: no-store\r\n\r\n", body])
+
+
 class _Handing:
-    """Mixed in before ``_HeaderDeadline``: between requests, a connection made to the console's origin whose next
-    request another process answers is handed to it (``handoff.Handoff``); a connection handed to this one
-    starts with the bytes the other process had read (``handed``). A connection made to a service's own port
-    is that service's (its probes, a gateway's calls) and never handed on."""
+    """Mixed in before ``_HeaderDeadline`` (httptools' protocol only): connections made to the console's origin,
+    and those handed to this process, move between requests to the process that answers the next one
+    (``handoff.Handoff``); a connection made to a service's own port is that service's (its probes, a gateway's
+    calls) and never handed on.
+
+    Between requests means: the last request's message read to its end (an early 401 or 413 leaves its body to
+    be read and dropped here), its answer complete, nothing pipelined behind it. Then the next request's head is
+    held until it is whole, and goes where it is answered: here when this process owns it, otherwise with the
+    connection to its owner. The console answers what it cannot hand on (it relays); a service never answers
+    what it does not own: it passes it on (to the owner, else to the console), retries for a moment (a full
+    queue, its own answer still being written out), and then says 503 and closes. A request pipelined behind one
+    it owns is answered 421 (``_owned_only``); one too large to hand with its connection (``MAX_HANDED``),
+    307 to the same address (the client asks again on a new connection, which goes to the console)."""
 
     handoff: Handoff | None = None
     handed: bytes | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)  # type: ignore[misc]
-        self._mid_head = False
         handed, self.handed = self.handed, None
-        self._to_origin = handed is not None or (self.handoff is not None and self.handoff.origin)
-        if handed:  # this process was chosen for it: never handed on before it is answered
-            self._feed(handed)
+        handoff = self.handoff
+        self._hands = handoff is not None and (handed is not None or handoff.origin)
+        self._in_message = False
+        self._held = b""
+        self._retry: asyncio.TimerHandle | None = None
+        self._retried = 0
+        if handoff is not None and handed is not None and not handoff.origin:
+            self.app = _owned_only(self.app, handoff)  # type: ignore[attr-defined]
+        if handed:  # this process answers it (the giver read its head): never handed on before it is answered
+            super().data_received(handed)  # type: ignore[misc]
+
+    def on_message_begin(self) -> None:
+        self._in_message = True
+        super().on_message_begin()  # type: ignore[misc]
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()  # type: ignore[misc]
+        self._in_message = False
+
+    def _between_requests(self) -> bool:
+        cycle = self.cycle  # type: ignore[attr-defined]
+        return not self._in_message and not self.pipeline and (cycle is None or cycle.response_complete)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
-        if self._to_origin and not self._mid_head and self._waiting_for_headers():  # type: ignore[attr-defined]
-            target = self.handoff.target(data)  # type: ignore[union-attr]
-            if target is not None and self.handoff.give(target, self.transport, data):  # type: ignore[union-attr,attr-defined]
-                self.transport.close()  # type: ignore[attr-defined]  # (the receiver holds the socket open)
-                return
-        self._feed(data)
+        if not self._hands or (not self._held and not self._between_requests()):
+            super().data_received(data)  # type: ignore[misc]
+            return
+        self._held += data
+        if self._deadline is None:  # type: ignore[attr-defined]
+            self._arm()  # type: ignore[attr-defined]  # the next request's head has its deadline
+        self._unset_keepalive_if_required()  # type: ignore[attr-defined]
+        self._route()
 
-    def _feed(self, data: bytes) -> None:
+    def _route(self) -> None:
+        self._retry = None
+        data, handoff = self._held, self.handoff
+        assert handoff is not None
+        whole = data.find(b"\r\n\r\n", 0, MAX_HANDED) >= 0
+        if not whole and len(data) <= MAX_HANDED:
+            return  # a head in pieces: the rest follows
+        owner = handoff.owner(data) if whole else None
+        if owner == handoff.me:
+            return self._feed()
+        if handoff.origin:  # the console: to its owner when it can take it, relayed otherwise
+            if owner is not None and handoff.give(owner, self.transport, data):  # type: ignore[attr-defined]
+                return self._given()
+            return self._feed()
+        if not whole:
+            return self._close(b"431 Request Header Fields Too Large", "请求头过大，无法处理")
+        target = data.split(b" ", 2)[1]
+        if len(data) > MAX_HANDED and owner is not None and not target.startswith(b"//"):
+            # too much read to pass on: the client asks again, on a new connection (to the console)
+            return self._close(b"307 Temporary Redirect", "请重新发送请求", b"location: " + target)
+        if len(data) > MAX_HANDED:
+            return self._close(b"503 Service Unavailable", "请求无法处理，请重新发送")
+        for name in dict.fromkeys([owner or CONSOLE, CONSOLE]):
+            if handoff.give(name, self.transport, data):  # type: ignore[attr-defined]
+                return self._given()
+        if self._retried * HAND_RETRY_EVERY < HAND_RETRY_SECONDS:
+            self._retried += 1
+            self.flow.pause_reading()  # type: ignore[attr-defined]
+            self._retry = self.loop.call_later(HAND_RETRY_EVERY, self._route)  # type: ignore[attr-defined]
+            return
+        log.warning("request not passed on: its owner cannot take it", extra={"owner": owner or CONSOLE})
+        self._close(b"503 Service Unavailable", "服务正在重启或繁忙，请稍后刷新页面重试", b"retry-after: 1")
+
+    def _feed(self) -> None:
+        data, self._held, self._retried = self._held, b"", 0
+        self.flow.resume_reading()  # type: ignore[attr-defined]
         super().data_received(data)  # type: ignore[misc]
-        # still no request running: a head in pieces is in the parser (the rest must follow it here)
-        self._mid_head = self._waiting_for_headers()  # type: ignore[attr-defined]
+
+    def _given(self) -> None:
+        self._held = b""
+        self.transport.close()  # type: ignore[attr-defined]  # (the receiver holds the socket open)
+
+    def _close(self, status: bytes, text: str, *headers: bytes) -> None:
+        self._held = b""
+        self.transport.write(_answer(status, text, *headers))  # type: ignore[attr-defined]
+        self.transport.close()  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
+def _owned_only(app: Any, handoff: Handoff) -> Any:
+    """A handed connection's app in a service: a request it does not own (pipelined behind one it does, so never
+    seen between requests) is answered 421 and the connection closed; the client sends it again on a new one."""
+    refused = _answer(b"421 Misdirected Request", "请求发错了处理进程，请重新发送")
+    head, _, body = refused.partition(b"\r\n\r\n")
+    headers = [tuple(line.split(b": ", 1)) for line in head.split(b"\r\n")[1:] if not line.startswith(b"content-len")]
+
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            accept = ",".join(value.decode("latin-1") for name, value in scope["headers"] if name == b"accept")
+            if not handoff.owns(scope["method"], scope["path"], accept):
+                await send({"type": "http.response.start", "status": 421,
+                            "headers": [*headers, (b"content-length", b"%d" % len(body))]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return guarded
 
 
 def protocol(header_seconds: float, base: type = Base, handoff: Handoff | None = None) -> type:
-    if handoff is None:
+    if handoff is None or base is H11Protocol:  # (the hand-over follows httptools' parser callbacks)
         return type("HeaderDeadlineProtocol", (_HeaderDeadline, base), {"header_seconds": header_seconds})
     return type("HandingProtocol", (_Handing, _HeaderDeadline, base),
                 {"header_seconds": header_seconds, "handoff": handoff})
@@ -155,7 +268,7 @@ class HandingServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.handoff is not None:
-            self.handoff.close()
+            await self.handoff.aclose()
         await super().shutdown(sockets)
 
 

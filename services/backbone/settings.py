@@ -142,8 +142,8 @@ class Settings(BaseSettings):
     home: Path = Path(".laborcase")
     #: On one machine: a directory (mode 0700) where the console hands each client's connection to the service
     #: that answers it, instead of relaying every request (services/backbone/handoff.py). Unset: the console
-    #: relays (a cluster routes at its Ingress instead). ``laborcase up`` sets it to ``<home>/handoff`` only with
-    #: ``LABORCASE_HANDOFF=on`` (off by default: docs/reviews/handoff-second-reading.md).
+    #: relays (a cluster routes at its Ingress instead). ``laborcase up`` sets it to ``<home>/handoff`` unless
+    #: ``LABORCASE_HANDOFF=off``; a directory set by hand must be this user's alone (mode 0700) or it is not used.
     handoff_dir: str = ""
     log_level: str = "INFO"
 

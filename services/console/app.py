@@ -208,7 +208,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     front = RelayFront(app, settings.url_for, unavailable)
     return EdgeMiddleware(front, service="console", required=settings.auth_required,  # type: ignore[return-value]
                           clients=ClientAddress(settings.trusted_proxy_list), body_seconds=settings.request_body_seconds,
-                          max_upload=settings.upload_max_body)
+                          max_body=settings.max_body_bytes, max_upload=settings.upload_max_body)
 
 
 def main() -> None:

@@ -169,9 +169,9 @@ class Stack:
                                      env=self.env | self.service_env.get(name, {}))
 
     def start_services(self) -> None:
-        # the console hands connections to their owners only when asked (LABORCASE_HANDOFF=on): a second reading
-        # found three defects to fix first (docs/domain/routes.md, "On one machine")
-        if self.env.get("LABORCASE_HANDOFF") == "on" and "LABORCASE_HANDOFF_DIR" not in self.env:
+        # the console hands each connection to the process that answers it (docs/domain/routes.md, "On one
+        # machine"); LABORCASE_HANDOFF=off keeps every request relayed through the console
+        if self.env.get("LABORCASE_HANDOFF") != "off" and "LABORCASE_HANDOFF_DIR" not in self.env:
             self.env["LABORCASE_HANDOFF_DIR"] = str(self.handoff_dir())
         for name in (*SERVICES, "console"):
             self.start_process(name)

@@ -18,10 +18,22 @@ from services.console.routing import front_owner
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
+BIG = 4 << 20
+
 
 def app_named(name: str):
     async def app(scope: dict[str, Any], receive, send) -> None:
         if scope["type"] != "http":
+            return
+        if scope["path"].endswith("/early"):  # answered before its body is read (as the edge's 401 and 413 are)
+            await send({"type": "http.response.start", "status": 413, "headers": [(b"content-length", b"5")]})
+            await send({"type": "http.response.body", "body": b"early"})
+            return
+        if scope["path"].endswith("/big"):
+            text = b"b" * BIG
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", str(len(text)).encode())]})
+            await send({"type": "http.response.body", "body": text})
             return
         body = b""
         while True:
@@ -83,9 +95,14 @@ async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reques
         await writer.drain()
         await asyncio.sleep(0.05)
         writer.write(piece)
+    return (await answer(reader))[1]
+
+
+async def answer(reader: asyncio.StreamReader) -> tuple[bytes, str]:
+    """(the head, the body) of the next answer on the connection."""
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-    return (await reader.readexactly(length)).decode()
+    return head, (await asyncio.wait_for(reader.readexactly(length), 5)).decode()
 
 
 def get(path: str, *extra: str) -> bytes:
@@ -112,16 +129,130 @@ async def test_one_connection_is_answered_by_each_owner_in_turn(processes: Proce
         # a body that follows its head in a later packet goes along with the connection
         post = b"POST /api/v1/cases HTTP/1.1\r\nhost: console\r\ncontent-length: 4\r\n\r\n"
         assert await ask(reader, writer, post, b"abcd") == f"intake POST /api/v1/cases {me} 4"
-        # a head in pieces is answered where it is: here intake holds the connection
+        # a head in pieces is held until it is whole, then goes to its owner (never answered by intake)
         assert await ask(reader, writer, b"GET /progress HTTP/1.1\r\nho", b"st: console\r\n\r\n") \
-            == f"intake GET /progress {me} 0"
-        # the next whole head moves on again
-        assert await ask(reader, writer, get("/")) == f"console GET / {me} 0"
+            == f"supervision GET /progress {me} 0"
+        # and back to the console
+        assert await ask(reader, writer, get("/"), ) == f"console GET / {me} 0"
+        assert await ask(reader, writer, b"GE", b"T / HTTP/1.1\r\n\r\n") == f"console GET / {me} 0"
     finally:
         writer.close()
     handoffs = {name: server.handoff for name, server in processes.servers.items()}
     assert handoffs[CONSOLE].given == 3 and handoffs[CONSOLE].adopted == 3
-    assert handoffs["intake"].adopted == 2 and handoffs["supervision"].adopted == 2
+    assert handoffs["intake"].adopted == 2 and handoffs["supervision"].adopted == 3
+
+
+async def intake_holds(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    post = b"POST /api/v1/cases HTTP/1.1\r\nhost: console\r\ncontent-length: 2\r\n\r\n{}"
+    assert (await ask(reader, writer, post)).startswith("intake POST /api/v1/cases ")
+
+
+async def test_a_request_pipelined_behind_a_service_s_own_is_refused_not_answered(processes: Processes) -> None:
+    await processes.start(CONSOLE, "intake", "supervision")
+    reader, writer = await asyncio.open_connection("127.0.0.1", processes.port(CONSOLE))
+    try:
+        await intake_holds(reader, writer)
+        post = b"POST /api/v1/cases HTTP/1.1\r\nhost: console\r\ncontent-length: 2\r\n\r\n{}"
+        writer.write(post + get("/progress"))  # two requests in one write: intake's, then supervision's
+        head, text = await answer(reader)
+        assert text.startswith("intake POST /api/v1/cases ")
+        head, text = await answer(reader)
+        assert head.startswith(b"HTTP/1.1 421 ") and b"connection: close" in head and "请重新发送" in text
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed: the client asks again elsewhere
+    finally:
+        writer.close()
+
+
+async def test_a_body_left_unread_by_an_early_answer_is_never_taken_for_a_request(processes: Processes) -> None:
+    await processes.start(CONSOLE, "intake", "supervision")
+    reader, writer = await asyncio.open_connection("127.0.0.1", processes.port(CONSOLE))
+    me = f"127.0.0.1:{writer.get_extra_info('sockname')[1]}"
+    try:
+        await intake_holds(reader, writer)
+        smuggled = get("/progress")
+        writer.write(b"POST /api/v1/cases/early HTTP/1.1\r\nhost: console\r\ncontent-length: %d\r\n\r\n"
+                     % len(smuggled))
+        head, _ = await answer(reader)
+        assert head.startswith(b"HTTP/1.1 413 ")
+        writer.write(smuggled)  # the body, after the answer: read and dropped
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        assert await ask(reader, writer, get("/")) == f"console GET / {me} 0"
+    finally:
+        writer.close()
+    assert processes.servers["supervision"].handoff.adopted == 0
+
+
+async def test_an_answer_still_being_written_is_finished_before_the_connection_moves(processes: Processes) -> None:
+    await processes.start(CONSOLE, "intake", "supervision")
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65_536)  # a slow reader's (no autotuning to 32 MiB)
+    slow.connect(("127.0.0.1", processes.port(CONSOLE)))
+    slow.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=slow)
+    me = f"127.0.0.1:{writer.get_extra_info('sockname')[1]}"
+    try:
+        await intake_holds(reader, writer)
+        writer.write(get("/intake/big"))
+        await writer.drain()
+        await asyncio.sleep(0.1)  # intake's 4 MiB answer fills the socket: the rest waits in its buffer
+        writer.write(get("/progress"))  # the next request, before the answer is read
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        # the connection stays with intake while its answer is being written (else it could interleave its
+        # last bytes with supervision's answer)
+        assert processes.servers["supervision"].handoff.adopted == 0
+        head, text = await answer(reader)
+        assert head.startswith(b"HTTP/1.1 200 ") and text == "b" * BIG  # whole, nothing after it
+        assert await ask(reader, writer, b"") == f"supervision GET /progress {me} 0"
+        assert processes.servers["supervision"].handoff.adopted == 1
+    finally:
+        writer.close()
+
+
+async def test_a_service_that_cannot_pass_a_request_on_says_so(processes: Processes) -> None:
+    await processes.start(CONSOLE, "intake")
+    reader, writer = await asyncio.open_connection("127.0.0.1", processes.port(CONSOLE))
+    me = f"127.0.0.1:{writer.get_extra_info('sockname')[1]}"
+    try:
+        await intake_holds(reader, writer)
+        # supervision is down: the console takes it (in the stack it relays, and says supervision is unavailable)
+        assert await ask(reader, writer, get("/progress")) == f"console GET /progress {me} 0"
+        await intake_holds(reader, writer)
+        await processes.stop(CONSOLE)
+        # nobody can take it: intake says so and closes, instead of answering a request it does not own
+        writer.write(get("/progress"))
+        head, text = await answer(reader)
+        assert head.startswith(b"HTTP/1.1 503 ") and b"connection: close" in head and "稍后" in text
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+    finally:
+        writer.close()
+    assert processes.servers["intake"].handoff.given == 1  # (the first, to the console)
+
+
+async def test_connections_queued_to_a_stopping_service_go_back_to_the_console(tmp_path: Path) -> None:
+    directory = tmp_path / "q"
+    directory.mkdir(mode=0o700)
+    intake = Handoff(directory, "intake", front_owner)
+    intake.open(lambda: pytest.fail("adopted while stopping"))
+    console = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    console.bind(intake.path(CONSOLE))
+    a, b = socket.socketpair()
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sender.sendmsg([get("/api/v1/cases")], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [a.fileno()]))],
+                       0, intake.path("intake"))
+        a.close()
+        await intake.aclose()  # before its reader ran
+        data, fds, _, _ = socket.recv_fds(console, 70_000, 4)
+        assert data == get("/api/v1/cases") and len(fds) == 1
+        with socket.socket(fileno=fds[0]) as back:
+            back.sendall(b"ok")
+            assert b.recv(2) == b"ok"  # the client's connection is still open, now the console's
+        assert not (directory / "intake.sock").exists()
+    finally:
+        for each in (console, b, sender):
+            each.close()
 
 
 async def test_a_connection_made_to_a_service_stays_with_it(processes: Processes) -> None:
@@ -178,3 +309,22 @@ async def test_a_handed_connection_cannot_be_forged_from_outside(processes: Proc
     finally:
         sender.close()
     assert processes.servers["intake"].handoff.adopted == 0
+
+
+async def test_a_request_too_large_to_pass_on_is_asked_again_on_a_new_connection(processes: Processes) -> None:
+    await processes.start(CONSOLE, "intake", "supervision")
+    reader, writer = await asyncio.open_connection("127.0.0.1", processes.port(CONSOLE))
+    me = f"127.0.0.1:{writer.get_extra_info('sockname')[1]}"
+    try:
+        await intake_holds(reader, writer)
+        body = b"x" * 200_000  # read with its head in one go: more than a hand-over carries
+        writer.write(b"POST /api/v1/public/progress?a=1 HTTP/1.1\r\nhost: console\r\ncontent-length: %d\r\n\r\n"
+                     % len(body) + body)
+        head, text = await answer(reader)
+        if head.startswith(b"HTTP/1.1 307 "):  # the client sends it again, on a new connection
+            assert b"location: /api/v1/public/progress?a=1\r\n" in head and b"connection: close" in head
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        else:  # (the first read held less than a hand-over carries: it went on with the connection)
+            assert text == f"supervision POST /api/v1/public/progress {me} {len(body)}"
+    finally:
+        writer.close()

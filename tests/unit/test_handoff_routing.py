@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from services.backbone.handoff import CONSOLE, MAX_HANDED, Handoff, answerer, request_head
@@ -62,15 +64,45 @@ def test_the_decoded_path_and_every_accept_header_are_read() -> None:
     assert request_head(head("GET /a%20b?x=%2F HTTP/1.1", "accept: a", "accept: b")) == ("GET", "/a b", "a,b")
 
 
-def test_a_process_keeps_what_it_answers_and_hands_on_the_rest(tmp_path) -> None:
+def test_a_process_knows_what_it_answers(tmp_path) -> None:
     intake = Handoff(tmp_path, "intake", front_owner)
-    assert intake.target(head("POST /api/v1/cases HTTP/1.1")) is None
-    assert intake.target(head("GET / HTTP/1.1")) == CONSOLE
-    assert intake.target(head("GET /progress HTTP/1.1")) == "supervision"
-    assert intake.target(b"x") is None
+    assert intake.owner(head("POST /api/v1/cases HTTP/1.1")) == "intake"
+    assert intake.owner(head("GET / HTTP/1.1")) == CONSOLE
+    assert intake.owner(head("GET /progress HTTP/1.1")) == "supervision"
+    assert intake.owner(b"x") is None
+    assert intake.owns("POST", "/api/v1/cases", "") and not intake.owns("GET", "/", "text/html")
+    assert Handoff(tmp_path, CONSOLE, front_owner).owns("GET", "/api/v1/alerts", "text/event-stream")
+
+
+def test_the_fragment_is_no_part_of_the_path() -> None:
+    assert request_head(head("GET /progress#top HTTP/1.1")) == ("GET", "/progress", "")
+    assert answerer(head("GET /static/app.css#x HTTP/1.1"), front_owner) == CONSOLE
+
+
+def test_nothing_too_large_to_hand_is_handed(tmp_path) -> None:
+    conn, far = socket.socketpair()
+
+    class Transport:
+        def get_extra_info(self, name):
+            return conn
+
+        def __init__(self, unsent: int = 0):
+            self.unsent = unsent
+
+        def get_write_buffer_size(self):
+            return self.unsent
+
+    console = Handoff(tmp_path, CONSOLE, front_owner)
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(console.path("intake"))
     big = head("POST /api/v1/public/applications HTTP/1.1")
-    assert Handoff(tmp_path, CONSOLE, front_owner).target(big + b"x" * (MAX_HANDED - len(big))) == "intake"
-    assert Handoff(tmp_path, CONSOLE, front_owner).target(big + b"x" * (MAX_HANDED + 1 - len(big))) is None
+    assert not console.give("intake", Transport(), big + b"x" * (MAX_HANDED + 1 - len(big)))
+    assert not console.give("intake", Transport(unsent=1), big)  # its answer still being written out
+    assert console.give("intake", Transport(), big + b"x" * (MAX_HANDED - len(big)))
+    data, fds, _, _ = socket.recv_fds(receiver, MAX_HANDED + 1, 4)
+    assert len(data) == MAX_HANDED and len(fds) == 1
+    for each in (receiver, conn, far, *[socket.socket(fileno=fd) for fd in fds]):
+        each.close()
 
 
 def test_configured_only_with_a_directory_whose_socket_names_fit(tmp_path) -> None:
@@ -80,3 +112,71 @@ def test_configured_only_with_a_directory_whose_socket_names_fit(tmp_path) -> No
     long.mkdir()
     assert Handoff.configured(str(long), "console", front_owner) is None
     assert Handoff.configured(str(tmp_path), "console", front_owner) is not None
+
+
+def test_configured_only_in_a_directory_no_one_else_can_open(tmp_path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for mode in (0o750, 0o705, 0o777):
+        shared.chmod(mode)
+        assert Handoff.configured(str(shared), "console", front_owner) is None
+    shared.chmod(0o700)
+    assert Handoff.configured(str(shared), "console", front_owner) is not None
+
+
+class FakeTransport:
+    def __init__(self):
+        self.written, self.closed = b"", False
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def write(self, data):
+        self.written += data
+
+    def close(self):
+        self.closed = True
+
+    def is_closing(self):
+        return self.closed
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+
+@pytest.mark.asyncio
+async def test_a_service_asks_again_for_what_it_cannot_pass_on(tmp_path) -> None:
+    """More than a hand-over carries was read with a head another process answers: 307 to the same address (a
+    client sends it again on a new connection); a head larger than that: 431. Never answered here."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from services.backbone import server as http_server
+
+    async def app(scope, receive, send):  # pragma: no cover - must not run
+        raise AssertionError("answered by a process that does not own it")
+
+    config = uvicorn.Config(app, lifespan="off", log_config=None)
+    config.load()
+    cls = http_server.protocol(5, handoff=Handoff(tmp_path, "intake", front_owner))
+    answers = []
+    for data in (head("POST /api/v1/public/progress?a=1 HTTP/1.1", "content-length: 100000") + b"x" * 100_000,
+                 head("GET /progress HTTP/1.1", "x-pad: " + "p" * MAX_HANDED),
+                 head("GET //elsewhere HTTP/1.1", "content-length: 100000") + b"x" * 100_000):
+        protocol = cls(config=config, server_state=ServerState(), app_state={})
+        protocol.handed = b""  # a connection handed to intake, its first request answered
+        transport = FakeTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(data)
+        assert transport.closed
+        answers.append(transport.written.split(b"\r\n\r\n")[0])
+        protocol.connection_lost(None)
+    assert answers[0].startswith(b"HTTP/1.1 307 ") and b"\r\nlocation: /api/v1/public/progress?a=1\r\n" in answers[0]
+    assert answers[1].startswith(b"HTTP/1.1 431 ") and b"connection: close" in answers[1]
+    assert answers[2].startswith(b"HTTP/1.1 503 ")  # never a redirect to another host
