@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 import stat
 from collections.abc import Callable, Iterable
@@ -95,6 +96,20 @@ def request_head(data: bytes) -> tuple[str, str, str] | None:
         if name == b"accept":
             accept.append(value.strip().decode("latin-1"))
     return method, path, ",".join(accept)
+
+
+#: A target a client may be sent back to: a path on this origin (never ``//host`` or ``/\\host``, which browsers
+#: read as another host), in the characters of RFC 3986, no fragment.
+_SAME_ORIGIN = re.compile(rb"/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*")
+
+
+def same_address(data: bytes) -> bytes | None:
+    """The target of the request ``data`` begins with, when it is a plain path on this origin (a 307's
+    ``location``: the client asks the same again); None otherwise."""
+    target = data.split(b"\r\n", 1)[0].split(b" ")
+    if len(target) != 3 or not _SAME_ORIGIN.fullmatch(target[1]):
+        return None
+    return target[1]
 
 
 def answerer(data: bytes, route: Route) -> str | None:

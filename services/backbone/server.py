@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from services.backbone.handoff import CONSOLE, MAX_HANDED, Handoff
+from services.backbone.handoff import CONSOLE, MAX_HANDED, Handoff, same_address
 
 try:  # the C parser (the default wherever its wheel installs): several times less CPU per request than h11's
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
@@ -75,6 +75,8 @@ class _HeaderDeadline:
 #: How long a service keeps trying to pass on a request it does not own (the owner's queue full, its own answer
 #: still being written out), and how often, before it answers 503.
 HAND_RETRY_SECONDS, HAND_RETRY_EVERY = 1.0, 0.02
+#: How long, and how much, a connection answered before its request was read is read and dropped before it closes.
+LINGER_SECONDS, LINGER_BYTES = 5.0, 64 << 20
 
 
 def _answer(status: bytes, text: str, *headers: bytes) -> bytes:
@@ -113,6 +115,7 @@ class _Handing:
         self._held = b""
         self._retry: asyncio.TimerHandle | None = None
         self._retried = 0
+        self._discarding: int | None = None  # bytes read and dropped since this process answered and closes
         if handoff is not None and handed is not None and not handoff.origin:
             self.app = _owned_only(self.app, handoff)  # type: ignore[attr-defined]
         if handed:  # this process answers it (the giver read its head): never handed on before it is answered
@@ -131,6 +134,8 @@ class _Handing:
         return not self._in_message and not self.pipeline and (cycle is None or cycle.response_complete)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding is not None:  # answered and closing
+            return self._discard(data)
         if not self._hands or (not self._held and not self._between_requests()):
             super().data_received(data)  # type: ignore[misc]
             return
@@ -156,12 +161,11 @@ class _Handing:
             return self._feed()
         if not whole:
             return self._close(b"431 Request Header Fields Too Large", "请求头过大，无法处理")
-        target = data.split(b" ", 2)[1]
-        if len(data) > MAX_HANDED and owner is not None and not target.startswith(b"//"):
-            # too much read to pass on: the client asks again, on a new connection (to the console)
-            return self._close(b"307 Temporary Redirect", "请重新发送请求", b"location: " + target)
-        if len(data) > MAX_HANDED:
-            return self._close(b"503 Service Unavailable", "请求无法处理，请重新发送")
+        if len(data) > MAX_HANDED:  # too much read to pass on: the client asks again, on a new connection
+            location = same_address(data) if owner is not None else None
+            if location is None:  # (never a redirect elsewhere: a target that is not a plain path is refused)
+                return self._close(b"503 Service Unavailable", "请求无法处理，请重新发送")
+            return self._close(b"307 Temporary Redirect", "请重新发送请求", b"location: " + location)
         for name in dict.fromkeys([owner or CONSOLE, CONSOLE]):
             if handoff.give(name, self.transport, data):  # type: ignore[attr-defined]
                 return self._given()
@@ -183,9 +187,20 @@ class _Handing:
         self.transport.close()  # type: ignore[attr-defined]  # (the receiver holds the socket open)
 
     def _close(self, status: bytes, text: str, *headers: bytes) -> None:
-        self._held = b""
+        """Answer and close, after a lingering read: a client still sending the request's body reads the answer
+        only when it is done (closing at once would reset the connection and lose the answer in its buffer).
+        What it sends is read and dropped until it closes, ``LINGER_BYTES`` or ``LINGER_SECONDS``."""
+        self._held, self._discarding = b"", 0
         self.transport.write(_answer(status, text, *headers))  # type: ignore[attr-defined]
-        self.transport.close()  # type: ignore[attr-defined]
+        if self.transport.can_write_eof():  # type: ignore[attr-defined]
+            self.transport.write_eof()  # type: ignore[attr-defined]
+        self.flow.resume_reading()  # type: ignore[attr-defined]
+        self._retry = self.loop.call_later(LINGER_SECONDS, self.transport.close)  # type: ignore[attr-defined]
+
+    def _discard(self, data: bytes) -> None:
+        self._discarding += len(data)  # type: ignore[operator]
+        if self._discarding > LINGER_BYTES:  # type: ignore[operator]
+            self.transport.close()  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._retry is not None:

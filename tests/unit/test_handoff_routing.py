@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from services.backbone.handoff import CONSOLE, MAX_HANDED, Handoff, answerer, request_head
+from services.backbone.handoff import CONSOLE, MAX_HANDED, Handoff, answerer, request_head, same_address
 from services.console.routing import front_owner
 
 
@@ -74,6 +74,13 @@ def test_a_process_knows_what_it_answers(tmp_path) -> None:
     assert Handoff(tmp_path, CONSOLE, front_owner).owns("GET", "/api/v1/alerts", "text/event-stream")
 
 
+@pytest.mark.parametrize(("target", "expected"), [
+    (b"/api/v1/x?a=1&b=%20", b"/api/v1/x?a=1&b=%20"), (b"/", b"/"), (b"//evil.example/x", None),
+    (b"/\\evil.example", None), (b"/\t/evil", None), (b"/x#f", None), (b"*", None), (b"http://evil/", None)])
+def test_a_client_is_sent_back_only_to_a_plain_path_here(target: bytes, expected: bytes | None) -> None:
+    assert same_address(b"POST " + target + b" HTTP/1.1\r\nhost: x\r\n\r\n") == expected
+
+
 def test_the_fragment_is_no_part_of_the_path() -> None:
     assert request_head(head("GET /progress#top HTTP/1.1")) == ("GET", "/progress", "")
     assert answerer(head("GET /static/app.css#x HTTP/1.1"), front_owner) == CONSOLE
@@ -126,7 +133,13 @@ def test_configured_only_in_a_directory_no_one_else_can_open(tmp_path) -> None:
 
 class FakeTransport:
     def __init__(self):
-        self.written, self.closed = b"", False
+        self.written, self.closed, self.eof = b"", False, False
+
+    def can_write_eof(self):
+        return True
+
+    def write_eof(self):
+        self.eof = True
 
     def get_extra_info(self, name, default=None):
         return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
@@ -168,15 +181,19 @@ async def test_a_service_asks_again_for_what_it_cannot_pass_on(tmp_path) -> None
     answers = []
     for data in (head("POST /api/v1/public/progress?a=1 HTTP/1.1", "content-length: 100000") + b"x" * 100_000,
                  head("GET /progress HTTP/1.1", "x-pad: " + "p" * MAX_HANDED),
-                 head("GET //elsewhere HTTP/1.1", "content-length: 100000") + b"x" * 100_000):
+                 head("GET //elsewhere HTTP/1.1", "content-length: 100000") + b"x" * 100_000,
+                 head("GET /\\elsewhere HTTP/1.1", "content-length: 100000") + b"x" * 100_000):
         protocol = cls(config=config, server_state=ServerState(), app_state={})
         protocol.handed = b""  # a connection handed to intake, its first request answered
         transport = FakeTransport()
         protocol.connection_made(transport)
         protocol.data_received(data)
-        assert transport.closed
+        assert transport.eof and not transport.closed  # answered; what the client still sends is read and dropped
+        protocol.data_received(b"x" * 1000)
         answers.append(transport.written.split(b"\r\n\r\n")[0])
+        protocol.data_received(b"x" * http_server.LINGER_BYTES)
+        assert transport.closed
         protocol.connection_lost(None)
     assert answers[0].startswith(b"HTTP/1.1 307 ") and b"\r\nlocation: /api/v1/public/progress?a=1\r\n" in answers[0]
     assert answers[1].startswith(b"HTTP/1.1 431 ") and b"connection: close" in answers[1]
-    assert answers[2].startswith(b"HTTP/1.1 503 ")  # never a redirect to another host
+    assert answers[2].startswith(b"HTTP/1.1 503 ") and answers[3].startswith(b"HTTP/1.1 503 ")  # never elsewhere
