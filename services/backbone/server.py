@@ -112,7 +112,8 @@ class _Handing:
         handoff = self.handoff
         self._hands = handoff is not None and (handed is not None or handoff.origin)
         self._in_message = False
-        self._held = b""
+        self._held = bytearray()  # the next request's head so far (searched only where it grew: a dripped head
+        self._searched = 0  # costs no more than a whole one; -1 once it is whole)
         self._retry: asyncio.TimerHandle | None = None
         self._retried = 0
         self._discarding: int | None = None  # bytes read and dropped since this process answered and closes
@@ -147,11 +148,15 @@ class _Handing:
 
     def _route(self) -> None:
         self._retry = None
-        data, handoff = self._held, self.handoff
+        handoff = self.handoff
         assert handoff is not None
-        whole = data.find(b"\r\n\r\n", 0, MAX_HANDED) >= 0
-        if not whole and len(data) <= MAX_HANDED:
+        if self._searched >= 0:  # (-1: the head is whole, a retry routes it again)
+            found = self._held.find(b"\r\n\r\n", max(0, self._searched - 3), MAX_HANDED) >= 0
+            self._searched = -1 if found else len(self._held)
+        whole = self._searched < 0
+        if not whole and len(self._held) <= MAX_HANDED:
             return  # a head in pieces: the rest follows
+        data = bytes(self._held)
         owner = handoff.owner(data) if whole else None
         if owner == handoff.me:
             return self._feed()
@@ -178,19 +183,19 @@ class _Handing:
         self._close(b"503 Service Unavailable", "服务正在重启或繁忙，请稍后刷新页面重试", b"retry-after: 1")
 
     def _feed(self) -> None:
-        data, self._held, self._retried = self._held, b"", 0
+        data, self._held, self._searched, self._retried = bytes(self._held), bytearray(), 0, 0
         self.flow.resume_reading()  # type: ignore[attr-defined]
         super().data_received(data)  # type: ignore[misc]
 
     def _given(self) -> None:
-        self._held = b""
+        self._held = bytearray()
         self.transport.close()  # type: ignore[attr-defined]  # (the receiver holds the socket open)
 
     def _close(self, status: bytes, text: str, *headers: bytes) -> None:
         """Answer and close, after a lingering read: a client still sending the request's body reads the answer
         only when it is done (closing at once would reset the connection and lose the answer in its buffer).
         What it sends is read and dropped until it closes, ``LINGER_BYTES`` or ``LINGER_SECONDS``."""
-        self._held, self._discarding = b"", 0
+        self._held, self._discarding = bytearray(), 0
         self.transport.write(_answer(status, text, *headers))  # type: ignore[attr-defined]
         if self.transport.can_write_eof():  # type: ignore[attr-defined]
             self.transport.write_eof()  # type: ignore[attr-defined]
