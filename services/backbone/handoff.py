@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 #: The most a process reads of a connection before handing it on (a request's head and a small body).
 MAX_HANDED = 65_536
+#: How long a stopping process keeps trying to give its queued connections back to the console, and how often.
+GIVE_BACK_SECONDS, GIVE_BACK_EVERY = 1.0, 0.02
 #: The console: whatever no service owns.
 CONSOLE = "console"
 #: Who answers a request made to the console's origin: (method, path, Accept) → a service, None for the console
@@ -60,6 +62,15 @@ CONSOLE = "console"
 Route = Callable[[str, str, str], str | None]
 #: Longest path of a Unix socket (sun_path is 108 bytes with its terminating zero).
 _MAX_PATH = 107
+
+
+def answer(status: bytes, text: str, *headers: bytes) -> bytes:
+    """A whole answer written by this module or the server where no ASGI app runs, before the connection closes."""
+    body = ("<!doctype html><html lang=zh-CN><meta charset=utf-8><title>" + text + "</title><p>" + text
+            + "</p></html>").encode()
+    return b"".join([b"HTTP/1.1 ", status, b"\r\ncontent-type: text/html; charset=utf-8\r\n",
+                     b"content-length: %d\r\n" % len(body), *[h + b"\r\n" for h in headers],
+                     b"connection: close\r\ncache-control: no-store\r\n\r\n", body])
 
 
 def fits(directory: Path, names: Iterable[str]) -> bool:
@@ -246,12 +257,14 @@ class Handoff:
 
     async def aclose(self) -> None:
         """Stop receiving: the name goes first (no new hand-over reaches it), then the connections already queued
-        to this process go back to the console (it relays them: nothing sent here is lost), and those being
-        adopted are in the server before it shuts its connections down."""
+        to this process go back to the console (it relays them: nothing sent here is lost; for up to
+        ``GIVE_BACK_SECONDS`` while its queue is full, then each is told 503), and those being adopted are in the
+        server before it shuts its connections down."""
         if self._in is not None and self._loop is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.path(self.me))
             self._loop.remove_reader(self._in.fileno())
+            waiting: list[tuple[socket.socket, bytes]] = []
             while True:
                 try:
                     data, fds, _, _ = socket.recv_fds(self._in, MAX_HANDED + 1, 4)
@@ -259,11 +272,27 @@ class Handoff:
                     break
                 conns = [socket.socket(fileno=fd) for fd in fds]
                 if len(conns) == 1 and self.me != CONSOLE and len(data) <= MAX_HANDED:
-                    self._send(CONSOLE, conns[0], data)  # (the console receives its own copy of the socket)
+                    waiting.append((conns.pop(), data))
                 for conn in conns:
                     conn.close()
             self._in.close()
             self._in = None
+            for _ in range(int(GIVE_BACK_SECONDS / GIVE_BACK_EVERY)):
+                refused = []
+                for conn, data in waiting:
+                    if self._send(CONSOLE, conn, data):
+                        conn.close()  # (the console received its own copy of the socket)
+                    else:
+                        refused.append((conn, data))
+                waiting = refused
+                if not waiting:
+                    break
+                await asyncio.sleep(GIVE_BACK_EVERY)
+            for conn, _ in waiting:
+                with contextlib.suppress(OSError):
+                    conn.send(answer(b"503 Service Unavailable", "服务正在重启，请稍后刷新页面重试", b"retry-after: 1"),
+                              socket.MSG_DONTWAIT)
+                conn.close()
         if self._adopting:
             await asyncio.gather(*self._adopting, return_exceptions=True)
         if self._out is not None:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from services.backbone.handoff import CONSOLE, MAX_HANDED, Handoff, same_address
+from services.backbone.handoff import CONSOLE, MAX_HANDED, Handoff, answer, same_address
 
 try:  # the C parser (the default wherever its wheel installs): several times less CPU per request than h11's
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
@@ -77,15 +77,6 @@ class _HeaderDeadline:
 HAND_RETRY_SECONDS, HAND_RETRY_EVERY = 1.0, 0.02
 #: How long, and how much, a connection answered before its request was read is read and dropped before it closes.
 LINGER_SECONDS, LINGER_BYTES = 5.0, 64 << 20
-
-
-def _answer(status: bytes, text: str, *headers: bytes) -> bytes:
-    """A whole answer, written before the connection is closed (no ASGI app runs for it)."""
-    body = ("<!doctype html><html lang=zh-CN><meta charset=utf-8><title>" + text + "</title><p>" + text
-            + "</p></html>").encode()
-    return b"".join([b"HTTP/1.1 ", status, b"\r\ncontent-type: text/html; charset=utf-8\r\n",
-                     b"content-length: %d\r\n" % len(body), *[h + b"\r\n" for h in headers],
-                     b"connection: close\r\ncache-control: no-store\r\n\r\n", body])
 
 
 class _Handing:
@@ -196,7 +187,7 @@ class _Handing:
         only when it is done (closing at once would reset the connection and lose the answer in its buffer).
         What it sends is read and dropped until it closes, ``LINGER_BYTES`` or ``LINGER_SECONDS``."""
         self._held, self._discarding = bytearray(), 0
-        self.transport.write(_answer(status, text, *headers))  # type: ignore[attr-defined]
+        self.transport.write(answer(status, text, *headers))  # type: ignore[attr-defined]
         if self.transport.can_write_eof():  # type: ignore[attr-defined]
             self.transport.write_eof()  # type: ignore[attr-defined]
         self.flow.resume_reading()  # type: ignore[attr-defined]
@@ -217,7 +208,7 @@ class _Handing:
 def _owned_only(app: Any, handoff: Handoff) -> Any:
     """A handed connection's app in a service: a request it does not own (pipelined behind one it does, so never
     seen between requests) is answered 421 and the connection closed; the client sends it again on a new one."""
-    refused = _answer(b"421 Misdirected Request", "请求发错了处理进程，请重新发送")
+    refused = answer(b"421 Misdirected Request", "请求发错了处理进程，请重新发送")
     head, _, body = refused.partition(b"\r\n\r\n")
     headers = [tuple(line.split(b": ", 1)) for line in head.split(b"\r\n")[1:] if not line.startswith(b"content-len")]
 

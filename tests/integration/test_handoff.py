@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -312,19 +314,56 @@ async def test_a_handed_connection_cannot_be_forged_from_outside(processes: Proc
 
 
 async def test_a_request_too_large_to_pass_on_is_asked_again_on_a_new_connection(processes: Processes) -> None:
+    """More than a hand-over carries read with its head (an upload): 307 to the same address, read out before the
+    close, and the client asks again on a new connection (to the console: it relays what it cannot hand on)."""
     await processes.start(CONSOLE, "intake", "supervision")
-    reader, writer = await asyncio.open_connection("127.0.0.1", processes.port(CONSOLE))
-    me = f"127.0.0.1:{writer.get_extra_info('sockname')[1]}"
+    loop = asyncio.get_running_loop()
+
+    def client() -> bytes:
+        with socket.create_connection(("127.0.0.1", processes.port(CONSOLE)), timeout=5) as s:
+            s.sendall(b"POST /api/v1/cases HTTP/1.1\r\nhost: console\r\ncontent-length: 2\r\n\r\n{}")
+            first = b""
+            while b"intake POST" not in first:  # the connection is intake's now
+                first += s.recv(4096) or pytest.fail(f"closed after {first!r}")
+            body = b"x" * 300_000
+            loop.call_soon_threadsafe(time.sleep, 0.3)  # the servers busy: the next read holds more than 64 KiB
+            time.sleep(0.05)
+            s.sendall(b"POST /api/v1/public/progress?a=1 HTTP/1.1\r\nhost: console\r\ncontent-length: %d\r\n\r\n"
+                      % len(body) + body)  # all of it: the client reads only when it is done, as httpx does
+            out = b""
+            while chunk := s.recv(65_536):
+                out += chunk
+            return out
+
+    out = await asyncio.to_thread(client)
+    head, _, text = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 307 ") and b"\r\nlocation: /api/v1/public/progress?a=1\r\n" in head
+    assert b"connection: close" in head and "请重新发送".encode() in text
+    assert processes.servers["supervision"].handoff.adopted == 0
+
+
+async def test_connections_a_stopping_service_cannot_give_back_are_told_so(tmp_path: Path) -> None:
+    directory = tmp_path / "q"
+    directory.mkdir(mode=0o700)
+    intake = Handoff(directory, "intake", front_owner)
+    intake.open(lambda: pytest.fail("adopted while stopping"))
+    console = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    console.bind(intake.path(CONSOLE))
+    filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    filler.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:  # the console's queue full (it does not read)
+            filler.sendto(b"busy", intake.path(CONSOLE))
+    a, b = socket.socketpair()
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
-        await intake_holds(reader, writer)
-        body = b"x" * 200_000  # read with its head in one go: more than a hand-over carries
-        writer.write(b"POST /api/v1/public/progress?a=1 HTTP/1.1\r\nhost: console\r\ncontent-length: %d\r\n\r\n"
-                     % len(body) + body)
-        head, text = await answer(reader)
-        if head.startswith(b"HTTP/1.1 307 "):  # the client sends it again, on a new connection
-            assert b"location: /api/v1/public/progress?a=1\r\n" in head and b"connection: close" in head
-            assert await asyncio.wait_for(reader.read(), 5) == b""
-        else:  # (the first read held less than a hand-over carries: it went on with the connection)
-            assert text == f"supervision POST /api/v1/public/progress {me} {len(body)}"
+        sender.sendmsg([get("/api/v1/cases")], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [a.fileno()]))],
+                       0, intake.path("intake"))
+        a.close()
+        await intake.aclose()
+        b.settimeout(2)
+        told = b.recv(4096)
+        assert told.startswith(b"HTTP/1.1 503 ") and b"connection: close" in told
     finally:
-        writer.close()
+        for each in (console, filler, sender, b):
+            each.close()
