@@ -42,10 +42,14 @@ def setup() -> None:
         stamp.write_text(digest)
 
 
+#: Chromium's Chinese strings (Debian's chromium-l10n).
+ZH_LOCALE = "/usr/lib/chromium/locales/zh-CN.pak"
+
+
 def ensure_chromium() -> None:
     """Debian's Chromium for the browser tests; Playwright's own download cannot work here."""
-    if (shutil.which("chromium") and Path("/usr/share/fonts/truetype/wqy").exists()) or os.environ.get(
-            "LABORCASE_SKIP_BROWSER_INSTALL"):
+    if (shutil.which("chromium") and Path("/usr/share/fonts/truetype/wqy").exists()
+            and Path(ZH_LOCALE).exists()) or os.environ.get("LABORCASE_SKIP_BROWSER_INSTALL"):
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         print("setup: chromium not installed and cannot be installed here (needs root and apt-get); "
@@ -58,6 +62,12 @@ def ensure_chromium() -> None:
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "fonts-wqy-zenhei"], **quiet
     ) != 0:
         print("setup: apt-get could not install chromium; the browser tests will be skipped and say so", flush=True)
+        return
+    # its Chinese strings: native controls (a file input's button, a date field) as a user's zh-CN browser shows
+    # them in the screenshots; without it they are English and nothing else changes
+    if subprocess.call(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium-l10n"], **quiet) != 0:
+        print("setup: chromium-l10n not installed: the screenshots show the browser's own controls in English",
+              flush=True)
 
 
 def main(argv: list[str]) -> int:

@@ -5,6 +5,7 @@ Journeys use tests/browser/journey.py (login, shot, wait_for, api)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -40,6 +41,11 @@ def browser():
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--lang=zh-CN"])
+            "--disable-component-update", "--disable-sync", "--lang=zh-CN"],
+            # the browser's own strings (a file input's button, a date field's placeholder) as a zh-CN user's
+            # browser shows them (with Debian's chromium-l10n; English without it)
+            # (LANGUAGE picks the strings; LANG stays a UTF-8 locale every machine has, or Chromium cannot read a
+            # file with a Chinese name: zh_CN.UTF-8 is seldom generated)
+            env={**os.environ, "LANG": "C.UTF-8", "LANGUAGE": "zh_CN"})
         yield b
         b.close()
