@@ -47,25 +47,28 @@ ZH_LOCALE = "/usr/lib/chromium/locales/zh-CN.pak"
 
 
 def ensure_chromium() -> None:
-    """Debian's Chromium for the browser tests; Playwright's own download cannot work here."""
-    if (shutil.which("chromium") and Path("/usr/share/fonts/truetype/wqy").exists()
-            and Path(ZH_LOCALE).exists()) or os.environ.get("LABORCASE_SKIP_BROWSER_INSTALL"):
+    """Debian's Chromium for the browser tests (Playwright's own download cannot work here), a Chinese font, and
+    best effort its Chinese strings (chromium-l10n: without them the screenshots show the browser's own controls
+    — a file input's button, a date field — in English, and nothing else changes)."""
+    browser = bool(shutil.which("chromium")) and Path("/usr/share/fonts/truetype/wqy").exists()
+    if (browser and Path(ZH_LOCALE).exists()) or os.environ.get("LABORCASE_SKIP_BROWSER_INSTALL"):
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("setup: chromium not installed and cannot be installed here (needs root and apt-get); "
-              "the browser tests will be skipped and say so", flush=True)
+        if not browser:
+            print("setup: chromium not installed and cannot be installed here (needs root and apt-get); "
+                  "the browser tests will be skipped and say so", flush=True)
         return
-    print("setup: installing Debian's chromium and a Chinese font for the browser tests (apt-get)", flush=True)
     env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
     quiet = {"stdout": subprocess.DEVNULL, "env": env}
-    if subprocess.call(["apt-get", "update", "-qq"], **quiet) != 0 or subprocess.call(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "fonts-wqy-zenhei"], **quiet
-    ) != 0:
-        print("setup: apt-get could not install chromium; the browser tests will be skipped and say so", flush=True)
-        return
-    # its Chinese strings: native controls (a file input's button, a date field) as a user's zh-CN browser shows
-    # them in the screenshots; without it they are English and nothing else changes
-    if subprocess.call(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium-l10n"], **quiet) != 0:
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends"]
+    if not browser:
+        print("setup: installing Debian's chromium and a Chinese font for the browser tests (apt-get)", flush=True)
+        if subprocess.call(["apt-get", "update", "-qq"], **quiet) != 0 or subprocess.call(
+                [*install, "chromium", "fonts-wqy-zenhei"], **quiet) != 0:
+            print("setup: apt-get could not install chromium; the browser tests will be skipped and say so",
+                  flush=True)
+            return
+    if subprocess.call([*install, "chromium-l10n"], **quiet) != 0:
         print("setup: chromium-l10n not installed: the screenshots show the browser's own controls in English",
               flush=True)
 
