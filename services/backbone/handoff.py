@@ -64,13 +64,20 @@ Route = Callable[[str, str, str], str | None]
 _MAX_PATH = 107
 
 
-def answer(status: bytes, text: str, *headers: bytes) -> bytes:
-    """A whole answer written by this module or the server where no ASGI app runs, before the connection closes."""
+def refusal(text: str, *headers: tuple[bytes, bytes]) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and page of an answer that refuses a request and closes its connection (``text``: what the
+    person reads)."""
     body = ("<!doctype html><html lang=zh-CN><meta charset=utf-8><title>" + text + "</title><p>" + text
             + "</p></html>").encode()
-    return b"".join([b"HTTP/1.1 ", status, b"\r\ncontent-type: text/html; charset=utf-8\r\n",
-                     b"content-length: %d\r\n" % len(body), *[h + b"\r\n" for h in headers],
-                     b"connection: close\r\ncache-control: no-store\r\n\r\n", body])
+    return [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", b"%d" % len(body)), *headers,
+            (b"connection", b"close"), (b"cache-control", b"no-store")], body
+
+
+def answer(status: bytes, text: str, *headers: tuple[bytes, bytes]) -> bytes:
+    """A whole refusal (``refusal``) as written where no ASGI app runs, before the connection closes."""
+    head, body = refusal(text, *headers)
+    return b"".join([b"HTTP/1.1 ", status, b"\r\n", *[name + b": " + value + b"\r\n" for name, value in head],
+                     b"\r\n", body])
 
 
 def fits(directory: Path, names: Iterable[str]) -> bool:
@@ -290,7 +297,7 @@ class Handoff:
                 await asyncio.sleep(GIVE_BACK_EVERY)
             for conn, _ in waiting:
                 with contextlib.suppress(OSError):
-                    conn.send(answer(b"503 Service Unavailable", "服务正在重启，请稍后刷新页面重试", b"retry-after: 1"),
+                    conn.send(answer(b"503 Service Unavailable", "服务正在重启，请稍后刷新页面重试", (b"retry-after", b"1")),
                               socket.MSG_DONTWAIT)
                 conn.close()
         if self._adopting:

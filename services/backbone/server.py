@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from services.backbone.handoff import CONSOLE, MAX_HANDED, Handoff, answer, same_address
+from services.backbone.handoff import CONSOLE, MAX_HANDED, Handoff, answer, refusal, same_address
 
 try:  # the C parser (the default wherever its wheel installs): several times less CPU per request than h11's
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
@@ -150,18 +150,18 @@ class _Handing:
         data = bytes(self._held)
         owner = handoff.owner(data) if whole else None
         if owner == handoff.me:
-            return self._feed()
+            return self._feed(data)
         if handoff.origin:  # the console: to its owner when it can take it, relayed otherwise
             if owner is not None and handoff.give(owner, self.transport, data):  # type: ignore[attr-defined]
                 return self._given()
-            return self._feed()
+            return self._feed(data)
         if not whole:
             return self._close(b"431 Request Header Fields Too Large", "请求头过大，无法处理")
         if len(data) > MAX_HANDED:  # too much read to pass on: the client asks again, on a new connection
             location = same_address(data) if owner is not None else None
             if location is None:  # (never a redirect elsewhere: a target that is not a plain path is refused)
                 return self._close(b"503 Service Unavailable", "请求无法处理，请重新发送")
-            return self._close(b"307 Temporary Redirect", "请重新发送请求", b"location: " + location)
+            return self._close(b"307 Temporary Redirect", "请重新发送请求", (b"location", location))
         for name in dict.fromkeys([owner or CONSOLE, CONSOLE]):
             if handoff.give(name, self.transport, data):  # type: ignore[attr-defined]
                 return self._given()
@@ -171,10 +171,10 @@ class _Handing:
             self._retry = self.loop.call_later(HAND_RETRY_EVERY, self._route)  # type: ignore[attr-defined]
             return
         log.warning("request not passed on: its owner cannot take it", extra={"owner": owner or CONSOLE})
-        self._close(b"503 Service Unavailable", "服务正在重启或繁忙，请稍后刷新页面重试", b"retry-after: 1")
+        self._close(b"503 Service Unavailable", "服务正在重启或繁忙，请稍后刷新页面重试", (b"retry-after", b"1"))
 
-    def _feed(self) -> None:
-        data, self._held, self._searched, self._retried = bytes(self._held), bytearray(), 0, 0
+    def _feed(self, data: bytes) -> None:
+        self._held, self._searched, self._retried = bytearray(), 0, 0
         self.flow.resume_reading()  # type: ignore[attr-defined]
         super().data_received(data)  # type: ignore[misc]
 
@@ -182,7 +182,7 @@ class _Handing:
         self._held = bytearray()
         self.transport.close()  # type: ignore[attr-defined]  # (the receiver holds the socket open)
 
-    def _close(self, status: bytes, text: str, *headers: bytes) -> None:
+    def _close(self, status: bytes, text: str, *headers: tuple[bytes, bytes]) -> None:
         """Answer and close, after a lingering read: a client still sending the request's body reads the answer
         only when it is done (closing at once would reset the connection and lose the answer in its buffer).
         What it sends is read and dropped until it closes, ``LINGER_BYTES`` or ``LINGER_SECONDS``."""
@@ -208,16 +208,13 @@ class _Handing:
 def _owned_only(app: Any, handoff: Handoff) -> Any:
     """A handed connection's app in a service: a request it does not own (pipelined behind one it does, so never
     seen between requests) is answered 421 and the connection closed; the client sends it again on a new one."""
-    refused = answer(b"421 Misdirected Request", "请求发错了处理进程，请重新发送")
-    head, _, body = refused.partition(b"\r\n\r\n")
-    headers = [tuple(line.split(b": ", 1)) for line in head.split(b"\r\n")[1:] if not line.startswith(b"content-len")]
+    headers, body = refusal("请求发错了处理进程，请重新发送")
 
     async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             accept = ",".join(value.decode("latin-1") for name, value in scope["headers"] if name == b"accept")
             if not handoff.owns(scope["method"], scope["path"], accept):
-                await send({"type": "http.response.start", "status": 421,
-                            "headers": [*headers, (b"content-length", b"%d" % len(body))]})
+                await send({"type": "http.response.start", "status": 421, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
         await app(scope, receive, send)
