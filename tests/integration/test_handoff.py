@@ -232,28 +232,40 @@ async def test_a_service_that_cannot_pass_a_request_on_says_so(processes: Proces
     assert processes.servers["intake"].handoff.given == 1  # (the first, to the console)
 
 
-async def test_connections_queued_to_a_stopping_service_go_back_to_the_console(tmp_path: Path) -> None:
+def stopping_intake(tmp_path: Path) -> tuple[Handoff, socket.socket]:
+    """Intake's end, listening but never adopting, and a stand-in for the console's socket (it never reads)."""
     directory = tmp_path / "q"
     directory.mkdir(mode=0o700)
     intake = Handoff(directory, "intake", front_owner)
     intake.open(lambda: pytest.fail("adopted while stopping"))
     console = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     console.bind(intake.path(CONSOLE))
+    return intake, console
+
+
+def queue_to(intake: Handoff, request: bytes) -> socket.socket:
+    """A client's connection queued to intake with the request read from it; the client's end."""
     a, b = socket.socketpair()
-    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        sender.sendmsg([get("/api/v1/cases")], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [a.fileno()]))],
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        sender.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [a.fileno()]))],
                        0, intake.path("intake"))
-        a.close()
+    a.close()
+    return b
+
+
+async def test_connections_queued_to_a_stopping_service_go_back_to_the_console(tmp_path: Path) -> None:
+    intake, console = stopping_intake(tmp_path)
+    b = queue_to(intake, get("/api/v1/cases"))
+    try:
         await intake.aclose()  # before its reader ran
         data, fds, _, _ = socket.recv_fds(console, 70_000, 4)
         assert data == get("/api/v1/cases") and len(fds) == 1
         with socket.socket(fileno=fds[0]) as back:
             back.sendall(b"ok")
             assert b.recv(2) == b"ok"  # the client's connection is still open, now the console's
-        assert not (directory / "intake.sock").exists()
+        assert not (tmp_path / "q" / "intake.sock").exists()
     finally:
-        for each in (console, b, sender):
+        for each in (console, b):
             each.close()
 
 
@@ -343,27 +355,18 @@ async def test_a_request_too_large_to_pass_on_is_asked_again_on_a_new_connection
 
 
 async def test_connections_a_stopping_service_cannot_give_back_are_told_so(tmp_path: Path) -> None:
-    directory = tmp_path / "q"
-    directory.mkdir(mode=0o700)
-    intake = Handoff(directory, "intake", front_owner)
-    intake.open(lambda: pytest.fail("adopted while stopping"))
-    console = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    console.bind(intake.path(CONSOLE))
+    intake, console = stopping_intake(tmp_path)
     filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     filler.setblocking(False)
     with contextlib.suppress(BlockingIOError):
         while True:  # the console's queue full (it does not read)
             filler.sendto(b"busy", intake.path(CONSOLE))
-    a, b = socket.socketpair()
-    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    b = queue_to(intake, get("/api/v1/cases"))
     try:
-        sender.sendmsg([get("/api/v1/cases")], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [a.fileno()]))],
-                       0, intake.path("intake"))
-        a.close()
         await intake.aclose()
         b.settimeout(2)
         told = b.recv(4096)
         assert told.startswith(b"HTTP/1.1 503 ") and b"connection: close" in told
     finally:
-        for each in (console, filler, sender, b):
+        for each in (console, filler, b):
             each.close()
