@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -189,24 +190,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "supervision":
         from services.backbone.replay import Shard, default_shards
         from services.backbone.server import run as run_loop
-        from services.supervision.rebuild import rebuild
+        from services.supervision.rebuild import Forked, fork_shares, rebuild
 
         settings = Settings()
         shard = Shard.parse(args.shard) if args.shard else None
-        if shard is not None:  # counts for the process that started this one, one JSON line each time
-            def report(p: Any) -> None:
-                print(json.dumps(p.counts()), flush=True)
-        else:
-            def report(p: Any) -> None:
-                print(p.describe(), flush=True)
-        done = run_loop(rebuild(args.bootstrap or settings.kafka_bootstrap_servers,
-                                args.dsn or settings.dsn_for("supervision"), resume=args.resume or shard is not None,
-                                on_progress=report, topics=args.topics.split(",") if args.topics else None,
-                                applied_by=args.applied_by, workers=max(args.workers or default_shards(), 1),
-                                shard=shard,
-                                batch=args.batch, buffer=args.buffer, report_every=args.report_every))
-        if shard is not None:
+        workers = max(args.workers or default_shards(), 1)
+
+        def replayed(shard: Shard | None, report: Callable[[Any], None],
+                     forked: dict[Shard, Forked] | None = None) -> Any:
+            return run_loop(rebuild(args.bootstrap or settings.kafka_bootstrap_servers,
+                                    args.dsn or settings.dsn_for("supervision"), resume=args.resume or shard is not None,
+                                    on_progress=report, topics=args.topics.split(",") if args.topics else None,
+                                    applied_by=args.applied_by, workers=workers, shard=shard, forked=forked,
+                                    batch=args.batch, buffer=args.buffer, report_every=args.report_every))
+
+        def counts(p: Any) -> None:  # a share's, for the process that started it: one JSON line each time
+            print(json.dumps(p.counts()), flush=True)
+
+        def share(shard: Shard) -> int:
+            replayed(shard, counts)
             return 0
+
+        if shard is not None:
+            return share(shard)
+        # the other shares forked now, before any loop: they have this process's imports already
+        forked = fork_shares(workers, share)
+        done = replayed(None, lambda p: print(p.describe(), flush=True), forked)
         print(f"projection rebuilt from {done.yielded} events in {done.seconds:.1f} s "
               f"({done.yielded / max(done.seconds, 1e-9):,.0f} events/s, {done.skipped} records passed over)")
         return 0

@@ -8,8 +8,11 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import orjson
+import pydantic_core
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 log = logging.getLogger(__name__)
@@ -66,9 +69,27 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, transient)
 
 
+def json_text(value: Any) -> str:
+    """A value as JSON text for a json/jsonb parameter: orjson (~10× ``json.dumps``), the standard library for
+    what orjson refuses (an integer beyond 64 bits) so that nothing accepted before is refused now."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def json_value(text: str) -> Any:
+    """A json/jsonb column's value: pydantic's parser (~2.4× ``json.loads``, integers exact), the standard library
+    for what it refuses (nesting beyond 200 levels)."""
+    try:
+        return pydantic_core.from_json(text, allow_inf_nan=True)
+    except ValueError:
+        return json.loads(text)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=json_text, decoder=json_value, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json_text, decoder=json_value, schema="pg_catalog")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

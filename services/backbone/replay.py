@@ -113,23 +113,52 @@ class Progress:
                 f"{rate:,.0f}/s, about {left:,.0f} s left")
 
 
+class Source:
+    """One shard's partitions of ``topics``, opened for a replay: the consumer started, each partition's
+    beginning and end found (``open``; the ends take a few idle fetches on the local broker, so a caller may open
+    its source while it prepares something else), then read once by ``merged``."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], first: dict[TopicPartition, int],
+                 last: dict[TopicPartition, int]):
+        self.consumer, self.tps, self.first, self.last = consumer, tps, first, last
+
+    @classmethod
+    async def open(cls, bootstrap: str, topics: Sequence[str], *, idle_ms: int = 400, shard: Shard = Shard()
+                   ) -> Source:
+        consumer = AIOKafkaConsumer(**connection(), bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", max_partition_fetch_bytes=256 * 1024)
+        await consumer.start()
+        try:
+            tps = [tp for tp in await partitions_of(consumer, topics) if shard.holds(tp)]
+            first: dict[TopicPartition, int] = {}
+            last: dict[TopicPartition, int] = {}
+            if tps:
+                consumer.assign(tps)
+                await consumer.seek_to_beginning(*tps)
+                first, last = await consumer.beginning_offsets(tps), await ends_of(consumer, tps, idle_ms)
+                await consumer.seek_to_beginning(*tps)
+        except BaseException:
+            await consumer.stop()
+            raise
+        return cls(consumer, tps, first, last)
+
+    async def close(self) -> None:
+        await self.consumer.stop()
+
+
 async def merged(bootstrap: str, topics: Sequence[str], key: Callable[[Inbound], tuple[Any, T] | None], *,
                  buffer: int = 500, idle_ms: int = 400, progress: Progress | None = None,
-                 shard: Shard = Shard()) -> AsyncIterator[T]:
+                 shard: Shard = Shard(), source: Source | None = None) -> AsyncIterator[T]:
     """What ``key`` gives for every record of ``topics`` (of ``shard``'s partitions), in its order (ties by topic,
-    partition, offset), holding at most ``buffer`` records per partition."""
+    partition, offset), holding at most ``buffer`` records per partition. ``source``: those partitions opened
+    already (``Source.open``; closed here when the replay ends)."""
     progress = progress if progress is not None else Progress()
-    consumer = AIOKafkaConsumer(**connection(), bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=256 * 1024)
-    await consumer.start()
+    if source is None:
+        source = await Source.open(bootstrap, topics, idle_ms=idle_ms, shard=shard)
+    consumer, tps, first, last = source.consumer, source.tps, source.first, source.last
     try:
-        tps = [tp for tp in await partitions_of(consumer, topics) if shard.holds(tp)]
         if not tps:
             return
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        first, last = await consumer.beginning_offsets(tps), await ends_of(consumer, tps, idle_ms)
-        await consumer.seek_to_beginning(*tps)
         progress.total = sum(max(last[tp] - first[tp], 0) for tp in tps)
         buffers: dict[TopicPartition, deque[tuple[Any, Inbound, T]]] = {tp: deque() for tp in tps}
         ended: set[TopicPartition] = {tp for tp in tps if last[tp] <= first[tp]}
@@ -180,7 +209,7 @@ async def merged(bootstrap: str, topics: Sequence[str], key: Callable[[Inbound],
             yield item
             push_head(tp)
     finally:
-        await consumer.stop()
+        await source.close()
 
 
 async def ends_of(consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition], idle_ms: int) -> dict[TopicPartition, int]:

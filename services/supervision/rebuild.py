@@ -21,13 +21,16 @@ on the board, and how far the escalation clocks had taken each alert, is kept as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +90,8 @@ class Applied:
 async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 250, resume: bool = False,
                   report_every: float = 5.0, on_progress: Callable[[replay.Progress], None] | None = None,
                   topics: Sequence[str] | None = None, applied_by: str | None = None, workers: int = 1,
-                  shard: replay.Shard | None = None) -> replay.Progress:
+                  shard: replay.Shard | None = None, forked: dict[replay.Shard, Forked] | None = None
+                  ) -> replay.Progress:
     """Replay every consumed topic (or ``topics``: a copy of them) into ``dsn``; ``resume`` keeps what an
     interrupted rebuild applied (the inbox passes over the events already in it) instead of starting from an
     empty projection. While one batch is written, the next is read and decoded. Memory: ``buffer`` records per
@@ -95,19 +99,29 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
 
     ``workers``: processes replaying side by side, each one shard of the partitions (services/backbone/replay.py
     ``Shard``): this one, and ``workers - 1`` more started here (``laborcase supervision rebuild --shard k/n``).
-    This process prepares the projection before they start and puts the board's own work back after they all
-    end; progress is theirs summed. ``shard``: be one of those others — replay that shard alone into a projection
-    prepared already.
+    They are started first, and wait (their start-up done) while this process prepares the projection; it tells
+    them to begin when it is ready, and puts the board's own work back after they all end; progress is theirs
+    summed. ``shard``: be one of those others — replay that shard alone into a projection
+    prepared already. ``forked``: those others made already (``fork_shares``), adopted instead of started.
 
     ``applied_by``: the consumer group whose committed positions say which events were applied and published
     before (applied quietly, see the module's note); by default the live group when the real topics are
     replayed, none for a copy. When the broker cannot say, everything publishes (a repeat, never a loss)."""
     group = applied_by if applied_by is not None else (LIVE_GROUP if topics is None else None)
     replayed = list(topics or SPEC.consumes)
-    positions = await kafka.committed_positions(bootstrap, group, replayed) if group else {}
+    others = None
+    if shard is None:  # started first: their start-up (imports, connections) runs while the projection is prepared
+        others = Others(bootstrap, dsn, replayed, group, workers, batch=batch, buffer=buffer,
+                        report_every=report_every, forked=forked)
+        await others.start()
     parent: asyncio.Task[None] | None = None
-    pool = await create_pool(dsn, size=2)
+    pool: Any = None
+    # this process's partitions, opened (their ends found: a second on the local broker) while it prepares
+    opening = asyncio.ensure_future(replay.Source.open(bootstrap, replayed, shard=shard or replay.Shard(0, workers)))
+    handed = False  # to the replay, which closes it
     try:
+        positions = await kafka.committed_positions(bootstrap, group, replayed) if group else {}
+        pool = await create_pool(dsn, size=2)
         if shard is None:
             await migrate(pool, [("backbone", BACKBONE_MIGRATIONS), ("supervision", SPEC.migrations)])  # type: ignore[list-item]
             parked = {str(r["event_id"]) for r in await pool.fetch(PARKED_IDS)}  # emptied with the projection
@@ -117,18 +131,19 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
                     await repository.empty_projection(conn)
             await calendar_store.seed(pool)
         else:  # what the first process read before emptying the projection; and its end is this one's
+            await opening  # before waiting: the replay begins the moment it is told
             parked, parent = await _from_the_first_process()
         applied = Applied(positions or {}, {uuid.UUID(e) for e in parked})
         processor = EventProcessor(pool, SPEC.name, SPEC.topic, SPEC.handlers, calendar=await calendar_store.load(pool),
                                    authenticate=partners.authenticate_record)
         progress = replay.Progress()
         if shard is not None:
-            await _replay(bootstrap, replayed, processor, applied, progress, shard=shard, batch=batch, buffer=buffer,
+            handed = True
+            await _replay(bootstrap, replayed, await opening, processor, applied, progress, batch=batch, buffer=buffer,
                           report_every=report_every, report=on_progress or (lambda _: None))
             progress.finished = time.monotonic()
             return progress
-        others = Others(bootstrap, dsn, replayed, group, parked, workers, batch=batch, buffer=buffer,
-                        report_every=report_every)
+        assert others is not None
 
         def report(own: replay.Progress) -> None:
             whole = others.summed(own)
@@ -136,13 +151,11 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
             if on_progress is not None:
                 on_progress(whole)
 
-        try:
-            await others.start()
-            await others.alongside(_replay(bootstrap, replayed, processor, applied, progress,
-                                           shard=replay.Shard(0, workers), batch=batch, buffer=buffer,
-                                           report_every=report_every, report=report))
-        finally:
-            await others.stop()
+        await others.tell(parked)
+        handed = True
+        await others.alongside(_replay(bootstrap, replayed, await opening, processor, applied, progress, batch=batch,
+                                       buffer=buffer, report_every=report_every, report=report))
+        await others.stop()
         progress = others.summed(progress)
         restored = await carry.restore(pool, processor)
         progress.finished = time.monotonic()
@@ -150,9 +163,16 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
                                               "alerts_restored": restored, "workers": workers})
         return progress
     finally:
+        if others is not None:
+            await others.stop()
         if parent is not None:
             parent.cancel()
-        await pool.close()
+        if not handed:  # a failure before the replay: the partitions opened for it are closed
+            opening.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await (await opening).close()
+        if pool is not None:
+            await pool.close()
 
 
 async def _from_the_first_process() -> tuple[set[str], asyncio.Task[None]]:
@@ -175,8 +195,8 @@ async def _from_the_first_process() -> tuple[set[str], asyncio.Task[None]]:
     return set(told.get("parked", [])), asyncio.ensure_future(watch())
 
 
-async def _replay(bootstrap: str, topics: list[str], processor: EventProcessor, applied: Applied,
-                  progress: replay.Progress, *, shard: replay.Shard, batch: int, buffer: int, report_every: float,
+async def _replay(bootstrap: str, topics: list[str], source: replay.Source, processor: EventProcessor,
+                  applied: Applied, progress: replay.Progress, *, batch: int, buffer: int, report_every: float,
                   report: Callable[[replay.Progress], None]) -> None:
     """One shard's records merged in time order and applied in batches (quiet or not, see ``Applied``)."""
     pending: list[Any] = []
@@ -184,7 +204,7 @@ async def _replay(bootstrap: str, topics: list[str], processor: EventProcessor, 
     writing: asyncio.Task[None] | None = None
     reported = 0.0  # the first record reports at once: the total is known (each share's, summed by the first)
     async for item in replay.merged(bootstrap, topics, decoded_in_time(processor), buffer=buffer,
-                                    progress=progress, shard=shard):
+                                    progress=progress, source=source):
         before = applied(item)
         if pending and (len(pending) >= batch or before != quiet):  # a batch is all quiet or all not
             if writing is not None:
@@ -205,31 +225,41 @@ async def _replay(bootstrap: str, topics: list[str], processor: EventProcessor, 
 
 class Others:
     """The processes replaying the other shards: started (the database's address in their environment, never on a
-    command line ``ps`` shows; their instructions on their standard input, kept open as long as this process
-    lives), their progress read as they report it (one JSON object of counts a line), watched alongside this
-    process's own share — the first to fail fails the rebuild —, and stopped if this one fails."""
+    command line ``ps`` shows), told to begin once the projection is ready (their instructions on their standard
+    input, kept open as long as this process lives), their progress read as they report it (one JSON object of
+    counts a line), watched alongside this process's own share — the first to fail fails the rebuild —, and
+    stopped if this one fails."""
 
-    def __init__(self, bootstrap: str, dsn: str, topics: list[str], group: str | None, parked: set[str],
-                 workers: int, *, batch: int, buffer: int, report_every: float):
+    def __init__(self, bootstrap: str, dsn: str, topics: list[str], group: str | None, workers: int, *, batch: int,
+                 buffer: int, report_every: float, forked: dict[replay.Shard, Forked] | None = None):
         self.args = ["--bootstrap", bootstrap, "--topics", ",".join(topics), "--applied-by", group or "",
                      "--batch", str(batch), "--buffer", str(buffer), "--report-every", str(report_every)]
         path = os.environ.get("PYTHONPATH")
         self.env = {**os.environ, "LABORCASE_SUPERVISION_DSN": dsn,
                     "PYTHONPATH": os.pathsep.join([str(ROOT), *([path] if path else [])])}
-        self.told = (json.dumps({"parked": sorted(parked)}) + "\n").encode()
         self.workers = workers
-        self.procs: dict[replay.Shard, asyncio.subprocess.Process] = {}
+        self.procs: dict[replay.Shard, Any] = {}  # asyncio.subprocess.Process, or a ForkedProcess alike
         self.counts: dict[replay.Shard, dict[str, int]] = {}
+        self.forked = forked or {}
 
     async def start(self) -> None:
+        for shard, forked in self.forked.items():
+            self.procs[shard] = await ForkedProcess.adopt(forked)
         for index in range(1, self.workers):
+            if replay.Shard(index, self.workers) in self.procs:
+                continue
             shard = replay.Shard(index, self.workers)
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "services.cli", "supervision", "rebuild", "--shard", str(shard), *self.args,
                 cwd=ROOT, env=self.env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
             self.procs[shard] = proc
+
+    async def tell(self, parked: set[str]) -> None:
+        """The projection is ready: each share's instructions (it waits for them after its start-up)."""
+        told = (json.dumps({"parked": sorted(parked)}) + "\n").encode()
+        for proc in self.procs.values():
             assert proc.stdin is not None
-            proc.stdin.write(self.told)
+            proc.stdin.write(told)
             await proc.stdin.drain()
 
     async def alongside(self, own: Awaitable[None]) -> None:
@@ -275,3 +305,105 @@ class Others:
                 proc.stdin.close()
         for proc in self.procs.values():
             await proc.wait()
+
+
+# --- shares forked before the event loop starts (``laborcase supervision rebuild``) ---------------------------------
+
+
+@dataclass(frozen=True)
+class Forked:
+    """A share forked by ``fork_shares``: its pid and this process's ends of its standard input and output."""
+
+    pid: int
+    input_fd: int
+    output_fd: int
+
+
+def fork_shares(workers: int, run_share: Callable[[replay.Shard], int]) -> dict[replay.Shard, Forked]:
+    """The other shares of a rebuild as forks of this process, made before any event loop or thread exists: each
+    has this process's imports already (a started process spends a second of CPU importing them, late, while the
+    others replay), and runs ``run_share`` on pipes as its standard input and output — exactly what a share
+    started as ``--shard k/n`` does — then exits with its code."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    forked: dict[replay.Shard, Forked] = {}
+    for index in range(1, workers):
+        shard = replay.Shard(index, workers)
+        input_r, input_w = os.pipe()
+        output_r, output_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the share
+            code = 1
+            try:
+                os.dup2(input_r, 0)
+                os.dup2(output_w, 1)
+                # the earlier shares' pipe ends too: each share sees its input close when the first process goes
+                for fd in (input_r, input_w, output_r, output_w,
+                           *(f for other in forked.values() for f in (other.input_fd, other.output_fd))):
+                    os.close(fd)
+                code = run_share(shard)
+            except BaseException:
+                log.exception("the replay of shard %s failed", shard)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(input_r)
+        os.close(output_w)
+        forked[shard] = Forked(pid, input_w, output_r)
+    return forked
+
+
+class _PipeInput:
+    """A forked share's standard input, written as ``asyncio.StreamWriter`` is (a line may exceed the pipe's
+    buffer: written in a thread, never blocking the loop)."""
+
+    def __init__(self, fd: int):
+        self.fd: int | None = fd
+        self.pending = b""
+
+    def write(self, data: bytes) -> None:
+        self.pending += data
+
+    async def drain(self) -> None:
+        data, self.pending = self.pending, b""
+        fd = self.fd
+        while data and fd is not None:
+            written = await asyncio.to_thread(os.write, fd, data)
+            data = data[written:]
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class ForkedProcess:
+    """A forked share, as ``Others`` uses an ``asyncio.subprocess.Process``: ``stdin``, ``stdout``, ``wait``,
+    ``terminate``, ``returncode``."""
+
+    def __init__(self, pid: int, stdin: _PipeInput, stdout: asyncio.StreamReader):
+        self.pid, self.stdin, self.stdout = pid, stdin, stdout
+        self.returncode: int | None = None
+        self._exit: asyncio.Future[tuple[int, int]] | None = None
+
+    @classmethod
+    async def adopt(cls, forked: Forked) -> ForkedProcess:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                     os.fdopen(forked.output_fd, "rb", buffering=0))
+        return cls(forked.pid, _PipeInput(forked.input_fd), reader)
+
+    async def wait(self) -> int:
+        if self.returncode is None:
+            if self._exit is None:  # one waitpid, however many wait
+                self._exit = asyncio.ensure_future(asyncio.to_thread(os.waitpid, self.pid, 0))
+            _, status = await asyncio.shield(self._exit)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def terminate(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)

@@ -3,6 +3,8 @@ hierarchy one working day at a time, and the projection can be rebuilt from the 
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 import uuid
 from datetime import date, timedelta
@@ -22,7 +24,7 @@ from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
 from services.stack import replay_bench
 from services.supervision import alerts
-from services.supervision.rebuild import rebuild
+from services.supervision.rebuild import ROOT, rebuild
 from services.supervision.service import HIERARCHY
 from services.supervision.service import SPEC as SUPERVISION
 from tests import clock
@@ -136,6 +138,13 @@ async def test_projection_rebuilt_from_the_topics_equals_the_live_one(stack, kaf
     sharded = await make_db(embedded_pg.admin_dsn())  # three processes, each a third of the partitions
     progress = await rebuild(kafka_bootstrap, sharded, workers=3)
     assert (progress.yielded, progress.skipped) == (done.yielded, done.skipped)
+    forked = await make_db(embedded_pg.admin_dsn())  # the command: its other two shares forked, not started
+    command = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "supervision", "rebuild", "--dsn", forked, "--workers", "3",
+        "--bootstrap", kafka_bootstrap, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    said, errors = await command.communicate()
+    assert command.returncode == 0, errors.decode()[-3000:]
+    assert f"projection rebuilt from {done.yielded} events" in said.decode()
 
     async def snapshot(dsn: str) -> dict:
         conn = await asyncpg.connect(dsn)
@@ -157,6 +166,7 @@ async def test_projection_rebuilt_from_the_topics_equals_the_live_one(stack, kaf
     rebuilt = await snapshot(target)
     assert await snapshot(one_by_one) == rebuilt
     assert await snapshot(sharded) == rebuilt
+    assert await snapshot(forked) == rebuilt
     # the live projection only holds what its consumer group has seen since this module started; the rebuild
     # replays the whole topics: compare the live cases
     ids = {c["case_id"] for c in live["cases"]}

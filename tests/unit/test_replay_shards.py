@@ -1,5 +1,9 @@
 """Shares of a replay (services/backbone/replay.py): which partitions each process reads, and their progress summed."""
 
+import asyncio
+import json
+import signal
+
 import pytest
 from aiokafka import TopicPartition
 from hypothesis import given
@@ -42,3 +46,62 @@ def test_the_shards_progress_is_summed():
     own.add({"total": 20, "read": 5, "yielded": 5, "skipped": 0, "most_buffered": 9})
     assert (own.total, own.read, own.yielded, own.skipped, own.most_buffered) == (30, 9, 8, 1, 9)
     assert "9/30 records read" in own.describe()
+
+
+def _share(shard: Shard) -> int:
+    """What a forked share does in the tests below: reads its instructions to their end (its input closed),
+    answers on its output, exits with a code of its shard's."""
+    import os
+
+    told = b""
+    while chunk := os.read(0, 65536):
+        told += chunk
+    if shard.index == 3:
+        raise RuntimeError("this share fails")
+    os.write(1, json.dumps({"shard": shard.index, "told": len(told)}).encode() + b"\n")
+    return shard.index * 10
+
+
+def test_forked_shares_read_their_input_answer_and_exit_with_their_code():
+    """``laborcase supervision rebuild`` forks its other shares before any loop (services/supervision/rebuild.py):
+    each gets its own input (one larger than a pipe's buffer arrives whole), sees it end when the first process
+    closes it — although the shares forked after it were given copies of the first process's pipes, they close
+    them —, answers on its output; a share that raises exits 1."""
+    from services.supervision.rebuild import ForkedProcess, fork_shares
+
+    forked = fork_shares(4, _share)
+    assert sorted(s.index for s in forked) == [1, 2, 3] and all(s.count == 4 for s in forked)
+
+    async def main() -> dict[int, tuple[list[bytes], int]]:
+        procs = {s.index: await ForkedProcess.adopt(f) for s, f in forked.items()}
+        out = {}
+        for index in (2, 1, 3):  # not in the order they were forked
+            proc = procs[index]
+            proc.stdin.write(b"x" * (200_000 * index) + b"\n")
+            await proc.stdin.drain()
+            proc.stdin.close()
+            lines = [line async for line in proc.stdout]
+            out[index] = (lines, await proc.wait())
+        assert await procs[1].wait() == 10  # waited again: the same code
+        return out
+
+    out = asyncio.run(main())
+    assert out[1] == ([b'{"shard": 1, "told": 200001}\n'], 10)
+    assert out[2] == ([b'{"shard": 2, "told": 400001}\n'], 20)
+    assert out[3] == ([], 1)
+
+
+def test_a_forked_share_is_stopped_by_terminate():
+    from services.supervision.rebuild import ForkedProcess, fork_shares
+
+    forked = fork_shares(2, _share)
+
+    async def main() -> int:
+        proc = await ForkedProcess.adopt(forked[Shard(1, 2)])
+        proc.terminate()  # it waits for its input, which never ends
+        code = await proc.wait()
+        proc.terminate()  # exited: nothing to do
+        proc.stdin.close()
+        return code
+
+    assert asyncio.run(main()) == -signal.SIGTERM
