@@ -1,4 +1,5 @@
-"""What a rebuild keeps of the projection it replaces: the supervisors' own work on the board.
+"""What a rebuild keeps of the projection it replaces: the supervisors' own work on the board, and which events
+the live service held parked.
 
 The topics supervision consumes say when an alert is raised and resolved; they do not say what supervisors did
 with it (acknowledged it, 报上级督办 at once) nor how far supervision's own escalation clocks had taken it. Before the
@@ -27,6 +28,12 @@ KEEP_TIMERS = (
     "CREATE TABLE IF NOT EXISTS rebuild_kept_timers AS SELECT case_id, kind, started_at, due_at, org_unit, "
     "(attributes->>'alert_id')::bigint AS alert_id FROM deadlines "
     "WHERE owner = 'supervision' AND kind LIKE 'escalate:%' AND state IN ('open', 'paused')")
+#: the events the live service held parked: applied by nobody, so the replay publishes what they cause (emptied with
+#: the projection, so kept for a rebuild run again, or resumed, after an interruption)
+KEEP_PARKED = "CREATE TABLE IF NOT EXISTS rebuild_kept_parked AS SELECT event_id FROM parked"
+KEPT_PARKED_IDS = "SELECT event_id FROM rebuild_kept_parked"
+LIVE_PARKED = "SELECT event_id FROM parked"
+KEPT_PARKED = "SELECT to_regclass('rebuild_kept_parked') IS NOT NULL"
 KEPT = "SELECT to_regclass('rebuild_kept_alerts') IS NOT NULL AND to_regclass('rebuild_kept_timers') IS NOT NULL"
 #: each kept alert and the alert the replay raised again for it (the newest, should there be several)
 PAIRS = (
@@ -42,13 +49,21 @@ REPLAYED_TIMERS = (
     "SELECT kind FROM deadlines WHERE owner = 'supervision' AND case_id = $1 AND kind LIKE $2 "
     "AND state IN ('open', 'paused', 'breached')")
 KEPT_TIMERS = "SELECT * FROM rebuild_kept_timers WHERE alert_id = $1"
-FORGET = "DROP TABLE IF EXISTS rebuild_kept_alerts, rebuild_kept_timers"
+FORGET = "DROP TABLE IF EXISTS rebuild_kept_alerts, rebuild_kept_timers, rebuild_kept_parked"
 
 
 async def keep(conn: asyncpg.Connection) -> None:
-    """Set the board's own state aside (in the transaction that empties the projection)."""
+    """Set the board's own state aside, and the events parked (in the transaction that empties the projection)."""
     await conn.execute(KEEP_ALERTS)
     await conn.execute(KEEP_TIMERS)
+    await conn.execute(KEEP_PARKED)
+
+
+async def parked(conn: asyncpg.Connection | asyncpg.Pool) -> set[str]:
+    """The events the live service held parked when the rebuild began: as kept by the first attempt of a rebuild
+    run again or resumed, else as the service holds them now."""
+    kept = await conn.fetchval(KEPT_PARKED)
+    return {str(r["event_id"]) for r in await conn.fetch(KEPT_PARKED_IDS if kept else LIVE_PARKED)}
 
 
 async def restore(pool: asyncpg.Pool, processor: EventProcessor) -> int:

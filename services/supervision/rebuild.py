@@ -71,8 +71,6 @@ def decoded_in_time(processor: EventProcessor) -> Callable[[Inbound], tuple[obje
 #: where ``services`` is: the other shards run ``python -m services.cli`` from here
 ROOT = Path(__file__).resolve().parents[2]
 LIVE_GROUP = f"laborcase.{SPEC.name}"
-#: the events waiting in the live service for a case it did not know yet: applied by nobody so far
-PARKED_IDS = "SELECT event_id FROM parked"
 
 
 class Applied:
@@ -124,7 +122,7 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
         pool = await create_pool(dsn, size=2)
         if shard is None:
             await migrate(pool, [("backbone", BACKBONE_MIGRATIONS), ("supervision", SPEC.migrations)])  # type: ignore[list-item]
-            parked = {str(r["event_id"]) for r in await pool.fetch(PARKED_IDS)}  # emptied with the projection
+            parked = await carry.parked(pool)  # emptied with the projection: kept for a resumed rebuild
             if not resume:
                 async with pool.acquire() as conn, conn.transaction():
                     await carry.keep(conn)  # the supervisors' own work on the board, put back at the end
@@ -203,19 +201,24 @@ async def _replay(bootstrap: str, topics: list[str], source: replay.Source, proc
     quiet = True  # what ``pending`` holds: events applied before (quiet) or not
     writing: asyncio.Task[None] | None = None
     reported = 0.0  # the first record reports at once: the total is known (each share's, summed by the first)
-    async for item in replay.merged(bootstrap, topics, decoded_in_time(processor), buffer=buffer,
-                                    progress=progress, source=source):
-        before = applied(item)
-        if pending and (len(pending) >= batch or before != quiet):  # a batch is all quiet or all not
-            if writing is not None:
-                await writing
-            writing = asyncio.ensure_future(processor.process_decoded(pending, [], quiet=quiet))
-            pending = []
-        quiet = before
-        pending.append(item)
-        if time.monotonic() - reported >= report_every:
-            reported = time.monotonic()
-            report(progress)
+    try:
+        async for item in replay.merged(bootstrap, topics, decoded_in_time(processor), buffer=buffer,
+                                        progress=progress, source=source):
+            before = applied(item)
+            if pending and (len(pending) >= batch or before != quiet):  # a batch is all quiet or all not
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(processor.process_decoded(pending, [], quiet=quiet))
+                pending = []
+            quiet = before
+            pending.append(item)
+            if time.monotonic() - reported >= report_every:
+                reported = time.monotonic()
+                report(progress)
+    except BaseException:  # interrupted: the batch being written is rolled back, not left committing alone
+        if writing is not None:
+            writing.cancel()
+        raise
     if writing is not None:
         await writing
     if pending:

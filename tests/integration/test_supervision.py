@@ -203,7 +203,15 @@ async def test_a_rebuild_announces_again_nothing_the_live_service_had_announced(
     assert len(await kafka.committed_positions(kafka_bootstrap, applied_all, copies)) == len(tps)
     assert await kafka.committed_positions(kafka_bootstrap, never, copies) == {}
 
-    async def rebuilt(applied_by: str, parked: list[tuple] = (), workers: int = 1) -> tuple[list, list, list]:
+    class Interrupted(Exception):
+        pass
+
+    def halfway(progress) -> None:
+        if progress.yielded >= len(log) // 2:
+            raise Interrupted
+
+    async def rebuilt(applied_by: str, parked: list[tuple] = (), workers: int = 1,
+                      interrupted: bool = False) -> tuple[list, list, list]:
         dsn = await make_db(embedded_pg.admin_dsn())
         await rebuild(kafka_bootstrap, dsn, applied_by=never)  # a database in use, with an outbox
         conn = await asyncpg.connect(dsn)
@@ -212,7 +220,14 @@ async def test_a_rebuild_announces_again_nothing_the_live_service_had_announced(
             if parked:
                 await conn.executemany('INSERT INTO parked (event_id, event_type, topic, "partition", "offset", '
                                        "reason) VALUES ($1, $2, $3, $4, $5, 'waiting')", parked)
-            await rebuild(kafka_bootstrap, dsn, topics=copies, applied_by=applied_by, workers=workers)
+            if interrupted:  # stopped half-way (its parked events emptied with the projection), then resumed
+                with pytest.raises(Interrupted):
+                    await rebuild(kafka_bootstrap, dsn, topics=copies, applied_by=applied_by, workers=workers,
+                                  batch=max(len(log) // 8, 1), report_every=0, on_progress=halfway)
+                assert await conn.fetchval("SELECT count(*) FROM timeline") > 0
+            await rebuild(kafka_bootstrap, dsn, topics=copies, applied_by=applied_by, workers=workers,
+                          resume=interrupted)
+            assert await conn.fetchval("SELECT to_regclass('rebuild_kept_parked')") is None  # forgotten at the end
             types = [r["event_type"] for r in await conn.fetch("SELECT event_type FROM outbox ORDER BY id")]
             alerts = [tuple(r) for r in await conn.fetch(
                 "SELECT case_id, deadline_id, kind, state, level FROM alerts ORDER BY case_id, deadline_id, kind")]
@@ -234,6 +249,9 @@ async def test_a_rebuild_announces_again_nothing_the_live_service_had_announced(
             waiting.append((event.id, event.type, topic, r.partition, r.offset))
     _, parked_loud, alerts_parked = await rebuilt(applied_all, parked=waiting, workers=2)
     assert sorted(parked_loud) == sorted(loud) and alerts_parked == alerts_loud
+    # and in a rebuild resumed after an interruption: what the first attempt had not applied still publishes
+    _, resumed_loud, alerts_resumed = await rebuilt(applied_all, parked=waiting, interrupted=True)
+    assert sorted(resumed_loud) == sorted(loud) and alerts_resumed == alerts_loud
 
 
 async def test_a_rebuild_keeps_what_supervisors_did_on_the_board(stack, kafka_bootstrap, embedded_pg, make_db):
