@@ -113,6 +113,27 @@ class Progress:
                 f"{rate:,.0f}/s, about {left:,.0f} s left")
 
 
+@dataclass
+class Stall:
+    """How long a replay has gone without progress (its counts unchanged): said once ``after`` seconds of it, and
+    again every ``after`` seconds while it lasts (a share waiting on a lock would otherwise wait unseen)."""
+
+    after: float = 60.0
+    counts: tuple[int, ...] = ()
+    since: float = 0.0
+    said: float = 0.0
+
+    def seen(self, counts: tuple[int, ...], now: float) -> float | None:
+        """``counts`` as they are at ``now``: the seconds without progress when it is time to say so, else None."""
+        if counts != self.counts:
+            self.counts, self.since, self.said = counts, now, now
+            return None
+        if now - self.said >= self.after:
+            self.said = now
+            return now - self.since
+        return None
+
+
 class Source:
     """One shard's partitions of ``topics``, opened for a replay: the consumer started, each partition's
     beginning and end found (``open``; the ends take a few idle fetches on the local broker, so a caller may open

@@ -88,8 +88,8 @@ class Applied:
 async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 250, resume: bool = False,
                   report_every: float = 5.0, on_progress: Callable[[replay.Progress], None] | None = None,
                   topics: Sequence[str] | None = None, applied_by: str | None = None, workers: int = 1,
-                  shard: replay.Shard | None = None, forked: dict[replay.Shard, Forked] | None = None
-                  ) -> replay.Progress:
+                  shard: replay.Shard | None = None, forked: dict[replay.Shard, Forked] | None = None,
+                  stalled_after: float = 120.0) -> replay.Progress:
     """Replay every consumed topic (or ``topics``: a copy of them) into ``dsn``; ``resume`` keeps what an
     interrupted rebuild applied (the inbox passes over the events already in it) instead of starting from an
     empty projection. While one batch is written, the next is read and decoded. Memory: ``buffer`` records per
@@ -101,6 +101,7 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
     them to begin when it is ready, and puts the board's own work back after they all end; progress is theirs
     summed. ``shard``: be one of those others — replay that shard alone into a projection
     prepared already. ``forked``: those others made already (``fork_shares``), adopted instead of started.
+    ``stalled_after``: seconds without progress after which the log says so, each share's counts with it.
 
     ``applied_by``: the consumer group whose committed positions say which events were applied and published
     before (applied quietly, see the module's note); by default the live group when the real topics are
@@ -151,8 +152,12 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
 
         await others.tell(parked)
         handed = True
-        await others.alongside(_replay(bootstrap, replayed, await opening, processor, applied, progress, batch=batch,
-                                       buffer=buffer, report_every=report_every, report=report))
+        watching = asyncio.ensure_future(others.watch(progress, stalled_after))
+        try:
+            await others.alongside(_replay(bootstrap, replayed, await opening, processor, applied, progress,
+                                           batch=batch, buffer=buffer, report_every=report_every, report=report))
+        finally:
+            watching.cancel()
         await others.stop()
         progress = others.summed(progress)
         restored = await carry.restore(pool, processor)
@@ -292,6 +297,20 @@ class Others:
         if code != 0:
             raise RuntimeError(f"the replay of shard {shard} failed (exit {code}); run the rebuild again with "
                                "--resume to continue")
+
+    async def watch(self, own: replay.Progress, after: float) -> None:
+        """Say when the rebuild makes no progress for ``after`` seconds (and again every ``after`` seconds), each
+        share's counts with it: a share writing nothing that long is most likely waiting on a lock."""
+        stall = replay.Stall(after)
+        while True:
+            await asyncio.sleep(min(after / 4, 5.0))
+            whole = self.summed(own)
+            quiet = stall.seen((whole.read, whole.yielded), time.monotonic())
+            if quiet is not None:
+                shares = {f"0/{self.workers}": own.counts(), **{str(s): c for s, c in self.counts.items()}}
+                log.warning("the rebuild has made no progress for %.0f s; is something holding a lock on the projection "
+                            "(the supervision service still running against this database?)", quiet,
+                            extra={"progress": whole.describe(), "shares": shares})
 
     def summed(self, own: replay.Progress) -> replay.Progress:
         whole = replay.Progress(started=own.started, finished=own.finished)

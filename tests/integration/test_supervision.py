@@ -302,3 +302,30 @@ async def test_a_rebuild_keeps_what_supervisors_did_on_the_board(stack, kafka_bo
         assert not await pool.fetchval("SELECT to_regclass('rebuild_kept_alerts') IS NOT NULL")
     finally:
         await pool.close()
+
+
+async def test_a_rebuild_held_by_a_lock_says_so_and_goes_on_once_it_is_released(stack, kafka_bootstrap, embedded_pg,
+                                                                               make_db, caplog):
+    """A share waiting on a lock (the supervision service left running against the database, say) writes
+    nothing and reports nothing: the first process says the rebuild has stalled, with each share's counts, and the
+    rebuild finishes once the lock is gone."""
+    target = await make_db(embedded_pg.admin_dsn())
+    done = await rebuild(kafka_bootstrap, target)
+    holder = await asyncpg.connect(target)
+    try:
+        held = holder.transaction()
+        await held.start()
+        await holder.execute("LOCK TABLE inbox IN ACCESS EXCLUSIVE MODE")  # every batch reads the inbox first
+        caplog.set_level("WARNING", logger="services.supervision.rebuild")
+        running = asyncio.ensure_future(rebuild(kafka_bootstrap, target, resume=True, workers=2, stalled_after=1))
+
+        async def said() -> list:  # once the other share has started and reported too
+            return [r for r in caplog.records if "made no progress" in r.getMessage() and "1/2" in r.shares]
+
+        stalled = (await wait_until(said, timeout=30, what="the rebuild to say it has stalled"))[0]
+        assert not running.done() and set(stalled.shares) == {"0/2", "1/2"}
+        await held.rollback()
+        resumed = await asyncio.wait_for(running, 60)
+        assert resumed.yielded == done.yielded
+    finally:
+        await holder.close()

@@ -105,3 +105,17 @@ def test_a_forked_share_is_stopped_by_terminate():
         return code
 
     assert asyncio.run(main()) == -signal.SIGTERM
+
+
+def test_a_stall_is_said_after_its_time_and_again_while_it_lasts():
+    from services.backbone.replay import Stall
+
+    stall = Stall(after=60)
+    assert stall.seen((10, 5), 0.0) is None  # the first counts: progress
+    assert stall.seen((10, 5), 59.0) is None
+    assert stall.seen((10, 5), 60.0) == 60.0
+    assert stall.seen((10, 5), 100.0) is None  # said already: again after another 60 s
+    assert stall.seen((10, 5), 120.0) == 120.0
+    assert stall.seen((11, 5), 121.0) is None  # moving again
+    assert stall.seen((11, 5), 180.0) is None
+    assert stall.seen((11, 5), 181.0) == 60.0
