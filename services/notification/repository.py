@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from services.backbone.db import json_text
 from services.backbone.models import from_row
 from services.notification.models import CaseInfo, Message, Notice, OptOut
 
@@ -38,13 +39,15 @@ MEDIATOR = ("INSERT INTO cases (case_id, org_unit, mediator_id, mediator_name) V
 
 # --- messages -----------------------------------------------------------------------------------------------
 
-#: an event's messages, one per phone ($1 ids, $4 phones, $7 params as JSON text, $9 states, $12 reasons, in step):
-#: one per (event, phone), so a redelivered event inserts nothing (RETURNING gives no row)
+#: a batch's messages, one row each in every column (params as JSON text): one per (event, phone), so a
+#: redelivered event inserts nothing (RETURNING gives no row for it)
 INSERT_MESSAGES = (
     "INSERT INTO messages (message_id, event_id, case_id, phone, kind, template_id, params, text, state, attempts, "
     "not_before, event_at, reason, gateway, created_at) "
-    "SELECT m, $2, $3, p, $5, $6, pa::jsonb, $8, st, 0, $10, $11, r, $13, $14 "
-    "FROM unnest($1::uuid[], $4::text[], $7::text[], $9::text[], $12::text[]) AS u (m, p, pa, st, r) "
+    "SELECT m, e, c, p, k, t, pa::jsonb, tx, st, 0, nb, ea, r, g, ca "
+    "FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
+    "$9::text[], $10::timestamptz[], $11::timestamptz[], $12::text[], $13::text[], $14::timestamptz[]) "
+    "AS u (m, e, c, p, k, t, pa, tx, st, nb, ea, r, g, ca) "
     "ON CONFLICT (event_id, phone) DO NOTHING RETURNING *")
 #: the messages whose time has come (queued, or held through the night), oldest first; another sender skips them
 DUE = ("SELECT * FROM messages WHERE state IN ('queued', 'held') AND not_before <= $1 "
@@ -118,15 +121,29 @@ class Addressed:
     reason: str | None
 
 
-async def insert_messages(conn: asyncpg.Connection, *, event_id: uuid.UUID, case_id: str, kind: str,
-                          template_id: str, text: str, copies: list[Addressed], not_before: datetime,
-                          event_at: datetime, gateway: str, at: datetime) -> list[Message]:
-    """The event's messages in one statement; those already there (a redelivery) are not returned."""
-    rows = await conn.fetch(INSERT_MESSAGES, [uuid.uuid4() for _ in copies], event_id, case_id,
-                            [c.phone for c in copies], kind, template_id, [json.dumps(c.params) for c in copies],
-                            text, [c.state for c in copies], not_before, event_at, [c.reason for c in copies],
-                            gateway, at)
-    return [from_row(Message, r) for r in rows]
+@dataclass(frozen=True)
+class Told:
+    """An event's message, as written: who it is about and what it says, for each of its copies."""
+
+    event_id: uuid.UUID
+    case_id: str
+    kind: str
+    template_id: str
+    text: str
+    copies: list[Addressed]
+    not_before: datetime
+    event_at: datetime
+    gateway: str
+    at: datetime
+
+
+async def insert_messages(conn: asyncpg.Connection, told: Sequence[Told]) -> list[Message]:
+    """Every copy of these events' messages in one statement; those already there (a redelivery) are not
+    returned."""
+    rows = [(uuid.uuid4(), t.event_id, t.case_id, c.phone, t.kind, t.template_id, json_text(c.params), t.text, c.state,
+             t.not_before, t.event_at, c.reason, t.gateway, t.at) for t in told for c in t.copies]
+    written = await conn.fetch(INSERT_MESSAGES, *(list(column) for column in zip(*rows, strict=True)))
+    return [from_row(Message, r) for r in written]
 
 
 async def due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Message]:
