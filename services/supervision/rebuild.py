@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -345,7 +346,11 @@ def fork_shares(workers: int, run_share: Callable[[replay.Shard], int]) -> dict[
     """The other shares of a rebuild as forks of this process, made before any event loop or thread exists: each
     has this process's imports already (a started process spends a second of CPU importing them, late, while the
     others replay), and runs ``run_share`` on pipes as its standard input and output — exactly what a share
-    started as ``--shard k/n`` does — then exits with its code."""
+    started as ``--shard k/n`` does — then exits with its code. Where this process cannot fork safely (no
+    ``os.fork``, or a thread already running: a fork copies only the caller's thread, and a lock another holds
+    would stay held), nothing is forked and the rebuild starts its shares as new processes."""
+    if workers < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+        return {}
     sys.stdout.flush()
     sys.stderr.flush()
     forked: dict[replay.Shard, Forked] = {}

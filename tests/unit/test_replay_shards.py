@@ -62,11 +62,8 @@ def _share(shard: Shard) -> int:
     return shard.index * 10
 
 
-def test_forked_shares_read_their_input_answer_and_exit_with_their_code():
-    """``laborcase supervision rebuild`` forks its other shares before any loop (services/supervision/rebuild.py):
-    each gets its own input (one larger than a pipe's buffer arrives whole), sees it end when the first process
-    closes it — although the shares forked after it were given copies of the first process's pipes, they close
-    them —, answers on its output; a share that raises exits 1."""
+def forked_shares_answer() -> None:
+    """Run in a process of its own (``in_a_fresh_process``)."""
     from services.supervision.rebuild import ForkedProcess, fork_shares
 
     forked = fork_shares(4, _share)
@@ -91,7 +88,8 @@ def test_forked_shares_read_their_input_answer_and_exit_with_their_code():
     assert out[3] == ([], 1)
 
 
-def test_a_forked_share_is_stopped_by_terminate():
+def forked_share_terminated() -> None:
+    """Run in a process of its own (``in_a_fresh_process``)."""
     from services.supervision.rebuild import ForkedProcess, fork_shares
 
     forked = fork_shares(2, _share)
@@ -107,6 +105,30 @@ def test_a_forked_share_is_stopped_by_terminate():
     assert asyncio.run(main()) == -signal.SIGTERM
 
 
+def in_a_fresh_process(scenario: str) -> None:
+    """``scenario`` of this module run in a new interpreter: a fork needs a process with one thread, and the
+    suite's own has its fixtures' threads by the time these tests run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", f"from tests.unit.test_replay_shards import {scenario}; {scenario}()"],
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_forked_shares_read_their_input_answer_and_exit_with_their_code():
+    """``laborcase supervision rebuild`` forks its other shares before any loop (services/supervision/rebuild.py):
+    each gets its own input (one larger than a pipe's buffer arrives whole), sees it end when the first process
+    closes it — although the shares forked after it were given copies of the first process's pipes, they close
+    them —, answers on its output; a share that raises exits 1."""
+    in_a_fresh_process("forked_shares_answer")
+
+
+def test_a_forked_share_is_stopped_by_terminate():
+    in_a_fresh_process("forked_share_terminated")
+
+
 def test_a_stall_is_said_after_its_time_and_again_while_it_lasts():
     from services.backbone.replay import Stall
 
@@ -119,3 +141,21 @@ def test_a_stall_is_said_after_its_time_and_again_while_it_lasts():
     assert stall.seen((11, 5), 121.0) is None  # moving again
     assert stall.seen((11, 5), 180.0) is None
     assert stall.seen((11, 5), 181.0) == 60.0
+
+
+def test_no_share_is_forked_where_a_fork_is_not_safe():
+    """A thread running (a fork copies only the caller's) or a single share: nothing forked, the rebuild starts its
+    shares as new processes instead."""
+    import threading
+
+    from services.supervision.rebuild import fork_shares
+
+    assert fork_shares(1, _share) == {}
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert fork_shares(3, _share) == {}
+    finally:
+        release.set()
+        other.join()
