@@ -7,7 +7,7 @@ Writes take the use case's connection; reads for pages take the pool. Rows come 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,6 +125,11 @@ CASE_SESSIONS = "SELECT * FROM sessions WHERE case_id = $1 ORDER BY scheduled_at
 
 
 # --- cases -----------------------------------------------------------------------------------------------
+
+
+def record_of(row: Mapping[str, Any]) -> MediationCaseRecord:
+    """The case's row out of a row that holds it whole (a worklist line: ``c.*`` and its joined columns)."""
+    return from_row(MediationCaseRecord, row)
 
 
 def _case(row: asyncpg.Record | None) -> MediationCaseRecord | None:

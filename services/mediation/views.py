@@ -48,8 +48,8 @@ async def case_detail(pool: asyncpg.Pool | asyncpg.Connection, case_id: str, *, 
 
 async def _case_detail(db: asyncpg.Connection, case_id: str, *, now: datetime,
                        hierarchy: Hierarchy | None) -> dict[str, Any]:
-    record = found(await repo.get(db, case_id), repo.missing(case_id))
-    line = await repo.case_line(db, case_id)
+    line = found(await repo.case_line(db, case_id), repo.missing(case_id))
+    record = repo.record_of(line)  # the line holds the whole row (c.*): no second read of it
     clocks = await case_clocks(db, case_id, owner="mediation")
     log = await caselog.entries(db, case_id)
     ids = {e["actor"] for e in log if e["actor"]} | {str(e["detail"].get(k)) for e in log for k in ("previous",
@@ -59,7 +59,7 @@ async def _case_detail(db: asyncpg.Connection, case_id: str, *, now: datetime,
         ids.add(record.mediator_id)
     names = await repo.mediator_names(db, sorted(ids))
     return {
-        **summary(line or record.model_dump(), now=now), "facts": record.facts, "agreement": record.agreement,
+        **summary(line, now=now), "facts": record.facts, "agreement": record.agreement,
         "representatives": record.representatives, "disputed_points": record.disputed_points,
         "referral_kind": record.referral_kind, "procedure": record.procedure,
         "mediator_name": names.get(record.mediator_id or "", None),
