@@ -48,7 +48,8 @@ CASE_WITH_LAWYER = (
     "SELECT c.*, l.name AS lawyer_name, l.firm AS lawyer_firm FROM aid_cases c "
     "LEFT JOIN lawyers l ON l.lawyer_id = c.lawyer_id WHERE c.case_id = $1")
 #: the officers' worklist: each case with its workers and employer, its lawyer by name, and the soonest clock still
-#: running (decision, lawyer assignment or the case's tier clock); filters are parameters, the order and the page
+#: running (decision, lawyer assignment or the case's tier clock; on a tie, legal aid's own clock, which says more
+#: than the tier's); filters are parameters, the order and the page
 #: are appended by ``worklist`` from a whitelist
 WORKLIST = (
     "SELECT c.case_id, c.org_unit, c.state, c.applied_at, c.claim_types, c.urgent, c.lawyer_id, "
@@ -61,7 +62,7 @@ WORKLIST = (
     "LEFT JOIN lawyers l ON l.lawyer_id = c.lawyer_id "
     "LEFT JOIN LATERAL (SELECT t.kind, t.due_at, t.state, t.warned, t.paused_at FROM deadlines t "
     "WHERE t.case_id = c.case_id AND t.state IN ('open', 'paused', 'breached') "
-    "ORDER BY t.due_at LIMIT 1) d ON true "
+    "ORDER BY t.due_at, t.kind = 'tier', t.kind LIMIT 1) d ON true "
     "WHERE ($1::text[] IS NULL OR c.org_unit = ANY($1)) AND ($2::text[] IS NULL OR c.state = ANY($2)) "
     "AND ($3::text IS NULL OR strpos(lower(c.case_id), lower($3)) > 0 OR strpos(lower(c.arbitration_case_no), lower($3)) > 0 "
     "OR strpos(lower(c.facts->'employer'->>'name'), lower($3)) > 0 "
