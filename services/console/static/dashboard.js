@@ -25,33 +25,45 @@ function actions(a) {
   return ack + up;
 }
 
+// A part of the board is rewritten only when what it shows has changed: an update that changes nothing (most
+// do) leaves the rows alone, so a link or button the supervisor is clicking is not swapped under the pointer
+// (the click would be lost), nor a selection or focus within them.
+const shown = {};  // id -> the HTML it shows
+
+function show(id, html) {
+  if (shown[id] !== html) {
+    document.getElementById(id).innerHTML = html;
+    shown[id] = html;
+  }
+}
+
 function renderBoard(board) {
   for (const a of [...board.overdue, ...board.stage_overdue, ...board.warning]) alerts[a.alert_id] = a;
   document.getElementById('overdue-count').textContent = board.overdue_now;  // cases overdue now, as the statistics count them
   if (lastOverdueNow !== null && board.overdue_now !== lastOverdueNow) loadStats();  // keep 当前超期 the same figure
   lastOverdueNow = board.overdue_now;
   document.getElementById('warning-count').textContent = board.warning.length;
-  document.getElementById('overdue').innerHTML = board.overdue.map(a => `
+  show('overdue', board.overdue.map(a => `
     <tr class="overdue" data-case="${esc(a.case_id)}" data-alert="${a.alert_id}"><td data-label="案件">${caseLink(a)}</td>
     <td data-label="职工 / 用人单位">${who(a) || '—'}</td><td data-label="到期">${when(a.due_at)}</td>
     <td data-label="督办单位">${esc(a.escalated_to_name || '')}</td><td data-label="级别">${a.level ? '升级' + a.level + '级' : '本级'}</td>
     <td data-label="办理">${actions(a)}</td></tr>`).join('')
-    || '<tr><td colspan="6" class="hint">暂无超期案件</td></tr>';
+    || '<tr><td colspan="6" class="hint">暂无超期案件</td></tr>');
   const more = document.getElementById('overdue-more');
   more.hidden = board.overdue.length >= board.overdue_now;
-  more.innerHTML = `仅列出前 ${board.overdue.length} 件，<a href="/supervision/cases?overdue=yes${unitParam ? '&' + unitParam : ''}">查看全部 ${board.overdue_now} 件</a>`;
-  document.getElementById('warning').innerHTML = board.warning.map(a => `
+  show('overdue-more', `仅列出前 ${board.overdue.length} 件，<a href="/supervision/cases?overdue=yes${unitParam ? '&' + unitParam : ''}">查看全部 ${board.overdue_now} 件</a>`);
+  show('warning', board.warning.map(a => `
     <tr class="at-risk" data-case="${esc(a.case_id)}"><td data-label="案件">${caseLink(a)}</td>
     <td data-label="期限">${esc(a.label)}</td><td data-label="到期">${when(a.due_at)}</td><td data-label="单位">${esc(a.org_unit_name || '')}</td></tr>`).join('')
-    || '<tr><td colspan="4" class="hint">暂无临期案件</td></tr>';
-  document.getElementById('stage-overdue').innerHTML = board.stage_overdue.length ? `<h2>环节期限超期 <span class="warn">${board.stage_overdue.length}</span></h2>
+    || '<tr><td colspan="4" class="hint">暂无临期案件</td></tr>');
+  show('stage-overdue', board.stage_overdue.length ? `<h2>环节期限超期 <span class="warn">${board.stage_overdue.length}</span></h2>
     <p class="hint">调解、法律援助审查等环节期限已过，但案件办结期限尚未届满（不计入“已超期”）。</p>
     <table class="alerts worklist responsive"><thead><tr><th>案件</th><th>期限</th><th>到期</th><th>督办单位</th><th>办理</th></tr></thead><tbody>
     ${board.stage_overdue.map(a => `<tr data-case="${esc(a.case_id)}"><td data-label="案件">${caseLink(a)}</td><td data-label="期限">${esc(a.label)}</td>
-      <td data-label="到期">${when(a.due_at)}</td><td data-label="督办单位">${esc(a.escalated_to_name || '')}</td><td data-label="办理">${actions(a)}</td></tr>`).join('')}</tbody></table>` : '';
-  document.getElementById('attention').innerHTML = board.attention.length ? `<h2>需关注</h2><ul>${board.attention.map(a =>
+      <td data-label="到期">${when(a.due_at)}</td><td data-label="督办单位">${esc(a.escalated_to_name || '')}</td><td data-label="办理">${actions(a)}</td></tr>`).join('')}</tbody></table>` : '');
+  show('attention', board.attention.length ? `<h2>需关注</h2><ul>${board.attention.map(a =>
     `<li>${a.kind === 'calendar' ? `运维提醒：${esc(a.detail.year)}年工作日历未加载，相关期限为暂定（仅按周一至周五计算）`
-      : `${caseLink(a)}：${esc(a.label)}${a.kind === 'low_satisfaction' ? '（' + esc(a.detail.satisfaction) + '分）' : ''}`}</li>`).join('')}</ul>` : '';
+      : `${caseLink(a)}：${esc(a.label)}${a.kind === 'low_satisfaction' ? '（' + esc(a.detail.satisfaction) + '分）' : ''}`}</li>`).join('')}</ul>` : '');
   document.getElementById('live').textContent = `实时 · 更新于 ${when(board.at)}`;
 }
 
