@@ -140,8 +140,8 @@ class Source:
     its source while it prepares something else), then read once by ``merged``."""
 
     def __init__(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], first: dict[TopicPartition, int],
-                 last: dict[TopicPartition, int]):
-        self.consumer, self.tps, self.first, self.last = consumer, tps, first, last
+                 last: dict[TopicPartition, int], idle_ms: int):
+        self.consumer, self.tps, self.first, self.last, self.idle_ms = consumer, tps, first, last, idle_ms
 
     @classmethod
     async def open(cls, bootstrap: str, topics: Sequence[str], *, idle_ms: int = 400, shard: Shard = Shard()
@@ -161,22 +161,19 @@ class Source:
         except BaseException:
             await consumer.stop()
             raise
-        return cls(consumer, tps, first, last)
+        return cls(consumer, tps, first, last, idle_ms)
 
     async def close(self) -> None:
         await self.consumer.stop()
 
 
-async def merged(bootstrap: str, topics: Sequence[str], key: Callable[[Inbound], tuple[Any, T] | None], *,
-                 buffer: int = 500, idle_ms: int = 400, progress: Progress | None = None,
-                 shard: Shard = Shard(), source: Source | None = None) -> AsyncIterator[T]:
-    """What ``key`` gives for every record of ``topics`` (of ``shard``'s partitions), in its order (ties by topic,
-    partition, offset), holding at most ``buffer`` records per partition. ``source``: those partitions opened
-    already (``Source.open``; closed here when the replay ends)."""
+async def merged(source: Source, key: Callable[[Inbound], tuple[Any, T] | None], *, buffer: int = 500,
+                 progress: Progress | None = None) -> AsyncIterator[T]:
+    """What ``key`` gives for every record of ``source``'s partitions (``Source.open``; closed here when the
+    replay ends), in its order (ties by topic, partition, offset), holding at most ``buffer`` records per
+    partition."""
     progress = progress if progress is not None else Progress()
-    if source is None:
-        source = await Source.open(bootstrap, topics, idle_ms=idle_ms, shard=shard)
-    consumer, tps, first, last = source.consumer, source.tps, source.first, source.last
+    consumer, tps, first, last, idle_ms = source.consumer, source.tps, source.first, source.last, source.idle_ms
     try:
         if not tps:
             return

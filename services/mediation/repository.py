@@ -133,7 +133,7 @@ def record_of(row: Mapping[str, Any]) -> MediationCaseRecord:
 
 
 def _case(row: asyncpg.Record | None) -> MediationCaseRecord | None:
-    return from_row(MediationCaseRecord, row) if row is not None else None
+    return record_of(row) if row is not None else None
 
 
 async def get(conn: Executor, case_id: str, *, lock: bool = False) -> MediationCaseRecord | None:

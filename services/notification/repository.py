@@ -7,7 +7,6 @@ take a connection (a pool for reads) and return the models of ``services.notific
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,7 +155,7 @@ async def save_all(conn: asyncpg.Connection, messages: Sequence[Message]) -> Non
         ordered = sorted(messages, key=lambda m: m.message_id)
         columns = [[getattr(m, f) for m in ordered] for f in (
             "message_id", "state", "attempts", "not_before", "sent_at", "reason", "provider_ref", "params", "text")]
-        columns[7] = [json.dumps(p, ensure_ascii=False) for p in columns[7]]  # a list in a list is no jsonb[] to asyncpg
+        columns[7] = [json_text(p) for p in columns[7]]  # a list in a list is no jsonb[] to asyncpg
         await conn.execute(SAVE_MESSAGES, *columns)
 
 

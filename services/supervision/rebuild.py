@@ -139,7 +139,7 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
         progress = replay.Progress()
         if shard is not None:
             handed = True
-            await _replay(bootstrap, replayed, await opening, processor, applied, progress, batch=batch, buffer=buffer,
+            await _replay(await opening, processor, applied, progress, batch=batch, buffer=buffer,
                           report_every=report_every, report=on_progress or (lambda _: None))
             progress.finished = time.monotonic()
             return progress
@@ -155,8 +155,8 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
         handed = True
         watching = asyncio.ensure_future(others.watch(progress, stalled_after))
         try:
-            await others.alongside(_replay(bootstrap, replayed, await opening, processor, applied, progress,
-                                           batch=batch, buffer=buffer, report_every=report_every, report=report))
+            await others.alongside(_replay(await opening, processor, applied, progress, batch=batch, buffer=buffer,
+                                           report_every=report_every, report=report))
         finally:
             watching.cancel()
         await others.stop()
@@ -199,17 +199,15 @@ async def _from_the_first_process() -> tuple[set[str], asyncio.Task[None]]:
     return set(told.get("parked", [])), asyncio.ensure_future(watch())
 
 
-async def _replay(bootstrap: str, topics: list[str], source: replay.Source, processor: EventProcessor,
-                  applied: Applied, progress: replay.Progress, *, batch: int, buffer: int, report_every: float,
-                  report: Callable[[replay.Progress], None]) -> None:
+async def _replay(source: replay.Source, processor: EventProcessor, applied: Applied, progress: replay.Progress, *,
+                  batch: int, buffer: int, report_every: float, report: Callable[[replay.Progress], None]) -> None:
     """One shard's records merged in time order and applied in batches (quiet or not, see ``Applied``)."""
     pending: list[Any] = []
     quiet = True  # what ``pending`` holds: events applied before (quiet) or not
     writing: asyncio.Task[None] | None = None
     reported = 0.0  # the first record reports at once: the total is known (each share's, summed by the first)
     try:
-        async for item in replay.merged(bootstrap, topics, decoded_in_time(processor), buffer=buffer,
-                                        progress=progress, source=source):
+        async for item in replay.merged(source, decoded_in_time(processor), buffer=buffer, progress=progress):
             before = applied(item)
             if pending and (len(pending) >= batch or before != quiet):  # a batch is all quiet or all not
                 if writing is not None:
@@ -255,9 +253,9 @@ class Others:
         for shard, forked in self.forked.items():
             self.procs[shard] = await ForkedProcess.adopt(forked)
         for index in range(1, self.workers):
-            if replay.Shard(index, self.workers) in self.procs:
-                continue
             shard = replay.Shard(index, self.workers)
+            if shard in self.procs:  # forked already
+                continue
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "services.cli", "supervision", "rebuild", "--shard", str(shard), *self.args,
                 cwd=ROOT, env=self.env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
@@ -308,7 +306,7 @@ class Others:
             whole = self.summed(own)
             quiet = stall.seen((whole.read, whole.yielded), time.monotonic())
             if quiet is not None:
-                shares = {f"0/{self.workers}": own.counts(), **{str(s): c for s, c in self.counts.items()}}
+                shares = {str(replay.Shard(0, self.workers)): own.counts(), **{str(s): c for s, c in self.counts.items()}}
                 log.warning("the rebuild has made no progress for %.0f s; is something holding a lock on the projection "
                             "(the supervision service still running against this database?)", quiet,
                             extra={"progress": whole.describe(), "shares": shares})

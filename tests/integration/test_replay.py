@@ -66,8 +66,8 @@ async def test_the_merge_is_a_global_sort_with_bounded_buffers(kafka_bootstrap):
         at = event_time(record)
         return (at, record) if at is not None else None
 
-    out = [r async for r in replay.merged(kafka_bootstrap, topics, placed, buffer=20, idle_ms=300,
-                                          progress=progress)]
+    source = await replay.Source.open(kafka_bootstrap, topics, idle_ms=300)
+    out = [r async for r in replay.merged(source, placed, buffer=20, progress=progress)]
     times = [event_time(r) for r in out]
     assert len(out) == 600 and times == sorted(times)
     assert progress.skipped == 2 and progress.read == 602 and progress.yielded == 600
