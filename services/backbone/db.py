@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +71,23 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, transient)
 
 
+def _as_orjson(value: Any) -> str:
+    """What orjson writes natively and the standard library does not: times (ISO 8601) and UUIDs."""
+    if isinstance(value, date):  # a datetime too
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def json_text(value: Any) -> str:
     """A value as JSON text for a json/jsonb parameter: orjson (~10× ``json.dumps``), the standard library for
-    what orjson refuses (an integer beyond 64 bits) so that nothing accepted before is refused now."""
+    what orjson refuses (an integer beyond 64 bits) so that nothing accepted before is refused now — writing
+    times and UUIDs as orjson does."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
-        return json.dumps(value)
+        return json.dumps(value, default=_as_orjson)
 
 
 def json_value(text: str) -> Any:

@@ -180,23 +180,24 @@ async def merged(source: Source, key: Callable[[Inbound], tuple[Any, T] | None],
         progress.total = sum(max(last[tp] - first[tp], 0) for tp in tps)
         buffers: dict[TopicPartition, deque[tuple[Any, Inbound, T]]] = {tp: deque() for tp in tps}
         ended: set[TopicPartition] = {tp for tp in tps if last[tp] <= first[tp]}
+        #: the partitions whose buffer has run dry and which may hold more: read before the next record is yielded
+        dry: set[TopicPartition] = set(tps) - ended
         heads: list[tuple[Any, str, int, int, TopicPartition]] = []
-        in_heap: set[TopicPartition] = set()
         empty_fetches = 0
 
         def push_head(tp: TopicPartition) -> None:
-            if buffers[tp] and tp not in in_heap:
+            if buffers[tp]:
                 k, r, _ = buffers[tp][0]
                 heapq.heappush(heads, (k, r.topic, r.partition, r.offset, tp))
-                in_heap.add(tp)
 
         while True:
-            waiting = [tp for tp in tps if not buffers[tp] and tp not in ended]
-            for tp in waiting:
-                if await consumer.position(tp) >= last[tp]:
-                    ended.add(tp)
-            waiting = [tp for tp in waiting if tp not in ended]
-            if waiting:  # a partition's next record may come before every buffered head: read on
+            if dry:
+                for tp in list(dry):
+                    if await consumer.position(tp) >= last[tp]:
+                        ended.add(tp)
+                        dry.discard(tp)
+            if dry:  # a partition's next record may come before every buffered head: read on
+                waiting = sorted(dry)
                 batch = await consumer.getmany(*waiting, timeout_ms=idle_ms, max_records=buffer)
                 got = 0
                 for tp, records in batch.items():
@@ -212,20 +213,26 @@ async def merged(source: Source, key: Callable[[Inbound], tuple[Any, T] | None],
                             progress.skipped += 1
                             continue
                         buffers[tp].append((placed[0], inbound, placed[1]))
-                    push_head(tp)
+                    if buffers[tp] or tp in ended:
+                        dry.discard(tp)
+                        push_head(tp)
                 progress.most_buffered = max(progress.most_buffered, max(len(b) for b in buffers.values()))
                 empty_fetches = 0 if got else empty_fetches + 1
                 if empty_fetches >= 2:
-                    ended.update(tp for tp in waiting if not buffers[tp])
+                    ended.update(dry)
+                    dry.clear()
                 continue
             if not heads:
                 return
             _, _, _, _, tp = heapq.heappop(heads)
-            in_heap.discard(tp)
-            _, _, item = buffers[tp].popleft()
+            held = buffers[tp]
+            _, _, item = held.popleft()
             progress.yielded += 1
             yield item
-            push_head(tp)
+            if held:
+                push_head(tp)
+            elif tp not in ended:
+                dry.add(tp)
     finally:
         await source.close()
 

@@ -15,7 +15,8 @@ quietly: state only. The others (written while supervision was stopped, or parke
 would have; when it starts again its inbox passes over them. The outbox is left as it is: what the service had
 not yet published goes out, and what it had published stays for the broker-restart recovery. What supervisors did
 on the board, and how far the escalation clocks had taken each alert, is kept aside and put back
-(services/supervision/carry.py).
+(services/supervision/carry.py). The indexes only pages read are set aside while the replay writes and made again
+at its end, each in one pass (services/supervision/bulk.py).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from services.backbone import calendar_store, kafka, replay
 from services.backbone.consumer import EventProcessor, Inbound
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
 from services.security import partners
-from services.supervision import carry, repository
+from services.supervision import bulk, carry, repository
 from services.supervision.service import SPEC
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
             if not resume:
                 async with pool.acquire() as conn, conn.transaction():
                     await carry.keep(conn)  # the supervisors' own work on the board, put back at the end
+                    await bulk.set_aside(conn)  # the indexes only pages read: made again once, at the end
                     await repository.empty_projection(conn)
             await calendar_store.seed(pool)
         else:  # what the first process read before emptying the projection; and its end is this one's
@@ -161,6 +163,9 @@ async def rebuild(bootstrap: str, dsn: str, *, batch: int = 2000, buffer: int = 
             watching.cancel()
         await others.stop()
         progress = others.summed(progress)
+        indexed = time.monotonic()
+        made = await bulk.put_back(pool)
+        log.info("indexes made again", extra={"indexes": made, "seconds": round(time.monotonic() - indexed, 1)})
         restored = await carry.restore(pool, processor)
         progress.finished = time.monotonic()
         log.info("projection rebuilt", extra={"events": progress.yielded, "progress": progress.describe(),

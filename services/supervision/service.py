@@ -9,7 +9,7 @@ from events.catalog import CONSUMES, service_topic
 from services.backbone.consumer import HandlerContext
 from services.backbone.deadline import Deadline
 from services.backbone.runtime import Runtime, ServiceSpec
-from services.supervision import alerts, public_api
+from services.supervision import alerts, bulk, public_api
 from services.supervision.api import router
 from services.supervision.deps import BOARD, HIERARCHY
 from services.supervision.projection import handlers
@@ -19,6 +19,10 @@ __all__ = ["BOARD", "HIERARCHY", "SPEC"]
 
 async def _board_loop(runtime: Runtime, stopping: asyncio.Event) -> None:
     await BOARD.listen(runtime.dsn, stopping)
+
+
+async def _indexes_back(runtime: Runtime) -> None:
+    await bulk.put_back_on_start(runtime.pool)
 
 
 async def _on_deadline(ctx: HandlerContext, deadline: Deadline, signal: str) -> None:
@@ -36,6 +40,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routers=lambda runtime: [public_api.router, router],
     loops=(_board_loop,),
+    on_start=_indexes_back,
     on_deadline=_on_deadline,
     front=public_api.front,
 )

@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 import asyncpg
 import pytest
@@ -23,7 +24,7 @@ from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
 from services.stack import replay_bench
-from services.supervision import alerts
+from services.supervision import alerts, bulk
 from services.supervision.rebuild import ROOT, rebuild
 from services.supervision.service import HIERARCHY
 from services.supervision.service import SPEC as SUPERVISION
@@ -183,6 +184,30 @@ async def test_projection_rebuilt_from_the_topics_equals_the_live_one(stack, kaf
         [a for a in live_alerts if a["kind"] != "calendar"]
 
 
+async def index_names(conn: asyncpg.Connection) -> set[str]:
+    return {r["indexname"] for r in await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+
+
+async def test_the_service_makes_again_the_indexes_an_unfinished_rebuild_set_aside(stack, kafka_bootstrap,
+                                                                                 embedded_pg, make_db):
+    """A rebuild abandoned half-way (not resumed) leaves its projection without the indexes pages read: the
+    service, started on it, makes them again before it consumes."""
+    dsn = await make_db(embedded_pg.admin_dsn())
+    await rebuild(kafka_bootstrap, dsn)
+    pool = await create_pool(dsn, size=1)
+    try:
+        indexes = await index_names(pool)
+        async with pool.acquire() as conn, conn.transaction():
+            assert "cases_worker_ids" in await bulk.set_aside(conn)
+            assert await bulk.set_aside(conn) == []  # set aside already: kept as the first attempt kept them
+        assert "cases_worker_ids" not in await index_names(pool)
+        await SUPERVISION.on_start(SimpleNamespace(pool=pool))
+        assert await index_names(pool) == indexes
+        assert await bulk.put_back(pool) == []  # nothing left to make
+    finally:
+        await pool.close()
+
+
 async def test_a_rebuild_announces_again_nothing_the_live_service_had_announced(stack, kafka_bootstrap, embedded_pg,
                                                                               make_db):
     """Events the live consumer had applied (before its group's committed positions) published their alerts then:
@@ -220,14 +245,22 @@ async def test_a_rebuild_announces_again_nothing_the_live_service_had_announced(
             if parked:
                 await conn.executemany('INSERT INTO parked (event_id, event_type, topic, "partition", "offset", '
                                        "reason) VALUES ($1, $2, $3, $4, $5, 'waiting')", parked)
+            indexes = await index_names(conn)
             if interrupted:  # stopped half-way (its parked events emptied with the projection), then resumed
                 with pytest.raises(Interrupted):
                     await rebuild(kafka_bootstrap, dsn, topics=copies, applied_by=applied_by, workers=workers,
                                   batch=max(len(log) // 8, 1), report_every=0, on_progress=halfway)
                 assert await conn.fetchval("SELECT count(*) FROM timeline") > 0
+                # the indexes only pages read are set aside while the replay writes, kept to be made again
+                missing = indexes - await index_names(conn)
+                assert {"cases_parties_trgm", "cases_status", "timeline_case"} <= missing
+                assert {"cases_pkey", "timeline_pkey", "alerts_one_open"}.isdisjoint(missing)
+                assert {r["name"] for r in await conn.fetch("SELECT name FROM rebuild_set_aside_indexes")} == missing
             await rebuild(kafka_bootstrap, dsn, topics=copies, applied_by=applied_by, workers=workers,
                           resume=interrupted)
             assert await conn.fetchval("SELECT to_regclass('rebuild_kept_parked')") is None  # forgotten at the end
+            assert await index_names(conn) == indexes  # every index made again
+            assert await conn.fetchval("SELECT to_regclass('rebuild_set_aside_indexes')") is None
             types = [r["event_type"] for r in await conn.fetch("SELECT event_type FROM outbox ORDER BY id")]
             alerts = [tuple(r) for r in await conn.fetch(
                 "SELECT case_id, deadline_id, kind, state, level FROM alerts ORDER BY case_id, deadline_id, kind")]
