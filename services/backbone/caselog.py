@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -24,6 +25,10 @@ async def log(ctx: HandlerContext, case_id: str, *, actor: str | None, action: s
 
 
 async def entries(conn: asyncpg.Connection | asyncpg.Pool, case_id: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(CASE_ENTRIES, case_id)
+    return entries_of(await conn.fetch(CASE_ENTRIES, case_id))
+
+
+def entries_of(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The log's entries as pages show them, out of its rows (oldest first)."""
     return [{"at": shanghai_iso(r["at"]), "actor": r["actor"], "action": r["action"], "detail": r["detail"]}
             for r in rows]

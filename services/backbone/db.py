@@ -99,8 +99,22 @@ def json_value(text: str) -> Any:
         return json.loads(text)
 
 
+def _jsonb_binary(value: Any) -> bytes:
+    return b"\x01" + json_text(value).encode()  # jsonb's binary format: its version (1), then the text
+
+
+def _jsonb_value(data: bytes) -> Any:
+    if data[:1] != b"\x01":
+        raise ValueError(f"unsupported jsonb format version {data[:1]!r}")
+    return json_value(data[1:])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json_text, decoder=json_value, schema="pg_catalog")
+    # jsonb in its binary format (the same text behind a version byte): a row read whole as a composite — a case's
+    # clocks or log in one statement (services/mediation/repository.py CASE_FILE) — decodes its jsonb fields then,
+    # which asyncpg cannot do for a text-format codec inside a binary composite
+    await conn.set_type_codec("jsonb", encoder=_jsonb_binary, decoder=_jsonb_value, schema="pg_catalog",
+                              format="binary")
     await conn.set_type_codec("json", encoder=json_text, decoder=json_value, schema="pg_catalog")
 
 

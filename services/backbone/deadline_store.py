@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,8 +62,17 @@ async def case_clocks(conn: asyncpg.Connection | asyncpg.Pool, case_id: str, *, 
     return [_from_row(r) for r in await conn.fetch(CASE_CLOCKS, case_id, owner)]
 
 
-def _from_row(row: asyncpg.Record) -> Deadline:
-    return Deadline(**{k: row[k] for k in row.keys() if k != "next_fire_at"})
+_FIELDS = tuple(c.strip() for c in _COLUMNS.split(","))
+
+
+def _from_row(row: Mapping[str, Any]) -> Deadline:
+    """A deadline out of a row that holds ``_COLUMNS`` (others, such as a whole row's next_fire_at, left)."""
+    return Deadline(**{k: row[k] for k in _FIELDS})
+
+
+def clocks_of(rows: Sequence[Mapping[str, Any]]) -> list[Deadline]:
+    """Deadlines out of their rows read whole (e.g. an array of them in a case's file)."""
+    return [_from_row(r) for r in rows]
 
 
 def signal_record(

@@ -77,6 +77,19 @@ WORKLIST_SORT = {"due": "COALESCE(tier_due_at, due_at)", "case": "case_id", "sta
 _PAGE = "{filtered} ORDER BY {order}, case_id LIMIT $9 OFFSET $10"
 #: one case's worklist line (its flags for the case page)
 CASE_LINE = f"SELECT * FROM ({_CASES}) x WHERE x.case_id = $1"
+#: one case's whole file in one statement (one snapshot, one round trip instead of seven): its worklist line, its
+#: clocks (deadlines, read whole), its log, its sessions, and the names of the mediators the file mentions (who
+#: acted, whom the case was taken from or given to, who holds it) as (id, name) pairs
+CASE_FILE = (
+    "SELECT x.*, "
+    "ARRAY(SELECT d FROM deadlines d WHERE d.case_id = x.case_id AND d.owner = 'mediation' ORDER BY d.started_at) "
+    "AS file_clocks, "
+    "ARRAY(SELECT l FROM case_log l WHERE l.case_id = x.case_id ORDER BY l.id) AS file_log, "
+    "ARRAY(SELECT s FROM sessions s WHERE s.case_id = x.case_id ORDER BY s.scheduled_at) AS file_sessions, "
+    "ARRAY(SELECT (m.mediator_id, m.name) FROM mediators m WHERE m.mediator_id = ANY(ARRAY(SELECT unnest(ARRAY["
+    "l.actor, l.detail->>'previous', l.detail->>'mediator_id']) FROM case_log l WHERE l.case_id = x.case_id) "
+    "|| x.mediator_id)) AS file_names "
+    f"FROM ({_CASES}) x WHERE x.case_id = $1")
 WORKLIST = _PAGE.format(filtered=_FILTERED, order="COALESCE(tier_due_at, due_at) ASC NULLS LAST")
 
 # --- partner references (the court's / the bureau's case numbers) ----------------------------------------
@@ -104,7 +117,6 @@ UPDATE_MEDIATOR = (
     "UPDATE mediators SET capacity = COALESCE($2, capacity), active = COALESCE($3, active), updated_at = now() "
     "WHERE mediator_id = $1 RETURNING *"
 )
-MEDIATOR_NAMES = "SELECT mediator_id, name FROM mediators WHERE mediator_id = ANY($1::text[])"
 MEDIATORS = (
     "SELECT m.*, (SELECT count(*) FROM mediation_cases c WHERE c.mediator_id = m.mediator_id "
     "AND c.state IN ('offered', 'in_mediation', 'awaiting_confirmation')) AS open_cases FROM mediators m "
@@ -249,6 +261,17 @@ async def case_line(pool: Executor, case_id: str) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
+async def case_file(pool: Executor, case_id: str) -> dict[str, Any] | None:
+    """``CASE_FILE``: the line's columns, and ``file_clocks``, ``file_log``, ``file_sessions`` (rows read whole),
+    ``file_names`` (mediator id -> name)."""
+    row = await pool.fetchrow(CASE_FILE, case_id)
+    if row is None:
+        return None
+    out = dict(row)
+    out["file_names"] = dict(out["file_names"])
+    return out
+
+
 async def worklist_count(pool: Executor, where: WorklistFilter) -> int:
     return int(await pool.fetchval(WORKLIST_COUNT, *where.params()))
 
@@ -297,11 +320,6 @@ async def update_mediator(conn: Executor, mediator_id: str, *, capacity: int | N
                           active: bool | None) -> Mediator | None:
     row = await conn.fetchrow(UPDATE_MEDIATOR, mediator_id, capacity, active)
     return from_row(Mediator, row) if row is not None else None
-
-
-async def mediator_names(pool: Executor, ids: Sequence[str]) -> dict[str, str]:
-    """mediator_id → name, for those of ``ids`` that are mediators."""
-    return {r["mediator_id"]: r["name"] for r in await pool.fetch(MEDIATOR_NAMES, list(ids))}
 
 
 async def mediators(pool: Executor, *, org_unit: str | None) -> list[dict[str, Any]]:

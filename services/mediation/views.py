@@ -11,12 +11,13 @@ import asyncpg
 
 from events.glossary import MEDIATION_DETAIL, zh
 from services.backbone import caselog
-from services.backbone.db import snapshot
-from services.backbone.deadline_store import case_clocks
+from services.backbone.deadline_store import clocks_of
+from services.backbone.models import from_row
 from services.backbone.usecase import found
 from services.calendar.model import shanghai_iso
 from services.hierarchy.orgunits import Hierarchy, default_hierarchy
 from services.mediation import repository as repo
+from services.mediation.models import MediationSession
 from services.web import words
 
 
@@ -39,25 +40,16 @@ def summary(row: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
     }
 
 
-async def case_detail(pool: asyncpg.Pool | asyncpg.Connection, case_id: str, *, now: datetime,
+async def case_detail(db: asyncpg.Pool | asyncpg.Connection, case_id: str, *, now: datetime,
                       hierarchy: Hierarchy | None = None) -> dict[str, Any]:
-    """The case's file: its summary, facts, agreement, clocks, sessions, the court's confirmation and its log."""
-    async with snapshot(pool) as db:  # the row, its line, clocks, sessions and log as of one commit
-        return await _case_detail(db, case_id, now=now, hierarchy=hierarchy)
-
-
-async def _case_detail(db: asyncpg.Connection, case_id: str, *, now: datetime,
-                       hierarchy: Hierarchy | None) -> dict[str, Any]:
-    line = found(await repo.case_line(db, case_id), repo.missing(case_id))
+    """The case's file: its summary, facts, agreement, clocks, sessions, the court's confirmation and its log — read
+    in one statement (``repository.CASE_FILE``), so as of one commit, never the halves of a write between them."""
+    line = found(await repo.case_file(db, case_id), repo.missing(case_id))
     record = repo.record_of(line)  # the line holds the whole row (c.*): no second read of it
-    clocks = await case_clocks(db, case_id, owner="mediation")
-    log = await caselog.entries(db, case_id)
-    ids = {e["actor"] for e in log if e["actor"]} | {str(e["detail"].get(k)) for e in log for k in ("previous",
-                                                                                                   "mediator_id")
-                                                      if e["detail"].get(k)}
-    if record.mediator_id:
-        ids.add(record.mediator_id)
-    names = await repo.mediator_names(db, sorted(ids))
+    clocks = clocks_of(line["file_clocks"])
+    log = caselog.entries_of(line["file_log"])
+    names: dict[str, str] = line["file_names"]
+    sessions = [from_row(MediationSession, r) for r in line["file_sessions"]]
     return {
         **summary(line, now=now), "facts": record.facts, "agreement": record.agreement,
         "representatives": record.representatives, "disputed_points": record.disputed_points,
@@ -70,7 +62,7 @@ async def _case_detail(db: asyncpg.Connection, case_id: str, *, now: datetime,
         "sessions": [{"session_id": str(s.session_id), "scheduled_at": shanghai_iso(s.scheduled_at),
                       "location": s.location, "held_at": shanghai_iso(s.held_at) if s.held_at else None,
                       "parties_present": s.parties_present, "notes": s.notes, "result": s.result}
-                     for s in await repo.sessions_of(db, case_id)],
+                     for s in sessions],
         "confirmation": confirmation(record.state, log),
         "log": log,
         "log_lines": [entry_in_words(e, names, hierarchy or default_hierarchy()) for e in log],

@@ -340,3 +340,51 @@ async def test_a_session_is_recorded_after_it_took_place_with_who_came_and_its_r
     assert "到场：职工1（职工）、西宁市示例建筑有限公司1（用人单位）" in line["detail"] and "结果：达成一致" in line["detail"]
     accepted_line = next(e for e in detail["log_lines"] if e["action"] == "签收")
     assert accepted_line["actor"] == "调解员M-T-1"                   # the mediator by name, not by number
+
+
+async def test_a_case_file_is_read_whole_in_one_statement(world):
+    """The case page's file — its row, clocks, log, sessions and the names of every mediator it mentions — comes
+    from one statement: the same as reading each part on its own."""
+    await mediator(world, "M-T-1")
+    await mediator(world, "M-T-2")
+    await mediator(world, "M-T-3")
+    await arrive(world, "MC-1")
+    first = await accepted(world, "MC-1")
+    await world.run(lambda ctx: ctx.deadlines.start(case_id="MC-1", kind=clocks.TIER, started_at=ctx.now,
+                                                    due_at=ctx.now + timedelta(days=5), org_unit=UNIT))
+    await world.run(lambda ctx: sessions.schedule_session(
+        ctx, "MC-1", scheduled_at=ctx.now + timedelta(hours=2), location="调解室", actor="王淑芬"))
+    await world.run(lambda ctx: assignment.reassign(ctx, "MC-1", reason="工作调整", actor="督办", config=CONFIG,
+                                                    mediator_id="M-T-3" if first != "M-T-3" else "M-T-2"))
+    await arrive(world, "MC-2")  # another case's file is not this one's
+    await accepted(world, "MC-2")
+    await world.run(lambda ctx: sessions.schedule_session(
+        ctx, "MC-2", scheduled_at=ctx.now + timedelta(hours=3), location="别处", actor="王淑芬"))
+    statements: list[str] = []
+
+    class Counted:  # the connection, each statement sent through it noted
+        def __getattr__(self, name: str) -> Any:
+            method = getattr(world.conn, name)
+            if name not in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
+                return method
+
+            def sent(query: str, *args: Any) -> Any:
+                statements.append(query)
+                return method(query, *args)
+
+            return sent
+
+    detail = await views.case_detail(Counted(), "MC-1", now=world.now)  # type: ignore[arg-type]
+    assert len(statements) == 1, statements
+    record = await repo.get(world.conn, "MC-1")
+    assert detail["mediator_name"] == f"调解员{record.mediator_id}"
+    taken_from = next(e for e in detail["log_lines"] if e["action"] == "改派")
+    assert f"调解员{first}" in taken_from["detail"]  # whom it was taken from, by name
+    assert [s["location"] for s in detail["sessions"]] == ["调解室"]
+    assert [(d["kind"], d["state"]) for d in detail["deadlines"]] == [
+        (r["kind"], r["state"]) for r in await world.conn.fetch(
+            "SELECT kind, state FROM deadlines WHERE case_id = 'MC-1' AND owner = 'mediation' ORDER BY started_at")]
+    assert [e["action"] for e in detail["log"]] == [
+        r["action"] for r in await world.conn.fetch("SELECT action FROM case_log WHERE case_id = 'MC-1' ORDER BY id")]
+    with pytest.raises(NotFound):
+        await views.case_detail(world.conn, "MC-404", now=world.now)  # type: ignore[arg-type]
