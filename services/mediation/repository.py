@@ -264,7 +264,12 @@ async def case_line(pool: Executor, case_id: str) -> dict[str, Any] | None:
 async def case_file(pool: Executor, case_id: str) -> dict[str, Any] | None:
     """``CASE_FILE``: the line's columns, and ``file_clocks``, ``file_log``, ``file_sessions`` (rows read whole),
     ``file_names`` (mediator id -> name)."""
-    row = await pool.fetchrow(CASE_FILE, case_id)
+    try:
+        row = await pool.fetchrow(CASE_FILE, case_id)
+    except asyncpg.exceptions.OutdatedSchemaCacheError:
+        # a table read whole gained a column since this connection first read it (a migration during a rolling
+        # deploy): asyncpg has dropped its idea of the row's shape; read again (the statement changed nothing)
+        row = await pool.fetchrow(CASE_FILE, case_id)
     if row is None:
         return None
     out = dict(row)

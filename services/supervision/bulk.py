@@ -32,7 +32,10 @@ READ_ONLY_INDEXES = (
     "ORDER BY i.relname")
 KEEP_DEFINITION = "INSERT INTO rebuild_set_aside_indexes (name, definition) VALUES ($1, $2) ON CONFLICT DO NOTHING"
 SET_ASIDE = "SELECT name, definition FROM rebuild_set_aside_indexes ORDER BY name"
-ANY_SET_ASIDE = "SELECT to_regclass('rebuild_set_aside_indexes') IS NOT NULL"
+#: read from the catalog's rows (a fresh snapshot each statement), not its cache: after waiting for the lock, this
+#: sees the table another replica dropped meanwhile
+ANY_SET_ASIDE = ("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
+                 "AND tablename = 'rebuild_set_aside_indexes')")
 EXISTS = "SELECT to_regclass(quote_ident($1)) IS NOT NULL"
 FORGET = "DROP TABLE IF EXISTS rebuild_set_aside_indexes"
 
@@ -53,18 +56,29 @@ async def set_aside(conn: asyncpg.Connection) -> list[str]:
     return dropped
 
 
-async def put_back(db: asyncpg.Pool | asyncpg.Connection) -> list[str]:
-    """Make again every index set aside (each in one pass over its table) and forget them. Returns the indexes
-    made; none when nothing was set aside."""
-    if not await db.fetchval(ANY_SET_ASIDE):
-        return []
-    made = []
-    for row in await db.fetch(SET_ASIDE):
-        if not await db.fetchval(EXISTS, row["name"]):
-            await db.execute(row["definition"])
-            made.append(row["name"])
-    await db.execute(FORGET)
-    return made
+#: Replicas starting together make the indexes once: the first to take this lock (for its transaction) makes them.
+LOCK = "SELECT pg_advisory_xact_lock(hashtext('laborcase.rebuild_set_aside_indexes'))"
+#: An index over a province's history takes minutes, not the pool's minute per statement.
+INDEX_SECONDS = 6 * 3600.0
+
+
+async def put_back(pool: asyncpg.Pool) -> list[str]:
+    """Make again every index set aside (each in one pass over its table) and forget them, in one transaction
+    under a lock (one replica makes them; the others find them made). Returns the indexes made; none when nothing
+    was set aside."""
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval(ANY_SET_ASIDE):
+            return []
+        await conn.execute(LOCK)
+        if not await conn.fetchval(ANY_SET_ASIDE):  # made while this one waited for the lock
+            return []
+        made = []
+        for row in await conn.fetch(SET_ASIDE):
+            if not await conn.fetchval(EXISTS, row["name"]):
+                await conn.execute(row["definition"], timeout=INDEX_SECONDS)
+                made.append(row["name"])
+        await conn.execute(FORGET)
+        return made
 
 
 async def put_back_on_start(pool: asyncpg.Pool) -> None:

@@ -194,7 +194,7 @@ async def test_the_service_makes_again_the_indexes_an_unfinished_rebuild_set_asi
     service, started on it, makes them again before it consumes."""
     dsn = await make_db(embedded_pg.admin_dsn())
     await rebuild(kafka_bootstrap, dsn)
-    pool = await create_pool(dsn, size=1)
+    pool = await create_pool(dsn, size=3)
     try:
         indexes = await index_names(pool)
         async with pool.acquire() as conn, conn.transaction():
@@ -204,6 +204,12 @@ async def test_the_service_makes_again_the_indexes_an_unfinished_rebuild_set_asi
         await SUPERVISION.on_start(SimpleNamespace(pool=pool))
         assert await index_names(pool) == indexes
         assert await bulk.put_back(pool) == []  # nothing left to make
+        async with pool.acquire() as conn, conn.transaction():  # set aside again; two replicas start at once
+            dropped = await bulk.set_aside(conn)
+        assert dropped
+        made = await asyncio.gather(bulk.put_back(pool), bulk.put_back(pool))
+        assert sorted(made) == [[], dropped]  # one makes them, the other finds them made
+        assert await index_names(pool) == indexes
     finally:
         await pool.close()
 
