@@ -59,7 +59,7 @@ PROVISIONAL_DEADLINES = (f"SELECT {_COLUMNS} FROM deadlines WHERE provisional AN
 
 async def case_clocks(conn: asyncpg.Connection | asyncpg.Pool, case_id: str, *, owner: str) -> list[Deadline]:
     """A service's clocks of one case, oldest first (for the case's page)."""
-    return [_from_row(r) for r in await conn.fetch(CASE_CLOCKS, case_id, owner)]
+    return clocks_of(await conn.fetch(CASE_CLOCKS, case_id, owner))
 
 
 _FIELDS = tuple(c.strip() for c in _COLUMNS.split(","))

@@ -75,8 +75,6 @@ WORKLIST_COUNT = f"SELECT count(*) FROM ({_FILTERED}) f"
 WORKLIST_SORT = {"due": "COALESCE(tier_due_at, due_at)", "case": "case_id", "state": "state", "tier": "tier",
                  "received": "received_at", "employer": "facts->'employer'->>'name'", "mediator": "mediator_name"}
 _PAGE = "{filtered} ORDER BY {order}, case_id LIMIT $9 OFFSET $10"
-#: one case's worklist line (its flags for the case page)
-CASE_LINE = f"SELECT * FROM ({_CASES}) x WHERE x.case_id = $1"
 #: one case's whole file in one statement (one snapshot, one round trip instead of seven): its worklist line, its
 #: clocks (deadlines, read whole), its log, its sessions, and the names of the mediators the file mentions (who
 #: acted, whom the case was taken from or given to, who holds it) as (id, name) pairs
@@ -133,7 +131,6 @@ RECORD_SESSION = (
     "WHERE case_id = $1 AND session_id = $2 "
     "RETURNING *"
 )
-CASE_SESSIONS = "SELECT * FROM sessions WHERE case_id = $1 ORDER BY scheduled_at"
 
 
 # --- cases -----------------------------------------------------------------------------------------------
@@ -256,11 +253,6 @@ async def worklist(pool: Executor, *, org_unit: str | None = None, mediator_id: 
     return [dict(r) for r in await pool.fetch(statement, *where.params(), limit, offset)]
 
 
-async def case_line(pool: Executor, case_id: str) -> dict[str, Any] | None:
-    row = await pool.fetchrow(CASE_LINE, case_id)
-    return dict(row) if row is not None else None
-
-
 async def case_file(pool: Executor, case_id: str) -> dict[str, Any] | None:
     """``CASE_FILE``: the line's columns, and ``file_clocks``, ``file_log``, ``file_sessions`` (rows read whole),
     ``file_names`` (mediator id -> name)."""
@@ -347,7 +339,3 @@ async def record_session(conn: asyncpg.Connection, case_id: str, session_id: uui
     """The session as recorded; None when the case has no such session."""
     row = await conn.fetchrow(RECORD_SESSION, case_id, session_id, held_at, parties_present, notes, result)
     return from_row(MediationSession, row) if row is not None else None
-
-
-async def sessions_of(pool: Executor, case_id: str) -> list[MediationSession]:
-    return [from_row(MediationSession, r) for r in await pool.fetch(CASE_SESSIONS, case_id)]

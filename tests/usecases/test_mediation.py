@@ -15,11 +15,13 @@ from events.common import Agreement, Claim, ClaimType, Instalment
 from events.intake import CaseDispatched, CaseFacts, CaseRefs
 from services.backbone.consumer import HandlerContext
 from services.backbone.errors import Conflict, Invalid, NotFound
+from services.backbone.models import from_row
 from services.calendar.model import local_date
 from services.mediation import assignment, clocks, outcomes, registry, sessions, views
 from services.mediation import repository as repo
 from services.mediation.config import default_config
 from services.mediation.dispatches import open_case
+from services.mediation.models import MediationSession
 from tests.factories import employer, worker
 from tests.usecases.conftest import UseCaseWorld, world_fixture
 
@@ -288,7 +290,7 @@ async def test_the_worklist_colours_cases_as_the_supervisors_board_does(world):
         "MC-7": "", "MC-8": ""}
     assert await flags(world, due="at_risk") == {"MC-2": "at_risk", "MC-3": "at_risk", "MC-5": "at_risk"}
     assert await flags(world, due="overdue") == {"MC-4": "overdue"}
-    line = views.summary((await repo.case_line(world.conn, "MC-4")) or {}, now=world.now)
+    line = views.summary((await repo.case_file(world.conn, "MC-4")) or {}, now=world.now)
     assert (line["overdue"], line["at_risk"]) == (True, False)
 
 
@@ -332,7 +334,9 @@ async def test_a_session_is_recorded_after_it_took_place_with_who_came_and_its_r
     await world.run(lambda ctx: sessions.record_session(
         ctx, "MC-1", session_id, held_at=ctx.now, parties_present=["职工1（职工）", "西宁市示例建筑有限公司1（用人单位）"],
         notes="双方就金额达成一致", actor="王淑芬", result="agreed"))
-    [held] = await repo.sessions_of(world.conn, "MC-1")
+    held_file = await repo.case_file(world.conn, "MC-1")
+    assert held_file is not None
+    [held] = [from_row(MediationSession, r) for r in held_file["file_sessions"]]
     assert (held.result, held.parties_present) == ("agreed", ["职工1（职工）", "西宁市示例建筑有限公司1（用人单位）"])
     detail = await views.case_detail(world.conn, "MC-1", now=world.now)  # type: ignore[arg-type]
     line = detail["log_lines"][-1]
