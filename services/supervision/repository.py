@@ -69,6 +69,8 @@ _EMPLOYER = "CASE WHEN d.j ? 'employer_name' THEN (d.r).employer_name ELSE c.emp
 ENSURE_CASES = "INSERT INTO cases (case_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
 #: Every case of the batch changed at once: $1 one JSON object per case (``fold.CaseChange.row``), its keys the
 #: columns it sets; a guarded column only where the row's own time is not newer; counters and parties added.
+#: ``OFFSET 0`` keeps the change's record a row of its own: flattened into the update, every ``(d.r).column``
+#: would call jsonb_populate_record again (47 calls a case; four fifths of the rebuild's time in this statement).
 UPDATE_CASES = (
     "UPDATE cases c SET "
     + ", ".join(_plain_column(col) for col in fold.PLAIN if col not in ("worker_count", "group_dispute", "employer_name"))
@@ -82,7 +84,7 @@ UPDATE_CASES = (
     f"parties = CASE WHEN d.j ? '+parties' THEN array_to_string({_NAMES}, ' ') || ' ' || coalesce({_EMPLOYER}, '') "
     "ELSE c.parties END, updated_at = now() "
     "FROM (SELECT j->>'case_id' AS id, j, jsonb_populate_record(NULL::cases, j) AS r "
-    "FROM (SELECT unnest($1::text[])::jsonb AS j) s) d WHERE c.case_id = d.id")
+    "FROM (SELECT unnest($1::text[])::jsonb AS j) s OFFSET 0) d WHERE c.case_id = d.id")
 ADD_REFS = ("INSERT INTO case_refs (ref, case_id) SELECT * FROM unnest($1::text[], $2::text[]) "
             "ON CONFLICT DO NOTHING")
 #: The batch's timeline rows as one JSON array of arrays ($1): one encoding of the whole batch by orjson, where eight
