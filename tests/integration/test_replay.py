@@ -74,6 +74,41 @@ async def test_the_merge_is_a_global_sort_with_bounded_buffers(kafka_bootstrap):
     assert progress.most_buffered <= 20, progress.most_buffered  # records are taken only for a dry partition
 
 
+async def test_a_partition_read_to_its_end_is_no_longer_fetched(kafka_bootstrap):
+    """The local broker holds a fetch that names a partition with nothing new until the fetch's wait ends, however
+    much the others have: a partition read to its end leaves the consumer's fetches (paused) while the others are
+    still read, and the merge stays a global sort."""
+    from aiokafka import TopicPartition
+
+    topic = f"r{uuid.uuid4().hex[:8]}.ends"
+    await make_topics(kafka_bootstrap, [topic], 2)
+    start = clock.now()
+    short = [referred().model_copy(update={"time": start + timedelta(seconds=i)}) for i in range(3)]
+    long = [referred().model_copy(update={"time": start + timedelta(seconds=10 + i)}) for i in range(40)]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for partition, events in ((0, short), (1, long)):
+            for event in events:
+                await producer.send(topic, encode(event), partition=partition, headers=kafka_headers(event))
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    def placed(record):
+        at = event_time(record)
+        return (at, record) if at is not None else None
+
+    source = await replay.Source.open(kafka_bootstrap, [topic], idle_ms=300)
+    out, paused_midway = [], None
+    async for record in replay.merged(source, placed, buffer=5):
+        out.append(record)
+        if len(out) == 10:  # the short partition is done, the long one half read
+            paused_midway = source.consumer.paused()
+    assert [r.partition for r in out] == [0] * 3 + [1] * 40
+    assert paused_midway == {TopicPartition(topic, 0)}
+
+
 async def test_the_rebuilds_key_decodes_once_and_passes_over_what_the_live_consumer_refused():
     """``decoded_in_time``: the processor's own decoding, partner signature included; never raises."""
     from events.catalog import PARTNER_TOPICS
