@@ -104,6 +104,22 @@ class CaseChange:
 
 
 @dataclass(frozen=True)
+class CodeChange:
+    """What one batch does to a case's query codes (their hashes), folded from its events in order: a code that
+    replaces starts the list again (a rotation: every earlier code stops working); another is added unless held."""
+
+    replaces: bool = False
+    hashes: tuple[str, ...] = ()
+
+    def then(self, code_hash: str, replaces: bool) -> CodeChange:
+        if replaces:
+            return CodeChange(True, (code_hash,))
+        if code_hash in self.hashes:
+            return self
+        return CodeChange(self.replaces, (*self.hashes, code_hash))
+
+
+@dataclass(frozen=True)
 class DeadlineState:
     """A deadline as the projection keeps it (case_deadlines), or as one event says it is now."""
 

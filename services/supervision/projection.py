@@ -38,16 +38,18 @@ class Batch:
     """A consumed batch's effect on the projection, folded in memory (services/supervision/fold.py) and written
     at the batch's end in a few set-based statements, in this order: the cases (made, then changed at once), the
     court and arbitration numbers, the deadlines (folded against what the database holds) and each case's due
-    time, the timeline, the worker's view; then, event by event in the batch's order, what reads those rows
-    back: the alerts."""
+    time, the timeline, the worker's view (made, then changed at once); then, event by event in the batch's order,
+    what reads those rows back: the alerts."""
 
     cases: dict[str, fold.CaseChange] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     timeline: list[tuple[Any, ...]] = field(default_factory=list)
     deadlines: list[_DeadlineEvent] = field(default_factory=list)
-    steps: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: the worker's view (services/supervision/repository.py PUBLIC_VIEWS): steps, resolved, unit, query codes
+    steps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     resolved: dict[str, tuple[bool, datetime]] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, fold.CodeChange] = field(default_factory=dict)
     #: alert work in event order; a deadline event's is given whether the event was the newest when it came
     after: list[Callable[[list[bool]], Awaitable[None]]] = field(default_factory=list)
     #: deadlines of the batch looked up for alerts not resolved (``checked``), and those that have one
@@ -64,6 +66,9 @@ class Batch:
         for key in ("court_case_no", "arbitration_case_no"):
             if refs.get(key):
                 self.refs.setdefault(refs[key], case_id)
+
+    def add_code(self, case_id: str, code_hash: str, replaces: bool) -> None:
+        self.codes[case_id] = self.codes.get(case_id, fold.CodeChange()).then(code_hash, replaces)
 
     def resolved_for_worker(self, case_id: str, resolved: bool, at: datetime) -> None:
         held = self.resolved.get(case_id)
@@ -91,12 +96,8 @@ class Batch:
                 await repository.follow_tier_deadlines(conn, list(tier_cases))
         if self.timeline:
             await repository.write_timeline(conn, self.timeline)
-        if self.steps:
-            await repository.public_steps(conn, self.steps)
-        if self.resolved:
-            await conn.executemany(repository.PUBLIC_RESOLVED, [(c, r, at) for c, (r, at) in self.resolved.items()])
-        if self.units:
-            await conn.executemany(repository.PUBLIC_UNIT, list(self.units.items()))
+        if self.steps or self.resolved or self.units or self.codes:
+            await repository.write_public_views(conn, self.steps, self.resolved, self.units, self.codes)
         for work in self.after:
             await work(newest)
 
@@ -258,7 +259,7 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
         if not case_id or event.type.startswith("supervision.") or event.type == "calendar.year_loaded":
             return
         if event.type == "intake.query_code_set":  # the worker's door only: a hash, never on the timeline
-            ctx.defer(repository.PUBLIC_CODE, case_id, d["code_hash"], d.get("replaces", False))
+            b.add_code(case_id, d["code_hash"], d.get("replaces", False))
             return
         if event.type in worker_steps.SHOWN:
             _worker_step(b, case_id, event, raw)
@@ -284,9 +285,9 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
         if shown is None:
             return
         at = event.time.astimezone(UTC)
-        b.steps.append((case_id, {"id": str(event.id), "at": at.isoformat(timespec="microseconds"),
-                                  "title": shown.title, "status": shown.status,
-                                  "rank": worker_steps.ORDER.index(event.type)}))
+        b.steps.setdefault(case_id, []).append({"id": str(event.id), "at": at.isoformat(timespec="microseconds"),
+                                                "title": shown.title, "status": shown.status,
+                                                "rank": worker_steps.ORDER.index(event.type)})
         if shown.resolved is not None:
             b.resolved_for_worker(case_id, shown.resolved, event.time)
         if raw.get("org_unit") and event.type in ("intake.case_dispatched", "intake.case_answered"):

@@ -116,14 +116,31 @@ FOLLOW_TIER_DEADLINES = (
     "ORDER BY case_id, changed_at DESC) t WHERE c.case_id = t.case_id")
 #: Which of these deadlines have an alert not resolved (the others have nothing to resolve).
 ALERTED_DEADLINES = "SELECT DISTINCT deadline_id FROM alerts WHERE deadline_id = ANY($1::text[]) AND state <> 'resolved'"
-#: The worker's steps of the batch, each case's added to what it had (an event already there once).
-PUBLIC_STEPS = (
-    "INSERT INTO public_progress AS p (case_id, steps) SELECT u.case_id, "
-    "jsonb_agg(u.step ORDER BY u.step->>'at', (u.step->>'rank')::int, u.step->>'id') "
-    "FROM unnest($1::text[], $2::jsonb[]) AS u(case_id, step) GROUP BY u.case_id "
-    "ON CONFLICT (case_id) DO UPDATE SET steps = (SELECT jsonb_agg(s ORDER BY s->>'at', (s->>'rank')::int, s->>'id') "
-    "FROM (SELECT DISTINCT ON (e->>'id') e AS s FROM jsonb_array_elements(p.steps || EXCLUDED.steps) e) x), "
-    "updated_at = now()")
+#: The worker's view of the batch's cases, made where new ($1, sorted: replicas lock rows in the same order) ...
+PUBLIC_ENSURE = "INSERT INTO public_progress (case_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
+#: ... then changed at once, one row a case: its new steps (in $2, a JSON array holding each case's array; merged by
+#: id and kept in time order), whether the worker may rate ($3) as the newest event that says so ($4) has it, the
+#: unit serving them ($5), and its query codes' hashes (in $7, as the steps) — the list again when the batch rotated
+#: the code ($6), else added unless held. NULL: the batch says nothing of it.
+PUBLIC_VIEWS = (
+    "UPDATE public_progress p SET "
+    "steps = CASE WHEN u.steps IS NULL THEN p.steps ELSE "
+    "(SELECT jsonb_agg(s ORDER BY s->>'at', (s->>'rank')::int, s->>'id') "
+    "FROM (SELECT DISTINCT ON (e->>'id') e AS s FROM jsonb_array_elements(p.steps || u.steps) e) x) END, "
+    "resolved = CASE WHEN u.resolved_at IS NOT NULL AND (p.resolved_changed_at IS NULL "
+    "OR p.resolved_changed_at <= u.resolved_at) THEN u.resolved ELSE p.resolved END, "
+    "resolved_changed_at = CASE WHEN u.resolved_at IS NOT NULL AND (p.resolved_changed_at IS NULL "
+    "OR p.resolved_changed_at <= u.resolved_at) THEN u.resolved_at ELSE p.resolved_changed_at END, "
+    "org_unit = coalesce(u.org_unit, p.org_unit), "
+    "code_hashes = CASE WHEN u.codes IS NULL THEN p.code_hashes "
+    "WHEN u.replaces THEN ARRAY(SELECT jsonb_array_elements_text(u.codes)) "
+    "ELSE p.code_hashes || ARRAY(SELECT h FROM jsonb_array_elements_text(u.codes) WITH ORDINALITY AS x(h, n) "
+    "WHERE h <> ALL(p.code_hashes) ORDER BY n) END, "
+    "updated_at = now() "
+    "FROM (SELECT u.*, nullif($2::jsonb -> (u.n - 1)::int, 'null') AS steps, "
+    "nullif($7::jsonb -> (u.n - 1)::int, 'null') AS codes "
+    "FROM unnest($1::text[], $3::bool[], $4::timestamptz[], $5::text[], $6::bool[]) WITH ORDINALITY "
+    "AS u(case_id, resolved, resolved_at, org_unit, replaces, n) OFFSET 0) u WHERE p.case_id = u.case_id")
 
 
 async def write_cases(conn: asyncpg.Connection, changes: Sequence[fold.CaseChange]) -> None:
@@ -166,8 +183,18 @@ async def alerted_deadlines(conn: asyncpg.Connection, ids: Sequence[str]) -> set
     return {r["deadline_id"] for r in await conn.fetch(ALERTED_DEADLINES, list(ids))}
 
 
-async def public_steps(conn: asyncpg.Connection, steps: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    await conn.execute(PUBLIC_STEPS, [c for c, _ in steps], [s for _, s in steps])
+async def write_public_views(conn: asyncpg.Connection, steps: dict[str, list[dict[str, Any]]],
+                             resolved: dict[str, tuple[bool, datetime]], units: dict[str, str],
+                             codes: dict[str, fold.CodeChange]) -> None:
+    """The worker's view of every case the batch changed, in two statements (``PUBLIC_VIEWS``)."""
+    cases = sorted({*steps, *resolved, *units, *codes})
+    await conn.execute(PUBLIC_ENSURE, cases)
+    said = [resolved.get(c) for c in cases]
+    changed = [codes.get(c) for c in cases]
+    await conn.execute(PUBLIC_VIEWS, cases, [steps.get(c) for c in cases],  # $2, $7: one JSON value each
+                       [r[0] if r else None for r in said], [r[1] if r else None for r in said],
+                       [units.get(c) for c in cases], [bool(c and c.replaces) for c in changed],
+                       [list(c.hashes) if c else None for c in changed])
 
 
 # --- alerts --------------------------------------------------------------------------------------------------
@@ -496,26 +523,6 @@ async def empty_projection(db: Db) -> None:
 
 # --- the worker's door (进度查询, 评价) -----------------------------------------------------------------------
 
-#: one step more (an event not seen before: its id is in the step), the steps kept in time order
-PUBLIC_STEP = (
-    "INSERT INTO public_progress (case_id, steps) VALUES ($1, jsonb_build_array($2::jsonb)) "
-    "ON CONFLICT (case_id) DO UPDATE SET steps = (SELECT jsonb_agg(s ORDER BY s->>'at', (s->>'rank')::int, s->>'id') "
-    "FROM jsonb_array_elements(public_progress.steps || jsonb_build_array($2::jsonb)) s), updated_at = now() "
-    "WHERE NOT public_progress.steps @> jsonb_build_array(jsonb_build_object('id', $2::jsonb->'id'))")
-#: resolved (the worker may rate) follows the newest event that says so
-PUBLIC_RESOLVED = (
-    "INSERT INTO public_progress (case_id, resolved, resolved_changed_at) VALUES ($1, $2, $3) "
-    "ON CONFLICT (case_id) DO UPDATE SET resolved = $2, resolved_changed_at = $3, updated_at = now() "
-    "WHERE public_progress.resolved_changed_at IS NULL OR public_progress.resolved_changed_at <= $3")
-PUBLIC_UNIT = (
-    "INSERT INTO public_progress (case_id, org_unit) VALUES ($1, $2) "
-    "ON CONFLICT (case_id) DO UPDATE SET org_unit = $2, updated_at = now()")
-#: a new code's hash: replacing every earlier one (a rotation) or beside them (a submission that joined the case)
-PUBLIC_CODE = (
-    "INSERT INTO public_progress (case_id, code_hashes) VALUES ($1, ARRAY[$2::text]) "
-    "ON CONFLICT (case_id) DO UPDATE SET code_hashes = CASE WHEN $3 THEN ARRAY[$2::text] "
-    "WHEN $2 = ANY(public_progress.code_hashes) THEN public_progress.code_hashes "
-    "ELSE public_progress.code_hashes || $2::text END, updated_at = now()")
 #: the lookup in one round trip: the case's view (if any), its rating, and both throttles (case number, address)
 PUBLIC_LOOKUP = (
     "SELECT p.case_id, p.code_hashes, p.steps, p.resolved, p.org_unit, r.score, r.rated_at, "
@@ -527,18 +534,6 @@ PUBLIC_LOOKUP = (
 PUBLIC_RESOLVED_NOW = "SELECT resolved FROM public_progress WHERE case_id = $1 FOR UPDATE"
 INSERT_RATING = ("INSERT INTO public_ratings (case_id, score, comment, rated_at) VALUES ($1, $2, $3, $4) "
                  "ON CONFLICT DO NOTHING RETURNING 1")
-
-
-async def public_step(conn: asyncpg.Connection, case_id: str, step: dict[str, Any]) -> None:
-    await conn.execute(PUBLIC_STEP, case_id, step)
-
-
-async def public_unit(conn: asyncpg.Connection, case_id: str, org_unit: str) -> None:
-    await conn.execute(PUBLIC_UNIT, case_id, org_unit)
-
-
-async def public_code(conn: asyncpg.Connection, case_id: str, code_hash: str, *, replaces: bool) -> None:
-    await conn.execute(PUBLIC_CODE, case_id, code_hash, replaces)
 
 
 async def public_lookup(db: Db, case_id: str, case_key: str, address_key: str) -> asyncpg.Record:

@@ -7,6 +7,7 @@ import pytest
 
 from services.security import query_codes as codes
 from services.supervision import repository
+from services.supervision.fold import CodeChange
 from services.supervision.service import SPEC
 from tests.integration.conftest import running
 
@@ -22,10 +23,9 @@ async def door(kafka_bootstrap, embedded_admin):
 async def seed(pool, case_id: str) -> str:
     code = codes.new_code()
     async with pool.acquire() as conn:
-        await repository.public_step(conn, case_id, {"id": "e1", "at": "2026-03-02T02:00:00+00:00", "rank": 0,
-                                                     "title": "您的来件已登记受理"})
-        await repository.public_code(conn, case_id, codes.hashed(case_id, code), replaces=False)
-        await repository.public_unit(conn, case_id, "630102000")
+        step = {"id": "e1", "at": "2026-03-02T02:00:00+00:00", "rank": 0, "title": "您的来件已登记受理"}
+        await repository.write_public_views(conn, {case_id: [step]}, {}, {case_id: "630102000"},
+                                            {case_id: CodeChange().then(codes.hashed(case_id, code), False)})
     return code
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.supervision.fold import CaseChange, DeadlineState, fold_deadlines
+from services.supervision.fold import CaseChange, CodeChange, DeadlineState, fold_deadlines
 from tests import clock
 
 T0 = clock.now()
@@ -78,3 +78,11 @@ def test_an_event_older_than_the_database_row_changes_nothing():
     assert newest == [False] and states == {}
     states, newest = fold_deadlines(known, [state(12, "cancelled", kind="other", case_id="LC2")])
     assert newest == [True] and states["d1"].kind == "tier" and states["d1"].case_id == "LC1"  # as first written
+
+
+def test_query_codes_fold_as_their_events_apply_one_by_one():
+    added = CodeChange().then("a", False).then("b", False).then("a", False)
+    assert added == CodeChange(False, ("a", "b"))  # beside what the case holds; a code held once
+    rotated = added.then("c", True).then("d", False)
+    assert rotated == CodeChange(True, ("c", "d"))  # a rotation starts the list again, whatever came before
+    assert CodeChange().then("e", True).then("e", False) == CodeChange(True, ("e",))

@@ -52,6 +52,21 @@ async def project(world, event_type: str, data: BaseModel, *, subject: str, at: 
     await world.run(apply)
 
 
+async def project_batch(world, events: list[tuple[str, BaseModel, str, datetime]]) -> None:
+    """Events (type, data, subject, time) through the projection as one consumed batch: one context, one flush."""
+    decoded = []
+    for event_type, data, subject, at in events:
+        event = new_event(event_type, source=f"laborcase/{event_type.split('.')[0]}", data=data, subject=subject,
+                          time=at)
+        decoded.append(parse_envelope_data(json.loads(event.model_dump_json())))
+
+    async def apply(ctx):
+        for event, typed in decoded:
+            await HANDLERS[event.type](ctx, event, typed)
+
+    await world.run(apply)
+
+
 def facts(received_at: datetime, *, n: int = 1, channel: str = "hotline", amount: int = 3000,
           refs: CaseRefs | None = None) -> CaseFacts:
     return CaseFacts(channel=channel, received_at=received_at, region_code="630102",

@@ -138,6 +138,43 @@ async def test_progress_is_read_from_its_projection_and_unknown_and_wrong_look_a
     assert again.view is not None and [s["title"] for s in again.view["steps"]] == titles
 
 
+async def test_the_workers_view_of_one_batch_is_what_its_events_give_one_by_one(supervision_world):
+    """A batch's worker's view is written in two statements for all its cases: steps merged by id in time order, the
+    newest word on whether the worker may rate, the last unit, and the query codes — rotated or added — as the
+    events would have left them applied one at a time."""
+    w = supervision_world
+    t0 = w.now - timedelta(days=3)
+    await sv.received_and_dispatched(w, "LC-B-1", t0)
+    first = codes.hashed("LC-B-1", codes.new_code())
+    await sv.project(w, "intake.query_code_set", QueryCodeSet(
+        case_id="LC-B-1", code_hash=first, reason="registered", replaces=False, issued_at=t0), subject="LC-B-1", at=t0)
+    before = await w.conn.fetchrow("SELECT * FROM public_progress WHERE case_id = 'LC-B-1'")
+    joined, rotated, after = (codes.hashed("LC-B-1", codes.new_code()) for _ in range(3))
+    other = codes.hashed("LC-B-2", codes.new_code())
+
+    def code(case_id, code_hash, replaces, minutes):
+        at = t0 + timedelta(minutes=minutes)
+        return ("intake.query_code_set", QueryCodeSet(case_id=case_id, code_hash=code_hash, replaces=replaces,
+                                                       reason="rotated" if replaces else "registered", issued_at=at),
+                case_id, at)
+
+    batch = [code("LC-B-1", joined, False, 10), code("LC-B-1", joined, False, 11), code("LC-B-2", other, False, 12)]
+    await sv.project_batch(w, batch)
+    row = await w.conn.fetchrow("SELECT * FROM public_progress WHERE case_id = 'LC-B-1'")
+    assert row["code_hashes"] == [first, joined] and row["steps"] == before["steps"]  # added once; steps kept
+    assert row["org_unit"] == before["org_unit"] and row["resolved"] is False
+    assert (await w.conn.fetchval("SELECT code_hashes FROM public_progress WHERE case_id = 'LC-B-2'")) == [other]
+    await sv.project_batch(w, [code("LC-B-1", rotated, True, 20), code("LC-B-1", after, False, 21)])
+    assert await w.conn.fetchval("SELECT code_hashes FROM public_progress WHERE case_id = 'LC-B-1'") == [rotated, after]
+    # the resolution and a late, older step in one batch: the step lands in time order, the resolution holds
+    await sv.settled(w, "LC-B-1", t0 + timedelta(hours=1))
+    resolved = await w.conn.fetchrow("SELECT resolved, resolved_changed_at, steps FROM public_progress "
+                                     "WHERE case_id = 'LC-B-1'")
+    assert resolved["resolved"] is True
+    ats = [s["at"] for s in resolved["steps"]]
+    assert ats == sorted(ats) and len({s["id"] for s in resolved["steps"]}) == len(ats)
+
+
 async def test_a_resolved_case_is_rated_once_and_feeds_the_statistics(supervision_world):
     w = supervision_world
     t0 = w.now - timedelta(days=5)
