@@ -20,6 +20,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 #: The columns whose value carries the time of the event that set it (``<column>_at``).
 GUARDED = ("status", "stage", "org_unit", "tier")
 #: The columns the last event of the batch to set them decides.
@@ -100,7 +102,10 @@ class CaseChange:
             out["+reopened"] = self.reopened
         if self.parties:
             out["worker_names"], out["worker_ids"], out["+parties"] = list(self.names), list(self.ids), True
-        return json.dumps(out, default=_plain, ensure_ascii=False)
+        try:  # orjson writes times as isoformat() does, ten times faster; the standard library for what it refuses
+            return orjson.dumps(out, default=_plain).decode()
+        except TypeError:
+            return json.dumps(out, default=_plain, ensure_ascii=False)
 
 
 @dataclass(frozen=True)

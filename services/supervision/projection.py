@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from events.deadlines import DeadlineSignal
 from events.envelope import CloudEvent
 from services.backbone import tracing
 from services.backbone.consumer import HandlerContext, Handlers
@@ -238,37 +239,39 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
 
     async def project(ctx: HandlerContext, event: CloudEvent, data: Any) -> None:
         raw = event.data or {}  # stored as published
-        d = data.model_dump()  # typed: datetimes, amounts
-        summary = describe(event.type, raw, names)
         if event.type in PARTNER_INBOUND:
+            d = data.model_dump()  # typed: datetimes, amounts
             await repository.record_partner_event(
                 ctx.conn, event_id=event.id, ref=d.get("court_case_no") or d.get("arbitration_case_no"),
-                type=event.type, source=event.source, at=event.time, summary=summary, data=raw,
-                sender=getattr(ctx.partner, "code", None))
+                type=event.type, source=event.source, at=event.time, summary=describe(event.type, raw, names),
+                data=raw, sender=getattr(ctx.partner, "code", None))
             return
         b = _batch(ctx)
         if event.type == "intake.duplicate_suspected":
-            b.after.append(lambda _: _duplicate(ctx, d))
+            duplicate = data.model_dump()
+            b.after.append(lambda _: _duplicate(ctx, duplicate))
             return
         if event.type == "calendar.year_missing":
             b.after.append(lambda _: alerts.raise_alert(
-                ctx, kind="calendar", case_id=None, deadline_id=f"calendar-{d['year']}", deadline_kind="calendar",
-                org_unit=None, at=event.time, detail={"year": d["year"], "service": d["service"]}))
+                ctx, kind="calendar", case_id=None, deadline_id=f"calendar-{data.year}", deadline_kind="calendar",
+                org_unit=None, at=event.time, detail={"year": data.year, "service": data.service}))
             return
-        case_id = d.get("case_id") or event.subject
+        case_id = getattr(data, "case_id", None) or event.subject
         if not case_id or event.type.startswith("supervision.") or event.type == "calendar.year_loaded":
             return
         if event.type == "intake.query_code_set":  # the worker's door only: a hash, never on the timeline
-            b.add_code(case_id, d["code_hash"], d.get("replaces", False))
+            b.add_code(case_id, data.code_hash, data.replaces)
             return
         if event.type in worker_steps.SHOWN:
             _worker_step(b, case_id, event, raw)
         change = b.case(case_id)
-        b.timeline.append((event.id, case_id, event.type, event.source, event.time, summary, raw,
-                           tracing.trace_id((event.model_extra or {}).get("traceparent"))))
+        b.timeline.append((event.id, case_id, event.type, event.source, event.time, describe(event.type, raw, names),
+                           raw, tracing.trace_id((event.model_extra or {}).get("traceparent"))))
         if event.type.startswith("deadline."):
-            _deadline(ctx, b, change, event, d)
+            _deadline(ctx, b, change, event, data)  # the typed signal's fields, read as they are
         elif event.type == "followup.flagged":
+            d = data.model_dump()
+
             async def flagged(_: list[bool]) -> None:
                 await alerts.raise_alert(ctx, kind=d["reason"], case_id=case_id,
                                          deadline_id=f"flag-{case_id}-{d['reason']}", deadline_kind=None,
@@ -277,7 +280,7 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
                                                  "comment": d.get("comment", "")})
             b.after.append(flagged)
         elif event.type in APPLY:
-            APPLY[event.type](b, change, event, d)
+            APPLY[event.type](b, change, event, data.model_dump())
 
     def _worker_step(b: Batch, case_id: str, event: CloudEvent, raw: dict[str, Any]) -> None:
         """The worker's view (进度查询): the step written for them, whether they may rate, the unit serving them."""
@@ -293,16 +296,15 @@ def handlers(*, hierarchy: Hierarchy) -> Handlers:
         if raw.get("org_unit") and event.type in ("intake.case_dispatched", "intake.case_answered"):
             b.units[case_id] = raw["org_unit"]
 
-    def _deadline(ctx: HandlerContext, b: Batch, change: fold.CaseChange, event: CloudEvent, d: dict[str, Any]
+    def _deadline(ctx: HandlerContext, b: Batch, change: fold.CaseChange, event: CloudEvent, d: DeadlineSignal
                   ) -> None:
         """A service's clock changed: the case's copy follows (folded), and the alerts follow its newest state."""
         signal = event.type.split(".", 1)[1]
         state = fold.DeadlineState(
-            deadline_id=d["deadline_id"], case_id=change.case_id, kind=d["kind"], owner=d["owner"], state=d["state"],
-            due_at=d["due_at"], org_unit=d.get("org_unit"), provisional=d.get("provisional", False),
-            on_time=d.get("on_time"), changed_at=d["at"])
-        if d["kind"] == "tier" and signal == "met":
-            change.set(on_time=d.get("on_time"))
+            deadline_id=d.deadline_id, case_id=change.case_id, kind=d.kind, owner=d.owner, state=d.state,
+            due_at=d.due_at, org_unit=d.org_unit, provisional=d.provisional, on_time=d.on_time, changed_at=d.at)
+        if d.kind == "tier" and signal == "met":
+            change.set(on_time=d.on_time)
         index = len(b.deadlines)
         b.deadlines.append(_DeadlineEvent(state, signal))
         if signal not in ("warning", "breached", *_RESOLVING) and not (
