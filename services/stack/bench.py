@@ -36,7 +36,7 @@ from services.backbone.replay import default_shards
 from services.backbone.settings import Settings
 from services.console.routing import owner_of
 from services.intake.domain.identifiers import make_id_number, make_uscc
-from services.stack import loadgen, replay_bench, repository
+from services.stack import loadgen, replay_bench, repository, statements
 from services.stack.scale import grow_all
 from services.stack.supervisor import Stack
 
@@ -600,6 +600,7 @@ async def run(sizes: Sizes) -> Figures:
     figures = Figures()
     # the per-person cap on boards is not what is measured here: the console's capacity is
     stack = Stack.isolated("laborcase-bench-", LABORCASE_STREAMS_PER_PERSON=str(sizes.streams + 10))
+    stack.pg_preload = (statements.LIBRARY,)  # statements per case counted (an external server: if it loads it)
     settings, home = stack.settings, stack.home
     await asyncio.to_thread(stack.start_infrastructure)
     try:
@@ -617,9 +618,13 @@ async def run(sizes: Sizes) -> Figures:
             await driver.login()
             dsns = {s: stack.env[f"LABORCASE_{s.upper()}_DSN"] for s in SERVICES}
             await lifecycle(driver, dsns, 10, 1)  # warm-up
+            gauge = await statements.StatementGauge.open(admin)
+            if gauge is not None:
+                await gauge.reset()
             before, cpu_before = await published(dsns), cpu_seconds(stack)
             throughput, elapsed = await lifecycle(driver, dsns, sizes.cases, 1000)
             cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds(stack).items()}
+            sent = await gauge.read() if gauge is not None else None
             events = await published(dsns) - before
             figures.add(f"full lifecycle, {sizes.cases} cases (complete cases/s)", throughput, note=f"{elapsed:.1f} s")
             figures.add("events published by the services during it (events/s)", events / elapsed, "{:,.0f}",
@@ -632,6 +637,17 @@ async def run(sizes: Sizes) -> Figures:
             figures.add("CPU per complete case, the system without the bench's driver (ms)",
                         system * 1000 / sizes.cases, note="services, console, broker, PostgreSQL; target ≤ 22")
             figures.add("CPU busy during the lifecycle (cores)", sum(cpu.values()) / elapsed, "{:.2f}")
+            if sent is None:
+                print("  statements per case: not counted, the database server does not load pg_stat_statements",
+                      flush=True)
+            else:
+                by_calls = sorted(sent.items(), key=lambda kv: -kv[1].calls)
+                figures.add("statements to PostgreSQL per complete case", sum(c.calls for c in sent.values())
+                            / sizes.cases, note=", ".join(f"{k} {c.calls / sizes.cases:.1f}" for k, c in by_calls))
+                figures.add("PostgreSQL's execution time per complete case (ms)",
+                            sum(c.exec_ms for c in sent.values()) / sizes.cases,
+                            "{:,.2f}", note=", ".join(f"{k} {c.exec_ms / sizes.cases:.2f}" for k, c in by_calls)
+                            + f"; PostgreSQL's CPU {cpu.get('PostgreSQL', 0.0) * 1000 / sizes.cases:.1f}")
             calm, _ = await hop_latency(driver, dsns, SUSTAINED_RATE, sizes.calm_seconds, 150_000)
             figures.add(f"hop latency at {SUSTAINED_RATE} cases/s, p99 (ms, {len(calm)} hops)", pct(calm, 99),
                         note=f"p50 {pct(calm, 50):.1f}; a rate the stack sustains (the lifecycle's above); target < 50")

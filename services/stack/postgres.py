@@ -98,9 +98,12 @@ def server_binaries(user: str) -> Path:
 
 
 class EmbeddedPostgres:
-    def __init__(self, data_dir: Path, *, port: int | None = None, host: str = "127.0.0.1", fsync: bool = True):
+    def __init__(self, data_dir: Path, *, port: int | None = None, host: str = "127.0.0.1", fsync: bool = True,
+                 preload: tuple[str, ...] = ()):
         self.data_dir = data_dir.resolve()
         self.host, self.port, self.fsync = host, port, fsync
+        #: server libraries loaded at start (the bench's ``pg_stat_statements``: statements counted per service)
+        self.preload = preload
         self.log = self.data_dir.parent / f"{self.data_dir.name}.log"
         self.bin_dir = POSTGRES_BIN_PATH
         #: PostgreSQL refuses to run as root: as root it runs as a dedicated system user (as the wheel does)
@@ -166,6 +169,8 @@ class EmbeddedPostgres:
         options = f"-p {self.port} -h {self.host} -k '' -c max_connections=300"
         if not self.fsync:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        if self.preload:
+            options += f" -c shared_preload_libraries={','.join(self.preload)}"
         try:
             self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log), "-w", "-t", "60", "-o", options, "start")
         except subprocess.CalledProcessError as exc:

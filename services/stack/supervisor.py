@@ -48,6 +48,8 @@ class Stack:
     restarts: dict[str, tuple[int, float]] = field(default_factory=dict)
     handoff: Path | None = None
     temporary: list[Path] = field(default_factory=list)
+    #: server libraries the embedded PostgreSQL loads (the bench counts statements with ``pg_stat_statements``)
+    pg_preload: tuple[str, ...] = ()
 
     @classmethod
     def isolated(cls, prefix: str, **env: str) -> Stack:
@@ -116,7 +118,7 @@ class Stack:
             self.check_idempotence(bootstrap)
         missing = [s for s in SERVICES if not getattr(self.settings, f"{s}_dsn")]
         if missing:
-            self.postgres = EmbeddedPostgres(self.home / "pgdata")
+            self.postgres = EmbeddedPostgres(self.home / "pgdata", preload=self.pg_preload)
             admin = self.postgres.start()
 
             async def create() -> None:
