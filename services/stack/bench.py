@@ -712,27 +712,26 @@ REBUILD_WORKERS = default_shards()
 
 
 async def replay_figures(stack: Stack, bootstrap: str, admin: str, total: int, figures: Figures) -> None:
-    """``laborcase supervision rebuild`` over a copy of this run's log lengthened to ``total`` events (and to a
-    tenth of that): events/s and peak RSS, the two lengths side by side (services/stack/replay_bench.py)."""
+    """``laborcase supervision rebuild`` over a copy of this run's log lengthened to ``total`` events: events/s, the
+    peak RSS, and whether memory stays flat (the second half of the run against the first; services/stack/
+    replay_bench.py)."""
     templates = await replay_bench.capture(bootstrap)
     if not templates:
         print("  replay: not measured, the run left no case events to copy", flush=True)
         return
-    done = {}
-    for n in (max(total // 10, 1), total):
-        tag = f"replay{n}"
-        topics = await replay_bench.fill(bootstrap, templates, n, tag)
-        dsn = admin.rsplit("/", 1)[0] + f"/bench_{tag}"
-        await ensure_database(admin, f"bench_{tag}")
-        done[n] = await replay_bench.rebuild_apart(stack.env, dsn, topics, REBUILD_WORKERS)
-    small, large = done[min(done)], done[max(done)]
-    figures.add(f"rebuild of supervision, {large.events:,} events (events/s)", large.events / large.replay_seconds,
-                "{:,.0f}", note=f"{REBUILD_WORKERS} process(es); replay {large.replay_seconds:.1f} s, "
-                                f"{large.seconds:.1f} s with the process's start-up; "
+    tag = f"replay{total}"
+    topics = await replay_bench.fill(bootstrap, templates, total, tag)
+    dsn = admin.rsplit("/", 1)[0] + f"/bench_{tag}"
+    await ensure_database(admin, f"bench_{tag}")
+    run = await replay_bench.rebuild_apart(stack.env, dsn, topics, REBUILD_WORKERS)
+    figures.add(f"rebuild of supervision, {run.events:,} events (events/s)", run.events / run.replay_seconds,
+                "{:,.0f}", note=f"{REBUILD_WORKERS} process(es); replay {run.replay_seconds:.1f} s, "
+                                f"{run.seconds:.1f} s with the process's start-up; "
                                 f"{len(templates):,} events of this run copied")
-    figures.add(f"rebuild, peak RSS at {large.events:,} events, all processes (MiB)", large.peak_rss_mib, "{:,.0f}",
-                note=f"{small.peak_rss_mib:,.0f} MiB at {small.events:,} events; "
-                     f"ratio {large.peak_rss_mib / small.peak_rss_mib:.2f}")
+    figures.add(f"rebuild, peak RSS at {run.events:,} events, all processes (MiB)", run.peak_rss_mib, "{:,.0f}",
+                note=f"first half of the run {run.first_half_mib:,.0f} MiB, second half {run.second_half_mib:,.0f}")
+    figures.add("rebuild, memory of the run's second half / its first (flat: 1.00)",
+                run.second_half_mib / max(run.first_half_mib, 1.0), "{:.2f}")
 
 
 async def render_times(figures: Figures) -> None:

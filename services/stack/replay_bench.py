@@ -5,8 +5,9 @@ The log of a real run (its cases, every event supervision consumes) is copied in
 one, so the copy is a longer history of distinct cases, not the same events again (which the inbox would pass
 over). Then ``laborcase supervision rebuild --topics --workers N`` replays the copy into an empty database in a process of
 its own (which starts N - 1 more, each replaying its share of the partitions), whose resident memory, summed over
-the processes, is sampled while it runs: events/s, and the peak RSS at two lengths of the log — flat memory means
-the longer log costs no more.
+the processes, is sampled while it runs: events/s, the peak RSS, and the peaks of the run's two halves — flat memory
+means the second half, twice as far into the log, holds no more than the first. (Two logs of different lengths,
+compared by their peaks, compare a short run's start-up with a long run's plateau.)
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class Replayed:
     seconds: float  # the whole process, start-up (imports, migrations, finding the partitions' ends) included
     peak_rss_mib: float
     replay_seconds: float  # the replay itself, as the rebuild reports it
+    #: the peak over each half of the run's time: memory flat in the log's length holds the second at the first
+    first_half_mib: float = 0.0
+    second_half_mib: float = 0.0
 
 
 async def capture(bootstrap: str) -> list[Template]:
@@ -110,17 +114,20 @@ async def rebuild_apart(env: dict[str, str], dsn: str, topics: list[str], worker
         "--workers", str(workers),
         env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     watched = psutil.Process(proc.pid)
-    peak = 0
+    samples: list[tuple[float, int]] = []  # (seconds since the start, resident bytes of every process)
     waiting = asyncio.ensure_future(proc.communicate())
     while not waiting.done():
-        peak = max(peak, _tree_rss(watched))
+        samples.append((time.perf_counter() - started, _tree_rss(watched)))
         await asyncio.wait([waiting], timeout=0.2)
     out, _ = waiting.result()
     seconds = time.perf_counter() - started
+    peak = max((rss for _, rss in samples), default=0)
+    halves = [max((rss for t, rss in samples if (t >= seconds / 2) == later), default=0) for later in (False, True)]
     if proc.returncode != 0:
         raise RuntimeError(f"the rebuild failed (exit {proc.returncode})")
     lines = out.decode().strip().splitlines()
     match = re.search(r"from (\d+) events in ([\d.]+) s", lines[-1] if lines else "")
     if match is None:
         raise RuntimeError(f"the rebuild said nothing of its events: {lines[-3:]}")
-    return Replayed(int(match.group(1)), seconds, peak / 2**20, float(match.group(2)))
+    return Replayed(int(match.group(1)), seconds, peak / 2**20, float(match.group(2)), halves[0] / 2**20,
+                    halves[1] / 2**20)

@@ -23,7 +23,8 @@ FIGURES = ("floor:", "start-up of the services", "full lifecycle", "events publi
            "worker's progress lookups, capacity while cases flow", "worker's progress lookups offered 1,000/s",
            "worker's progress lookup at 1,000/s, p99", "rebuild of supervision, 2,000 events",
            "rebuild, peak RSS at 2,000 events", "reads through the console's origin, ratio to straight to the owner",
-           "statements to PostgreSQL per complete case", "PostgreSQL's execution time per complete case")
+           "statements to PostgreSQL per complete case", "PostgreSQL's execution time per complete case",
+           "rebuild, memory of the run's second half / its first")
 
 
 def test_bench_prints_every_figure_with_a_number():
