@@ -15,7 +15,7 @@ projection.py ``Batch``). Folding gives the same rows as applying the events one
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -142,8 +142,9 @@ class DeadlineState:
     def then(self, newer: DeadlineState) -> DeadlineState:
         """This state after a newer event: the case and kind stay; a unit or an on-time the event leaves out
         stays as it was (the upsert's COALESCE)."""
-        return replace(newer, case_id=self.case_id, kind=self.kind, org_unit=newer.org_unit or self.org_unit,
-                       on_time=newer.on_time if newer.on_time is not None else self.on_time)
+        return DeadlineState(newer.deadline_id, self.case_id, self.kind, newer.owner, newer.state, newer.due_at,
+                             newer.org_unit or self.org_unit, newer.provisional,
+                             newer.on_time if newer.on_time is not None else self.on_time, newer.changed_at)
 
 
 def fold_deadlines(known: dict[str, DeadlineState], events: list[DeadlineState]

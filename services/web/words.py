@@ -44,7 +44,7 @@ def when(value: Any) -> str:
     moment = _instant(value)
     if moment is None:
         return "—" if value in (None, "") else str(value)
-    return f"{moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M}"
+    return f"{moment.year}年{moment.month}月{moment.day}日 {moment.hour:02d}:{moment.minute:02d}"
 
 
 def day(value: Any) -> str:
