@@ -52,6 +52,8 @@ def default_shards() -> int:
 
 #: How long the broker may hold a fetch that finds nothing new (``Source.open``).
 FETCH_WAIT_MS = 50
+#: A partition not read to its end offset is taken to have no more only after this long without a record.
+QUIET_END_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -150,10 +152,10 @@ class Source:
     @classmethod
     async def open(cls, bootstrap: str, topics: Sequence[str], *, idle_ms: int = 200, shard: Shard = Shard()
                    ) -> Source:
-        """``idle_ms``: how long reading brings nothing before a partition is taken to have no more (its end, when
-        finding the ends). A fetch with nothing to give is answered after ``FETCH_WAIT_MS``: the window holds a few
-        answers, not a part of one (the broker's default wait, half a second, was longer than the window, so
-        that finding the ends cost the first process of a rebuild 0.9 s of waiting)."""
+        """``idle_ms``: a window of reading that brings nothing; two in a row find a partition's end (a window the
+        process itself held up does not count). A fetch with nothing to give is answered after ``FETCH_WAIT_MS``:
+        the window holds a few answers, not a part of one (the broker's default wait, half a second, was longer
+        than the window, so that finding the ends cost the first process of a rebuild 0.9 s of waiting)."""
         consumer = AIOKafkaConsumer(**connection(), bootstrap_servers=bootstrap, enable_auto_commit=False,
                                     auto_offset_reset="earliest", max_partition_fetch_bytes=256 * 1024,
                                     fetch_max_wait_ms=FETCH_WAIT_MS)
@@ -193,6 +195,7 @@ async def merged(source: Source, key: Callable[[Inbound], tuple[Any, T] | None],
         dry: set[TopicPartition] = set(tps) - ended
         heads: list[tuple[Any, str, int, int, TopicPartition]] = []
         empty_fetches = 0
+        empty_since: float | None = None
 
         def end(tp: TopicPartition) -> None:
             """Nothing more of ``tp`` is replayed: it is no longer fetched. The local broker holds a fetch asking
@@ -219,7 +222,9 @@ async def merged(source: Source, key: Callable[[Inbound], tuple[Any, T] | None],
                         dry.discard(tp)
             if dry:  # a partition's next record may come before every buffered head: read on
                 waiting = sorted(dry)
+                asked = time.monotonic()
                 batch = await consumer.getmany(*waiting, timeout_ms=idle_ms, max_records=buffer)
+                stalled = _stalled(asked, idle_ms)
                 got = 0
                 for tp, records in batch.items():
                     for record in records:
@@ -240,8 +245,17 @@ async def merged(source: Source, key: Callable[[Inbound], tuple[Any, T] | None],
                         dry.discard(tp)
                         push_head(tp)
                 progress.most_buffered = max(progress.most_buffered, max(len(b) for b in buffers.values()))
-                empty_fetches = 0 if got else empty_fetches + 1
-                if empty_fetches >= 2:
+                if got or stalled:  # a window the process itself held up (busy) proves nothing
+                    empty_fetches, empty_since = 0, None
+                else:
+                    empty_fetches += 1
+                    empty_since = empty_since or asked
+                if empty_fetches >= 2 and time.monotonic() - (empty_since or 0) >= QUIET_END_SECONDS:
+                    # before their end and nothing comes: offsets that hold no record (a transaction's markers on
+                    # Apache Kafka are passed over by the consumer, so this is rare); said, never silent
+                    log.warning("partitions ended before their end offset: nothing more came",
+                                extra={"partitions": [f"{tp.topic}/{tp.partition}" for tp in sorted(dry)],
+                                       "ends": {f"{tp.topic}/{tp.partition}": last[tp] for tp in dry}})
                     for tp in dry:
                         end(tp)
                     dry.clear()
@@ -269,9 +283,17 @@ async def ends_of(consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition], idl
         consumer.seek(tp, ends[tp])
     empty = 0
     while empty < 2:
+        asked = time.monotonic()
         batch = await consumer.getmany(*tps, timeout_ms=idle_ms)
         for tp, records in batch.items():
             if records:
                 ends[tp] = max(ends[tp], records[-1].offset + 1)
-        empty = 0 if any(batch.values()) else empty + 1
+        empty = 0 if any(batch.values()) or _stalled(asked, idle_ms) else empty + 1
     return ends
+
+
+def _stalled(asked: float, idle_ms: int) -> bool:
+    """Whether a window of ``idle_ms`` asked for at ``asked`` lasted much longer: the process was busy (its event
+    loop held up), and an answer that came meanwhile may not have been taken yet — an empty window then proves
+    nothing about the partition."""
+    return time.monotonic() - asked > 2 * idle_ms / 1000

@@ -3,8 +3,8 @@
 CPU seconds per case swing by a quarter between runs of the same code on a shared host (every process slows
 together in a busy spell); the number of statements each service sends for a case, and the time PostgreSQL spends
 executing them, do not. The bench's embedded PostgreSQL loads ``pg_stat_statements`` (``Stack.pg_preload``); this
-reads it per database — one per service — around the lifecycle. Against a server that does not load it, the gauge
-is not available and the bench says so.
+reads it per database — one per service — around the lifecycle. Only the embedded server is counted (nothing is
+installed on a server the bench is pointed at); where it cannot be, the bench says so.
 """
 
 from __future__ import annotations
@@ -47,19 +47,27 @@ class StatementGauge:
             await conn.close()
         return cls(admin_dsn)
 
-    async def reset(self) -> None:
+    async def reset(self) -> bool:
+        """Counting starts again; False where this role may not reset the counts."""
         conn = await asyncpg.connect(self.admin_dsn)
         try:
             await conn.execute(f"SELECT {LIBRARY}_reset()")
+        except asyncpg.PostgresError:
+            return False
         finally:
             await conn.close()
+        return True
 
-    async def read(self) -> dict[str, Counted]:
-        """Each service's statements since the last reset (its database named ``laborcase_<service>``)."""
+    async def read(self) -> dict[str, Counted] | None:
+        """Each service's statements since the last reset (its database named ``laborcase_<service>``); None
+        where they cannot be read or none of the services' databases is there."""
         conn = await asyncpg.connect(self.admin_dsn)
         try:
             rows = await conn.fetch(PER_DATABASE)
+        except asyncpg.PostgresError:
+            return None
         finally:
             await conn.close()
-        return {r["name"][len(PREFIX):]: Counted(r["calls"], r["exec_ms"]) for r in rows
-                if r["name"].startswith(PREFIX)}
+        counted = {r["name"][len(PREFIX):]: Counted(r["calls"], r["exec_ms"]) for r in rows
+                   if r["name"].startswith(PREFIX)}
+        return counted or None
