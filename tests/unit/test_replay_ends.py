@@ -38,7 +38,7 @@ class Scripted:
     async def getmany(self, *tps, timeout_ms=0, max_records=None):
         step = self.script.pop(0) if self.script else None
         if isinstance(step, tuple):
-            time.sleep(step[1])  # the loop is held up: an answer would wait behind it
+            time.sleep(step[1])  # noqa: ASYNC251 - on purpose: the loop is held up, as a busy process holds it
             return {}
         if step is None:
             await _sleep(timeout_ms / 1000)
