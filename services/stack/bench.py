@@ -600,7 +600,7 @@ async def run(sizes: Sizes) -> Figures:
     figures = Figures()
     # the per-person cap on boards is not what is measured here: the console's capacity is
     stack = Stack.isolated("laborcase-bench-", LABORCASE_STREAMS_PER_PERSON=str(sizes.streams + 10))
-    stack.pg_preload = (statements.LIBRARY,)  # statements per case counted (an external server: if it loads it)
+    stack.pg_preload = (statements.LIBRARY,)  # statements per case counted on the embedded server
     settings, home = stack.settings, stack.home
     await asyncio.to_thread(stack.start_infrastructure)
     try:
