@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -237,6 +238,10 @@ def dead_letter(inbound: Inbound, *, reason: str, service: str) -> Record:
 PROCESSED = "SELECT event_id FROM inbox WHERE event_id = ANY($1::uuid[])"
 RECORD_PROCESSED = ("INSERT INTO inbox (event_id, event_type) SELECT * FROM unnest($1::uuid[], $2::text[]) "
                     "ON CONFLICT DO NOTHING")
+#: A batch's events claimed at its start: the ones returned are this transaction's to apply, the others were
+#: processed already — or are being processed by another transaction (a consumer that lost its partition in a
+#: rebalance, still working), which this insert waits for on the primary key and then finds done.
+CLAIM = RECORD_PROCESSED + " RETURNING event_id"
 #: An event that refers to something not known yet, retried in a second (an event parked already stays as it is).
 PARK = ('INSERT INTO parked (event_id, event_type, topic, "partition", "offset", key, value, headers, '
         "reason, next_attempt_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, now() + interval '1 second') "
@@ -380,17 +385,16 @@ class EventProcessor:
         """Every event of the batch in one transaction. Careful: each event in its own savepoint with its inbox
         row and its published records, so that whatever one event makes fail (a handler, its data in a
         statement) rolls back that event alone and dead-letters it. Not ``publish``: see ``process_decoded``."""
-        ids = [i.event.id for i in items]
-        seen = {r["event_id"] for r in await conn.fetch(PROCESSED, ids)} if ids else set()
+        new = await self._new(conn, items, claim=not careful)
         ctx = self.context(conn)
         done: list[_Item] = []
         parked: list[tuple[_Item, str]] = []
         dlq = list(dead)
         for item in items:
-            if item.event.id in seen:
+            if item.event.id not in new:
                 metrics.EVENTS_CONSUMED.labels(self.service, item.inbound.topic, "duplicate").inc()
                 continue
-            seen.add(item.event.id)
+            new.discard(item.event.id)  # a second copy in the same batch is a duplicate
             handler = self.handlers[item.event.type]  # _decode kept only handled types
             ctx.traceparent = _traceparent(item.event, item.inbound)
             ctx.partner = item.partner
@@ -417,7 +421,6 @@ class EventProcessor:
                 if is_transient(exc):
                     raise
                 raise _BatchFailed from exc  # one event's row is bad: isolate them, each with its own writes
-            await self._record(conn, done)
             if publish:
                 await enqueue(conn, ctx.records, service=self.service)
         if parked:
@@ -474,6 +477,21 @@ class EventProcessor:
             del ctx.records[mark:]
             log.exception("handler failed; event dead-lettered", extra={"type": item.event.type})
             return f"handler_error: {exc!r}"
+
+    @staticmethod
+    async def _new(conn: asyncpg.Connection, items: Sequence[_Item], *, claim: bool) -> set[uuid.UUID]:
+        """The batch's events not processed yet. ``claim``: recorded as processed in the same statement (the whole
+        batch commits or none of it does), one round trip instead of a read at the start and an insert at the end.
+        Otherwise (each event in its own savepoint) only read: each event records itself if it is applied."""
+        if not items:
+            return set()
+        ids = [i.event.id for i in items]
+        if claim:  # in one order, so that two transactions claiming the same events cannot deadlock
+            types = {i.event.id: i.event.type for i in items}
+            ordered = sorted(types)
+            return {r["event_id"] for r in await conn.fetch(CLAIM, ordered, [types[i] for i in ordered])}
+        seen = {r["event_id"] for r in await conn.fetch(PROCESSED, ids)}
+        return {i for i in ids if i not in seen}
 
     async def _record(self, conn: asyncpg.Connection, done: Sequence[_Item]) -> None:
         if done:

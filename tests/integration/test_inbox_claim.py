@@ -1,0 +1,89 @@
+"""The inbox is claimed at a batch's start (``consumer.CLAIM``): one statement both finds the events already
+processed and records the others, in the batch's transaction. Two consumers handling the same events at once (one
+that lost its partition in a rebalance and has not noticed yet) apply each event once: the second claim waits on
+the first transaction and then finds the events done. A read at the start and an insert at the end let both apply
+it. Real PostgreSQL, no broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from services.backbone.calendar_store import load, seed
+from services.backbone.consumer import EventProcessor, Inbound
+from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
+from tests.contract_examples import example
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+TYPE = "intake.case_received"
+
+
+def record(offset: int, event_id: uuid.UUID | None = None) -> Inbound:
+    envelope = {"specversion": "1.0", "id": str(event_id or uuid.uuid4()), "source": "laborcase/intake",
+                "type": TYPE, "time": "2026-03-02T09:00:00+08:00", "subject": "C-1", "data": example(TYPE)}
+    return Inbound("intake.events", 0, offset, b"C-1", json.dumps(envelope).encode(), (("ce_type", TYPE.encode()),))
+
+
+@pytest.fixture
+async def pool(pg_admin, make_db):
+    pool = await create_pool(await make_db(pg_admin), size=4)
+    await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
+    await pool.execute("CREATE TABLE applied (n int NOT NULL)")  # not idempotent: each application adds a row
+    await seed(pool)
+    yield pool
+    await pool.close()
+
+
+async def test_an_event_twice_in_one_batch_is_applied_once(pool):
+    async def apply(ctx, event, data) -> None:
+        await ctx.conn.execute("INSERT INTO applied VALUES (1)")
+
+    processor = EventProcessor(pool, "probe", "probe.events", {TYPE: apply}, calendar=await load(pool))
+    same = uuid.uuid4()
+    await processor.process([record(0, same), record(1), record(2, same)])
+    assert await pool.fetchval("SELECT count(*) FROM applied") == 2
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 2
+    await processor.process([record(3, same)])  # redelivered later
+    assert await pool.fetchval("SELECT count(*) FROM applied") == 2
+
+
+async def test_two_consumers_handling_the_same_batch_at_once_apply_it_once(pool):
+    inside = asyncio.Event()
+
+    async def slow(ctx, event, data) -> None:
+        await ctx.conn.execute("INSERT INTO applied VALUES (1)")
+        inside.set()
+        await asyncio.sleep(0.3)  # the other consumer claims meanwhile
+
+    calendar = await load(pool)
+    first = EventProcessor(pool, "probe", "probe.events", {TYPE: slow}, calendar=calendar)
+    second = EventProcessor(pool, "probe", "probe.events", {TYPE: slow}, calendar=calendar)
+    batch = [record(0), record(1)]
+
+    async def after_the_first_is_inside() -> None:
+        await inside.wait()
+        await second.process(list(reversed(batch)))  # in another order: the claim orders them, no deadlock
+
+    await asyncio.gather(first.process(batch), after_the_first_is_inside())
+    assert await pool.fetchval("SELECT count(*) FROM applied") == 2
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 2
+
+
+async def test_a_failed_batch_claims_nothing_and_its_good_events_are_applied_alone(pool):
+    bad = uuid.uuid4()
+
+    async def picky(ctx, event, data) -> None:
+        if event.id == bad:
+            raise ValueError("cannot apply this one")
+        await ctx.conn.execute("INSERT INTO applied VALUES (1)")
+
+    processor = EventProcessor(pool, "probe", "probe.events", {TYPE: picky}, calendar=await load(pool))
+    await processor.process([record(0), record(1, bad), record(2)])
+    assert await pool.fetchval("SELECT count(*) FROM applied") == 2
+    inbox = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM inbox")}
+    assert len(inbox) == 2 and bad not in inbox  # dead-lettered, not processed
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'intake.events.dlq'") == 1
