@@ -25,10 +25,11 @@ Conn = asyncpg.Connection | asyncpg.Pool
 
 REMEMBER_PHONES = ("INSERT INTO recipients (case_id, phone) SELECT $1, p FROM unnest($2::text[]) AS p "
                    "ON CONFLICT DO NOTHING")
-#: whom to tell about case $1: the phones $2 names (NULL: every phone known for the case), each with its opt-out
-TO_TELL = ("SELECT p.phone, o.phone IS NOT NULL AS opted_out FROM (SELECT phone FROM recipients "
-           "WHERE case_id = $1 AND $2::text[] IS NULL UNION SELECT unnest($2::text[])) AS p (phone) "
-           "LEFT JOIN opt_outs o USING (phone) ORDER BY p.phone")
+#: whom to tell about a batch's events: the phones known for the cases $1, each with whether it opted out, and the
+#: phones among $2 (those an event names itself) that opted out
+PHONES = ("SELECT r.case_id, r.phone, o.phone IS NOT NULL AS opted_out FROM recipients r "
+          "LEFT JOIN opt_outs o USING (phone) WHERE r.case_id = ANY($1::text[]) "
+          "UNION ALL SELECT NULL, phone, true FROM opt_outs WHERE phone = ANY($2::text[])")
 CASE = "SELECT * FROM cases WHERE case_id = $1"
 HOLDER = ("INSERT INTO cases (case_id, org_unit) VALUES ($1, $2) "
           "ON CONFLICT (case_id) DO UPDATE SET org_unit = EXCLUDED.org_unit, updated_at = now()")
@@ -91,9 +92,24 @@ async def remember_phones(conn: asyncpg.Connection, case_id: str, phones: list[s
     await conn.execute(REMEMBER_PHONES, case_id, phones)
 
 
-async def to_tell(conn: Conn, case_id: str, phones: list[str] | None) -> dict[str, bool]:
-    """Each phone to tell about ``case_id`` (``phones``, or all the case's known ones): whether it opted out."""
-    return {r["phone"]: r["opted_out"] for r in await conn.fetch(TO_TELL, case_id, phones)}
+@dataclass(frozen=True)
+class Phones:
+    """The phones known for some cases, and which of the phones read opted out."""
+
+    by_case: dict[str, list[str]]
+    opted_out: set[str]
+
+
+async def phones(conn: Conn, cases: Sequence[str], named: Sequence[str]) -> Phones:
+    """The phones known for ``cases`` (in order) and which of them, or of ``named``, opted out: one statement."""
+    by_case: dict[str, list[str]] = {}
+    opted: set[str] = set()
+    for r in await conn.fetch(PHONES, sorted(set(cases)), sorted(set(named))):
+        if r["case_id"] is not None:
+            by_case.setdefault(r["case_id"], []).append(r["phone"])
+        if r["opted_out"]:
+            opted.add(r["phone"])
+    return Phones({case: sorted(found) for case, found in by_case.items()}, opted)
 
 
 async def case(conn: Conn, case_id: str) -> CaseInfo | None:

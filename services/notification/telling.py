@@ -28,44 +28,80 @@ OPTED_OUT = "该号码已退订短信通知"
 NOT_MOBILE = "固定电话，无法接收短信"
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """An event's message, rendered, before its phones are known (they are read for the whole batch at once)."""
+
+    event_id: uuid.UUID
+    case_id: str
+    kind: str
+    template_id: str
+    names: tuple[str, ...]
+    secret: tuple[str, ...]
+    params: list[str]
+    text: str
+    phones: list[str] | None  # the phones the event names; None: every phone known for the case
+    not_before: datetime
+    event_at: datetime
+    gateway: str
+    at: datetime
+
+
 @dataclass
 class Telling:
-    """The messages of a consumed batch, written together when its work is done (``HandlerContext.gather``): one
-    statement for the batch instead of one for each event."""
+    """The messages of a consumed batch, written together when its work is done (``HandlerContext.gather``): the
+    phones of every case told about read in one statement, the messages written in another — instead of a read
+    for each event and a write for the batch.
 
-    told: list[repository.Told] = field(default_factory=list)
+    A case with no phone known yet fails the batch's end with ``NotYetKnown``: the consumer then applies each event
+    on its own, and parks that one event until intake's event with the phones has come."""
+
+    pending: list[_Pending] = field(default_factory=list)
 
     async def flush(self, ctx: HandlerContext) -> None:
-        written = await repository.insert_messages(ctx.conn, self.told)
+        if not self.pending:
+            return
+        known = await repository.phones(ctx.conn, [p.case_id for p in self.pending if p.phones is None],
+                                        [phone for p in self.pending for phone in p.phones or ()])
+        told = [_addressed(p, known) for p in self.pending]
+        written = await repository.insert_messages(ctx.conn, told)
         for row in written:
             log.info("message %s", row.state, extra={"case_id": row.case_id, "kind": row.kind,
                                                       "phone": mask_phone(row.phone),
                                                       "not_before": row.not_before.isoformat(), "reason": row.reason})
 
 
+def _addressed(p: _Pending, known: repository.Phones) -> repository.Told:
+    """The event's message with a copy for each phone: queued, held until morning, or skipped with why."""
+    phones = sorted(set(p.phones)) if p.phones is not None else known.by_case.get(p.case_id, [])
+    if not phones:
+        raise NotYetKnown(f"no phone known for case {p.case_id} yet")
+    copies = []
+    for phone in phones:
+        reason = OPTED_OUT if phone in known.opted_out else None if MOBILE.match(phone) else NOT_MOBILE
+        state = "skipped" if reason else "held" if p.not_before > p.at else "queued"
+        copies.append(repository.Addressed(phone, state, scrubbed(p.params, p.names, p.secret) if reason
+                                           else p.params, reason))
+    return repository.Told(event_id=p.event_id, case_id=p.case_id, kind=p.kind, template_id=p.template_id,
+                           text=p.text, copies=copies, not_before=p.not_before, event_at=p.event_at,
+                           gateway=p.gateway, at=p.at)
+
+
 async def tell(ctx: HandlerContext, event: CloudEvent, *, case_id: str, kind: str, values: Mapping[str, Any],
                catalog: Catalog, gateway: str, shows_secrets: bool, phones: list[str] | None = None) -> None:
-    """Queue (or hold) the message of ``kind`` about ``event`` for each of the case's phones (written with the
-    batch's others when its work is done)."""
-    to_tell = await repository.to_tell(ctx.conn, case_id, phones)
-    if not to_tell:
-        raise NotYetKnown(f"no phone known for case {case_id} yet")
+    """Queue (or hold) the message of ``kind`` about ``event`` for each of the case's phones (``phones``: those
+    the event names), written with the batch's others when its work is done (``Telling.flush``)."""
     template = catalog[kind]
     try:
         params = template.values(values)
         text = f"【{catalog.sign_name}】" + template.render(values, hide_secrets=not shows_secrets)
     except TemplateError as exc:
         raise Reject(str(exc)) from exc
-    due = catalog.quiet.next_allowed(ctx.now)
-    copies = []
-    for phone, opted in to_tell.items():
-        reason = OPTED_OUT if opted else None if MOBILE.match(phone) else NOT_MOBILE
-        state = "skipped" if reason else "held" if due > ctx.now else "queued"
-        copies.append(repository.Addressed(phone, state, scrubbed(params, template.params, template.secret)
-                                           if reason else params, reason))
-    ctx.gather("notification.telling", Telling).told.append(repository.Told(
-        event_id=uuid.UUID(str(event.id)), case_id=case_id, kind=kind, template_id=template.template_id, text=text,
-        copies=copies, not_before=due, event_at=event_time(event, ctx.now), gateway=gateway, at=ctx.now))
+    ctx.gather("notification.telling", Telling).pending.append(_Pending(
+        event_id=uuid.UUID(str(event.id)), case_id=case_id, kind=kind, template_id=template.template_id,
+        names=template.params, secret=template.secret, params=params, text=text, phones=phones,
+        not_before=catalog.quiet.next_allowed(ctx.now), event_at=event_time(event, ctx.now), gateway=gateway,
+        at=ctx.now))
 
 
 def scrubbed(params: list[str], names: tuple[str, ...], secret: tuple[str, ...]) -> list[str]:

@@ -250,3 +250,53 @@ async def test_a_deadline_at_risk_is_told_to_the_mediator_else_the_unit(world):
     kinds = {n.kind: n for n in mine}
     assert set(kinds) == {"deadline_warning", "case_assigned"} and "工会调解15日" in kinds["deadline_warning"].text
     assert [n.case_id for n in units] == ["LC-2026-NT0999"] and unread == 1
+
+
+async def test_a_batch_reads_the_phones_of_all_its_cases_in_one_statement(world):
+    other = "LC-2026-NT0002"
+    received = CaseReceived(case_id=other, facts=facts(["13909710003"]))
+    code = QueryCodeIssued(case_id=CASE, query_code="K7QF-82MX-PA", phones=PHONES, reason="registered",
+                           issued_at=MORNING)
+    dispatched = CaseDispatched(case_id=other, org_unit="QH-XN-CD", route="mediation", tier="general",
+                                due_at=MORNING, facts=facts(["13909710003"]))
+    sent: list[str] = []
+
+    def logged(query) -> None:
+        sent.append(query.query)
+
+    world.conn.add_query_logger(logged)
+    try:
+        async def batch(ctx) -> None:  # one consumed batch: the handlers, then its end (world.run flushes)
+            for e_type, data in (("intake.case_received", received), ("intake.query_code_issued", code),
+                                 ("intake.case_dispatched", dispatched)):
+                await HANDLERS[e_type](ctx, event(e_type, data), data)
+
+        await world.run(batch)
+    finally:
+        world.conn.remove_query_logger(logged)
+    assert sum(q == repository.PHONES for q in sent) == 1
+    assert {(r["case_id"], r["phone"], r["kind"]) for r in await messages(world, CASE) + await messages(world, other)} \
+        == {(CASE, PHONES[0], "received"), (CASE, PHONES[1], "received"), (other, "13909710003", "dispatched")}
+
+
+async def test_a_case_without_phones_fails_its_batchs_end_and_waits_alone(world):
+    nobody = SessionScheduled(case_id="LC-2026-NT0405", session_id="s", scheduled_at=MORNING, location="调解室",
+                              actor="x")
+    code = QueryCodeIssued(case_id=CASE, query_code="K7QF-82MX-PA", phones=PHONES, reason="registered",
+                           issued_at=MORNING)
+    pair = (("mediation.session_scheduled", nobody), ("intake.query_code_issued", code))
+
+    async def both(ctx) -> None:
+        for e_type, data in pair:
+            await HANDLERS[e_type](ctx, event(e_type, data), data)
+
+    with pytest.raises(NotYetKnown, match="LC-2026-NT0405"):
+        await world.run(both)
+    assert await messages(world) == []  # the batch's end failed as a whole; the consumer redoes each event alone
+    for e_type, data in pair:  # as the consumer does in isolation: the one without phones waits, the other is told
+        if data is nobody:
+            with pytest.raises(NotYetKnown):
+                await apply(world, event(e_type, data), data)
+        else:
+            await apply(world, event(e_type, data), data)
+    assert len(await messages(world)) == 2
