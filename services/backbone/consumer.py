@@ -81,6 +81,15 @@ class _BatchFailed(Exception):
     """The fast path failed for a reason that is not transient: redo the batch one savepoint per event."""
 
 
+class _Duplicate:
+    """An event found processed already when claimed on its own (``EventProcessor._run_isolated``)."""
+
+
+DUPLICATE = _Duplicate()
+#: what applying one event on its own came to: applied (None), processed already, to park, or dead-lettered (why)
+Outcome = NotYetKnown | _Duplicate | str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Inbound:
     """A consumed Kafka record, as the processor needs it."""
@@ -236,12 +245,12 @@ def dead_letter(inbound: Inbound, *, reason: str, service: str) -> Record:
 
 #: Which of these events this service has already processed.
 PROCESSED = "SELECT event_id FROM inbox WHERE event_id = ANY($1::uuid[])"
-RECORD_PROCESSED = ("INSERT INTO inbox (event_id, event_type) SELECT * FROM unnest($1::uuid[], $2::text[]) "
-                    "ON CONFLICT DO NOTHING")
-#: A batch's events claimed at its start: the ones returned are this transaction's to apply, the others were
-#: processed already — or are being processed by another transaction (a consumer that lost its partition in a
-#: rebalance, still working), which this insert waits for on the primary key and then finds done.
-CLAIM = RECORD_PROCESSED + " RETURNING event_id"
+#: Events claimed before they are applied (a batch's at its start, an isolated event's in its savepoint): the ones
+#: returned are this transaction's to apply; the others were processed already — or are being processed by another
+#: transaction (a consumer that lost its partition in a rebalance, still working), which this insert waits for on
+#: the primary key and then finds done.
+CLAIM = ("INSERT INTO inbox (event_id, event_type) SELECT * FROM unnest($1::uuid[], $2::text[]) "
+         "ON CONFLICT DO NOTHING RETURNING event_id")
 #: An event that refers to something not known yet, retried in a second (an event parked already stays as it is).
 PARK = ('INSERT INTO parked (event_id, event_type, topic, "partition", "offset", key, value, headers, '
         "reason, next_attempt_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, now() + interval '1 second') "
@@ -382,10 +391,11 @@ class EventProcessor:
 
     async def _apply(self, conn: asyncpg.Connection, items: list[_Item], dead: list[Record], *,
                      careful: bool, publish: bool = True) -> None:
-        """Every event of the batch in one transaction. Careful: each event in its own savepoint with its inbox
-        row and its published records, so that whatever one event makes fail (a handler, its data in a
-        statement) rolls back that event alone and dead-letters it. Not ``publish``: see ``process_decoded``."""
-        new = await self._new(conn, items, claim=not careful)
+        """Every event of the batch in one transaction, claimed in the inbox at its start. Careful: each event in
+        its own savepoint, claimed there, with its published records, so that whatever one event makes fail (a
+        handler, its data in a statement) rolls back that event alone and dead-letters it. Not ``publish``: see
+        ``process_decoded``."""
+        new = {i.event.id for i in items} if careful else await self._claim(conn, items)
         ctx = self.context(conn)
         done: list[_Item] = []
         parked: list[tuple[_Item, str]] = []
@@ -410,6 +420,8 @@ class EventProcessor:
             outcome = await self._run_isolated(ctx, handler, item, commit=True, publish=publish)
             if outcome is None:
                 metrics.EVENTS_CONSUMED.labels(self.service, item.inbound.topic, "processed").inc()
+            elif outcome is DUPLICATE:
+                metrics.EVENTS_CONSUMED.labels(self.service, item.inbound.topic, "duplicate").inc()
             elif isinstance(outcome, NotYetKnown):
                 parked.append((item, str(outcome)))
             else:
@@ -443,19 +455,23 @@ class EventProcessor:
         log.info("events parked", extra={"count": len(parked), "reasons": [r for _, r in parked][:5]})
 
     async def _run_isolated(self, ctx: HandlerContext, handler: Handler, item: _Item, *,
-                            commit: bool = False, publish: bool = True) -> NotYetKnown | str | None:
-        """Run one handler in a savepoint. None: applied; NotYetKnown: park; str: dead-letter reason.
+                            commit: bool = False, publish: bool = True) -> Outcome:
+        """Run one handler in a savepoint. None: applied; DUPLICATE: processed already; NotYetKnown: park; str:
+        dead-letter reason.
 
-        ``commit``: the event's inbox row and the records it published (unless not ``publish``) are written
-        inside the same savepoint (so a statement failing on this event's data rolls back this event only)."""
+        ``commit``: the event is claimed in the inbox first, and the records it published (unless not
+        ``publish``) are written, inside the same savepoint — so a statement failing on this event's data rolls
+        back this event only, claim included, and an event another transaction is applying is waited for and
+        then found done rather than applied twice."""
         mark = len(ctx.records)
         ctx.forget_batch()  # in isolation, nothing an earlier event did can be taken for granted
         try:
             async with ctx.conn.transaction():
+                if commit and not await self._claim(ctx.conn, [item]):
+                    return DUPLICATE
                 await handler(ctx, item.event, item.data)
                 await ctx.flush_deferred()  # this event's own writes, inside its savepoint
                 if commit:
-                    await self._record(ctx.conn, [item])
                     if publish:
                         await enqueue(ctx.conn, ctx.records[mark:], service=self.service)
             if commit:
@@ -479,23 +495,15 @@ class EventProcessor:
             return f"handler_error: {exc!r}"
 
     @staticmethod
-    async def _new(conn: asyncpg.Connection, items: Sequence[_Item], *, claim: bool) -> set[uuid.UUID]:
-        """The batch's events not processed yet. ``claim``: recorded as processed in the same statement (the whole
-        batch commits or none of it does), one round trip instead of a read at the start and an insert at the end.
-        Otherwise (each event in its own savepoint) only read: each event records itself if it is applied."""
+    async def _claim(conn: asyncpg.Connection, items: Sequence[_Item]) -> set[uuid.UUID]:
+        """The events among ``items`` this transaction is first to process, recorded as processed in the same
+        statement: it commits with their effects or not at all. Those not returned were processed already, or
+        by a transaction this one waited for. In id order, so that two claims cannot deadlock each other."""
         if not items:
             return set()
-        ids = [i.event.id for i in items]
-        if claim:  # in one order, so that two transactions claiming the same events cannot deadlock
-            types = {i.event.id: i.event.type for i in items}
-            ordered = sorted(types)
-            return {r["event_id"] for r in await conn.fetch(CLAIM, ordered, [types[i] for i in ordered])}
-        seen = {r["event_id"] for r in await conn.fetch(PROCESSED, ids)}
-        return {i for i in ids if i not in seen}
-
-    async def _record(self, conn: asyncpg.Connection, done: Sequence[_Item]) -> None:
-        if done:
-            await conn.execute(RECORD_PROCESSED, [i.event.id for i in done], [i.event.type for i in done])
+        types = {i.event.id: i.event.type for i in items}
+        ordered = sorted(types)
+        return {r["event_id"] for r in await conn.fetch(CLAIM, ordered, [types[i] for i in ordered])}
 
     # --- a batch that keeps failing ------------------------------------------------------------
 
@@ -552,13 +560,16 @@ class EventProcessor:
                     inbound = dataclasses.replace(inbound, headers=tuple(decode_headers(row["headers"])))
                     item = self.decode_one(inbound)
                 except Exception as exc:
-                    outcome: NotYetKnown | str | None = f"parked event no longer decodes: {exc}"
+                    outcome: Outcome = f"parked event no longer decodes: {exc}"
                 else:
                     if item is None:  # no longer handled here
                         await conn.execute(UNPARK, row["event_id"])
                         continue
                     ctx.partner = item.partner
                     outcome = await self._run_isolated(ctx, self.handlers[item.event.type], item, commit=True)
+                if outcome is DUPLICATE:  # applied meanwhile by a live batch
+                    await conn.execute(UNPARK, row["event_id"])
+                    continue
                 if isinstance(outcome, NotYetKnown) and row["parked_at"] > datetime.now(UTC) - self.park_max_age:
                     delay = min(2 ** min(row["attempts"], 10) * 0.5, 60.0)
                     await conn.execute(PARK_AGAIN, row["event_id"], str(outcome)[:REASON_BYTES], delay)

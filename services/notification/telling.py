@@ -53,6 +53,8 @@ class Telling:
     phones of every case told about read in one statement, the messages written in another — instead of a read
     for each event and a write for the batch.
 
+    A message goes to the phones known for its case when the batch ends: a worker whose phone an event later in
+    the same batch makes known (a linked complaint) is told too, as when the message waits for the morning.
     A case with no phone known yet fails the batch's end with ``NotYetKnown``: the consumer then applies each event
     on its own, and parks that one event until intake's event with the phones has come."""
 

@@ -87,3 +87,37 @@ async def test_a_failed_batch_claims_nothing_and_its_good_events_are_applied_alo
     inbox = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM inbox")}
     assert len(inbox) == 2 and bad not in inbox  # dead-lettered, not processed
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'intake.events.dlq'") == 1
+
+
+async def test_an_event_redone_on_its_own_waits_for_another_consumer_applying_it(pool):
+    """The careful path (a batch redone one event at a time after it failed) claims each event in its savepoint
+    too: a consumer that took the event over meanwhile is waited for, and the event is then found done."""
+    bad, shared = uuid.uuid4(), uuid.uuid4()
+    other_may_start, other_inside = asyncio.Event(), asyncio.Event()
+    tries = {"bad": 0}
+
+    async def first_handler(ctx, event, data) -> None:
+        if event.id == bad:
+            tries["bad"] += 1
+            if tries["bad"] == 2:  # redone on its own: now the other consumer takes the shared event
+                other_may_start.set()
+                await other_inside.wait()
+            raise ValueError("cannot apply this one")
+        await ctx.conn.execute("INSERT INTO applied VALUES (1)")
+
+    async def second_handler(ctx, event, data) -> None:
+        await ctx.conn.execute("INSERT INTO applied VALUES (2)")
+        other_inside.set()
+        await asyncio.sleep(0.3)  # still uncommitted when the first consumer claims the same event
+
+    calendar = await load(pool)
+    first = EventProcessor(pool, "probe", "probe.events", {TYPE: first_handler}, calendar=calendar)
+    second = EventProcessor(pool, "probe", "probe.events", {TYPE: second_handler}, calendar=calendar)
+
+    async def the_other_consumer() -> None:
+        await other_may_start.wait()
+        await second.process([record(1, shared)])
+
+    await asyncio.gather(first.process([record(0, bad), record(1, shared)]), the_other_consumer())
+    assert [r["n"] for r in await pool.fetch("SELECT n FROM applied")] == [2]  # applied once, by the other
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'intake.events.dlq'") == 1
