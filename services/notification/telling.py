@@ -11,7 +11,7 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from events.envelope import CloudEvent
 from services.backbone.consumer import HandlerContext, NotYetKnown, Reject
 from services.backbone.logs import mask_phone
 from services.notification import repository
-from services.notification.domain.templates import Catalog, TemplateError
+from services.notification.domain.templates import Catalog, Template, TemplateError
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +32,10 @@ NOT_MOBILE = "固定电话，无法接收短信"
 class _Pending:
     """An event's message, rendered, before its phones are known (they are read for the whole batch at once)."""
 
-    event_id: uuid.UUID
-    case_id: str
-    kind: str
-    template_id: str
-    names: tuple[str, ...]
-    secret: tuple[str, ...]
+    message: repository.Told  # its copies not made yet
+    template: Template
     params: list[str]
-    text: str
     phones: list[str] | None  # the phones the event names; None: every phone known for the case
-    not_before: datetime
-    event_at: datetime
-    gateway: str
-    at: datetime
 
 
 @dataclass
@@ -63,7 +54,7 @@ class Telling:
     async def flush(self, ctx: HandlerContext) -> None:
         if not self.pending:
             return
-        known = await repository.phones(ctx.conn, [p.case_id for p in self.pending if p.phones is None],
+        known = await repository.phones(ctx.conn, [p.message.case_id for p in self.pending if p.phones is None],
                                         [phone for p in self.pending for phone in p.phones or ()])
         told = [_addressed(p, known) for p in self.pending]
         written = await repository.insert_messages(ctx.conn, told)
@@ -75,18 +66,17 @@ class Telling:
 
 def _addressed(p: _Pending, known: repository.Phones) -> repository.Told:
     """The event's message with a copy for each phone: queued, held until morning, or skipped with why."""
-    phones = sorted(set(p.phones)) if p.phones is not None else known.by_case.get(p.case_id, [])
+    m = p.message
+    phones = sorted(set(p.phones)) if p.phones is not None else known.by_case.get(m.case_id, [])
     if not phones:
-        raise NotYetKnown(f"no phone known for case {p.case_id} yet")
+        raise NotYetKnown(f"no phone known for case {m.case_id} yet")
     copies = []
     for phone in phones:
         reason = OPTED_OUT if phone in known.opted_out else None if MOBILE.match(phone) else NOT_MOBILE
-        state = "skipped" if reason else "held" if p.not_before > p.at else "queued"
-        copies.append(repository.Addressed(phone, state, scrubbed(p.params, p.names, p.secret) if reason
-                                           else p.params, reason))
-    return repository.Told(event_id=p.event_id, case_id=p.case_id, kind=p.kind, template_id=p.template_id,
-                           text=p.text, copies=copies, not_before=p.not_before, event_at=p.event_at,
-                           gateway=p.gateway, at=p.at)
+        state = "skipped" if reason else "held" if m.not_before > m.at else "queued"
+        copies.append(repository.Addressed(phone, state, scrubbed(p.params, p.template.params, p.template.secret)
+                                           if reason else p.params, reason))
+    return replace(m, copies=copies)
 
 
 async def tell(ctx: HandlerContext, event: CloudEvent, *, case_id: str, kind: str, values: Mapping[str, Any],
@@ -99,11 +89,11 @@ async def tell(ctx: HandlerContext, event: CloudEvent, *, case_id: str, kind: st
         text = f"【{catalog.sign_name}】" + template.render(values, hide_secrets=not shows_secrets)
     except TemplateError as exc:
         raise Reject(str(exc)) from exc
-    ctx.gather("notification.telling", Telling).pending.append(_Pending(
-        event_id=uuid.UUID(str(event.id)), case_id=case_id, kind=kind, template_id=template.template_id,
-        names=template.params, secret=template.secret, params=params, text=text, phones=phones,
-        not_before=catalog.quiet.next_allowed(ctx.now), event_at=event_time(event, ctx.now), gateway=gateway,
-        at=ctx.now))
+    message = repository.Told(
+        event_id=uuid.UUID(str(event.id)), case_id=case_id, kind=kind, template_id=template.template_id, text=text,
+        copies=[], not_before=catalog.quiet.next_allowed(ctx.now), event_at=event_time(event, ctx.now),
+        gateway=gateway, at=ctx.now)
+    ctx.gather("notification.telling", Telling).pending.append(_Pending(message, template, params, phones))
 
 
 def scrubbed(params: list[str], names: tuple[str, ...], secret: tuple[str, ...]) -> list[str]:
