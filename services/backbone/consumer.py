@@ -23,7 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from events.catalog import PARTNER_TOPICS, dead_letter_topic, spec_for
 from events.envelope import CloudEvent, EventRejected, decode_kafka_data, new_event, type_header
-from services.backbone import metrics, tracing
+from services.backbone import caselog, metrics, tracing
 from services.backbone.calendar_store import missing_year_alerts
 from services.backbone.clock import SYSTEM_CLOCK, Clock
 from services.backbone.db import is_transient
@@ -130,6 +130,8 @@ class HandlerContext:
     batch_memo: dict[str, Any] = field(default_factory=dict)
     #: what handlers fold over the batch (``gather``), each written with a few set-based statements at its end
     gathered: dict[str, Gathered] = field(default_factory=dict)
+    #: the case log's entries (``caselog.log``), written last at the end, with the events published when they are
+    case_log: list[caselog.Entry] = field(default_factory=list)
 
     def defer(self, statement: str, *args: Any) -> None:
         """A write no later handler of this batch reads (an append-only row, an order-insensitive upsert): sent
@@ -151,8 +153,11 @@ class HandlerContext:
         self.deferred.clear()
         self.gathered.clear()
         self.batch_memo.clear()
+        self.case_log.clear()
 
-    async def flush_deferred(self) -> None:
+    async def flush_deferred(self, *, publish: Sequence[Record] | None = None) -> None:
+        """Everything held back written now, in this transaction: the folds, the deferred rows, then the case log's
+        entries — in one statement with ``publish`` (added to the outbox) when given."""
         gathered, self.gathered = self.gathered, {}
         for fold in gathered.values():
             await fold.flush(self)
@@ -162,6 +167,17 @@ class HandlerContext:
                 await self.conn.execute(statement, *rows[0])
             else:
                 await self.conn.executemany(statement, rows)
+        entries, self.case_log = self.case_log, []
+        if publish is None:
+            await caselog.write(self.conn, entries)
+        else:
+            await enqueue(self.conn, publish, service=self.service, log=entries)
+
+    async def write_out(self) -> None:
+        """The unit of work's end, written now in its transaction: what it held back, then the events it
+        published (outbox) with its case log's entries in one statement. Nothing is held after it."""
+        records, self.records = self.records, []
+        await self.flush_deferred(publish=records)
 
     async def due(self, rule: DueRule, *, case_id: str | None = None) -> tuple[datetime, bool]:
         """A due time on the working-day calendar; a provisional one raises the operator alert once."""
@@ -417,7 +433,7 @@ class EventProcessor:
                     raise _BatchFailed from exc
                 done.append(item)
                 continue
-            outcome = await self._run_isolated(ctx, handler, item, commit=True, publish=publish)
+            outcome = await self._run_isolated(ctx, handler, item, publish=publish)
             if outcome is None:
                 metrics.EVENTS_CONSUMED.labels(self.service, item.inbound.topic, "processed").inc()
             elif outcome is DUPLICATE:
@@ -428,13 +444,11 @@ class EventProcessor:
                 dlq.append(dead_letter(item.inbound, reason=outcome, service=self.service))
         if not careful:
             try:
-                await ctx.flush_deferred()
+                await ctx.flush_deferred(publish=ctx.records if publish else ())
             except Exception as exc:
                 if is_transient(exc):
                     raise
                 raise _BatchFailed from exc  # one event's row is bad: isolate them, each with its own writes
-            if publish:
-                await enqueue(conn, ctx.records, service=self.service)
         if parked:
             await self._park(conn, parked)
         if publish:
@@ -455,44 +469,37 @@ class EventProcessor:
         log.info("events parked", extra={"count": len(parked), "reasons": [r for _, r in parked][:5]})
 
     async def _run_isolated(self, ctx: HandlerContext, handler: Handler, item: _Item, *,
-                            commit: bool = False, publish: bool = True) -> Outcome:
+                            publish: bool = True) -> Outcome:
         """Run one handler in a savepoint. None: applied; DUPLICATE: processed already; NotYetKnown: park; str:
         dead-letter reason.
 
-        ``commit``: the event is claimed in the inbox first, and the records it published (unless not
-        ``publish``) are written, inside the same savepoint — so a statement failing on this event's data rolls
-        back this event only, claim included, and an event another transaction is applying is waited for and
-        then found done rather than applied twice."""
+        The event is claimed in the inbox first, and what it wrote and published (unless not ``publish``) is
+        written inside the same savepoint — so a statement failing on this event's data rolls back this event
+        only, claim included, and an event another transaction is applying is waited for and then found done
+        rather than applied twice."""
         mark = len(ctx.records)
         ctx.forget_batch()  # in isolation, nothing an earlier event did can be taken for granted
         try:
             async with ctx.conn.transaction():
-                if commit and not await self._claim(ctx.conn, [item]):
+                if not await self._claim(ctx.conn, [item]):
                     return DUPLICATE
                 await handler(ctx, item.event, item.data)
-                await ctx.flush_deferred()  # this event's own writes, inside its savepoint
-                if commit:
-                    if publish:
-                        await enqueue(ctx.conn, ctx.records[mark:], service=self.service)
-            if commit:
-                del ctx.records[mark:]  # written
+                await ctx.flush_deferred(publish=ctx.records[mark:] if publish else ())
             return None
         except NotYetKnown as exc:
-            del ctx.records[mark:]
-            ctx.forget_batch()
             return exc
         except Reject as exc:
-            del ctx.records[mark:]
             return f"invalid: {exc}"
         except DomainError as exc:  # a use case's refusal: the event can never be applied as it is
-            del ctx.records[mark:]
             return f"invalid: {exc.describe()}"
         except Exception as exc:
             if is_transient(exc):
                 raise
-            del ctx.records[mark:]
             log.exception("handler failed; event dead-lettered", extra={"type": item.event.type})
             return f"handler_error: {exc!r}"
+        finally:
+            del ctx.records[mark:]  # written, or rolled back with the savepoint
+            ctx.forget_batch()  # nor is anything this event held back left for the next
 
     @staticmethod
     async def _claim(conn: asyncpg.Connection, items: Sequence[_Item]) -> set[uuid.UUID]:
@@ -566,7 +573,7 @@ class EventProcessor:
                         await conn.execute(UNPARK, row["event_id"])
                         continue
                     ctx.partner = item.partner
-                    outcome = await self._run_isolated(ctx, self.handlers[item.event.type], item, commit=True)
+                    outcome = await self._run_isolated(ctx, self.handlers[item.event.type], item)
                 if outcome is DUPLICATE:  # applied meanwhile by a live batch
                     await conn.execute(UNPARK, row["event_id"])
                     continue

@@ -50,6 +50,9 @@ UPDATE_DEADLINE = ("UPDATE deadlines SET state=$5, started_at=$6, due_at=$7, war
 #: The active clock of a kind on a case ($3: the active states), locked for the change that follows.
 ACTIVE_DEADLINE = (f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind=$2 AND state = ANY($3::text[]) "
                    "FOR UPDATE")
+#: a case's active clocks of several kinds at once (one round trip where a use case moves them together)
+ACTIVE_DEADLINES = (f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind = ANY($2::text[]) "
+                    "AND state = ANY($3::text[]) ORDER BY started_at FOR UPDATE")
 CASE_DEADLINES = f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 ORDER BY started_at"
 DEADLINE_BY_ID = f"SELECT {_COLUMNS} FROM deadlines WHERE id = $1"
 #: An owner's active provisional clocks that know their rule, locked: recomputed once calendar data arrives.
@@ -92,6 +95,15 @@ def signal_record(
     return record_of(event, topic=topic)
 
 
+def handover_of(d: Deadline) -> DeadlineHandover:
+    """What the next owner of a handed-over clock adopts."""
+    return DeadlineHandover(
+        deadline_id=str(d.id), kind=d.kind, started_at=d.started_at, due_at=d.due_at, warn_at=d.warn_at,
+        warn_ratio=d.warn_ratio, warned=d.warned, paused_seconds=d.paused_seconds, provisional=d.provisional,
+        paused_at=d.paused_at, pause_reason=d.pause_reason,  # type: ignore[arg-type]
+        breached_at=d.breached_at, due_rule=d.attributes.get("due_rule"))
+
+
 class DeadlineStore:
     """Deadline operations inside the caller's transaction; signals go to ``emit``."""
 
@@ -119,19 +131,43 @@ class DeadlineStore:
                     provisional: bool = False, org_unit: str | None = None, rule: DueRule | None = None,
                     attributes: dict[str, Any] | None = None, actor: str | None = None,
                     reason: str | None = None) -> Deadline:
-        attributes = dict(attributes or {})
-        if rule is not None:
-            attributes["due_rule"] = rule.to_json()
-        d = rules.start(case_id=case_id, kind=kind, owner=self.owner, started_at=started_at, due_at=due_at,
-                        warn_ratio=self.warn_ratio, provisional=provisional, org_unit=org_unit,
-                        attributes=attributes)
+        d = self._new(case_id=case_id, kind=kind, started_at=started_at, due_at=due_at, provisional=provisional,
+                      org_unit=org_unit, rule=rule, attributes=attributes)
         await self._save(d, insert=True)
         self._signal(d, "started", started_at, actor=actor, reason=reason)
         return d
 
+    def _new(self, *, case_id: str, kind: str, started_at: datetime, due_at: datetime, provisional: bool,
+             org_unit: str | None, rule: DueRule | None, attributes: dict[str, Any] | None) -> Deadline:
+        attributes = dict(attributes or {})
+        if rule is not None:
+            attributes["due_rule"] = rule.to_json()
+        return rules.start(case_id=case_id, kind=kind, owner=self.owner, started_at=started_at, due_at=due_at,
+                           warn_ratio=self.warn_ratio, provisional=provisional, org_unit=org_unit,
+                           attributes=attributes)
+
+    async def start_handed_over(self, *, case_id: str, kind: str, started_at: datetime, due_at: datetime, to: str,
+                                provisional: bool = False, rule: DueRule | None = None,
+                                attributes: dict[str, Any] | None = None) -> DeadlineHandover:
+        """``start`` then ``hand_over`` at once (a new case dispatched as it is registered): the clock is written
+        once, as handed over, and both signals go out as they would one after the other."""
+        started = self._new(case_id=case_id, kind=kind, started_at=started_at, due_at=due_at,
+                            provisional=provisional, org_unit=None, rule=rule, attributes=attributes)
+        d = rules.hand_over(started)
+        await self._save(d, insert=True)
+        self._signal(started, "started", started_at)
+        self._signal(d, "handed_over", self.now, reason=f"handed over to {to}")
+        return handover_of(d)
+
     async def active(self, case_id: str, kind: str) -> Deadline | None:
         row = await self.conn.fetchrow(ACTIVE_DEADLINE, case_id, kind, list(rules.ACTIVE))
         return _from_row(row) if row else None
+
+    async def active_of(self, case_id: str, kinds: Sequence[str]) -> dict[str, Deadline]:
+        """The case's active clocks among ``kinds``, locked, by kind (a kind with none is absent): one read for a
+        use case that moves several together (``meet_clock``, ``pause_clock``, ``resume_clock``)."""
+        rows = await self.conn.fetch(ACTIVE_DEADLINES, case_id, list(kinds), list(rules.ACTIVE))
+        return {r["kind"]: _from_row(r) for r in rows}
 
     async def for_case(self, case_id: str) -> list[Deadline]:
         rows = await self.conn.fetch(CASE_DEADLINES, case_id)
@@ -153,16 +189,24 @@ class DeadlineStore:
         return d
 
     async def pause(self, *, case_id: str, kind: str, at: datetime, reason: str, actor: str) -> Deadline:
+        return await self.pause_clock(await self._require(case_id, kind), at=at, reason=reason, actor=actor)
+
+    async def pause_clock(self, current: Deadline, *, at: datetime, reason: str, actor: str) -> Deadline:
+        """``pause`` on a clock this transaction has read and locked (``active_of``)."""
         if not actor:
             raise rules.DeadlineError("a pause needs the name of who paused the clock")
-        d = rules.pause(await self._require(case_id, kind), at=at, reason=reason)
+        d = rules.pause(current, at=at, reason=reason)
         await self._save(d)
         self._signal(d, "paused", at, actor=actor, reason=reason)
         return d
 
     async def resume(self, *, case_id: str, kind: str, at: datetime, actor: str,
                      reason: str | None = None) -> Deadline:
-        d = rules.resume(await self._require(case_id, kind), at=at)
+        return await self.resume_clock(await self._require(case_id, kind), at=at, actor=actor, reason=reason)
+
+    async def resume_clock(self, current: Deadline, *, at: datetime, actor: str, reason: str | None = None) -> Deadline:
+        """``resume`` on a clock this transaction has read and locked (``active_of``)."""
+        d = rules.resume(current, at=at)
         await self._save(d)
         self._signal(d, "resumed", at, actor=actor, reason=reason)
         return d
@@ -199,6 +243,11 @@ class DeadlineStore:
         current = await self.active(case_id, kind)
         if current is None:
             return None
+        return await self.meet_clock(current, at=at, actor=actor, reason=reason)
+
+    async def meet_clock(self, current: Deadline, *, at: datetime, actor: str | None = None,
+                         reason: str | None = None) -> tuple[Deadline, bool]:
+        """``meet`` on a clock this transaction has read and locked (``active_of``)."""
         d, on_time = rules.meet(current, at=at)
         await self._save(d)
         self._signal(d, "met", at, actor=actor, reason=reason, on_time=on_time)
@@ -225,11 +274,7 @@ class DeadlineStore:
         d = rules.hand_over(current)
         await self._save(d)
         self._signal(d, "handed_over", at, reason=f"handed over to {to}")
-        return DeadlineHandover(
-            deadline_id=str(d.id), kind=d.kind, started_at=d.started_at, due_at=d.due_at, warn_at=d.warn_at,
-            warn_ratio=d.warn_ratio, warned=d.warned, paused_seconds=d.paused_seconds, provisional=d.provisional,
-            paused_at=d.paused_at, pause_reason=d.pause_reason,  # type: ignore[arg-type]
-            breached_at=d.breached_at, due_rule=d.attributes.get("due_rule"))
+        return handover_of(d)
 
     async def adopt(self, h: DeadlineHandover, *, case_id: str, org_unit: str | None, at: datetime,
                     reason: str | None = None) -> Deadline:

@@ -29,7 +29,7 @@ from aiokafka.errors import (
 )
 
 from events.envelope import CloudEvent, encode, kafka_headers
-from services.backbone import metrics
+from services.backbone import caselog, metrics
 from services.backbone.db import is_transient
 
 log = logging.getLogger(__name__)
@@ -73,29 +73,34 @@ def decode_headers(stored: Sequence[Sequence[str]]) -> list[tuple[str, bytes]]:
     return [(k, base64.b64decode(v)) for k, v in stored]
 
 
-#: One round trip for the whole batch; the NOTIFY ($8: the channel) wakes the relays on commit.
-_INSERT = """
-WITH ins AS (
+_ROWS = """
     INSERT INTO outbox (event_id, event_type, topic, key, value, headers, lane)
     SELECT e, t, tp, k, v, h::jsonb, l
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::text[], $7::int2[])
         AS r(e, t, tp, k, v, h, l)
     RETURNING 1
-)
-SELECT pg_notify($8, count(*)::text) FROM ins
 """
+#: One round trip for the whole batch; the NOTIFY ($8: the channel) wakes the relays on commit.
+_INSERT = f"WITH ins AS ({_ROWS}) SELECT pg_notify($8, count(*)::text) FROM ins"
+#: The same, and the unit of work's case-log entries ($9–$13: ``caselog.columns``) in the same round trip: most
+#: units of work that log a change also publish it.
+_INSERT_LOGGED = (f"WITH ins AS ({_ROWS}), logged AS ({caselog.insert_entries(first=9)}) "
+                  "SELECT pg_notify($8, count(*)::text) FROM ins")
 
 
 def notify_channel(service: str) -> str:
     return f"outbox_{service}"
 
 
-async def enqueue(conn: asyncpg.Connection, records: Sequence[Record], *, service: str) -> None:
-    """Add records to the outbox within the caller's transaction."""
+async def enqueue(conn: asyncpg.Connection, records: Sequence[Record], *, service: str,
+                  log: Sequence[caselog.Entry] = ()) -> None:
+    """Add records to the outbox within the caller's transaction, and the unit of work's case-log entries with
+    them (one statement for both)."""
     if not records:
+        await caselog.write(conn, log)
         return
     await conn.execute(
-        _INSERT,
+        _INSERT_LOGGED if log else _INSERT,
         [r.event_id for r in records],
         [r.event_type for r in records],
         [r.topic for r in records],
@@ -104,6 +109,7 @@ async def enqueue(conn: asyncpg.Connection, records: Sequence[Record], *, servic
         [json.dumps(encode_headers(r.headers)) for r in records],
         [lane_of(r.key) for r in records],
         notify_channel(service),
+        *(caselog.columns(log) if log else ()),
     )
 
 

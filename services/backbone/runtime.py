@@ -29,7 +29,7 @@ from services.backbone.deadline import Deadline
 from services.backbone.deadline_store import fire_due, next_fire_at
 from services.backbone.deadline_store import gauges as deadline_gauges
 from services.backbone.http import at_once
-from services.backbone.outbox import Relay, enqueue, prune, republish_retained
+from services.backbone.outbox import Relay, prune, republish_retained
 from services.backbone.settings import Settings
 from services.calendar.model import WorkCalendar, YearData
 
@@ -220,8 +220,7 @@ class Runtime:
             ctx = self.processor.context(conn)
             ctx.traceparent = traceparent or tracing.CURRENT.get()
             yield ctx
-            await ctx.flush_deferred()
-            await enqueue(conn, ctx.records, service=self.spec.name)
+            await ctx.write_out()
         self.relay.wake()
 
     # --- the working-day calendar ----------------------------------------------------------------

@@ -61,8 +61,8 @@ async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, a
         ctx.publish(event_type, InstalmentChecked(case_id=case_id, instalment_no=call.seq,
                                                   due_date=call.instalment_due.isoformat(), amount_cny=call.amount,
                                                   actor=actor), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action=f"call_{call.kind}", reached=True, paid=paid,
-                      satisfaction=satisfaction)
+    caselog.log(ctx, case_id, actor=actor, action=f"call_{call.kind}", reached=True, paid=paid,
+                satisfaction=satisfaction)
     return {"case_id": case_id, "case_state": await closing.settle(ctx, case, actor=actor, config=config)}
 
 
@@ -87,7 +87,7 @@ async def _not_reached(ctx: HandlerContext, call: Followup, case: FollowupCase, 
         ctx.publish("followup.attempted", FollowupAttempted(case_id=case_id, followup_id=followup_id, reached=False,
                                                             attempt=attempt, actor=actor), subject=case_id)
         closing.flag_unreachable(ctx, case_id)
-        await caselog.log(ctx, case_id, actor=actor, action="unreachable", attempts=attempt)
+        caselog.log(ctx, case_id, actor=actor, action="unreachable", attempts=attempt)
         return {"case_id": case_id, "case_state": await closing.settle(ctx, case, actor=actor, config=config)}
     retry = next_attempt(ctx.calendar, local_date(ctx.now))
     await repository.save_call(ctx.conn, call.model_copy(update={"attempts": attempt, "due_date": retry.day}))
@@ -97,8 +97,8 @@ async def _not_reached(ctx: HandlerContext, call: Followup, case: FollowupCase, 
     ctx.publish("followup.attempted", FollowupAttempted(
         case_id=case_id, followup_id=followup_id, reached=False, attempt=attempt,
         next_attempt_date=retry.day.isoformat(), actor=actor), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="not_reached", attempt=attempt,
-                      next_attempt=retry.day.isoformat())
+    caselog.log(ctx, case_id, actor=actor, action="not_reached", attempt=attempt,
+                next_attempt=retry.day.isoformat())
     return {"case_id": case_id, "case_state": case.state, "next_attempt_date": retry.day.isoformat()}
 
 
@@ -109,4 +109,4 @@ async def worker_rated(ctx: HandlerContext, case_id: str, *, score: int, comment
         return  # not followed up here (answered elsewhere): the statistics still count it in supervision
     await repository.update_case(ctx.conn, case_id, satisfaction=score,
                                  comment=f"网上评价：{comment}" if comment else "网上评价")
-    await caselog.log(ctx, case_id, actor="职工本人（网上）", action="worker_rated", satisfaction=score)
+    caselog.log(ctx, case_id, actor="职工本人（网上）", action="worker_rated", satisfaction=score)

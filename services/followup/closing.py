@@ -38,7 +38,7 @@ async def reopen(ctx: HandlerContext, case: FollowupCase, *, actor: str, config:
                 subject=case.case_id)
     ctx.publish("followup.case_reopened", CaseReopened(case_id=case.case_id, reopened_at=ctx.now, reason=reason,
                                                        route=route), subject=case.case_id)  # type: ignore[arg-type]
-    await caselog.log(ctx, case.case_id, actor=actor, action="reopened", route=route, reason=reason)
+    caselog.log(ctx, case.case_id, actor=actor, action="reopened", route=route, reason=reason)
 
 
 async def close(ctx: HandlerContext, case: FollowupCase, *, unreachable: bool, actor: str) -> str:
@@ -49,7 +49,7 @@ async def close(ctx: HandlerContext, case: FollowupCase, *, unreachable: bool, a
     ctx.publish("followup.case_closed", CaseClosed(case_id=case.case_id, closed_at=ctx.now,
                                                    satisfaction=closed.satisfaction, reason=reason),
                 subject=case.case_id)
-    await caselog.log(ctx, case.case_id, actor=actor, action="closed", reason=reason)
+    caselog.log(ctx, case.case_id, actor=actor, action="closed", reason=reason)
     return state
 
 

@@ -33,7 +33,7 @@ def handlers(config: FollowupConfig) -> Handlers:
                             confirmed_by_court=False, config=config)
 
     async def on_facts(ctx: HandlerContext, event: CloudEvent, data: CaseReceived | CaseDispatched) -> None:
-        await remember_facts(ctx, case_id=data.case_id, facts=data.facts)
+        remember_facts(ctx, case_id=data.case_id, facts=data.facts)
 
     async def on_rated(ctx: HandlerContext, event: CloudEvent, data: WorkerRated) -> None:
         await worker_rated(ctx, data.case_id, score=data.score, comment=data.comment)

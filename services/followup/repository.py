@@ -7,7 +7,9 @@ the worklist's join.
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -64,9 +66,11 @@ WORKLIST = (
     "AND ($4::text IS NULL OR strpos(lower(f.case_id), lower($4)) > 0 OR strpos(lower(x.employer), lower($4)) > 0 "
     "OR EXISTS (SELECT 1 FROM jsonb_array_elements(x.workers) w WHERE strpos(lower(w->>'name'), lower($4)) > 0))")
 WORKLIST_SORT = {"due": "f.due_date", "case": "f.case_id", "kind": "f.kind", "attempts": "f.attempts"}
-#: intake told us who the case is about (registered, or dispatched again with more workers)
+#: intake told us who the cases are about (registered, or dispatched again with more workers): one row a case,
+#: as the last event about it said (workers as JSON text)
 REMEMBER_FACTS = (
-    "INSERT INTO case_facts (case_id, workers, employer, summary) VALUES ($1, $2, $3, $4) "
+    "INSERT INTO case_facts (case_id, workers, employer, summary) "
+    "SELECT c, w::jsonb, e, s FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS f(c, w, e, s) "
     "ON CONFLICT (case_id) DO UPDATE SET workers = EXCLUDED.workers, employer = EXCLUDED.employer, "
     "summary = EXCLUDED.summary, updated_at = now()")
 FACTS = "SELECT * FROM case_facts WHERE case_id = $1"
@@ -174,9 +178,10 @@ async def worklist(pool: Conn, units: list[str] | None, limit: int, *, offset: i
     return items, (rows[0]["total"] if rows else 0)
 
 
-async def remember_facts(conn: Conn, case_id: str, *, workers: list[dict[str, Any]], employer: str,
-                         summary: str) -> None:
-    await conn.execute(REMEMBER_FACTS, case_id, workers, employer, summary)
+async def remember_facts(conn: Conn, facts: Mapping[str, tuple[list[dict[str, Any]], str, str]]) -> None:
+    """Each case's facts (case_id -> workers, employer, summary) in one statement; a case's row is replaced."""
+    await conn.execute(REMEMBER_FACTS, list(facts), [json.dumps(w, ensure_ascii=False) for w, _, _ in facts.values()],
+                       [e for _, e, _ in facts.values()], [s for _, _, s in facts.values()])
 
 
 async def facts(pool: Conn, case_id: str) -> CaseFacts | None:

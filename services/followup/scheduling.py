@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from events.common import Agreement
 from events.followup import FollowupScheduled
@@ -46,12 +48,24 @@ async def case_resolved(ctx: HandlerContext, *, case_id: str, source: str, org_u
             case_id=case_id, followup_id=str(call.followup_id), kind=planned.kind,  # type: ignore[arg-type]
             due_date=planned.due.day.isoformat(), instalment_no=planned.seq or None, amount_cny=planned.amount),
             subject=case_id)
-    await caselog.log(ctx, case_id, actor=None, action="followup_scheduled", cycle=cycle, outcome=outcome)
+    caselog.log(ctx, case_id, actor=None, action="followup_scheduled", cycle=cycle, outcome=outcome)
 
 
-async def remember_facts(ctx: HandlerContext, *, case_id: str, facts: CaseFacts) -> None:
+@dataclass
+class Facts:
+    """The batch's facts, case by case, the last event about a case winning (``HandlerContext.gather``): written
+    in one statement when its work is done, instead of one a event (intake registers a case and dispatches it
+    with the same facts, most often in the same batch). Nothing in a batch reads them back."""
+
+    by_case: dict[str, tuple[list[dict[str, Any]], str, str]] = field(default_factory=dict)
+
+    async def flush(self, ctx: HandlerContext) -> None:
+        if self.by_case:
+            await repository.remember_facts(ctx.conn, self.by_case)
+
+
+def remember_facts(ctx: HandlerContext, *, case_id: str, facts: CaseFacts) -> None:
     """Who the caller will ring when the case is resolved: its workers (name, phone), employer and summary, as
     intake registered or last dispatched it."""
-    await repository.remember_facts(
-        ctx.conn, case_id, workers=[{"name": w.name, "phone": w.phone} for w in facts.workers],
-        employer=facts.employer.name, summary=facts.summary)
+    ctx.gather("followup.facts", Facts).by_case[case_id] = (
+        [{"name": w.name, "phone": w.phone} for w in facts.workers], facts.employer.name, facts.summary)

@@ -73,8 +73,8 @@ async def add(ctx: HandlerContext, case_id: str, *, kind: str, filename: str | N
         uploaded_by_name=actor_name or actor, uploaded_at=ctx.now, storage=store.name if store else "postgres",
         object_key=key, content=None if store else content)
     await repo.insert_attachment(ctx.conn, attachment)
-    await caselog.log(ctx, case_id, actor=actor_name or actor, action="attachment_added",
-                      attachment_id=str(attachment_id), kind=kind, filename=name, size_bytes=len(content), sha256=sha256)
+    caselog.log(ctx, case_id, actor=actor_name or actor, action="attachment_added",
+                attachment_id=str(attachment_id), kind=kind, filename=name, size_bytes=len(content), sha256=sha256)
     ctx.publish("intake.attachment_added", AttachmentAdded(
         case_id=case_id, attachment_id=str(attachment_id), kind=kind, filename=name, content_type=sniffed.content_type,
         size_bytes=len(content), uploaded_by_name=attachment.uploaded_by_name, uploaded_at=ctx.now), subject=case_id)

@@ -61,17 +61,18 @@ class Outcome:
 
 
 async def dispatch(ctx: HandlerContext, case_id: str, unit: OrgUnit, route: str, *, attempt: int,
-                   handover: DeadlineHandover | None, actor: str | None) -> Outcome:
+                   handover: DeadlineHandover | None, actor: str | None, written: IntakeCase | None = None) -> Outcome:
     """派单: the case goes to ``unit`` on ``route`` (mediation or legal aid); ``handover`` carries the tier clock
-    on the first dispatch."""
-    case = found(await repo.update_case(ctx.conn, case_id, status="dispatched", org_unit=unit.code, route=route,
-                                        dispatch_attempt=attempt), f"案件 {case_id} 不存在")
+    on the first dispatch. ``written``: the case's row as this unit of work wrote it, dispatched already (a new
+    case); else its row is updated here."""
+    case = written or found(await repo.update_case(ctx.conn, case_id, status="dispatched", org_unit=unit.code,
+                                                   route=route, dispatch_attempt=attempt), f"案件 {case_id} 不存在")
     ctx.publish("intake.case_dispatched", CaseDispatched(
         case_id=case_id, org_unit=unit.code, route=route, tier=case.tier, due_at=case.due_at,  # type: ignore[arg-type]
         provisional=case.provisional, facts=CaseFacts.model_validate(case.facts), attempt=attempt,
         deadline=handover), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="dispatched", org_unit=unit.code, route=route,
-                      attempt=attempt)
+    caselog.log(ctx, case_id, actor=actor, action="dispatched", org_unit=unit.code, route=route,
+                attempt=attempt)
     return Outcome.of(case)
 
 
@@ -84,7 +85,7 @@ async def resolve_in_intake(ctx: HandlerContext, case_id: str, resolution: str, 
                                                      answer=answer, answered_at=ctx.now, actor=actor, org_unit=org_unit),
                 subject=case_id)
     await ctx.deadlines.meet(case_id=case_id, kind=TIER_DEADLINE, at=ctx.now, actor=actor, reason=resolution)
-    await caselog.log(ctx, case_id, actor=actor, action=resolution, answer=answer)
+    caselog.log(ctx, case_id, actor=actor, action=resolution, answer=answer)
     return Outcome.of(case)
 
 
@@ -101,6 +102,6 @@ async def decline(ctx: HandlerContext, case_id: str, *, org_unit: str, reason: s
         raise Conflict("最高一级工会不能退单，请自行办理或转出", code="no-parent")
     ctx.publish("intake.case_declined", CaseDeclined(case_id=case_id, org_unit=org_unit, reason=reason, actor=actor,
                                                      redispatched_to=parent.code), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="declined", org_unit=org_unit, reason=reason)
+    caselog.log(ctx, case_id, actor=actor, action="declined", org_unit=org_unit, reason=reason)
     return await dispatch(ctx, case_id, parent, case.route,  # type: ignore[arg-type]  # dispatched: it has a route
                           attempt=case.dispatch_attempt + 1, handover=None, actor=actor)

@@ -40,7 +40,7 @@ async def rotate(ctx: HandlerContext, case_id: str, *, actor: str) -> str:
         raise NotFound(f"案件 {case_id} 不存在")
     phones = [w["phone"] for w in await repo.workers_of_case(ctx.conn, case_id)]
     code = await issue(ctx, case_id, phones=phones, reason="rotated", actor=actor, replaces=True)
-    await caselog.log(ctx, case_id, actor=actor, action="query_code_rotated")
+    caselog.log(ctx, case_id, actor=actor, action="query_code_rotated")
     return code
 
 

@@ -143,13 +143,13 @@ async def register(ctx: HandlerContext, sub: Submission, *, config: IntakeConfig
     outcome = replace(outcome, query_code=await query_codes.issue(
         ctx, outcome.case_id, phones=[w.phone for w in sub.workers], reason="registered", actor=sub.actor))
     if declined:  # the clerk saw the possible duplicates and registered a new case: the log says so
-        await caselog.log(ctx, outcome.case_id, actor=sub.actor, action="not_linked", other_cases=declined,
-                          reason=(sub.duplicate.reason if sub.duplicate else None) or "受理员确认不是同一争议")
+        caselog.log(ctx, outcome.case_id, actor=sub.actor, action="not_linked", other_cases=declined,
+                    reason=(sub.duplicate.reason if sub.duplicate else None) or "受理员确认不是同一争议")
     if elsewhere is not None:
         ctx.publish("intake.duplicate_suspected", DuplicateSuspected(
             case_id=outcome.case_id, org_unit=outcome.org_unit, other_case_id=elsewhere.case_id,
             other_org_unit=elsewhere.org_unit, reason=reason, detected_at=ctx.now), subject=outcome.case_id)
-        await caselog.log(ctx, outcome.case_id, actor=None, action="duplicate_suspected", reason=reason)
+        caselog.log(ctx, outcome.case_id, actor=None, action="duplicate_suspected", reason=reason)
     return outcome
 
 
@@ -217,36 +217,40 @@ async def _new_case(ctx: HandlerContext, sub: Submission, warnings: list[Validat
     rule = tier_rule(decision.tier, sub.received_at)
     due_at, provisional = await ctx.due(rule, case_id=case_id)
     case_facts = sub.facts(group_dispute=group)
-    await repo.insert_case(
-        ctx.conn, case_id=case_id, status="received", channel=str(sub.channel), received_at=sub.received_at,
-        region_code=sub.region_code, employer_uscc=sub.employer.uscc, employer_name=sub.employer.name,
-        claim_types=sorted(facts.claim_types), worker_count=len(sub.workers), group_dispute=group,
-        tier=str(decision.tier), tier_rule=decision.rule, tier_reason=decision.reason, due_at=due_at,
-        provisional=provisional, court_code=sub.refs.court_code, court_case_no=sub.refs.court_case_no,
+    route, answer, unit = chosen.route, chosen.answer, chosen.unit
+    dispatched = not chosen.resolved_in_intake  # 派单 as it is registered: the row is written dispatched at once
+    case = await repo.insert_case(
+        ctx.conn, case_id=case_id, status="dispatched" if dispatched else "received", channel=str(sub.channel),
+        received_at=sub.received_at, region_code=sub.region_code, employer_uscc=sub.employer.uscc,
+        employer_name=sub.employer.name, claim_types=sorted(facts.claim_types), worker_count=len(sub.workers),
+        group_dispute=group, tier=str(decision.tier), tier_rule=decision.rule, tier_reason=decision.reason,
+        due_at=due_at, provisional=provisional, court_code=sub.refs.court_code, court_case_no=sub.refs.court_case_no,
         bureau_code=sub.refs.bureau_code, arbitration_case_no=sub.refs.arbitration_case_no,
         facts=case_facts.model_dump(mode="json"), warnings=[w.model_dump() for w in warnings],
-        registered_by=sub.registered_by)
+        registered_by=sub.registered_by, org_unit=unit.code if dispatched and unit else None,
+        route=route if dispatched else None, dispatch_attempt=1 if dispatched else 0)
     await repo.add_workers(ctx.conn, case_id, sub.workers)
     await repo.add_refs(ctx.conn, case_id, court_case_no=sub.refs.court_case_no,
                         arbitration_case_no=sub.refs.arbitration_case_no)
-    await caselog.log(ctx, case_id, actor=sub.actor, action="received", channel=str(sub.channel),
-                      tier=str(decision.tier), rule=decision.rule, warnings=[w.code for w in warnings])
+    caselog.log(ctx, case_id, actor=sub.actor, action="received", channel=str(sub.channel),
+                tier=str(decision.tier), rule=decision.rule, warnings=[w.code for w in warnings])
     ctx.publish("intake.case_received", CaseReceived(case_id=case_id, facts=case_facts, warnings=warnings,
                                                      actor=sub.actor), subject=case_id)
     ctx.publish("intake.case_triaged", CaseTriaged(
         case_id=case_id, tier=decision.tier, rule=decision.rule, reason=decision.reason,
         received_at=sub.received_at, due_at=due_at, provisional=provisional,
         actor=sub.actor if decision.rule == "clerk_override" else None), subject=case_id)
-    clock = await ctx.deadlines.start(case_id=case_id, kind=TIER_DEADLINE, started_at=sub.received_at, due_at=due_at,
-                                      provisional=provisional, rule=rule, attributes={"tier": str(decision.tier)})
-
-    route, answer, unit = chosen.route, chosen.answer, chosen.unit
-    if chosen.resolved_in_intake:
+    attributes = {"tier": str(decision.tier)}
+    if not dispatched:
+        await ctx.deadlines.start(case_id=case_id, kind=TIER_DEADLINE, started_at=sub.received_at, due_at=due_at,
+                                  provisional=provisional, rule=rule, attributes=attributes)
         return await resolve_in_intake(ctx, case_id, route, answer or "", actor=sub.actor,
                                        org_unit=unit.code if unit else None)
     assert unit is not None
-    handover = await ctx.deadlines.hand_over(case_id=case_id, kind=TIER_DEADLINE, at=ctx.now, to=route, current=clock)
-    return await dispatch(ctx, case_id, unit, route, attempt=1, handover=handover, actor=sub.actor)
+    handover = await ctx.deadlines.start_handed_over(case_id=case_id, kind=TIER_DEADLINE, started_at=sub.received_at,
+                                                     due_at=due_at, to=route, provisional=provisional, rule=rule,
+                                                     attributes=attributes)
+    return await dispatch(ctx, case_id, unit, route, attempt=1, handover=handover, actor=sub.actor, written=case)
 
 
 async def _link(ctx: HandlerContext, case: IntakeCase, sub: Submission, *, reason: str,
@@ -269,8 +273,8 @@ async def _link(ctx: HandlerContext, case: IntakeCase, sub: Submission, *, reaso
     ctx.publish("intake.case_linked", CaseLinked(case_id=case_id, submission=sub.facts(group_dispute=group),
                                                  reason=reason, new_workers=new_workers, group_dispute=group),
                 subject=case_id)
-    await caselog.log(ctx, case_id, actor=sub.actor, action="linked", reason=reason, new_workers=new_workers,
-                      channel=str(sub.channel), refs=new_refs)
+    caselog.log(ctx, case_id, actor=sub.actor, action="linked", reason=reason, new_workers=new_workers,
+                channel=str(sub.channel), refs=new_refs)
     if group and not case.group_dispute and TIER_ORDER[Tier(case.tier)] < TIER_ORDER[Tier.difficult]:
         await apply_tier(ctx, case, Tier.difficult, BECAME_GROUP, actor=sub.actor)
     outcome = Outcome.of(found(await repo.get(ctx.conn, case_id), f"案件 {case_id} 不存在"), linked=True)

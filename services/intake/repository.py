@@ -44,7 +44,8 @@ WORKERS_AMONG = (
 NEW_CASE_COLUMNS = (
     "case_id", "status", "channel", "received_at", "region_code", "employer_uscc", "employer_name", "claim_types",
     "worker_count", "group_dispute", "tier", "tier_rule", "tier_reason", "due_at", "provisional", "court_code",
-    "court_case_no", "bureau_code", "arbitration_case_no", "facts", "warnings", "registered_by",
+    "court_case_no", "bureau_code", "arbitration_case_no", "facts", "warnings", "registered_by", "org_unit", "route",
+    "dispatch_attempt",
 )
 INSERT_CASE = (
     f"INSERT INTO cases ({', '.join(NEW_CASE_COLUMNS)}) "

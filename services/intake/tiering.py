@@ -54,8 +54,8 @@ async def apply_tier(ctx: HandlerContext, case: IntakeCase, tier: Tier, reason: 
     due_at, provisional = await ctx.due(rule, case_id=case_id)
     await repo.update_case(ctx.conn, case_id, tier=str(tier), tier_rule="reclassified", tier_reason=reason,
                            due_at=due_at, provisional=provisional)
-    await caselog.log(ctx, case_id, actor=actor, action="reclassified", from_tier=case.tier, to_tier=str(tier),
-                      reason=reason, due_at=due_at.isoformat())
+    caselog.log(ctx, case_id, actor=actor, action="reclassified", from_tier=case.tier, to_tier=str(tier),
+                reason=reason, due_at=due_at.isoformat())
     ctx.publish("intake.case_reclassified", CaseReclassified(
         case_id=case_id, from_tier=case.tier, to_tier=tier, reason=reason, actor=actor or "system",  # type: ignore[arg-type]
         received_at=case.received_at, due_at=due_at, provisional=provisional), subject=case_id)

@@ -45,7 +45,7 @@ async def apply(ctx: HandlerContext, *, case_id: str, org_unit: str, facts: Case
     ctx.publish("legalaid.application_received", ApplicationReceived(
         case_id=case_id, org_unit=org_unit, source=source,  # type: ignore[arg-type]
         applicants=[w.name for w in facts.workers], claim_types=claim_types), subject=case_id)
-    await caselog.log(ctx, case_id, actor=None, action="application_received", source=source, org_unit=org_unit)
+    caselog.log(ctx, case_id, actor=None, action="application_received", source=source, org_unit=org_unit)
 
 
 def assess(case: AidCase, config: LegalAidConfig, *, today: date) -> dict[str, Any]:
@@ -65,7 +65,7 @@ async def record_applicant(ctx: HandlerContext, case_id: str, *, migrant_worker:
     case = found(await repository.record_applicant(ctx.conn, case_id, migrant_worker=migrant_worker,
                                                    monthly_income=monthly_income, limitation_date=limitation_date),
                  missing(case_id))
-    await caselog.log(ctx, case_id, actor=actor, action="applicant_recorded", migrant_worker=migrant_worker)
+    caselog.log(ctx, case_id, actor=actor, action="applicant_recorded", migrant_worker=migrant_worker)
     return assess(case, config, today=local_date(ctx.now))
 
 
@@ -78,7 +78,7 @@ async def request_materials(ctx: HandlerContext, case_id: str, *, what: str, act
         await ctx.deadlines.pause(case_id=case_id, kind=DECISION, at=ctx.now, reason="awaiting_materials", actor=actor)
     except DeadlineError as exc:
         raise Conflict(f"不能暂停审查期限：{exc}") from exc
-    await caselog.log(ctx, case_id, actor=actor, action="materials_requested", what=what)
+    caselog.log(ctx, case_id, actor=actor, action="materials_requested", what=what)
 
 
 async def materials_received(ctx: HandlerContext, case_id: str, *, actor: str) -> None:
@@ -87,7 +87,7 @@ async def materials_received(ctx: HandlerContext, case_id: str, *, actor: str) -
         await ctx.deadlines.resume(case_id=case_id, kind=DECISION, at=ctx.now, actor=actor, reason="材料已补齐")
     except DeadlineError as exc:
         raise Conflict(f"审查期限未暂停：{exc}") from exc
-    await caselog.log(ctx, case_id, actor=actor, action="materials_received")
+    caselog.log(ctx, case_id, actor=actor, action="materials_received")
 
 
 async def reclassified(ctx: HandlerContext, data: CaseReclassified) -> None:
@@ -102,5 +102,5 @@ async def reclassified(ctx: HandlerContext, data: CaseReclassified) -> None:
 
 async def _follow_tier(ctx: HandlerContext, change: CaseReclassified) -> None:
     if await ctx.deadlines.follow_tier(change, kind=TIER, at=ctx.now) is not None:
-        await caselog.log(ctx, change.case_id, actor=change.actor, action="reclassified", tier=str(change.to_tier),
-                          reason=change.reason)
+        caselog.log(ctx, change.case_id, actor=change.actor, action="reclassified", tier=str(change.to_tier),
+                    reason=change.reason)

@@ -35,7 +35,7 @@ async def decide(ctx: HandlerContext, case_id: str, *, decision: str, reasons: l
     ctx.publish("legalaid.eligibility_decided", EligibilityDecided(
         case_id=case_id, decision=decision, reasons=reasons,  # type: ignore[arg-type]
         means_test_skipped=assessment["means_test_skipped"], decided_at=ctx.now, actor=actor), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action=f"eligibility_{decision}", reasons=reasons)
+    caselog.log(ctx, case_id, actor=actor, action=f"eligibility_{decision}", reasons=reasons)
     if after.state == "approved" and after.lawyer_id is None:
         await _start_assignment_clock(ctx, case_id, row.org_unit, config)
     elif after.state == "denied":  # a reasoned answer is the union's: the case is no longer overdue for want of one
@@ -47,7 +47,7 @@ async def object_to_denial(ctx: HandlerContext, case_id: str, *, reason: str) ->
     await repository.save(ctx.conn, step(case.object, refusal=LegalAidError))
     ctx.publish("legalaid.objection_filed", ObjectionFiled(case_id=case_id, reason=reason, filed_at=ctx.now),
                 subject=case_id)
-    await caselog.log(ctx, case_id, actor="applicant", action="objection_filed", reason=reason)
+    caselog.log(ctx, case_id, actor="applicant", action="objection_filed", reason=reason)
 
 
 async def review_objection(ctx: HandlerContext, case_id: str, *, upheld: bool, reason: str, actor: str,
@@ -59,7 +59,7 @@ async def review_objection(ctx: HandlerContext, case_id: str, *, upheld: bool, r
     await repository.save(ctx.conn, after, **({} if upheld else {"decision_reasons": [f"异议审查：{reason}"]}))
     ctx.publish("legalaid.objection_reviewed", ObjectionReviewed(case_id=case_id, upheld=upheld, reason=reason,
                                                                  reviewed_at=ctx.now, actor=actor), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="objection_reviewed", upheld=upheld, reason=reason)
+    caselog.log(ctx, case_id, actor=actor, action="objection_reviewed", upheld=upheld, reason=reason)
     if after.state == "approved":
         await _start_assignment_clock(ctx, case_id, row.org_unit, config)
     elif after.state == "closed":

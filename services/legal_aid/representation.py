@@ -62,8 +62,8 @@ async def assign_lawyer(ctx: HandlerContext, case_id: str, *, actor: str, config
     ctx.publish("legalaid.lawyer_assigned", LawyerAssigned(
         case_id=case_id, lawyer_id=lawyer.lawyer_id, lawyer_name=lawyer.name, firm=lawyer.firm, urgent=urgent,
         actor=actor), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="lawyer_assigned", lawyer_id=lawyer.lawyer_id,
-                      lawyer=lawyer.name, urgent=urgent)
+    caselog.log(ctx, case_id, actor=actor, action="lawyer_assigned", lawyer_id=lawyer.lawyer_id,
+                lawyer=lawyer.name, urgent=urgent)
     return lawyer.lawyer_id
 
 
@@ -80,8 +80,8 @@ async def record_progress(ctx: HandlerContext, case_id: str, *, stage: str, note
     ctx.publish("legalaid.progress_recorded", ProgressRecorded(
         case_id=case_id, stage=stage, note=note, at=ctx.now, arbitration_case_no=arbitration_case_no,  # type: ignore[arg-type]
         amount_awarded_cny=amount_awarded, actor=actor), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action=f"progress_{stage}", note=note,
-                      arbitration_case_no=arbitration_case_no, amount_awarded=amount_awarded)
+    caselog.log(ctx, case_id, actor=actor, action=f"progress_{stage}", note=note,
+                arbitration_case_no=arbitration_case_no, amount_awarded=amount_awarded)
 
 
 async def bureau_update(ctx: HandlerContext, *, arbitration_case_no: str, stage: str, at: datetime,
@@ -113,8 +113,8 @@ async def conclude(ctx: HandlerContext, case_id: str, *, outcome: str, method: s
         case_id=case_id, org_unit=row.org_unit, outcome=outcome, method=method,  # type: ignore[arg-type]
         amount_recovered_cny=amount_recovered, concluded_at=ctx.now, lawyer_id=case.lawyer_id, actor=actor),
         subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="concluded", outcome=outcome, method=method,
-                      amount_recovered=amount_recovered)
+    caselog.log(ctx, case_id, actor=actor, action="concluded", outcome=outcome, method=method,
+                amount_recovered=amount_recovered)
 
 
 async def reopen(ctx: HandlerContext, *, case_id: str, reason: str) -> bool:
@@ -127,7 +127,7 @@ async def reopen(ctx: HandlerContext, *, case_id: str, reason: str) -> bool:
     ctx.publish("legalaid.progress_recorded", ProgressRecorded(
         case_id=case_id, stage="enforcement", note=f"回访发现未履行：{reason}", at=ctx.now, actor="followup"),
         subject=case_id)
-    await caselog.log(ctx, case_id, actor="followup", action="reopened_for_enforcement", reason=reason)
+    caselog.log(ctx, case_id, actor="followup", action="reopened_for_enforcement", reason=reason)
     return True
 
 

@@ -142,7 +142,7 @@ async def changed(runtime: Runtime, room: RoomSignal, case_id: str,
     read of the case (one snapshot) shows it."""
     async def then_read(ctx: HandlerContext) -> dict[str, Any]:
         await step(ctx)
-        await ctx.flush_deferred()  # what the step left for the end of the unit of work is part of the answer
+        await ctx.write_out()  # what the step left for the end of the unit of work (its log) is part of the answer
         return await case_detail(ctx.conn, case_id, now=ctx.now)
 
     return await run(runtime, room, then_read)

@@ -48,15 +48,15 @@ async def assign(ctx: HandlerContext, case_id: str, *, config: MediationConfig, 
             return None
         ctx.publish("mediation.assignment_pending", AssignmentPending(
             case_id=case_id, org_unit=case.org_unit, reason="本单位暂无可接案的调解员"), subject=case_id)
-        await caselog.log(ctx, case_id, actor=actor, action="assignment_pending", org_unit=case.org_unit)
+        caselog.log(ctx, case_id, actor=actor, action="assignment_pending", org_unit=case.org_unit)
         return None
     case = step(case.offer, chosen.person_id, refusal=MediationError)
     await repo.save(ctx.conn, case)
     ctx.publish("mediation.mediator_assigned", MediatorAssigned(
         case_id=case_id, mediator_id=chosen.person_id, mediator_name=chosen.name, org_unit=chosen.org_unit,
         reason=reason, actor=actor), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="assigned", mediator_id=chosen.person_id,
-                      mediator_name=chosen.name, reason=reason)
+    caselog.log(ctx, case_id, actor=actor, action="assigned", mediator_id=chosen.person_id,
+                mediator_name=chosen.name, reason=reason)
     return chosen.person_id
 
 
@@ -68,7 +68,7 @@ async def accept(ctx: HandlerContext, case_id: str, *, mediator_id: str, config:
     await repo.save(ctx.conn, case)
     ctx.publish("mediation.assignment_accepted", AssignmentAnswered(case_id=case_id, mediator_id=mediator_id,
                                                                     at=ctx.now), subject=case_id)
-    await caselog.log(ctx, case_id, actor=mediator_id, action="accepted")
+    caselog.log(ctx, case_id, actor=mediator_id, action="accepted")
     if first:
         await start_windows(ctx, record, config=config, actor=mediator_id)
 
@@ -80,7 +80,7 @@ async def decline(ctx: HandlerContext, case_id: str, *, mediator_id: str, reason
     await repo.save(ctx.conn, step(case.decline, mediator_id, refusal=MediationError))
     ctx.publish("mediation.assignment_declined", AssignmentAnswered(
         case_id=case_id, mediator_id=mediator_id, at=ctx.now, reason=reason), subject=case_id)
-    await caselog.log(ctx, case_id, actor=mediator_id, action="declined", reason=reason)
+    caselog.log(ctx, case_id, actor=mediator_id, action="declined", reason=reason)
     return await assign(ctx, case_id, config=config, reason="调解员拒绝后重新分派")
 
 
@@ -89,7 +89,7 @@ async def reassign(ctx: HandlerContext, case_id: str, *, reason: str, actor: str
     """改派: to ``mediator_id``, or to whoever the load rule picks."""
     _, case = await repo.held(ctx.conn, case_id)
     await repo.save(ctx.conn, step(case.reassign, refusal=MediationError))
-    await caselog.log(ctx, case_id, actor=actor, action="reassigning", reason=reason, previous=case.mediator_id)
+    caselog.log(ctx, case_id, actor=actor, action="reassigning", reason=reason, previous=case.mediator_id)
     return await assign(ctx, case_id, config=config, reason=f"改派：{reason}", actor=actor, mediator_id=mediator_id)
 
 

@@ -3,12 +3,13 @@ court-entrusted window, their pauses (暂停计时) and the one extension of the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from events.mediation import WindowExtended
 from services.backbone import caselog
 from services.backbone.consumer import HandlerContext
-from services.backbone.deadline import DeadlineError
+from services.backbone.deadline import Deadline, DeadlineError
 from services.backbone.errors import Conflict
 from services.backbone.usecase import quietly
 from services.calendar.rules import DueRule
@@ -40,24 +41,41 @@ async def start_windows(ctx: HandlerContext, record: MediationCaseRecord, *, con
                               reason=f"委托调解期限（{'简易' if simplified else '普通'}程序）")
 
 
-async def meet_windows(ctx: HandlerContext, case_id: str, *, actor: str | None, reason: str) -> None:
-    for kind in WINDOWS:
-        await ctx.deadlines.meet(case_id=case_id, kind=kind, at=ctx.now, actor=actor, reason=reason)
+#: every clock a mediation's end or its wait for the court moves together (the windows first, then the tier's)
+ALL = (*WINDOWS, TIER)
+
+Clocks = dict[str, Deadline]
 
 
-async def pause_windows(ctx: HandlerContext, case_id: str, *, actor: str | None) -> None:
-    """Waiting for the court's decision: the windows stop (a breached one stays breached)."""
-    for kind in WINDOWS:
-        if await ctx.deadlines.active(case_id, kind) is not None:
-            await quietly(ctx.deadlines.pause(case_id=case_id, kind=kind, at=ctx.now,
-                                              reason="awaiting_court_decision", actor=actor or "system"))
+async def meet_clocks(ctx: HandlerContext, case_id: str, kinds: Sequence[str], *, actor: str | None, reason: str,
+                      clocks: Clocks | None = None) -> None:
+    """The case's active clocks among ``kinds`` are met, in that order: read together (one round trip) unless
+    ``clocks`` holds them as this transaction has them locked."""
+    if clocks is None:
+        clocks = await ctx.deadlines.active_of(case_id, kinds)
+    for kind in kinds:
+        if kind in clocks:
+            await ctx.deadlines.meet_clock(clocks[kind], at=ctx.now, actor=actor, reason=reason)
 
 
-async def resume_windows(ctx: HandlerContext, case_id: str, *, actor: str | None, reason: str) -> None:
-    for kind in WINDOWS:
-        if await ctx.deadlines.active(case_id, kind) is not None:
-            await quietly(ctx.deadlines.resume(case_id=case_id, kind=kind, at=ctx.now, actor=actor or "system",
-                                               reason=reason))
+async def pause_clocks(ctx: HandlerContext, case_id: str, *, actor: str | None) -> None:
+    """Waiting for the court's decision: the windows and the tier clock stop (a breached one stays breached)."""
+    clocks = await ctx.deadlines.active_of(case_id, ALL)
+    for kind in ALL:
+        if kind in clocks:
+            await quietly(ctx.deadlines.pause_clock(clocks[kind], at=ctx.now, reason="awaiting_court_decision",
+                                                    actor=actor or "system"))
+
+
+async def resume_clocks(ctx: HandlerContext, clocks: Clocks, kinds: Sequence[str], *, actor: str | None,
+                        reason: str) -> None:
+    """The clocks among ``kinds`` that ``clocks`` (read and locked by ``active_of``) holds run again; ``clocks``
+    then holds them as they are now (a clock that was not paused stays as it was)."""
+    for kind in kinds:
+        if kind in clocks:
+            resumed = await quietly(ctx.deadlines.resume_clock(clocks[kind], at=ctx.now, actor=actor or "system",
+                                                               reason=reason))
+            clocks[kind] = resumed or clocks[kind]
 
 
 async def hold_clock(ctx: HandlerContext, case_id: str, *, pause: bool, reason: str, actor: str) -> None:
@@ -70,7 +88,7 @@ async def hold_clock(ctx: HandlerContext, case_id: str, *, pause: bool, reason: 
             await ctx.deadlines.resume(case_id=case_id, kind=TIER, at=ctx.now, actor=actor, reason=reason)
     except DeadlineError as exc:
         raise Conflict(f"不能{'暂停' if pause else '恢复'}计时：{exc}") from exc
-    await caselog.log(ctx, case_id, actor=actor, action="clock_paused" if pause else "clock_resumed", reason=reason)
+    caselog.log(ctx, case_id, actor=actor, action="clock_paused" if pause else "clock_resumed", reason=reason)
 
 
 async def extend_court_window(ctx: HandlerContext, case_id: str, *, consent: str, actor: str,
@@ -88,5 +106,5 @@ async def extend_court_window(ctx: HandlerContext, case_id: str, *, consent: str
     await ctx.deadlines.annotate(extended, extended=True)
     ctx.publish("mediation.window_extended", WindowExtended(case_id=case_id, due_at=due_at, consent=consent,
                                                             actor=actor), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="window_extended", due_at=due_at.isoformat(), consent=consent)
+    caselog.log(ctx, case_id, actor=actor, action="window_extended", due_at=due_at.isoformat(), consent=consent)
     return due_at

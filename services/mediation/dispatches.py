@@ -29,7 +29,7 @@ async def open_case(ctx: HandlerContext, data: CaseDispatched, config: Mediation
         if case.state == "resolved" or case.org_unit == data.org_unit:
             return
         await repo.save(ctx.conn, case.move_to(data.org_unit))
-        await caselog.log(ctx, data.case_id, actor=None, action="moved", org_unit=data.org_unit, attempt=data.attempt)
+        caselog.log(ctx, data.case_id, actor=None, action="moved", org_unit=data.org_unit, attempt=data.attempt)
         await ctx.deadlines.move_unit(data.case_id, data.org_unit)
         await assign(ctx, data.case_id, config=config, reason="退单后重新分派")
         return
@@ -47,7 +47,7 @@ async def open_case(ctx: HandlerContext, data: CaseDispatched, config: Mediation
     if data.deadline is not None:
         await ctx.deadlines.adopt(data.deadline, case_id=data.case_id, org_unit=data.org_unit, at=ctx.now,
                                   reason="派单至调解")
-    await caselog.log(ctx, data.case_id, actor=None, action="opened", org_unit=data.org_unit, kind=kind)
+    caselog.log(ctx, data.case_id, actor=None, action="opened", org_unit=data.org_unit, kind=kind)
     ctx.publish("mediation.case_opened", CaseOpened(
         case_id=data.case_id, org_unit=data.org_unit, kind=kind, tier=str(data.tier),  # type: ignore[arg-type]
         due_at=data.due_at, court_case_no=refs.court_case_no,
@@ -62,5 +62,5 @@ async def reclassified(ctx: HandlerContext, data: CaseReclassified) -> None:
         return
     await repo.set_tier(ctx.conn, data.case_id, str(data.to_tier), data.due_at)
     await ctx.deadlines.follow_tier(data, kind=TIER, at=ctx.now)
-    await caselog.log(ctx, data.case_id, actor=data.actor, action="reclassified", tier=str(data.to_tier),
-                      reason=data.reason)
+    caselog.log(ctx, data.case_id, actor=data.actor, action="reclassified", tier=str(data.to_tier),
+                reason=data.reason)

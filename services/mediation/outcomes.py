@@ -22,12 +22,12 @@ from events.partner import UnionConfirmationRequested, UnionMediationFailed, Uni
 from services.backbone import caselog
 from services.backbone.consumer import HandlerContext, Reject
 from services.backbone.errors import Invalid
-from services.backbone.usecase import quietly, step
+from services.backbone.usecase import step
 from services.calendar.model import local_date
 from services.calendar.rules import tier_rule
 from services.mediation import repository as repo
 from services.mediation.assignment import assign
-from services.mediation.clocks import TIER, meet_windows, pause_windows, resume_windows
+from services.mediation.clocks import ALL, TIER, WINDOWS, Clocks, meet_clocks, pause_clocks, resume_clocks
 from services.mediation.config import MediationConfig
 from services.mediation.domain.case import MediationCase, MediationError, check_agreement
 from services.mediation.models import MediationCaseRecord
@@ -52,11 +52,10 @@ def _referred_by_sender(ctx: HandlerContext, record: MediationCaseRecord, kind: 
 
 async def _resolve(ctx: HandlerContext, case: MediationCase, *, outcome: str, agreement: Agreement | None = None,
                    confirmed: bool = False, returned_to: str | None = None, actor: str | None = None,
-                   meet_tier: bool = True, to_legal_aid: bool = False) -> None:
-    await meet_windows(ctx, case.case_id, actor=actor, reason=outcome)
-    if meet_tier:
-        await ctx.deadlines.meet(case_id=case.case_id, kind=TIER, at=ctx.now, actor=actor, reason=outcome)
-    await repo.mark_resolved(ctx.conn, case.case_id, ctx.now)
+                   meet_tier: bool = True, to_legal_aid: bool = False, clocks: Clocks | None = None) -> None:
+    """The case's clocks are met and its end published; its row, saved resolved (with ``resolved_at``), is the
+    caller's. ``clocks``: its clocks as this transaction already holds them locked."""
+    await meet_clocks(ctx, case.case_id, ALL if meet_tier else WINDOWS, actor=actor, reason=outcome, clocks=clocks)
     ctx.publish("mediation.case_resolved", CaseResolved(
         case_id=case.case_id, outcome=outcome, resolved_at=ctx.now, org_unit=case.org_unit,  # type: ignore[arg-type]
         mediator_id=case.mediator_id, agreement=agreement, confirmed_by_court=confirmed,
@@ -78,12 +77,13 @@ async def settle(ctx: HandlerContext, case_id: str, *, agreement: Agreement, rep
     if not wants_court and case.is_court_case:
         case = MediationCase(**{**case.__dict__, "court_case_no": None})  # settled without judicial confirmation
     settled = step(case.settle, refusal=MediationError)
-    await repo.save(ctx.conn, settled, agreement=agreement.model_dump(mode="json"), representatives=representatives)
+    await repo.save(ctx.conn, settled, agreement=agreement.model_dump(mode="json"), representatives=representatives,
+                    resolved_at=None if wants_court else ctx.now)
     ctx.publish("mediation.settled", Settled(case_id=case_id, settled_at=ctx.now, agreement=agreement,
                                              representatives=representatives, confirmation_requested=wants_court,
                                              actor=actor), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="settled", amount_cny=str(agreement.amount_cny),
-                      instalments=len(agreement.instalments), confirmation_requested=wants_court)
+    caselog.log(ctx, case_id, actor=actor, action="settled", amount_cny=str(agreement.amount_cny),
+                instalments=len(agreement.instalments), confirmation_requested=wants_court)
     partner = _partner(record)
     if partner is not None:
         topic, key, ref = partner
@@ -94,9 +94,7 @@ async def settle(ctx: HandlerContext, case_id: str, *, agreement: Agreement, rep
         ctx.publish("union.confirmation_requested", UnionConfirmationRequested(
             case_id=case_id, org_unit=record.org_unit, requested_at=ctx.now, agreement=agreement,
             court_case_no=record.court_case_no), subject=case_id, topic="court.feedback", key=record.court_case_no)
-        await pause_windows(ctx, case_id, actor=actor)
-        await quietly(ctx.deadlines.pause(case_id=case_id, kind=TIER, at=ctx.now, reason="awaiting_court_decision",
-                                          actor=actor))
+        await pause_clocks(ctx, case_id, actor=actor)
         return settled.state
     await _resolve(ctx, settled, outcome="settled", agreement=agreement, actor=actor)
     return settled.state
@@ -112,20 +110,20 @@ async def confirmation_decided(ctx: HandlerContext, *, court_case_no: str, decis
     _referred_by_sender(ctx, record, "court")
     case = repo.domain(record)
     after = step(case.confirmation, decision, refusal=MediationError)
-    await repo.save(ctx.conn, after)
+    confirmed = decision == "confirmed"  # resolved; else back to mediation, the agreement set aside
+    await repo.save(ctx.conn, after, **({"resolved_at": ctx.now} if confirmed else {"agreement": None}))
     ctx.publish("mediation.confirmation_recorded", ConfirmationRecorded(
         case_id=case.case_id, court_case_no=court_case_no, decision=decision,  # type: ignore[arg-type]
         decided_at=decided_at, reason=reason), subject=case.case_id)
-    await caselog.log(ctx, case.case_id, actor=f"court:{record.court_code}", action=f"confirmation_{decision}",
-                      reason=reason)
-    await quietly(ctx.deadlines.resume(case_id=case.case_id, kind=TIER, at=ctx.now, actor="court",
-                                       reason=f"司法确认：{decision}"))
-    if decision == "confirmed":
+    caselog.log(ctx, case.case_id, actor=f"court:{record.court_code}", action=f"confirmation_{decision}",
+                reason=reason)
+    clocks = await ctx.deadlines.active_of(case.case_id, ALL)
+    await resume_clocks(ctx, clocks, (TIER,), actor="court", reason=f"司法确认：{decision}")
+    if confirmed:
         await _resolve(ctx, after, outcome="settled", agreement=Agreement.model_validate(record.agreement),
-                       confirmed=True, actor="court")
+                       confirmed=True, actor="court", clocks=clocks)
     else:
-        await resume_windows(ctx, case.case_id, actor="court", reason=f"法院不予确认：{reason}")
-        await repo.clear_agreement(ctx.conn, case.case_id)
+        await resume_clocks(ctx, clocks, WINDOWS, actor="court", reason=f"法院不予确认：{reason}")
     return True
 
 
@@ -137,10 +135,10 @@ async def fail(ctx: HandlerContext, case_id: str, *, disputed_points: list[str],
     if not points:
         raise Invalid("调解不成须列明争议焦点", errors=[("disputed_points", "至少填写一项争议焦点")])
     failed = step(case.fail, refusal=MediationError)
-    await repo.save(ctx.conn, failed, disputed_points=points)
+    await repo.save(ctx.conn, failed, disputed_points=points, resolved_at=ctx.now)
     ctx.publish("mediation.failed", Failed(case_id=case_id, failed_at=ctx.now, disputed_points=points,
                                            summary=summary, to_legal_aid=to_legal_aid, actor=actor), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="failed", disputed_points=points, to_legal_aid=to_legal_aid)
+    caselog.log(ctx, case_id, actor=actor, action="failed", disputed_points=points, to_legal_aid=to_legal_aid)
     partner = _partner(record)
     returned_to = None
     if partner is not None:
@@ -163,10 +161,10 @@ async def withdraw(ctx: HandlerContext, case_id: str, *, reason: str, actor: str
     """撤回: the applicant withdraws."""
     _, case = await repo.held(ctx.conn, case_id)
     after = step(case.withdraw, refusal=MediationError)
-    await repo.save(ctx.conn, after)
+    await repo.save(ctx.conn, after, resolved_at=ctx.now)
     ctx.publish("mediation.withdrawn", Withdrawn(case_id=case_id, withdrawn_at=ctx.now, reason=reason, actor=actor),
                 subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="withdrawn", reason=reason)
+    caselog.log(ctx, case_id, actor=actor, action="withdrawn", reason=reason)
     await _resolve(ctx, after, outcome="withdrawn", actor=actor)
 
 
@@ -179,7 +177,7 @@ async def reopen(ctx: HandlerContext, *, case_id: str, route: str, reason: str, 
         ctx.publish("mediation.handed_to_legal_aid", HandedToLegalAid(
             case_id=case_id, org_unit=record.org_unit, facts=CaseFacts.model_validate(record.facts),
             disputed_points=["调解协议未履行，申请强制执行"], summary=reason), subject=case_id)
-        await caselog.log(ctx, case_id, actor="followup", action="enforcement_requested", reason=reason)
+        caselog.log(ctx, case_id, actor="followup", action="enforcement_requested", reason=reason)
         return
     after = step(repo.domain(record).reopen, refusal=MediationError)
     await repo.save(ctx.conn, after, resolved_at=None)
@@ -189,7 +187,7 @@ async def reopen(ctx: HandlerContext, *, case_id: str, route: str, reason: str, 
                               org_unit=record.org_unit, rule=rule, actor="followup", reason=f"重新调解：{reason}")
     ctx.publish("mediation.case_reopened", CaseReopened(case_id=case_id, reason=reason, mediator_id=after.mediator_id,
                                                         due_at=due_at), subject=case_id)
-    await caselog.log(ctx, case_id, actor="followup", action="reopened", reason=reason)
+    caselog.log(ctx, case_id, actor="followup", action="reopened", reason=reason)
     if after.state == "awaiting_assignment":
         await assign(ctx, case_id, config=config, reason="重新调解")
 
@@ -203,10 +201,10 @@ async def court_filed(ctx: HandlerContext, *, court_case_no: str, filed_at: date
     case = repo.domain(record)
     ctx.publish("mediation.partner_progress", PartnerProgress(
         case_id=case.case_id, kind="case_filed", at=filed_at, court_case_no=court_case_no), subject=case.case_id)
-    await caselog.log(ctx, case.case_id, actor=f"court:{record.court_code}", action="court_filed")
+    caselog.log(ctx, case.case_id, actor=f"court:{record.court_code}", action="court_filed")
     if case.state != "resolved":
         after = case.court_filed()
-        await repo.save(ctx.conn, after)
+        await repo.save(ctx.conn, after, resolved_at=ctx.now)
         await _resolve(ctx, after, outcome="closed_by_court", returned_to="court", actor="court")
     return True
 
@@ -221,6 +219,6 @@ async def bureau_progress(ctx: HandlerContext, *, arbitration_case_no: str, kind
     ctx.publish("mediation.partner_progress", PartnerProgress(
         case_id=record.case_id, kind=kind, at=at, arbitration_case_no=arbitration_case_no,  # type: ignore[arg-type]
         amount_awarded_cny=amount), subject=record.case_id)
-    await caselog.log(ctx, record.case_id, actor=f"bureau:{record.bureau_code}", action=kind,
-                      amount_awarded_cny=amount)
+    caselog.log(ctx, record.case_id, actor=f"bureau:{record.bureau_code}", action=kind,
+                amount_awarded_cny=amount)
     return True

@@ -35,8 +35,6 @@ INSERT_CASE = (
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 )
 SET_TIER = "UPDATE mediation_cases SET tier = $2, due_at = $3, updated_at = now() WHERE case_id = $1"
-MARK_RESOLVED = "UPDATE mediation_cases SET resolved_at = $2, updated_at = now() WHERE case_id = $1"
-CLEAR_AGREEMENT = "UPDATE mediation_cases SET agreement = NULL, updated_at = now() WHERE case_id = $1"
 #: cases waiting for a mediator with room, earliest due first (index mediation_cases_waiting)
 WAITING = (
     "SELECT case_id, org_unit FROM mediation_cases WHERE state = 'awaiting_assignment' "
@@ -203,14 +201,6 @@ async def save(conn: asyncpg.Connection, case: MediationCase, **extra: Any) -> N
 
 async def set_tier(conn: asyncpg.Connection, case_id: str, tier: str, due_at: datetime) -> None:
     await conn.execute(SET_TIER, case_id, tier, due_at)
-
-
-async def mark_resolved(conn: asyncpg.Connection, case_id: str, at: datetime) -> None:
-    await conn.execute(MARK_RESOLVED, case_id, at)
-
-
-async def clear_agreement(conn: asyncpg.Connection, case_id: str) -> None:
-    await conn.execute(CLEAR_AGREEMENT, case_id)
 
 
 async def waiting(pool: Executor, *, limit: int) -> list[tuple[str, str]]:

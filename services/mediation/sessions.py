@@ -29,8 +29,8 @@ async def schedule_session(ctx: HandlerContext, case_id: str, *, scheduled_at: d
     ctx.publish("mediation.session_scheduled", SessionScheduled(
         case_id=case_id, session_id=str(session_id), scheduled_at=scheduled_at, location=location, actor=actor),
         subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="session_scheduled", at=scheduled_at.isoformat(),
-                      location=location)
+    caselog.log(ctx, case_id, actor=actor, action="session_scheduled", at=scheduled_at.isoformat(),
+                location=location)
     return str(session_id)
 
 
@@ -59,5 +59,5 @@ async def record_session(ctx: HandlerContext, case_id: str, session_id: str, *, 
     ctx.publish("mediation.session_held", SessionHeld(
         case_id=case_id, session_id=session_id, held_at=held_at, parties_present=present, notes=notes,
         actor=actor), subject=case_id)
-    await caselog.log(ctx, case_id, actor=actor, action="session_held", at=held_at.isoformat(),
-                      parties_present=present, result=result)
+    caselog.log(ctx, case_id, actor=actor, action="session_held", at=held_at.isoformat(),
+                parties_present=present, result=result)

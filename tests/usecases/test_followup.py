@@ -231,20 +231,52 @@ def registered(case_id: str, *names: str, employer: str = "西宁某建筑公司
                      claims=[{"type": "wage_arrears", "amount_cny": 5000}])
 
 
+async def told(world, case_id: str, *names: str) -> None:
+    """Intake's event about ``case_id`` and its workers, applied in a batch of its own."""
+    async def batch(ctx) -> None:
+        scheduling.remember_facts(ctx, case_id=case_id, facts=registered(case_id, *names))
+
+    await world.run(batch)
+
+
 async def test_the_caller_learns_who_to_ring_from_intake(world):
     """Intake's registration (and a later dispatch, with more workers) tells follow-up who the case is about."""
-    await world.run(lambda ctx: scheduling.remember_facts(ctx, case_id=CASE, facts=registered(CASE, "韩国栋")))
-    await world.run(lambda ctx: scheduling.remember_facts(ctx, case_id=CASE,
-                                                          facts=registered(CASE, "韩国栋", "李四")))
+    await told(world, CASE, "韩国栋")
+    await told(world, CASE, "韩国栋", "李四")
     known = await repository.facts(world.conn, CASE)
     assert known is not None and [w["name"] for w in known.workers] == ["韩国栋", "李四"]
     assert known.workers[0]["phone"] == "13909710000" and known.employer == "西宁某建筑公司"
     assert set(known.workers[0]) == {"name", "phone"}  # the ID number stays with intake
 
 
+async def test_a_batchs_facts_are_written_once_the_last_event_of_a_case_winning(world):
+    """Intake registers a case and dispatches it in the same batch: its facts are one row, written with the other
+    cases' in one statement when the batch's work is done."""
+    other = "LC-2026-FU0002"
+    sent: list[str] = []
+
+    def logged(query) -> None:
+        sent.append(query.query)
+
+    async def batch(ctx) -> None:
+        scheduling.remember_facts(ctx, case_id=CASE, facts=registered(CASE, "韩国栋"))
+        scheduling.remember_facts(ctx, case_id=other, facts=registered(other, "王芳"))
+        scheduling.remember_facts(ctx, case_id=CASE, facts=registered(CASE, "韩国栋", "李四"))
+
+    world.conn.add_query_logger(logged)
+    try:
+        await world.run(batch)
+    finally:
+        world.conn.remove_query_logger(logged)
+    assert sum(q == repository.REMEMBER_FACTS for q in sent) == 1
+    mine, theirs = await repository.facts(world.conn, CASE), await repository.facts(world.conn, other)
+    assert mine is not None and [w["name"] for w in mine.workers] == ["韩国栋", "李四"]
+    assert theirs is not None and [w["name"] for w in theirs.workers] == ["王芳"]
+
+
 async def test_the_worklist_separates_today_and_the_overdue_from_later_calls(world):
     today = local_date(world.now)
-    await world.run(lambda ctx: scheduling.remember_facts(ctx, case_id=CASE, facts=registered(CASE, "韩国栋")))
+    await told(world, CASE, "韩国栋")
     planned = await resolve(world, agreement=agreement(world, (-20, 1000), (30, 1000)))
     overdue_call, later_call = planned[("instalment", 1)], planned[("instalment", 2)]
     assert overdue_call.due_date < today < later_call.due_date

@@ -14,6 +14,7 @@ import pytest
 from events.common import Agreement, Claim, ClaimType, Instalment
 from events.intake import CaseDispatched, CaseFacts, CaseRefs
 from services.backbone.consumer import HandlerContext
+from services.backbone.deadline_store import ACTIVE_DEADLINE, ACTIVE_DEADLINES
 from services.backbone.errors import Conflict, Invalid, NotFound
 from services.backbone.models import from_row
 from services.calendar.model import local_date
@@ -156,6 +157,34 @@ async def test_settling(world):
     with pytest.raises(Conflict):
         await world.run(lambda ctx: outcomes.settle(ctx, "MC-1", agreement=agreement(), representatives=[],
                                                     actor="M-T-1"))
+
+
+async def test_a_settlement_reads_its_clocks_once_and_writes_its_row_once(world):
+    """调解成功 meets the union-mediation window and the tier clock: one read locks both, and the case's row is
+    written resolved in the settlement's own update."""
+    await mediator(world, "M-T-1")
+    await arrive(world, "MC-1")
+    await accepted(world, "MC-1")
+    await world.run(lambda ctx: ctx.deadlines.start(case_id="MC-1", kind=clocks.TIER, started_at=ctx.now,
+                                                    due_at=ctx.now + timedelta(days=5), org_unit=UNIT))
+    sent: list[str] = []
+
+    def logged(query: Any) -> None:
+        sent.append(query.query)
+
+    before = len(world.events("deadline.met"))
+    world.conn.add_query_logger(logged)
+    try:
+        await world.run(lambda ctx: outcomes.settle(ctx, "MC-1", agreement=agreement(), representatives=[],
+                                                    actor="M-T-1"))
+    finally:
+        world.conn.remove_query_logger(logged)
+    assert sum(q == ACTIVE_DEADLINES for q in sent) == 1 and ACTIVE_DEADLINE not in sent
+    assert sum(q.startswith("UPDATE mediation_cases") for q in sent) == 1
+    assert len(world.events("deadline.met")) - before == 2
+    assert {r["kind"]: r["state"] for r in await world.conn.fetch(
+        "SELECT kind, state FROM deadlines WHERE case_id = 'MC-1'")} == {clocks.TIER: "met", clocks.UNION: "met"}
+    assert (await repo.get(world.conn, "MC-1")).resolved_at == world.now
 
 
 async def test_failing_needs_the_disputed_points(world):
