@@ -15,13 +15,13 @@ again and why.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from services.backbone.consumer import HandlerContext
 from services.notification import repository
 from services.notification.config import SmsSettings
 
@@ -54,16 +54,31 @@ class Gateway(Protocol):
     #: whether the messages' text may show the secrets it carries (the query code) where staff read it
     shows_secrets: bool
 
-    async def send(self, conn: asyncpg.Connection, out: Outgoing, *, at: datetime) -> Sent: ...
+    async def send(self, ctx: HandlerContext | None, out: Outgoing, *, at: datetime) -> Sent:
+        """``ctx``: the sending round's unit of work (the recording gateway records the message there)."""
+        ...
+
+
+@dataclass
+class _Recorded:
+    """A round's recorded messages, written in one statement when its work is done (``HandlerContext.gather``)."""
+
+    rows: list[tuple[uuid.UUID, str, str, datetime]] = field(default_factory=list)
+
+    async def flush(self, ctx: HandlerContext) -> None:
+        if self.rows:
+            await repository.record_sms(ctx.conn, self.rows)
 
 
 class RecordingGateway:
     name = "recording"
     shows_secrets = True
 
-    async def send(self, conn: asyncpg.Connection, out: Outgoing, *, at: datetime) -> Sent:
-        ref = await repository.record_sms(conn, message_id=out.message_id, phone=out.phone, text=out.text, at=at)
-        return Sent("delivered", f"recorded-{ref}", 1)
+    async def send(self, ctx: HandlerContext | None, out: Outgoing, *, at: datetime) -> Sent:
+        if ctx is None:
+            raise GatewayFailure("the recording gateway records in the sending round's transaction", transient=False)
+        ctx.gather("notification.recorded", _Recorded).rows.append((out.message_id, out.phone, out.text, at))
+        return Sent("delivered", f"recorded-{out.message_id}", 1)
 
 
 #: Tencent Cloud's error codes (request-level ``Error.Code`` or a number's ``SendStatus.Code``) worth trying again
@@ -113,7 +128,7 @@ class TencentGateway:
         self.client = SmsClient(Credential(settings.tencent_secret_id, settings.tencent_secret_key),
                                 settings.tencent_region, profile)
 
-    async def send(self, conn: asyncpg.Connection, out: Outgoing, *, at: datetime) -> Sent:
+    async def send(self, ctx: HandlerContext | None, out: Outgoing, *, at: datetime) -> Sent:
         calls = 0
         try:
             async for attempt in AsyncRetrying(

@@ -35,18 +35,18 @@ def handlers(catalog: Catalog, *, gateway: str, shows_secrets: bool) -> Handlers
                    gateway=gateway, shows_secrets=shows_secrets, phones=phones)
 
     async def on_received(ctx: HandlerContext, event: CloudEvent, data: CaseReceived) -> None:
-        await learning.remember_phones(ctx, data.case_id, (w.phone for w in data.facts.workers))
+        learning.remember_phones(ctx, data.case_id, (w.phone for w in data.facts.workers))
 
     async def on_linked(ctx: HandlerContext, event: CloudEvent, data: CaseLinked) -> None:
-        await learning.remember_phones(ctx, data.case_id, (w.phone for w in data.submission.workers))
+        learning.remember_phones(ctx, data.case_id, (w.phone for w in data.submission.workers))
 
     async def on_query_code(ctx: HandlerContext, event: CloudEvent, data: QueryCodeIssued) -> None:
-        await learning.remember_phones(ctx, data.case_id, data.phones)
+        learning.remember_phones(ctx, data.case_id, data.phones)
         await told(ctx, event, data.case_id, "received" if data.reason == "registered" else "code_rotated",
                    phones=list(data.phones), query_code=data.query_code)
 
     async def on_dispatched(ctx: HandlerContext, event: CloudEvent, data: CaseDispatched) -> None:
-        await learning.remember_phones(ctx, data.case_id, (w.phone for w in data.facts.workers))
+        learning.remember_phones(ctx, data.case_id, (w.phone for w in data.facts.workers))
         await learning.held_by(ctx, data.case_id, data.org_unit)
         await told(ctx, event, data.case_id, "dispatched", unit=unit_name(data.org_unit))
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from services.backbone.consumer import HandlerContext
-from services.notification import repository
+from services.notification import repository, telling
 
 
-async def remember_phones(ctx: HandlerContext, case_id: str, phones: Iterable[str]) -> None:
-    wanted = sorted({p for p in phones if p})
+def remember_phones(ctx: HandlerContext, case_id: str, phones: Iterable[str]) -> None:
+    """The workers' phones, written with the batch's others when its work is done, before its messages read them
+    (``telling.Telling.flush``)."""
+    wanted = {p for p in phones if p}
     if wanted:
-        await repository.remember_phones(ctx.conn, case_id, wanted)
+        telling.batch(ctx).learned.setdefault(case_id, set()).update(wanted)
 
 
 async def held_by(ctx: HandlerContext, case_id: str, org_unit: str) -> None:

@@ -8,7 +8,7 @@ take a connection (a pool for reads) and return the models of ``services.notific
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,8 @@ Conn = asyncpg.Connection | asyncpg.Pool
 
 # --- who to tell, and what of the case ---------------------------------------------------------------------
 
-REMEMBER_PHONES = ("INSERT INTO recipients (case_id, phone) SELECT $1, p FROM unnest($2::text[]) AS p "
+#: the phones a batch's events made known: (case_id, phone) pairs, in order
+REMEMBER_PHONES = ("INSERT INTO recipients (case_id, phone) SELECT * FROM unnest($1::text[], $2::text[]) "
                    "ON CONFLICT DO NOTHING")
 #: whom to tell about a batch's events: the phones known for the cases $1, each with whether it opted out, and the
 #: phones among $2 (those an event names itself) that opted out
@@ -59,7 +60,10 @@ SAVE_MESSAGES = ("UPDATE messages m SET state = u.state, attempts = u.attempts, 
                  "$7::text[], $8::text[], $9::text[]) "
                  "AS u (message_id, state, attempts, not_before, sent_at, reason, provider_ref, params, text) "
                  "WHERE m.message_id = u.message_id")
-RECORD_SMS = "INSERT INTO recorded_sms (message_id, phone, text, recorded_at) VALUES ($1, $2, $3, $4) RETURNING id"
+#: a sending round's messages as the recording gateway keeps them, in the order they were sent
+RECORD_SMS = ("INSERT INTO recorded_sms (message_id, phone, text, recorded_at) SELECT m, p, t, a FROM "
+              "unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS r(m, p, t, a, n) "
+              "ORDER BY n")
 #: the list operators and supervisors read; $1 units (NULL: all), $2 state, $3 a case number (part of), $4 a phone's
 #: last four digits; order and page appended by ``messages``
 MESSAGES = (
@@ -88,8 +92,11 @@ MARK_READ = ("UPDATE notices SET read_at = coalesce(read_at, $3) WHERE notice_id
              "RETURNING *")
 
 
-async def remember_phones(conn: asyncpg.Connection, case_id: str, phones: list[str]) -> None:
-    await conn.execute(REMEMBER_PHONES, case_id, phones)
+async def remember_phones(conn: asyncpg.Connection, phones: Mapping[str, Iterable[str]]) -> None:
+    """Each case's phones (case_id -> phones) in one statement, in order (two batches lock the same rows in the
+    same order)."""
+    pairs = sorted((case_id, phone) for case_id, known in phones.items() for phone in known)
+    await conn.execute(REMEMBER_PHONES, [c for c, _ in pairs], [p for _, p in pairs])
 
 
 @dataclass(frozen=True)
@@ -175,9 +182,9 @@ async def save_all(conn: asyncpg.Connection, messages: Sequence[Message]) -> Non
         await conn.execute(SAVE_MESSAGES, *columns)
 
 
-async def record_sms(conn: asyncpg.Connection, *, message_id: uuid.UUID, phone: str, text: str,
-                     at: datetime) -> int:
-    return int(await conn.fetchval(RECORD_SMS, message_id, phone, text, at))
+async def record_sms(conn: asyncpg.Connection, rows: Sequence[tuple[uuid.UUID, str, str, datetime]]) -> None:
+    """(message_id, phone, text, recorded_at) of each message, in one statement."""
+    await conn.execute(RECORD_SMS, *(list(c) for c in zip(*rows, strict=True)))
 
 
 async def messages(pool: Conn, *, units: list[str] | None, state: str | None, q: str | None, last4: str | None,

@@ -51,7 +51,7 @@ async def send_one(ctx: HandlerContext, m: Message, *, gateway: Gateway, catalog
     out = Outgoing(message_id=m.message_id, phone=m.phone, template_id=m.template_id, params=list(m.params),
                    text=f"【{catalog.sign_name}】" + template.render(values))
     try:
-        sent: Sent = await gateway.send(ctx.conn, out, at=now)
+        sent: Sent = await gateway.send(ctx, out, at=now)
     except GatewayFailure as failure:
         attempts = m.attempts + failure.attempts
         if failure.transient and attempts < MAX_ATTEMPTS:

@@ -40,9 +40,9 @@ class _Pending:
 
 @dataclass
 class Telling:
-    """The messages of a consumed batch, written together when its work is done (``HandlerContext.gather``): the
-    phones of every case told about read in one statement, the messages written in another — instead of a read
-    for each event and a write for the batch.
+    """The phones a consumed batch learned and its messages, written together when its work is done
+    (``HandlerContext.gather``): the phones learned in one statement, then the phones of every case told about
+    read in one, the messages written in another — instead of a write and a read for each event.
 
     A message goes to the phones known for its case when the batch ends: a worker whose phone an event later in
     the same batch makes known (a linked complaint) is told too, as when the message waits for the morning.
@@ -50,8 +50,13 @@ class Telling:
     on its own, and parks that one event until intake's event with the phones has come."""
 
     pending: list[_Pending] = field(default_factory=list)
+    #: the phones the batch's events made known, by case (``learning.remember_phones``): written first, in one
+    #: statement, so that the messages' read finds them
+    learned: dict[str, set[str]] = field(default_factory=dict)
 
     async def flush(self, ctx: HandlerContext) -> None:
+        if self.learned:
+            await repository.remember_phones(ctx.conn, self.learned)
         if not self.pending:
             return
         known = await repository.phones(ctx.conn, [p.message.case_id for p in self.pending if p.phones is None],
@@ -93,7 +98,12 @@ async def tell(ctx: HandlerContext, event: CloudEvent, *, case_id: str, kind: st
         event_id=uuid.UUID(str(event.id)), case_id=case_id, kind=kind, template_id=template.template_id, text=text,
         copies=[], not_before=catalog.quiet.next_allowed(ctx.now), event_at=event_time(event, ctx.now),
         gateway=gateway, at=ctx.now)
-    ctx.gather("notification.telling", Telling).pending.append(_Pending(message, template, params, phones))
+    batch(ctx).pending.append(_Pending(message, template, params, phones))
+
+
+def batch(ctx: HandlerContext) -> Telling:
+    """The batch's phones learned and messages to write (``HandlerContext.gather``)."""
+    return ctx.gather("notification.telling", Telling)
 
 
 def scrubbed(params: list[str], names: tuple[str, ...], secret: tuple[str, ...]) -> list[str]:

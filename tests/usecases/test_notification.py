@@ -275,8 +275,24 @@ async def test_a_batch_reads_the_phones_of_all_its_cases_in_one_statement(world)
     finally:
         world.conn.remove_query_logger(logged)
     assert sum(q == repository.PHONES for q in sent) == 1
+    assert sum(q == repository.REMEMBER_PHONES for q in sent) == 1  # the phones learned: one statement too
     assert {(r["case_id"], r["phone"], r["kind"]) for r in await messages(world, CASE) + await messages(world, other)} \
         == {(CASE, PHONES[0], "received"), (CASE, PHONES[1], "received"), (other, "13909710003", "dispatched")}
+
+
+async def test_phones_an_event_later_in_the_batch_makes_known_are_told(world):
+    """A session is told about before the registration that names the phones comes, in the same batch: the
+    phones learned are written before the messages read them."""
+    late = "LC-2026-NT0003"
+    session = SessionScheduled(case_id=late, session_id="s", scheduled_at=MORNING, location="调解室", actor="x")
+    received = CaseReceived(case_id=late, facts=facts(["13909710005"]))
+
+    async def batch(ctx) -> None:
+        for e_type, data in (("mediation.session_scheduled", session), ("intake.case_received", received)):
+            await HANDLERS[e_type](ctx, event(e_type, data), data)
+
+    await world.run(batch)
+    assert [r["phone"] for r in await messages(world, late)] == ["13909710005"]
 
 
 async def test_a_case_without_phones_fails_its_batchs_end_and_waits_alone(world):
