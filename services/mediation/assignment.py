@@ -19,6 +19,7 @@ from services.mediation import repository as repo
 from services.mediation.clocks import start_windows
 from services.mediation.config import MediationConfig
 from services.mediation.domain.case import MediationError
+from services.mediation.models import MediationCaseRecord
 from services.staffing import assignment as staffing
 
 
@@ -29,10 +30,12 @@ def units_for(config: MediationConfig, org_unit: str) -> list[str]:
 
 
 async def assign(ctx: HandlerContext, case_id: str, *, config: MediationConfig, reason: str,
-                 actor: str | None = None, mediator_id: str | None = None, announce_pending: bool = True) -> str | None:
+                 actor: str | None = None, mediator_id: str | None = None, announce_pending: bool = True,
+                 record: MediationCaseRecord | None = None) -> str | None:
     """Offer the case to ``mediator_id``, or to the mediator with room the load rule picks; None when nobody has
-    room (the case waits, and says so unless ``announce_pending`` is False: it already did)."""
-    record = found(await repo.get(ctx.conn, case_id, lock=True), repo.missing(case_id))
+    room (the case waits, and says so unless ``announce_pending`` is False: it already did). ``record``: the
+    case's row as this transaction holds it (locked, or just written); else it is read and locked here."""
+    record = record or found(await repo.get(ctx.conn, case_id, lock=True), repo.missing(case_id))
     case = repo.domain(record)
     soon = ctx.calendar.add_working_days(local_date(ctx.now), 2).day
     candidates = await repo.loads(ctx.conn, units_for(config, case.org_unit),
@@ -110,7 +113,7 @@ async def offer_waiting(units_of_work: Callable[[], AbstractAsyncContextManager[
             if current is None or current.state != "awaiting_assignment":
                 continue
             if await assign(ctx, case_id, config=config, reason="调解员有空余，按期限先后自动分派",
-                            announce_pending=False) is None:
+                            announce_pending=False, record=current) is None:
                 full.add(org_unit)
             else:
                 offered += 1

@@ -32,7 +32,8 @@ CASE_SCOPE = ("SELECT org_unit, mediator_id, state, coalesce(court_code, bureau_
 INSERT_CASE = (
     "INSERT INTO mediation_cases (case_id, org_unit, kind, state, tier, due_at, received_at, court_code, court_case_no, "
     "referral_kind, procedure, bureau_code, arbitration_case_no, facts, group_dispute) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+    "ON CONFLICT (case_id) DO NOTHING RETURNING *"
 )
 SET_TIER = "UPDATE mediation_cases SET tier = $2, due_at = $3, updated_at = now() WHERE case_id = $1"
 #: cases waiting for a mediator with room, earliest due first (index mediation_cases_waiting)
@@ -186,9 +187,11 @@ async def scope(pool: Executor, case_id: str) -> CaseScope | None:
 async def insert(conn: asyncpg.Connection, *, case_id: str, org_unit: str, kind: str, state: str, tier: str,
                  due_at: datetime, received_at: datetime, court_code: str | None, court_case_no: str | None,
                  referral_kind: str | None, procedure: str | None, bureau_code: str | None,
-                 arbitration_case_no: str | None, facts: dict[str, Any], group_dispute: bool) -> None:
-    await conn.execute(INSERT_CASE, case_id, org_unit, kind, state, tier, due_at, received_at, court_code, court_case_no,
-                       referral_kind, procedure, bureau_code, arbitration_case_no, facts, group_dispute)
+                 arbitration_case_no: str | None, facts: dict[str, Any], group_dispute: bool) -> MediationCaseRecord | None:
+    """The new case's row (this transaction holds it); None when the case is here already (nothing written)."""
+    return _case(await conn.fetchrow(INSERT_CASE, case_id, org_unit, kind, state, tier, due_at, received_at,
+                                     court_code, court_case_no, referral_kind, procedure, bureau_code,
+                                     arbitration_case_no, facts, group_dispute))
 
 
 async def save(conn: asyncpg.Connection, case: MediationCase, **extra: Any) -> None:

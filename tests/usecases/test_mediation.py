@@ -83,6 +83,27 @@ async def test_an_arriving_case_goes_to_the_mediator_with_room(world):
     assert dict(union) == {"state": "open", "org_unit": UNIT}
 
 
+async def test_a_new_case_is_opened_and_offered_without_reading_its_row_back(world):
+    """The insert returns the row the offer needs: no read before it (is it here?) and none after it; the same
+    dispatch again finds the case there and changes nothing."""
+    await mediator(world, "M-T-1")
+    sent: list[str] = []
+
+    def logged(query: Any) -> None:
+        sent.append(query.query)
+
+    world.conn.add_query_logger(logged)
+    try:
+        assert await arrive(world, "MC-1") == "offered"
+        assert repo.LOCK_CASE not in sent and repo.CASE not in sent
+        before = await repo.get(world.conn, "MC-1")
+        assert await arrive(world, "MC-1") == "offered"
+    finally:
+        world.conn.remove_query_logger(logged)
+    assert await repo.get(world.conn, "MC-1") == before
+    assert world.events().count("mediation.mediator_assigned") == 1
+
+
 async def test_a_case_nobody_has_room_for_waits_until_someone_has(world):
     await mediator(world, "M-T-1", capacity=1)
     await arrive(world, "MC-1")
