@@ -113,18 +113,17 @@ async def enqueue(conn: asyncpg.Connection, records: Sequence[Record], *, servic
     )
 
 
-#: Lease (or renew) the lanes this relay owns or whose lease ran out ($2: seconds).
-_CLAIM_LANES = """
-UPDATE outbox_lane SET owner = $1, lease_until = now() + make_interval(secs => $2)
-WHERE owner = $1 OR lease_until < now()
-RETURNING lane
-"""
-
-#: The next rows to publish from the leased lanes, in id order.
-_PENDING = """
+#: Lease (or renew) the lanes this relay owns or whose lease ran out ($2: seconds), and read the next rows to
+#: publish from them, in id order (at most $3): one round trip a round. A lane another relay holds is not read.
+_LEASED_PENDING = """
+WITH leased AS (
+    UPDATE outbox_lane SET owner = $1, lease_until = now() + make_interval(secs => $2)
+    WHERE owner = $1 OR lease_until < now()
+    RETURNING lane
+)
 SELECT id, topic, key, value, headers FROM outbox
-WHERE published_at IS NULL AND refused_at IS NULL AND lane = ANY($1::int2[])
-ORDER BY id LIMIT $2
+WHERE published_at IS NULL AND refused_at IS NULL AND lane = ANY(ARRAY(SELECT lane FROM leased))
+ORDER BY id LIMIT $3
 """
 
 MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
@@ -159,11 +158,7 @@ class Relay:
 
     async def publish_once(self) -> int:
         """Publish one batch of pending rows from the lanes this relay holds; returns the count."""
-        async with self.pool.acquire() as conn:
-            lanes = [r["lane"] for r in await conn.fetch(_CLAIM_LANES, self.owner, self.lease_seconds)]
-            if not lanes:
-                return 0
-            rows = await conn.fetch(_PENDING, lanes, self.batch_size)
+        rows = await self.pool.fetch(_LEASED_PENDING, self.owner, self.lease_seconds, self.batch_size)
         if not rows:
             return 0
         sent: list[Any] = []
