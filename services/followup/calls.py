@@ -105,8 +105,7 @@ async def _not_reached(ctx: HandlerContext, call: Followup, case: FollowupCase, 
 async def worker_rated(ctx: HandlerContext, case_id: str, *, score: int, comment: str) -> None:
     """评价: the worker rated the service online once the case was resolved — their satisfaction, as a call would
     have recorded it (the latest word of the worker counts)."""
-    if await repository.case(ctx.conn, case_id, lock=True) is None:
+    if await repository.update_if_here(ctx.conn, case_id, satisfaction=score,
+                                       comment=f"网上评价：{comment}" if comment else "网上评价") is None:
         return  # not followed up here (answered elsewhere): the statistics still count it in supervision
-    await repository.update_case(ctx.conn, case_id, satisfaction=score,
-                                 comment=f"网上评价：{comment}" if comment else "网上评价")
     caselog.log(ctx, case_id, actor="职工本人（网上）", action="worker_rated", satisfaction=score)

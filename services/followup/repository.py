@@ -100,9 +100,16 @@ async def start_cycle(conn: asyncpg.Connection, *, case_id: str, source: str, or
 
 async def update_case(conn: asyncpg.Connection, case_id: str, **changes: Any) -> FollowupCase:
     """Change some of a case's columns (its state, the worker's satisfaction, the flag); the case as it now is."""
+    case = await update_if_here(conn, case_id, **changes)
+    assert case is not None, f"follow-up case {case_id} vanished inside its unit of work"
+    return case
+
+
+async def update_if_here(conn: asyncpg.Connection, case_id: str, **changes: Any) -> FollowupCase | None:
+    """``update_case`` for a case that may not be followed up here: None, and nothing written, when it is not."""
     row = await conn.fetchrow(f"UPDATE followup_cases SET {assignments(list(changes))}, updated_at = now() "
                               "WHERE case_id = $1 RETURNING *", case_id, *changes.values())
-    return from_row(FollowupCase, row)
+    return from_row(FollowupCase, row) if row else None
 
 
 @dataclass(frozen=True)

@@ -239,6 +239,15 @@ async def told(world, case_id: str, *names: str) -> None:
     await world.run(batch)
 
 
+async def test_the_workers_online_rating_is_kept_on_a_followed_up_case_and_ignored_elsewhere(world):
+    await resolve(world)
+    await world.run(lambda ctx: calls.worker_rated(ctx, CASE, score=2, comment="拖得太久"))
+    case = await repository.case(world.conn, CASE)
+    assert case is not None and (case.satisfaction, case.comment) == (2, "网上评价：拖得太久")
+    await world.run(lambda ctx: calls.worker_rated(ctx, "LC-2026-FU0404", score=5, comment=""))  # not here
+    assert await repository.case(world.conn, "LC-2026-FU0404") is None
+
+
 async def test_the_caller_learns_who_to_ring_from_intake(world):
     """Intake's registration (and a later dispatch, with more workers) tells follow-up who the case is about."""
     await told(world, CASE, "韩国栋")
