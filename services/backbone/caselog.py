@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from services.backbone.db import json_text
 from services.calendar.model import shanghai_iso
 
 if TYPE_CHECKING:
@@ -34,7 +35,16 @@ def log(ctx: HandlerContext, case_id: str, *, actor: str | None, action: str, **
     """One entry, stamped with the unit of work's business time. Held by the unit of work and written at its end
     in the same transaction as the change, with the events it publishes (``HandlerContext.flush_deferred``): one
     round trip for both instead of one per entry. Nothing in a unit of work reads its own log back before then."""
-    ctx.case_log.append((case_id, ctx.now, actor, action, json.dumps(detail, default=str, ensure_ascii=False)))
+    ctx.case_log.append((case_id, ctx.now, actor, action, detail_text(detail)))
+
+
+def detail_text(detail: dict[str, Any]) -> str:
+    """An entry's detail as JSON text: what is not JSON as its ``str``; a float that is not a number (NaN, ±∞),
+    which jsonb refuses, as null — as the pool's encoder writes it."""
+    try:
+        return json.dumps(detail, default=str, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json_text(json.loads(json.dumps(detail, default=str, ensure_ascii=False)))
 
 
 def columns(entries: Sequence[Entry]) -> tuple[list[Any], ...]:

@@ -155,9 +155,11 @@ class HandlerContext:
         self.batch_memo.clear()
         self.case_log.clear()
 
-    async def flush_deferred(self, *, publish: Sequence[Record] | None = None) -> None:
+    async def flush_deferred(self, *, outbox_from: int | None = None) -> None:
         """Everything held back written now, in this transaction: the folds, the deferred rows, then the case log's
-        entries — in one statement with ``publish`` (added to the outbox) when given."""
+        entries — in one statement with the records from ``outbox_from`` on (added to the outbox) when given. The
+        records are taken after the folds and deferred rows are written: what those publish (an alert the
+        projection raises at its batch's end) goes too."""
         gathered, self.gathered = self.gathered, {}
         for fold in gathered.values():
             await fold.flush(self)
@@ -168,16 +170,16 @@ class HandlerContext:
             else:
                 await self.conn.executemany(statement, rows)
         entries, self.case_log = self.case_log, []
-        if publish is None:
+        if outbox_from is None:
             await caselog.write(self.conn, entries)
         else:
-            await enqueue(self.conn, publish, service=self.service, log=entries)
+            await enqueue(self.conn, self.records[outbox_from:], service=self.service, log=entries)
 
     async def write_out(self) -> None:
         """The unit of work's end, written now in its transaction: what it held back, then the events it
         published (outbox) with its case log's entries in one statement. Nothing is held after it."""
-        records, self.records = self.records, []
-        await self.flush_deferred(publish=records)
+        await self.flush_deferred(outbox_from=0)
+        self.records = []
 
     async def due(self, rule: DueRule, *, case_id: str | None = None) -> tuple[datetime, bool]:
         """A due time on the working-day calendar; a provisional one raises the operator alert once."""
@@ -444,7 +446,7 @@ class EventProcessor:
                 dlq.append(dead_letter(item.inbound, reason=outcome, service=self.service))
         if not careful:
             try:
-                await ctx.flush_deferred(publish=ctx.records if publish else ())
+                await ctx.flush_deferred(outbox_from=0 if publish else None)
             except Exception as exc:
                 if is_transient(exc):
                     raise
@@ -484,7 +486,7 @@ class EventProcessor:
                 if not await self._claim(ctx.conn, [item]):
                     return DUPLICATE
                 await handler(ctx, item.event, item.data)
-                await ctx.flush_deferred(publish=ctx.records[mark:] if publish else ())
+                await ctx.flush_deferred(outbox_from=mark if publish else None)
             return None
         except NotYetKnown as exc:
             return exc

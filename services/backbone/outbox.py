@@ -115,6 +115,9 @@ async def enqueue(conn: asyncpg.Connection, records: Sequence[Record], *, servic
 
 #: Lease (or renew) the lanes this relay owns or whose lease ran out ($2: seconds), and read the next rows to
 #: publish from them, in id order (at most $3): one round trip a round. A lane another relay holds is not read.
+#: The rows are read in the statement's snapshot, taken before the lease: a relay that takes over a lane whose
+#: lease ran out while its holder was marking rows may send those rows again — as it could when the lease and
+#: the read were two statements. At least once; the consumers' inbox applies each event once.
 _LEASED_PENDING = """
 WITH leased AS (
     UPDATE outbox_lane SET owner = $1, lease_until = now() + make_interval(secs => $2)

@@ -1,18 +1,22 @@
 """A unit of work's case-log entries are written at its end, with the events it publishes, in one statement
 (``outbox._INSERT_LOGGED``): one round trip instead of one an entry. What the entries were before still holds:
 they commit with the change or not at all, in the order they were logged, and an entry PostgreSQL refuses (a NUL
-in its detail) dead-letters the one event that logged it, not its batch. Real PostgreSQL, no broker."""
+in its detail) dead-letters the one event that logged it, not its batch. The events a batch's folds publish when
+they are written (supervision's alerts) go to the outbox on every path. Real PostgreSQL, no broker."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
+from events.intake import CaseReceived
 from services.backbone import caselog, outbox
 from services.backbone.calendar_store import load, seed
-from services.backbone.consumer import EventProcessor, Inbound
+from services.backbone.consumer import EventProcessor, Inbound, Reject
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
 from tests.contract_examples import example
 
@@ -86,6 +90,46 @@ async def test_a_unit_of_work_that_publishes_nothing_still_writes_its_entries(po
         await ctx.write_out()
         assert ctx.case_log == [] and ctx.records == []
     assert await pool.fetchval("SELECT action FROM case_log WHERE case_id = 'C-9'") == "noted"
+
+
+@dataclass
+class Raising:
+    """A batch's fold that publishes when it is written, as supervision's projection raises its alerts."""
+
+    subjects: list[str] = field(default_factory=list)
+    data: Any = None
+
+    async def flush(self, ctx) -> None:
+        for subject in self.subjects:
+            ctx.publish("intake.case_received", self.data, subject=subject, topic="folded.events")
+
+
+async def folding_handler(ctx, event, data) -> None:
+    if event.subject == "BAD":
+        raise Reject("cannot apply this one")
+    fold = ctx.gather("probe.raising", Raising)
+    fold.data = data
+    fold.subjects.append(event.subject)
+    ctx.publish("intake.case_received", data, subject=event.subject, topic="direct.events")
+
+
+async def published(pool, topic: str) -> int:
+    return await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = $1", topic)
+
+
+async def test_what_a_batchs_folds_publish_is_published_on_every_path(pool):
+    processor = EventProcessor(pool, "probe", "probe.events", {TYPE: folding_handler}, calendar=await load(pool))
+    await processor.process([record(0, "C-1"), record(1, "C-2")])  # the batch at once
+    assert (await published(pool, "direct.events"), await published(pool, "folded.events")) == (2, 2)
+    await processor.process([record(2, "C-3"), record(3, "BAD"), record(4, "C-5")])  # one by one, after BAD failed
+    assert (await published(pool, "direct.events"), await published(pool, "folded.events")) == (4, 4)
+    async with pool.acquire() as conn, conn.transaction():  # an HTTP use case's unit of work
+        ctx = processor.context(conn)
+        fold = ctx.gather("probe.raising", Raising)
+        fold.subjects.append("C-6")
+        fold.data = CaseReceived.model_validate(example(TYPE))
+        await ctx.write_out()
+    assert await published(pool, "folded.events") == 5
 
 
 class _One:

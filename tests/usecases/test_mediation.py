@@ -113,7 +113,9 @@ async def test_a_case_nobody_has_room_for_waits_until_someone_has(world):
     @contextlib.asynccontextmanager
     async def unit_of_work() -> AsyncIterator[HandlerContext]:
         async with world.conn.transaction():
-            yield world.context()
+            ctx = world.context()
+            yield ctx
+            await ctx.flush_deferred()  # as the runtime's unit of work does (its log entries)
 
     assert await assignment.offer_waiting(unit_of_work, world.conn, CONFIG) == 0  # still full: nothing said again
     assert world.events("mediation.assignment_pending") == ["mediation.assignment_pending"]
