@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from events.glossary import zh
+from services.backbone.db import snapshot
 from services.calendar.model import SHANGHAI
 from services.hierarchy.orgunits import Hierarchy
 from services.supervision import repository
@@ -62,16 +63,25 @@ async def figures(db: asyncpg.Connection | asyncpg.Pool, scope: Scope, hierarchy
     """The mediators' figures, per mediator and per unit (by name): caseload (open cases), success rate (settled of
     concluded mediations), on-time rate (tier clock met in time of those ended), average days to a settlement."""
     p = scope.params()
+    async with snapshot(db) as conn:  # the mediators' and the units' figures as of one commit
+        mediators, units = await repository.mediator_figures(conn, p), await repository.unit_figures(conn, p)
     return {
         "mediators": [{"mediator_id": r["mediator_id"], "mediator_name": r["mediator_name"] or "（姓名未记录）",
                        "org_unit": r["org_unit"], "org_unit_name": unit_name(r["org_unit"], hierarchy), **_figure(r)}
-                      for r in await repository.mediator_figures(db, p)],
+                      for r in mediators],
         "units": [{"org_unit": r["org_unit"], "org_unit_name": unit_name(r["org_unit"], hierarchy),
-                   "mediators": r["mediators"], **_figure(r)} for r in await repository.unit_figures(db, p)],
+                   "mediators": r["mediators"], **_figure(r)} for r in units],
     }
 
 
 async def compute(db: asyncpg.Connection | asyncpg.Pool, scope: Scope) -> dict[str, Any]:
+    """The statistics of ``scope``, every figure as of one commit (``snapshot``): read one by one on the pool, a
+    case committed between two reads showed in one figure and not in the next (by channel, not in the total)."""
+    async with snapshot(db) as conn:
+        return await _compute(conn, scope)
+
+
+async def _compute(db: asyncpg.Connection, scope: Scope) -> dict[str, Any]:
     p = scope.params()
     totals = await repository.stats_totals(db, p)
     by_channel = await repository.stats_by_channel(db, p)
