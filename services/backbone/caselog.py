@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from services.backbone.db import json_text
+from services.backbone import db
 from services.calendar.model import shanghai_iso
 
 if TYPE_CHECKING:
@@ -44,12 +44,12 @@ def detail_text(detail: dict[str, Any]) -> str:
     try:
         return json.dumps(detail, default=str, ensure_ascii=False, allow_nan=False)
     except ValueError:
-        return json_text(json.loads(json.dumps(detail, default=str, ensure_ascii=False)))
+        return db.json_text(json.loads(json.dumps(detail, default=str, ensure_ascii=False)))
 
 
-def columns(entries: Sequence[Entry]) -> tuple[list[Any], ...]:
+def columns(entries: Sequence[Entry]) -> list[list[Any]]:
     """The entries as the five arrays ``INSERT_ENTRIES`` takes."""
-    return tuple(list(c) for c in zip(*entries, strict=True)) if entries else ([], [], [], [], [])
+    return db.columns(entries, 5)
 
 
 async def write(conn: asyncpg.Connection, entries: Sequence[Entry]) -> None:

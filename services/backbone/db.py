@@ -231,6 +231,12 @@ async def snapshot(db: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[async
         yield conn
 
 
+def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as the ``width`` arrays a set-based statement unnests (``unnest($1::…[], $2::…[], …)``); empty arrays
+    for no rows."""
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
 def assignments(columns: Sequence[str], *, first: int = 2) -> str:
     """``a = $2, b = $3`` for a repository's UPDATE of the given columns ($1 is the key)."""
     for column in columns:

@@ -7,7 +7,6 @@ the worklist's join.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from services.backbone.db import assignments
+from services.backbone.db import assignments, json_text
 from services.backbone.models import from_row
 from services.followup.models import CaseFacts, Followup, FollowupCase
 
@@ -187,7 +186,7 @@ async def worklist(pool: Conn, units: list[str] | None, limit: int, *, offset: i
 
 async def remember_facts(conn: Conn, facts: Mapping[str, tuple[list[dict[str, Any]], str, str]]) -> None:
     """Each case's facts (case_id -> workers, employer, summary) in one statement; a case's row is replaced."""
-    await conn.execute(REMEMBER_FACTS, list(facts), [json.dumps(w, ensure_ascii=False) for w, _, _ in facts.values()],
+    await conn.execute(REMEMBER_FACTS, list(facts), [json_text(w) for w, _, _ in facts.values()],
                        [e for _, e, _ in facts.values()], [s for _, _, s in facts.values()])
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from services.backbone.db import json_text
+from services.backbone.db import columns, json_text
 from services.backbone.models import from_row
 from services.notification.models import CaseInfo, Message, Notice, OptOut
 
@@ -164,7 +164,7 @@ async def insert_messages(conn: asyncpg.Connection, told: Sequence[Told]) -> lis
     returned."""
     rows = [(uuid.uuid4(), t.event_id, t.case_id, c.phone, t.kind, t.template_id, json_text(c.params), t.text, c.state,
              t.not_before, t.event_at, c.reason, t.gateway, t.at) for t in told for c in t.copies]
-    written = await conn.fetch(INSERT_MESSAGES, *(list(column) for column in zip(*rows, strict=True)))
+    written = await conn.fetch(INSERT_MESSAGES, *columns(rows, 14))
     return [from_row(Message, r) for r in written]
 
 
@@ -184,7 +184,7 @@ async def save_all(conn: asyncpg.Connection, messages: Sequence[Message]) -> Non
 
 async def record_sms(conn: asyncpg.Connection, rows: Sequence[tuple[uuid.UUID, str, str, datetime]]) -> None:
     """(message_id, phone, text, recorded_at) of each message, in one statement."""
-    await conn.execute(RECORD_SMS, *(list(c) for c in zip(*rows, strict=True)))
+    await conn.execute(RECORD_SMS, *columns(rows, 4))
 
 
 async def messages(pool: Conn, *, units: list[str] | None, state: str | None, q: str | None, last4: str | None,
