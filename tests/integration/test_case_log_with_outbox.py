@@ -6,8 +6,6 @@ they are written (supervision's alerts) go to the outbox on every path. Real Pos
 
 from __future__ import annotations
 
-import json
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,30 +13,18 @@ import pytest
 
 from events.intake import CaseReceived
 from services.backbone import caselog, outbox
-from services.backbone.calendar_store import load, seed
-from services.backbone.consumer import EventProcessor, Inbound, Reject
-from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
+from services.backbone.calendar_store import load
+from services.backbone.consumer import EventProcessor, Reject
+from tests.consumed import TYPE, backbone_pool, received
 from tests.contract_examples import example
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
-TYPE = "intake.case_received"
-
-
-def record(offset: int, subject: str) -> Inbound:
-    envelope = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "laborcase/intake", "type": TYPE,
-                "time": "2026-03-02T09:00:00+08:00", "subject": subject, "data": example(TYPE)}
-    return Inbound("intake.events", 0, offset, subject.encode(), json.dumps(envelope).encode(),
-                   (("ce_type", TYPE.encode()),))
-
 
 @pytest.fixture
 async def pool(pg_admin, make_db):
-    pool = await create_pool(await make_db(pg_admin), size=4)
-    await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
-    await seed(pool)
-    yield pool
-    await pool.close()
+    async for pool in backbone_pool(await make_db(pg_admin)):
+        yield pool
 
 
 async def logging_handler(ctx, event, data) -> None:
@@ -59,7 +45,7 @@ async def test_a_batchs_entries_go_with_its_events_in_one_statement_in_order(poo
     async with pool.acquire() as conn:
         conn.add_query_logger(logged)
         processor.pool = _One(conn)
-        await processor.process([record(0, "C-1"), record(1, "C-2")])
+        await processor.process([received(0, "C-1"), received(1, "C-2")])
         conn.remove_query_logger(logged)
     assert sum(q == outbox._INSERT_LOGGED for q in sent) == 1
     assert not any(q.lstrip().startswith("INSERT INTO case_log") for q in sent)  # no statement of their own
@@ -72,7 +58,7 @@ async def test_a_batchs_entries_go_with_its_events_in_one_statement_in_order(poo
 
 async def test_an_entry_postgresql_refuses_dead_letters_its_event_alone(pool):
     processor = EventProcessor(pool, "probe", "probe.events", {TYPE: logging_handler}, calendar=await load(pool))
-    await processor.process([record(0, "C-1"), record(1, "BAD"), record(2, "C-3")])
+    await processor.process([received(0, "C-1"), received(1, "BAD"), received(2, "C-3")])
     assert [r["case_id"] for r in await pool.fetch("SELECT DISTINCT case_id FROM case_log ORDER BY 1")] == \
         ["C-1", "C-3"]
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'probe.events'") == 2
@@ -119,9 +105,9 @@ async def published(pool, topic: str) -> int:
 
 async def test_what_a_batchs_folds_publish_is_published_on_every_path(pool):
     processor = EventProcessor(pool, "probe", "probe.events", {TYPE: folding_handler}, calendar=await load(pool))
-    await processor.process([record(0, "C-1"), record(1, "C-2")])  # the batch at once
+    await processor.process([received(0, "C-1"), received(1, "C-2")])  # the batch at once
     assert (await published(pool, "direct.events"), await published(pool, "folded.events")) == (2, 2)
-    await processor.process([record(2, "C-3"), record(3, "BAD"), record(4, "C-5")])  # one by one, after BAD failed
+    await processor.process([received(2, "C-3"), received(3, "BAD"), received(4, "C-5")])  # one by one, after BAD failed
     assert (await published(pool, "direct.events"), await published(pool, "folded.events")) == (4, 4)
     async with pool.acquire() as conn, conn.transaction():  # an HTTP use case's unit of work
         ctx = processor.context(conn)

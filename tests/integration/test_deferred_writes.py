@@ -5,35 +5,21 @@ deferred rows in its own savepoint, and only the event whose row was bad is dead
 from __future__ import annotations
 
 import base64
-import json
-import uuid
 
 import pytest
 
-from services.backbone.calendar_store import load, seed
-from services.backbone.consumer import EventProcessor, Inbound
-from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
-from tests.contract_examples import example
+from services.backbone.calendar_store import load
+from services.backbone.consumer import EventProcessor
+from tests.consumed import TYPE, backbone_pool, received
 
-TYPE = "intake.case_received"
 PROBE = "INSERT INTO deferred_probe (event_id, n) VALUES ($1, $2)"
-
-
-def record(offset: int, subject: str) -> Inbound:
-    envelope = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "laborcase/intake", "type": TYPE,
-                "time": "2026-03-02T09:00:00+08:00", "subject": subject, "data": example(TYPE)}
-    return Inbound("intake.events", 0, offset, subject.encode(), json.dumps(envelope).encode(),
-                   (("ce_type", TYPE.encode()),))
 
 
 @pytest.fixture
 async def pool(pg_admin, make_db):
-    pool = await create_pool(await make_db(pg_admin), size=2)
-    await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
-    await pool.execute("CREATE TABLE deferred_probe (event_id uuid PRIMARY KEY, n int NOT NULL CHECK (n >= 0))")
-    await seed(pool)
-    yield pool
-    await pool.close()
+    async for pool in backbone_pool(await make_db(pg_admin), size=2):
+        await pool.execute("CREATE TABLE deferred_probe (event_id uuid PRIMARY KEY, n int NOT NULL CHECK (n >= 0))")
+        yield pool
 
 
 async def probe(ctx, event, data) -> None:
@@ -47,12 +33,12 @@ calls: list[str] = []
 async def test_deferred_rows_land_together_and_a_bad_one_costs_only_its_event(pool):
     processor = EventProcessor(pool, "probe", "probe.events", {TYPE: probe}, calendar=await load(pool))
     calls.clear()
-    await processor.process([record(0, "a"), record(1, "b")])
+    await processor.process([received(0, "a"), received(1, "b")])
     assert await pool.fetchval("SELECT count(*) FROM deferred_probe") == 2
     assert await pool.fetchval("SELECT count(*) FROM inbox") == 2
 
     calls.clear()
-    await processor.process([record(2, "c"), record(3, "bad"), record(4, "d")])
+    await processor.process([received(2, "c"), received(3, "bad"), received(4, "d")])
     assert calls[:3] == ["c", "bad", "d"] and len(calls) == 6  # the whole batch, then each event on its own
     assert await pool.fetchval("SELECT count(*) FROM deferred_probe") == 4  # c and d, each written once
     dead = await pool.fetch("SELECT topic, headers FROM outbox WHERE topic = 'intake.events.dlq'")

@@ -7,35 +7,22 @@ it. Real PostgreSQL, no broker."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 
 import pytest
 
-from services.backbone.calendar_store import load, seed
-from services.backbone.consumer import EventProcessor, Inbound
-from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, migrate
-from tests.contract_examples import example
+from services.backbone.calendar_store import load
+from services.backbone.consumer import EventProcessor
+from tests.consumed import TYPE, backbone_pool, received
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
-
-TYPE = "intake.case_received"
-
-
-def record(offset: int, event_id: uuid.UUID | None = None) -> Inbound:
-    envelope = {"specversion": "1.0", "id": str(event_id or uuid.uuid4()), "source": "laborcase/intake",
-                "type": TYPE, "time": "2026-03-02T09:00:00+08:00", "subject": "C-1", "data": example(TYPE)}
-    return Inbound("intake.events", 0, offset, b"C-1", json.dumps(envelope).encode(), (("ce_type", TYPE.encode()),))
 
 
 @pytest.fixture
 async def pool(pg_admin, make_db):
-    pool = await create_pool(await make_db(pg_admin), size=4)
-    await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
-    await pool.execute("CREATE TABLE applied (n int NOT NULL)")  # not idempotent: each application adds a row
-    await seed(pool)
-    yield pool
-    await pool.close()
+    async for pool in backbone_pool(await make_db(pg_admin)):
+        await pool.execute("CREATE TABLE applied (n int NOT NULL)")  # not idempotent: each application adds a row
+        yield pool
 
 
 async def test_an_event_twice_in_one_batch_is_applied_once(pool):
@@ -44,10 +31,10 @@ async def test_an_event_twice_in_one_batch_is_applied_once(pool):
 
     processor = EventProcessor(pool, "probe", "probe.events", {TYPE: apply}, calendar=await load(pool))
     same = uuid.uuid4()
-    await processor.process([record(0, same), record(1), record(2, same)])
+    await processor.process([received(0, event_id=same), received(1), received(2, event_id=same)])
     assert await pool.fetchval("SELECT count(*) FROM applied") == 2
     assert await pool.fetchval("SELECT count(*) FROM inbox") == 2
-    await processor.process([record(3, same)])  # redelivered later
+    await processor.process([received(3, event_id=same)])  # redelivered later
     assert await pool.fetchval("SELECT count(*) FROM applied") == 2
 
 
@@ -62,7 +49,7 @@ async def test_two_consumers_handling_the_same_batch_at_once_apply_it_once(pool)
     calendar = await load(pool)
     first = EventProcessor(pool, "probe", "probe.events", {TYPE: slow}, calendar=calendar)
     second = EventProcessor(pool, "probe", "probe.events", {TYPE: slow}, calendar=calendar)
-    batch = [record(0), record(1)]
+    batch = [received(0), received(1)]
 
     async def after_the_first_is_inside() -> None:
         await inside.wait()
@@ -82,7 +69,7 @@ async def test_a_failed_batch_claims_nothing_and_its_good_events_are_applied_alo
         await ctx.conn.execute("INSERT INTO applied VALUES (1)")
 
     processor = EventProcessor(pool, "probe", "probe.events", {TYPE: picky}, calendar=await load(pool))
-    await processor.process([record(0), record(1, bad), record(2)])
+    await processor.process([received(0), received(1, event_id=bad), received(2)])
     assert await pool.fetchval("SELECT count(*) FROM applied") == 2
     inbox = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM inbox")}
     assert len(inbox) == 2 and bad not in inbox  # dead-lettered, not processed
@@ -116,8 +103,8 @@ async def test_an_event_redone_on_its_own_waits_for_another_consumer_applying_it
 
     async def the_other_consumer() -> None:
         await other_may_start.wait()
-        await second.process([record(1, shared)])
+        await second.process([received(1, event_id=shared)])
 
-    await asyncio.gather(first.process([record(0, bad), record(1, shared)]), the_other_consumer())
+    await asyncio.gather(first.process([received(0, event_id=bad), received(1, event_id=shared)]), the_other_consumer())
     assert [r["n"] for r in await pool.fetch("SELECT n FROM applied")] == [2]  # applied once, by the other
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'intake.events.dlq'") == 1
