@@ -41,7 +41,7 @@ _SERVICE_TOPICS = {
 #: What each service consumes (its consumer group is ``laborcase.<service>``).
 CONSUMES: dict[str, tuple[str, ...]] = {
     "intake": ("court.events", "bureau.events", "followup.events"),
-    "mediation": ("intake.events", "court.events", "bureau.events", "legalaid.events", "followup.events"),
+    "mediation": ("intake.events", "court.events", "bureau.events", "followup.events"),
     "legal_aid": ("intake.events", "mediation.events", "bureau.events", "followup.events"),
     "followup": ("intake.events", "mediation.events", "legalaid.events", "supervision.events"),
     "supervision": (

@@ -50,3 +50,18 @@ def test_description_changes_are_not_breaking():
     new = _schema()
     new["properties"]["summary"]["description"] = "案情摘要"
     assert breaking_changes(_schema(), new) == []
+
+
+def test_every_consumed_topic_carries_an_event_its_service_handles():
+    """A subscription nothing uses is not free: on the local broker every partition of every topic a service reads
+    is answered on each of its fetches (the stack's idle polling), and every record there is delivered and
+    skipped. Mediation read legalaid.events from the start and handled nothing on it."""
+    import importlib
+
+    from events.catalog import CONSUMES, EVENTS
+
+    for service, topics in CONSUMES.items():
+        handled = importlib.import_module(f"services.{service}.service").SPEC.handlers
+        for topic in topics:
+            used = sorted(t for t in handled if t in EVENTS and topic in EVENTS[t].topics)
+            assert used, f"{service} reads {topic} and handles none of its events"
