@@ -284,7 +284,11 @@ class Runtime:
         kafka.waits_without_sleeping(subscriber, wait_ms=s.consumer_batch_timeout_ms, max_records=s.consumer_batch_size)
 
         @subscriber
-        async def on_batch(body: Any, msg: KafkaMessage) -> None:
+        async def on_batch(body: Any) -> None:
+            # The batch is read from FastStream's context, not asked for as a parameter (``msg: KafkaMessage``):
+            # FastStream resolves such a parameter with a plain function, which fast_depends runs in a worker
+            # thread — a thread hop for every batch, about 0.26 ms of CPU, more than skipping a batch's records.
+            msg: KafkaMessage = broker.context.get_local("message")
             records = tuple(msg.raw_message) if isinstance(msg.raw_message, tuple | list) else (msg.raw_message,)
             self._joined = True
             inbound = [Inbound.of(r) for r in records]

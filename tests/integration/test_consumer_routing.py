@@ -129,3 +129,25 @@ async def test_the_subscriber_waits_for_records_once_and_never_sleeps_after_an_e
     assert await subscriber.get_msg(consumer) == ()
     assert await subscriber.get_msg(consumer) == ("r1", "r2", "r3")
     assert consumer.waits == [(s.consumer_batch_timeout_ms, s.consumer_batch_size)] * 2
+
+
+async def test_a_batch_is_handled_without_a_worker_thread(opened, monkeypatch):
+    """A parameter FastStream resolves from its context with a plain function (``msg: KafkaMessage``) was run in a
+    worker thread by fast_depends, a thread hop for every batch: the handler reads the batch from the context."""
+    import anyio.to_thread
+
+    hops: list[object] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func, *args, **kwargs):
+        hops.append(func)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    p, runtime = opened
+    broker, _ = runtime.consumer_broker()
+    event = referred()
+    async with TestKafkaBroker(broker) as test:
+        await test.publish(encode(event), topic=f"{p}.in", key=event.subject.encode(), headers=headers_of(event))
+    assert await runtime.pool.fetchval("SELECT referrals FROM ledger_cases") == 1  # the batch was handled
+    assert hops == []
