@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -75,6 +76,31 @@ class Stall:
         for r in records:
             spans.setdefault((r.topic, r.partition), []).append(r.offset)
         return [f"{t}[{p}]@{min(o)}-{max(o)}" for (t, p), o in sorted(spans.items())]
+
+
+@dataclass
+class CommitPace:
+    """When a consumed batch's offsets are committed.
+
+    A batch that changed something here — an event applied, parked or dead-lettered — commits at once: the
+    committed positions are what a rebuild takes for "applied and published" (services/supervision/rebuild.py).
+    A batch of records this service only passed over (most of what legal aid or mediation is handed) changed
+    nothing: its positions go with the next commit, or once ``skip_seconds`` have passed since the last one. Were
+    the service stopped or killed before that, it reads those records again and passes over them again. A commit
+    is a round trip to the broker's coordinator: on the local broker, committing every such batch cost about
+    0.5 ms of CPU (broker and client) each, several times a case for every service."""
+
+    skip_seconds: float = 5.0
+    clock: Callable[[], float] = time.monotonic
+    _last: float = float("-inf")
+
+    def due(self, *, changed: bool) -> bool:
+        """Whether the batch just processed commits now (``changed``: it applied, parked or dead-lettered)."""
+        now = self.clock()
+        if changed or now - self._last >= self.skip_seconds:
+            self._last = now
+            return True
+        return False
 
 
 class _BatchFailed(Exception):
@@ -359,10 +385,12 @@ class EventProcessor:
 
     # --- one batch --------------------------------------------------------------------------
 
-    async def process(self, records: Sequence[Inbound]) -> None:
-        """Apply a batch exactly once (effects), retrying transient faults; raises when they persist."""
+    async def process(self, records: Sequence[Inbound]) -> bool:
+        """Apply a batch exactly once (effects), retrying transient faults; raises when they persist. False when
+        the batch held nothing this service handles and nothing to dead-letter (no transaction at all)."""
         items, dead = self._decode(records)
         await self.process_decoded(items, dead)
+        return bool(items or dead)
 
     async def process_decoded(self, items: list[_Item], dead: list[Record], *, quiet: bool = False) -> None:
         """``process`` for records already decoded (``decode_one``) and the dead letters among them.

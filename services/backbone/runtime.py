@@ -23,7 +23,15 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from events.calendar import CalendarYearLoaded
 from events.catalog import MARKER_TOPIC, carried_by
 from services.backbone import calendar_store, db, kafka, metrics, outbox, tracing
-from services.backbone.consumer import EventProcessor, HandlerContext, Handlers, Inbound, Stall, parked_count
+from services.backbone.consumer import (
+    CommitPace,
+    EventProcessor,
+    HandlerContext,
+    Handlers,
+    Inbound,
+    Stall,
+    parked_count,
+)
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, grant_runtime_role, is_transient, migrate
 from services.backbone.deadline import Deadline
 from services.backbone.deadline_store import fire_due, next_fire_at
@@ -185,6 +193,7 @@ class Runtime:
             max_event_bytes=s.max_event_bytes, authenticate=self.authenticate,
         )
         self._stall = Stall()
+        self._pace = CommitPace(self.settings.consumer_skip_commit_seconds)
 
     async def stop(self) -> None:
         """Graceful: finish the in-flight batch, drain the outbox, release leases."""
@@ -293,16 +302,19 @@ class Runtime:
             self._joined = True
             inbound = [Inbound.of(r) for r in records]
             try:
-                await self.processor.process(inbound)
+                changed = await self.processor.process(inbound)
             except Exception as exc:
                 if not await self._after_failed_batch(inbound, exc):
                     await msg.nack()  # rewind every partition of the batch; nothing committed
                     await asyncio.sleep(1)
                     return
+                changed = True
             if self._stall.rounds:
                 log.warning("batch processed after failing rounds", extra={"rounds": self._stall.rounds})
                 self._stall.cleared()
                 metrics.FAILING_ROUNDS.labels(self.spec.name).set(0)
+            if not self._pace.due(changed=changed):
+                return  # its positions go with the next commit (consumer.CommitPace)
             try:
                 await msg.ack()
             except Exception as exc:  # rebalance: the new owner re-reads; the inbox absorbs it

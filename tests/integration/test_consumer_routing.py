@@ -151,3 +151,31 @@ async def test_a_batch_is_handled_without_a_worker_thread(opened, monkeypatch):
         await test.publish(encode(event), topic=f"{p}.in", key=event.subject.encode(), headers=headers_of(event))
     assert await runtime.pool.fetchval("SELECT referrals FROM ledger_cases") == 1  # the batch was handled
     assert hops == []
+
+
+async def test_a_batch_passed_over_commits_with_the_next_that_changes_something(opened, monkeypatch):
+    """Only a batch that changed something commits its offsets at once (consumer.CommitPace): one of records this
+    service passes over goes with the next commit — here, the next batch's."""
+    from faststream.kafka.message import KafkaAckableMessage
+
+    commits: list[int] = []
+
+    async def ack(self) -> None:
+        commits.append(len(self.raw_message) if isinstance(self.raw_message, tuple | list) else 1)
+
+    monkeypatch.setattr(KafkaAckableMessage, "ack", ack)
+    p, runtime = opened
+    runtime._pace.clock = lambda: 100.0  # no time passes: only a change commits
+    runtime._pace.due(changed=True)
+    broker, _ = runtime.consumer_broker()
+    unhandled = new_event("intake.case_received", source="laborcase/test",
+                          data=CaseReceived(case_id="X-3", facts=_facts()), subject="X-3")
+    event = referred()
+    async with TestKafkaBroker(broker) as test:
+        await test.publish(encode(unhandled), topic=f"{p}.in", headers=headers_of(unhandled))
+        assert commits == []  # passed over: nothing to commit yet
+        await test.publish(encode(event), topic=f"{p}.in", key=event.subject.encode(), headers=headers_of(event))
+        assert commits == [1]  # the applied event's batch commits (and with it every position read before)
+        await test.publish(b"not json at all", topic=f"{p}.in")
+        assert commits == [1, 1]  # a dead letter is a change too
+    assert await runtime.pool.fetchval("SELECT referrals FROM ledger_cases") == 1
