@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import threading
@@ -559,11 +560,20 @@ async def scan_cost(admin_dsn: str, open_deadlines: int) -> float:
 def cpu_seconds(stack: Stack) -> dict[str, float]:
     """CPU time (user + system) used so far by every part of the stack, the bench's own driver included."""
     def total(proc: psutil.Process, children: bool = False) -> float:
+        """``proc``'s CPU; with ``children``, its children's too: the running ones', and the ended ones' that
+        ``proc`` reaped (PostgreSQL's backends come and go with connections: counting only those alive lost the
+        CPU of every connection closed between two readings — and one that ended mid-reading lost them all)."""
         try:
-            procs = [proc, *proc.children(recursive=True)] if children else [proc]
-            return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+            own = proc.cpu_times()
+            procs = proc.children(recursive=True) if children else []
         except psutil.Error:
             return 0.0
+        spent = own.user + own.system + (own.children_user + own.children_system if children else 0.0)
+        for child in procs:
+            with contextlib.suppress(psutil.Error):  # ended since it was listed: reaped, counted above next time
+                times = child.cpu_times()
+                spent += times.user + times.system
+        return spent
 
     out = {name: total(psutil.Process(p.pid)) for name, p in stack.children.items()}
     if stack.broker is not None and stack.broker.proc is not None:

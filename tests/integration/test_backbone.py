@@ -430,6 +430,39 @@ async def test_events_a_service_does_not_handle_are_skipped_by_their_type_header
         await runtime.stop()
 
 
+async def test_records_passed_over_commit_with_the_next_change_and_are_read_again_after_a_stop(
+        kafka_bootstrap, embedded_admin, make_db):
+    """A batch of records the service only passes over does not commit its offsets (consumer.CommitPace); the next
+    batch that changes something commits every position read before it. Stopped in between, the service reads the
+    passed-over records again, passes over them again, and nothing is applied twice."""
+    p = prefix()
+    topic, group = f"{p}.in", "laborcase.intake"  # the ledger is named intake (tests/integration/ledger.py)
+    dsn = await make_db(embedded_admin)
+    runtime = await start(ledger(p), kafka_bootstrap, dsn, consumer_skip_commit_seconds=300)
+    try:
+        await produce_events(kafka_bootstrap, topic, [referred("(2026)青0103民诉前调31号")])
+        await wait_until(lambda: _eq(lambda: committed_total(kafka_bootstrap, group, topic), 1), what="applied, committed")
+        await produce(kafka_bootstrap, topic, [(b"skipped", b"not even json", [("ce_type", b"mediation.settled")])] * 3)
+        consumer = runtime._subscriber.consumer
+
+        async def read() -> int:
+            return sum([await consumer.position(tp) for tp in consumer.assignment() if tp.topic == topic])
+
+        await wait_until(lambda: _eq(read, 4), what="the three passed over")
+        assert await committed_total(kafka_bootstrap, group, topic) == 1
+    finally:
+        await runtime.stop()
+    runtime = await start(ledger(p), kafka_bootstrap, dsn, consumer_skip_commit_seconds=300)
+    try:
+        await produce_events(kafka_bootstrap, topic, [referred("(2026)青0103民诉前调32号")])
+        await wait_until(lambda: _eq(lambda: committed_total(kafka_bootstrap, group, topic), 5),
+                         what="the next change commits every position before it")
+        assert await runtime.pool.fetchval("SELECT count(*) FROM ledger_cases") == 2
+        assert await runtime.pool.fetchval("SELECT count(*) FROM inbox") == 2
+    finally:
+        await runtime.stop()
+
+
 async def test_a_snapshot_reads_one_commit_even_when_a_write_commits_between_its_reads(embedded_admin, make_db):
     """A case's page reads its row, clocks and log in several statements; a write that commits between them must
     not show half of itself (the mediation page once showed 'in mediation' with the rejected agreement)."""
