@@ -24,9 +24,13 @@ class Topic:
     description: str
 
 
+#: What a dead-letter topic's name ends with (``dead_letter_topic``).
+DEAD_LETTER_SUFFIX = ".dlq"
+
+
 def dead_letter_topic(topic: str) -> str:
     """The dead-letter topic of a consumed topic."""
-    return f"{topic}.dlq"
+    return f"{topic}{DEAD_LETTER_SUFFIX}"
 
 
 _SERVICE_TOPICS = {

@@ -85,22 +85,30 @@ class CommitPace:
     A batch that changed something here — an event applied, parked or dead-lettered — commits at once: the
     committed positions are what a rebuild takes for "applied and published" (services/supervision/rebuild.py).
     A batch of records this service only passed over (most of what legal aid or mediation is handed) changed
-    nothing: its positions go with the next commit, or once ``skip_seconds`` have passed since the last one. Were
-    the service stopped or killed before that, it reads those records again and passes over them again. A commit
-    is a round trip to the broker's coordinator: on the local broker, committing every such batch cost about
-    0.5 ms of CPU (broker and client) each, several times a case for every service."""
+    nothing: its positions go with the next commit, or with the first such batch read ``skip_seconds`` or more
+    after the last commit. Nothing commits between batches, so a service that goes quiet right after passing
+    over records leaves their positions uncommitted until it reads again; stopped or killed meanwhile, it reads
+    them again and passes over them again. A commit is a round trip to the broker's coordinator: on the local
+    broker about 0.5 ms of CPU (broker and client), several times a case for every service.
+
+    A commit that failed is owed: the next batch commits, whatever it holds (``failed``), so that the committed
+    positions do not stay behind events already applied."""
 
     skip_seconds: float = 5.0
     clock: Callable[[], float] = time.monotonic
-    _last: float = float("-inf")
+    _last: float = field(default=float("-inf"), init=False)
+    _owed: bool = field(default=False, init=False)
 
     def due(self, *, changed: bool) -> bool:
         """Whether the batch just processed commits now (``changed``: it applied, parked or dead-lettered)."""
-        now = self.clock()
-        if changed or now - self._last >= self.skip_seconds:
-            self._last = now
-            return True
-        return False
+        self._owed = self._owed or changed
+        return self._owed or self.clock() - self._last >= self.skip_seconds
+
+    def committed(self) -> None:
+        self._last, self._owed = self.clock(), False
+
+    def failed(self) -> None:
+        self._owed = True
 
 
 class _BatchFailed(Exception):

@@ -25,9 +25,11 @@ from aiokafka.errors import (
     KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
+    TopicAuthorizationFailedError,
     UnknownTopicOrPartitionError,
 )
 
+from events.catalog import DEAD_LETTER_SUFFIX
 from events.envelope import CloudEvent, encode, kafka_headers
 from services.backbone import caselog, metrics
 from services.backbone.db import is_transient
@@ -139,6 +141,16 @@ RELEASE_LANES = "UPDATE outbox_lane SET lease_until = '-infinity' WHERE owner = 
 REFUSED_FOR_GOOD = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
+def refused_for_good(topic: str, exc: BaseException) -> bool:
+    """Whether the broker's refusal of a row for ``topic`` is for good: too large; or, for a dead letter, not
+    authorized. A service's ACLs follow what it consumes now (services/security/kafka_acls.py): a dead letter
+    it wrote before it stopped reading that topic — kept in its outbox, re-published after the broker lost its
+    log — may no longer be its to write, and must not hold up every event behind it. Anywhere else an
+    authorization refusal is a configuration to mend, and the relay waits for it."""
+    return isinstance(exc, REFUSED_FOR_GOOD) or (
+        isinstance(exc, TopicAuthorizationFailedError) and topic.endswith(DEAD_LETTER_SUFFIX))
+
+
 @dataclass
 class Relay:
     pool: asyncpg.Pool
@@ -169,7 +181,9 @@ class Relay:
             try:
                 sent.append(await self.producer.send(
                     r["topic"], r["value"], key=r["key"], headers=decode_headers(r["headers"])))
-            except REFUSED_FOR_GOOD as exc:  # e.g. larger than the producer may send
+            except (*REFUSED_FOR_GOOD, TopicAuthorizationFailedError) as exc:  # e.g. larger than may be sent
+                if not refused_for_good(r["topic"], exc):
+                    raise
                 sent.append(exc)
         pending = [f for f in sent if not isinstance(f, BaseException)]
         outcomes = iter(await asyncio.gather(*pending, return_exceptions=True))
@@ -182,7 +196,7 @@ class Relay:
         refused: list[tuple[int, str, str]] = []
         failure: BaseException | None = None
         for row, result in zip(rows, results, strict=True):
-            if isinstance(result, REFUSED_FOR_GOOD):
+            if isinstance(result, BaseException) and refused_for_good(row["topic"], result):
                 refused.append((row["id"], row["topic"], repr(result)[:1000]))
                 continue
             if isinstance(result, BaseException):

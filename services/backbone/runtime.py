@@ -318,7 +318,10 @@ class Runtime:
             try:
                 await msg.ack()
             except Exception as exc:  # rebalance: the new owner re-reads; the inbox absorbs it
+                self._pace.failed()
                 log.warning("offset commit failed", extra={"error": repr(exc)})
+            else:
+                self._pace.committed()
 
         return broker, subscriber
 

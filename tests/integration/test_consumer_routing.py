@@ -166,7 +166,7 @@ async def test_a_batch_passed_over_commits_with_the_next_that_changes_something(
     monkeypatch.setattr(KafkaAckableMessage, "ack", ack)
     p, runtime = opened
     runtime._pace.clock = lambda: 100.0  # no time passes: only a change commits
-    runtime._pace.due(changed=True)
+    runtime._pace.committed()
     broker, _ = runtime.consumer_broker()
     unhandled = new_event("intake.case_received", source="laborcase/test",
                           data=CaseReceived(case_id="X-3", facts=_facts()), subject="X-3")

@@ -231,6 +231,56 @@ async def test_the_relay_skips_and_reports_a_row_the_broker_refuses_and_its_lane
         await pool.close()
 
 
+class Unauthorized:
+    """The broker behind ``producer``, where this service may not write ``denied`` (its ACLs, e.g. a dead-letter
+    topic of a topic it no longer consumes): aiokafka raises before sending."""
+
+    def __init__(self, producer: AIOKafkaProducer, denied: str):
+        self.producer, self.denied = producer, denied
+
+    async def send(self, topic: str, value: bytes, **kw):
+        from aiokafka.errors import TopicAuthorizationFailedError
+
+        if topic == self.denied:
+            raise TopicAuthorizationFailedError(topic)
+        return await self.producer.send(topic, value, **kw)
+
+
+@pytest.mark.parametrize("denied_is_dead_letter", [True, False])
+async def test_a_dead_letter_the_broker_will_not_take_from_this_service_does_not_hold_up_its_events(
+        kafka_bootstrap, embedded_admin, make_db, denied_is_dead_letter):
+    """A dead letter kept in the outbox for a topic the service may no longer write (re-published after the
+    broker lost its log) is refused for good and reported; its lane goes on. Any other topic the service may not
+    write is a configuration to mend: nothing is marked, the relay tries again."""
+    pool = await create_pool(await make_db(embedded_admin), size=2)
+    await migrate(pool, [("backbone", BACKBONE_MIGRATIONS)])
+    topic = f"{prefix()}.out"
+    denied = f"{prefix()}.in.dlq" if denied_is_dead_letter else f"{prefix()}.feedback"
+    await kafka.ensure_topics(kafka_bootstrap, {topic: 1})
+    producer = kafka.producer(kafka_bootstrap, idempotence=False, client_id="t")
+    await producer.start()
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, [Record(topic, b"k", b"before"), Record(denied, b"k", b"denied"),
+                                 Record(topic, b"k", b"after")], service="mediation")
+        relay = Relay(pool, Unauthorized(producer, denied), "mediation")  # type: ignore[arg-type]
+        if denied_is_dead_letter:
+            assert await relay.publish_once() == 3
+            assert await relay.publish_once() == 0
+            rows = await pool.fetch("SELECT published_at IS NOT NULL AS published, refusal FROM outbox ORDER BY id")
+            assert [r["published"] for r in rows] == [True, False, True]
+            assert "TopicAuthorizationFailed" in rows[1]["refusal"]
+            assert [r.value for r in await kafka.read_all(kafka_bootstrap, topic)] == [b"before", b"after"]
+        else:
+            with pytest.raises(Exception, match="TopicAuthorizationFailed"):
+                await relay.publish_once()
+            rows = await pool.fetch("SELECT published_at IS NOT NULL AS published, refusal FROM outbox ORDER BY id")
+            assert [(r["published"], r["refusal"]) for r in rows] == [(False, None)] * 3  # all sent again
+    finally:
+        await producer.stop()
+        await pool.close()
+
+
 async def test_a_broker_that_cannot_be_read_in_time_is_not_taken_for_a_lost_log(kafka_bootstrap, embedded_admin,
                                                                               make_db):
     p = prefix()
