@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     #: kafka.waits_without_sleeping removes that sleep, so a long wait costs no latency and keeps idle quiet.
     consumer_batch_timeout_ms: int = Field(default=500, ge=1, le=5000)
     #: A batch of records this service only passes over commits its offsets with the next batch that changes
-    #: something, or this many seconds after the last commit (services/backbone/consumer.py ``CommitPace``).
+    #: something, or itself when read this many seconds or more after the last commit (nothing commits between
+    #: batches: services/backbone/consumer.py ``CommitPace``).
     consumer_skip_commit_seconds: float = Field(default=5.0, ge=0, le=300)
     relay_batch_size: int = 1000
     #: Published outbox rows are kept this long and re-published when the broker is found empty.
