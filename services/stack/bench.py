@@ -578,6 +578,8 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
     out = {name: total(psutil.Process(p.pid)) for name, p in stack.children.items()}
     if stack.broker is not None and stack.broker.proc is not None:
         out["broker (Tansu)"] = total(psutil.Process(stack.broker.proc.pid))
+    if stack.broker is not None and stack.broker.front is not None:
+        out["broker's long-poll front"] = total(psutil.Process(stack.broker.front.pid))
     if stack.postgres is not None:
         pidfile = stack.postgres.data_dir / "postmaster.pid"
         if pidfile.exists():

