@@ -166,6 +166,15 @@ class HandlerContext:
     gathered: dict[str, Gathered] = field(default_factory=dict)
     #: the case log's entries (``caselog.log``), written last at the end, with the events published when they are
     case_log: list[caselog.Entry] = field(default_factory=list)
+    #: what runs once this unit of work has committed (``when_committed``)
+    committed_hooks: list[Callable[[], None]] = field(default_factory=list)
+
+    def when_committed(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` (once, however often it is asked for) after this unit of work commits — a wake-up for a
+        loop that reads what it wrote, which it cannot see before the commit. Not run when it rolls back; an
+        event rolled back alone in a batch that commits may leave its hook to run (a wake-up finds nothing)."""
+        if hook not in self.committed_hooks:
+            self.committed_hooks.append(hook)
 
     def defer(self, statement: str, *args: Any) -> None:
         """A write no later handler of this batch reads (an append-only row, an order-insensitive upsert): sent
@@ -432,7 +441,8 @@ class EventProcessor:
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    await self._apply(conn, items, dead, careful=False, publish=publish)
+                    hooks = await self._apply(conn, items, dead, careful=False, publish=publish)
+                run_hooks(hooks)
                 return
             except _BatchFailed:
                 pass  # isolate what failed: redo the batch with a savepoint per event
@@ -441,14 +451,15 @@ class EventProcessor:
                     raise
                 log.warning("batch failed outside a handler; isolating its events", exc_info=True)
             async with conn.transaction():
-                await self._apply(conn, items, dead, careful=True, publish=publish)
+                hooks = await self._apply(conn, items, dead, careful=True, publish=publish)
+            run_hooks(hooks)
 
     async def _apply(self, conn: asyncpg.Connection, items: list[_Item], dead: list[Record], *,
-                     careful: bool, publish: bool = True) -> None:
+                     careful: bool, publish: bool = True) -> list[Callable[[], None]]:
         """Every event of the batch in one transaction, claimed in the inbox at its start. Careful: each event in
         its own savepoint, claimed there, with its published records, so that whatever one event makes fail (a
         handler, its data in a statement) rolls back that event alone and dead-letters it. Not ``publish``: see
-        ``process_decoded``."""
+        ``process_decoded``. Returns what to run once the transaction commits (``when_committed``)."""
         new = {i.event.id for i in items} if careful else await self._claim(conn, items)
         ctx = self.context(conn)
         done: list[_Item] = []
@@ -496,6 +507,7 @@ class EventProcessor:
                         extra={"count": len(dlq) - len(dead)})
         for topic, count in Counter(item.inbound.topic for item in done).items():  # one label lookup a topic
             metrics.EVENTS_CONSUMED.labels(self.service, topic, "processed").inc(count)
+        return ctx.committed_hooks
 
     async def _park(self, conn: asyncpg.Connection, parked: Sequence[tuple[_Item, str]]) -> None:
         await conn.executemany(
@@ -587,11 +599,13 @@ class EventProcessor:
 
         Each row on its own (a savepoint each): one that no longer decodes, or whose handler fails for good, is
         dead-lettered without holding back the others."""
+        hooks: list[Callable[[], None]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(DUE_PARKED, limit)
             if not rows:
                 return 0
             ctx = self.context(conn)
+            hooks = ctx.committed_hooks
             applied = 0
             dlq: list[Record] = []
             seen = {r["event_id"] for r in await conn.fetch(PROCESSED, [r["event_id"] for r in rows])}
@@ -628,7 +642,18 @@ class EventProcessor:
             await enqueue(conn, dlq, service=self.service)
             for topic in {r.topic for r in dlq}:
                 metrics.DEAD_LETTERS.labels(self.service, topic).inc(sum(1 for r in dlq if r.topic == topic))
-            return applied
+        run_hooks(hooks)
+        return applied
+
+
+def run_hooks(hooks: Sequence[Callable[[], None]]) -> None:
+    """What a committed unit of work asked to run (``HandlerContext.when_committed``): wake-ups, which must not
+    fail the commit that already happened."""
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            log.exception("after-commit hook failed")
 
 
 PARKED_COUNT = "SELECT count(*) FROM parked"

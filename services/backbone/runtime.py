@@ -31,6 +31,7 @@ from services.backbone.consumer import (
     Inbound,
     Stall,
     parked_count,
+    run_hooks,
 )
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, grant_runtime_role, is_transient, migrate
 from services.backbone.deadline import Deadline
@@ -231,6 +232,7 @@ class Runtime:
             yield ctx
             await ctx.write_out()
         self.relay.wake()
+        run_hooks(ctx.committed_hooks)
 
     # --- the working-day calendar ----------------------------------------------------------------
 

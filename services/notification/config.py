@@ -34,8 +34,9 @@ class SmsSettings(BaseSettings):
     timeout_seconds: float = Field(default=5, gt=0)
     #: calls within one attempt for a transient error (throttled, busy, network), with backoff between them
     call_retries: int = Field(default=3, ge=1)
-    #: how often the sender looks for messages due, and how many it sends in one transaction
-    poll_seconds: float = Field(default=0.25, gt=0)
+    #: how often the sender looks for messages due without being woken (a message queued now wakes it when its
+    #: transaction commits: services/notification/wakeup.py), and how many it sends in one transaction
+    poll_seconds: float = Field(default=1.0, gt=0)
     batch: int = Field(default=20, ge=1)
 
     @model_validator(mode="after")

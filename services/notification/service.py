@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from services.notification.api import router
 from services.notification.config import catalog, current
 from services.notification.gateways import gateway_for
 from services.notification.handlers import handlers
+from services.notification.wakeup import QUEUED
 
 log = logging.getLogger(__name__)
 
@@ -25,22 +25,34 @@ GATEWAY = gateway_for(SETTINGS, CATALOG.sign_name)
 
 
 async def sender(runtime: Runtime, stopping: asyncio.Event) -> None:
-    """Send what is due, as long as the service runs: a full round goes again at once, an empty one waits."""
+    """Send what is due, as long as the service runs: a full round goes again at once; an empty one waits until
+    a committed transaction queues a message (``wakeup.QUEUED``) or ``poll_seconds`` pass."""
     backoff = SETTINGS.poll_seconds
-    while not stopping.is_set():
-        wait = SETTINGS.poll_seconds
-        try:
-            handled = await usecase.run(runtime, lambda ctx: sending.send_due(ctx, gateway=GATEWAY, catalog=CATALOG,
-                                                                              limit=SETTINGS.batch))
-            backoff = SETTINGS.poll_seconds
-            if handled >= SETTINGS.batch:
-                continue
-        except Exception as exc:
-            if not is_transient(exc):
-                log.exception("sending failed")
-            wait = backoff = min(backoff * 2, 5.0)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stopping.wait(), wait)
+    with QUEUED.listening() as queued:
+        while not stopping.is_set():
+            wait = SETTINGS.poll_seconds
+            queued.clear()  # before the round reads, never after: a message committed meanwhile rings again
+            try:
+                handled = await usecase.run(runtime, lambda ctx: sending.send_due(
+                    ctx, gateway=GATEWAY, catalog=CATALOG, limit=SETTINGS.batch))
+                backoff = SETTINGS.poll_seconds
+                if handled >= SETTINGS.batch:
+                    continue
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("sending failed")
+                wait = backoff = min(backoff * 2, 5.0)
+                queued.clear()  # a failing round waits its backoff, bell or not
+            await _first_of(stopping, queued, wait)
+
+
+async def _first_of(stopping: asyncio.Event, queued: asyncio.Event, seconds: float) -> None:
+    waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(queued.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 SPEC = ServiceSpec(

@@ -20,6 +20,7 @@ from services.backbone.consumer import HandlerContext, NotYetKnown, Reject
 from services.backbone.logs import mask_phone
 from services.notification import repository
 from services.notification.domain.templates import Catalog, Template, TemplateError
+from services.notification.wakeup import QUEUED
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Telling:
                                         [phone for p in self.pending for phone in p.phones or ()])
         told = [_addressed(p, known) for p in self.pending]
         written = await repository.insert_messages(ctx.conn, told)
+        if any(row.state == "queued" for row in written):
+            ctx.when_committed(QUEUED.ring)  # sent once this commits, not at the sender's next look
         for row in written:
             log.info("message %s", row.state, extra={"case_id": row.case_id, "kind": row.kind,
                                                       "phone": mask_phone(row.phone),

@@ -4,6 +4,7 @@ once, by the recording gateway; a redelivered query-code event sends nothing twi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from contextlib import AsyncExitStack
@@ -21,7 +22,9 @@ from services.followup.service import SPEC as FOLLOWUP
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
+from services.notification import service as notification_service
 from services.notification.service import SPEC as NOTIFICATION
+from services.notification.wakeup import QUEUED
 from tests import clock
 from tests.conftest import wait_until
 from tests.integration.conftest import running
@@ -174,3 +177,27 @@ async def test_a_broken_record_on_worker_notices_is_dead_lettered_and_the_next_o
 
     [letter] = await wait_until(dead, what="the broken record dead-lettered")
     assert tag.encode() in letter.value
+
+
+async def test_a_queued_message_goes_when_its_transaction_commits_not_at_the_senders_next_look(stack,
+                                                                                             kafka_bootstrap):
+    """The sender looks for due messages only every ``poll_seconds``; a message queued to go now rings it when the
+    consumer's transaction commits (services/notification/wakeup.py). With the look an hour away, the message
+    still goes."""
+    *_, note = stack
+    settings = notification_service.SETTINGS
+    every = settings.poll_seconds
+    settings.poll_seconds = 3600
+    try:
+        await asyncio.sleep(every + 0.5)  # the sender's current wait (the old setting) ends; the next is an hour
+        case_id = f"TEST-BELL-{uuid.uuid4().hex[:8]}"
+        await publish_query_code(kafka_bootstrap, case_id, ["13709718855"], uuid.uuid4())
+
+        async def sent():
+            return await note.runtime.pool.fetchval(
+                "SELECT count(*) FROM messages WHERE case_id = $1 AND state = 'delivered'", case_id) == 1
+
+        await wait_until(sent, what="the message sent on the bell, not at the next look an hour away")
+    finally:
+        settings.poll_seconds = every
+        QUEUED.ring()  # the sender's hour-long wait ends now, whatever the other tests need
