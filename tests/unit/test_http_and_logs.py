@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,17 @@ def test_pii_is_masked_in_logs():
     masked = mask_pii(line)
     assert "630102199001020019" not in masked and "13900000001" not in masked and "6123456" not in masked
     assert "630102********0019" in masked and "139****0001" in masked
+
+
+@pytest.mark.parametrize(("alone", "kept"), [("630102199001020019", "630102********0019"),
+                                            ("63010219900102001X", "630102********001X"),
+                                            ("13900000001", "139****0001"), ("010-1234567", "010-****4567"),
+                                            ("0971-6123456", "0971-****3456"), ("09716123456", "0971****3456")])
+def test_each_number_is_masked_alone_in_a_line(alone: str, kept: str):
+    """The shortest form of each number still has the run of seven digits the fast path looks for."""
+    assert mask_pii(f"电话{alone}。") == f"电话{kept}。"
+    assert mask_pii("case LC-2026-000123 at 2026-12-05T08:45:09 took 123456 us") == \
+        "case LC-2026-000123 at 2026-12-05T08:45:09 took 123456 us"
 
 
 def test_public_api_routes_to_owning_service():
