@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from pathlib import Path
 
 from events.catalog import CONSUMES, service_topic
@@ -26,12 +28,15 @@ GATEWAY = gateway_for(SETTINGS, CATALOG.sign_name)
 
 async def sender(runtime: Runtime, stopping: asyncio.Event) -> None:
     """Send what is due, as long as the service runs: a full round goes again at once; an empty one waits until
-    a committed transaction queues a message (``wakeup.QUEUED``) or ``poll_seconds`` pass."""
+    a committed transaction queues a message (``wakeup.QUEUED``; the round then starts ``round_gap_seconds`` after
+    the one before at the earliest) or ``poll_seconds`` pass."""
     backoff = SETTINGS.poll_seconds
+    last = float("-inf")
     with QUEUED.listening() as queued:
         while not stopping.is_set():
             wait = SETTINGS.poll_seconds
             queued.clear()  # before the round reads, never after: a message committed meanwhile rings again
+            last = time.monotonic()
             try:
                 handled = await usecase.run(runtime, lambda ctx: sending.send_due(
                     ctx, gateway=GATEWAY, catalog=CATALOG, limit=SETTINGS.batch))
@@ -44,6 +49,10 @@ async def sender(runtime: Runtime, stopping: asyncio.Event) -> None:
                 wait = backoff = min(backoff * 2, 5.0)
                 queued.clear()  # a failing round waits its backoff, bell or not
             await _first_of(stopping, queued, wait)
+            gap = SETTINGS.round_gap_seconds - (time.monotonic() - last)
+            if queued.is_set() and gap > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), gap)
 
 
 async def _first_of(stopping: asyncio.Event, queued: asyncio.Event, seconds: float) -> None:

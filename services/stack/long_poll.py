@@ -11,8 +11,10 @@ It sits between every client and Tansu, on the address the stack hands out, and 
 with three exceptions:
 
 - a **Fetch** is sent on with (next to) no wait: answered with records (or an error), it goes back to the client at once;
-  answered empty, it is held until a Produce to one of its topics is answered (then sent again), or until the
-  client's own wait has passed (then the empty answer goes back);
+  answered empty, it is held until a Produce to one of its partitions is answered (then sent again), or until the
+  client's own wait has passed (then the empty answer goes back). A Produce to another partition of one of its
+  topics sends the empty answer back at once: a client leaves out of its next fetch a partition whose records it
+  has not handed over yet, and would otherwise see that partition's new records only when this fetch ends;
 - a **Produce** answered wakes the fetches held on its topics;
 - **Metadata** and **FindCoordinator** answers carry the broker's address: this front writes its own port
   there (same host, so no length in the frame changes), so that every connection a client opens comes here.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import signal
 import struct
 import sys
@@ -103,11 +106,18 @@ def request_header(frame: bytes) -> Request:
     return Request(api_key, version, correlation, r.pos)
 
 
+Partition = tuple[str, int]
+
+
 @dataclass(frozen=True)
 class Fetch:
     wait_ms: int
     wait_at: int  # where the wait is in the frame
-    topics: frozenset[str]
+    partitions: frozenset[Partition]
+
+    @functools.cached_property
+    def topics(self) -> frozenset[str]:
+        return frozenset(t for t, _ in self.partitions)
 
 
 def read_fetch(frame: bytes, head: Request) -> Fetch | None:
@@ -125,14 +135,14 @@ def read_fetch(frame: bytes, head: Request) -> Fetch | None:
         r.skip(1)  # isolation level
     if head.version >= 7:
         r.skip(8)  # session id, session epoch
-    topics = set()
-    per_partition = 4 + 8 + 4 + (8 if head.version >= 5 else 0) + (4 if head.version >= 9 else 0)
+    partitions = set()
+    rest = 8 + 4 + (8 if head.version >= 5 else 0) + (4 if head.version >= 9 else 0)  # after the partition's number
     for _ in range(r.i32()):
-        name = r.string()
-        if name is not None:
-            topics.add(name)
-        r.skip(r.i32() * per_partition)
-    return Fetch(wait_ms, wait_at, frozenset(topics))
+        name = r.string() or ""
+        for _ in range(r.i32()):
+            partitions.add((name, r.i32()))
+            r.skip(rest)
+    return Fetch(wait_ms, wait_at, frozenset(partitions))
 
 
 #: The wait the front asks the broker for: 1 ms, not 0 — Tansu answers a fetch with no wait with no records,
@@ -145,23 +155,21 @@ def without_wait(frame: bytes, fetch: Fetch) -> bytes:
     return frame[:fetch.wait_at] + struct.pack(">i", BROKER_WAIT_MS) + frame[fetch.wait_at + 4:]
 
 
-def produced_topics(frame: bytes, head: Request) -> frozenset[str] | None:
-    """The topics a Produce request writes to; None for a version this module does not read."""
+def produced_partitions(frame: bytes, head: Request) -> frozenset[Partition] | None:
+    """The partitions a Produce request writes to; None for a version this module does not read."""
     if head.version not in PRODUCE_VERSIONS:
         return None
     r = _Reader(frame, head.body_at)
     if head.version >= 3:
         r.string()  # transactional id
     r.skip(2 + 4)  # acks, timeout
-    topics = set()
+    partitions = set()
     for _ in range(r.i32()):
-        name = r.string()
-        if name is not None:
-            topics.add(name)
+        name = r.string() or ""
         for _ in range(r.i32()):
-            r.skip(4)  # partition
+            partitions.add((name, r.i32()))
             r.bytes_len()
-    return frozenset(topics)
+    return frozenset(partitions)
 
 
 def fetch_found_nothing(frame: bytes, version: int) -> bool:
@@ -207,24 +215,45 @@ class Stats:
     resent: int = 0  # sent on again after a wake-up
     expired: int = 0  # answered empty when the client's wait passed
     unread: int = 0  # requests of a version this front does not read, sent on unchanged
+    woken_empty: int = 0  # fetches sent on again after a wake-up that still found nothing
+    released: int = 0  # answered empty at once: records came to a partition of their topics they did not name
     rewritten: int = 0
 
 
 @dataclass
 class _Topics:
-    """A counter per topic, moved by every answered Produce, and the fetches waiting on it."""
+    """Counters moved by every answered Produce — per partition, per topic, and for Produces this front could not
+    read (they count as a write to every partition) — and the fetches waiting on each topic."""
 
-    produced: dict[str, int] = field(default_factory=dict)
+    by_partition: dict[Partition, int] = field(default_factory=dict)
+    by_topic: dict[str, int] = field(default_factory=dict)
+    unread: int = 0
     waiting: dict[str, set[asyncio.Event]] = field(default_factory=dict)
 
-    def seen(self, topics: Iterable[str]) -> tuple[int, ...]:
-        return tuple(self.produced.get(t, 0) for t in topics)
+    def seen(self, fetch: Fetch) -> tuple[int, int, int]:
+        """Where the counters of ``fetch``'s partitions and topics stand (compare with ``since``)."""
+        return (sum(self.by_partition.get(p, 0) for p in fetch.partitions),
+                sum(self.by_topic.get(t, 0) for t in fetch.topics), self.unread)
 
-    def wrote(self, topics: Iterable[str] | None) -> None:
-        """A Produce to ``topics`` (None: topics not known, wake everyone) was answered."""
-        names = list(self.waiting) if topics is None else topics
-        for topic in names:
-            self.produced[topic] = self.produced.get(topic, 0) + 1
+    def since(self, fetch: Fetch, seen: tuple[int, int, int]) -> tuple[bool, bool]:
+        """Whether, since ``seen``, records came to the fetch's own partitions (``inside``: ask again), and to
+        other partitions of its topics (``outside``: answer now)."""
+        mine, topics, unread = self.seen(fetch)
+        inside = mine != seen[0] or unread != seen[2]
+        return inside, topics - seen[1] > mine - seen[0]
+
+    def wrote(self, partitions: Iterable[Partition] | None) -> None:
+        """A Produce to ``partitions`` (None: not known, wake everyone) was answered."""
+        if partitions is None:
+            self.unread += 1
+            woken = list(self.waiting)
+        else:
+            woken = set()
+            for partition in partitions:
+                self.by_partition[partition] = self.by_partition.get(partition, 0) + 1
+                self.by_topic[partition[0]] = self.by_topic.get(partition[0], 0) + 1
+                woken.add(partition[0])
+        for topic in woken:
             for event in self.waiting.get(topic, ()):
                 event.set()
 
@@ -325,8 +354,8 @@ class _Link:
                  up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> None:
         self.front, self.reader, self.writer = front, reader, writer
         self.up_reader, self.up_writer = up_reader, up_writer
-        #: correlation id -> (api key, version, produced topics) of every request sent on and not yet answered
-        self.asked: dict[int, tuple[int, int, frozenset[str] | None]] = {}
+        #: correlation id -> (api key, version, produced partitions) of every request sent on and not yet answered
+        self.asked: dict[int, tuple[int, int, frozenset[Partition] | None]] = {}
         #: the answer to the fetch this link is holding, handed over by the answer pump
         self.fetch_answer: asyncio.Future[bytes] | None = None
         self.fetch_correlation: int | None = None
@@ -354,7 +383,7 @@ class _Link:
                 continue
             topics = None
             if head.api_key == PRODUCE:
-                topics = _read_or_none(produced_topics, frame, head)
+                topics = _read_or_none(produced_partitions, frame, head)
                 if topics is None:
                     stats.unread += 1
             self.asked[head.correlation] = (head.api_key, head.version, topics)
@@ -368,25 +397,33 @@ class _Link:
         now_frame = without_wait(frame, fetch)
         held = False
         while True:
-            seen = topics.seen(fetch.topics)
+            seen = topics.seen(fetch)
             answer = await self._ask_fetch(now_frame, head)
             left = ends - time.monotonic()
             if left <= 0 or not _empty_or_unread(answer, head.version):
                 break
-            if topics.seen(fetch.topics) != seen:  # a record came while the broker answered: ask again
+            if held:
+                stats.woken_empty += 1
+            inside, outside = topics.since(fetch, seen)
+            if not (inside or outside):  # nothing came while the broker answered: wait for a Produce
+                if not held:
+                    stats.held += 1
+                    held = True
+                woken = asyncio.Event()
+                with topics.waiting_on(fetch.topics, woken):
+                    try:
+                        await asyncio.wait_for(woken.wait(), left)
+                    except TimeoutError:
+                        stats.expired += 1
+                        break
+                inside, outside = topics.since(fetch, seen)
+            if inside:
                 stats.resent += 1
                 continue
-            if not held:
-                stats.held += 1
-                held = True
-            woken = asyncio.Event()
-            with topics.waiting_on(fetch.topics, woken):
-                try:
-                    await asyncio.wait_for(woken.wait(), left)
-                except TimeoutError:
-                    stats.expired += 1
-                    break
-            stats.resent += 1
+            if outside:
+                stats.released += 1
+                break  # the empty answer now: the client's next fetch names the partition it left out
+            stats.resent += 1  # woken, and nothing moved: ask again all the same
         self.writer.write(_framed(answer))
         await self.writer.drain()
 

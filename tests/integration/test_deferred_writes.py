@@ -45,3 +45,33 @@ async def test_deferred_rows_land_together_and_a_bad_one_costs_only_its_event(po
     reason = base64.b64decode(dict(dead[0]["headers"])["x-dlq-reason"]).decode()
     assert len(dead) == 1 and "CheckViolationError" in reason and "deferred_probe" in reason
     assert await pool.fetchval("SELECT count(*) FROM inbox") == 4  # the bad one is dead-lettered, not processed
+
+
+async def test_what_runs_after_commit_runs_once_a_batch_commits_and_never_for_a_rolled_back_one(pool):
+    """``HandlerContext.when_committed``: the notification sender's bell rings after the batch that queued a
+    message commits (it could not see the message before) — once per batch, however many events ask — and a
+    batch that fails and is retried rings only when it finally commits."""
+    rung: list[str] = []
+
+    def bell() -> None:
+        rung.append("rung")
+
+    async def asks(ctx, event, data) -> None:
+        ctx.when_committed(bell)
+        assert rung == []  # not before the commit
+        ctx.defer(PROBE, event.id, 1)
+
+    processor = EventProcessor(pool, "probe", "probe.events", {TYPE: asks}, calendar=await load(pool))
+    await processor.process([received(10, "a"), received(11, "b")])
+    assert rung == ["rung"]
+
+    async def fails(ctx, event, data) -> None:
+        ctx.when_committed(bell)
+        raise ConnectionResetError("the database went away")  # transient: the whole batch is rolled back
+
+    rung.clear()
+    failing = EventProcessor(pool, "probe", "probe.events", {TYPE: fails}, calendar=await load(pool),
+                             retry_attempts=1)
+    with pytest.raises(ConnectionResetError):
+        await failing.process([received(12, "c")])
+    assert rung == []

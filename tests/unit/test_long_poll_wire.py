@@ -33,6 +33,7 @@ def test_a_fetch_is_read_and_asked_again_without_its_wait(version: int) -> None:
     fetch = lp.read_fetch(frame, head)
     assert fetch is not None
     assert (fetch.wait_ms, fetch.topics) == (500, frozenset({"mediation.events", "intake.events"}))
+    assert fetch.partitions == {("mediation.events", 0), ("mediation.events", 1), ("intake.events", 1)}
     now = lp.without_wait(frame, fetch)
     assert len(now) == len(frame)
     assert now == fetch_frame(version, wait_ms=lp.BROKER_WAIT_MS)  # only the wait differs
@@ -75,14 +76,15 @@ def test_an_empty_answer_is_told_from_one_with_records_or_an_error(version: int)
 
 
 @pytest.mark.parametrize("version", range(3, 9))
-def test_a_produce_names_its_topics(version: int) -> None:
+def test_a_produce_names_its_partitions(version: int) -> None:
     cls = getattr(kproduce, f"ProduceRequest_v{version}")
     body = cls(None, -1, 30000, [("intake.events", [(0, b"\x01" * 90), (1, b"\x02" * 12)]),
                                   ("notification.events", [(0, b"\x03" * 5)])])
     frame = request_frame(body)
     head = lp.request_header(frame)
     assert head.api_key == lp.PRODUCE
-    assert lp.produced_topics(frame, head) == frozenset({"intake.events", "notification.events"})
+    assert lp.produced_partitions(frame, head) == {("intake.events", 0), ("intake.events", 1),
+                                                    ("notification.events", 0)}
 
 
 def test_a_truncated_frame_is_not_read() -> None:
@@ -93,11 +95,32 @@ def test_a_truncated_frame_is_not_read() -> None:
 async def test_a_produce_wakes_the_fetches_on_its_topics_only() -> None:
     topics = lp._Topics()
     on_a, on_b = asyncio.Event(), asyncio.Event()
-    seen = topics.seen(["a"])
     with topics.waiting_on(["a"], on_a), topics.waiting_on(["b", "c"], on_b):
-        topics.wrote(frozenset({"a"}))
+        topics.wrote(frozenset({("a", 0)}))
         assert on_a.is_set() and not on_b.is_set()
-        assert topics.seen(["a"]) != seen  # a fetch answered empty just before still knows to ask again
         topics.wrote(None)  # a Produce this front could not read wakes everyone
         assert on_b.is_set()
     assert topics.waiting == {}
+
+
+def fetch_of(*partitions: lp.Partition) -> lp.Fetch:
+    return lp.Fetch(500, 0, frozenset(partitions))
+
+
+def test_a_held_fetch_asks_again_for_its_own_partitions_and_goes_back_for_the_others() -> None:
+    """A fetch naming partition 1 only (its client still holds partition 0's records) asks the broker again when
+    partition 1 is written, and goes back empty at once when partition 0 is: its client's next fetch names 0."""
+    topics = lp._Topics()
+    fetch = fetch_of(("a", 1), ("b", 0))
+    seen = topics.seen(fetch)
+    assert topics.since(fetch, seen) == (False, False)
+    topics.wrote(frozenset({("c", 0)}))  # another topic: nothing to do with this fetch
+    assert topics.since(fetch, seen) == (False, False)
+    topics.wrote(frozenset({("a", 0)}))
+    assert topics.since(fetch, seen) == (False, True)
+    seen = topics.seen(fetch)
+    topics.wrote(frozenset({("a", 1)}))
+    assert topics.since(fetch, seen) == (True, False)
+    seen = topics.seen(fetch)
+    topics.wrote(None)  # not read: it may have written anything
+    assert topics.since(fetch, seen)[0]
