@@ -150,6 +150,12 @@ def read_fetch(frame: bytes, head: Request) -> Fetch | None:
 BROKER_WAIT_MS = 1
 
 
+#: After a Produce to a held fetch's partitions is answered, Tansu does not always show its records at once
+#: (measured in the stack: 11 % of wake-ups asked again found nothing, and waited for the next Produce — hop p99
+#: at 5 cases/s 223–317 ms): the fetch is asked again after these pauses (63 ms in all) before it is held again.
+LAG_STEPS_S = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032)
+
+
 def without_wait(frame: bytes, fetch: Fetch) -> bytes:
     """The same fetch, asking the broker (next to) not to wait."""
     return frame[:fetch.wait_at] + struct.pack(">i", BROKER_WAIT_MS) + frame[fetch.wait_at + 4:]
@@ -215,7 +221,7 @@ class Stats:
     resent: int = 0  # sent on again after a wake-up
     expired: int = 0  # answered empty when the client's wait passed
     unread: int = 0  # requests of a version this front does not read, sent on unchanged
-    woken_empty: int = 0  # fetches sent on again after a wake-up that still found nothing
+    woken_empty: int = 0  # fetches asked again after a wake-up whose records the broker did not show yet
     released: int = 0  # answered empty at once: records came to a partition of their topics they did not name
     rewritten: int = 0
 
@@ -395,35 +401,39 @@ class _Link:
         stats, topics = self.front.stats, self.front.topics
         ends = time.monotonic() + fetch.wait_ms / 1000
         now_frame = without_wait(frame, fetch)
-        held = False
+        held = woken = False
+        lagging = 0
         while True:
             seen = topics.seen(fetch)
             answer = await self._ask_fetch(now_frame, head)
             left = ends - time.monotonic()
             if left <= 0 or not _empty_or_unread(answer, head.version):
                 break
-            if held:
+            if woken and lagging < len(LAG_STEPS_S):
+                # a Produce to these partitions was answered, and the broker does not show its records yet
                 stats.woken_empty += 1
+                await asyncio.sleep(min(LAG_STEPS_S[lagging], left))
+                lagging += 1
+                continue
+            woken = False
             inside, outside = topics.since(fetch, seen)
             if not (inside or outside):  # nothing came while the broker answered: wait for a Produce
                 if not held:
                     stats.held += 1
                     held = True
-                woken = asyncio.Event()
-                with topics.waiting_on(fetch.topics, woken):
+                event = asyncio.Event()
+                with topics.waiting_on(fetch.topics, event):
                     try:
-                        await asyncio.wait_for(woken.wait(), left)
+                        await asyncio.wait_for(event.wait(), left)
                     except TimeoutError:
                         stats.expired += 1
                         break
                 inside, outside = topics.since(fetch, seen)
-            if inside:
-                stats.resent += 1
-                continue
-            if outside:
+            if outside and not inside:
                 stats.released += 1
                 break  # the empty answer now: the client's next fetch names the partition it left out
-            stats.resent += 1  # woken, and nothing moved: ask again all the same
+            stats.resent += 1
+            woken, lagging = inside, 0
         self.writer.write(_framed(answer))
         await self.writer.drain()
 
