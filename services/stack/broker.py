@@ -44,10 +44,6 @@ class LocalBroker:
             wait_for_port(self.host, self.port, timeout=15, proc=self.front)
         return self.bootstrap
 
-    def pids(self) -> list[int]:
-        """The broker's processes (Tansu, and its front): what the bench counts as the broker's CPU."""
-        return [p.pid for p in (self.proc, self.front) if p is not None and p.poll() is None]
-
     def stop(self) -> None:
         for attr in ("front", "proc"):
             proc = getattr(self, attr)

@@ -154,6 +154,9 @@ BROKER_WAIT_MS = 1
 #: (measured in the stack: 11 % of wake-ups asked again found nothing, and waited for the next Produce — hop p99
 #: at 5 cases/s 223–317 ms): the fetch is asked again after these pauses (63 ms in all) before it is held again.
 LAG_STEPS_S = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032)
+#: The same when a Produce to its partitions was answered after the client's previous fetch answer went back (the
+#: client cannot have those records): a fetch that comes right after a Produce would otherwise be held until the
+#: next one.
 
 
 def without_wait(frame: bytes, fetch: Fetch) -> bytes:
@@ -232,6 +235,7 @@ class _Topics:
     read (they count as a write to every partition) — and the fetches waiting on each topic."""
 
     by_partition: dict[Partition, int] = field(default_factory=dict)
+    written_at: dict[Partition, float] = field(default_factory=dict)  # monotonic time of the last answered Produce
     by_topic: dict[str, int] = field(default_factory=dict)
     unread: int = 0
     waiting: dict[str, set[asyncio.Event]] = field(default_factory=dict)
@@ -248,6 +252,10 @@ class _Topics:
         inside = mine != seen[0] or unread != seen[2]
         return inside, topics - seen[1] > mine - seen[0]
 
+    def written_since(self, fetch: Fetch, moment: float) -> bool:
+        """Whether a Produce to one of ``fetch``'s partitions was answered at ``moment`` or later."""
+        return any(self.written_at.get(p, float("-inf")) >= moment for p in fetch.partitions)
+
     def wrote(self, partitions: Iterable[Partition] | None) -> None:
         """A Produce to ``partitions`` (None: not known, wake everyone) was answered."""
         if partitions is None:
@@ -255,8 +263,10 @@ class _Topics:
             woken = list(self.waiting)
         else:
             woken = set()
+            now = time.monotonic()
             for partition in partitions:
                 self.by_partition[partition] = self.by_partition.get(partition, 0) + 1
+                self.written_at[partition] = now
                 self.by_topic[partition[0]] = self.by_topic.get(partition[0], 0) + 1
                 woken.add(partition[0])
         for topic in woken:
@@ -365,6 +375,8 @@ class _Link:
         #: the answer to the fetch this link is holding, handed over by the answer pump
         self.fetch_answer: asyncio.Future[bytes] | None = None
         self.fetch_correlation: int | None = None
+        #: when this connection's last fetch answer went back (a record written since, its client cannot have)
+        self.answered_at = time.monotonic()
 
     async def run(self) -> None:
         pumps = [asyncio.ensure_future(self._requests()), asyncio.ensure_future(self._answers())]
@@ -373,6 +385,9 @@ class _Link:
         finally:
             for pump in pumps:
                 pump.cancel()
+            # a pump that failed (a frame this front cannot read, a write to a closed socket) ends the connection,
+            # as the broker would; its exception is taken here, not left for the loop to report as never retrieved
+            await asyncio.gather(*pumps, return_exceptions=True)
 
     async def _requests(self) -> None:
         stats = self.front.stats
@@ -392,7 +407,8 @@ class _Link:
                 topics = _read_or_none(produced_partitions, frame, head)
                 if topics is None:
                     stats.unread += 1
-            self.asked[head.correlation] = (head.api_key, head.version, topics)
+            self.asked[head.correlation] = (head.api_key, head.version, topics)  # (an acks=0 Produce: never answered,
+            # never wakes anyone — nothing here sends one)
             self.up_writer.write(_framed(frame))
             await self.up_writer.drain()
 
@@ -401,7 +417,7 @@ class _Link:
         stats, topics = self.front.stats, self.front.topics
         ends = time.monotonic() + fetch.wait_ms / 1000
         now_frame = without_wait(frame, fetch)
-        held = woken = False
+        held = woken = released = False
         lagging = 0
         while True:
             seen = topics.seen(fetch)
@@ -409,12 +425,15 @@ class _Link:
             left = ends - time.monotonic()
             if left <= 0 or not _empty_or_unread(answer, head.version):
                 break
-            if woken and lagging < len(LAG_STEPS_S):
-                # a Produce to these partitions was answered, and the broker does not show its records yet
+            # records a Produce was answered for (woken; or since this client's last answer, so it cannot have them)
+            # that the broker does not show yet
+            if (woken or topics.written_since(fetch, self.answered_at)) and lagging < len(LAG_STEPS_S):
                 stats.woken_empty += 1
                 await asyncio.sleep(min(LAG_STEPS_S[lagging], left))
                 lagging += 1
                 continue
+            if released:
+                break  # woken for its own partitions and for others: those still wait for the client's next fetch
             woken = False
             inside, outside = topics.since(fetch, seen)
             if not (inside or outside):  # nothing came while the broker answered: wait for a Produce
@@ -429,11 +448,14 @@ class _Link:
                         stats.expired += 1
                         break
                 inside, outside = topics.since(fetch, seen)
-            if outside and not inside:
+            if outside:
                 stats.released += 1
-                break  # the empty answer now: the client's next fetch names the partition it left out
+                if not inside:
+                    break  # the empty answer now: the client's next fetch names the partition it left out
+                released = True
             stats.resent += 1
             woken, lagging = inside, 0
+        self.answered_at = time.monotonic()
         self.writer.write(_framed(answer))
         await self.writer.drain()
 

@@ -69,6 +69,15 @@ async def test_what_runs_after_commit_runs_once_a_batch_commits_and_never_for_a_
         ctx.when_committed(bell)
         raise ConnectionResetError("the database went away")  # transient: the whole batch is rolled back
 
+    async def one_is_bad(ctx, event, data) -> None:
+        ctx.when_committed(bell)
+        ctx.defer(PROBE, event.id, -1 if event.subject == "bad" else 1)
+
+    rung.clear()  # a bad row: the batch is redone event by event, and commits once
+    isolating = EventProcessor(pool, "probe", "probe.events", {TYPE: one_is_bad}, calendar=await load(pool))
+    await isolating.process([received(20, "d"), received(21, "bad"), received(22, "e")])
+    assert rung == ["rung"]
+
     rung.clear()
     failing = EventProcessor(pool, "probe", "probe.events", {TYPE: fails}, calendar=await load(pool),
                              retry_attempts=1)

@@ -59,7 +59,7 @@ async def test_a_waiting_fetch_is_answered_by_the_record_not_by_its_wait(front: 
             assert [r.value for rs in got.values() for r in rs] == [value]
             assert front.stats.expired == expired  # woken by the Produce, not answered empty by its wait
         assert front.stats.held >= 3 and front.stats.resent >= 3
-        assert front.stats.rewritten > 0  # the broker's address was rewritten to the front's in every answer
+        assert front.stats.rewritten >= 2  # the broker's address rewritten to the front's: Metadata, FindCoordinator
         assert front.stats.connections >= 3  # and every connection came here (none went to Tansu directly)
     finally:
         await consumer.stop()
