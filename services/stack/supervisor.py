@@ -95,16 +95,17 @@ class Stack:
         self.passwords = self.ensure_credentials()
         if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("LABORCASE_KAFKA_BOOTSTRAP_SERVERS")):
             self.broker = LocalBroker(log=self.home / "logs" / "broker.log",
-                                      long_poll=os.environ.get("LABORCASE_BROKER_LONG_POLL", "1") != "0")
+                                      long_poll=os.environ.get("LABORCASE_BROKER_LONG_POLL", "0") == "1")
             self.env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.start()
             # Tansu cannot do aiokafka's idempotent producer; the outbox and inboxes make it unnecessary.
             self.env.setdefault("LABORCASE_KAFKA_IDEMPOTENCE", "false")
             self.env.setdefault("LABORCASE_KAFKA_SESSION_TIMEOUT_MS", "6000")
             self.env.setdefault("LABORCASE_KAFKA_HEARTBEAT_INTERVAL_MS", "1000")
-            # Tansu answers a waiting fetch only when the wait ends, not when data arrives; the broker's long-poll
-            # front (services/stack/long_poll.py) answers it when a record arrives, so consumers keep Kafka's
-            # own wait (500 ms). Without the front, 50 ms kept a quiet stack's hop p99 near 30 ms at 0.22 core
-            # of polling (docs/adr/0003-local-broker.md).
+            # Tansu answers a waiting fetch only when the wait ends, not when data arrives: consumers poll it every
+            # 50 ms (a quiet stack's hop p99 near 25 ms, 0.23 core of polling when idle). The long-poll front
+            # (services/stack/long_poll.py, LABORCASE_BROKER_LONG_POLL=1) answers a waiting fetch when a record
+            # arrives, so consumers keep Kafka's 500 ms wait: idle 0.08 core, but a complete case costs about 9 ms
+            # more in the bench (its own CPU, and smaller batches) — off by default (docs/adr/0003-local-broker.md).
             if self.broker.front is None:
                 self.env.setdefault("LABORCASE_KAFKA_FETCH_MAX_WAIT_MS", "50")
             # Each service runs one instance, which reads every partition; Tansu's CPU goes on answering each
