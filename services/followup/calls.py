@@ -27,10 +27,9 @@ async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, a
                       config: FollowupConfig) -> dict[str, Any]:
     """Record one call; returns the case's state after it (and the next attempt's day when not reached)."""
     key = repository.call_id(followup_id)
-    call = found(await repository.locked_call(ctx.conn, key) if key else None, MISSING)
+    call, case = found(await repository.locked_call_and_case(ctx.conn, key) if key else None, MISSING)
     if call.state != "scheduled":
         raise Conflict("该回访已完成，不能重复登记")
-    case = found(await repository.case(ctx.conn, call.case_id, lock=True), MISSING)
     attempt = call.attempts + 1
     if not reached:
         return await _not_reached(ctx, call, case, attempt=attempt, actor=actor, config=config)
@@ -48,13 +47,15 @@ async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, a
                              actor=actor, reason="reached")
     ctx.publish("followup.attempted", FollowupAttempted(case_id=case_id, followup_id=followup_id, reached=True,
                                                         attempt=attempt, actor=actor), subject=case_id)
+    changes: dict[str, Any] = {}  # the case's own columns this call changes, written with what it settles
     if call.kind == "first":
-        case = await repository.update_case(ctx.conn, case_id, satisfaction=satisfaction, comment=comment)
+        changes.update(satisfaction=satisfaction, comment=comment)
         ctx.publish("followup.completed", FollowupCompleted(case_id=case_id, followup_id=followup_id,
                                                             satisfaction=satisfaction, comment=comment, actor=actor),
                     subject=case_id)
         if is_low(satisfaction, config.policy):
-            case = await closing.flag_dissatisfied(ctx, case_id, satisfaction=satisfaction, comment=comment)
+            changes["flagged"] = True
+            closing.flag_dissatisfied(ctx, case_id, satisfaction=satisfaction, comment=comment)
     else:
         assert call.instalment_due is not None
         event_type = "followup.instalment_paid" if paid else "followup.instalment_missed"
@@ -63,7 +64,8 @@ async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, a
                                                   actor=actor), subject=case_id)
     caselog.log(ctx, case_id, actor=actor, action=f"call_{call.kind}", reached=True, paid=paid,
                 satisfaction=satisfaction)
-    return {"case_id": case_id, "case_state": await closing.settle(ctx, case, actor=actor, config=config)}
+    return {"case_id": case_id, "case_state": await closing.settle(ctx, case, actor=actor, config=config,
+                                                                   changes=changes)}
 
 
 def _due_before_missed(call: Followup, *, today: date) -> None:

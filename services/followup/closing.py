@@ -3,6 +3,8 @@ worker never reached), or reopens (an instalment unpaid); and a dissatisfied wor
 
 from __future__ import annotations
 
+from typing import Any
+
 from events.followup import CaseClosed, CaseFlagged, CaseReopened, FollowupEscalated
 from services.backbone import caselog
 from services.backbone.consumer import HandlerContext
@@ -13,26 +15,32 @@ from services.followup.models import FollowupCase
 from services.followup.scheduling import clock_kind
 
 
-async def settle(ctx: HandlerContext, case: FollowupCase, *, actor: str, config: FollowupConfig) -> str:
-    """The case's state after a call: monitoring | closed | unreachable | reopened."""
+async def settle(ctx: HandlerContext, case: FollowupCase, *, actor: str, config: FollowupConfig,
+                 changes: dict[str, Any] | None = None) -> str:
+    """The case's state after a call: monitoring | closed | unreachable | reopened. ``changes``: the case's columns
+    the call itself changed (satisfaction, comment, flag), written in the same statement as what it settles."""
+    changes = changes or {}
     calls = [Call(c.kind, c.state, c.reached, c.paid) for c in await repository.cycle_calls(ctx.conn, case.case_id,
                                                                                             case.cycle)]
     outcome = verdict(calls)
     if outcome == "open":
+        if changes:
+            await repository.update_case(ctx.conn, case.case_id, **changes)
         return "monitoring"
     if outcome == "reopen":
-        await reopen(ctx, case, actor=actor, config=config)
+        await reopen(ctx, case, actor=actor, config=config, changes=changes)
         return "reopened"
-    return await close(ctx, case, unreachable=outcome == "unreachable", actor=actor)
+    return await close(ctx, case, unreachable=outcome == "unreachable", actor=actor, changes=changes)
 
 
-async def reopen(ctx: HandlerContext, case: FollowupCase, *, actor: str, config: FollowupConfig) -> None:
+async def reopen(ctx: HandlerContext, case: FollowupCase, *, actor: str, config: FollowupConfig,
+                 changes: dict[str, Any] | None = None) -> None:
     """An instalment went unpaid: the calls left are cancelled and the case goes back (to mediation, or to legal
     aid for enforcement when a court confirmed the agreement)."""
     route = config.policy.unpaid_route(confirmed_by_court=case.confirmed_by_court)
     reason = "分期款项未按期履行"
     await _cancel_scheduled(ctx, case, actor=actor)
-    await repository.update_case(ctx.conn, case.case_id, state="reopened")
+    await repository.update_case(ctx.conn, case.case_id, **(changes or {}), state="reopened")
     ctx.publish("followup.escalated", FollowupEscalated(case_id=case.case_id, route=route,  # type: ignore[arg-type]
                                                         reason=reason, confirmed_by_court=case.confirmed_by_court),
                 subject=case.case_id)
@@ -41,10 +49,11 @@ async def reopen(ctx: HandlerContext, case: FollowupCase, *, actor: str, config:
     caselog.log(ctx, case.case_id, actor=actor, action="reopened", route=route, reason=reason)
 
 
-async def close(ctx: HandlerContext, case: FollowupCase, *, unreachable: bool, actor: str) -> str:
+async def close(ctx: HandlerContext, case: FollowupCase, *, unreachable: bool, actor: str,
+                changes: dict[str, Any] | None = None) -> str:
     """Every call made: the agreement honoured (closed), or the worker never reached (unreachable)."""
     state = "unreachable" if unreachable else "closed"
-    closed = await repository.update_case(ctx.conn, case.case_id, state=state, closed_at=ctx.now)
+    closed = await repository.update_case(ctx.conn, case.case_id, **(changes or {}), state=state, closed_at=ctx.now)
     reason = "多次回访未能联系到职工，按程序结案" if unreachable else "回访完成，协议已全部履行"
     ctx.publish("followup.case_closed", CaseClosed(case_id=case.case_id, closed_at=ctx.now,
                                                    satisfaction=closed.satisfaction, reason=reason),
@@ -53,13 +62,11 @@ async def close(ctx: HandlerContext, case: FollowupCase, *, unreachable: bool, a
     return state
 
 
-async def flag_dissatisfied(ctx: HandlerContext, case_id: str, *, satisfaction: int | None,
-                            comment: str) -> FollowupCase:
-    """A low satisfaction score: the case is flagged for the supervisor."""
-    case = await repository.update_case(ctx.conn, case_id, flagged=True)
+def flag_dissatisfied(ctx: HandlerContext, case_id: str, *, satisfaction: int | None, comment: str) -> None:
+    """A low satisfaction score: the supervisor is told (the caller sets the case's ``flagged`` column with the
+    rest of what the call changes)."""
     ctx.publish("followup.flagged", CaseFlagged(case_id=case_id, reason="low_satisfaction", satisfaction=satisfaction,
                                                 comment=comment), subject=case_id)
-    return case
 
 
 def flag_unreachable(ctx: HandlerContext, case_id: str) -> None:

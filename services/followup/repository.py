@@ -42,6 +42,9 @@ CALL_SCOPE = ("SELECT c.case_id, c.org_unit FROM followups f JOIN followup_cases
 # --- its calls --------------------------------------------------------------------------------------------
 
 CALL_FOR_UPDATE = "SELECT * FROM followups WHERE followup_id = $1 FOR UPDATE"
+#: A call and its case, both locked for the unit of work that records the call (one round trip, not two).
+CALL_AND_CASE_FOR_UPDATE = ("SELECT f, c FROM followups f JOIN followup_cases c USING (case_id) "
+                            "WHERE f.followup_id = $1 FOR UPDATE OF f, c")
 INSERT_CALL = (
     "INSERT INTO followups (followup_id, case_id, cycle, kind, seq, due_date, instalment_due, amount, state, attempts, "
     "comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
@@ -128,6 +131,14 @@ async def locked_call(conn: asyncpg.Connection, followup_id: uuid.UUID) -> Follo
     """The call, locked for the unit of work that records it."""
     row = await conn.fetchrow(CALL_FOR_UPDATE, followup_id)
     return from_row(Followup, row) if row else None
+
+
+async def locked_call_and_case(conn: asyncpg.Connection,
+                               followup_id: uuid.UUID) -> tuple[Followup, FollowupCase] | None:
+    """The call and its case, both locked for the unit of work that records the call (the call's row first, as
+    every writer of both takes them)."""
+    row = await conn.fetchrow(CALL_AND_CASE_FOR_UPDATE, followup_id)
+    return (from_row(Followup, row["f"]), from_row(FollowupCase, row["c"])) if row else None
 
 
 async def insert_call(conn: asyncpg.Connection, *, case_id: str, cycle: int, kind: str, seq: int, due_date: date,
