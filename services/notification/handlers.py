@@ -15,7 +15,7 @@ from events.intake import CaseDispatched, CaseLinked, CaseReceived, QueryCodeIss
 from events.mediation import AssignmentAnswered, ConfirmationRecorded, MediatorAssigned, SessionScheduled, Settled
 from services.backbone.consumer import HandlerContext, Handlers, NotYetKnown
 from services.hierarchy.orgunits import default_hierarchy
-from services.notification import learning, notices, repository
+from services.notification import learning, notices
 from services.notification.domain.templates import Catalog
 from services.notification.telling import tell
 from services.web.words import day, when
@@ -47,16 +47,16 @@ def handlers(catalog: Catalog, *, gateway: str, shows_secrets: bool) -> Handlers
 
     async def on_dispatched(ctx: HandlerContext, event: CloudEvent, data: CaseDispatched) -> None:
         learning.remember_phones(ctx, data.case_id, (w.phone for w in data.facts.workers))
-        await learning.held_by(ctx, data.case_id, data.org_unit)
+        learning.held_by(ctx, data.case_id, data.org_unit)
         await told(ctx, event, data.case_id, "dispatched", unit=unit_name(data.org_unit))
 
     async def on_offered(ctx: HandlerContext, event: CloudEvent, data: MediatorAssigned) -> None:
-        await learning.mediator_offered(ctx, data.case_id, org_unit=data.org_unit, mediator_id=data.mediator_id,
-                                        name=data.mediator_name)
-        await notices.case_assigned(ctx, event, data)
+        learning.mediator_offered(ctx, data.case_id, org_unit=data.org_unit, mediator_id=data.mediator_id,
+                                  name=data.mediator_name)
+        notices.case_assigned(ctx, event, data)
 
     async def on_accepted(ctx: HandlerContext, event: CloudEvent, data: AssignmentAnswered) -> None:
-        case = await repository.case(ctx.conn, data.case_id)
+        case = await learning.known(ctx, data.case_id)
         if case is None or case.mediator_id != data.mediator_id or not case.mediator_name:
             raise NotYetKnown(f"the offer of {data.case_id} to its mediator is not known yet")
         await told(ctx, event, data.case_id, "mediator_assigned", mediator=case.mediator_name)

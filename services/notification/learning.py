@@ -4,9 +4,11 @@ holds it (dispatch) and its mediator (mediation). Only what a message or a notic
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from services.backbone.consumer import HandlerContext
 from services.notification import repository, telling
+from services.notification.models import CaseInfo
 
 
 def remember_phones(ctx: HandlerContext, case_id: str, phones: Iterable[str]) -> None:
@@ -17,10 +19,45 @@ def remember_phones(ctx: HandlerContext, case_id: str, phones: Iterable[str]) ->
         telling.batch(ctx).learned.setdefault(case_id, set()).update(wanted)
 
 
-async def held_by(ctx: HandlerContext, case_id: str, org_unit: str) -> None:
-    await repository.held_by(ctx.conn, case_id, org_unit)
+@dataclass
+class Holders:
+    """What the batch's events taught of who holds each case — its unit (dispatch), its mediator (an offer) — kept
+    per case, the later event winning, and written in one statement when the batch's work is done
+    (``HandlerContext.gather``) instead of one a event. The batch's own reads see it (``known``)."""
+
+    #: case_id -> [unit, mediator id, mediator name]; None: not learnt in this batch
+    by_case: dict[str, list[str | None]] = field(default_factory=dict)
+
+    async def flush(self, ctx: HandlerContext) -> None:
+        if self.by_case:
+            await repository.learned(ctx.conn, {case: (v[0], v[1], v[2]) for case, v in self.by_case.items()})
 
 
-async def mediator_offered(ctx: HandlerContext, case_id: str, *, org_unit: str | None, mediator_id: str,
-                           name: str) -> None:
-    await repository.mediator(ctx.conn, case_id, org_unit=org_unit, mediator_id=mediator_id, name=name)
+def _holders(ctx: HandlerContext) -> Holders:
+    return ctx.gather("notification.holders", Holders)
+
+
+def held_by(ctx: HandlerContext, case_id: str, org_unit: str) -> None:
+    _holders(ctx).by_case.setdefault(case_id, [None, None, None])[0] = org_unit
+
+
+def mediator_offered(ctx: HandlerContext, case_id: str, *, org_unit: str | None, mediator_id: str, name: str) -> None:
+    learnt = _holders(ctx).by_case.setdefault(case_id, [None, None, None])
+    if org_unit is not None:
+        learnt[0] = org_unit
+    learnt[1], learnt[2] = mediator_id, name
+
+
+async def known(ctx: HandlerContext, case_id: str) -> CaseInfo | None:
+    """The case as the database holds it, with what this batch has taught of it so far."""
+    case = await repository.case(ctx.conn, case_id)
+    learnt = _holders(ctx).by_case.get(case_id)
+    if learnt is None:
+        return case
+    update: dict[str, str | None] = {}
+    if learnt[0] is not None:
+        update["org_unit"] = learnt[0]
+    if learnt[1] is not None:
+        update["mediator_id"], update["mediator_name"] = learnt[1], learnt[2]
+    base = case if case is not None else CaseInfo(case_id=case_id, updated_at=ctx.now)
+    return base.model_copy(update=update)

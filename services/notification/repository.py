@@ -32,11 +32,15 @@ PHONES = ("SELECT r.case_id, r.phone, o.phone IS NOT NULL AS opted_out FROM reci
           "LEFT JOIN opt_outs o USING (phone) WHERE r.case_id = ANY($1::text[]) "
           "UNION ALL SELECT NULL, phone, true FROM opt_outs WHERE phone = ANY($2::text[])")
 CASE = "SELECT * FROM cases WHERE case_id = $1"
-HOLDER = ("INSERT INTO cases (case_id, org_unit) VALUES ($1, $2) "
-          "ON CONFLICT (case_id) DO UPDATE SET org_unit = EXCLUDED.org_unit, updated_at = now()")
-MEDIATOR = ("INSERT INTO cases (case_id, org_unit, mediator_id, mediator_name) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT (case_id) DO UPDATE SET org_unit = coalesce(EXCLUDED.org_unit, cases.org_unit), "
-            "mediator_id = EXCLUDED.mediator_id, mediator_name = EXCLUDED.mediator_name, updated_at = now()")
+#: what a batch's events taught of some cases (``learning.Holders``), one row a case: the unit holding it, where
+#: one was learnt (NULL keeps the known one), and its mediator, where one was offered ($4: whether)
+LEARNED = ("INSERT INTO cases (case_id, org_unit, mediator_id, mediator_name) "
+           "SELECT c, u, m, n FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[]) "
+           "AS x (c, u, m, has, n) "
+           "ON CONFLICT (case_id) DO UPDATE SET org_unit = coalesce(EXCLUDED.org_unit, cases.org_unit), "
+           "mediator_id = CASE WHEN EXCLUDED.mediator_id IS NULL THEN cases.mediator_id ELSE EXCLUDED.mediator_id END, "
+           "mediator_name = CASE WHEN EXCLUDED.mediator_id IS NULL THEN cases.mediator_name "
+           "ELSE EXCLUDED.mediator_name END, updated_at = now()")
 
 # --- messages -----------------------------------------------------------------------------------------------
 
@@ -84,8 +88,10 @@ OPT_IN = "DELETE FROM opt_outs WHERE phone = $1 RETURNING *"
 
 # --- staff notices -----------------------------------------------------------------------------------------
 
-INSERT_NOTICE = ("INSERT INTO notices (notice_id, event_id, recipient, case_id, kind, text, created_at) "
-                 "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, recipient) DO NOTHING RETURNING *")
+#: a batch's notices in one statement (``notices.Notices``); one per event and recipient
+INSERT_NOTICES = ("INSERT INTO notices (notice_id, event_id, recipient, case_id, kind, text, created_at) "
+                  "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], "
+                  "$7::timestamptz[]) ON CONFLICT (event_id, recipient) DO NOTHING")
 NOTICES = ("SELECT *, count(*) FILTER (WHERE read_at IS NULL) OVER () AS unread FROM notices "
            "WHERE recipient = ANY($1::text[]) ORDER BY created_at DESC LIMIT $2")
 MARK_READ = ("UPDATE notices SET read_at = coalesce(read_at, $3) WHERE notice_id = $1 AND recipient = ANY($2::text[]) "
@@ -124,13 +130,12 @@ async def case(conn: Conn, case_id: str) -> CaseInfo | None:
     return from_row(CaseInfo, row) if row else None
 
 
-async def held_by(conn: asyncpg.Connection, case_id: str, org_unit: str) -> None:
-    await conn.execute(HOLDER, case_id, org_unit)
-
-
-async def mediator(conn: asyncpg.Connection, case_id: str, *, org_unit: str | None, mediator_id: str,
-                   name: str) -> None:
-    await conn.execute(MEDIATOR, case_id, org_unit, mediator_id, name)
+async def learned(conn: asyncpg.Connection, cases: Mapping[str, tuple[str | None, str | None, str | None]]) -> None:
+    """What some cases' events taught (case_id -> unit, mediator id, mediator name; None: not learnt), in one
+    statement, in case order (two batches lock the same rows in the same order)."""
+    rows = sorted(cases.items())
+    await conn.execute(LEARNED, [c for c, _ in rows], [r[0] for _, r in rows], [r[1] for _, r in rows],
+                       [r[1] is not None for _, r in rows], [r[2] for _, r in rows])
 
 
 @dataclass(frozen=True)
@@ -212,10 +217,10 @@ async def opt_in(conn: asyncpg.Connection, phone: str) -> OptOut | None:
     return from_row(OptOut, row) if row else None
 
 
-async def insert_notice(conn: asyncpg.Connection, *, event_id: uuid.UUID, recipient: str, case_id: str, kind: str,
-                        text: str, at: datetime) -> Notice | None:
-    row = await conn.fetchrow(INSERT_NOTICE, uuid.uuid4(), event_id, recipient, case_id, kind, text, at)
-    return from_row(Notice, row) if row else None
+async def insert_notices(conn: asyncpg.Connection,
+                         rows: Sequence[tuple[uuid.UUID, str, str, str, str, datetime]]) -> None:
+    """Notices (event id, recipient, case, kind, text, at) in one statement; one already there is left as it is."""
+    await conn.execute(INSERT_NOTICES, [uuid.uuid4() for _ in rows], *([r[i] for r in rows] for i in range(6)))
 
 
 async def notices(pool: Conn, recipients: list[str], limit: int = 50) -> tuple[list[Notice], int]:

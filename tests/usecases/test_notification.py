@@ -280,6 +280,45 @@ async def test_a_batch_reads_the_phones_of_all_its_cases_in_one_statement(world)
         == {(CASE, PHONES[0], "received"), (CASE, PHONES[1], "received"), (other, "13909710003", "dispatched")}
 
 
+async def test_a_batch_learns_its_cases_holders_and_writes_its_notices_in_one_statement_each(world):
+    """Dispatch, the offer, its acceptance and a deadline warning of two cases in one consumed batch: what it learns
+    of who holds each case is one statement, its notices another, and the acceptance and the warning read the
+    mediator the same batch's offer named (nothing written yet)."""
+    cases = ("LC-2026-NT0011", "LC-2026-NT0012")
+    sent: list[str] = []
+    steps = []
+    for n, case_id in enumerate(cases):
+        received = CaseReceived(case_id=case_id, facts=facts([f"1390971001{n}"]))
+        dispatched = CaseDispatched(case_id=case_id, org_unit="QH-XN-CD", route="mediation", tier="general",
+                                    due_at=MORNING, facts=facts([f"1390971001{n}"]))
+        offered = MediatorAssigned(case_id=case_id, mediator_id=f"M-CD-1{n}", mediator_name=f"调解员{n}",
+                                   org_unit="QH-XN-CD", reason="")
+        accepted = AssignmentAnswered(case_id=case_id, mediator_id=f"M-CD-1{n}", at=MORNING)
+        warned = DeadlineSignal(deadline_id=f"d-{case_id}", case_id=case_id, kind="union_mediation",
+                                owner="mediation", state="open", started_at=MORNING,
+                                due_at=MORNING + timedelta(days=1), warn_at=MORNING, at=MORNING, org_unit=None)
+        steps += [("intake.case_received", received), ("intake.case_dispatched", dispatched),
+                  ("mediation.mediator_assigned", offered), ("mediation.assignment_accepted", accepted),
+                  ("deadline.warning", warned)]
+    world.conn.add_query_logger(lambda query: sent.append(query.query))
+
+    async def batch(ctx) -> None:
+        for e_type, data in steps:
+            await HANDLERS[e_type](ctx, event(e_type, data), data)
+
+    await world.run(batch)
+    assert sum(q == repository.LEARNED for q in sent) == 1
+    assert sum(q == repository.INSERT_NOTICES for q in sent) == 1
+    for n, case_id in enumerate(cases):
+        held = await repository.case(world.conn, case_id)
+        assert held is not None and (held.org_unit, held.mediator_id, held.mediator_name) == \
+            ("QH-XN-CD", f"M-CD-1{n}", f"调解员{n}")
+        told = {r["kind"]: r["text"] for r in await messages(world, case_id)}
+        assert f"调解员{n}" in told["mediator_assigned"]
+        mine, unread = await repository.notices(world.conn, [f"mediator:M-CD-1{n}"])
+        assert sorted(x.kind for x in mine) == ["case_assigned", "deadline_warning"] and unread == 2
+
+
 async def test_phones_an_event_later_in_the_batch_makes_known_are_told(world):
     """A session is told about before the registration that names the phones comes, in the same batch: the
     phones learned are written before the messages read them."""
