@@ -4,7 +4,8 @@ security policy's decision (services/security/policy.py); this module only write
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, MutableMapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -21,6 +22,39 @@ ENTRIES = ("SELECT * FROM audit_log WHERE ($1::text IS NULL OR case_id = $1) AND
 def _row(service: str, entry: dict[str, Any]) -> tuple[Any, ...]:
     return (service, entry["actor"], entry["role"], entry["org_unit"], entry["action"], entry["case_id"],
             entry["method"], entry["path"], entry["status"], entry["client"], entry["forwarded_for"], entry.get("detail"))
+
+
+class Pending:
+    """The audit row of the request being answered (``EdgeMiddleware``), which the request's use case may write in
+    its own transaction (``usecase.run(..., audited=True)``): the action and its row commit together — one commit,
+    not two. The edge then writes nothing more for the request, unless the answer it sends differs from the row
+    written (another status, a case named after the unit of work), when it writes the row as answered too.
+
+    ``entry(status)``: the row's fields for an answer with that status, as the edge reads them from the request's
+    state at the time of the call."""
+
+    def __init__(self, service: str, entry: Callable[[int], dict[str, Any]], scope: MutableMapping[str, Any]):
+        self.service, self.entry, self.scope = service, entry, scope
+        #: the row written in a use case's transaction, once that committed
+        self.written: tuple[Any, ...] | None = None
+
+    def row(self, status: int) -> tuple[Any, ...]:
+        return _row(self.service, self.entry(status))
+
+    def expected_status(self) -> int:
+        """The status the answer will have if nothing fails: the one the use case set (``audit_status`` in the
+        request's state), else the one its route declares, else 200."""
+        state = self.scope.get("state") or {}
+        route = self.scope.get("route")
+        return state.get("audit_status") or getattr(route, "status_code", None) or 200
+
+    def already_written(self, status: int) -> bool:
+        """Whether the answer about to be sent (``status``) is what the row written in the transaction says."""
+        return self.written is not None and self.written == self.row(status)
+
+
+#: the request being answered in this task (set by the edge for an audited request)
+PENDING: ContextVar[Pending | None] = ContextVar("laborcase_audit_pending", default=None)
 
 
 async def write(pool: asyncpg.Pool, service: str, entry: dict[str, Any]) -> None:

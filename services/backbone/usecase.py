@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from services.backbone import audit_store
 from services.backbone.consumer import HandlerContext
 from services.backbone.deadline import DeadlineError
 from services.backbone.errors import Conflict, NotFound
@@ -19,10 +20,24 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-async def run(runtime: Runtime, step: Callable[[HandlerContext], Awaitable[T]]) -> T:
-    """One use case in one unit of work (state, events and deadlines commit together)."""
+async def run(runtime: Runtime, step: Callable[[HandlerContext], Awaitable[T]], *, audited: bool = False) -> T:
+    """One use case in one unit of work (state, events and deadlines commit together).
+
+    ``audited``: the request's audit row is written in the same transaction (``audit_store.Pending``), with the
+    status its route declares (or the one the step put in ``request.state.audit_status``) — for a use case that is
+    the request's last word: nothing after it changes the answer's status or the case it names."""
+    pending = audit_store.PENDING.get() if audited else None
+    if pending is not None and pending.written is not None:
+        pending = None  # a second use case in the same request: its row is the edge's
+    row: tuple[Any, ...] | None = None
     async with runtime.unit_of_work() as ctx:
-        return await step(ctx)
+        result = await step(ctx)
+        if pending is not None:
+            row = pending.row(pending.expected_status())
+            ctx.defer(audit_store.WRITE, *row)
+    if pending is not None:
+        pending.written = row
+    return result
 
 
 def step(rule: Callable[..., T], *args: Any, refusal: type[Exception] = ValueError, **kwargs: Any) -> T:

@@ -95,7 +95,7 @@ async def record(request: Request, followup_id: str, body: CallBody, runtime: Ru
                  _: HeldCall) -> dict[str, Any]:
     return await usecase.run(runtime, lambda ctx: calls.record_call(
         ctx, followup_id, reached=body.reached, satisfaction=body.satisfaction, comment=body.comment, paid=body.paid,
-        actor=acting(request, body.actor), config=config))
+        actor=acting(request, body.actor), config=config), audited=True)
 
 
 @router.get("/api/v1/followup/cases/{case_id}")

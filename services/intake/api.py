@@ -17,6 +17,7 @@ from events.catalog import spec_for
 from events.common import Claim, Employer, RegionCode, Tier, Worker
 from events.envelope import EventRejected, parse_envelope
 from services.backbone import caselog, usecase
+from services.backbone.consumer import HandlerContext
 from services.backbone.db import snapshot
 from services.backbone.http import Problem, StrictModel
 from services.backbone.usecase import found
@@ -28,7 +29,7 @@ from services.intake import ingress, query_codes, registration_keys, tiering
 from services.intake import repository as repo
 from services.intake.config import IntakeConfig
 from services.intake.deps import ConfigDep, ReadableCase, RuntimeDep, WritableCase
-from services.intake.dispatch import decline
+from services.intake.dispatch import Outcome, decline
 from services.intake.domain.duplicates import DuplicateChoice
 from services.intake.models import IntakeCase
 from services.intake.registration import Submission, preview, register
@@ -160,10 +161,16 @@ async def create_case(request: Request, body: CaseIn, runtime: RuntimeDep, confi
     def sees(held: str | None) -> bool:
         return visible(request, "read", held, hierarchy=config.hierarchy)
 
-    outcome = await usecase.run(runtime, lambda ctx: registration_keys.once(
-        ctx, key, lambda: register(ctx, sub, config=config, visible=sees), visible=sees))
-    request.state.audit_case = outcome.case_id
-    return JSONResponse(outcome.as_json(config.hierarchy), status_code=200 if outcome.linked else 201)
+    async def registered(ctx: HandlerContext) -> Outcome:
+        outcome = await registration_keys.once(ctx, key, lambda: register(ctx, sub, config=config, visible=sees),
+                                               visible=sees)
+        # the audit row, written in this transaction, names the case and the answer's status
+        request.state.audit_case = outcome.case_id
+        request.state.audit_status = 200 if outcome.linked else 201
+        return outcome
+
+    outcome = await usecase.run(runtime, registered, audited=True)
+    return JSONResponse(outcome.as_json(config.hierarchy), status_code=request.state.audit_status)
 
 
 @router.post("/api/v1/intake/preview", response_model=CasePreview)

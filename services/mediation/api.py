@@ -124,8 +124,9 @@ class MediatorPatch(StrictModel):
 
 
 async def run(runtime: Runtime, room: RoomSignal, step: Callable[[HandlerContext], Awaitable[T]]) -> T:
-    """One use case in one unit of work; then the waiting queue looks again (room may have freed)."""
-    result = await usecase.run(runtime, step)
+    """One use case in one unit of work (the request's audit row in its transaction); then the waiting queue looks
+    again (room may have freed)."""
+    result = await usecase.run(runtime, step, audited=True)
     room.may_have_freed()
     return result
 

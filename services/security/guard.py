@@ -23,7 +23,7 @@ from urllib.parse import quote
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.backbone import tracing
+from services.backbone import audit_store, tracing
 from services.backbone.http import Problem
 from services.hierarchy.orgunits import Hierarchy, default_hierarchy
 from services.security import tokens
@@ -168,6 +168,10 @@ class EdgeMiddleware:
         received = {"bytes": 0}
         audited = (principal is not None or path.startswith(WORKER_DOOR)) and self.audit is not None \
             and not path.startswith(UNAUDITED)
+        # a use case may write this request's row in its own transaction (usecase.run(..., audited=True))
+        pending = audit_store.Pending(self.service, lambda code: self._entry(principal, scope, state, code, client,
+                                                                             forwarded), scope) if audited else None
+        pending_token = audit_store.PENDING.set(pending)
 
         async def guarded_receive() -> Message:
             if status.get("cut"):  # asked again after being cut off: still gone
@@ -198,7 +202,8 @@ class EdgeMiddleware:
                 return
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                if audited and not await self._audit(principal, scope, state, message["status"], client, forwarded):
+                if audited and not (pending is not None and pending.already_written(message["status"])) \
+                        and not await self._audit(principal, scope, state, message["status"], client, forwarded):
                     status["suppressed"] = True  # nothing is answered that could not be audited
                     await _reply(send, 503, _problem(503, "审计记录写入失败，请稍后重试"), headers=[(b"retry-after", b"1")])
                     return
@@ -218,6 +223,8 @@ class EdgeMiddleware:
             if not status["code"]:
                 raise
             return
+        finally:
+            audit_store.PENDING.reset(pending_token)
 
     def _cut_off(self, code: int, max_body: int) -> bytes:
         if code == 413:
@@ -227,6 +234,18 @@ class EdgeMiddleware:
     async def _audit(self, p: Principal | None, scope: Scope, state: dict[str, Any], status: int, client: str | None,
                      forwarded: str | None) -> bool:
         assert self.audit is not None
+        entry = self._entry(p, scope, state, status, client, forwarded)
+        try:
+            await self.audit(entry)
+            return True
+        except Exception:
+            log.exception("audit write failed; the answer is withheld")
+            return False
+
+    @staticmethod
+    def _entry(p: Principal | None, scope: Scope, state: dict[str, Any], status: int, client: str | None,
+               forwarded: str | None) -> dict[str, Any]:
+        """The audit row of this request answered with ``status``, as its state says now."""
         method = scope["method"]
         cases = state.get("audit_cases")
         detail: dict[str, Any] = {}
@@ -238,16 +257,10 @@ class EdgeMiddleware:
         # the worker's door: someone without a login (the case number and the outcome, never the code)
         who = {"actor": "public", "role": "public", "org_unit": None} if p is None else \
             {"actor": p.subject, "role": p.role, "org_unit": p.org_unit}
-        entry = {**who,
-                 "action": state.get("audit_action") or ("write" if method not in ("GET", "HEAD") else "read"),
-                 "case_id": state.get("audit_case"), "method": method, "path": scope["path"][:500], "status": status,
-                 "client": client, "forwarded_for": forwarded, "detail": detail or None}
-        try:
-            await self.audit(entry)
-            return True
-        except Exception:
-            log.exception("audit write failed; the answer is withheld")
-            return False
+        return {**who,
+                "action": state.get("audit_action") or ("write" if method not in ("GET", "HEAD") else "read"),
+                "case_id": state.get("audit_case"), "method": method, "path": scope["path"][:500], "status": status,
+                "client": client, "forwarded_for": forwarded, "detail": detail or None}
 
 
 def _token(headers: dict[str, str]) -> str | None:

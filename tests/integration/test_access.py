@@ -144,6 +144,34 @@ async def test_the_audit_trail_follows_the_hierarchy_and_every_read_is_audited_b
     assert r.status_code == 503 and case_id not in r.text
 
 
+async def test_a_writes_audit_row_commits_with_it_and_no_row_means_no_write(apps):
+    """A registration writes its audit row in its own transaction (one row, the answer's status and the case it
+    made or joined); a refused one leaves only the edge's row with the refusal; and where the row cannot be
+    written, nothing is registered and nothing answered."""
+    intake = apps["intake"]
+    me = auth("clerk", "QH", subject="audited-clerk")
+    n = next(_n)
+    key = {"Idempotency-Key": f"audited-{n:08d}"}
+    first = await intake.post("/api/v1/cases", json=case_body("630102", n=n), headers={**me, **key})
+    joined = await intake.post("/api/v1/cases", json=case_body("630102", n=n), headers=me)  # same worker, employer
+    reused = await intake.post("/api/v1/cases", json=case_body("630102", n=n + 500_000), headers={**me, **key})
+    assert (first.status_code, joined.status_code, reused.status_code) == (201, 200, 422), joined.text
+    assert joined.json()["linked"] and joined.json()["case_id"] == first.json()["case_id"]
+    rows = [(r["status"], r["case_id"], r["action"]) for r in await intake.runtime.pool.fetch(
+        "SELECT status, case_id, action FROM audit_log WHERE actor = 'audited-clerk' ORDER BY id")]
+    assert rows == [(201, first.json()["case_id"], "write"), (200, first.json()["case_id"], "write"),
+                    (422, None, "write")]
+
+    await intake.runtime.pool.execute("ALTER TABLE audit_log ADD CONSTRAINT refuse_all CHECK (false) NOT VALID")
+    try:
+        lost = await intake.post("/api/v1/cases", json=case_body("630102", n=n + 1), headers=me)
+    finally:
+        await intake.runtime.pool.execute("ALTER TABLE audit_log DROP CONSTRAINT refuse_all")
+    assert lost.status_code == 503 and "LC" not in lost.text
+    assert await intake.runtime.pool.fetchval("SELECT count(*) FROM cases WHERE employer_name = $1",
+                                              f"权限公司{n + 1}") == 0
+
+
 async def _ok(response_coro) -> bool:
     return (await response_coro).status_code == 200
 
@@ -205,6 +233,15 @@ async def test_who_acts_is_the_logged_in_person_never_a_name_in_the_body(apps):
     assert r.status_code == 201
     log = (await med.get(f"/api/v1/mediation/cases/{case_id}", headers=me)).json()["log"]
     assert log[-1]["actor"] == "真实调解员" and all(e["actor"] != "随便写的名字" for e in log)
+    # each write has one audit row, written with it, with the status its route answers (201 for a new session)
+    rows = [(r["method"], r["path"].rsplit("/", 1)[-1], r["status"], r["case_id"]) for r in await med.runtime.pool.fetch(
+        "SELECT method, path, status, case_id FROM audit_log WHERE actor = 'real' ORDER BY id")]
+    assert rows == [("POST", "accept", 200, case_id), ("POST", "sessions", 201, case_id),
+                    ("GET", case_id, 200, case_id)]
+    together = await med.runtime.pool.fetchval(
+        "SELECT a.xmin::text = s.xmin::text FROM audit_log a, sessions s WHERE a.actor = 'real' "
+        "AND a.path LIKE '%/sessions' AND s.case_id = $1", case_id)
+    assert together  # the session and its audit row: one transaction
     # another mediator of the same unit cannot act on a case that is not theirs
     r = await med.post(f"/api/v1/mediation/cases/{case_id}/withdraw", json={"reason": "冒名撤回"}, headers=impostor)
     assert r.status_code == 403
