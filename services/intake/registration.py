@@ -284,11 +284,36 @@ async def _link(ctx: HandlerContext, case: IntakeCase, sub: Submission, *, reaso
     return outcome
 
 
-async def case_closed(ctx: HandlerContext, case_id: str) -> None:
+@dataclass
+class Statuses:
+    """The statuses follow-up's events set in a consumed batch (closed, open again), the later event winning, written
+    in one statement when the batch's work is done (``HandlerContext.gather``) instead of one a event — or
+    before, when a referral in the same batch is about to look for open cases (``write_statuses``)."""
+
+    by_case: dict[str, str] = field(default_factory=dict)
+
+    async def flush(self, ctx: HandlerContext) -> None:
+        if self.by_case:
+            statuses, self.by_case = self.by_case, {}
+            await repo.set_statuses(ctx.conn, statuses)
+
+
+def _statuses(ctx: HandlerContext) -> Statuses:
+    return ctx.gather("intake.statuses", Statuses)
+
+
+async def write_statuses(ctx: HandlerContext) -> None:
+    """The statuses this batch has set so far, written now: what reads open cases next sees them."""
+    held = ctx.gathered.get("intake.statuses")
+    if held is not None:
+        await held.flush(ctx)
+
+
+def case_closed(ctx: HandlerContext, case_id: str) -> None:
     """Follow-up closed the case (结案): new submissions of the same dispute no longer link to it."""
-    await repo.update_case(ctx.conn, case_id, status="closed")
+    _statuses(ctx).by_case[case_id] = "closed"
 
 
-async def case_reopened(ctx: HandlerContext, case_id: str) -> None:
+def case_reopened(ctx: HandlerContext, case_id: str) -> None:
     """Follow-up reopened the case: open again, new submissions link to it."""
-    await repo.update_case(ctx.conn, case_id, status="dispatched")
+    _statuses(ctx).by_case[case_id] = "dispatched"

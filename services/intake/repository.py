@@ -27,6 +27,9 @@ NEXT_CASE_NUMBER = "SELECT nextval('case_number')"
 CASE = "SELECT * FROM cases WHERE case_id = $1"
 CASE_FOR_UPDATE = "SELECT * FROM cases WHERE case_id = $1 FOR UPDATE"
 CASE_SCOPE = "SELECT org_unit, region_code FROM cases WHERE case_id = $1"
+#: statuses follow-up's events set, a batch's in one statement (case order: two batches lock rows alike)
+SET_STATUSES = ("UPDATE cases c SET status = u.status, updated_at = now() "
+                "FROM unnest($1::text[], $2::text[]) AS u (case_id, status) WHERE c.case_id = u.case_id")
 CASE_BY_REF = "SELECT c.* FROM cases c JOIN case_refs r ON r.case_id = c.case_id WHERE r.kind = $1 AND r.ref = $2"
 CASE_BY_REF_FOR_UPDATE = CASE_BY_REF + " FOR UPDATE OF c"
 OPEN_MATCHES = (
@@ -179,6 +182,12 @@ async def insert_case(conn: asyncpg.Connection, **values: Any) -> IntakeCase:
     case = _case(await conn.fetchrow(INSERT_CASE, *(values[c] for c in NEW_CASE_COLUMNS)))
     assert case is not None
     return case
+
+
+async def set_statuses(conn: asyncpg.Connection, statuses: dict[str, str]) -> None:
+    """Each case's new status (case_id -> status) in one statement; a case not held here is passed over."""
+    ordered = sorted(statuses.items())
+    await conn.execute(SET_STATUSES, [c for c, _ in ordered], [s for _, s in ordered])
 
 
 async def update_case(conn: asyncpg.Connection, case_id: str, **values: Any) -> IntakeCase | None:

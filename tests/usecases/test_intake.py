@@ -10,16 +10,20 @@ from decimal import Decimal
 import pytest
 
 from events.common import Channel, Claim, ClaimType, Tier
+from events.envelope import new_event
+from events.followup import CaseClosed, CaseReopened
 from services.backbone.caselog import entries
 from services.backbone.errors import Conflict, Forbidden, Invalid, NotFound
+from services.intake import repository as repo
 from services.intake.config import IntakeConfig
 from services.intake.dispatch import decline
+from services.intake.handlers import referral_handlers
 from services.intake.referrals import register_court_referral
 from services.intake.registration import Submission, case_closed, register
 from services.intake.registration_keys import RegistrationKey, once
 from services.intake.repository import prune_replay_caches
 from services.intake.tiering import reclassify
-from tests.factories import court_referral, employer, worker
+from tests.factories import court_event, court_referral, employer, worker
 from tests.usecases.conftest import world_fixture
 
 #: every use case here starts, moves or meets clocks: run again at each shifted moment (tests/clock.py)
@@ -138,6 +142,42 @@ async def test_a_referral_for_a_case_number_another_court_registered_is_forbidde
     assert again.linked
 
 
+def closing(case_id: str):
+    async def step(ctx) -> None:
+        case_closed(ctx, case_id)
+    return step
+
+
+async def test_a_batch_sets_statuses_in_one_statement_and_a_referral_after_a_closing_sees_it(world):
+    """Follow-up closes two cases and reopens one of them in one consumed batch, then a court refers the same
+    dispute as the other: the statuses are one statement, the later event wins, and the referral — which reads
+    open cases — does not link to the case the batch closed before it."""
+    on = referral_handlers(CONFIG)
+    first = court_referral(referred_at=world.now)
+    kept = await world.run(lambda ctx: register_court_referral(ctx, first, config=CONFIG))
+    other = await world.run(lambda ctx: register_court_referral(ctx, court_referral(referred_at=world.now),
+                                                                config=CONFIG))
+    again = first.model_copy(update={"court_case_no": "(2026)青0103民诉前调99999号"})  # same worker and employer
+    sent: list[str] = []
+    world.conn.add_query_logger(lambda query: sent.append(query.query))
+
+    async def batch(ctx) -> None:
+        closed = {c: CaseClosed(case_id=c, closed_at=world.now, reason="履行完毕") for c in (kept.case_id, other.case_id)}
+        reopened = CaseReopened(case_id=other.case_id, reopened_at=world.now, reason="未履行", route="mediation")
+        for event_type, data in (("followup.case_closed", closed[kept.case_id]),
+                                 ("followup.case_closed", closed[other.case_id]),
+                                 ("followup.case_reopened", reopened)):
+            await on[event_type](ctx, new_event(event_type, source="laborcase/followup", data=data), data)
+        await on["court.case_referred"](ctx, court_event("court.case_referred", again), again)
+
+    await world.run(batch)
+    referred = await world.conn.fetchval("SELECT case_id FROM case_refs WHERE ref = $1", again.court_case_no)
+    assert referred not in (None, kept.case_id, other.case_id)  # a new case: the one it matched was closed
+    assert sum(q == repo.SET_STATUSES for q in sent) == 1
+    assert (await case_row(world, kept.case_id))["status"] == "closed"
+    assert (await case_row(world, other.case_id))["status"] == "dispatched"
+
+
 async def test_re_tiering_moves_the_due_time_and_is_refused_when_closed_or_unchanged(world):
     out = await world.run(lambda ctx: register(ctx, submission(world), config=CONFIG))
     changed = await world.run(lambda ctx: reclassify(ctx, out.case_id, tier=Tier.difficult, reason="经核实案情复杂",
@@ -148,7 +188,7 @@ async def test_re_tiering_moves_the_due_time_and_is_refused_when_closed_or_uncha
         await world.run(lambda ctx: reclassify(ctx, out.case_id, tier=Tier.difficult, reason="再次调整", actor="主任",
                                                config=CONFIG))
     assert unchanged.value.code == "unchanged"
-    await world.run(lambda ctx: case_closed(ctx, out.case_id))
+    await world.run(closing(out.case_id))
     with pytest.raises(Conflict) as closed:
         await world.run(lambda ctx: reclassify(ctx, out.case_id, tier=Tier.general, reason="结案后调整", actor="主任",
                                                config=CONFIG))
