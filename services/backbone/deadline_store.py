@@ -42,6 +42,9 @@ CASE_CLOCKS = f"SELECT {_COLUMNS} FROM deadlines WHERE case_id = $1 AND owner = 
 #: A deadline's whole row: ``_COLUMNS`` in order, then next_fire_at ($19).
 INSERT_DEADLINE = (f"INSERT INTO deadlines ({_COLUMNS}, next_fire_at) VALUES "
                    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)")
+#: INSERT_DEADLINE for a clock that may be here already (a handed-over clock adopted again): nothing is written
+#: then, and no row comes back.
+INSERT_DEADLINE_ONCE = INSERT_DEADLINE + " ON CONFLICT (id) DO NOTHING RETURNING 1"
 #: The same parameters as INSERT_DEADLINE: the identity ($1-$4) selects the row, the rest is written.
 UPDATE_DEADLINE = ("UPDATE deadlines SET state=$5, started_at=$6, due_at=$7, warn_at=$8, warn_ratio=$9, "
                    "warned=$10, paused_at=$11, pause_reason=$12, paused_seconds=$13, provisional=$14, "
@@ -113,12 +116,14 @@ class DeadlineStore:
         #: business time of the unit of work: the time every signal is written at
         self.now = now
 
+    @staticmethod
+    def _values(d: Deadline) -> tuple[Any, ...]:
+        return (d.id, d.case_id, d.kind, d.owner, d.state, d.started_at, d.due_at, d.warn_at, d.warn_ratio,
+                d.warned, d.paused_at, d.pause_reason, d.paused_seconds, d.provisional, d.org_unit, d.met_at,
+                d.breached_at, d.attributes, d.next_fire_at)
+
     async def _save(self, d: Deadline, *, insert: bool = False) -> None:
-        values = (
-            d.id, d.case_id, d.kind, d.owner, d.state, d.started_at, d.due_at, d.warn_at, d.warn_ratio,
-            d.warned, d.paused_at, d.pause_reason, d.paused_seconds, d.provisional, d.org_unit, d.met_at,
-            d.breached_at, d.attributes, d.next_fire_at,
-        )
+        values = self._values(d)
         if insert:
             await self.conn.execute(INSERT_DEADLINE, *values)
         else:
@@ -278,17 +283,16 @@ class DeadlineStore:
 
     async def adopt(self, h: DeadlineHandover, *, case_id: str, org_unit: str | None, at: datetime,
                     reason: str | None = None) -> Deadline:
-        """Take over a handed-over clock: same id, start, due time, warning state and pauses."""
-        existing = await self.conn.fetchrow(DEADLINE_BY_ID, uuid.UUID(h.deadline_id))
-        if existing is not None:
-            return _from_row(existing)
+        """Take over a handed-over clock: same id, start, due time, warning state and pauses. Adopted already (the
+        handover came again): the clock as it is, nothing written or signalled."""
         d = rules.adopt(Deadline(
             id=uuid.UUID(h.deadline_id), case_id=case_id, kind=h.kind, owner=self.owner, state="open",
             started_at=h.started_at, due_at=h.due_at, warn_at=h.warn_at, warn_ratio=h.warn_ratio, warned=h.warned,
             paused_at=h.paused_at, pause_reason=h.pause_reason, paused_seconds=h.paused_seconds,
             provisional=h.provisional, org_unit=org_unit, breached_at=h.breached_at,
             attributes={"due_rule": h.due_rule} if h.due_rule else {}), owner=self.owner)
-        await self._save(d, insert=True)
+        if await self.conn.fetchval(INSERT_DEADLINE_ONCE, *self._values(d)) is None:
+            return _from_row(await self.conn.fetchrow(DEADLINE_BY_ID, d.id))
         self._signal(d, "started", at, reason=reason or "adopted")
         return d
 

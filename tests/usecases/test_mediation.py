@@ -13,8 +13,9 @@ import pytest
 
 from events.common import Agreement, Claim, ClaimType, Instalment
 from events.intake import CaseDispatched, CaseFacts, CaseRefs
+from services.backbone import deadline as rules
 from services.backbone.consumer import HandlerContext
-from services.backbone.deadline_store import ACTIVE_DEADLINE, ACTIVE_DEADLINES
+from services.backbone.deadline_store import ACTIVE_DEADLINE, ACTIVE_DEADLINES, INSERT_DEADLINE_ONCE, handover_of
 from services.backbone.errors import Conflict, Invalid, NotFound
 from services.backbone.models import from_row
 from services.calendar.model import local_date
@@ -448,3 +449,21 @@ async def test_a_case_file_is_read_whole_in_one_statement(world):
     # the file is read again, not refused
     await world.conn.execute("ALTER TABLE sessions ADD COLUMN later text")
     assert await views.case_detail(world.conn, "MC-1", now=world.now) == detail  # type: ignore[arg-type]
+
+
+async def test_a_handed_over_clock_is_adopted_once_in_one_statement(world):
+    """A dispatch's clock adopted: one statement (no read first); adopted again (the dispatch redelivered): the
+    clock as it is, nothing written, no second start signal."""
+    intake_clock = rules.hand_over(rules.start(case_id="MC-H", kind="tier_deadline", owner="intake",
+                                               started_at=world.now, due_at=world.now + timedelta(days=5),
+                                               warn_ratio=0.8, provisional=False, org_unit=None, attributes={}))
+    handover = handover_of(intake_clock)
+    sent: list[str] = []
+    world.conn.add_query_logger(lambda query: sent.append(query.query))
+    first = await world.run(lambda ctx: ctx.deadlines.adopt(handover, case_id="MC-H", org_unit=UNIT, at=world.now))
+    assert [q for q in sent if "deadlines" in q] == [INSERT_DEADLINE_ONCE]
+    again = await world.run(lambda ctx: ctx.deadlines.adopt(handover, case_id="MC-H", org_unit=UNIT,
+                                                            at=world.now + timedelta(hours=1)))
+    assert again == first and again.id == intake_clock.id and again.owner == "mediation"
+    assert await world.conn.fetchval("SELECT count(*) FROM deadlines WHERE case_id = 'MC-H'") == 1
+    assert world.events() == ["deadline.started"]
