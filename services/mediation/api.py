@@ -25,6 +25,7 @@ from services.mediation.deps import (
     ReadableCase,
     RoomDep,
     SupervisedCase,
+    WrittenCase,
     required_mediator,
 )
 from services.mediation.views import case_detail, summary
@@ -123,10 +124,17 @@ class MediatorPatch(StrictModel):
     active: bool | None = None
 
 
-async def run(runtime: Runtime, room: RoomSignal, step: Callable[[HandlerContext], Awaitable[T]]) -> T:
-    """One use case in one unit of work (the request's audit row in its transaction); then the waiting queue looks
-    again (room may have freed)."""
-    result = await usecase.run(runtime, step, audited=True)
+async def run(runtime: Runtime, room: RoomSignal, case: WrittenCase | None,
+              step: Callable[[HandlerContext], Awaitable[T]]) -> T:
+    """One use case (on ``case``) in one unit of work — the case locked and the caller's right to write it checked
+    first, on that row; the request's audit row in its transaction —; then the waiting queue looks again (room
+    may have freed)."""
+    async def checked_step(ctx: HandlerContext) -> T:
+        if case is not None:
+            await repo.checked(ctx, case.case_id, case.check)
+        return await step(ctx)
+
+    result = await usecase.run(runtime, checked_step, audited=True)
     room.may_have_freed()
     return result
 
@@ -135,7 +143,7 @@ async def detail(runtime: Runtime, case_id: str) -> dict[str, Any]:
     return await case_detail(runtime.pool, case_id, now=runtime.clock.now())
 
 
-async def changed(runtime: Runtime, room: RoomSignal, case_id: str,
+async def changed(runtime: Runtime, room: RoomSignal, case: WrittenCase,
                   step: Callable[[HandlerContext], Awaitable[Any]]) -> dict[str, Any]:
     """One use case, answered with the case's file as that use case leaves it: read in its own transaction, under
     the case row's lock the step took (no second transaction). Every writer of the case takes that lock, but the
@@ -144,9 +152,9 @@ async def changed(runtime: Runtime, room: RoomSignal, case_id: str,
     async def then_read(ctx: HandlerContext) -> dict[str, Any]:
         await step(ctx)
         await ctx.write_out()  # what the step left for the end of the unit of work (its log) is part of the answer
-        return await case_detail(ctx.conn, case_id, now=ctx.now)
+        return await case_detail(ctx.conn, case.case_id, now=ctx.now)
 
-    return await run(runtime, room, then_read)
+    return await run(runtime, room, case, then_read)
 
 
 # --- cases -----------------------------------------------------------------------------------------------
@@ -169,95 +177,95 @@ async def get_case(request: Request, case_id: ReadableCase, runtime: RuntimeDep)
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/accept")
-async def accept(request: Request, case_id: MediatorsCase, body: MediatorAction, runtime: RuntimeDep,
+async def accept(request: Request, case: MediatorsCase, body: MediatorAction, runtime: RuntimeDep,
                  config: ConfigDep, room: RoomDep) -> dict[str, Any]:
     me = required_mediator(request, body.mediator_id)
-    return await changed(runtime, room, case_id,
-                         lambda ctx: assignment.accept(ctx, case_id, mediator_id=me, config=config))
+    return await changed(runtime, room, case,
+                         lambda ctx: assignment.accept(ctx, case.case_id, mediator_id=me, config=config))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/decline")
-async def decline(request: Request, case_id: MediatorsCase, body: DeclineBody, runtime: RuntimeDep,
+async def decline(request: Request, case: MediatorsCase, body: DeclineBody, runtime: RuntimeDep,
                   config: ConfigDep, room: RoomDep) -> dict[str, Any]:
     me = required_mediator(request, body.mediator_id)
-    return await changed(runtime, room, case_id, lambda ctx: assignment.decline(
-        ctx, case_id, mediator_id=me, reason=body.reason, config=config))
+    return await changed(runtime, room, case, lambda ctx: assignment.decline(
+        ctx, case.case_id, mediator_id=me, reason=body.reason, config=config))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/reassign")
-async def reassign(request: Request, case_id: SupervisedCase, body: ReassignBody, runtime: RuntimeDep,
+async def reassign(request: Request, case: SupervisedCase, body: ReassignBody, runtime: RuntimeDep,
                    config: ConfigDep, room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    return await changed(runtime, room, case_id, lambda ctx: assignment.reassign(
-        ctx, case_id, reason=body.reason, actor=actor, config=config, mediator_id=body.mediator_id))
+    return await changed(runtime, room, case, lambda ctx: assignment.reassign(
+        ctx, case.case_id, reason=body.reason, actor=actor, config=config, mediator_id=body.mediator_id))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/sessions", status_code=201)
-async def schedule(request: Request, case_id: MediatorsCase, body: SessionBody, runtime: RuntimeDep,
+async def schedule(request: Request, case: MediatorsCase, body: SessionBody, runtime: RuntimeDep,
                    room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    session_id = await run(runtime, room, lambda ctx: sessions.schedule_session(
-        ctx, case_id, scheduled_at=body.scheduled_at, location=body.location, actor=actor))
+    session_id = await run(runtime, room, case, lambda ctx: sessions.schedule_session(
+        ctx, case.case_id, scheduled_at=body.scheduled_at, location=body.location, actor=actor))
     return {"session_id": session_id}
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/sessions/{session_id}/record")
-async def record(request: Request, case_id: MediatorsCase, session_id: str, body: SessionRecord,
+async def record(request: Request, case: MediatorsCase, session_id: str, body: SessionRecord,
                  runtime: RuntimeDep, room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    return await changed(runtime, room, case_id, lambda ctx: sessions.record_session(
-        ctx, case_id, session_id, held_at=body.held_at, parties_present=body.parties_present, notes=body.notes,
+    return await changed(runtime, room, case, lambda ctx: sessions.record_session(
+        ctx, case.case_id, session_id, held_at=body.held_at, parties_present=body.parties_present, notes=body.notes,
         actor=actor, result=body.result))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/settle")
-async def settle(request: Request, case_id: MediatorsCase, body: SettleBody, runtime: RuntimeDep,
+async def settle(request: Request, case: MediatorsCase, body: SettleBody, runtime: RuntimeDep,
                  room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    return await changed(runtime, room, case_id, lambda ctx: outcomes.settle(
-        ctx, case_id, agreement=body.agreement, representatives=body.representatives, actor=actor,
+    return await changed(runtime, room, case, lambda ctx: outcomes.settle(
+        ctx, case.case_id, agreement=body.agreement, representatives=body.representatives, actor=actor,
         request_confirmation=body.request_confirmation))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/fail")
-async def fail(request: Request, case_id: MediatorsCase, body: FailBody, runtime: RuntimeDep,
+async def fail(request: Request, case: MediatorsCase, body: FailBody, runtime: RuntimeDep,
                room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    return await changed(runtime, room, case_id, lambda ctx: outcomes.fail(
-        ctx, case_id, disputed_points=body.disputed_points, summary=body.summary, to_legal_aid=body.to_legal_aid,
+    return await changed(runtime, room, case, lambda ctx: outcomes.fail(
+        ctx, case.case_id, disputed_points=body.disputed_points, summary=body.summary, to_legal_aid=body.to_legal_aid,
         actor=actor))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/withdraw")
-async def withdraw(request: Request, case_id: MediatorsCase, body: WithdrawBody, runtime: RuntimeDep,
+async def withdraw(request: Request, case: MediatorsCase, body: WithdrawBody, runtime: RuntimeDep,
                    room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    return await changed(runtime, room, case_id,
-                         lambda ctx: outcomes.withdraw(ctx, case_id, reason=body.reason, actor=actor))
+    return await changed(runtime, room, case,
+                         lambda ctx: outcomes.withdraw(ctx, case.case_id, reason=body.reason, actor=actor))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/extend")
-async def extend(request: Request, case_id: MediatorsCase, body: ExtendBody, runtime: RuntimeDep, config: ConfigDep,
+async def extend(request: Request, case: MediatorsCase, body: ExtendBody, runtime: RuntimeDep, config: ConfigDep,
                  room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    return await changed(runtime, room, case_id, lambda ctx: clocks.extend_court_window(
-        ctx, case_id, consent=body.consent, actor=actor, config=config))
+    return await changed(runtime, room, case, lambda ctx: clocks.extend_court_window(
+        ctx, case.case_id, consent=body.consent, actor=actor, config=config))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/pause")
-async def pause(request: Request, case_id: MediatorsCase, body: PauseBody, runtime: RuntimeDep,
+async def pause(request: Request, case: MediatorsCase, body: PauseBody, runtime: RuntimeDep,
                 room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    return await changed(runtime, room, case_id,
-                         lambda ctx: clocks.hold_clock(ctx, case_id, pause=True, reason=body.reason, actor=actor))
+    return await changed(runtime, room, case,
+                         lambda ctx: clocks.hold_clock(ctx, case.case_id, pause=True, reason=body.reason, actor=actor))
 
 
 @router.post("/api/v1/mediation/cases/{case_id}/resume")
-async def resume(request: Request, case_id: MediatorsCase, body: WithdrawBody, runtime: RuntimeDep,
+async def resume(request: Request, case: MediatorsCase, body: WithdrawBody, runtime: RuntimeDep,
                  room: RoomDep) -> dict[str, Any]:
     actor = acting(request, body.actor)
-    return await changed(runtime, room, case_id,
-                         lambda ctx: clocks.hold_clock(ctx, case_id, pause=False, reason=body.reason, actor=actor))
+    return await changed(runtime, room, case,
+                         lambda ctx: clocks.hold_clock(ctx, case.case_id, pause=False, reason=body.reason, actor=actor))
 
 
 # --- the mediators' registry -----------------------------------------------------------------------------
@@ -288,8 +296,8 @@ async def patch_mediator(request: Request, mediator_id: str, body: MediatorPatch
                          room: RoomDep) -> dict[str, Any]:
     current = await repo.mediator(runtime.pool, mediator_id)
     manage_registry(request, current.org_unit if current else None)
-    updated = await run(runtime, room, lambda ctx: registry.update_mediator(ctx, mediator_id, capacity=body.capacity,
-                                                                            active=body.active))
+    updated = await run(runtime, room, None, lambda ctx: registry.update_mediator(
+        ctx, mediator_id, capacity=body.capacity, active=body.active))
     return {k: getattr(updated, k) for k in ("mediator_id", "name", "org_unit", "capacity", "active")}
 
 

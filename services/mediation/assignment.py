@@ -65,7 +65,7 @@ async def assign(ctx: HandlerContext, case_id: str, *, config: MediationConfig, 
 
 async def accept(ctx: HandlerContext, case_id: str, *, mediator_id: str, config: MediationConfig) -> None:
     """The mediator signs for the file (签收): the union-mediation and court windows start now."""
-    record, case = await repo.held(ctx.conn, case_id)
+    record, case = await repo.held(ctx, case_id)
     first = case.signed_at is None
     case = step(case.accept, mediator_id, ctx.now, refusal=MediationError)
     await repo.save(ctx.conn, case)
@@ -79,7 +79,7 @@ async def accept(ctx: HandlerContext, case_id: str, *, mediator_id: str, config:
 async def decline(ctx: HandlerContext, case_id: str, *, mediator_id: str, reason: str,
                   config: MediationConfig) -> str | None:
     """The mediator declines (拒绝接收, e.g. a conflict of interest): offered to someone else."""
-    _, case = await repo.held(ctx.conn, case_id)
+    _, case = await repo.held(ctx, case_id)
     await repo.save(ctx.conn, step(case.decline, mediator_id, refusal=MediationError))
     ctx.publish("mediation.assignment_declined", AssignmentAnswered(
         case_id=case_id, mediator_id=mediator_id, at=ctx.now, reason=reason), subject=case_id)
@@ -90,7 +90,7 @@ async def decline(ctx: HandlerContext, case_id: str, *, mediator_id: str, reason
 async def reassign(ctx: HandlerContext, case_id: str, *, reason: str, actor: str, config: MediationConfig,
                    mediator_id: str | None = None) -> str | None:
     """改派: to ``mediator_id``, or to whoever the load rule picks."""
-    _, case = await repo.held(ctx.conn, case_id)
+    _, case = await repo.held(ctx, case_id)
     await repo.save(ctx.conn, step(case.reassign, refusal=MediationError))
     caselog.log(ctx, case_id, actor=actor, action="reassigning", reason=reason, previous=case.mediator_id)
     return await assign(ctx, case_id, config=config, reason=f"改派：{reason}", actor=actor, mediator_id=mediator_id)

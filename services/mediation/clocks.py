@@ -80,7 +80,7 @@ async def resume_clocks(ctx: HandlerContext, clocks: Clocks, kinds: Sequence[str
 
 async def hold_clock(ctx: HandlerContext, case_id: str, *, pause: bool, reason: str, actor: str) -> None:
     """Stop the case's clock for a listed reason (party unreachable, awaiting materials), or restart it."""
-    await repo.held(ctx.conn, case_id)
+    await repo.held(ctx, case_id)
     try:
         if pause:
             await ctx.deadlines.pause(case_id=case_id, kind=TIER, at=ctx.now, reason=reason, actor=actor)
@@ -94,7 +94,7 @@ async def hold_clock(ctx: HandlerContext, case_id: str, *, pause: bool, reason: 
 async def extend_court_window(ctx: HandlerContext, case_id: str, *, consent: str, actor: str,
                               config: MediationConfig) -> datetime:
     """+30 days on both parties' consent, once (recorded as an event with who and why)."""
-    await repo.held(ctx.conn, case_id)
+    await repo.held(ctx, case_id)
     current = await ctx.deadlines.active(case_id, COURT)
     if current is None:
         raise Conflict("本案没有法院委托调解期限，无需延长")

@@ -65,7 +65,7 @@ async def _resolve(ctx: HandlerContext, case: MediationCase, *, outcome: str, ag
 async def settle(ctx: HandlerContext, case_id: str, *, agreement: Agreement, representatives: list[str],
                  actor: str, request_confirmation: bool = True) -> str:
     """调解成功: a court case waits for the court's judicial confirmation (unless not requested)."""
-    record, case = await repo.held(ctx.conn, case_id)
+    record, case = await repo.held(ctx, case_id)
     problems = check_agreement(agreement, settled_on=local_date(ctx.now))
     names = {w["name"] for w in record.facts["workers"]}
     if record.group_dispute and not representatives:
@@ -130,7 +130,7 @@ async def confirmation_decided(ctx: HandlerContext, *, court_case_no: str, decis
 async def fail(ctx: HandlerContext, case_id: str, *, disputed_points: list[str], summary: str, to_legal_aid: bool,
                actor: str) -> None:
     """调解不成: the disputed points go back to the referring court or bureau, or with the case to legal aid."""
-    record, case = await repo.held(ctx.conn, case_id)
+    record, case = await repo.held(ctx, case_id)
     points = [p.strip() for p in disputed_points if p.strip()]
     if not points:
         raise Invalid("调解不成须列明争议焦点", errors=[("disputed_points", "至少填写一项争议焦点")])
@@ -159,7 +159,7 @@ async def fail(ctx: HandlerContext, case_id: str, *, disputed_points: list[str],
 
 async def withdraw(ctx: HandlerContext, case_id: str, *, reason: str, actor: str) -> None:
     """撤回: the applicant withdraws."""
-    _, case = await repo.held(ctx.conn, case_id)
+    _, case = await repo.held(ctx, case_id)
     after = step(case.withdraw, refusal=MediationError)
     await repo.save(ctx.conn, after, resolved_at=ctx.now)
     ctx.publish("mediation.withdrawn", Withdrawn(case_id=case_id, withdrawn_at=ctx.now, reason=reason, actor=actor),

@@ -7,10 +7,10 @@ Writes take the use case's connection; reads for pages take the pool. Rows come 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -20,6 +20,9 @@ from services.backbone.usecase import found
 from services.mediation.domain.case import OPEN_STATES, MediationCase
 from services.mediation.models import MediationCaseRecord, MediationSession, Mediator
 from services.staffing.assignment import Load
+
+if TYPE_CHECKING:
+    from services.backbone.consumer import HandlerContext
 
 Executor = asyncpg.Connection | asyncpg.Pool
 
@@ -154,9 +157,25 @@ def missing(case_id: str) -> str:
     return f"调解案件 {case_id} 不存在"
 
 
-async def held(conn: asyncpg.Connection, case_id: str) -> tuple[MediationCaseRecord, MediationCase]:
-    """The case a use case acts on, locked, with its state machine; NotFound when there is none."""
-    record = found(await get(conn, case_id, lock=True), missing(case_id))
+#: where ``checked`` leaves the row it locked, for the use case's own ``held`` to take
+_CHECKED = "mediation.checked"
+
+
+async def checked(ctx: HandlerContext, case_id: str, check: Callable[[CaseScope | None], None]) -> None:
+    """The case locked for a route's use case, and the caller's right to write it checked on that row (``check``
+    raises); the row is the one the use case's ``held`` then takes (no second read)."""
+    record = await get(ctx.conn, case_id, lock=True)
+    check(CaseScope.of(record) if record is not None else None)
+    if record is not None:
+        ctx.batch_memo[_CHECKED] = record
+
+
+async def held(ctx: HandlerContext, case_id: str) -> tuple[MediationCaseRecord, MediationCase]:
+    """The case a use case acts on, locked, with its state machine; NotFound when there is none. Locked and
+    checked already by this unit of work (``checked``): that row, not read again."""
+    record = ctx.batch_memo.pop(_CHECKED, None)
+    if record is None or record.case_id != case_id:
+        record = found(await get(ctx.conn, case_id, lock=True), missing(case_id))
     return record, domain(record)
 
 
@@ -176,6 +195,11 @@ class CaseScope:
     mediator_id: str | None
     state: str
     partner_code: str | None = None
+
+    @classmethod
+    def of(cls, record: MediationCaseRecord) -> CaseScope:
+        return cls(record.org_unit, record.mediator_id, record.state,
+                   record.court_code if record.court_code is not None else record.bureau_code)
 
 
 async def scope(pool: Executor, case_id: str) -> CaseScope | None:

@@ -22,7 +22,7 @@ CLOCK_SLACK = timedelta(minutes=10)
 
 async def schedule_session(ctx: HandlerContext, case_id: str, *, scheduled_at: datetime, location: str,
                            actor: str) -> str:
-    _, case = await repo.held(ctx.conn, case_id)
+    _, case = await repo.held(ctx, case_id)
     step(case.hold_session, refusal=MediationError)
     session_id = await repo.insert_session(ctx.conn, case_id=case_id, scheduled_at=scheduled_at, location=location,
                                            created_by=actor)
@@ -37,7 +37,7 @@ async def schedule_session(ctx: HandlerContext, case_id: str, *, scheduled_at: d
 async def record_session(ctx: HandlerContext, case_id: str, session_id: str, *, held_at: datetime,
                          parties_present: list[str], notes: str, actor: str, result: str = "continue") -> None:
     """What happened at a session (召开调解会): when, who came, what was said and what came of it."""
-    _, case = await repo.held(ctx.conn, case_id)
+    _, case = await repo.held(ctx, case_id)
     step(case.hold_session, refusal=MediationError)
     problems: list[tuple[str, str]] = []
     if held_at > ctx.now + CLOCK_SLACK:

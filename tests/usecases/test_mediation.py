@@ -467,3 +467,34 @@ async def test_a_handed_over_clock_is_adopted_once_in_one_statement(world):
     assert again == first and again.id == intake_clock.id and again.owner == "mediation"
     assert await world.conn.fetchval("SELECT count(*) FROM deadlines WHERE case_id = 'MC-H'") == 1
     assert world.events() == ["deadline.started"]
+
+
+async def test_a_routes_check_reads_the_case_once_under_the_lock_its_use_case_takes(world):
+    """A write route's right to act is checked on the row its use case locks (repo.checked), and the use case's
+    own read (repo.held) takes that row: one locked read, none before the transaction. A refused check leaves
+    nothing for a later read; a case that is not here is checked as None."""
+    await mediator(world, "M-T-1")
+    await arrive(world, "MC-1")
+    seen: list[Any] = []
+    sent: list[str] = []
+    world.conn.add_query_logger(lambda query: sent.append(query.query))
+
+    async def act(ctx: HandlerContext) -> Any:
+        await repo.checked(ctx, "MC-1", seen.append)
+        return await repo.held(ctx, "MC-1")
+
+    _, case = await world.run(act)
+    assert sent.count(repo.LOCK_CASE) == 1 and repo.CASE_SCOPE not in sent
+    assert seen == [repo.CaseScope(UNIT, "M-T-1", "offered", None)] and case.state == "offered"
+
+    def refuse(held: Any) -> None:
+        raise NotFound("不在范围内")
+
+    async def refused(ctx: HandlerContext) -> None:
+        with contextlib.suppress(NotFound):
+            await repo.checked(ctx, "MC-1", refuse)
+        assert not ctx.batch_memo
+
+    await world.run(refused)
+    await world.run(lambda ctx: repo.checked(ctx, "MC-404", seen.append))
+    assert seen[-1] is None
