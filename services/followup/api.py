@@ -92,10 +92,10 @@ async def worklist(request: Request, runtime: RuntimeDep, units: WorklistUnits, 
 
 @router.post("/api/v1/followup/calls/{followup_id}")
 async def record(request: Request, followup_id: str, body: CallBody, runtime: RuntimeDep, config: Config,
-                 _: HeldCall) -> dict[str, Any]:
+                 call: HeldCall) -> dict[str, Any]:
     return await usecase.run(runtime, lambda ctx: calls.record_call(
         ctx, followup_id, reached=body.reached, satisfaction=body.satisfaction, comment=body.comment, paid=body.paid,
-        actor=acting(request, body.actor), config=config), audited=True)
+        actor=acting(request, body.actor), config=config, check=call.check), audited=True)
 
 
 @router.get("/api/v1/followup/cases/{case_id}")

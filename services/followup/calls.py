@@ -4,6 +4,7 @@ number of attempts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -24,10 +25,15 @@ MISSING = "回访任务不存在"
 
 async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, actor: str,
                       satisfaction: int | None = None, comment: str = "", paid: bool | None = None,
-                      config: FollowupConfig) -> dict[str, Any]:
-    """Record one call; returns the case's state after it (and the next attempt's day when not reached)."""
+                      config: FollowupConfig,
+                      check: Callable[[repository.CallScope | None], None] | None = None) -> dict[str, Any]:
+    """Record one call; returns the case's state after it (and the next attempt's day when not reached).
+    ``check``: the caller's right to write the call's case, checked on the rows this locks (it raises)."""
     key = repository.call_id(followup_id)
-    call, case = found(await repository.locked_call_and_case(ctx.conn, key) if key else None, MISSING)
+    held = await repository.locked_call_and_case(ctx.conn, key) if key else None
+    if check is not None:
+        check(repository.CallScope(held[1].case_id, held[1].org_unit) if held else None)
+    call, case = found(held, MISSING)
     if call.state != "scheduled":
         raise Conflict("该回访已完成，不能重复登记")
     attempt = call.attempts + 1

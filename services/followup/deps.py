@@ -3,6 +3,8 @@ the case (or call) in the path — a case out of the caller's scope answers exac
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -38,6 +40,14 @@ async def held_case(request: Request, case_id: str, runtime: RuntimeDep) -> Foll
     return case
 
 
+def _authorized(request: Request, action: Action, scope: CallScope | None, followup_id: str,
+                roles: tuple[Role, ...]) -> None:
+    """May the caller ``action`` the case of the call (``scope`` None: no such call)? Missing and out of scope
+    answer alike."""
+    authorize_held(request, action, roles=roles, unit=scope.org_unit if scope else None,
+                   case_id=scope.case_id if scope else followup_id, missing=MISSING, hierarchy=HIERARCHY)
+
+
 async def _call(request: Request, followup_id: str, runtime: Runtime, action: Action,
                 roles: tuple[Role, ...]) -> CallScope:
     require_role(request, roles)
@@ -45,15 +55,25 @@ async def _call(request: Request, followup_id: str, runtime: Runtime, action: Ac
     if key is None:
         raise NotFound(MISSING)
     scope = await repository.call_scope(runtime.pool, key)
-    authorize_held(request, action, roles=roles, unit=scope.org_unit if scope else None,
-                   case_id=scope.case_id if scope else followup_id, missing=MISSING, hierarchy=HIERARCHY)
+    _authorized(request, action, scope, followup_id, roles)
     assert scope is not None
     return scope
 
 
-async def held_call(request: Request, followup_id: str, runtime: RuntimeDep) -> CallScope:
+@dataclass(frozen=True)
+class RecordedCall:
+    """The call a caller records. Their role is checked before anything is read; whether they may write its case
+    is checked in the recording's own transaction, on the rows it locks (``check``): one read, not a read before
+    the transaction and another under its lock."""
+
+    followup_id: str
+    check: Callable[[CallScope | None], None]
+
+
+def recorded_call(request: Request, followup_id: str) -> RecordedCall:
     """The call in the path, for a caller who may record it (write on its case)."""
-    return await _call(request, followup_id, runtime, "write", CALLERS)
+    require_role(request, CALLERS)
+    return RecordedCall(followup_id, lambda scope: _authorized(request, "write", scope, followup_id, CALLERS))
 
 
 async def readable_call(request: Request, followup_id: str, runtime: RuntimeDep) -> CallScope:
@@ -69,6 +89,6 @@ def worklist_units(request: Request, org_unit: str | None = None) -> list[str] |
 
 
 HeldCase = Annotated[FollowupCase, Depends(held_case)]
-HeldCall = Annotated[CallScope, Depends(held_call)]
+HeldCall = Annotated[RecordedCall, Depends(at_once(recorded_call))]
 ReadableCall = Annotated[CallScope, Depends(readable_call)]
 WorklistUnits = Annotated[list[str] | None, Depends(at_once(worklist_units))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -13,6 +14,8 @@ from services.followup.service import SPEC as FOLLOWUP
 from services.intake.domain.identifiers import make_id_number, make_uscc
 from services.intake.service import SPEC as INTAKE
 from services.mediation.service import SPEC as MEDIATION
+from services.security import tokens
+from services.security.policy import Principal
 from tests import clock
 from tests.conftest import wait_until
 from tests.integration.conftest import running_all
@@ -147,3 +150,26 @@ async def test_paid_agreement_closes_and_unreachable_worker_is_flagged(stack):
     assert r.json()["case_state"] == "unreachable"
     page = await fu.get("/followup")
     assert page.status_code == 200 and "回访工作台" in page.text
+
+
+async def test_a_call_out_of_the_callers_scope_answers_as_a_missing_one_and_records_nothing(stack):
+    """Recording a call: the caller's right to write its case is checked on the rows the recording locks. A clerk
+    of another province gets exactly the answer a call that does not exist gets, and nothing is written; a
+    supervisor, who reads but does not call, is refused by role before anything is read."""
+    intake, med, fu = stack
+    case_id = await settled_case(intake, med, instalments=[])
+    first = (await followup_case(fu, case_id, 1))["calls"][0]["followup_id"]
+
+    def as_(role: str, unit: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {tokens.issue(Principal(f'{role}-{unit}', role, unit, None, ''))}"}
+
+    body = {"reached": True, "satisfaction": 5, "actor": "回访员"}
+    foreign = await fu.post(f"/api/v1/followup/calls/{first}", json=body, headers=as_("clerk", "SC"))
+    missing = await fu.post(f"/api/v1/followup/calls/{uuid.uuid4()}", json=body, headers=as_("clerk", "SC"))
+    assert foreign.status_code == missing.status_code == 404 and foreign.json() == missing.json()
+    assert (await fu.post(f"/api/v1/followup/calls/{first}", json=body,
+                          headers=as_("supervisor", "QH"))).status_code == 403
+    case = (await fu.get(f"/api/v1/followup/cases/{case_id}")).json()
+    assert case["state"] == "monitoring" and case["calls"][0]["state"] == "scheduled"
+    mine = await fu.post(f"/api/v1/followup/calls/{first}", json=body, headers=as_("clerk", "QH"))
+    assert mine.status_code == 200 and mine.json()["case_state"] == "closed"
