@@ -53,6 +53,12 @@ UPDATE_DEADLINE = ("UPDATE deadlines SET state=$5, started_at=$6, due_at=$7, war
 #: The active clock of a kind on a case ($3: the active states), locked for the change that follows.
 ACTIVE_DEADLINE = (f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind=$2 AND state = ANY($3::text[]) "
                    "FOR UPDATE")
+#: ``meet`` in one round trip: the active clock of a kind locked and written met (what ``rules.meet`` changes:
+#: state, met_at $4, no pause, nothing left to fire); returns the clock as it was, for the signal and on_time
+MEET_ACTIVE = (f"WITH cur AS (SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind=$2 "
+               "AND state = ANY($3::text[]) FOR UPDATE) "
+               "UPDATE deadlines d SET state='met', met_at=$4, paused_at=NULL, next_fire_at=NULL, updated_at=now() "
+               "FROM cur WHERE d.id = cur.id RETURNING " + ", ".join(f"cur.{c.strip()}" for c in _COLUMNS.split(",")))
 #: a case's active clocks of several kinds at once (one round trip where a use case moves them together)
 ACTIVE_DEADLINES = (f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind = ANY($2::text[]) "
                     "AND state = ANY($3::text[]) ORDER BY started_at FOR UPDATE")
@@ -245,10 +251,14 @@ class DeadlineStore:
 
     async def meet(self, *, case_id: str, kind: str, at: datetime, actor: str | None = None,
                    reason: str | None = None) -> tuple[Deadline, bool] | None:
-        current = await self.active(case_id, kind)
-        if current is None:
+        """The active clock of ``kind`` met at ``at`` (None: there is none): read, locked and written in one
+        statement (``MEET_ACTIVE``, what ``rules.meet`` changes), signalled as ``meet_clock`` signals it."""
+        row = await self.conn.fetchrow(MEET_ACTIVE, case_id, kind, list(rules.ACTIVE), at)
+        if row is None:
             return None
-        return await self.meet_clock(current, at=at, actor=actor, reason=reason)
+        d, on_time = rules.meet(_from_row(row), at=at)
+        self._signal(d, "met", at, actor=actor, reason=reason, on_time=on_time)
+        return d, on_time
 
     async def meet_clock(self, current: Deadline, *, at: datetime, actor: str | None = None,
                          reason: str | None = None) -> tuple[Deadline, bool]:

@@ -26,14 +26,16 @@ Conn = asyncpg.Connection | asyncpg.Pool
 
 CASE = "SELECT * FROM followup_cases WHERE case_id = $1"
 CASE_FOR_UPDATE = "SELECT * FROM followup_cases WHERE case_id = $1 FOR UPDATE"
-#: A resolved case enters follow-up: the first cycle, or a new one after a reopening (what the last cycle learnt
-#: of the worker — satisfaction, comment, flag — stays).
+#: A resolved case enters follow-up: the first cycle, or the next one after a reopening (what the last cycle learnt
+#: of the worker — satisfaction, comment, flag — stays). A case being followed up already (a redelivered or late
+#: duplicate of the resolution) is left as it is, locked, and no row comes back.
 START_CYCLE = (
     "INSERT INTO followup_cases (case_id, source, org_unit, outcome, resolved_at, confirmed_by_court, agreement, "
-    "state, cycle) VALUES ($1, $2, $3, $4, $5, $6, $7, 'monitoring', $8) "
+    "state, cycle) VALUES ($1, $2, $3, $4, $5, $6, $7, 'monitoring', 1) "
     "ON CONFLICT (case_id) DO UPDATE SET source = EXCLUDED.source, org_unit = EXCLUDED.org_unit, "
     "outcome = EXCLUDED.outcome, resolved_at = EXCLUDED.resolved_at, confirmed_by_court = EXCLUDED.confirmed_by_court, "
-    "agreement = EXCLUDED.agreement, state = 'monitoring', cycle = EXCLUDED.cycle, closed_at = NULL, updated_at = now() "
+    "agreement = EXCLUDED.agreement, state = 'monitoring', cycle = followup_cases.cycle + 1, closed_at = NULL, "
+    "updated_at = now() WHERE followup_cases.state <> 'monitoring' "
     "RETURNING *")
 #: Which case a call belongs to, and the unit holding it (the guard's scope lookup).
 CALL_SCOPE = ("SELECT c.case_id, c.org_unit FROM followups f JOIN followup_cases c USING (case_id) "
@@ -93,11 +95,12 @@ async def case(conn: Conn, case_id: str, *, lock: bool = False) -> FollowupCase 
 
 
 async def start_cycle(conn: asyncpg.Connection, *, case_id: str, source: str, org_unit: str, outcome: str,
-                      resolved_at: datetime, confirmed_by_court: bool, agreement: dict[str, Any] | None,
-                      cycle: int) -> FollowupCase:
+                      resolved_at: datetime, confirmed_by_court: bool,
+                      agreement: dict[str, Any] | None) -> FollowupCase | None:
+    """The case's first cycle, or its next; None when it is being followed up already (nothing written)."""
     row = await conn.fetchrow(START_CYCLE, case_id, source, org_unit, outcome, resolved_at, confirmed_by_court,
-                              agreement, cycle)
-    return from_row(FollowupCase, row)
+                              agreement)
+    return from_row(FollowupCase, row) if row else None
 
 
 async def update_case(conn: asyncpg.Connection, case_id: str, **changes: Any) -> FollowupCase:

@@ -28,13 +28,13 @@ async def case_resolved(ctx: HandlerContext, *, case_id: str, source: str, org_u
                         config: FollowupConfig) -> None:
     """A resolved case enters follow-up (again, after a reopening: a new cycle): the first call some working
     days after the resolution, a check after each instalment of the agreement."""
-    known = await repository.case(ctx.conn, case_id, lock=True)
-    if known is not None and known.state == "monitoring":
+    started = await repository.start_cycle(ctx.conn, case_id=case_id, source=source, org_unit=org_unit,
+                                           outcome=outcome, resolved_at=resolved_at,
+                                           confirmed_by_court=confirmed_by_court,
+                                           agreement=agreement.model_dump(mode="json") if agreement else None)
+    if started is None:
         return  # already being followed up (a redelivered or late duplicate)
-    cycle = 1 if known is None else known.cycle + 1
-    await repository.start_cycle(ctx.conn, case_id=case_id, source=source, org_unit=org_unit, outcome=outcome,
-                                 resolved_at=resolved_at, confirmed_by_court=confirmed_by_court,
-                                 agreement=agreement.model_dump(mode="json") if agreement else None, cycle=cycle)
+    cycle = started.cycle
     for planned in plan(resolved_at=resolved_at, instalments=agreement.instalments if agreement else [],
                         calendar=ctx.calendar, policy=config.policy):
         call = await repository.insert_call(ctx.conn, case_id=case_id, cycle=cycle, kind=planned.kind,

@@ -15,7 +15,13 @@ from events.common import Agreement, Claim, ClaimType, Instalment
 from events.intake import CaseDispatched, CaseFacts, CaseRefs
 from services.backbone import deadline as rules
 from services.backbone.consumer import HandlerContext
-from services.backbone.deadline_store import ACTIVE_DEADLINE, ACTIVE_DEADLINES, INSERT_DEADLINE_ONCE, handover_of
+from services.backbone.deadline_store import (
+    ACTIVE_DEADLINE,
+    ACTIVE_DEADLINES,
+    INSERT_DEADLINE_ONCE,
+    MEET_ACTIVE,
+    handover_of,
+)
 from services.backbone.errors import Conflict, Invalid, NotFound
 from services.backbone.models import from_row
 from services.calendar.model import local_date
@@ -498,3 +504,34 @@ async def test_a_routes_check_reads_the_case_once_under_the_lock_its_use_case_ta
     await world.run(refused)
     await world.run(lambda ctx: repo.checked(ctx, "MC-404", seen.append))
     assert seen[-1] is None
+
+
+@pytest.mark.parametrize("paused", [False, True])
+async def test_meeting_a_clock_is_one_statement_and_writes_what_the_rule_says(world, paused):
+    """``DeadlineStore.meet`` reads, locks and writes the clock in one statement; the row it leaves is what
+    ``rules.meet`` makes of the clock (a paused one included: its pause ends, on time counts the pause)."""
+    start = world.now
+
+    async def begin(ctx: HandlerContext) -> Any:
+        d = await ctx.deadlines.start(case_id="MC-M", kind="union_mediation", started_at=start,
+                                      due_at=start + timedelta(days=15), org_unit=UNIT)
+        if paused:
+            d = await ctx.deadlines.pause(case_id="MC-M", kind="union_mediation", at=start + timedelta(days=1),
+                                          reason="party_unreachable", actor="调解员")
+        return d
+
+    before = await world.run(begin)
+    sent: list[str] = []
+    world.conn.add_query_logger(lambda query: sent.append(query.query))
+    at = start + timedelta(days=16)
+    met = await world.run(lambda ctx: ctx.deadlines.meet(case_id="MC-M", kind="union_mediation", at=at,
+                                                         actor="调解员", reason="settled"))
+    assert [q for q in sent if "deadlines" in q] == [MEET_ACTIVE]
+    expected = rules.meet(before, at=at)
+    assert met == expected and met[1] is paused  # late unless the pause moved the due time past ``at``
+    row = await world.conn.fetchrow("SELECT state, met_at, paused_at, next_fire_at, paused_seconds, due_at "
+                                    "FROM deadlines WHERE case_id = 'MC-M'")
+    d = expected[0]
+    assert dict(row) == {"state": "met", "met_at": at, "paused_at": None, "next_fire_at": None,
+                         "paused_seconds": d.paused_seconds, "due_at": d.due_at}
+    assert await world.run(lambda ctx: ctx.deadlines.meet(case_id="MC-M", kind="union_mediation", at=at)) is None
