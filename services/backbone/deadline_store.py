@@ -59,6 +59,9 @@ MEET_ACTIVE = (f"WITH cur AS (SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 
                "AND state = ANY($3::text[]) FOR UPDATE) "
                "UPDATE deadlines d SET state='met', met_at=$4, paused_at=NULL, next_fire_at=NULL, updated_at=now() "
                "FROM cur WHERE d.id = cur.id RETURNING " + ", ".join(f"cur.{c.strip()}" for c in _COLUMNS.split(",")))
+#: several clocks this transaction holds locked, written met at $2 in one statement (``meet_clocks``)
+MEET_MANY = ("UPDATE deadlines SET state='met', met_at=$2, paused_at=NULL, next_fire_at=NULL, updated_at=now() "
+             "WHERE id = ANY($1::uuid[])")
 #: a case's active clocks of several kinds at once (one round trip where a use case moves them together)
 ACTIVE_DEADLINES = (f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind = ANY($2::text[]) "
                     "AND state = ANY($3::text[]) ORDER BY started_at FOR UPDATE")
@@ -267,6 +270,17 @@ class DeadlineStore:
         await self._save(d)
         self._signal(d, "met", at, actor=actor, reason=reason, on_time=on_time)
         return d, on_time
+
+    async def meet_clocks(self, current: Sequence[Deadline], *, at: datetime, actor: str | None = None,
+                          reason: str | None = None) -> list[tuple[Deadline, bool]]:
+        """``meet_clock`` for several clocks this transaction has read and locked (``active_of``), written in one
+        statement (what ``rules.meet`` changes is the same for each), signalled in order."""
+        met = [rules.meet(d, at=at) for d in current]
+        if met:
+            await self.conn.execute(MEET_MANY, [d.id for d, _ in met], at)
+        for d, on_time in met:
+            self._signal(d, "met", at, actor=actor, reason=reason, on_time=on_time)
+        return met
 
     async def cancel(self, *, case_id: str, kind: str, at: datetime, actor: str | None,
                      reason: str) -> Deadline | None:

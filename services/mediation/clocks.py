@@ -50,12 +50,11 @@ Clocks = dict[str, Deadline]
 async def meet_clocks(ctx: HandlerContext, case_id: str, kinds: Sequence[str], *, actor: str | None, reason: str,
                       clocks: Clocks | None = None) -> None:
     """The case's active clocks among ``kinds`` are met, in that order: read together (one round trip) unless
-    ``clocks`` holds them as this transaction has them locked."""
+    ``clocks`` holds them as this transaction has them locked, and written together (another)."""
     if clocks is None:
         clocks = await ctx.deadlines.active_of(case_id, kinds)
-    for kind in kinds:
-        if kind in clocks:
-            await ctx.deadlines.meet_clock(clocks[kind], at=ctx.now, actor=actor, reason=reason)
+    await ctx.deadlines.meet_clocks([clocks[kind] for kind in kinds if kind in clocks], at=ctx.now, actor=actor,
+                                    reason=reason)
 
 
 async def pause_clocks(ctx: HandlerContext, case_id: str, *, actor: str | None) -> None:

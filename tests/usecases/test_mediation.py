@@ -20,6 +20,7 @@ from services.backbone.deadline_store import (
     ACTIVE_DEADLINES,
     INSERT_DEADLINE_ONCE,
     MEET_ACTIVE,
+    MEET_MANY,
     handover_of,
 )
 from services.backbone.errors import Conflict, Invalid, NotFound
@@ -190,8 +191,8 @@ async def test_settling(world):
 
 
 async def test_a_settlement_reads_its_clocks_once_and_writes_its_row_once(world):
-    """调解成功 meets the union-mediation window and the tier clock: one read locks both, and the case's row is
-    written resolved in the settlement's own update."""
+    """调解成功 meets the union-mediation window and the tier clock: one read locks both, one statement writes both
+    met, and the case's row is written resolved in the settlement's own update."""
     await mediator(world, "M-T-1")
     await arrive(world, "MC-1")
     await accepted(world, "MC-1")
@@ -210,6 +211,8 @@ async def test_a_settlement_reads_its_clocks_once_and_writes_its_row_once(world)
     finally:
         world.conn.remove_query_logger(logged)
     assert sum(q == ACTIVE_DEADLINES for q in sent) == 1 and ACTIVE_DEADLINE not in sent
+    assert sum(q == MEET_MANY for q in sent) == 1 and not any(q.startswith("UPDATE deadlines SET state=$5")
+                                                                for q in sent)  # both met in one statement
     assert sum(q.startswith("UPDATE mediation_cases") for q in sent) == 1
     assert len(world.events("deadline.met")) - before == 2
     assert {r["kind"]: r["state"] for r in await world.conn.fetch(
