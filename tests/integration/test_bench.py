@@ -24,6 +24,7 @@ FIGURES = ("floor:", "start-up of the services", "full lifecycle", "events publi
            "worker's progress lookup at 1,000/s, p99", "rebuild of supervision, 2,000 events",
            "rebuild, peak RSS at 2,000 events", "reads through the console's origin, ratio to straight to the owner",
            "statements to PostgreSQL per complete case", "PostgreSQL's execution time per complete case",
+           "CPU per complete case, the system per ms of the driver's",
            "rebuild, memory of the run's second half / its first")
 
 
