@@ -169,7 +169,11 @@ async def create_case(request: Request, body: CaseIn, runtime: RuntimeDep, confi
         request.state.audit_status = 200 if outcome.linked else 201
         return outcome
 
-    outcome = await usecase.run(runtime, registered, audited=True)
+    try:
+        outcome = await usecase.run(runtime, registered, audited=True)
+    except BaseException:
+        request.state.audit_case = None  # rolled back: the case named inside the transaction was never made
+        raise
     return JSONResponse(outcome.as_json(config.hierarchy), status_code=request.state.audit_status)
 
 

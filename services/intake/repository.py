@@ -27,7 +27,7 @@ NEXT_CASE_NUMBER = "SELECT nextval('case_number')"
 CASE = "SELECT * FROM cases WHERE case_id = $1"
 CASE_FOR_UPDATE = "SELECT * FROM cases WHERE case_id = $1 FOR UPDATE"
 CASE_SCOPE = "SELECT org_unit, region_code FROM cases WHERE case_id = $1"
-#: statuses follow-up's events set, a batch's in one statement (case order: two batches lock rows alike)
+#: statuses follow-up's events set, a batch's in one statement (one case's events come on one partition, in order)
 SET_STATUSES = ("UPDATE cases c SET status = u.status, updated_at = now() "
                 "FROM unnest($1::text[], $2::text[]) AS u (case_id, status) WHERE c.case_id = u.case_id")
 CASE_BY_REF = "SELECT c.* FROM cases c JOIN case_refs r ON r.case_id = c.case_id WHERE r.kind = $1 AND r.ref = $2"

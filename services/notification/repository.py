@@ -33,10 +33,9 @@ PHONES = ("SELECT r.case_id, r.phone, o.phone IS NOT NULL AS opted_out FROM reci
           "UNION ALL SELECT NULL, phone, true FROM opt_outs WHERE phone = ANY($2::text[])")
 CASE = "SELECT * FROM cases WHERE case_id = $1"
 #: what a batch's events taught of some cases (``learning.Holders``), one row a case: the unit holding it, where
-#: one was learnt (NULL keeps the known one), and its mediator, where one was offered ($4: whether)
+#: one was learnt (NULL keeps the known one), and its mediator, where one was offered (NULL keeps the known one)
 LEARNED = ("INSERT INTO cases (case_id, org_unit, mediator_id, mediator_name) "
-           "SELECT c, u, m, n FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[]) "
-           "AS x (c, u, m, has, n) "
+           "SELECT c, u, m, n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x (c, u, m, n) "
            "ON CONFLICT (case_id) DO UPDATE SET org_unit = coalesce(EXCLUDED.org_unit, cases.org_unit), "
            "mediator_id = CASE WHEN EXCLUDED.mediator_id IS NULL THEN cases.mediator_id ELSE EXCLUDED.mediator_id END, "
            "mediator_name = CASE WHEN EXCLUDED.mediator_id IS NULL THEN cases.mediator_name "
@@ -132,10 +131,10 @@ async def case(conn: Conn, case_id: str) -> CaseInfo | None:
 
 async def learned(conn: asyncpg.Connection, cases: Mapping[str, tuple[str | None, str | None, str | None]]) -> None:
     """What some cases' events taught (case_id -> unit, mediator id, mediator name; None: not learnt), in one
-    statement, in case order (two batches lock the same rows in the same order)."""
+    statement, the cases in order."""
     rows = sorted(cases.items())
     await conn.execute(LEARNED, [c for c, _ in rows], [r[0] for _, r in rows], [r[1] for _, r in rows],
-                       [r[1] is not None for _, r in rows], [r[2] for _, r in rows])
+                       [r[2] for _, r in rows])
 
 
 @dataclass(frozen=True)
