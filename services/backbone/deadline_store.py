@@ -53,15 +53,16 @@ UPDATE_DEADLINE = ("UPDATE deadlines SET state=$5, started_at=$6, due_at=$7, war
 #: The active clock of a kind on a case ($3: the active states), locked for the change that follows.
 ACTIVE_DEADLINE = (f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind=$2 AND state = ANY($3::text[]) "
                    "FOR UPDATE")
-#: ``meet`` in one round trip: the active clock of a kind locked and written met (what ``rules.meet`` changes:
-#: state, met_at $4, no pause, nothing left to fire); returns the clock as it was, for the signal and on_time
+#: what ``rules.meet`` changes in a clock's row: met at ``{at}``, no pause, nothing left to fire
+_MET = "state='met', met_at={at}, paused_at=NULL, next_fire_at=NULL, updated_at=now()"
+#: ``meet`` in one round trip: the active clock of a kind locked and written met at $4; returns the clock as it was,
+#: for the signal and on_time
 MEET_ACTIVE = (f"WITH cur AS (SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind=$2 "
                "AND state = ANY($3::text[]) FOR UPDATE) "
-               "UPDATE deadlines d SET state='met', met_at=$4, paused_at=NULL, next_fire_at=NULL, updated_at=now() "
-               "FROM cur WHERE d.id = cur.id RETURNING " + ", ".join(f"cur.{c.strip()}" for c in _COLUMNS.split(",")))
+               f"UPDATE deadlines d SET {_MET.format(at='$4')} FROM cur WHERE d.id = cur.id RETURNING "
+               + ", ".join(f"cur.{c.strip()}" for c in _COLUMNS.split(",")))
 #: several clocks this transaction holds locked, written met at $2 in one statement (``meet_clocks``)
-MEET_MANY = ("UPDATE deadlines SET state='met', met_at=$2, paused_at=NULL, next_fire_at=NULL, updated_at=now() "
-             "WHERE id = ANY($1::uuid[])")
+MEET_MANY = f"UPDATE deadlines SET {_MET.format(at='$2')} WHERE id = ANY($1::uuid[])"
 #: a case's active clocks of several kinds at once (one round trip where a use case moves them together)
 ACTIVE_DEADLINES = (f"SELECT {_COLUMNS} FROM deadlines WHERE case_id=$1 AND kind = ANY($2::text[]) "
                     "AND state = ANY($3::text[]) ORDER BY started_at FOR UPDATE")
@@ -179,7 +180,7 @@ class DeadlineStore:
 
     async def active_of(self, case_id: str, kinds: Sequence[str]) -> dict[str, Deadline]:
         """The case's active clocks among ``kinds``, locked, by kind (a kind with none is absent): one read for a
-        use case that moves several together (``meet_clock``, ``pause_clock``, ``resume_clock``)."""
+        use case that moves several together (``meet_clocks``, ``pause_clock``, ``resume_clock``)."""
         rows = await self.conn.fetch(ACTIVE_DEADLINES, case_id, list(kinds), list(rules.ACTIVE))
         return {r["kind"]: _from_row(r) for r in rows}
 
@@ -255,7 +256,7 @@ class DeadlineStore:
     async def meet(self, *, case_id: str, kind: str, at: datetime, actor: str | None = None,
                    reason: str | None = None) -> tuple[Deadline, bool] | None:
         """The active clock of ``kind`` met at ``at`` (None: there is none): read, locked and written in one
-        statement (``MEET_ACTIVE``, what ``rules.meet`` changes), signalled as ``meet_clock`` signals it."""
+        statement (``MEET_ACTIVE``, what ``rules.meet`` changes), and signalled."""
         row = await self.conn.fetchrow(MEET_ACTIVE, case_id, kind, list(rules.ACTIVE), at)
         if row is None:
             return None
@@ -263,17 +264,9 @@ class DeadlineStore:
         self._signal(d, "met", at, actor=actor, reason=reason, on_time=on_time)
         return d, on_time
 
-    async def meet_clock(self, current: Deadline, *, at: datetime, actor: str | None = None,
-                         reason: str | None = None) -> tuple[Deadline, bool]:
-        """``meet`` on a clock this transaction has read and locked (``active_of``)."""
-        d, on_time = rules.meet(current, at=at)
-        await self._save(d)
-        self._signal(d, "met", at, actor=actor, reason=reason, on_time=on_time)
-        return d, on_time
-
     async def meet_clocks(self, current: Sequence[Deadline], *, at: datetime, actor: str | None = None,
                           reason: str | None = None) -> list[tuple[Deadline, bool]]:
-        """``meet_clock`` for several clocks this transaction has read and locked (``active_of``), written in one
+        """``meet`` for several clocks this transaction has read and locked (``active_of``), written in one
         statement (what ``rules.meet`` changes is the same for each), signalled in order."""
         met = [rules.meet(d, at=at) for d in current]
         if met:

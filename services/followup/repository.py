@@ -25,7 +25,6 @@ Conn = asyncpg.Connection | asyncpg.Pool
 # --- the case followed up --------------------------------------------------------------------------------
 
 CASE = "SELECT * FROM followup_cases WHERE case_id = $1"
-CASE_FOR_UPDATE = "SELECT * FROM followup_cases WHERE case_id = $1 FOR UPDATE"
 #: A resolved case enters follow-up: the first cycle, or the next one after a reopening (what the last cycle learnt
 #: of the worker — satisfaction, comment, flag — stays). A case being followed up already (a redelivered or late
 #: duplicate of the resolution) is left as it is, locked, and no row comes back.
@@ -43,7 +42,6 @@ CALL_SCOPE = ("SELECT c.case_id, c.org_unit FROM followups f JOIN followup_cases
 
 # --- its calls --------------------------------------------------------------------------------------------
 
-CALL_FOR_UPDATE = "SELECT * FROM followups WHERE followup_id = $1 FOR UPDATE"
 #: A call and its case, both locked for the unit of work that records the call (one round trip, not two).
 CALL_AND_CASE_FOR_UPDATE = ("SELECT f, c FROM followups f JOIN followup_cases c USING (case_id) "
                             "WHERE f.followup_id = $1 FOR UPDATE OF f, c")
@@ -89,8 +87,8 @@ def call_id(followup_id: str) -> uuid.UUID | None:
         return None
 
 
-async def case(conn: Conn, case_id: str, *, lock: bool = False) -> FollowupCase | None:
-    row = await conn.fetchrow(CASE_FOR_UPDATE if lock else CASE, case_id)
+async def case(conn: Conn, case_id: str) -> FollowupCase | None:
+    row = await conn.fetchrow(CASE, case_id)
     return from_row(FollowupCase, row) if row else None
 
 
@@ -128,12 +126,6 @@ class CallScope:
 async def call_scope(pool: Conn, followup_id: uuid.UUID) -> CallScope | None:
     row = await pool.fetchrow(CALL_SCOPE, followup_id)
     return CallScope(row["case_id"], row["org_unit"]) if row else None
-
-
-async def locked_call(conn: asyncpg.Connection, followup_id: uuid.UUID) -> Followup | None:
-    """The call, locked for the unit of work that records it."""
-    row = await conn.fetchrow(CALL_FOR_UPDATE, followup_id)
-    return from_row(Followup, row) if row else None
 
 
 async def locked_call_and_case(conn: asyncpg.Connection,

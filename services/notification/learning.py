@@ -33,8 +33,11 @@ class Holders:
             await repository.learned(ctx.conn, {case: (v[0], v[1], v[2]) for case, v in self.by_case.items()})
 
 
+_HOLDERS = "notification.holders"
+
+
 def _holders(ctx: HandlerContext) -> Holders:
-    return ctx.gather("notification.holders", Holders)
+    return ctx.gather(_HOLDERS, Holders)
 
 
 def held_by(ctx: HandlerContext, case_id: str, org_unit: str) -> None:
@@ -51,7 +54,8 @@ def mediator_offered(ctx: HandlerContext, case_id: str, *, org_unit: str | None,
 async def known(ctx: HandlerContext, case_id: str) -> CaseInfo | None:
     """The case as the database holds it, with what this batch has taught of it so far."""
     case = await repository.case(ctx.conn, case_id)
-    learnt = _holders(ctx).by_case.get(case_id)
+    holders = ctx.gathered.get(_HOLDERS)
+    learnt = holders.by_case.get(case_id) if isinstance(holders, Holders) else None
     if learnt is None:
         return case
     update: dict[str, str | None] = {}
