@@ -73,6 +73,8 @@ class RecordedCall:
 def recorded_call(request: Request, followup_id: str) -> RecordedCall:
     """The call in the path, for a caller who may record it (write on its case)."""
     require_role(request, CALLERS)
+    if repository.call_id(followup_id) is None:  # names no call: refused before any transaction, as ``_call`` does
+        raise NotFound(MISSING)
     return RecordedCall(followup_id, lambda scope: _authorized(request, "write", scope, followup_id, CALLERS))
 
 

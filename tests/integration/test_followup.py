@@ -173,3 +173,13 @@ async def test_a_call_out_of_the_callers_scope_answers_as_a_missing_one_and_reco
     assert case["state"] == "monitoring" and case["calls"][0]["state"] == "scheduled"
     mine = await fu.post(f"/api/v1/followup/calls/{first}", json=body, headers=as_("clerk", "QH"))
     assert mine.status_code == 200 and mine.json()["case_state"] == "closed"
+
+
+async def test_a_call_id_that_is_no_call_is_refused_before_anything_is_read(stack):
+    """A path that cannot name a call (not a UUID, or a very long hostile string) answers the missing call's 404."""
+    _, _, fu = stack
+    body = {"reached": True, "satisfaction": 5, "actor": "回访员"}
+    missing = await fu.post(f"/api/v1/followup/calls/{uuid.uuid4()}", json=body)
+    for bad in ("not-a-call", "x" * 4000, "%27%3B--"):
+        r = await fu.post(f"/api/v1/followup/calls/{bad}", json=body)
+        assert r.status_code == 404 and r.json()["detail"] == missing.json()["detail"], r.text
