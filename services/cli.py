@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print(script(plan(partners), users=users), end="")
         return 0
     if args.command == "supervision":
-        from services.backbone.replay import Shard, default_shards
+        from services.backbone.replay import YOUNG_GC_THRESHOLD, Shard, default_shards
         from services.backbone.server import run as run_loop
         from services.supervision.rebuild import Forked, fork_shares, rebuild
 
@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                                     args.dsn or settings.dsn_for("supervision"), resume=args.resume or shard is not None,
                                     on_progress=report, topics=args.topics.split(",") if args.topics else None,
                                     applied_by=args.applied_by, workers=workers, shard=shard, forked=forked,
-                                    batch=args.batch, buffer=args.buffer, report_every=args.report_every))
+                                    batch=args.batch, buffer=args.buffer, report_every=args.report_every),
+                            young_gc=YOUNG_GC_THRESHOLD)
 
         def counts(p: Any) -> None:  # a share's, for the process that started it: one JSON line each time
             print(json.dumps(p.counts()), flush=True)

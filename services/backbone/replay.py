@@ -50,6 +50,15 @@ def default_shards() -> int:
     return min(len(os.sched_getaffinity(0)), 8)
 
 
+#: The cyclic collector's first-generation threshold in a replaying process (services/backbone/server.py
+#: ``settle_heap``; a service's is 20,000). A replay keeps its partitions' buffers and two batches alive at once:
+#: some 60,000 tracked objects for each 2,000 events, every one of them walked by two or three young collections
+#: and every tenth batch's by a middle one as well — a twentieth of a rebuild's CPU, finding nothing (a batch
+#: leaves no reference cycle: tests/usecases/test_supervision.py). At 200,000 the objects are freed by their
+#: reference counts before the collector looks: none ran in a rebuild of 100,000 events. It still runs when
+#: something does leave cycles, after at most this many objects.
+YOUNG_GC_THRESHOLD = 200_000
+
 #: How long the broker may hold a fetch that finds nothing new (``Source.open``).
 FETCH_WAIT_MS = 50
 #: A partition not read to its end offset is taken to have no more only after this long without a record.

@@ -233,7 +233,7 @@ def protocol(header_seconds: float, base: type = Base, handoff: Handoff | None =
 YOUNG_GC_THRESHOLD = 20_000
 
 
-def settle_heap() -> None:
+def settle_heap(young: int = YOUNG_GC_THRESHOLD) -> None:
     """Take what the process has built so far (its imports: modules, models, their validators) out of the cyclic
     collector's sight, and collect the young generation less often.
 
@@ -242,18 +242,19 @@ def settle_heap() -> None:
     enough to trigger one every few batches. Measured on the rebuild of 100,000 events: 17.1 s of CPU with the
     defaults, 13.9 s with the start-up heap frozen, 12.3 s with the young threshold raised as well. Cycles are
     still collected (a larger first generation holds a few MiB more at most); nothing frozen is ever freed, so
-    this runs once, when start-up is done."""
+    this runs once, when start-up is done. ``young``: the first generation's threshold (a replay holds more
+    objects alive at once than a service: services/backbone/replay.py ``YOUNG_GC_THRESHOLD``)."""
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_GC_THRESHOLD, middle, old)
+    gc.set_threshold(young, middle, old)
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
+def run(main: Coroutine[Any, Any, T], *, young_gc: int = YOUNG_GC_THRESHOLD) -> T:
     """A process's event loop: uvloop where it is installed (the services' Linux default: the loop's own
     overhead is a large part of a small request's cost), asyncio's own otherwise. Same semantics either way.
-    The heap built by the imports is settled first (``settle_heap``)."""
-    settle_heap()
+    The heap built by the imports is settled first (``settle_heap``, with ``young_gc``)."""
+    settle_heap(young_gc)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - the pure-Python loop

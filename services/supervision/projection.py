@@ -99,7 +99,8 @@ class Batch:
             await repository.write_timeline(conn, self.timeline)
         if self.steps or self.resolved or self.units or self.codes:
             await repository.write_public_views(conn, self.steps, self.resolved, self.units, self.codes)
-        for work in self.after:
+        after, self.after = self.after, []  # each work holds the batch: kept, it would hold the batch in a cycle
+        for work in after:
             await work(newest)
 
 

@@ -55,7 +55,13 @@ def _passed_over(inbound: Inbound, exc: Exception) -> None:
 def decoded_in_time(processor: EventProcessor) -> Callable[[Inbound], tuple[object, Any] | None]:
     """The replay's key: a record decoded once, as the live consumer decodes it (its partner's signature
     checked), placed by its CloudEvents time; a record the live consumer dead-lettered, or does not handle, is
-    passed over."""
+    passed over.
+
+    The time is placed as its POSIX timestamp, a float: the merge compares each record's key with others a few
+    times, and two aware datetimes are compared through their offsets (each parsed time has its own ``tzinfo``),
+    6 µs a record in the heap against 0.35 for floats and 0.46 to take the timestamp. The order is the times'
+    own: a timestamp is the exact count of microseconds divided by a million, correctly rounded, and a float
+    near today's holds a tenth of that apart."""
 
     def key(inbound: Inbound) -> tuple[object, Any] | None:
         try:
@@ -65,7 +71,7 @@ def decoded_in_time(processor: EventProcessor) -> Callable[[Inbound], tuple[obje
         except Exception as exc:  # the decoder met something it was not written for
             _passed_over(inbound, exc)
             return None
-        return (item.event.time, item) if item is not None else None
+        return (item.event.time.timestamp(), item) if item is not None else None
 
     return key
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -125,7 +125,7 @@ async def test_the_rebuilds_key_decodes_once_and_passes_over_what_the_live_consu
                 "data": example("intake.case_received")}
     good = Inbound("intake.events", 0, 0, b"LC1", json.dumps(envelope).encode(), ())
     placed = key(good)
-    assert placed is not None and placed[0].isoformat() == "2026-03-02T09:00:00+08:00"
+    assert placed is not None and placed[0] == datetime.fromisoformat("2026-03-02T09:00:00+08:00").timestamp()
     assert placed[1].event.type == "intake.case_received" and placed[1].data is not None  # decoded, handed on
     deep = b'{"specversion": "1.0", "data": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
     unsigned = referred()
