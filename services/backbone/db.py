@@ -71,6 +71,17 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, transient)
 
 
+async def fetchrow_whole(conn: Any, statement: str, *args: Any) -> asyncpg.Record | None:
+    """A statement whose row holds rows read whole (composite values: ``SELECT f, c …``), read again when a table
+    among them gained a column since this connection first read one of its rows — a migration in a rolling
+    deploy. asyncpg refuses the row it can no longer decode and forgets the old shape; the statement changed
+    nothing (a lock it took is held already), so it is sent once more."""
+    try:
+        return await conn.fetchrow(statement, *args)
+    except asyncpg.exceptions.OutdatedSchemaCacheError:
+        return await conn.fetchrow(statement, *args)
+
+
 def _as_orjson(value: Any) -> str:
     """What orjson writes natively and the standard library does not: times (ISO 8601) and UUIDs."""
     if isinstance(value, date):  # a datetime too

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from services.backbone.db import assignments, json_text
+from services.backbone.db import assignments, fetchrow_whole, json_text
 from services.backbone.models import from_row
 from services.followup.models import CaseFacts, Followup, FollowupCase
 
@@ -132,7 +132,7 @@ async def locked_call_and_case(conn: asyncpg.Connection,
                                followup_id: uuid.UUID) -> tuple[Followup, FollowupCase] | None:
     """The call and its case, both locked for the unit of work that records the call (the call's row first, as
     every writer of both takes them)."""
-    row = await conn.fetchrow(CALL_AND_CASE_FOR_UPDATE, followup_id)
+    row = await fetchrow_whole(conn, CALL_AND_CASE_FOR_UPDATE, followup_id)
     return (from_row(Followup, row["f"]), from_row(FollowupCase, row["c"])) if row else None
 
 

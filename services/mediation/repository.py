@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from services.backbone.db import assignments
+from services.backbone.db import assignments, fetchrow_whole
 from services.backbone.models import from_row
 from services.backbone.usecase import found
 from services.mediation.domain.case import OPEN_STATES, MediationCase
@@ -273,12 +273,7 @@ async def worklist(pool: Executor, *, org_unit: str | None = None, mediator_id: 
 async def case_file(pool: Executor, case_id: str) -> dict[str, Any] | None:
     """``CASE_FILE``: the line's columns, and ``file_clocks``, ``file_log``, ``file_sessions`` (rows read whole),
     ``file_names`` (mediator id -> name)."""
-    try:
-        row = await pool.fetchrow(CASE_FILE, case_id)
-    except asyncpg.exceptions.OutdatedSchemaCacheError:
-        # a table read whole gained a column since this connection first read it (a migration during a rolling
-        # deploy): asyncpg has dropped its idea of the row's shape; read again (the statement changed nothing)
-        row = await pool.fetchrow(CASE_FILE, case_id)
+    row = await fetchrow_whole(pool, CASE_FILE, case_id)
     if row is None:
         return None
     out = dict(row)

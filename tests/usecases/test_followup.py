@@ -120,6 +120,18 @@ async def test_a_call_is_recorded_once(world):
     assert (call.state, call.satisfaction, call.attempts) == ("done", 4, 1)
 
 
+async def test_a_call_is_recorded_while_a_migration_adds_a_column_to_the_tables_it_reads_whole(world):
+    """Recording a call reads the call and its case whole, as two composite values: a column added meanwhile (a
+    migration in a rolling deploy, this connection knowing the rows' old shape) has the row read again, not the
+    call refused."""
+    planned = await resolve(world, agreement=agreement(world, (3, 2000)))
+    assert await repository.locked_call_and_case(world.conn, planned[("first", 0)].followup_id) is not None
+    await world.conn.execute("ALTER TABLE followups ADD COLUMN later text")
+    await world.conn.execute("ALTER TABLE followup_cases ADD COLUMN later text")
+    answer = await record(world, planned[("first", 0)], reached=True, satisfaction=4, comment="满意")
+    assert answer == {"case_id": CASE, "case_state": "monitoring"}
+
+
 async def test_an_unknown_call_is_not_found(world):
     with pytest.raises(NotFound):
         await world.run(lambda ctx: calls.record_call(ctx, str(uuid.uuid4()), reached=True, satisfaction=3,
