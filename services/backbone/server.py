@@ -241,9 +241,10 @@ def settle_heap(young: int = YOUNG_GC_THRESHOLD) -> None:
     thousands of long-lived objects that every full collection walks again, and a batch of events allocates
     enough to trigger one every few batches. Measured on the rebuild of 100,000 events: 17.1 s of CPU with the
     defaults, 13.9 s with the start-up heap frozen, 12.3 s with the young threshold raised as well. Cycles are
-    still collected (a larger first generation holds a few MiB more at most); nothing frozen is ever freed, so
+    still collected (a first generation of 20,000 holds a few MiB more at most); nothing frozen is ever freed, so
     this runs once, when start-up is done. ``young``: the first generation's threshold (a replay holds more
-    objects alive at once than a service: services/backbone/replay.py ``YOUNG_GC_THRESHOLD``)."""
+    objects alive at once than a service, and sets ten times as many, tens of MiB of cyclic garbage at most:
+    services/backbone/replay.py ``YOUNG_GC_THRESHOLD``)."""
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()

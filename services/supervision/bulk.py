@@ -1,12 +1,14 @@
-"""A rebuild loads the projection as a bulk load: the indexes that only pages read are set aside while the replay
-writes, and made again, each in one pass, when it is done (PostgreSQL's own advice for populating a database).
+"""A rebuild loads the projection as a bulk load: the indexes that only pages (and the inbox's pruning) read are set
+aside while the replay writes, and made again, each in one pass, when it is done (PostgreSQL's own advice for
+populating a database).
 
 A projected case is rewritten once for every batch that touches it, and its status, stage, unit, due time and
 mediator are all indexed: every such rewrite adds an entry to each of the case's nine indexes, the trigram index of
 its parties' names among them, and each timeline row one to the timeline's, each event's inbox row one to the
-inbox's index by time (which only the retention's pruning reads). The replay itself never reads through those
-indexes (it finds a case by its number, a deadline by its id, a timeline or an inbox row by its event's), so they
-are dropped in the transaction that empties the projection and made again before the rebuild says it is done.
+inbox's index by time (which only the retention's pruning reads, every few seconds in the running service). The
+replay itself never reads through those indexes (it finds a case by its number, a deadline by its id, a timeline or
+an inbox row by its event's), so they are dropped in the transaction that empties the projection and made again
+before the rebuild says it is done.
 Unique indexes stay: ``ON CONFLICT`` and the one-open-alert rule stand on them.
 
 Their definitions are kept in a table (``rebuild_set_aside_indexes``) in that same transaction: a rebuild interrupted
@@ -84,12 +86,14 @@ async def put_back(pool: asyncpg.Pool) -> list[str]:
 
 
 async def put_back_on_start(pool: asyncpg.Pool) -> None:
-    """At the service's start: an unfinished rebuild's indexes put back (pages would scan without them)."""
+    """At the service's start: an unfinished rebuild's indexes put back (pages, and the inbox's pruning, would scan
+    without them)."""
     try:
         made = await put_back(pool)
     except asyncpg.InsufficientPrivilegeError:  # the service's own role does not own the tables
-        log.error("indexes an unfinished rebuild set aside are missing and this role cannot make them: finish the "
-                  "rebuild (laborcase supervision rebuild --resume) as the tables' owner")
+        log.error("indexes an unfinished rebuild set aside are missing and this role cannot make them (pages and the "
+                  "inbox's pruning scan whole tables meanwhile): finish the rebuild (laborcase supervision rebuild "
+                  "--resume) as the tables' owner")
         return
     if made:
         log.warning("indexes an unfinished rebuild had set aside were made again", extra={"indexes": made})

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from pydantic import AwareDatetime, TypeAdapter
 
 OFFSETS = st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))])
-TIMES = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2200, 1, 1))
+#: the years where floats near a timestamp are less than a microsecond apart (rebuild.py's claim)
+TIMES = st.datetimes(min_value=datetime(1698, 1, 1), max_value=datetime(2242, 1, 1))
 
 
 @settings(max_examples=500, deadline=None)

@@ -490,7 +490,8 @@ async def test_the_batch_update_of_cases_reads_each_change_once(world):
 async def test_a_batch_is_freed_by_reference_counting_alone(world, monkeypatch):
     """The batch's fold holds its alert work, and that work holds the fold: kept after the flush, each batch would
     be a reference cycle, everything it read (events, states, rows) garbage for the cyclic collector to walk.
-    That collector's passes were a tenth of a rebuild's CPU, and a replay that sets it aside would grow."""
+    That collector's passes were near a tenth of a replaying process's CPU, and a replay that sets it aside
+    would grow."""
     import gc
     import weakref
 
