@@ -23,16 +23,29 @@ from services.followup.scheduling import clock_kind
 MISSING = "回访任务不存在"
 
 
+def _scope(held: tuple[Any, FollowupCase] | None) -> repository.CallScope | None:
+    return repository.CallScope(held[1].case_id, held[1].org_unit) if held else None
+
+
 async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, actor: str,
                       satisfaction: int | None = None, comment: str = "", paid: bool | None = None,
                       config: FollowupConfig,
                       check: Callable[[repository.CallScope | None], None] | None = None) -> dict[str, Any]:
     """Record one call; returns the case's state after it (and the next attempt's day when not reached).
-    ``check``: the caller's right to write the call's case, checked on the rows this locks (it raises)."""
+    ``check``: the caller's right to write the call's case, checked on the rows this locks (it raises). Only a
+    caller who may write it waits for another writer's lock (as mediation's ``repository.checked``): the rows are
+    taken at once when no one holds them; when someone does, the right is checked on them as last committed
+    first — a caller out of scope is refused then, without waiting — then the lock is waited for and the right
+    checked again."""
     key = repository.call_id(followup_id)
-    held = await repository.locked_call_and_case(ctx.conn, key) if key else None
+    held = None
+    if key is not None:
+        held = await repository.locked_call_and_case(ctx.conn, key, wait=check is None)
+        if held is None and check is not None:  # not here, or another writer holds it this moment
+            check(_scope(await repository.call_and_case(ctx.conn, key)))
+            held = await repository.locked_call_and_case(ctx.conn, key)
     if check is not None:
-        check(repository.CallScope(held[1].case_id, held[1].org_unit) if held else None)
+        check(_scope(held))
     call, case = found(held, MISSING)
     if call.state != "scheduled":
         raise Conflict("该回访已完成，不能重复登记")

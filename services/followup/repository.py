@@ -43,8 +43,10 @@ CALL_SCOPE = ("SELECT c.case_id, c.org_unit FROM followups f JOIN followup_cases
 # --- its calls --------------------------------------------------------------------------------------------
 
 #: A call and its case, both locked for the unit of work that records the call (one round trip, not two).
-CALL_AND_CASE_FOR_UPDATE = ("SELECT f, c FROM followups f JOIN followup_cases c USING (case_id) "
-                            "WHERE f.followup_id = $1 FOR UPDATE OF f, c")
+CALL_AND_CASE = "SELECT f, c FROM followups f JOIN followup_cases c USING (case_id) WHERE f.followup_id = $1"
+CALL_AND_CASE_FOR_UPDATE = CALL_AND_CASE + " FOR UPDATE OF f, c"
+#: both locked only if no other transaction holds either now (nothing, otherwise: services/followup/calls.py)
+CALL_AND_CASE_UNHELD = CALL_AND_CASE_FOR_UPDATE + " SKIP LOCKED"
 INSERT_CALL = (
     "INSERT INTO followups (followup_id, case_id, cycle, kind, seq, due_date, instalment_due, amount, state, attempts, "
     "comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
@@ -128,11 +130,21 @@ async def call_scope(pool: Conn, followup_id: uuid.UUID) -> CallScope | None:
     return CallScope(row["case_id"], row["org_unit"]) if row else None
 
 
-async def locked_call_and_case(conn: asyncpg.Connection,
-                               followup_id: uuid.UUID) -> tuple[Followup, FollowupCase] | None:
+async def locked_call_and_case(conn: asyncpg.Connection, followup_id: uuid.UUID, *, wait: bool = True
+                               ) -> tuple[Followup, FollowupCase] | None:
     """The call and its case, both locked for the unit of work that records the call (the call's row first, as
-    every writer of both takes them)."""
-    row = await fetchrow_whole(conn, CALL_AND_CASE_FOR_UPDATE, followup_id)
+    every writer of both takes them). Not ``wait``: locked only if no other transaction holds either this moment,
+    None otherwise (as for a call that is not there)."""
+    return _call_and_case(await fetchrow_whole(conn, CALL_AND_CASE_FOR_UPDATE if wait else CALL_AND_CASE_UNHELD,
+                                               followup_id))
+
+
+async def call_and_case(conn: asyncpg.Connection, followup_id: uuid.UUID) -> tuple[Followup, FollowupCase] | None:
+    """The call and its case as last committed, not locked."""
+    return _call_and_case(await fetchrow_whole(conn, CALL_AND_CASE, followup_id))
+
+
+def _call_and_case(row: asyncpg.Record | None) -> tuple[Followup, FollowupCase] | None:
     return (from_row(Followup, row["f"]), from_row(FollowupCase, row["c"])) if row else None
 
 

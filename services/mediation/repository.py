@@ -30,6 +30,8 @@ Executor = asyncpg.Connection | asyncpg.Pool
 
 CASE = "SELECT * FROM mediation_cases WHERE case_id = $1"
 LOCK_CASE = "SELECT * FROM mediation_cases WHERE case_id = $1 FOR UPDATE"
+#: the case locked only if no other transaction holds it now (nothing, otherwise: ``checked``)
+LOCK_CASE_UNHELD = LOCK_CASE + " SKIP LOCKED"
 CASE_SCOPE = ("SELECT org_unit, mediator_id, state, coalesce(court_code, bureau_code) AS partner_code "
               "FROM mediation_cases WHERE case_id = $1")
 INSERT_CASE = (
@@ -163,8 +165,17 @@ _CHECKED = "mediation.checked"
 
 async def checked(ctx: HandlerContext, case_id: str, check: Callable[[CaseScope | None], None]) -> None:
     """The case locked for a route's use case, and the caller's right to write it checked on that row (``check``
-    raises); the row is the one the use case's ``held`` then takes (no second read)."""
-    record = await get(ctx.conn, case_id, lock=True)
+    raises); the row is the one the use case's ``held`` then takes (no second read).
+
+    Only a caller who may write the case ever waits for its lock. The row is taken at once if no other transaction
+    holds it (one statement, as a rule); if one does, the caller's right is checked first on the row as last
+    committed — a caller out of scope is refused then, as fast as for a case that is not there, learning nothing
+    from a wait — and only then is the lock waited for and the right checked again on the row as it is now."""
+    record = _case(await ctx.conn.fetchrow(LOCK_CASE_UNHELD, case_id))
+    if record is None:  # not here, or another writer holds it this moment
+        seen = await get(ctx.conn, case_id)
+        check(CaseScope.of(seen) if seen is not None else None)
+        record = await get(ctx.conn, case_id, lock=True)
     check(CaseScope.of(record) if record is not None else None)
     if record is not None:
         ctx.batch_memo[_CHECKED] = record

@@ -114,3 +114,32 @@ def world_fixture(service: str) -> Any:
                 await tx.rollback()
 
     return world
+
+
+class Enough(Exception):
+    """Raised by a test's scope check to stop a use case once it has seen what it came for."""
+
+
+async def another_writer_holding(pool: asyncpg.Pool, lock: str, *args: Any) -> tuple[asyncpg.Connection, Any]:
+    """A connection of ``pool`` in a transaction that holds the rows ``lock`` (a ``SELECT … FOR UPDATE``) locks, as
+    another request writing the case would; commit or roll back its transaction, then release the connection."""
+    conn = await pool.acquire()
+    tx = conn.transaction()
+    await tx.start()
+    await conn.execute(lock, *args)
+    return conn, tx
+
+
+def scope_checks(*, refuse: Callable[[], Exception] | None = None) -> tuple[list[Any], Callable[[Any], None]]:
+    """A route's scope check for a use case: each scope it is given, kept; ``refuse``: the error raised at once (a
+    caller out of scope); otherwise the second check (on the locked rows, after the wait) stops the use case."""
+    seen: list[Any] = []
+
+    def check(scope: Any) -> None:
+        seen.append(scope)
+        if refuse is not None:
+            raise refuse()
+        if len(seen) == 2:
+            raise Enough()
+
+    return seen, check

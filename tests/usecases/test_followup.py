@@ -7,6 +7,7 @@ import json
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -317,3 +318,52 @@ async def test_the_worklist_separates_today_and_the_overdue_from_later_calls(wor
     assert items[0].workers == [{"name": "韩国栋", "phone": "13909710000"}] and items[0].summary == "拖欠工资"
     items, total = await repository.worklist(world.conn, None, 1, offset=1, order="f.due_date DESC")
     assert total == 3 and len(items) == 1
+
+
+async def test_a_caller_out_of_scope_is_refused_without_waiting_for_the_calls_lock(usecase_make_db, pg_admin):
+    """Another request is recording on the case (its rows locked). A caller out of scope is refused at once, as
+    for a call that is not there; a caller who may record it waits, checked on the rows as last committed, then
+    again on them as they now are."""
+    import asyncio
+    import contextlib
+
+    import asyncpg
+
+    from services.backbone.consumer import HandlerContext
+    from tests.usecases.conftest import Enough, _database, another_writer_holding, scope_checks
+
+    pool, calendar = await _database(usecase_make_db, pg_admin, "followup")
+    case_id, followup_id = f"FU-LOCK-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    await pool.execute("INSERT INTO followup_cases (case_id, source, org_unit, outcome, resolved_at, state) "
+                       "VALUES ($1, 'mediation', 'xining-chengbei', 'settled', now(), 'monitoring')", case_id)
+    await pool.execute("INSERT INTO followups (followup_id, case_id, cycle, kind, seq, due_date, state) "
+                       "VALUES ($1, $2, 1, 'first', 0, current_date, 'scheduled')", followup_id, case_id)
+
+    async def recorded(check: Any) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            ctx = HandlerContext(conn, "followup", "followup.events", 0.8, calendar, now=clock.now())
+            await calls.record_call(ctx, str(followup_id), reached=True, satisfaction=4, actor="回访员", config=CONFIG,
+                                    check=check)
+
+    holder, tx = await another_writer_holding(pool, repository.CALL_AND_CASE_FOR_UPDATE, followup_id)
+    try:
+        refused, out_of_scope = scope_checks(refuse=lambda: NotFound(calls.MISSING))
+        with pytest.raises(NotFound):
+            await asyncio.wait_for(recorded(out_of_scope), 5)  # at once, not after the writer's commit
+        assert [s.case_id for s in refused] == [case_id]
+
+        seen, in_scope = scope_checks()
+        waiting = asyncio.ensure_future(recorded(in_scope))
+        await asyncio.sleep(0.5)
+        assert not waiting.done() and [s.org_unit for s in seen] == ["xining-chengbei"]
+        await holder.execute("UPDATE followup_cases SET org_unit = 'xining-chengdong' WHERE case_id = $1", case_id)
+        await tx.commit()
+        with pytest.raises(Enough):
+            await asyncio.wait_for(waiting, 5)
+        assert [s.org_unit for s in seen] == ["xining-chengbei", "xining-chengdong"]
+    finally:
+        with contextlib.suppress(asyncpg.InterfaceError):  # committed already, when the test got that far
+            await tx.rollback()
+        await pool.release(holder)
+        await pool.execute("DELETE FROM followups WHERE case_id = $1", case_id)
+        await pool.execute("DELETE FROM followup_cases WHERE case_id = $1", case_id)

@@ -493,7 +493,8 @@ async def test_a_routes_check_reads_the_case_once_under_the_lock_its_use_case_ta
         return await repo.held(ctx, "MC-1")
 
     _, case = await world.run(act)
-    assert sent.count(repo.LOCK_CASE) == 1 and repo.CASE_SCOPE not in sent
+    locked = [q for q in sent if "mediation_cases" in q]
+    assert locked == [repo.LOCK_CASE_UNHELD] and repo.CASE_SCOPE not in sent  # no one else holds it: one statement
     assert seen == [repo.CaseScope(UNIT, "M-T-1", "offered", None)] and case.state == "offered"
 
     def refuse(held: Any) -> None:
@@ -538,3 +539,49 @@ async def test_meeting_a_clock_is_one_statement_and_writes_what_the_rule_says(wo
     assert dict(row) == {"state": "met", "met_at": at, "paused_at": None, "next_fire_at": None,
                          "paused_seconds": d.paused_seconds, "due_at": d.due_at}
     assert await world.run(lambda ctx: ctx.deadlines.meet(case_id="MC-M", kind="union_mediation", at=at)) is None
+
+
+async def test_a_caller_out_of_scope_is_refused_without_waiting_for_the_cases_lock(usecase_make_db, pg_admin):
+    """Another request is writing the case (its row locked). A caller out of scope is refused at once, as for a
+    case that is not there: no wait tells them the case exists and is being written. A caller who may write it
+    waits for the lock, checked first on the row as last committed, then again on the row as it now is."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    from tests import clock
+    from tests.usecases.conftest import Enough, _database, another_writer_holding, scope_checks
+
+    pool, calendar = await _database(usecase_make_db, pg_admin, "mediation")
+    case_id = f"MC-LOCK-{uuid.uuid4().hex[:8]}"
+    await pool.execute("INSERT INTO mediation_cases (case_id, org_unit, kind, state, tier, due_at, received_at, facts) "
+                       "VALUES ($1, 'QH-XN-CD', 'union', 'awaiting_assignment', 'general', now(), now(), '{}')",
+                       case_id)
+
+    async def checked(check: Any) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            ctx = HandlerContext(conn, "mediation", "mediation.events", 0.8, calendar, now=clock.now())
+            await repo.checked(ctx, case_id, check)
+
+    holder, tx = await another_writer_holding(pool, repo.LOCK_CASE, case_id)
+    try:
+        refused, out_of_scope = scope_checks(refuse=lambda: NotFound(repo.missing(case_id)))
+        with pytest.raises(NotFound):
+            await asyncio.wait_for(checked(out_of_scope), 5)  # at once, not after the writer's commit
+        assert [s.org_unit for s in refused] == ["QH-XN-CD"]
+
+        seen, in_scope = scope_checks()
+        waiting = asyncio.ensure_future(checked(in_scope))
+        await asyncio.sleep(0.5)
+        assert not waiting.done() and [s.mediator_id for s in seen] == [None]  # checked, now waiting
+        await holder.execute("UPDATE mediation_cases SET mediator_id = 'm-after' WHERE case_id = $1", case_id)
+        await tx.commit()
+        with pytest.raises(Enough):
+            await asyncio.wait_for(waiting, 5)
+        assert [s.mediator_id for s in seen] == [None, "m-after"]  # checked again on the row as the writer left it
+    finally:
+        with contextlib.suppress(asyncpg.InterfaceError):  # committed already, when the test got that far
+            await tx.rollback()
+        await pool.release(holder)
+        await pool.execute("DELETE FROM mediation_cases WHERE case_id = $1", case_id)
