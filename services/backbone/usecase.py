@@ -56,6 +56,22 @@ async def quietly(clock_change: Awaitable[T]) -> T | None:
         return None
 
 
+async def held_if_allowed(take_now: Callable[[], Awaitable[T | None]], read: Callable[[], Awaitable[T | None]],
+                          take: Callable[[], Awaitable[T | None]], check: Callable[[T | None], None]) -> T | None:
+    """The rows a write locks, for a caller whose right to act on them is checked on those rows (``check`` raises;
+    None: not there). Only a caller who may act ever waits for another writer's lock: the rows are taken at once
+    when no one holds them (``take_now``: ``FOR UPDATE SKIP LOCKED``, one statement as a rule); when someone does,
+    the caller is checked first on them as last committed (``read``) — one out of scope is refused then, as fast as
+    for rows that are not there, learning nothing from a wait — and only then are they waited for (``take``) and
+    the caller checked again on them as they now are."""
+    held = await take_now()
+    if held is None:  # not there, or another writer holds them this moment
+        check(await read())
+        held = await take()
+    check(held)
+    return held
+
+
 def found(value: T | None, message: str) -> T:
     """The row a use case acts on; missing (or out of the caller's sight) is NotFound."""
     if value is None:

@@ -12,7 +12,7 @@ from events.followup import FollowupAttempted, FollowupCompleted, InstalmentChec
 from services.backbone import caselog
 from services.backbone.consumer import HandlerContext
 from services.backbone.errors import Conflict, Invalid
-from services.backbone.usecase import found, quietly
+from services.backbone.usecase import found, held_if_allowed, quietly
 from services.calendar.model import end_of_day, local_date
 from services.followup import closing, repository
 from services.followup.config import FollowupConfig
@@ -32,20 +32,20 @@ async def record_call(ctx: HandlerContext, followup_id: str, *, reached: bool, a
                       config: FollowupConfig,
                       check: Callable[[repository.CallScope | None], None] | None = None) -> dict[str, Any]:
     """Record one call; returns the case's state after it (and the next attempt's day when not reached).
-    ``check``: the caller's right to write the call's case, checked on the rows this locks (it raises). Only a
-    caller who may write it waits for another writer's lock (as mediation's ``repository.checked``): the rows are
-    taken at once when no one holds them; when someone does, the right is checked on them as last committed
-    first — a caller out of scope is refused then, without waiting — then the lock is waited for and the right
-    checked again."""
+    ``check``: the caller's right to write the call's case, checked on the rows this locks (it raises); only a
+    caller who may write it waits for another writer's lock (``usecase.held_if_allowed``)."""
     key = repository.call_id(followup_id)
-    held = None
-    if key is not None:
-        held = await repository.locked_call_and_case(ctx.conn, key, wait=check is None)
-        if held is None and check is not None:  # not here, or another writer holds it this moment
-            check(_scope(await repository.call_and_case(ctx.conn, key)))
-            held = await repository.locked_call_and_case(ctx.conn, key)
-    if check is not None:
-        check(_scope(held))
+    if key is None:  # names no call
+        held = None
+        if check is not None:
+            check(None)
+    elif check is None:
+        held = await repository.locked_call_and_case(ctx.conn, key)
+    else:
+        held = await held_if_allowed(lambda: repository.locked_call_and_case(ctx.conn, key, wait=False),
+                                     lambda: repository.call_and_case(ctx.conn, key),
+                                     lambda: repository.locked_call_and_case(ctx.conn, key),
+                                     lambda h: check(_scope(h)))
     call, case = found(held, MISSING)
     if call.state != "scheduled":
         raise Conflict("该回访已完成，不能重复登记")

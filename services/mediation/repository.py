@@ -16,7 +16,7 @@ import asyncpg
 
 from services.backbone.db import assignments, fetchrow_whole
 from services.backbone.models import from_row
-from services.backbone.usecase import found
+from services.backbone.usecase import found, held_if_allowed
 from services.mediation.domain.case import OPEN_STATES, MediationCase
 from services.mediation.models import MediationCaseRecord, MediationSession, Mediator
 from services.staffing.assignment import Load
@@ -165,18 +165,14 @@ _CHECKED = "mediation.checked"
 
 async def checked(ctx: HandlerContext, case_id: str, check: Callable[[CaseScope | None], None]) -> None:
     """The case locked for a route's use case, and the caller's right to write it checked on that row (``check``
-    raises); the row is the one the use case's ``held`` then takes (no second read).
+    raises); the row is the one the use case's ``held`` then takes (no second read). Only a caller who may write
+    the case ever waits for its lock (``usecase.held_if_allowed``)."""
 
-    Only a caller who may write the case ever waits for its lock. The row is taken at once if no other transaction
-    holds it (one statement, as a rule); if one does, the caller's right is checked first on the row as last
-    committed — a caller out of scope is refused then, as fast as for a case that is not there, learning nothing
-    from a wait — and only then is the lock waited for and the right checked again on the row as it is now."""
-    record = _case(await ctx.conn.fetchrow(LOCK_CASE_UNHELD, case_id))
-    if record is None:  # not here, or another writer holds it this moment
-        seen = await get(ctx.conn, case_id)
-        check(CaseScope.of(seen) if seen is not None else None)
-        record = await get(ctx.conn, case_id, lock=True)
-    check(CaseScope.of(record) if record is not None else None)
+    async def take_now() -> MediationCaseRecord | None:
+        return _case(await ctx.conn.fetchrow(LOCK_CASE_UNHELD, case_id))
+
+    record = await held_if_allowed(take_now, lambda: get(ctx.conn, case_id), lambda: get(ctx.conn, case_id, lock=True),
+                                   lambda r: check(CaseScope.of(r) if r is not None else None))
     if record is not None:
         ctx.batch_memo[_CHECKED] = record
 

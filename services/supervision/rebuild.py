@@ -61,9 +61,9 @@ def decoded_in_time(processor: EventProcessor) -> Callable[[Inbound], tuple[obje
     times, and two aware datetimes are compared through their offsets (each parsed time has its own ``tzinfo``),
     6 µs a record in the heap against 0.35 for floats and 0.46 to take the timestamp. The order is the times' own
     to the microsecond between the years 1697 and 2242: a timestamp is the exact count of microseconds divided by a
-    million, correctly rounded, and floats there are less than a microsecond apart (a quarter of one today). Times further off
-    (a partner's mistake) may share a key with one a microsecond away; the tie falls to topic, partition and
-    offset, and the projection keeps each field's newest value by the event's own time anyway."""
+    million, correctly rounded, and floats there are less than a microsecond apart (a quarter of one today). Times
+    further off (a partner's mistake) may share a key with one a microsecond away; the tie falls to topic,
+    partition and offset, and the projection keeps each field's newest value by the event's own time anyway."""
 
     def key(inbound: Inbound) -> tuple[object, Any] | None:
         try:
