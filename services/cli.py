@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                          help="send every API call through the console's proxy (one more HTTP hop each)")
     p_bench.add_argument("--replay-events", type=int, default=None, metavar="N",
                          help="the rebuild's log: N events (100,000, --quick too), e.g. 1000000 for a province")
+    p_bench.add_argument("--profile", type=int, default=0, metavar="CASES",
+                         help="then profile every service over a lifecycle of this many more cases and print where "
+                              "its CPU goes, by library (100 is enough)")
     p_bench.add_argument("--grow-to", type=int, default=None, metavar="CASES",
                          help="then grow every database to this many cases (1000000 for the memory target) and "
                               "measure memory and reads again")
@@ -227,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench(cases=args.cases, mode="smoke" if args.smoke else "quick" if args.quick else "full",
                      runs=args.runs, grow_to=args.grow_to, through_console=args.through_console,
-                     replay_events=args.replay_events,
+                     replay_events=args.replay_events, profile=args.profile,
                      streams=args.streams)
     if args.command == "chaos":
         from services.stack.chaos import main as chaos

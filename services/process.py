@@ -14,12 +14,13 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
 
 from events.contracts import asyncapi
-from services.backbone import audit_store, kafka, logs
+from services.backbone import audit_store, kafka, logs, profiling
 from services.backbone import server as http_server
 from services.backbone.handoff import Handoff
 from services.backbone.http import service_app
@@ -74,6 +75,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if settings.profile_dir:
+        profiling.OnSignal(spec.name, Path(settings.profile_dir)).install(loop)
     app = secured_app(runtime)
     server = http_server.Server(http_server.config(app, host=settings.host, port=settings.port_for(spec.name),
                                                    header_seconds=settings.request_header_seconds, lifespan="off",

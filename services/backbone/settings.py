@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     #: ``LABORCASE_HANDOFF=off``; a directory set by hand must be this user's alone (mode 0700) or it is not used.
     handoff_dir: str = ""
     log_level: str = "INFO"
+    #: Where a service writes its CPU profile when told to (SIGUSR1 starts it, SIGUSR2 writes it; services/backbone/
+    #: profiling.py). Unset: the signals are not taken. ``laborcase bench --profile`` sets it.
+    profile_dir: str = ""
 
     #: Test mode only: business time runs this many seconds ahead of (or behind) the system clock, so a
     #: run can start on any moment (a make-up Saturday, New Year's Eve). Security clocks are never shifted.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import statistics
 import threading
 import time
@@ -29,7 +30,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from events.catalog import SERVICES
-from services.backbone import kafka
+from services.backbone import kafka, profiling
 from services.backbone.db import BACKBONE_MIGRATIONS, create_pool, ensure_database, migrate
 from services.backbone.deadline_store import DeadlineStore, fire_due
 from services.backbone.outbox import Record, enqueue
@@ -600,6 +601,7 @@ class Sizes:
     through_console: bool = False  # every API call through the console's proxy instead of straight to its owner
     replay_events: int = 100_000  # the rebuild's log (and a tenth of it, for memory that does not grow)
     calm_seconds: int = 20  # hops at the sustained rate: a p99 needs about a hundred, not twenty (their maximum)
+    profile: int = 0  # then profile every service over a lifecycle of this many more cases (``--profile``)
 
     @classmethod
     def of(cls, mode: str, cases: int | None) -> Sizes:
@@ -614,6 +616,8 @@ async def run(sizes: Sizes) -> Figures:
     stack = Stack.isolated("laborcase-bench-", LABORCASE_STREAMS_PER_PERSON=str(sizes.streams + 10))
     stack.pg_preload = (statements.LIBRARY,)  # statements per case counted on the embedded server
     settings, home = stack.settings, stack.home
+    if sizes.profile:
+        stack.env[profiling.ENV] = str(home / "profiles")
     await asyncio.to_thread(stack.start_infrastructure)
     try:
         bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
@@ -637,6 +641,7 @@ async def run(sizes: Sizes) -> Figures:
             before, cpu_before = await published(dsns), cpu_seconds(stack)
             throughput, elapsed = await lifecycle(driver, dsns, sizes.cases, 1000)
             cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds(stack).items()}
+            per_case_ms = {k: v * 1000 / sizes.cases for k, v in cpu.items()}
             sent = await gauge.read() if gauge is not None else None
             events = await published(dsns) - before
             figures.add(f"full lifecycle, {sizes.cases} cases (complete cases/s)", throughput, note=f"{elapsed:.1f} s")
@@ -702,7 +707,7 @@ async def run(sizes: Sizes) -> Figures:
                         note=f"p50 {pct(busy, 50):.1f}")
         for name, peak in rss.peak.items():
             figures.add(f"peak RSS {name} (MiB)", peak, "{:,.0f}")
-        if sizes.grow_to:
+        if sizes.profile or sizes.grow_to:
             sem = asyncio.Semaphore(16)
 
             async def settle(case_id: str) -> None:
@@ -710,6 +715,9 @@ async def run(sizes: Sizes) -> Figures:
                     await driver.mediate(case_id)
 
             await asyncio.gather(*(settle(c) for c in paced))  # free the mediators the paced cases hold
+        if sizes.profile:
+            await profile_services(stack, driver, dsns, per_case_ms, sizes.profile)
+        if sizes.grow_to:
             await at_scale(stack, driver, dsns, sizes.grow_to, figures)
         await driver.http.aclose()
         await asyncio.to_thread(stack.stop_services)  # the rebuild has the machine to itself, as an operator's would
@@ -751,6 +759,45 @@ async def replay_figures(stack: Stack, bootstrap: str, admin: str, total: int, f
                 note=f"first half of the run {run.first_half_mib:,.0f} MiB, second half {run.second_half_mib:,.0f}")
     figures.add("rebuild, memory of the run's second half / its first (flat: 1.00)",
                 run.second_half_mib / max(run.first_half_mib, 1.0), "{:.2f}")
+
+
+async def profile_services(stack: Stack, driver: Driver, dsns: dict[str, str], per_case_ms: dict[str, float],
+                           cases: int) -> None:
+    """Where each service's CPU goes, by library: every service profiled (services/backbone/profiling.py) over a
+    further lifecycle of ``cases`` cases, each library's share scaled to the CPU per case the service was measured
+    at without the profiler. Printed, not a figure: the profiler's own cost weighs on small functions."""
+    directory = Path(stack.env[profiling.ENV])
+    running = {name: proc for name, proc in stack.children.items() if name in SERVICES}
+    for name, proc in running.items():
+        profiling.stats_file(directory, name).unlink(missing_ok=True)
+        os.kill(proc.pid, signal.SIGUSR1)
+    await lifecycle(driver, dsns, cases, 300_000)
+    for proc in running.values():
+        os.kill(proc.pid, signal.SIGUSR2)
+    shares: dict[str, dict[str, float]] = {}
+    deadline = time.monotonic() + 30
+    while len(shares) < len(running) and time.monotonic() < deadline:
+        for name in running.keys() - shares.keys():
+            if profiling.stats_file(directory, name).exists():
+                shares[name] = await asyncio.to_thread(profiling.load, profiling.stats_file(directory, name))
+        await asyncio.sleep(0.2)
+    if not shares:
+        print("  profile: no service wrote one", flush=True)
+        return
+    print(f"  where the services' CPU goes, by library (ms per complete case; cProfile over {cases} more cases, "
+          "each service's shares scaled to its CPU per case above):", flush=True)
+    whole = profiling.scaled(per_case_ms, shares)
+    print(f"    all services, {sum(whole.values()):.1f}: " + _libraries(whole, 12), flush=True)
+    for name in sorted(shares, key=lambda n: -per_case_ms.get(n, 0.0)):
+        ms = per_case_ms.get(name, 0.0)
+        print(f"    {name}, {ms:.1f}: " + _libraries({k: v * ms for k, v in shares[name].items()}, 8), flush=True)
+    missing = running.keys() - shares.keys()
+    if missing:
+        print(f"  profile: none written by {', '.join(sorted(missing))}", flush=True)
+
+
+def _libraries(ms: dict[str, float], top: int) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(ms.items(), key=lambda kv: -kv[1])[:top])
 
 
 async def render_times(figures: Figures) -> None:
@@ -802,8 +849,9 @@ async def published(dsns: dict[str, str]) -> int:
 
 
 def main(*, cases: int | None = None, mode: str = "full", runs: int = 1, grow_to: int | None = None,
-         through_console: bool = False, streams: int | None = None, replay_events: int | None = None) -> int:
-    sizes = replace(Sizes.of(mode, cases), through_console=through_console)
+         through_console: bool = False, streams: int | None = None, replay_events: int | None = None,
+         profile: int = 0) -> int:
+    sizes = replace(Sizes.of(mode, cases), through_console=through_console, profile=profile)
     if replay_events is not None:
         sizes = replace(sizes, replay_events=replay_events)
     if grow_to is not None:

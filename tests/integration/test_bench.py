@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from events.catalog import SERVICES
+
 pytestmark = pytest.mark.integration
 
 FIGURES = ("floor:", "start-up of the services", "full lifecycle", "events published by the services",
@@ -29,8 +31,8 @@ FIGURES = ("floor:", "start-up of the services", "full lifecycle", "events publi
 
 
 def test_bench_prints_every_figure_with_a_number():
-    result = subprocess.run([sys.executable, "-m", "services.cli", "bench", "--smoke"], capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run([sys.executable, "-m", "services.cli", "bench", "--smoke", "--profile", "5"],
+                            capture_output=True, text=True, timeout=600)
     print(result.stdout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for figure in FIGURES:
@@ -39,3 +41,10 @@ def test_bench_prints_every_figure_with_a_number():
         value = line.split(")")[-1] if figure.endswith("p99") else line.rsplit("  ", 1)[-1]
         assert re.search(r"\d", line.split(figure, 1)[1]), f"{figure!r} has no number: {line}"
         assert "nan" not in value and "inf" not in value, line
+    # --profile: where each service's CPU goes, by library, in milliseconds per case
+    lines = result.stdout.splitlines()
+    assert any("where the services' CPU goes, by library" in ln for ln in lines), result.stdout[-3000:]
+    for who in ("all services", *SERVICES):
+        line = next((ln for ln in lines if ln.strip().startswith(f"{who}, ")), None)
+        assert line is not None, f"no profile line for {who}"
+        assert re.search(r"(aiokafka|asyncpg|laborcase services/\w+) \d+\.\d\d", line), line
