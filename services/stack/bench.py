@@ -274,6 +274,34 @@ class Driver:
 
             await asyncio.gather(*(call(c) for c in calls))
 
+async def free_mediators(driver: Driver, *, quiet: float = 3.0, patience: float = 300) -> int:
+    """Settle every case a mediator holds, and each waiting case as it reaches one, until none has come for
+    ``quiet`` seconds (or ``patience`` seconds have passed): the mediators free again, as after a day's work. The
+    paced stages register more cases than the mediators can hold; a lifecycle after them would wait for ever.
+    Returns the cases settled."""
+    settled: set[str] = set()
+    sem = asyncio.Semaphore(16)
+
+    async def settle(c: dict[str, Any]) -> None:
+        async with sem:
+            await driver.settle(c["case_id"], c["mediator_id"], c["state"])
+
+    started = last = time.monotonic()
+    while time.monotonic() - last < quiet and time.monotonic() - started < patience:
+        r = await driver.http.get("/api/v1/mediation/worklist", params={"limit": 1000},
+                                  headers=driver.headers["mediator-cd"])
+        r.raise_for_status()
+        ready = [c for c in r.json()["cases"]
+                 if c["case_id"] not in settled and c["state"] in ("offered", "in_mediation")]
+        await asyncio.gather(*(settle(c) for c in ready))
+        settled |= {c["case_id"] for c in ready}
+        if ready:
+            last = time.monotonic()
+        else:
+            await asyncio.sleep(0.2)
+    return len(settled)
+
+
 async def closed_count(dsns: dict[str, str], ids: set[str]) -> int:
     """Cases of ``ids`` the supervision projection shows closed (read from its database: any number of cases)."""
     conn = await asyncpg.connect(dsns["supervision"])
@@ -708,13 +736,7 @@ async def run(sizes: Sizes) -> Figures:
         for name, peak in rss.peak.items():
             figures.add(f"peak RSS {name} (MiB)", peak, "{:,.0f}")
         if sizes.profile or sizes.grow_to:
-            sem = asyncio.Semaphore(16)
-
-            async def settle(case_id: str) -> None:
-                async with sem:
-                    await driver.mediate(case_id)
-
-            await asyncio.gather(*(settle(c) for c in paced))  # free the mediators the paced cases hold
+            await free_mediators(driver)  # the paced stages left them full, with cases waiting
         if sizes.profile:
             await profile_services(stack, driver, dsns, per_case_ms, sizes.profile)
         if sizes.grow_to:
