@@ -228,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from services.stack.bench import main as bench
 
+        if args.profile < 0:
+            parser.error("bench --profile: a number of cases, 0 (no profile) or more")
+
         return bench(cases=args.cases, mode="smoke" if args.smoke else "quick" if args.quick else "full",
                      runs=args.runs, grow_to=args.grow_to, through_console=args.through_console,
                      replay_events=args.replay_events, profile=args.profile,

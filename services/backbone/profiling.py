@@ -2,15 +2,20 @@
 
 With ``LABORCASE_PROFILE_DIR`` set, SIGUSR1 starts Python's deterministic profiler on the service's event loop,
 timing CPU (``time.process_time``), not wall time; SIGUSR2 stops it and writes ``<dir>/<service>.pstats``.
-``split`` turns such a file into each library's share of the CPU: a C function's own time (``json.dumps``'s
-encoder, ``isinstance``) goes to the library whose code called it.
+``split`` turns such a file into each library's share of the CPU: a built-in function's own time (``sorted``,
+``isinstance``, ``bytes.join``) goes to the library whose code called it.
 
-The profiler makes a service about 2.5 times slower, and a small function more so than a large one: the bench
-measures its figures without it, profiles a second lifecycle, and scales the shares to the CPU per case it
-measured unprofiled. Why not a sampling profiler: on this 2-core host py-spy counted as a service's own the time
-it sat preempted in a ``write()`` to a local socket (the PostgreSQL backend it wakes runs first), and put 30–60 %
-of the services' CPU in "the event loop's own work", where the kernel's CPU sampling (``perf record -a``) shows
-67–82 % in the interpreter and 3 % in uvloop (docs/domain/targets.md).
+What cProfile cannot separate: C code that raises no profiler event is part of the time of the function above it
+(asyncpg's Cython protocol and the socket write under it count as the asyncpg call that sent the statement; a
+socket write through asyncio's streams counts as asyncio), and a socket read inside uvloop, before any Python frame,
+is in no function at all (scaling spreads it over every library in proportion). Each call and return reads the
+process's CPU clock, a system call: that is most of why the profiler slows a service about 2.5 times, and a small
+function more than a large one. So the bench measures its figures without it, then profiles a further lifecycle
+and scales the shares to the CPU per case it measured unprofiled. The CPU clock, not the wall clock, because a
+process preempted on this 2-core host must not look busy: py-spy, sampling the wall clock, counted a service
+preempted in a ``write()`` to a local socket (the PostgreSQL backend it wakes runs first) as its own work, and put
+30–60 % of the services' CPU in "the event loop's own work", where the kernel's CPU sampling (``perf record -a``)
+shows 67–82 % in the interpreter and 3 % in uvloop (docs/domain/targets.md).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import logging
+import os
 import pstats
 import re
 import signal
@@ -60,23 +66,29 @@ class OnSignal:
         profile.disable()
         self.directory.mkdir(parents=True, exist_ok=True)
         target = stats_file(self.directory, self.service)
-        profile.dump_stats(target.with_suffix(".tmp"))
-        target.with_suffix(".tmp").replace(target)  # a reader never sees half a file
+        written = target.with_name(f"{self.service}.{os.getpid()}.tmp")
+        profile.dump_stats(written)
+        written.replace(target)  # a reader never sees half a file
         log.info("profile written", extra={"path": str(target)})
 
 
 def library_of(filename: str) -> str:
     """Who a function's code belongs to: an installed package, this repository's package (two levels: ``services/
-    backbone``), the standard library's module, or the file's name."""
+    backbone``, ``services/mediation`` — a service's routes, repository and use cases together), the standard
+    library's module, code generated at run time (a dataclass's ``__init__``), or the file's name."""
     if found := _SITE.search(filename):
         return found.group(1).removesuffix(".py")
     path = Path(filename)
-    if path.is_absolute() and path.is_relative_to(_REPO):
-        return "laborcase " + "/".join(path.relative_to(_REPO).with_suffix("").parts[:2])
+    if path.is_absolute():
+        path = path.resolve()  # as the repository's own path is: a checkout reached through a link is still ours
+        if path.is_relative_to(_REPO):
+            return "laborcase " + "/".join(path.relative_to(_REPO).with_suffix("").parts[:2])
     if found := _STDLIB.search(filename):
         return "stdlib " + found.group(1).removesuffix(".py")
     if filename.startswith("<frozen "):
         return "stdlib " + filename[len("<frozen "):].rstrip(">")
+    if filename == "<string>":
+        return "generated code"
     return filename
 
 

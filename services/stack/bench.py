@@ -274,7 +274,7 @@ class Driver:
 
             await asyncio.gather(*(call(c) for c in calls))
 
-async def free_mediators(driver: Driver, *, quiet: float = 3.0, patience: float = 300) -> int:
+async def free_mediators(driver: Driver, *, quiet: float = 3.0, patience: float = 300) -> set[str]:
     """Settle every case a mediator holds, and each waiting case as it reaches one, until none has come for
     ``quiet`` seconds (or ``patience`` seconds have passed): the mediators free again, as after a day's work. The
     paced stages register more cases than the mediators can hold; a lifecycle after them would wait for ever.
@@ -287,7 +287,11 @@ async def free_mediators(driver: Driver, *, quiet: float = 3.0, patience: float 
             await driver.settle(c["case_id"], c["mediator_id"], c["state"])
 
     started = last = time.monotonic()
-    while time.monotonic() - last < quiet and time.monotonic() - started < patience:
+    while time.monotonic() - last < quiet:
+        if time.monotonic() - started > patience:
+            print(f"  mediators still receiving cases after {patience:.0f} s ({len(settled)} settled): going on",
+                  flush=True)
+            break
         r = await driver.http.get("/api/v1/mediation/worklist", params={"limit": 1000},
                                   headers=driver.headers["mediator-cd"])
         r.raise_for_status()
@@ -299,7 +303,21 @@ async def free_mediators(driver: Driver, *, quiet: float = 3.0, patience: float 
             last = time.monotonic()
         else:
             await asyncio.sleep(0.2)
-    return len(settled)
+    return settled
+
+
+async def quiet_down(stack: Stack, *, below_cores: float = 0.25, patience: float = 60) -> float:
+    """Wait until the stack's processes (the bench's own excepted) use less than ``below_cores`` over a second:
+    what earlier stages left (relays, follow-ups, projections) done. Returns the cores used in the last second."""
+    started = time.monotonic()
+    before = cpu_seconds(stack)
+    while True:
+        await asyncio.sleep(1)
+        now = cpu_seconds(stack)
+        busy = sum(v - before.get(k, 0.0) for k, v in now.items() if k != "bench driver")
+        before = now
+        if busy < below_cores or time.monotonic() - started > patience:
+            return busy
 
 
 async def closed_count(dsns: dict[str, str], ids: set[str]) -> int:
@@ -736,7 +754,8 @@ async def run(sizes: Sizes) -> Figures:
         for name, peak in rss.peak.items():
             figures.add(f"peak RSS {name} (MiB)", peak, "{:,.0f}")
         if sizes.profile or sizes.grow_to:
-            await free_mediators(driver)  # the paced stages left them full, with cases waiting
+            freed = await free_mediators(driver)  # the paced stages left them full, with cases waiting
+            await driver.follow_up(freed)  # and their calls off the follow-up worklist, which is read a page at once
         if sizes.profile:
             await profile_services(stack, driver, dsns, per_case_ms, sizes.profile)
         if sizes.grow_to:
@@ -790,6 +809,8 @@ async def profile_services(stack: Stack, driver: Driver, dsns: dict[str, str], p
     at without the profiler. Printed, not a figure: the profiler's own cost weighs on small functions."""
     directory = Path(stack.env[profiling.ENV])
     running = {name: proc for name, proc in stack.children.items() if name in SERVICES}
+    busy = await quiet_down(stack)  # what the earlier stages left is not in the profile
+    print(f"  profiling every service over {cases} more cases (the stack at {busy:.2f} core before)", flush=True)
     for name, proc in running.items():
         profiling.stats_file(directory, name).unlink(missing_ok=True)
         os.kill(proc.pid, signal.SIGUSR1)

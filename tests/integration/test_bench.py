@@ -44,7 +44,13 @@ def test_bench_prints_every_figure_with_a_number():
     # --profile: where each service's CPU goes, by library, in milliseconds per case
     lines = result.stdout.splitlines()
     assert any("where the services' CPU goes, by library" in ln for ln in lines), result.stdout[-3000:]
-    for who in ("all services", *SERVICES):
+    total = 0.0
+    for who in SERVICES:
         line = next((ln for ln in lines if ln.strip().startswith(f"{who}, ")), None)
         assert line is not None, f"no profile line for {who}"
+        ms = float(re.search(rf"{who}, (\d+\.\d):", line).group(1))
+        assert ms > 0, f"{who}'s CPU per case not found: {line}"  # a service's name that missed its CPU gives 0
         assert re.search(r"(aiokafka|asyncpg|laborcase services/\w+) \d+\.\d\d", line), line
+        total += ms
+    whole = next(ln for ln in lines if ln.strip().startswith("all services, "))
+    assert float(re.search(r"all services, (\d+\.\d):", whole).group(1)) == pytest.approx(total, abs=0.1 * len(SERVICES))

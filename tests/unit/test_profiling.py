@@ -26,6 +26,35 @@ def test_a_function_belongs_to_its_package_this_repository_s_module_or_the_stand
     assert profiling.library_of("/usr/lib/python3.11/asyncio/tasks.py") == "stdlib asyncio"
     assert profiling.library_of("/usr/lib/python3.11/uuid.py") == "stdlib uuid"
     assert profiling.library_of("<frozen abc>") == "stdlib abc"
+    assert profiling.library_of("<string>") == "generated code"  # a dataclass's __init__, a namedtuple's __new__
+
+
+def _stats(table: dict) -> pstats.Stats:
+    """A profile as pstats holds it: (file, line, name) -> (primitive calls, calls, own time, cumulative time,
+    callers: (file, line, name) -> (primitive calls, calls, own time spent for that caller, cumulative))."""
+    stats = pstats.Stats.__new__(pstats.Stats)
+    stats.stats = table
+    return stats
+
+
+ALPHA = ("/v/site-packages/alpha/a.py", 1, "a")
+BETA = ("/v/site-packages/beta/b.py", 1, "b")
+SORTED = ("~", 0, "<built-in method builtins.sorted>")
+
+
+def test_a_built_in_s_own_time_is_shared_among_its_callers_libraries_by_what_it_spent_for_each():
+    shares = profiling.split(_stats({
+        ALPHA: (1, 1, 2.0, 100.0, {}),  # own time counts, cumulative time (100) does not
+        BETA: (1, 1, 1.0, 50.0, {}),
+        SORTED: (4, 4, 4.0, 4.0, {ALPHA: (3, 3, 3.0, 3.0), BETA: (1, 1, 1.0, 1.0)}),
+    }))
+    assert shares == pytest.approx({"alpha": 5 / 7, "beta": 2 / 7})
+
+
+def test_a_built_in_with_no_caller_recorded_is_said_so_and_an_empty_profile_has_no_shares():
+    shares = profiling.split(_stats({ALPHA: (1, 1, 1.0, 1.0, {}), SORTED: (1, 1, 1.0, 1.0, {})}))
+    assert shares == pytest.approx({"alpha": 0.5, "(built-in, caller unknown)": 0.5})
+    assert profiling.split(_stats({ALPHA: (1, 1, 0.0, 0.0, {})})) == {}
 
 
 def _sort_many() -> None:
@@ -60,7 +89,7 @@ def test_the_split_names_every_library_in_proportion():
 
     shares = profiling.split(_profiled(work))
     assert sum(shares.values()) == pytest.approx(1.0)
-    assert shares["stdlib json"] > 0.2  # the C encoder's time goes to json's own code, which called it
+    assert shares["stdlib json"] > 0.2  # the C encoder raises no profiler event: its time is json's own code's
     assert shares["laborcase services/backbone"] > 0.05
 
 
