@@ -6,8 +6,9 @@ wait — 50 ms — to keep a hop fast, and that polling was the largest share of
 answering some 120 empty fetches a second, each service asking 20 times a second) and about 12 ms of a complete
 case's. Apache Kafka holds a fetch until data arrives or the wait ends; this front gives the local broker that
 behaviour, so consumers keep Kafka's own wait (500 ms) on both. Measured: an idle stack 0.23 → 0.08 core, but a
-complete case about 9 ms more in the bench (this process's own CPU, and consumers answered at once take smaller
-batches), so the launcher starts it only when asked (``LABORCASE_BROKER_LONG_POLL=1``); the test suite uses it.
+complete case costs more CPU (this process's own, and consumers answered at once take smaller batches: 9 ms more in
+the first benches, about 6 % in December's interleaved lifecycles), so the launcher starts it only when asked
+(``LABORCASE_BROKER_LONG_POLL=1``); the test suite uses it.
 
 It sits between every client and Tansu, on the address the stack hands out, and forwards every frame as it is,
 with three exceptions:

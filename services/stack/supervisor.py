@@ -104,8 +104,9 @@ class Stack:
             # Tansu answers a waiting fetch only when the wait ends, not when data arrives: consumers poll it every
             # 50 ms (a quiet stack's hop p99 near 25 ms, 0.23 core of polling when idle). The long-poll front
             # (services/stack/long_poll.py, LABORCASE_BROKER_LONG_POLL=1) answers a waiting fetch when a record
-            # arrives, so consumers keep Kafka's 500 ms wait: idle 0.08 core, but a complete case costs about 9 ms
-            # more in the bench (its own CPU, and smaller batches) — off by default (docs/adr/0003-local-broker.md).
+            # arrives, so consumers keep Kafka's 500 ms wait: idle 0.08 core, but a complete case costs more CPU
+            # (its own, and smaller batches: 9 ms in the first benches, about 6 % in December's interleaved
+            # lifecycles, docs/domain/targets.md) — off by default (docs/adr/0003-local-broker.md).
             if self.broker.front is None:
                 self.env.setdefault("LABORCASE_KAFKA_FETCH_MAX_WAIT_MS", "50")
             # Each service runs one instance, which reads every partition; Tansu's CPU goes on answering each
