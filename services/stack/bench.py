@@ -274,6 +274,7 @@ class Driver:
 
             await asyncio.gather(*(call(c) for c in calls))
 
+
 async def free_mediators(driver: Driver, *, quiet: float = 3.0, patience: float = 300) -> set[str]:
     """Settle every case a mediator holds, and each waiting case as it reaches one, until none has come for
     ``quiet`` seconds (or ``patience`` seconds have passed): the mediators free again, as after a day's work. The
@@ -756,7 +757,7 @@ async def run(sizes: Sizes) -> Figures:
             figures.add(f"peak RSS {name} (MiB)", peak, "{:,.0f}")
         if sizes.profile or sizes.grow_to:
             freed = await free_mediators(driver)  # the paced stages left them full, with cases waiting
-            await driver.follow_up(freed)  # and their calls off the follow-up worklist, which is read a page at once
+            await driver.follow_up(freed)  # and their calls off the follow-up worklist, read a page at a time
         if sizes.profile:
             await profile_services(stack, driver, dsns, per_case_ms, sizes.profile)
         if sizes.grow_to:
