@@ -149,9 +149,10 @@ def _case(row: asyncpg.Record | None) -> MediationCaseRecord | None:
     return record_of(row) if row is not None else None
 
 
-async def get(conn: Executor, case_id: str, *, lock: bool = False) -> MediationCaseRecord | None:
-    """The case as stored; ``lock``: held for the rest of the caller's transaction."""
-    return _case(await conn.fetchrow(LOCK_CASE if lock else CASE, case_id))
+async def get(conn: Executor, case_id: str, *, lock: bool = False, wait: bool = True) -> MediationCaseRecord | None:
+    """The case as stored; ``lock``: held for the rest of the caller's transaction. Locking and not ``wait``: locked
+    only if no other transaction holds it this moment, None otherwise (as for a case that is not there)."""
+    return _case(await conn.fetchrow((LOCK_CASE if wait else LOCK_CASE_UNHELD) if lock else CASE, case_id))
 
 
 def missing(case_id: str) -> str:
@@ -167,11 +168,8 @@ async def checked(ctx: HandlerContext, case_id: str, check: Callable[[CaseScope 
     """The case locked for a route's use case, and the caller's right to write it checked on that row (``check``
     raises); the row is the one the use case's ``held`` then takes (no second read). Only a caller who may write
     the case ever waits for its lock (``usecase.held_if_allowed``)."""
-
-    async def take_now() -> MediationCaseRecord | None:
-        return _case(await ctx.conn.fetchrow(LOCK_CASE_UNHELD, case_id))
-
-    record = await held_if_allowed(take_now, lambda: get(ctx.conn, case_id), lambda: get(ctx.conn, case_id, lock=True),
+    record = await held_if_allowed(lambda: get(ctx.conn, case_id, lock=True, wait=False),
+                                   lambda: get(ctx.conn, case_id), lambda: get(ctx.conn, case_id, lock=True),
                                    lambda r: check(CaseScope.of(r) if r is not None else None))
     if record is not None:
         ctx.batch_memo[_CHECKED] = record
